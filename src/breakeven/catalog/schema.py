@@ -1,0 +1,158 @@
+"""Row types of the catalog. Every row carries ``source`` and ``as_of``.
+
+Pydantic models because the rows arrive from files (the catalog's own and the user's
+overrides); frozen so that a loaded catalog cannot be mutated behind the planner's back.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "GPU",
+    "MLA",
+    "MOE",
+    "TASKS",
+    "TIERS",
+    "Engine",
+    "GPUOffer",
+    "HostedModel",
+    "ModelKind",
+    "OpenModel",
+    "Pricing",
+    "QualityRow",
+    "Quant",
+    "Task",
+    "Tier",
+]
+
+Quant = Literal["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+Pricing = Literal["on_demand", "reserved", "spot"]
+ModelKind = Literal["chat", "embedding"]
+Tier = Literal["small", "mid", "high", "frontier"]
+Task = Literal["extraction", "chat", "rag", "code", "reasoning", "long_context", "embeddings"]
+TIERS: tuple[Tier, ...] = ("small", "mid", "high", "frontier")
+TASKS: tuple[Task, ...] = (
+    "extraction", "chat", "rag", "code", "reasoning", "long_context", "embeddings",
+)
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str = Field(min_length=3)
+    as_of: date
+
+
+class GPU(_Row):
+    id: str
+    name: str
+    vendor: Literal["nvidia", "amd"]
+    memory_gib: float = Field(gt=0)
+    bandwidth_gbs: float = Field(gt=0)
+    bf16_tflops: float = Field(gt=0)
+    fp8_tflops: float | None = Field(default=None, gt=0)
+    interconnect: str
+    interconnect_gbs: float = Field(gt=0)
+    gpus_per_node: int = Field(default=8, ge=1)
+
+
+class GPUOffer(_Row):
+    gpu: str
+    provider: str
+    region: str
+    pricing: Pricing
+    usd_per_gpu_hour: float = Field(gt=0)
+    min_gpus: int = Field(default=1, ge=1)
+
+
+class MLA(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kv_lora_rank: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+
+
+class MOE(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    experts: int = Field(gt=1)
+    experts_per_token: int = Field(ge=1)
+    expert_params_b: float = Field(gt=0, description="all routed-expert weights, billions")
+
+
+class OpenModel(_Row):
+    id: str
+    name: str
+    family: str
+    kind: ModelKind = "chat"
+    hf_ids: tuple[str, ...] = ()
+    license: str
+    params_b: float = Field(gt=0)
+    active_params_b: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate: int = Field(gt=0)
+    vocab: int = Field(gt=0)
+    max_context: int = Field(gt=0)
+    native_quant: Quant = "bf16"
+    mla: MLA | None = None
+    moe: MOE | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenModel:
+        if self.active_params_b > self.params_b:
+            raise ValueError("active_params_b cannot exceed params_b")
+        if self.moe is not None and self.moe.expert_params_b >= self.params_b:
+            raise ValueError("moe.expert_params_b must be below params_b")
+        return self
+
+
+class HostedModel(_Row):
+    id: str
+    name: str
+    provider: str
+    kind: ModelKind = "chat"
+    open_model: str | None = None
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    context_window: int = Field(gt=0)
+    regions: tuple[str, ...] = Field(min_length=1)
+    trains_on_data: bool
+    zero_retention: bool
+    pinned_weights: bool = False
+
+
+class Engine(_Row):
+    id: str
+    name: str
+    production: bool
+    vendors: tuple[Literal["nvidia", "amd"], ...]
+    mbu: float = Field(gt=0, le=1)
+    mfu: float = Field(gt=0, le=1)
+    step_overhead_ms: float = Field(ge=0)
+    gpu_memory_utilization: float = Field(gt=0, le=1)
+    default_max_seqs: int = Field(gt=0)
+    max_max_seqs: int = Field(gt=0)
+    runtime_overhead_gib: float = Field(ge=0)
+    quantizations: tuple[Quant, ...]
+
+
+class QualityRow(_Row):
+    model: str
+    basis: str
+    extraction: Tier | None = None
+    chat: Tier | None = None
+    rag: Tier | None = None
+    code: Tier | None = None
+    reasoning: Tier | None = None
+    long_context: Tier | None = None
+    embeddings: Tier | None = None
+
+    def tier(self, task: Task) -> Tier | None:
+        value: Tier | None = getattr(self, task)
+        return value

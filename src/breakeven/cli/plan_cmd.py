@@ -1,0 +1,51 @@
+"""``breakeven plan WORKLOAD.yaml``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from breakeven.cli._common import catalog_option, emit_json, json_option
+
+
+@click.command("plan")
+@click.argument("workload", type=click.Path(dir_okay=False))
+@catalog_option
+@json_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained HTML report with charts.")
+@click.option("--tokens-per-day", type=float, default=None,
+              help="Replace the workload's daily volume (input + output tokens).")
+def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
+            tokens_per_day: float | None) -> None:
+    """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
+    from breakeven.errors import InputError
+    from breakeven.loaders import load_catalog, load_workload
+    from breakeven.plan import plan
+    from breakeven.render.data import plan_dict
+
+    today = date.today()
+    wl, catalog = load_workload(workload, load_catalog(catalog_dir), today=today)
+    if tokens_per_day is not None:
+        if tokens_per_day < 0:
+            raise InputError(f"must be >= 0 (got {tokens_per_day:g})", where="--tokens-per-day")
+        traffic = wl.traffic.model_copy(update={"tokens_per_day": tokens_per_day,
+                                                "requests_per_day": None})
+        wl = wl.model_copy(update={"traffic": traffic})
+    result = plan(wl, catalog, today=wl.as_of or today)
+    if html_path:
+        from breakeven.render.html import plan_html
+
+        Path(html_path).write_text(plan_html(result, catalog), encoding="utf-8")
+    if as_json:
+        emit_json(plan_dict(result))
+    else:
+        from breakeven.render.terminal import print_plan
+
+        print_plan(result)
+        if html_path:
+            click.echo(f"HTML report: {html_path}")
+
+

@@ -1,0 +1,221 @@
+"""Decision rules: compliance gates first, then quality, latency, cost, and the team. Pure.
+
+Gates return ``None`` when a row passes and otherwise the reason, in words a reviewer can
+check; the planner records every elimination. ``verdict`` turns ranked options into
+``hosted`` / ``self_host`` / ``hybrid`` (or ``none``) with reasons that cite numbers, and
+``warnings`` names the classic mistakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal
+
+from breakeven.catalog import Catalog
+from breakeven.catalog.schema import GPUOffer, HostedModel, OpenModel
+
+if TYPE_CHECKING:
+    from breakeven.plan import Option, SegmentSpec
+    from breakeven.workload import Workload
+
+__all__ = ["Verdict", "hosted_gate", "model_gate", "offer_gate", "verdict", "warnings"]
+
+Verdict = Literal["hosted", "self_host", "hybrid", "none"]
+LOW_UTILISATION = 0.30
+HIGH_UTILISATION = 0.80
+STALE_DAYS = 183
+
+
+def hosted_gate(h: HostedModel, seg: SegmentSpec, workload: Workload,
+                catalog: Catalog) -> str | None:
+    c = workload.compliance
+    if c.audit and not h.pinned_weights:
+        return ("audit requires pinned, verifiable weights; a hosted API cannot prove which "
+                "model ran or that it did not change")
+    if c.custom_weights:
+        return "custom (fine-tuned) weights need self-hosting"
+    if seg.sensitive and not seg.allow_hosted:
+        return f"data class {seg.data_class!r} stays on self-hosted models"
+    if c.residency and not set(h.regions) & set(c.residency):
+        return (f"residency {'/'.join(c.residency)} required; offered in "
+                f"{'/'.join(h.regions)}")
+    if (c.no_train or seg.sensitive) and h.trains_on_data:
+        return "provider may train on API data (no-train required)"
+    if (c.zero_retention or seg.sensitive) and not h.zero_retention:
+        return "no zero-retention option (required)"
+    need = seg.demand.tokens_per_request
+    if need > h.context_window:
+        return f"context window {h.context_window:,} < {need:,} tokens per request"
+    return _quality_gate(h.id, seg, catalog)
+
+
+def _quality_gate(model_id: str, seg: SegmentSpec, catalog: Catalog) -> str | None:
+    if catalog.meets(model_id, seg.task, seg.quality):
+        return None
+    have = catalog.tier(model_id, seg.task)
+    if have is None:
+        return f"no quality data for task {seg.task!r}"
+    return f"quality {have} on {seg.task}; {seg.quality} needed"
+
+
+def model_gate(m: OpenModel, seg: SegmentSpec, catalog: Catalog) -> str | None:
+    need = seg.demand.tokens_per_request
+    if need > m.max_context:
+        return f"context {m.max_context:,} < {need:,} tokens per request"
+    return _quality_gate(m.id, seg, catalog)
+
+
+def offer_gate(o: GPUOffer, workload: Workload) -> str | None:
+    c = workload.compliance
+    if c.residency and o.region not in c.residency:
+        return f"offer in region {o.region!r}; residency {'/'.join(c.residency)} required"
+    if o.pricing not in workload.candidates.pricing:
+        return f"{o.pricing} pricing not allowed (candidates.pricing)"
+    return None
+
+
+# -- the verdict -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    chosen: Option | None
+    reasons: tuple[str, ...]
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def verdict(options: list[Option], workload: Workload, eliminated_hosted: list[str],
+            eliminated_self: list[str]) -> Decision:
+    hosted = [o for o in options if o.kind == "hosted"]
+    selfish = [o for o in options if o.kind != "hosted"]
+    best_h = min(hosted, key=lambda o: o.monthly_usd, default=None)
+    best_s = min(selfish, key=lambda o: o.monthly_usd, default=None)
+    reasons: list[str] = []
+    if best_h is None and best_s is None:
+        why = eliminated_hosted[:3] + eliminated_self[:3]
+        return Decision("none", None, ("no option satisfies the constraints", *why))
+    if best_h is None:
+        assert best_s is not None
+        reasons.append("no hosted option passes the gates: " + "; ".join(eliminated_hosted[:3]))
+        reasons.append(_describe(best_s))
+        if not workload.team.can_operate_gpus:
+            reasons.append("the team has no GPU operations capacity, but compliance leaves no "
+                           "alternative: budget for it")
+        return Decision(best_s.kind, best_s, tuple(reasons))
+    if best_s is None:
+        reasons.append(_describe(best_h))
+        reasons.append("no self-hosted option passes: " + "; ".join(eliminated_self[:3]))
+        return Decision("hosted", best_h, tuple(reasons))
+    saving = 1 - best_s.monthly_usd / best_h.monthly_usd if best_h.monthly_usd > 0 else -1.0
+    if not workload.team.can_operate_gpus:
+        reasons.append(_describe(best_h))
+        reasons.append(f"the team has no GPU operations capacity; the best self-hosted option "
+                       f"({_usd(best_s.monthly_usd)}/month) is ruled out")
+        return Decision("hosted", best_h, tuple(reasons))
+    if saving >= workload.decision.min_savings:
+        reasons.append(f"{_describe(best_s)}: {saving:.0%} below the best hosted option "
+                       f"({best_h.label}, {_usd(best_h.monthly_usd)}/month)")
+        if best_s.deployment is not None:
+            reasons.append(f"self-hosted GPUs run at {best_s.deployment.utilisation:.0%} "
+                           f"average utilisation")
+        return Decision(best_s.kind, best_s, tuple(reasons))
+    reasons.append(_describe(best_h))
+    if saving > 0:
+        reasons.append(
+            f"self-hosting ({best_s.label}) would save only {saving:.0%} "
+            f"({_usd(best_h.monthly_usd - best_s.monthly_usd)}/month), under the "
+            f"{workload.decision.min_savings:.0%} margin that estimated figures and "
+            f"operational risk call for")
+    else:
+        reasons.append(f"the cheapest self-hosted option ({best_s.label}) costs "
+                       f"{_usd(best_s.monthly_usd)}/month, "
+                       f"{best_s.monthly_usd / max(best_h.monthly_usd, 1e-9):,.1f}x the hosted "
+                       f"bill")
+    return Decision("hosted", best_h, tuple(reasons))
+
+
+def _describe(o: Option) -> str:
+    if o.deployment is None:
+        return f"hosted {o.label} costs {_usd(o.monthly_usd)}/month"
+    d = o.deployment
+    ops = f" + {_usd(d.pool.ops_usd)} ops" if d.pool.ops_usd else ""
+    hosted = f" + {_usd(o.hosted_usd)} hosted" if o.hosted_usd else ""
+    return (f"{o.label} costs {_usd(o.monthly_usd)}/month ({d.pool.gpu_count} x {d.gpu} "
+            f"{_usd(d.pool.gpu_usd)}{ops}{hosted})")
+
+
+# -- warnings ------------------------------------------------------------------------------
+def warnings(decision: Decision, options: list[Option], segments: list[SegmentSpec],
+             workload: Workload, catalog: Catalog, today: date) -> list[str]:
+    out: list[str] = []
+    chosen = decision.chosen
+    selfish = [o for o in options if o.kind != "hosted"]
+    best_s = min(selfish, key=lambda o: o.monthly_usd, default=None)
+    dep = chosen.deployment if chosen is not None else None
+    if dep is not None and dep.utilisation < LOW_UTILISATION:
+        out.append(f"self-hosted GPUs would average {dep.utilisation:.0%} utilisation: below "
+                   f"~30% the hosted API is usually cheaper; this plan self-hosts for "
+                   f"compliance, not cost")
+    if decision.verdict == "hosted" and best_s is not None and best_s.deployment is not None:
+        util = best_s.deployment.utilisation
+        if util < LOW_UTILISATION:
+            ratio = best_s.monthly_usd / max(chosen.monthly_usd if chosen else 1.0, 1e-9)
+            out.append(f"low volume: self-hosting would leave GPUs {1 - util:.0%} idle and cost "
+                       f"{ratio:,.1f}x the hosted bill; a GPU's hourly price is not the price "
+                       f"per token")
+    if dep is not None:
+        out.append("self-hosted throughput is *estimated* from a roofline model, not measured: "
+                   "run `breakeven bench` against the engine before committing")
+        if workload.team.ops_fte == 0:
+            out.append("ops cost is set to zero: a self-hosted deployment needs on-call, "
+                       "upgrades and monitoring (team.ops_fte)")
+        if not dep.engine_production:
+            out.append(f"{dep.engine} is not a production-grade server (no paged KV cache, "
+                       f"little batching)")
+        if dep.quant in ("int4", "awq", "gptq"):
+            out.append(f"{dep.quant.upper()} 4-bit weights lose some quality: evaluate on your "
+                       f"own cases")
+        if dep.pricing == "spot":
+            out.append("spot GPUs can be reclaimed at any time: keep a fallback")
+    if chosen is not None:
+        for p in chosen.placements:
+            seg = next(s for s in segments if s.name == p.segment)
+            if seg.sensitive and p.side == "hosted":
+                out.append(f"segment {seg.name!r} ({seg.data_class}) is sent to hosted "
+                           f"{p.model}: needs a no-train, zero-retention agreement and a DPA")
+            if seg.task == "reasoning" and p.side == "self_hosted":
+                out.append(f"segment {seg.name!r} is hard reasoning on an open model: open "
+                           f"models trail the closed frontier there; keep a cascade to a "
+                           f"closed model for hard cases where the data class allows")
+    for seg in segments:
+        if seg.task == "reasoning" and seg.quality == "frontier":
+            open_ok = any(catalog.meets(m.id, "reasoning", "frontier") for m in catalog.models)
+            if not open_ok:
+                out.append(f"segment {seg.name!r} asks for frontier reasoning, which no open "
+                           f"model in the catalog reaches")
+    if decision.verdict == "hybrid" and chosen is not None:
+        out.extend(_boundary_warnings(chosen, segments))
+    if workload.traffic.peak_to_mean >= 3 and dep is not None:
+        out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
+                   f"sized for the peak sit idle; consider bursting peaks to the hosted API")
+    for row_id, as_of in (chosen.price_dates if chosen else ()):
+        if (today - as_of).days > STALE_DAYS:
+            out.append(f"price of {row_id} dates from {as_of.isoformat()}: re-check it or "
+                       f"override it in the workload file")
+    return list(dict.fromkeys(out))
+
+
+def _boundary_warnings(chosen: Option, segments: list[SegmentSpec]) -> list[str]:
+    sides = {p.segment: p.side for p in chosen.placements}
+    out = []
+    for a in segments:
+        for b in segments:
+            if a.name < b.name and sides[a.name] != sides[b.name] and a.key == b.key \
+                    and not (a.route and b.route):
+                out.append(f"hybrid without an explicit boundary: segments {a.name!r} and "
+                           f"{b.name!r} share task, data class and mode but go to different "
+                           f"sides; give each a `route` the gateway can match")
+    return out

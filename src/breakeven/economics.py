@@ -1,0 +1,197 @@
+"""Economics: what each side costs per month, utilisation, and the break-even volume. Pure.
+
+Hosted cost is per token: requests x (uncached input x input price + cached input x cached
+price + output x output price). Self-hosted cost is per GPU-hour whatever the traffic:
+replicas x GPUs x hours x price, plus ops time (a fraction of an engineer) which is shown
+separately and never silently zero. Replicas are sized for the *peak*: a replica may run at
+``target_peak_load`` of its capacity at peak; utilisation is mean demand over provisioned
+capacity across the hours that are paid for. A month is ``month_days`` long (30 by default,
+as in the usual back-of-envelope maths).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from breakeven.catalog.schema import HostedModel
+
+__all__ = [
+    "Breakeven",
+    "Demand",
+    "Pool",
+    "breakeven_volume",
+    "hosted_monthly_usd",
+    "hosted_usd_per_request",
+    "paid_hours_per_month",
+    "pool",
+]
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One stream of traffic with one shape."""
+
+    requests_per_day: float
+    input_tokens: int
+    output_tokens: int
+    cached_input_fraction: float = 0.0
+    peak_to_mean: float = 1.0
+    hours_per_day: float = 24.0
+    days_per_week: float = 7.0
+    month_days: float = 30.0
+    batch: bool = False
+
+    @property
+    def tokens_per_request(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def tokens_per_day(self) -> float:
+        return self.requests_per_day * self.tokens_per_request
+
+    @property
+    def active_days_per_month(self) -> float:
+        return self.month_days * self.days_per_week / 7
+
+    @property
+    def requests_per_month(self) -> float:
+        return self.requests_per_day * self.active_days_per_month
+
+    @property
+    def tokens_per_month(self) -> float:
+        return self.requests_per_month * self.tokens_per_request
+
+    @property
+    def mean_rps(self) -> float:
+        """Mean request rate while traffic flows (batch work may use the whole day)."""
+        hours = 24.0 if self.batch else self.hours_per_day
+        return self.requests_per_day / (hours * 3600)
+
+    @property
+    def peak_rps(self) -> float:
+        return self.mean_rps * (1.0 if self.batch else self.peak_to_mean)
+
+    def scaled(self, factor: float) -> Demand:
+        return Demand(**{**self.__dict__, "requests_per_day": self.requests_per_day * factor})
+
+
+def hosted_usd_per_request(model: HostedModel, demand: Demand) -> float:
+    cached = demand.cached_input_fraction if model.cached_input_per_mtok is not None else 0.0
+    cached_price = model.cached_input_per_mtok or 0.0
+    return (
+        demand.input_tokens * (1 - cached) * model.input_per_mtok
+        + demand.input_tokens * cached * cached_price
+        + demand.output_tokens * model.output_per_mtok
+    ) / 1e6
+
+
+def hosted_monthly_usd(model: HostedModel, demand: Demand) -> float:
+    return hosted_usd_per_request(model, demand) * demand.requests_per_month
+
+
+def paid_hours_per_month(demand: Demand, always_on: bool = True) -> float:
+    if always_on:
+        return 24 * demand.month_days
+    return demand.hours_per_day * demand.active_days_per_month
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Self-hosted replicas shared by several demands."""
+
+    replicas: int
+    gpus_per_replica: int
+    usd_per_gpu_hour: float
+    paid_hours: float
+    gpu_usd: float
+    ops_usd: float
+    utilisation: float
+    peak_load: float
+
+    @property
+    def gpu_count(self) -> int:
+        return self.replicas * self.gpus_per_replica
+
+    @property
+    def monthly_usd(self) -> float:
+        return self.gpu_usd + self.ops_usd
+
+
+def pool(
+    demands: list[tuple[Demand, float]],
+    *,
+    gpus_per_replica: int,
+    usd_per_gpu_hour: float,
+    ops_usd: float,
+    target_peak_load: float,
+    always_on: bool = True,
+) -> Pool:
+    """Size replicas for ``(demand, capacity_rps_per_replica)`` pairs sharing one deployment.
+
+    Each demand's load is counted in replica-seconds per second, so demands with different
+    token shapes add up correctly on the same GPUs.
+    """
+    if not demands:
+        raise ValueError("a pool needs at least one demand")
+    peak = sum(d.peak_rps / cap for d, cap in demands)
+    replicas = max(1, math.ceil(peak / target_peak_load - 1e-9))
+    hours = max(paid_hours_per_month(d, always_on) for d, _ in demands)
+    served = sum(d.requests_per_month / cap for d, cap in demands)  # replica-seconds
+    utilisation = served / (replicas * hours * 3600)
+    gpu_usd = replicas * gpus_per_replica * usd_per_gpu_hour * hours
+    return Pool(replicas, gpus_per_replica, usd_per_gpu_hour, hours, gpu_usd, ops_usd,
+                utilisation, peak / replicas)
+
+
+@dataclass(frozen=True)
+class Breakeven:
+    """Daily token volume at which self-hosting costs what the hosted API costs."""
+
+    tokens_per_day: float | None
+    replicas: int | None
+    hosted_usd_per_mtok: float
+    replica_monthly_usd: float
+    replica_tokens_per_day: float
+    note: str
+
+
+def breakeven_volume(
+    demand: Demand,
+    *,
+    hosted_usd_per_request: float,
+    capacity_rps: float,
+    replica_monthly_usd: float,
+    ops_usd: float,
+    target_peak_load: float,
+    max_replicas: int = 100_000,
+) -> Breakeven:
+    """Walk the step function of replica counts for the first volume where self wins.
+
+    Self-hosted cost is ``ops + c * ceil(V / K)`` with ``K`` the daily tokens one replica
+    serves at the allowed peak load for this traffic shape; hosted is linear in ``V``.
+    """
+    per_token = hosted_usd_per_request / demand.tokens_per_request
+    slope = per_token * demand.active_days_per_month  # hosted USD/month per token/day
+    peak_factor = 1.0 if demand.batch else demand.peak_to_mean
+    hours = 24.0 if demand.batch else demand.hours_per_day
+    k = capacity_rps * target_peak_load * hours * 3600 / peak_factor * demand.tokens_per_request
+    c = replica_monthly_usd
+    mtok = per_token * 1e6
+    if slope <= 0:
+        return Breakeven(None, None, mtok, c, k, "the hosted side is free at this price")
+    if slope * k <= c:
+        return Breakeven(
+            None, None, mtok, c, k,
+            f"self-hosting never pays on this shape: a fully loaded replica costs "
+            f"${c:,.0f}/month, the hosted API serves the same {k / 1e6:,.1f}M tokens/day for "
+            f"${slope * k:,.0f}/month",
+        )
+    for n in range(1, max_replicas + 1):
+        v = (ops_usd + c * n) / slope
+        if v <= n * k:
+            v = max(v, (n - 1) * k)
+            return Breakeven(v, n, mtok, c, k,
+                             f"self-hosting pays from {v / 1e6:,.1f}M tokens/day ({n} replica"
+                             f"{'s' if n > 1 else ''})")
+    return Breakeven(None, None, mtok, c, k, "no crossover within the replica limit")

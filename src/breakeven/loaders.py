@@ -1,0 +1,144 @@
+"""Reading files: the catalog directory and workload files. The edge between disk and core.
+
+Every problem becomes one ``CatalogError`` / ``WorkloadError`` naming the file, the field
+(dotted path, list items by index) and what is wrong, never a traceback.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from breakeven.catalog import Catalog
+from breakeven.catalog.schema import GPU, Engine, GPUOffer, HostedModel, OpenModel, QualityRow
+from breakeven.errors import CatalogError, InputError, WorkloadError
+from breakeven.workload import Workload
+
+__all__ = ["default_catalog_dir", "load_catalog", "load_workload", "parse_workload"]
+
+_M = TypeVar("_M", bound=BaseModel)
+_FILES = {
+    "gpus.yaml": ("gpus", "offers"),
+    "open_models.yaml": ("models",),
+    "hosted.yaml": ("hosted",),
+    "engines.yaml": ("engines",),
+    "quality.yaml": ("quality",),
+}
+_ROW_TYPES: dict[str, type[BaseModel]] = {
+    "gpus": GPU,
+    "offers": GPUOffer,
+    "models": OpenModel,
+    "hosted": HostedModel,
+    "engines": Engine,
+    "quality": QualityRow,
+}
+
+
+def default_catalog_dir() -> Path:
+    return Path(str(resources.files("breakeven.catalog") / "data"))
+
+
+def _read_yaml(path: Path, error: type[InputError]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error("file not found", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read: {exc}", where=str(path)) from None
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise error(f"not valid YAML{line}: {problem}", where=str(path)) from None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def validation_error(exc: ValidationError, where: str, error: type[InputError],
+                     prefix: tuple[Any, ...] = ()) -> InputError:
+    """Translate pydantic's error list into one line: the first problem, and a count."""
+    first = exc.errors()[0]
+    loc = prefix + tuple(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see examples/ for the valid fields)"
+    elif "input" in first and first["type"] not in ("missing",) and not isinstance(
+        first["input"], dict | list
+    ):
+        message = f"{message} (got {first['input']!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return error(message, where=where, field=_field_path(loc) or None)
+
+
+def _rows(path: Path, data: Any, key: str, kind: type[_M]) -> list[_M]:
+    if not isinstance(data, dict) or key not in data:
+        raise CatalogError(f"expected a top-level {key!r} list", where=str(path))
+    items = data[key]
+    if not isinstance(items, list):
+        raise CatalogError("expected a list", where=str(path), field=key)
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(kind.model_validate(item))
+        except ValidationError as exc:
+            raise validation_error(exc, str(path), CatalogError, (key, i)) from None
+    return out
+
+
+def load_catalog(directory: Path | str | None = None) -> Catalog:
+    """Load the packaged catalog, or a user's copy of the same five files."""
+    root = Path(directory) if directory is not None else default_catalog_dir()
+    if not root.is_dir():
+        raise CatalogError("catalog directory not found", where=str(root))
+    tables: dict[str, list[Any]] = {}
+    for name, keys in _FILES.items():
+        path = root / name
+        data = _read_yaml(path, CatalogError)
+        for key in keys:
+            tables[key] = _rows(path, data, key, _ROW_TYPES[key])
+    try:
+        return Catalog(**tables)
+    except CatalogError as exc:
+        raise CatalogError(exc.message, where=str(root)) from None
+
+
+def parse_workload(data: Any, where: str) -> Workload:
+    if not isinstance(data, dict):
+        raise WorkloadError("expected a mapping of workload fields", where=where)
+    try:
+        return Workload.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, where, WorkloadError) from None
+
+
+def load_workload(path: Path | str, catalog: Catalog, *, today: date | None = None
+                  ) -> tuple[Workload, Catalog]:
+    """Read and validate a workload file; return it and the catalog with its overrides.
+
+    References to catalog ids are checked here so that the error names the file.
+    """
+    from breakeven.overrides import apply_overrides, check_references
+
+    where = str(path)
+    workload = parse_workload(_read_yaml(Path(path), WorkloadError), where)
+    check_references(workload, catalog, where)
+    merged = apply_overrides(workload, catalog, source=f"workload file {Path(path).name}",
+                             as_of=workload.as_of or today or date.today())
+    return workload, merged

@@ -1,0 +1,122 @@
+"""A workload's view of the catalog: its references checked, its prices and rows applied.
+
+Pure. Every overridden or added row carries ``source = "workload file NAME"`` and the
+workload's ``as_of``, so a plan shows which figures came from the user and which from the
+catalog.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from breakeven.catalog import Catalog
+from breakeven.catalog.schema import GPUOffer, HostedModel, QualityRow
+from breakeven.errors import WorkloadError
+from breakeven.workload import Workload
+
+__all__ = ["apply_overrides", "check_references", "known_regions"]
+
+
+def known_regions(catalog: Catalog, workload: Workload | None = None) -> set[str]:
+    regions = {o.region for o in catalog.offers}
+    regions.update(r for h in catalog.hosted for r in h.regions)
+    if workload is not None:
+        regions.update(o.region for o in workload.gpu_offers)
+        regions.update(r for h in workload.hosted_models for r in h.regions)
+    return regions
+
+
+def check_references(workload: Workload, catalog: Catalog, where: str) -> None:
+    """Every id the workload names must exist; every residency region must be served."""
+
+    def check(ok: bool, field: str, ref: str, what: str, valid: list[str]) -> None:
+        if not ok:
+            raise WorkloadError(f"unknown {what} {ref!r}; valid: {', '.join(valid)}",
+                                where=where, field=field)
+
+    gpu_ids = [g.id for g in catalog.gpus]
+    custom = {h.id for h in workload.hosted_models}
+    hosted_ids = [h.id for h in catalog.hosted] + sorted(custom)
+    cands = workload.candidates
+    for i, ref in enumerate(cands.open_models or ()):
+        check(catalog.has_model(ref), f"candidates.open_models[{i}]", ref, "open model",
+              [m.id for m in catalog.models])
+    for i, ref in enumerate(cands.gpus or ()):
+        check(catalog.has_gpu(ref), f"candidates.gpus[{i}]", ref, "GPU", gpu_ids)
+    for i, ref in enumerate(cands.hosted or ()):
+        check(catalog.has_hosted(ref) or ref in custom, f"candidates.hosted[{i}]", ref,
+              "hosted model", hosted_ids)
+    for i, ref in enumerate(cands.engines):
+        check(catalog.has_engine(ref), f"candidates.engines[{i}]", ref, "engine",
+              [e.id for e in catalog.engines])
+    for ref in workload.prices.gpus:
+        check(catalog.has_gpu(ref), f"prices.gpus.{ref}", ref, "GPU", gpu_ids)
+    for ref in workload.prices.hosted:
+        check(catalog.has_hosted(ref) or ref in custom, f"prices.hosted.{ref}", ref,
+              "hosted model", hosted_ids)
+    for i, offer in enumerate(workload.gpu_offers):
+        check(catalog.has_gpu(offer.gpu), f"gpu_offers[{i}].gpu", offer.gpu, "GPU", gpu_ids)
+    for i, row in enumerate(workload.hosted_models):
+        if catalog.has_hosted(row.id):
+            raise WorkloadError(f"{row.id!r} is already in the catalog; use prices.hosted to "
+                                "change its price", where=where, field=f"hosted_models[{i}].id")
+        if row.open_model is not None:
+            check(catalog.has_model(row.open_model), f"hosted_models[{i}].open_model",
+                  row.open_model, "open model", [m.id for m in catalog.models])
+    for ref in workload.quality_overrides:
+        check(catalog.has_model(ref) or catalog.has_hosted(ref) or ref in custom,
+              f"quality_overrides.{ref}", ref, "model",
+              [m.id for m in catalog.models] + hosted_ids)
+    regions = known_regions(catalog, workload)
+    for i, region in enumerate(workload.compliance.residency):
+        if region not in regions:
+            raise WorkloadError(
+                f"no GPU offer or hosted model serves region {region!r}; regions in the "
+                f"catalog: {', '.join(sorted(regions))} (add an offer under gpu_offers)",
+                where=where, field=f"compliance.residency[{i}]")
+
+
+def apply_overrides(workload: Workload, catalog: Catalog, *, source: str,
+                    as_of: date) -> Catalog:
+    """The catalog with the workload's prices, extra offers, models and tiers applied."""
+    gpu_prices = {k.lower(): v for k, v in workload.prices.gpus.items()}
+    offers = [
+        o.model_copy(update={"usd_per_gpu_hour": gpu_prices[o.gpu], "source": source,
+                             "as_of": as_of}) if o.gpu in gpu_prices else o
+        for o in catalog.offers
+    ]
+    for gpu_id, price in gpu_prices.items():
+        if not catalog.offers_for(catalog.gpu(gpu_id).id):
+            offers.append(GPUOffer(gpu=catalog.gpu(gpu_id).id, provider="custom", region="global",
+                                   pricing="on_demand", usd_per_gpu_hour=price, source=source,
+                                   as_of=as_of))
+    for extra in workload.gpu_offers:
+        offers.append(GPUOffer(**{**extra.model_dump(exclude={"source"}),
+                                  "gpu": catalog.gpu(extra.gpu).id},
+                               source=extra.source or source, as_of=as_of))
+
+    hosted = list(catalog.hosted)
+    quality = {row.model: row for row in catalog.quality_rows}
+    for row in workload.hosted_models:
+        fields = row.model_dump(exclude={"quality", "source"})
+        fields["name"] = row.name or row.id
+        hosted.append(HostedModel(**fields, source=row.source or source, as_of=as_of))
+        if row.quality:
+            quality[row.id] = QualityRow(model=row.id, basis="declared in the workload file",
+                                         source=source, as_of=as_of, **row.quality)
+    changes = workload.prices.hosted
+    hosted = [
+        h.model_copy(update={**changes[h.id].model_dump(exclude_none=True), "source": source,
+                             "as_of": as_of}) if h.id in changes else h
+        for h in hosted
+    ]
+    for model_id, tiers in workload.quality_overrides.items():
+        key = catalog.model(model_id).id if catalog.has_model(model_id) else model_id
+        base = quality.get(key) or catalog.quality(key)
+        merged = {**(base.model_dump(include=set(_TASK_FIELDS)) if base else {}), **tiers}
+        quality[key] = QualityRow(model=key, basis="the team's own evaluation (workload file)",
+                                  source=source, as_of=as_of, **merged)
+    return catalog.replace(offers=offers, hosted=hosted, quality=quality.values())
+
+
+_TASK_FIELDS = ("extraction", "chat", "rag", "code", "reasoning", "long_context", "embeddings")

@@ -1,0 +1,473 @@
+"""The planner: catalog x workload -> every viable option, ranked, and a defended verdict.
+
+Pure. Each segment of the workload is placed on a hosted model or on one self-hosted
+deployment per model kind (chat, embedding) that pools the self-hosted segments on shared
+GPUs; every subset of placeable segments is tried for every deployment, so a hybrid is
+chosen only when it is actually cheaper. Every elimination is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import date
+
+from breakeven import decide
+from breakeven.catalog import Catalog
+from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant, Task, Tier
+from breakeven.deploy import launch_lines
+from breakeven.economics import (
+    Breakeven,
+    Demand,
+    Pool,
+    breakeven_volume,
+    hosted_monthly_usd,
+    pool,
+)
+from breakeven.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
+from breakeven.workload import Workload
+
+__all__ = ["SCHEMA", "Option", "Placement", "Plan", "SegmentSpec", "SelfDeployment", "plan"]
+
+SCHEMA = "breakeven.plan/v1"
+_MAX_EXHAUSTIVE = 10  # segments per kind tried exhaustively; beyond, greedy
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    name: str
+    share: float
+    task: Task
+    quality: Tier
+    data_class: str
+    mode: str
+    route: str | None
+    kind: str
+    demand: Demand
+    slo: SloTarget
+    sensitive: bool
+    allow_hosted: bool
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.task, self.data_class, self.mode, self.kind)
+
+
+def segments_of(w: Workload) -> list[SegmentSpec]:
+    t = w.traffic
+    raw = w.segments or ()
+    specs = []
+    for s in raw or [None]:
+        task = (s.task if s and s.task else w.task)
+        kind = "embedding" if task == "embeddings" else "chat"
+        out_len = s.output_tokens if s and s.output_tokens is not None else t.output_tokens
+        slo = (s.slo if s and s.slo else w.slo)
+        mode = s.mode if s else "interactive"
+        data_class = s.data_class if s else "general"
+        sensitive = data_class in w.sensitive_data_classes
+        demand = Demand(
+            requests_per_day=t.daily_requests * (s.share if s else 1.0),
+            input_tokens=s.input_tokens if s and s.input_tokens else t.input_tokens,
+            output_tokens=0 if kind == "embedding" else out_len,
+            cached_input_fraction=t.cached_input_fraction,
+            peak_to_mean=t.peak_to_mean,
+            hours_per_day=t.hours_per_day,
+            days_per_week=t.days_per_week,
+            month_days=w.month_days,
+            batch=mode == "batch",
+        )
+        specs.append(SegmentSpec(
+            name=s.name if s else "all", share=s.share if s else 1.0, task=task,
+            quality=(s.quality if s and s.quality else w.quality), data_class=data_class,
+            mode=mode, route=s.route if s else None, kind=kind, demand=demand,
+            slo=SLO_NONE if mode == "batch" else SloTarget(slo.ttft_ms, slo.tpot_ms),
+            sensitive=sensitive,
+            allow_hosted=bool(s.allow_hosted) if s and s.allow_hosted is not None
+            else not sensitive,
+        ))
+    return specs
+
+
+@dataclass(frozen=True)
+class Placement:
+    segment: str
+    side: str  # "hosted" | "self_hosted"
+    model: str
+    monthly_usd: float  # hosted: its bill; self-hosted: its share of the pool by load
+
+
+@dataclass(frozen=True)
+class SelfDeployment:
+    model: str
+    model_name: str
+    gpu: str
+    engine: str
+    engine_production: bool
+    quant: Quant
+    tp: int
+    pp: int
+    offer: GPUOffer
+    pool: Pool
+    sizings: tuple[tuple[str, Sizing], ...]  # per segment served
+    launch: dict[str, str]
+
+    @property
+    def pricing(self) -> str:
+        return self.offer.pricing
+
+    @property
+    def utilisation(self) -> float:
+        return self.pool.utilisation
+
+
+@dataclass(frozen=True)
+class Option:
+    kind: str  # "hosted" | "self_host" | "hybrid"
+    label: str
+    monthly_usd: float
+    hosted_usd: float
+    self_usd: float
+    placements: tuple[Placement, ...]
+    deployment: SelfDeployment | None
+    price_dates: tuple[tuple[str, date], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    workload: Workload
+    segments: tuple[SegmentSpec, ...]
+    verdict: str
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...]
+    chosen: Option | None
+    options: tuple[Option, ...]
+    eliminated: tuple[tuple[str, str], ...]
+    breakeven: Breakeven | None
+    sensitivity: tuple[tuple[str, float | None], ...]
+    best_hosted: Option | None
+    best_self: Option | None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# -- candidates --------------------------------------------------------------------------
+def _hosted_choices(seg: SegmentSpec, w: Workload, cat: Catalog,
+                    out: list[tuple[str, str]]) -> list[tuple[HostedModel, float]]:
+    allowed = w.candidates.hosted
+    choices = []
+    for h in cat.hosted:
+        if h.kind != seg.kind or (allowed is not None and h.id not in allowed):
+            continue
+        why = decide.hosted_gate(h, seg, w, cat)
+        if why:
+            out.append((f"hosted {h.id} for {seg.name}", why))
+        else:
+            choices.append((h, hosted_monthly_usd(h, seg.demand)))
+    return sorted(choices, key=lambda c: c[1])
+
+
+def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, GPUOffer]:
+    """Cheapest eligible offer per GPU type."""
+    best: dict[str, GPUOffer] = {}
+    allowed = w.candidates.gpus
+    for o in cat.offers:
+        if allowed is not None and o.gpu not in allowed:
+            continue
+        why = decide.offer_gate(o, w)
+        if why:
+            out.append((f"offer {o.provider} {o.gpu} {o.region} {o.pricing}", why))
+        elif o.gpu not in best or o.usd_per_gpu_hour < best[o.gpu].usd_per_gpu_hour:
+            best[o.gpu] = o
+    return best
+
+
+def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
+    engines = []
+    for ref in w.candidates.engines:
+        e = cat.engine(ref)
+        if not e.production and not w.candidates.allow_non_production:
+            out.append((f"engine {e.id}", "not production-grade "
+                        "(set candidates.allow_non_production to consider it)"))
+        else:
+            engines.append(e)
+    return engines
+
+
+@dataclass(frozen=True)
+class _Config:
+    model: OpenModel
+    offer: GPUOffer
+    engine: Engine
+    quant: Quant
+    tp: int
+    pp: int
+    capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
+    sizings: dict[str, Sizing]
+
+
+def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
+             out: list[tuple[str, str]]) -> list[_Config]:
+    kind = segs[0].kind
+    offers = _offers(w, cat, out)
+    engines = _engines(w, cat, out)
+    allowed = w.candidates.open_models
+    configs = []
+    for m in cat.models:
+        if m.kind != kind or (allowed is not None and not any(
+                cat.has_model(a) and cat.model(a).id == m.id for a in allowed)):
+            continue
+        servable = []
+        for seg in segs:
+            why = decide.model_gate(m, seg, cat)
+            if why:
+                out.append((f"self-hosted {m.id} for {seg.name}", why))
+            else:
+                servable.append(seg)
+        if not servable:
+            continue
+        quants = [q for q in w.candidates.quantizations]
+        if m.native_quant != "bf16" and m.native_quant not in quants:
+            quants.append(m.native_quant)
+        for offer, engine, quant in itertools.product(offers.values(), engines, quants):
+            configs.extend(_layouts_for(m, offer, engine, quant, servable, w, cat, out))
+    return configs
+
+
+def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
+                 segs: list[SegmentSpec], w: Workload, cat: Catalog,
+                 out: list[tuple[str, str]]) -> list[_Config]:
+    gpu = cat.gpu(offer.gpu)
+    found: list[_Config] = []
+    last_reason = ""
+    for tp, pp in layouts(m, gpu, w.candidates.max_gpus):
+        dep = Deployment(m, gpu, engine, quant, tp, pp)
+        sizings, capacity = {}, {}
+        for seg in segs:
+            s = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, None, seg.slo)
+            if not s.fits:
+                last_reason = s.reason or "does not fit"
+                break
+            if s.slo_concurrency == 0 or s.slo_point is None:
+                one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
+                assert one.point is not None
+                last_reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
+                               f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
+                continue
+            sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
+        if not sizings:
+            continue
+        found.append(_Config(m, offer, engine, quant, tp, pp, capacity, sizings))
+        if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
+            break
+    if not found:
+        out.append((f"self-hosted {m.id} {quant} on {gpu.id} ({engine.id})", last_reason))
+    return found
+
+
+# -- assignment ------------------------------------------------------------------------------
+def _self_option(cfg: _Config, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
+        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog) -> Option:
+    ops = w.team.ops_fte * w.team.engineer_monthly_usd
+    demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
+    p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
+             ops_usd=ops, target_peak_load=w.decision.target_peak_load)
+    if p.gpu_count < cfg.offer.min_gpus:  # offers rented by the node bill the whole node
+        billed = cfg.offer.min_gpus * cfg.offer.usd_per_gpu_hour * p.paid_hours
+        p = Pool(**{**p.__dict__, "gpu_usd": billed})
+    load = {s.name: s.demand.requests_per_month / cfg.capacity[s.name] for s in on_self}
+    total_load = sum(load.values())
+    placements, hosted_usd, dates = [], 0.0, [(f"{cfg.offer.provider} {cfg.offer.gpu}",
+                                                cfg.offer.as_of)]
+    names = {s.name for s in on_self}
+    for s in segs:
+        if s.name in names:
+            placements.append(Placement(s.name, "self_hosted", cfg.model.id,
+                                        p.monthly_usd * load[s.name] / total_load))
+        else:
+            h, usd = hosted_best[s.name]
+            hosted_usd += usd
+            placements.append(Placement(s.name, "hosted", h.id, usd))
+            dates.append((h.id, h.as_of))
+    kind = "self_host" if len(on_self) == len(segs) else "hybrid"
+    gpu = cat.gpu(cfg.offer.gpu)
+    shape = gpu.id if cfg.tp * cfg.pp == 1 else f"{cfg.tp * cfg.pp}-GPU {gpu.id}"
+    label = (f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} "
+             f"({cfg.engine.id}, {cfg.offer.provider})")
+    if kind == "hybrid":
+        label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
+                                                  if pl.side == "hosted"}))
+    first = next(iter(cfg.sizings.values()))
+    dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
+                         cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
+                         tuple((s.name, cfg.sizings[s.name]) for s in on_self),
+                         launch_lines(first))
+    return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
+                  tuple(placements), dep, tuple(dates))
+
+
+def _best_for_config(cfg: _Config, segs: list[SegmentSpec], hosted_best: dict[str, tuple[
+        HostedModel, float]], w: Workload, cat: Catalog) -> list[Option]:
+    """The cheapest placement with this deployment, and its all-self variant if different."""
+    servable = [s for s in segs if s.name in cfg.capacity]
+    forced = [s for s in segs if s.name not in hosted_best]
+    if any(s.name not in cfg.capacity for s in forced):
+        return []
+    optional = [s for s in servable if s.name in hosted_best]
+    subsets: list[list[SegmentSpec]]
+    if len(optional) <= _MAX_EXHAUSTIVE:
+        subsets = [list(c) for r in range(len(optional) + 1)
+                   for c in itertools.combinations(optional, r)]
+    else:  # greedy: add segments in order of hosted cost per unit of GPU load
+        ranked = sorted(optional, key=lambda s: -hosted_best[s.name][1] * cfg.capacity[s.name]
+                        / max(s.demand.requests_per_month, 1e-9))
+        subsets = [ranked[:i] for i in range(len(ranked) + 1)]
+    results = []
+    for subset in subsets:
+        on_self = forced + subset
+        if on_self:
+            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat))
+    if not results:
+        return []
+    best = min(results, key=lambda o: o.monthly_usd)
+    every = [o for o in results if o.kind == "self_host"]
+    return [best] + [o for o in every if o is not best]
+
+
+def _hosted_options(segs: list[SegmentSpec], choices: dict[str, list[tuple[HostedModel, float]]]
+                    ) -> list[Option]:
+    if any(not choices[s.name] for s in segs):
+        return []
+    options = []
+    common = set.intersection(*({h.id for h, _ in choices[s.name]} for s in segs))
+    for hid in sorted(common):
+        placements = []
+        for s in segs:
+            h, usd = next(c for c in choices[s.name] if c[0].id == hid)
+            placements.append(Placement(s.name, "hosted", hid, usd))
+        total = sum(p.monthly_usd for p in placements)
+        h = next(c[0] for c in choices[segs[0].name] if c[0].id == hid)
+        options.append(Option("hosted", hid, total, total, 0.0, tuple(placements), None,
+                              ((hid, h.as_of),)))
+    mixed = [Placement(s.name, "hosted", choices[s.name][0][0].id, choices[s.name][0][1])
+             for s in segs]
+    if len({p.model for p in mixed}) > 1:
+        total = sum(p.monthly_usd for p in mixed)
+        dates = tuple((choices[s.name][0][0].id, choices[s.name][0][0].as_of) for s in segs)
+        options.append(Option("hosted", "per segment: " + ", ".join(
+            f"{p.segment}->{p.model}" for p in mixed), total, total, 0.0, tuple(mixed), None,
+            dates))
+    return options
+
+
+def _combine(group_options: list[list[Option]]) -> list[Option]:
+    """Options of the first kind group, each completed with the best of the other groups."""
+    if len(group_options) == 1:
+        return group_options[0]
+    rest = [min(opts, key=lambda o: o.monthly_usd) for opts in group_options[1:] if opts]
+    if len(rest) < len(group_options) - 1:
+        return []
+    out = []
+    for o in group_options[0]:
+        parts = [o, *rest]
+        kinds = {p.kind for p in parts}
+        kind = kinds.pop() if len(kinds) == 1 else "hybrid"
+        dep = o.deployment or next((p.deployment for p in rest if p.deployment), None)
+        out.append(Option(kind, " + ".join(p.label for p in parts),
+                          sum(p.monthly_usd for p in parts), sum(p.hosted_usd for p in parts),
+                          sum(p.self_usd for p in parts),
+                          tuple(pl for p in parts for pl in p.placements), dep,
+                          tuple(d for p in parts for d in p.price_dates)))
+    return out
+
+
+# -- the plan ---------------------------------------------------------------------------------
+def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
+    segs = segments_of(w)
+    eliminated: list[tuple[str, str]] = []
+    groups: dict[str, list[SegmentSpec]] = {}
+    for s in segs:
+        groups.setdefault(s.kind, []).append(s)
+    group_options: list[list[Option]] = []
+    elim_hosted: list[str] = []
+    elim_self: list[str] = []
+    for group in groups.values():
+        choices = {s.name: _hosted_choices(s, w, cat, eliminated) for s in group}
+        best = {name: c[0] for name, c in choices.items() if c}
+        options = _hosted_options(group, choices)
+        before = len(eliminated)
+        configs = _configs(group, w, cat, eliminated)
+        elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]
+        for cfg in configs:
+            options.extend(_best_for_config(cfg, group, best, w, cat))
+        group_options.append(_dedupe(options))
+    elim_hosted = [f"{what}: {why}" for what, why in eliminated if what.startswith("hosted")]
+    options = sorted(_combine(group_options), key=lambda o: o.monthly_usd)
+    decision = decide.verdict(options, w, _summarise(elim_hosted), _summarise(elim_self))
+    warns = decide.warnings(decision, options, segs, w, cat, today)
+    best_h = next((o for o in options if o.kind == "hosted"), None)
+    best_s = next((o for o in options if o.kind != "hosted"), None)
+    be, sens = _breakeven(best_h, best_s, segs, w, cat)
+    return Plan(w, tuple(segs), decision.verdict, decision.reasons, tuple(warns),
+                decision.chosen, tuple(options), tuple(eliminated), be, sens, best_h, best_s)
+
+
+def _dedupe(options: list[Option]) -> list[Option]:
+    seen: dict[str, Option] = {}
+    for o in sorted(options, key=lambda o: o.monthly_usd):
+        seen.setdefault(o.label, o)
+    return list(seen.values())
+
+
+def _summarise(lines: list[str]) -> list[str]:
+    """Group eliminations by reason so the verdict cites the distinct causes."""
+    by_reason: dict[str, list[str]] = {}
+    for line in lines:
+        what, _, why = line.partition(": ")
+        by_reason.setdefault(why, []).append(what)
+    return [f"{why} ({len(whats)} option{'s' if len(whats) > 1 else ''}, e.g. {whats[0]})"
+            for why, whats in by_reason.items()]
+
+
+def _aggregate(segs: list[SegmentSpec]) -> Demand:
+    total = sum(s.demand.requests_per_day for s in segs)
+    d0 = segs[0].demand
+
+    def mean(attr: str) -> float:
+        return sum(getattr(s.demand, attr) * s.demand.requests_per_day for s in segs) / total
+
+    return Demand(total, round(mean("input_tokens")), round(mean("output_tokens")),
+                  d0.cached_input_fraction, d0.peak_to_mean, d0.hours_per_day,
+                  d0.days_per_week, d0.month_days, all(s.demand.batch for s in segs))
+
+
+def _breakeven(best_h: Option | None, best_s: Option | None, segs: list[SegmentSpec],
+               w: Workload, cat: Catalog) -> tuple[Breakeven | None, tuple[tuple[str, float | None],
+                                                                     ...]]:
+    """Crossover for the best self-hosted deployment against hosted, on the same traffic."""
+    if best_h is None or best_s is None or best_s.deployment is None:
+        return None, ()
+    dep = best_s.deployment
+    served = {name for name, _ in dep.sizings}
+    mine = [s for s in segs if s.name in served]
+    demand = _aggregate(mine)
+    hosted_usd = sum(p.monthly_usd for p in best_h.placements if p.segment in served)
+    per_request = hosted_usd / max(demand.requests_per_month, 1e-9)
+    load = sum(s.demand.requests_per_month / dict(dep.sizings)[s.name].slo_point.requests_per_s
+               for s in mine if dict(dep.sizings)[s.name].slo_point is not None)
+    capacity = demand.requests_per_month / load if load else 0.0
+    replica_usd = dep.tp * dep.pp * dep.offer.usd_per_gpu_hour * dep.pool.paid_hours
+    ops = dep.pool.ops_usd
+
+    def solve(gpu_x: float = 1.0, hosted_x: float = 1.0, flat: bool = False) -> Breakeven:
+        d = Demand(**{**demand.__dict__, "peak_to_mean": 1.0}) if flat else demand
+        return breakeven_volume(d, hosted_usd_per_request=per_request * hosted_x,
+                                capacity_rps=capacity, replica_monthly_usd=replica_usd * gpu_x,
+                                ops_usd=ops, target_peak_load=w.decision.target_peak_load)
+
+    sens = (
+        ("GPU price -25%", solve(gpu_x=0.75).tokens_per_day),
+        ("GPU price +25%", solve(gpu_x=1.25).tokens_per_day),
+        ("hosted price -50%", solve(hosted_x=0.5).tokens_per_day),
+        ("hosted price +50%", solve(hosted_x=1.5).tokens_per_day),
+        ("flat traffic (peak = mean)", solve(flat=True).tokens_per_day),
+    )
+    return solve(), sens

@@ -1,0 +1,1 @@
+"""Renderers: plain data (JSON-ready dicts), terminal tables, self-contained HTML."""

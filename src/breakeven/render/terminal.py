@@ -1,0 +1,120 @@
+"""Terminal output with rich: verdict first, then the comparison, reasons and warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from breakeven.plan import Plan
+from breakeven.sizing import Sizing
+
+__all__ = ["print_catalog", "print_plan", "print_sizing"]
+
+_COLOURS = {"hosted": "cyan", "self_host": "green", "hybrid": "magenta", "none": "red"}
+_MAX_OPTIONS = 12
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def _mtok(x: float | None) -> str:
+    return "-" if x is None else f"{x / 1e6:,.1f}M"
+
+
+def print_plan(plan: Plan, console: Console | None = None) -> None:
+    con = console or Console()
+    colour = _COLOURS.get(plan.verdict, "white")
+    chosen = plan.chosen
+    head = f"[bold {colour}]{plan.verdict.upper().replace('_', '-')}[/]"
+    if chosen is not None:
+        head += f"  {chosen.label}  [bold]{_usd(chosen.monthly_usd)}/month[/]"
+    con.print(Panel(head, title=f"breakeven plan: {plan.workload.name}", expand=False))
+
+    table = Table(title="Options (cheapest first)", show_lines=False)
+    for col in ("#", "kind", "option", "$/month", "hosted", "self-hosted", "GPUs", "util."):
+        table.add_column(col, justify="right" if col not in ("kind", "option") else "left")
+    for i, o in enumerate(plan.options[:_MAX_OPTIONS], 1):
+        dep = o.deployment
+        mark = " *" if o is chosen else ""
+        table.add_row(
+            f"{i}{mark}", o.kind, o.label, _usd(o.monthly_usd), _usd(o.hosted_usd),
+            _usd(o.self_usd), str(dep.pool.gpu_count) if dep else "-",
+            f"{dep.utilisation:.0%}" if dep else "-",
+        )
+    if len(plan.options) > _MAX_OPTIONS:
+        table.caption = f"{len(plan.options) - _MAX_OPTIONS} more with --json"
+    con.print(table)
+
+    con.print("[bold]Why[/]")
+    for r in plan.reasons:
+        con.print(f"  - {r}")
+    be = plan.breakeven
+    if be is not None:
+        con.print(f"[bold]Break-even[/]  {be.note}; hosted ${be.hosted_usd_per_mtok:,.2f}/M "
+                  f"tokens, one replica ${be.replica_monthly_usd:,.0f}/month serves up to "
+                  f"{_mtok(be.replica_tokens_per_day)} tokens/day at peak")
+        if plan.sensitivity:
+            con.print("  " + "; ".join(f"{k}: {_mtok(v) if v else 'never'}"
+                                       for k, v in plan.sensitivity))
+    if plan.warnings:
+        con.print("[bold yellow]Warnings[/]")
+        for w in plan.warnings:
+            con.print(f"  [yellow]![/] {w}")
+    if chosen is not None and chosen.deployment is not None:
+        dep = chosen.deployment
+        con.print(f"[bold]Launch[/] (throughput estimated; {dep.offer.provider} "
+                  f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
+        con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
+    if chosen is not None and len(plan.segments) > 1:
+        con.print("[bold]Routing[/]")
+        for p in chosen.placements:
+            con.print(f"  {p.segment:<20} -> {p.side:<12} {p.model}  {_usd(p.monthly_usd)}/month")
+    if plan.verdict == "none":
+        con.print("[bold red]Eliminated[/]")
+        for what, why in plan.eliminated[:20]:
+            con.print(f"  {what}: {why}")
+
+
+def print_sizing(s: Sizing, console: Console | None = None) -> None:
+    con = console or Console()
+    dep, mem = s.deployment, s.memory
+    title = f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} ({dep.engine.name})"
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("fits", "[green]yes[/]" if s.fits else "[red]no[/]")
+    table.add_row("weights", f"{mem.weights_gib:,.1f} GiB ({mem.weights_gib_per_gpu:,.1f} per GPU)")
+    table.add_row("KV bytes per token", f"{mem.kv_bytes_per_token:,.0f}")
+    table.add_row("KV cache per GPU", f"{mem.kv_cache_gib_per_gpu:,.1f} GiB = "
+                  f"{mem.kv_tokens:,} tokens")
+    table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
+    table.add_row("max concurrency", f"{s.max_concurrency:,}")
+    if s.point is not None:
+        p = s.point
+        table.add_row(f"at concurrency {p.concurrency}",
+                      f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
+        table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
+                      f"{p.requests_per_s:,.2f} req/s (estimated)")
+    if s.slo.ttft_ms or s.slo.tpot_ms:
+        table.add_row("largest concurrency within SLO", f"{s.slo_concurrency:,}")
+    con.print(table)
+    if s.reason:
+        con.print(f"[red]{s.reason}[/]")
+
+
+def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    con = console or Console()
+    if not rows:
+        return
+    hide = {"source", "hf_ids", "basis", "mla", "moe", "quantizations", "vendors"}
+    cols = [c for c in rows[0] if c not in hide] + ["source"]
+    table = Table(title=name, show_lines=False)
+    for c in cols:
+        table.add_column(c, overflow="fold", max_width=40 if c == "source" else None)
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    con.print(table)
