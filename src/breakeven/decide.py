@@ -99,7 +99,7 @@ def verdict(options: list[Option], workload: Workload, eliminated_hosted: list[s
         return Decision("none", None, ("no option satisfies the constraints", *why))
     if best_h is None:
         assert best_s is not None
-        reasons.append("no hosted option passes the gates: " + "; ".join(eliminated_hosted[:3]))
+        reasons.append("no all-hosted plan passes the gates: " + "; ".join(eliminated_hosted[:3]))
         reasons.append(_describe(best_s))
         if not workload.team.can_operate_gpus:
             reasons.append("the team has no GPU operations capacity, but compliance leaves no "
@@ -190,12 +190,6 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
                 out.append(f"segment {seg.name!r} is hard reasoning on an open model: open "
                            f"models trail the closed frontier there; keep a cascade to a "
                            f"closed model for hard cases where the data class allows")
-    for seg in segments:
-        if seg.task == "reasoning" and seg.quality == "frontier":
-            open_ok = any(catalog.meets(m.id, "reasoning", "frontier") for m in catalog.models)
-            if not open_ok:
-                out.append(f"segment {seg.name!r} asks for frontier reasoning, which no open "
-                           f"model in the catalog reaches")
     if decision.verdict == "hybrid" and chosen is not None:
         out.extend(_boundary_warnings(chosen, segments))
     if workload.traffic.peak_to_mean >= 3 and dep is not None:

@@ -154,6 +154,19 @@ class Breakeven:
     replica_monthly_usd: float
     replica_tokens_per_day: float
     note: str
+    ops_usd: float = 0.0
+    active_days_per_month: float = 30.0
+    replica_full_tokens_per_day: float = 0.0  # at 100% load, flat traffic
+
+    def curve(self, tokens_per_day: float) -> tuple[float, float, float]:
+        """(hosted USD/month, self-hosted USD/month, utilisation) at a daily volume."""
+        hosted = self.hosted_usd_per_mtok / 1e6 * tokens_per_day * self.active_days_per_month
+        if self.replica_tokens_per_day <= 0:
+            return hosted, math.inf, 0.0
+        replicas = max(1, math.ceil(tokens_per_day / self.replica_tokens_per_day - 1e-9))
+        selfhost = self.ops_usd + replicas * self.replica_monthly_usd
+        util = tokens_per_day / (replicas * self.replica_full_tokens_per_day)
+        return hosted, selfhost, util
 
 
 def breakeven_volume(
@@ -178,14 +191,16 @@ def breakeven_volume(
     k = capacity_rps * target_peak_load * hours * 3600 / peak_factor * demand.tokens_per_request
     c = replica_monthly_usd
     mtok = per_token * 1e6
+    full = capacity_rps * 24 * 3600 * demand.tokens_per_request
+    extra = (ops_usd, demand.active_days_per_month, full)
     if slope <= 0:
-        return Breakeven(None, None, mtok, c, k, "the hosted side is free at this price")
+        return Breakeven(None, None, mtok, c, k, "the hosted side is free at this price", *extra)
     if slope * k <= c:
         return Breakeven(
             None, None, mtok, c, k,
             f"self-hosting never pays on this shape: a fully loaded replica costs "
             f"${c:,.0f}/month, the hosted API serves the same {k / 1e6:,.1f}M tokens/day for "
-            f"${slope * k:,.0f}/month",
+            f"${slope * k:,.0f}/month", *extra,
         )
     for n in range(1, max_replicas + 1):
         v = (ops_usd + c * n) / slope
@@ -193,5 +208,5 @@ def breakeven_volume(
             v = max(v, (n - 1) * k)
             return Breakeven(v, n, mtok, c, k,
                              f"self-hosting pays from {v / 1e6:,.1f}M tokens/day ({n} replica"
-                             f"{'s' if n > 1 else ''})")
-    return Breakeven(None, None, mtok, c, k, "no crossover within the replica limit")
+                             f"{'s' if n > 1 else ''})", *extra)
+    return Breakeven(None, None, mtok, c, k, "no crossover within the replica limit", *extra)

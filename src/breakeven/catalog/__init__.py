@@ -110,7 +110,8 @@ class Catalog:
         """Quality row of an open or hosted model; hosted open models inherit theirs."""
         row = self._quality.get(model_id.lower())
         if row is None and model_id.lower() in self._hosted:
-            base = self._hosted[model_id.lower()].open_model
+            hosted = self._hosted[model_id.lower()]
+            base = hosted.open_model or hosted.same_model_as
             if base is not None:
                 row = self._quality.get(base.lower())
         return row

@@ -117,6 +117,8 @@ class HostedModel(_Row):
     provider: str
     kind: ModelKind = "chat"
     open_model: str | None = None
+    same_model_as: str | None = Field(
+        default=None, description="another row serving the same model (for quality tiers)")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)

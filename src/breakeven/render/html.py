@@ -1,0 +1,135 @@
+"""A self-contained HTML report of a plan: inline SVG charts, no network needed to view it.
+
+matplotlib is imported here only, so nothing else pays its start-up cost.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+
+from breakeven.catalog import Catalog
+from breakeven.plan import Plan
+
+__all__ = ["plan_html"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.5em} .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
+.hosted{background:#e0f2fe} .self_host{background:#dcfce7} .hybrid{background:#f3e8ff}
+.none{background:#fee2e2} table{border-collapse:collapse;width:100%;font-size:.9em}
+td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left} td.n{text-align:right}
+.warn{color:#92400e} code{background:#f4f4f5;padding:.2em .4em;display:block;white-space:pre-wrap}
+.charts{display:grid;grid-template-columns:1fr 1fr;gap:1em} .src{color:#666;font-size:.8em}
+"""
+
+
+def _svg(fig: object) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")  # type: ignore[attr-defined]
+    text = buf.getvalue()
+    return text[text.find("<svg"):]
+
+
+def _charts(plan: Plan) -> list[tuple[str, str]]:
+    be = plan.breakeven
+    if be is None:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    current = sum(s.demand.tokens_per_day for s in plan.segments)
+    top = max(current, be.tokens_per_day or 0.0, be.replica_tokens_per_day) * 4
+    low = max(top / 2000, 1.0)
+    volumes = [low * (top / low) ** (i / 199) for i in range(200)]
+    pts = [be.curve(v) for v in volumes]
+    mtok = [v / 1e6 for v in volumes]
+    out = []
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    ax.plot(mtok, [p[0] for p in pts], label="hosted API")
+    ax.step(mtok, [p[1] for p in pts], where="post", label="self-hosted (GPUs + ops)")
+    if be.tokens_per_day:
+        ax.axvline(be.tokens_per_day / 1e6, color="grey", ls="--", lw=1)
+        ax.annotate(f"break-even {be.tokens_per_day / 1e6:,.1f}M/day",
+                    (be.tokens_per_day / 1e6, be.curve(be.tokens_per_day)[0]), fontsize=8)
+    ax.axvline(current / 1e6, color="black", lw=1, label="this workload")
+    ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
+           ylabel="USD per month", title="Monthly cost vs daily volume")
+    ax.legend(fontsize=8)
+    out.append(("Monthly cost of each side", _svg(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    ax.plot(mtok, [p[2] * 100 for p in pts])
+    for level in (30, 80):
+        ax.axhline(level, color="grey", ls=":", lw=1)
+    ax.axvline(current / 1e6, color="black", lw=1)
+    ax.set(xscale="log", xlabel="tokens per day (millions)", ylabel="GPU utilisation (%)",
+           ylim=(0, 100), title="Self-hosted utilisation vs volume")
+    out.append(("Utilisation", _svg(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    per_month = [v * be.active_days_per_month / 1e6 for v in volumes]
+    ax.plot(mtok, [p[0] / m for p, m in zip(pts, per_month, strict=True)], label="hosted API")
+    ax.plot(mtok, [p[1] / m if math.isfinite(p[1]) else float("nan")
+                   for p, m in zip(pts, per_month, strict=True)], label="self-hosted")
+    ax.axvline(current / 1e6, color="black", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
+           ylabel="USD per million tokens", title="Cost per million tokens")
+    ax.legend(fontsize=8)
+    out.append(("Cost per million tokens", _svg(fig)))
+    plt.close(fig)
+    return out
+
+
+def plan_html(plan: Plan, catalog: Catalog) -> str:
+    e = html.escape
+    chosen = plan.chosen
+    rows = []
+    for i, o in enumerate(plan.options[:30], 1):
+        dep = o.deployment
+        rows.append(
+            f"<tr><td>{i}{' *' if o is chosen else ''}</td><td>{e(o.kind)}</td>"
+            f"<td>{e(o.label)}</td><td class=n>${o.monthly_usd:,.0f}</td>"
+            f"<td class=n>${o.hosted_usd:,.0f}</td><td class=n>${o.self_usd:,.0f}</td>"
+            f"<td class=n>{dep.pool.gpu_count if dep else '-'}</td>"
+            f"<td class=n>{f'{dep.utilisation:.0%}' if dep else '-'}</td></tr>")
+    charts = "".join(f"<figure><figcaption>{e(t)}</figcaption>{svg}</figure>"
+                     for t, svg in _charts(plan))
+    reasons = "".join(f"<li>{e(r)}</li>" for r in plan.reasons)
+    warns = "".join(f"<li class=warn>{e(w)}</li>" for w in plan.warnings)
+    launch = ""
+    if chosen is not None and chosen.deployment is not None:
+        launch = "<h2>Launch (throughput estimated)</h2>" + "".join(
+            f"<p>{e(k)}</p><code>{e(v)}</code>" for k, v in chosen.deployment.launch.items())
+    be = plan.breakeven
+    be_html = f"<p>{e(be.note)}</p>" if be else ""
+    sources = []
+    if chosen is not None:
+        for p in chosen.placements:
+            if p.side == "hosted" and catalog.has_hosted(p.model):
+                h = catalog.hosted_model(p.model)
+                sources.append(f"<li>{e(h.id)}: {e(h.source)} ({h.as_of})</li>")
+        if chosen.deployment is not None:
+            o = chosen.deployment.offer
+            sources.append(f"<li>{e(o.provider)} {e(o.gpu)} ${o.usd_per_gpu_hour}/GPU-hour: "
+                           f"{e(o.source)} ({o.as_of})</li>")
+    title = f"breakeven plan: {plan.workload.name}"
+    return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
+<title>{e(title)}</title><style>{_CSS}</style></head><body>
+<h1>{e(title)}</h1>
+<div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper())}
+{e(chosen.label) if chosen else ''} {f'${chosen.monthly_usd:,.0f}/month' if chosen else ''}</div>
+<h2>Why</h2><ul>{reasons}</ul>
+{'<h2>Warnings</h2><ul>' + warns + '</ul>' if warns else ''}
+<h2>Break-even</h2>{be_html}<div class=charts>{charts}</div>
+<h2>Options</h2><table><tr><th>#</th><th>kind</th><th>option</th><th>$/month</th>
+<th>hosted</th><th>self-hosted</th><th>GPUs</th><th>util.</th></tr>{''.join(rows)}</table>
+{launch}
+<h2>Sources</h2><ul class=src>{''.join(sources)}</ul>
+</body></html>"""
