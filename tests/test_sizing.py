@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def test_latency_rises_and_throughput_saturates_with_concurrency(catalog):
     tput = [p.output_tok_s for p in points]
     assert tpots == sorted(tpots) and ttfts == sorted(ttfts)
     assert tput == sorted(tput)
-    gains = [b / a for a, b in zip(tput, tput[1:], strict=False)]
+    gains = [b / a for a, b in itertools.pairwise(tput)]
     assert gains[0] > gains[-1]  # diminishing returns toward saturation
 
 

@@ -78,7 +78,7 @@ def offer_gate(o: GPUOffer, workload: Workload) -> str | None:
 # -- the verdict -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Decision:
-    verdict: Verdict
+    verdict: str  # one of Verdict
     chosen: Option | None
     reasons: tuple[str, ...]
 

@@ -8,6 +8,7 @@ catalog.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPUOffer, HostedModel, QualityRow
@@ -113,7 +114,8 @@ def apply_overrides(workload: Workload, catalog: Catalog, *, source: str,
     for model_id, tiers in workload.quality_overrides.items():
         key = catalog.model(model_id).id if catalog.has_model(model_id) else model_id
         base = quality.get(key) or catalog.quality(key)
-        merged = {**(base.model_dump(include=set(_TASK_FIELDS)) if base else {}), **tiers}
+        merged: dict[str, Any] = dict(base.model_dump(include=set(_TASK_FIELDS)) if base else {})
+        merged.update({str(k): v for k, v in tiers.items()})
         quality[key] = QualityRow(model=key, basis="the team's own evaluation (workload file)",
                                   source=source, as_of=as_of, **merged)
     return catalog.replace(offers=offers, hosted=hosted, quality=quality.values())

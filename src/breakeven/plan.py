@@ -432,7 +432,8 @@ def _aggregate(segs: list[SegmentSpec]) -> Demand:
     d0 = segs[0].demand
 
     def mean(attr: str) -> float:
-        return sum(getattr(s.demand, attr) * s.demand.requests_per_day for s in segs) / total
+        return float(sum(getattr(s.demand, attr) * s.demand.requests_per_day
+                         for s in segs) / total)
 
     return Demand(total, round(mean("input_tokens")), round(mean("output_tokens")),
                   d0.cached_input_fraction, d0.peak_to_mean, d0.hours_per_day,
@@ -451,8 +452,12 @@ def _breakeven(best_h: Option | None, best_s: Option | None, segs: list[SegmentS
     demand = _aggregate(mine)
     hosted_usd = sum(p.monthly_usd for p in best_h.placements if p.segment in served)
     per_request = hosted_usd / max(demand.requests_per_month, 1e-9)
-    load = sum(s.demand.requests_per_month / dict(dep.sizings)[s.name].slo_point.requests_per_s
-               for s in mine if dict(dep.sizings)[s.name].slo_point is not None)
+    sizings = dict(dep.sizings)
+    load = 0.0
+    for s in mine:
+        point = sizings[s.name].slo_point
+        if point is not None:
+            load += s.demand.requests_per_month / point.requests_per_s
     capacity = demand.requests_per_month / load if load else 0.0
     replica_usd = dep.tp * dep.pp * dep.offer.usd_per_gpu_hour * dep.pool.paid_hours
     ops = dep.pool.ops_usd

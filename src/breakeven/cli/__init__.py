@@ -15,9 +15,9 @@ import click
 __all__ = ["main"]
 
 _COMMANDS = {
-    "plan": ("breakeven.cli.plan_cmd", "Self-host or call a hosted API? The verdict for a workload."),
+    "plan": ("breakeven.cli.plan_cmd", "Self-host or hosted API? The verdict for a workload."),
     "size": ("breakeven.cli.size_cmd", "Memory, GPUs and speed of one model on one GPU type."),
-    "catalog": ("breakeven.cli.catalog_cmd", "List the catalog: gpus, offers, models, hosted, engines, quality."),
+    "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 
 

@@ -16,7 +16,8 @@ __all__ = ["plan_html"]
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.5em} .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
+h1{font-size:1.5em}
+.verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
 .hosted{background:#e0f2fe} .self_host{background:#dcfce7} .hybrid{background:#f3e8ff}
 .none{background:#fee2e2} table{border-collapse:collapse;width:100%;font-size:.9em}
 td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left} td.n{text-align:right}
@@ -116,9 +117,10 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
                 h = catalog.hosted_model(p.model)
                 sources.append(f"<li>{e(h.id)}: {e(h.source)} ({h.as_of})</li>")
         if chosen.deployment is not None:
-            o = chosen.deployment.offer
-            sources.append(f"<li>{e(o.provider)} {e(o.gpu)} ${o.usd_per_gpu_hour}/GPU-hour: "
-                           f"{e(o.source)} ({o.as_of})</li>")
+            offer = chosen.deployment.offer
+            sources.append(f"<li>{e(offer.provider)} {e(offer.gpu)} "
+                           f"${offer.usd_per_gpu_hour}/GPU-hour: {e(offer.source)} "
+                           f"({offer.as_of})</li>")
     title = f"breakeven plan: {plan.workload.name}"
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>{e(title)}</title><style>{_CSS}</style></head><body>

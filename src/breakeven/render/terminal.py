@@ -82,7 +82,8 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
 def print_sizing(s: Sizing, console: Console | None = None) -> None:
     con = console or Console()
     dep, mem = s.deployment, s.memory
-    title = f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} ({dep.engine.name})"
+    title = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
+             f"({dep.engine.name})")
     table = Table(title=title, show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
