@@ -261,11 +261,12 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
     alone = prefill_s(dep, input_len)
     tpot = decode_step_s(dep, b, context)
     ttft = alone
-    for _ in range(8):  # fixed point: prefill of arrivals lengthens the decode steps
-        ttft = alone + (tpot if b > 1 else 0.0)
+    for _ in range(12 if b > 1 else 0):  # fixed point: arrivals' prefill lengthens steps
+        ttft = alone + tpot
         rate = b / (ttft + output_len * tpot)
-        riding = rate * input_len * tpot if b > 1 else 0.0
-        tpot = decode_step_s(dep, b, context, riding)
+        previous, tpot = tpot, decode_step_s(dep, b, context, rate * input_len * tpot)
+        if abs(tpot - previous) <= 1e-4 * previous:
+            break
     ttft = alone + (tpot if b > 1 else 0.0)
     e2e = ttft + max(output_len - 1, 0) * tpot
     rate = b / e2e

@@ -75,7 +75,8 @@ def sizing_dict(s: Sizing) -> dict[str, Any]:
     return out
 
 
-def _option(o: Option) -> dict[str, Any]:
+def _option(o: Option, detail: bool = True) -> dict[str, Any]:
+    """An option; ``detail`` adds per-segment sizing and launch lines (the chosen one)."""
     dep = o.deployment
     out: dict[str, Any] = {
         "kind": o.kind,
@@ -109,9 +110,10 @@ def _option(o: Option) -> dict[str, Any]:
             "utilisation": _r(dep.utilisation, 4),
             "peak_load": _r(dep.pool.peak_load, 4),
             "throughput": "estimated",
-            "segments": {name: sizing_dict(s) for name, s in dep.sizings},
-            "launch": dep.launch,
         }
+        if detail:
+            out["deployment"]["segments"] = {name: sizing_dict(s) for name, s in dep.sizings}
+            out["deployment"]["launch"] = dep.launch
     return out
 
 
@@ -186,6 +188,6 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for s in plan.segments
         ],
         "routing": routing,
-        "options": [_option(o) for o in plan.options],
+        "options": [_option(o, detail=False) for o in plan.options],
         "eliminated": [{"what": what, "why": why} for what, why in plan.eliminated],
     }
