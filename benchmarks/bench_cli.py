@@ -41,11 +41,11 @@ def main() -> None:
     runs = parser.parse_args().runs
     exe = _exe()
     cases = {
-        "breakeven --help": (exe + ["--help"], 0.3),
+        "breakeven --help": ([*exe, "--help"], 0.3),
         "breakeven plan (5 segments, whole catalog) --json": (
-            exe + ["plan", str(HERE / "five-segment-workload.yaml"), "--json"], 1.0),
+            [*exe, "plan", str(HERE / "five-segment-workload.yaml"), "--json"], 1.0),
         "breakeven plan examples/seed-worked-example.yaml": (
-            exe + ["plan", str(HERE.parent / "examples" / "seed-worked-example.yaml")], 1.0),
+            [*exe, "plan", str(HERE.parent / "examples" / "seed-worked-example.yaml")], 1.0),
     }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {runs} runs each, one warm-up")
