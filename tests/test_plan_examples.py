@@ -99,3 +99,20 @@ def test_no_feasible_option_says_which_constraint_eliminated_what(catalog, tmp_p
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_plans(catalog, name):
     assert _plan(catalog, name)["verdict"] in ("hosted", "self_host", "hybrid")
+
+
+def test_gpus_paid_only_in_the_traffic_window_cost_less(catalog, tmp_path):
+    base = ("traffic: {requests_per_day: 50000, hours_per_day: 10, days_per_week: 5}\n"
+            "candidates: {open_models: [llama-3.1-8b], gpus: [l40s], hosted: [gpt-4o-mini]}\n"
+            "quality: mid\n")
+    costs = {}
+    for schedule in ("always_on", "traffic_hours"):
+        f = tmp_path / f"{schedule}.yaml"
+        f.write_text(base + f"decision: {{gpu_schedule: {schedule}}}\n")
+        w, cat = load_workload(f, catalog, today=TODAY)
+        d = plan_dict(plan(w, cat, today=TODAY))
+        dep = next(o for o in d["options"] if o["deployment"])["deployment"]
+        costs[schedule] = (dep["gpu_usd"], dep["paid_hours_per_month"])
+    assert costs["always_on"][1] == 720
+    assert costs["traffic_hours"][1] == pytest.approx(10 * 30 * 5 / 7, abs=0.05)
+    assert costs["traffic_hours"][0] < costs["always_on"][0]

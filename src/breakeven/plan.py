@@ -269,7 +269,8 @@ def _self_option(cfg: _Config, on_self: list[SegmentSpec], hosted_best: dict[str
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
     p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
-             ops_usd=ops, target_peak_load=w.decision.target_peak_load)
+             ops_usd=ops, target_peak_load=w.decision.target_peak_load,
+             always_on=w.decision.gpu_schedule == "always_on")
     if p.gpu_count < cfg.offer.min_gpus:  # offers rented by the node bill the whole node
         billed = cfg.offer.min_gpus * cfg.offer.usd_per_gpu_hour * p.paid_hours
         p = Pool(**{**p.__dict__, "gpu_usd": billed})

@@ -156,6 +156,10 @@ class Decision(_Spec):
     target_peak_load: float = Field(
         default=0.85, gt=0, le=1, description="fraction of capacity used at peak"
     )
+    gpu_schedule: Literal["always_on", "traffic_hours"] = Field(
+        default="always_on",
+        description="pay GPUs around the clock, or only in the traffic window (scale to zero)",
+    )
 
 
 class Workload(_Spec):
