@@ -61,3 +61,11 @@ def test_breakeven_is_the_first_volume_where_self_hosting_is_not_dearer(price, g
     if below > 0:
         h2, s2, _ = be.curve(below)
         assert s2 > h2 or math.isclose(s2, h2, rel_tol=1e-2)
+
+
+def test_offers_rented_by_the_node_bill_the_whole_node():
+    d = Demand(requests_per_day=86_400, input_tokens=100, output_tokens=100)
+    p = pool([(d, 10.0)], gpus_per_replica=1, usd_per_gpu_hour=2.0, ops_usd=0,
+             target_peak_load=1.0, min_billed_gpus=8)
+    assert p.gpu_count == 1
+    assert math.isclose(p.gpu_usd, 8 * 2.0 * 720)

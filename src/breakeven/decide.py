@@ -23,7 +23,6 @@ __all__ = ["Verdict", "hosted_gate", "model_gate", "offer_gate", "verdict", "war
 
 Verdict = Literal["hosted", "self_host", "hybrid", "none"]
 LOW_UTILISATION = 0.30
-HIGH_UTILISATION = 0.80
 STALE_DAYS = 183
 
 
@@ -149,7 +148,7 @@ def _describe(o: Option) -> str:
 
 # -- warnings ------------------------------------------------------------------------------
 def warnings(decision: Decision, options: list[Option], segments: list[SegmentSpec],
-             workload: Workload, catalog: Catalog, today: date) -> list[str]:
+             workload: Workload, today: date) -> list[str]:
     out: list[str] = []
     chosen = decision.chosen
     selfish = [o for o in options if o.kind != "hosted"]

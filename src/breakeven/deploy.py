@@ -20,6 +20,7 @@ def launch_lines(sizing: Sizing) -> dict[str, str]:
     """One command per engine that can serve this sizing; the sized engine comes first."""
     dep = sizing.deployment
     repo = _repo(sizing)
+    # a checkpoint already in the chosen format (DeepSeek-V3 ships FP8) needs no flag
     q = dep.quant if dep.quant != dep.model.native_quant else "bf16"
     seqs = sizing.max_seqs
     util = f"{dep.memory_utilization:.2f}"

@@ -72,9 +72,6 @@ class Demand:
     def peak_rps(self) -> float:
         return self.mean_rps * (1.0 if self.batch else self.peak_to_mean)
 
-    def scaled(self, factor: float) -> Demand:
-        return Demand(**{**self.__dict__, "requests_per_day": self.requests_per_day * factor})
-
 
 def hosted_usd_per_request(model: HostedModel, demand: Demand) -> float:
     cached = demand.cached_input_fraction if model.cached_input_per_mtok is not None else 0.0
@@ -126,11 +123,13 @@ def pool(
     ops_usd: float,
     target_peak_load: float,
     always_on: bool = True,
+    min_billed_gpus: int = 1,
 ) -> Pool:
     """Size replicas for ``(demand, capacity_rps_per_replica)`` pairs sharing one deployment.
 
     Each demand's load is counted in replica-seconds per second, so demands with different
-    token shapes add up correctly on the same GPUs.
+    token shapes add up correctly on the same GPUs. Offers rented by the node bill at least
+    ``min_billed_gpus`` GPUs however few the replicas use.
     """
     if not demands:
         raise ValueError("a pool needs at least one demand")
@@ -139,7 +138,7 @@ def pool(
     hours = max(paid_hours_per_month(d, always_on) for d, _ in demands)
     served = sum(d.requests_per_month / cap for d, cap in demands)  # replica-seconds
     utilisation = served / (replicas * hours * 3600)
-    gpu_usd = replicas * gpus_per_replica * usd_per_gpu_hour * hours
+    gpu_usd = max(replicas * gpus_per_replica, min_billed_gpus) * usd_per_gpu_hour * hours
     return Pool(replicas, gpus_per_replica, usd_per_gpu_hour, hours, gpu_usd, ops_usd,
                 utilisation, peak / replicas)
 

@@ -77,9 +77,8 @@ def validation_error(exc: ValidationError, where: str, error: type[InputError],
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field (check the spelling; see examples/ for the valid fields)"
-    elif "input" in first and first["type"] not in ("missing",) and not isinstance(
-        first["input"], dict | list
-    ):
+    elif "input" in first and first["type"] != "missing" and not isinstance(
+            first["input"], dict | list):
         message = f"{message} (got {first['input']!r})"
     more = len(exc.errors()) - 1
     if more:

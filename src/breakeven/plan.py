@@ -9,7 +9,7 @@ chosen only when it is actually cheaper. Every elimination is recorded with its 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 from breakeven import decide
@@ -25,7 +25,7 @@ from breakeven.economics import (
     pool,
 )
 from breakeven.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
-from breakeven.workload import Workload
+from breakeven.workload import Segment, Workload
 
 __all__ = ["SCHEMA", "Option", "Placement", "Plan", "SegmentSpec", "SelfDeployment", "plan"]
 
@@ -54,36 +54,32 @@ class SegmentSpec:
 
 
 def segments_of(w: Workload) -> list[SegmentSpec]:
+    """The workload's segments with their defaults filled in (one segment "all" if none)."""
     t = w.traffic
-    raw = w.segments or ()
     specs = []
-    for s in raw or [None]:
-        task = (s.task if s and s.task else w.task)
+    for s in w.segments or (Segment(name="all", share=1.0),):
+        task = s.task or w.task
         kind = "embedding" if task == "embeddings" else "chat"
-        out_len = s.output_tokens if s and s.output_tokens is not None else t.output_tokens
-        slo = (s.slo if s and s.slo else w.slo)
-        mode = s.mode if s else "interactive"
-        data_class = s.data_class if s else "general"
-        sensitive = data_class in w.sensitive_data_classes
+        out_len = t.output_tokens if s.output_tokens is None else s.output_tokens
+        slo = s.slo or w.slo
+        sensitive = s.data_class in w.sensitive_data_classes
         demand = Demand(
-            requests_per_day=t.daily_requests * (s.share if s else 1.0),
-            input_tokens=s.input_tokens if s and s.input_tokens else t.input_tokens,
+            requests_per_day=t.daily_requests * s.share,
+            input_tokens=s.input_tokens or t.input_tokens,
             output_tokens=0 if kind == "embedding" else out_len,
             cached_input_fraction=t.cached_input_fraction,
             peak_to_mean=t.peak_to_mean,
             hours_per_day=t.hours_per_day,
             days_per_week=t.days_per_week,
             month_days=w.month_days,
-            batch=mode == "batch",
+            batch=s.mode == "batch",
         )
         specs.append(SegmentSpec(
-            name=s.name if s else "all", share=s.share if s else 1.0, task=task,
-            quality=(s.quality if s and s.quality else w.quality), data_class=data_class,
-            mode=mode, route=s.route if s else None, kind=kind, demand=demand,
-            slo=SLO_NONE if mode == "batch" else SloTarget(slo.ttft_ms, slo.tpot_ms),
+            name=s.name, share=s.share, task=task, quality=s.quality or w.quality,
+            data_class=s.data_class, mode=s.mode, route=s.route, kind=kind, demand=demand,
+            slo=SLO_NONE if s.mode == "batch" else SloTarget(slo.ttft_ms, slo.tpot_ms),
             sensitive=sensitive,
-            allow_hosted=bool(s.allow_hosted) if s and s.allow_hosted is not None
-            else not sensitive,
+            allow_hosted=not sensitive if s.allow_hosted is None else s.allow_hosted,
         ))
     return specs
 
@@ -146,7 +142,6 @@ class Plan:
     sensitivity: tuple[tuple[str, float | None], ...]
     best_hosted: Option | None
     best_self: Option | None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 # -- candidates --------------------------------------------------------------------------
@@ -224,7 +219,7 @@ def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
                 servable.append(seg)
         if not servable:
             continue
-        quants = [q for q in w.candidates.quantizations]
+        quants = list(w.candidates.quantizations)
         if m.native_quant != "bf16" and m.native_quant not in quants:
             quants.append(m.native_quant)
         for offer, engine, quant in itertools.product(offers.values(), engines, quants):
@@ -270,10 +265,8 @@ def _self_option(cfg: _Config, on_self: list[SegmentSpec], hosted_best: dict[str
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
     p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
              ops_usd=ops, target_peak_load=w.decision.target_peak_load,
-             always_on=w.decision.gpu_schedule == "always_on")
-    if p.gpu_count < cfg.offer.min_gpus:  # offers rented by the node bill the whole node
-        billed = cfg.offer.min_gpus * cfg.offer.usd_per_gpu_hour * p.paid_hours
-        p = Pool(**{**p.__dict__, "gpu_usd": billed})
+             always_on=w.decision.gpu_schedule == "always_on",
+             min_billed_gpus=cfg.offer.min_gpus)
     load = {s.name: s.demand.requests_per_month / cfg.capacity[s.name] for s in on_self}
     total_load = sum(load.values())
     placements, hosted_usd, dates = [], 0.0, [(f"{cfg.offer.provider} {cfg.offer.gpu}",
@@ -388,7 +381,6 @@ def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
     for s in segs:
         groups.setdefault(s.kind, []).append(s)
     group_options: list[list[Option]] = []
-    elim_hosted: list[str] = []
     elim_self: list[str] = []
     for group in groups.values():
         choices = {s.name: _hosted_choices(s, w, cat, eliminated) for s in group}
@@ -403,7 +395,7 @@ def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
     elim_hosted = [f"{what}: {why}" for what, why in eliminated if what.startswith("hosted")]
     options = sorted(_combine(group_options), key=lambda o: o.monthly_usd)
     decision = decide.verdict(options, w, _summarise(elim_hosted), _summarise(elim_self))
-    warns = decide.warnings(decision, options, segs, w, cat, today)
+    warns = decide.warnings(decision, options, segs, w, today)
     best_h = next((o for o in options if o.kind == "hosted"), None)
     best_s = next((o for o in options if o.kind != "hosted"), None)
     be, sens = _breakeven(best_h, best_s, segs, w, cat)
@@ -464,7 +456,7 @@ def _breakeven(best_h: Option | None, best_s: Option | None, segs: list[SegmentS
     ops = dep.pool.ops_usd
 
     def solve(gpu_x: float = 1.0, hosted_x: float = 1.0, flat: bool = False) -> Breakeven:
-        d = Demand(**{**demand.__dict__, "peak_to_mean": 1.0}) if flat else demand
+        d = replace(demand, peak_to_mean=1.0) if flat else demand
         return breakeven_volume(d, hosted_usd_per_request=per_request * hosted_x,
                                 capacity_rps=capacity, replica_monthly_usd=replica_usd * gpu_x,
                                 ops_usd=ops, target_peak_load=w.decision.target_peak_load)

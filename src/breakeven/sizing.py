@@ -19,7 +19,7 @@ calibrates it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from breakeven.catalog.schema import GPU, Engine, OpenModel, Quant
@@ -427,4 +427,4 @@ def _with_suggestions(failed: Sizing, options: list[tuple[int, int]], max_gpus: 
     reason = failed.reason or "does not fit"
     if hints:
         reason = f"{reason}: " + ", or ".join(hints)
-    return Sizing(**{**failed.__dict__, "reason": reason, "suggestions": tuple(hints)})
+    return replace(failed, reason=reason, suggestions=tuple(hints))

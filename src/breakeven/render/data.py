@@ -151,11 +151,10 @@ def _side(plan: Plan, option: Option | None, side: str) -> dict[str, Any] | None
 def plan_dict(plan: Plan) -> dict[str, Any]:
     w = plan.workload
     be = plan.breakeven
+    by_name = {s.name: s for s in plan.segments}
     routing = [
-        {"segment": p.segment, "route": next(s.route for s in plan.segments
-                                             if s.name == p.segment),
-         "data_class": next(s.data_class for s in plan.segments if s.name == p.segment),
-         "side": p.side, "model": p.model}
+        {"segment": p.segment, "route": by_name[p.segment].route,
+         "data_class": by_name[p.segment].data_class, "side": p.side, "model": p.model}
         for p in (plan.chosen.placements if plan.chosen else ())
     ]
     return {
