@@ -250,7 +250,15 @@ class OperatingPoint:
 def operating_point(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
     OperatingPoint
 ):
-    """Steady state of a closed loop of ``concurrency`` requests (continuous batching)."""
+    """Steady state of a closed loop of ``concurrency`` requests (continuous batching).
+
+    Prompts are prefilled whole, ``g`` at a time, inside the step that admits them (vLLM's
+    chunked prefill fills a step's token budget; a prompt longer than the budget takes
+    several steps). ``g`` is the number of prompts that arrive during one step, at least one
+    and at most what the budget holds. Every running request sees the prefill steps of the
+    others: ``(concurrency - 1) / g`` of its ``output_len - 1`` decode steps are the slower
+    prefill steps. Solved as a fixed point on the request rate.
+    """
     b = max(1, concurrency)
     if output_len == 0:  # embeddings: prefill only, requests batched into token chunks
         per_batch = prefill_s(dep, input_len, b)
@@ -258,16 +266,23 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
         return OperatingPoint(b, per_batch * 1e3, 0.0, per_batch * 1e3, rate, 0.0,
                               rate * input_len)
     context = input_len + output_len / 2
-    alone = prefill_s(dep, input_len)
-    tpot = decode_step_s(dep, b, context)
-    ttft = alone
-    for _ in range(12 if b > 1 else 0):  # fixed point: arrivals' prefill lengthens steps
-        ttft = alone + tpot
-        rate = b / (ttft + output_len * tpot)
-        previous, tpot = tpot, decode_step_s(dep, b, context, rate * input_len * tpot)
-        if abs(tpot - previous) <= 1e-4 * previous:
+    budget = dep.batched_tokens
+    steps_per_prompt = max(1, math.ceil(input_len / budget))
+    fit = max(1, budget // input_len)
+    t_decode = decode_step_s(dep, b, context)
+    ttft = alone = prefill_s(dep, input_len)
+    tpot = t_decode
+    rate = b / (alone + output_len * t_decode)
+    for _ in range(30 if b > 1 else 0):
+        g = min(fit, b, max(1.0, rate * tpot))
+        chunk = g * input_len / steps_per_prompt
+        t_prefill = decode_step_s(dep, max(0.0, b - g), context, chunk)  # type: ignore[arg-type]
+        slow = min(output_len - 1, (b - 1) / g * steps_per_prompt)
+        tpot = ((output_len - 1 - slow) * t_decode + slow * t_prefill) / max(output_len - 1, 1)
+        ttft = steps_per_prompt * t_prefill + tpot
+        previous, rate = rate, b / (ttft + (output_len - 1) * tpot)
+        if abs(rate - previous) <= 1e-4 * previous:
             break
-    ttft = alone + (tpot if b > 1 else 0.0)
     e2e = ttft + max(output_len - 1, 0) * tpot
     rate = b / e2e
     return OperatingPoint(

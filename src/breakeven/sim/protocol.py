@@ -1,0 +1,345 @@
+"""The simulator's OpenAI wire format, as vLLM serves it: requests in, bodies and chunks out.
+
+Pure: parses a decoded JSON body into a ``Job`` (prompt tokens, the whole synthetic answer
+decided up front, finish reason) and builds response bodies and SSE chunks. Supported, with
+vLLM's semantics: ``max_tokens`` / ``max_completion_tokens`` (default: the rest of the
+context for chat, 16 for completions), ``stop``, ``n=1``, ``seed``, ``logprobs`` and
+``top_logprobs`` (chat) or integer ``logprobs`` (completions), ``stream`` with
+``stream_options.include_usage``, and vLLM's ``ignore_eos`` and ``min_tokens``.
+Without ``ignore_eos`` the answer ends at a natural length drawn per request (median
+~180 tokens) within ``[min_tokens, max_tokens]``.
+
+One extension: ``sim_confidence`` (0-1) fixes the mean token probability, so a cascade
+router can be tested; otherwise it follows from a hash of the prompt (most prompts 0.83-0.93,
+about one in eight 0.35-0.6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from breakeven.sim.text import chat_prompt_tokens, count_tokens, generate
+
+__all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "usage_chunk"]
+
+Kind = Literal["chat", "completion"]
+_NATURAL_MEDIAN = 180
+_NATURAL_SIGMA = 0.7
+
+
+class ApiError(Exception):
+    """An OpenAI-style error: the HTTP status and the ``{"error": {...}}`` body."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 type_: str = "invalid_request_error", code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.type = type_
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param,
+                          "code": self.code}}
+
+
+@dataclass
+class Job:
+    kind: Kind
+    model: str
+    prompt_tokens: int
+    tokens: list[tuple[str, float]]
+    finish_reason: str
+    stream: bool = False
+    include_usage: bool = False
+    logprobs: bool = False
+    top_logprobs: int = 0
+    id: str = ""
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def text(self) -> str:
+        return "".join(t for t, _ in self.tokens)
+
+
+# -- parsing ------------------------------------------------------------------------------
+def _number(body: dict[str, Any], name: str, kind: type, low: float | None = None,
+            high: float | None = None) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
+    if isinstance(value, bool) or not ok:
+        expected = "a number" if kind is float else "an integer"
+        raise ApiError(400, f"'{name}' must be {expected} (got {json.dumps(value)})", name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ApiError(400, f"'{name}' must be {bounds} (got {value})", name)
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ApiError(400, f"'{name}' must be true or false (got {json.dumps(value)})", name)
+    return value
+
+
+def _chat_texts(body: dict[str, Any]) -> list[str]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty list of messages", "messages")
+    texts: list[str] = []
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise ApiError(400, f"{where} must be an object with a 'role'", where)
+        content = msg.get("content")
+        if content is None:
+            texts.append(json.dumps(msg.get("tool_calls") or ""))
+        elif isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(
+                        part.get("text"), str):
+                    raise ApiError(400, f"{where}.content[{j}]: this model takes text parts "
+                                        "only ({'type': 'text', 'text': ...})",
+                                   f"{where}.content[{j}]")
+            texts.append(" ".join(part["text"] for part in content))
+        else:
+            raise ApiError(400, f"{where}.content must be a string or a list of parts",
+                           f"{where}.content")
+    if body.get("tools"):
+        texts.append(json.dumps(body["tools"]))
+    return texts
+
+
+def _completion_prompt(body: dict[str, Any]) -> tuple[str, int]:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if isinstance(prompt, str):
+        return prompt, count_tokens(prompt)
+    if isinstance(prompt, list) and prompt and all(
+            isinstance(t, int) and not isinstance(t, bool) for t in prompt):
+        return " ".join(map(str, prompt)), len(prompt)
+    raise ApiError(400, "'prompt' must be a string, a list of one string, or a list of token "
+                        "ids (batched prompts are not supported)", "prompt")
+
+
+def _stops(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return [s for s in stop if s]
+    raise ApiError(400, "'stop' must be a string or a list of strings", "stop")
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _confidence(body: dict[str, Any], prompt_hash: int) -> float:
+    fixed = _number(body, "sim_confidence", float, 0.0, 1.0)
+    if fixed is not None:
+        return float(fixed)
+    u = (prompt_hash % 10_007) / 10_007
+    return 0.35 + 0.25 * u / 0.125 if u < 0.125 else 0.83 + 0.1 * (u - 0.125) / 0.875
+
+
+def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
+              entropy: int) -> Job:
+    """Validate ``body`` and decide the whole answer. ``entropy`` seeds unseeded requests."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str):
+        raise ApiError(400, "'model' is required and must be a string", "model")
+    if model != served:
+        raise ApiError(404, f"The model `{model}` does not exist.", "model",
+                       "NotFoundError", "model_not_found")
+    n = _number(body, "n", int, 1)
+    if n not in (None, 1):
+        raise ApiError(400, "only n=1 is supported by breakeven sim", "n")
+    if kind == "chat":
+        texts = _chat_texts(body)
+        prompt_text, prompt_tokens = "\x00".join(texts), chat_prompt_tokens(texts)
+        max_tokens = _number(body, "max_completion_tokens", int, 1)
+        max_tokens = max_tokens or _number(body, "max_tokens", int, 1)
+        want_logprobs = _flag(body, "logprobs")
+        top = _number(body, "top_logprobs", int, 0, 20) or 0
+        if top and not want_logprobs:
+            raise ApiError(400, "'top_logprobs' needs 'logprobs': true", "top_logprobs")
+    else:
+        prompt_text, prompt_tokens = _completion_prompt(body)
+        max_tokens = _number(body, "max_tokens", int, 1) or 16
+        lp = _number(body, "logprobs", int, 0, 20)
+        want_logprobs, top = lp is not None, lp or 0
+    room = max_model_len - prompt_tokens
+    if max_tokens is None:
+        if room < 1:
+            raise ApiError(400, f"This model's maximum context length is {max_model_len} "
+                                f"tokens; the prompt has {prompt_tokens}.", "messages")
+        max_tokens = room
+    min_tokens = _number(body, "min_tokens", int, 0) or 0
+    if min_tokens > max_tokens:
+        raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "
+                            f"({max_tokens})", "min_tokens")
+    _number(body, "temperature", float, 0.0, 2.0)
+    _number(body, "top_p", float, 0.0, 1.0)
+    stream = _flag(body, "stream")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "'stream_options' must be an object", "stream_options")
+    include_usage = bool(options.get("include_usage")) and stream
+    seed = _number(body, "seed", int)
+    prompt_hash = _digest(prompt_text)
+    rng_seed = _digest(f"{seed}\x00{prompt_text}") if seed is not None else entropy
+    rng = random.Random(rng_seed)
+    if _flag(body, "ignore_eos"):
+        length, reason = max_tokens, "length"
+    else:
+        natural = max(1, round(rng.lognormvariate(math.log(_NATURAL_MEDIAN), _NATURAL_SIGMA)))
+        natural = max(natural, min_tokens)
+        length, reason = (max_tokens, "length") if natural >= max_tokens else (natural, "stop")
+    tokens = generate(rng, length, _confidence(body, prompt_hash))
+    stops = _stops(body)
+    if stops:
+        tokens, stopped = _apply_stops(tokens, stops, min_tokens)
+        reason = "stop" if stopped else reason
+    prefix = "chatcmpl" if kind == "chat" else "cmpl"
+    return Job(kind, model, prompt_tokens, tokens, reason, stream, include_usage,
+               want_logprobs, top, f"{prefix}-{rng.getrandbits(96):024x}")
+
+
+def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],
+                 min_tokens: int) -> tuple[list[tuple[str, float]], bool]:
+    """Cut at the first stop string (not included), keeping whole tokens before it."""
+    text = ""
+    for i, (tok, _) in enumerate(tokens):
+        text += tok
+        if i + 1 < min_tokens:
+            continue
+        for stop in stops:
+            at = text.find(stop, max(0, len(text) - len(tok) - len(stop)))
+            if at >= 0:
+                kept, length = [], 0
+                for piece in tokens[: i + 1]:
+                    if length + len(piece[0]) > at:
+                        break
+                    kept.append(piece)
+                    length += len(piece[0])
+                return kept, True
+    return tokens, False
+
+
+# -- bodies ---------------------------------------------------------------------------------
+def usage(job: Job, completion_tokens: int | None = None) -> dict[str, int]:
+    done = job.completion_tokens if completion_tokens is None else completion_tokens
+    return {"prompt_tokens": job.prompt_tokens, "completion_tokens": done,
+            "total_tokens": job.prompt_tokens + done}
+
+
+def _top(job: Job, tok: str, lp: float, index: int) -> list[tuple[str, float]]:
+    """Well-formed alternatives: the sampled token plus lower-probability words."""
+    if not job.top_logprobs:
+        return []
+    rest = max(1e-9, 1 - math.exp(lp))
+    alts = [(tok, lp)]
+    for k in range(1, job.top_logprobs):
+        alt = f" alt{(index * 7 + k) % 97}"
+        alts.append((alt, math.log(rest * 0.5**k)))
+    alts.sort(key=lambda a: -a[1])
+    return alts
+
+
+def _chat_logprobs(job: Job, start: int, pieces: list[tuple[str, float]]) -> dict[str, Any]:
+    def entry(tok: str, lp: float) -> dict[str, Any]:
+        return {"token": tok, "logprob": lp, "bytes": list(tok.encode())}
+
+    content = []
+    for i, (tok, lp) in enumerate(pieces, start):
+        item = entry(tok, lp)
+        item["top_logprobs"] = [entry(t, p) for t, p in _top(job, tok, lp, i)]
+        content.append(item)
+    return {"content": content}
+
+
+def _completion_logprobs(job: Job, start: int, offset: int,
+                         pieces: list[tuple[str, float]]) -> dict[str, Any]:
+    offsets, tops = [], []
+    for i, (tok, lp) in enumerate(pieces, start):
+        offsets.append(offset)
+        offset += len(tok)
+        tops.append(dict(_top(job, tok, lp, i)) or None)
+    return {"tokens": [t for t, _ in pieces], "token_logprobs": [lp for _, lp in pieces],
+            "top_logprobs": tops, "text_offset": offsets}
+
+
+def response_body(job: Job, created: int) -> dict[str, Any]:
+    """The non-streaming answer."""
+    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": job.finish_reason}
+    if job.kind == "chat":
+        choice["message"] = {"role": "assistant", "content": job.text, "tool_calls": []}
+        if job.logprobs:
+            choice["logprobs"] = _chat_logprobs(job, 0, job.tokens)
+        obj = "chat.completion"
+    else:
+        choice["text"] = job.text
+        if job.logprobs:
+            choice["logprobs"] = _completion_logprobs(job, 0, 0, job.tokens)
+        obj = "text_completion"
+    return {"id": job.id, "object": obj, "created": created, "model": job.model,
+            "choices": [choice], "usage": usage(job)}
+
+
+def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
+          role: bool = False, finish: bool = False) -> str:
+    """One SSE event carrying tokens ``[start, end)`` (or the role / the finish reason)."""
+    pieces = job.tokens[start:end]
+    text = "".join(t for t, _ in pieces)
+    logprobs: Any = None
+    if job.kind == "chat":
+        delta: dict[str, Any] = {}
+        if role:
+            delta = {"role": "assistant", "content": ""}
+        elif pieces:
+            delta = {"content": text}
+            if job.logprobs:
+                logprobs = _chat_logprobs(job, start, pieces)
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": logprobs,
+                                  "finish_reason": job.finish_reason if finish else None}
+        obj = "chat.completion.chunk"
+    else:
+        if pieces and job.logprobs:
+            logprobs = _completion_logprobs(job, start, offset, pieces)
+        choice = {"index": 0, "text": text, "logprobs": logprobs,
+                  "finish_reason": job.finish_reason if finish else None}
+        obj = "text_completion"
+    event: dict[str, Any] = {"id": job.id, "object": obj, "created": created,
+                             "model": job.model, "choices": [choice]}
+    if job.include_usage:
+        event["usage"] = None
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+def usage_chunk(job: Job, created: int) -> str:
+    obj = "chat.completion.chunk" if job.kind == "chat" else "text_completion"
+    event = {"id": job.id, "object": obj, "created": created, "model": job.model,
+             "choices": [], "usage": usage(job)}
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"

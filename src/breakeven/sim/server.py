@@ -1,0 +1,325 @@
+"""``breakeven sim``: the engine model behind an OpenAI-compatible HTTP server (aiohttp).
+
+One task runs the engine against the wall clock: each step's end is scheduled at
+``start + engine_time * time_scale`` on an absolute timeline, so the server's own overhead
+delays a token at most until the next step instead of accumulating. Requests join the
+queue between steps, tokens are handed to their streams when the step that made them
+ends, and a client that goes away frees its sequence. ``/metrics`` reports the engine's
+state with vLLM's metric names (times in simulated seconds) plus the server's own lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.protocol import ApiError, Job, chunk, parse_job, response_body, usage_chunk
+from breakeven.sizing import Deployment
+
+__all__ = ["SimServer", "serve"]
+
+_MAX_BODY = 32 * 1024 * 1024
+_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+@dataclass
+class _Stream:
+    """What the HTTP side of one request waits on."""
+
+    job: Job
+    ready: int = 0
+    done: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Histogram:
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_BUCKETS) + 1)
+        self.total = 0.0
+        self.n = 0
+
+    def observe(self, value: float) -> None:
+        i = 0
+        while i < len(_BUCKETS) and value > _BUCKETS[i]:
+            i += 1
+        self.counts[i] += 1
+        self.total += value
+        self.n += 1
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out, running = [f"# TYPE {name} histogram"], 0
+        for bound, count in zip((*_BUCKETS, "+Inf"), self.counts, strict=True):
+            running += count
+            out.append(f'{name}_bucket{{{labels},le="{bound}"}} {running}')
+        out += [f"{name}_sum{{{labels}}} {self.total}", f"{name}_count{{{labels}}} {self.n}"]
+        return out
+
+
+class SimServer:
+    """The simulated engine and its HTTP handlers. Create inside a running event loop."""
+
+    def __init__(self, dep: Deployment, config: EngineConfig, *, served_name: str,
+                 time_scale: float = 1.0, seed: int = 0, api_key: str | None = None) -> None:
+        self.dep = dep
+        self.config = config
+        self.served_name = served_name
+        self.time_scale = time_scale
+        self.api_key = api_key
+        self.engine = SimEngine(config, track_tokens=True)
+        self.rng = random.Random(seed)
+        self.created = int(time.time())
+        self.lag_s = 0.0
+        self.max_lag_s = 0.0
+        self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
+        self.ttft = _Histogram()
+        self.e2e = _Histogram()
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._origin = self._loop.time()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- clock -------------------------------------------------------------------------------
+    def sim_now(self) -> float:
+        return (self._loop.time() - self._origin) / self.time_scale
+
+    def _real(self, sim_t: float) -> float:
+        return self._origin + sim_t * self.time_scale
+
+    async def run_engine(self) -> None:
+        engine = self.engine
+        while True:
+            if not engine.busy:
+                self._wake.clear()
+                await self._wake.wait()
+                engine.idle_until(self.sim_now())
+            step = engine.step()
+            if step is None:
+                continue
+            delay = self._real(step.end) - self._loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                self.lag_s = 0.0
+            else:
+                self.lag_s = -delay
+                self.max_lag_s = max(self.max_lag_s, self.lag_s)
+                await asyncio.sleep(0)  # let the streams write before the next step
+            for seq in step.emitted:
+                stream: _Stream = seq.key  # type: ignore[assignment]
+                stream.ready += 1
+                if stream.ready == 1:
+                    self.ttft.observe(engine.now - seq.arrival)
+                stream.wake.set()
+            for seq in step.finished:
+                stream = seq.key  # type: ignore[assignment]
+                stream.done = True
+                self.finished[stream.job.finish_reason] += 1
+                self.e2e.observe(engine.now - seq.arrival)
+                stream.wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run_engine())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._errors])
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+
+        async def on_startup(_: web.Application) -> None:
+            self.start()
+
+        async def on_cleanup(_: web.Application) -> None:
+            await self.stop()
+
+        app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            if self.api_key and request.path.startswith("/v1/"):
+                self._authorise(request)
+            response: web.StreamResponse = await handler(request)
+            return response
+        except ApiError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            err = ApiError(413, f"request body larger than {_MAX_BODY} bytes")
+            return web.json_response(err.body(), status=413)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            err = ApiError(exc.status, exc.reason or "error", type_="invalid_request_error")
+            return web.json_response(err.body(), status=exc.status)
+
+    def _authorise(self, request: web.Request) -> None:
+        import hmac
+
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
+            raise ApiError(401, "Unauthorized: a valid API key is required", None,
+                           "authentication_error", "invalid_api_key")
+
+    async def health(self, _: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def models(self, _: web.Request) -> web.Response:
+        dep = self.dep
+        card = {
+            "id": self.served_name, "object": "model", "created": self.created,
+            "owned_by": "breakeven-sim", "root": dep.model.hf_id or dep.model.id, "parent": None,
+            "max_model_len": self.config.max_model_len,
+            "breakeven": {
+                "model": dep.model.id, "gpu": dep.gpu.id, "gpus": dep.gpus, "tp": dep.tp,
+                "pp": dep.pp, "quant": dep.quant, "kv_dtype": dep.kv_dtype,
+                "engine": dep.engine.id, "time_scale": self.time_scale,
+                "max_num_seqs": self.config.max_num_seqs,
+                "kv_cache_tokens": self.config.kv_tokens,
+            },
+        }
+        return web.json_response({"object": "list", "data": [card]})
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        e = self.engine
+        labels = f'model_name="{self.served_name}"'
+        lines = [
+            "# TYPE vllm:num_requests_running gauge",
+            f"vllm:num_requests_running{{{labels}}} {len(e.running)}",
+            "# TYPE vllm:num_requests_waiting gauge",
+            f"vllm:num_requests_waiting{{{labels}}} {len(e.waiting)}",
+            "# TYPE vllm:kv_cache_usage_perc gauge",
+            f"vllm:kv_cache_usage_perc{{{labels}}} {e.kv_usage:.6f}",
+            "# TYPE vllm:num_preemptions_total counter",
+            f"vllm:num_preemptions_total{{{labels}}} {e.preemptions}",
+            "# TYPE vllm:prompt_tokens_total counter",
+            f"vllm:prompt_tokens_total{{{labels}}} {e.prompt_tokens_total}",
+            "# TYPE vllm:generation_tokens_total counter",
+            f"vllm:generation_tokens_total{{{labels}}} {e.generation_tokens_total}",
+            "# TYPE vllm:request_success_total counter",
+        ]
+        lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
+                  for reason, count in self.finished.items()]
+        lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
+        lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
+        lines += [
+            "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "
+            "schedule at its last step (wall seconds).",
+            "# TYPE breakeven_sim_lag_seconds gauge",
+            f"breakeven_sim_lag_seconds {self.lag_s:.6f}",
+            "# TYPE breakeven_sim_max_lag_seconds gauge",
+            f"breakeven_sim_max_lag_seconds {self.max_lag_s:.6f}",
+            "# TYPE breakeven_sim_steps_total counter",
+            f"breakeven_sim_steps_total {e.steps}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n",
+                            content_type="text/plain", charset="utf-8")
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, "chat")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, "completion")
+
+    async def _generate(self, request: web.Request, kind: Any) -> web.StreamResponse:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        job = parse_job(kind, body, served=self.served_name,
+                        max_model_len=self.config.max_model_len,
+                        entropy=self.rng.getrandbits(64))
+        problem = self.engine.check(job.prompt_tokens, max(job.completion_tokens, 1))
+        if problem:
+            raise ApiError(400, problem, "max_tokens")
+        stream = _Stream(job)
+        if job.completion_tokens == 0:  # a stop string at the very start: nothing to run
+            stream.done = True
+        else:
+            seq = Sequence(job.prompt_tokens, job.completion_tokens, self.sim_now(), stream)
+            self.engine.add(seq)
+            self._wake.set()
+        try:
+            if job.stream:
+                return await self._stream(request, stream)
+            while not stream.done:
+                stream.wake.clear()
+                await stream.wake.wait()
+            return web.json_response(response_body(job, int(time.time())))
+        finally:
+            if not stream.done and job.completion_tokens:
+                self.engine.abort(seq)
+                self.finished["abort"] += 1
+
+    async def _stream(self, request: web.Request, stream: _Stream) -> web.StreamResponse:
+        job = stream.job
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        created = int(time.time())
+        if job.kind == "chat":
+            await response.write(chunk(job, created, 0, 0, role=True).encode())
+        sent, offset = 0, 0
+        while True:
+            if stream.ready == sent and not stream.done:
+                stream.wake.clear()
+                await stream.wake.wait()
+            ready = stream.ready if not stream.done else job.completion_tokens
+            if ready > sent:
+                piece = chunk(job, created, sent, ready, offset)
+                offset += sum(len(t) for t, _ in job.tokens[sent:ready])
+                sent = ready
+                await response.write(piece.encode())
+            if stream.done and sent >= job.completion_tokens:
+                break
+        tail = chunk(job, created, sent, sent, finish=True)
+        if job.include_usage:
+            tail += usage_chunk(job, created)
+        await response.write((tail + "data: [DONE]\n\n").encode())
+        await response.write_eof()
+        return response
+
+
+def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
+          time_scale: float, seed: int, api_key: str | None, announce: Any) -> None:
+    """Run until interrupted. ``announce(url)`` is called once the socket listens."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional off Linux
+        pass
+
+    async def main() -> None:
+        server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
+                           seed=seed, api_key=api_key)
+        runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=4096)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        bound = sockets[0].getsockname()[1] if sockets else port
+        announce(f"http://{host}:{bound}/v1")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
