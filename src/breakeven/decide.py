@@ -165,9 +165,10 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
             out.append(f"low volume: self-hosting would leave GPUs {1 - util:.0%} idle and cost "
                        f"{ratio:,.1f}x the hosted bill; a GPU's hourly price is not the price "
                        f"per token")
-    if dep is not None:
+    if dep is not None and not dep.measured:
         out.append("self-hosted throughput is *estimated* from a roofline model, not measured: "
-                   "run `breakeven bench` against the engine before committing")
+                   "run `breakeven bench` against the engine and `plan --calibrate` with it "
+                   "before committing")
         if workload.team.ops_fte == 0:
             out.append("ops cost is set to zero: a self-hosted deployment needs on-call, "
                        "upgrades and monitoring (team.ops_fte)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from breakeven import decide
+from breakeven.calibration import Calibration, calibrate
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant, Task, Tier
 from breakeven.deploy import launch_lines
@@ -115,6 +116,11 @@ class SelfDeployment:
     def utilisation(self) -> float:
         return self.pool.utilisation
 
+    @property
+    def measured(self) -> bool:
+        """Every segment's throughput comes from a benchmark, not the roofline."""
+        return all(not s.estimated for _, s in self.sizings)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -200,7 +206,7 @@ class _Config:
 
 
 def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
-             out: list[tuple[str, str]]) -> list[_Config]:
+             out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[_Config]:
     kind = segs[0].kind
     offers = _offers(w, cat, out)
     engines = _engines(w, cat, out)
@@ -223,24 +229,30 @@ def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
         if m.native_quant != "bf16" and m.native_quant not in quants:
             quants.append(m.native_quant)
         for offer, engine, quant in itertools.product(offers.values(), engines, quants):
-            configs.extend(_layouts_for(m, offer, engine, quant, servable, w, cat, out))
+            configs.extend(_layouts_for(m, offer, engine, quant, servable, w, cat, out, cals))
     return configs
 
 
 def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
                  segs: list[SegmentSpec], w: Workload, cat: Catalog,
-                 out: list[tuple[str, str]]) -> list[_Config]:
+                 out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[_Config]:
     gpu = cat.gpu(offer.gpu)
     found: list[_Config] = []
     last_reason = ""
     for tp, pp in layouts(m, gpu, w.candidates.max_gpus):
         dep = Deployment(m, gpu, engine, quant, tp, pp)
+        cal = next((c for c in cals if c.matches(dep)), None)
         sizings, capacity = {}, {}
         for seg in segs:
             s = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, None, seg.slo)
             if not s.fits:
                 last_reason = s.reason or "does not fit"
                 break
+            if cal is not None:
+                s = calibrate(s, cal)
+                if s.slo_point is None:
+                    last_reason = f"misses the SLO for {seg.name}: {s.calibration}"
+                    continue
             if s.slo_concurrency == 0 or s.slo_point is None:
                 one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
                 assert one.point is not None
@@ -374,7 +386,10 @@ def _combine(group_options: list[list[Option]]) -> list[Option]:
 
 
 # -- the plan ---------------------------------------------------------------------------------
-def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
+def plan(w: Workload, cat: Catalog, *, today: date,
+         calibrations: tuple[Calibration, ...] = ()) -> Plan:
+    """Rank every option for ``w``. ``calibrations`` replace the roofline estimate for the
+    deployments they measured."""
     segs = segments_of(w)
     eliminated: list[tuple[str, str]] = []
     groups: dict[str, list[SegmentSpec]] = {}
@@ -382,12 +397,15 @@ def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
         groups.setdefault(s.kind, []).append(s)
     group_options: list[list[Option]] = []
     elim_self: list[str] = []
+    considered: list[Deployment] = []
     for group in groups.values():
         choices = {s.name: _hosted_choices(s, w, cat, eliminated) for s in group}
         best = {name: c[0] for name, c in choices.items() if c}
         options = _hosted_options(group, choices)
         before = len(eliminated)
-        configs = _configs(group, w, cat, eliminated)
+        configs = _configs(group, w, cat, eliminated, calibrations)
+        considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp)
+                       for c in configs]
         elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]
         for cfg in configs:
             options.extend(_best_for_config(cfg, group, best, w, cat))
@@ -396,6 +414,9 @@ def plan(w: Workload, cat: Catalog, *, today: date) -> Plan:
     options = sorted(_combine(group_options), key=lambda o: o.monthly_usd)
     decision = decide.verdict(options, w, _summarise(elim_hosted), _summarise(elim_self))
     warns = decide.warnings(decision, options, segs, w, today)
+    warns += [f"calibration {c.source} ({c.model} {c.quant} on {c.gpus} x {c.gpu}, {c.engine}) "
+              "matched no candidate deployment: check the workload's candidates"
+              for c in calibrations if not any(c.matches(d) for d in considered)]
     best_h = next((o for o in options if o.kind == "hosted"), None)
     best_s = next((o for o in options if o.kind != "hosted"), None)
     be, sens = _breakeven(best_h, best_s, segs, w, cat)

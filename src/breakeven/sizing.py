@@ -331,6 +331,7 @@ class Sizing:
     slo_point: OperatingPoint | None
     suggestions: tuple[str, ...] = field(default=())
     estimated: bool = True
+    calibration: str | None = None  # where a measured figure came from
 
     @property
     def max_seqs(self) -> int:

@@ -25,6 +25,7 @@ from breakeven.bench.client import Target, Work, WorkerResult, run_work, send_on
 from breakeven.bench.metrics import Record, Slo, percentiles, summarise
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import BreakevenError
+from breakeven.sim.server import event_loop
 
 __all__ = ["BenchError", "Level", "Load", "Runner", "offsets", "preflight", "sweep_rates"]
 
@@ -109,17 +110,8 @@ def _bump(n: int) -> None:
         _progress_counter.value += n
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
-        return asyncio.new_event_loop()
-
-
 def _worker(work: Work) -> WorkerResult:
-    with asyncio.Runner(loop_factory=_event_loop) as runner:
+    with asyncio.Runner(loop_factory=event_loop) as runner:
         return runner.run(run_work(work, _bump))
 
 
@@ -225,7 +217,7 @@ class Runner:
                 if self.on_progress is not None:
                     self.on_progress(level, done[0], planned)
 
-            with asyncio.Runner(loop_factory=_event_loop) as runner:
+            with asyncio.Runner(loop_factory=event_loop) as runner:
                 results = [runner.run(run_work(parts[0], bump))]
         else:
             with self._counter.get_lock():

@@ -17,6 +17,8 @@ __all__ = ["main"]
 _COMMANDS = {
     "plan": ("breakeven.cli.plan_cmd", "Self-host or hosted API? The verdict for a workload."),
     "size": ("breakeven.cli.size_cmd", "Memory, GPUs and speed of one model on one GPU type."),
+    "bench": ("breakeven.cli.bench_cmd", "Load-test an OpenAI-compatible endpoint; compare runs."),
+    "sim": ("breakeven.cli.sim_cmd", "A simulated serving engine: HTTP, or offline on a trace."),
     "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,8 +19,11 @@ from breakeven.cli._common import catalog_option, emit_json, json_option
               help="Also write a self-contained HTML report with charts.")
 @click.option("--tokens-per-day", type=float, default=None,
               help="Replace the workload's daily volume (input + output tokens).")
+@click.option("--calibrate", "results", multiple=True, type=click.Path(dir_okay=False),
+              help="A 'breakeven bench --json' result: its measured throughput replaces the "
+                   "estimate for the deployment it measured. Repeatable.")
 def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
-            tokens_per_day: float | None) -> None:
+            tokens_per_day: float | None, results: tuple[str, ...]) -> None:
     """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_workload
@@ -34,7 +38,14 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
         traffic = wl.traffic.model_copy(update={"tokens_per_day": tokens_per_day,
                                                 "requests_per_day": None})
         wl = wl.model_copy(update={"traffic": traffic})
-    result = plan(wl, catalog, today=wl.as_of or today)
+    cals: tuple[Any, ...] = ()
+    if results:
+        from breakeven.bench.result import load_result
+        from breakeven.calibration import from_result
+
+        cals = tuple(from_result(load_result(r), Path(r).name).resolved(catalog)
+                     for r in results)
+    result = plan(wl, catalog, today=wl.as_of or today, calibrations=cals)
     if html_path:
         from breakeven.render.html import plan_html
 

@@ -69,6 +69,7 @@ def sizing_dict(s: Sizing) -> dict[str, Any]:
         "slo_concurrency": s.slo_concurrency,
         "at_slo": _point(s.slo_point),
         "estimated": s.estimated,
+        "calibration": s.calibration,
         "reason": s.reason,
         "suggestions": list(s.suggestions),
     }
@@ -109,7 +110,7 @@ def _option(o: Option, detail: bool = True) -> dict[str, Any]:
             "ops_usd": _r(dep.pool.ops_usd),
             "utilisation": _r(dep.utilisation, 4),
             "peak_load": _r(dep.pool.peak_load, 4),
-            "throughput": "estimated",
+            "throughput": "measured" if dep.measured else "estimated",
         }
         if detail:
             out["deployment"]["segments"] = {name: sizing_dict(s) for name, s in dep.sizings}
@@ -141,7 +142,7 @@ def _side(plan: Plan, option: Option | None, side: str) -> dict[str, Any] | None
             "gpu_count": dep.pool.gpu_count if dep else 0,
             "utilisation": _r(dep.utilisation, 4) if dep else None,
             "ops_usd": _r(dep.pool.ops_usd) if dep else None,
-            "throughput": "estimated",
+            "throughput": ("measured" if dep.measured else "estimated") if dep else None,
         })
     else:
         out["models"] = sorted({p.model for p in option.placements if p.side == "hosted"})

@@ -14,7 +14,7 @@ from breakeven.plan import Plan
 
 __all__ = ["plan_html"]
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em}
 .verdict{font-size:1.3em;padding:.6em 1em;border-radius:6px;display:inline-block}
@@ -26,7 +26,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left} td.n{text-
 """
 
 
-def _svg(fig: object) -> str:
+def svg_of(fig: object) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")  # type: ignore[attr-defined]
     text = buf.getvalue()
@@ -61,7 +61,7 @@ def _charts(plan: Plan) -> list[tuple[str, str]]:
     ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
            ylabel="USD per month", title="Monthly cost vs daily volume")
     ax.legend(fontsize=8)
-    out.append(("Monthly cost of each side", _svg(fig)))
+    out.append(("Monthly cost of each side", svg_of(fig)))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
@@ -71,7 +71,7 @@ def _charts(plan: Plan) -> list[tuple[str, str]]:
     ax.axvline(current / 1e6, color="black", lw=1)
     ax.set(xscale="log", xlabel="tokens per day (millions)", ylabel="GPU utilisation (%)",
            ylim=(0, 100), title="Self-hosted utilisation vs volume")
-    out.append(("Utilisation", _svg(fig)))
+    out.append(("Utilisation", svg_of(fig)))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
@@ -83,7 +83,7 @@ def _charts(plan: Plan) -> list[tuple[str, str]]:
     ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
            ylabel="USD per million tokens", title="Cost per million tokens")
     ax.legend(fontsize=8)
-    out.append(("Cost per million tokens", _svg(fig)))
+    out.append(("Cost per million tokens", svg_of(fig)))
     plt.close(fig)
     return out
 
@@ -123,7 +123,7 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
                            f"({offer.as_of})</li>")
     title = f"breakeven plan: {plan.workload.name}"
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
-<title>{e(title)}</title><style>{_CSS}</style></head><body>
+<title>{e(title)}</title><style>{CSS}</style></head><body>
 <h1>{e(title)}</h1>
 <div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper())}
 {e(chosen.label) if chosen else ''} {f'${chosen.monthly_usd:,.0f}/month' if chosen else ''}</div>

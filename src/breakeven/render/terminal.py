@@ -66,7 +66,8 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
             con.print(f"  [yellow]![/] {w}")
     if chosen is not None and chosen.deployment is not None:
         dep = chosen.deployment
-        con.print(f"[bold]Launch[/] (throughput estimated; {dep.offer.provider} "
+        basis = "measured" if dep.measured else "estimated"
+        con.print(f"[bold]Launch[/] (throughput {basis}; {dep.offer.provider} "
                   f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
         con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
     if chosen is not None and len(plan.segments) > 1:
@@ -99,7 +100,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
         table.add_row(f"at concurrency {p.concurrency}",
                       f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
-                      f"{p.requests_per_s:,.2f} req/s (estimated)")
+                      f"{p.requests_per_s:,.2f} req/s "
+                      f"({s.calibration or 'estimated'})")
     if s.slo.ttft_ms or s.slo.tpot_ms:
         table.add_row("largest concurrency within SLO", f"{s.slo_concurrency:,}")
     con.print(table)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -166,6 +167,13 @@ class SimServer:
                 raise
             err = ApiError(exc.status, exc.reason or "error", type_="invalid_request_error")
             return web.json_response(err.body(), status=exc.status)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:  # a bug here must still answer in the API's format
+            logging.getLogger("breakeven.sim").exception("internal error")
+            err = ApiError(500, f"internal error in breakeven sim: {type(exc).__name__}",
+                           type_="server_error")
+            return web.json_response(err.body(), status=500)
 
     def _authorise(self, request: web.Request) -> None:
         import hmac
@@ -182,7 +190,8 @@ class SimServer:
         dep = self.dep
         card = {
             "id": self.served_name, "object": "model", "created": self.created,
-            "owned_by": "breakeven-sim", "root": dep.model.hf_id or dep.model.id, "parent": None,
+            "owned_by": "breakeven-sim", "parent": None,
+            "root": dep.model.hf_ids[0] if dep.model.hf_ids else dep.model.id,
             "max_model_len": self.config.max_model_len,
             "breakeven": {
                 "model": dep.model.id, "gpu": dep.gpu.id, "gpus": dep.gpus, "tp": dep.tp,
@@ -294,16 +303,19 @@ class SimServer:
         return response
 
 
-def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
-          time_scale: float, seed: int, api_key: str | None, announce: Any) -> None:
-    """Run until interrupted. ``announce(url)`` is called once the socket listens."""
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where installed (it is on Linux), else asyncio's own loop."""
     try:
         import uvloop
 
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is optional off Linux
-        pass
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
 
+
+def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
+          time_scale: float, seed: int, api_key: str | None, announce: Any) -> None:
+    """Run until interrupted. ``announce(url)`` is called once the socket listens."""
     async def main() -> None:
         server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
                            seed=seed, api_key=api_key)
@@ -311,8 +323,7 @@ def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str,
         await runner.setup()
         site = web.TCPSite(runner, host, port, backlog=4096)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        bound = sockets[0].getsockname()[1] if sockets else port
+        bound = runner.addresses[0][1] if runner.addresses else port
         announce(f"http://{host}:{bound}/v1")
         try:
             await asyncio.Event().wait()
@@ -320,6 +331,7 @@ def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str,
             await runner.cleanup()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=event_loop) as loop_runner:
+            loop_runner.run(main())
     except KeyboardInterrupt:
         pass

@@ -1,0 +1,111 @@
+"""``breakeven sim``: a simulated serving engine, on HTTP or offline on a trace."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from breakeven.cli._common import catalog_option, emit_json, json_option
+
+_QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+
+
+def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str,
+                kv_dtype: str, engine: str) -> Any:
+    from breakeven.errors import InputError
+    from breakeven.loaders import load_catalog
+    from breakeven.sizing import size
+
+    cat = load_catalog(catalog_dir)
+    result = size(cat.model(model), cat.gpu(gpu), cat.engine(engine), quant=quant,  # type: ignore[arg-type]
+                  gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype)  # type: ignore[arg-type]
+    if not result.fits:
+        raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
+    return result.deployment
+
+
+@click.command("sim")
+@click.option("--model", required=True, help="Model id (llama-3.1-8b) or Hugging Face id.")
+@click.option("--gpu", required=True, help="GPU id (a10g, h100-sxm, ...).")
+@click.option("--gpus", type=click.IntRange(min=1), default=None,
+              help="GPUs in the replica (default: the fewest that fit).")
+@click.option("--quant", type=click.Choice(_QUANTS), default="bf16", show_default=True)
+@click.option("--kv-dtype", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
+@click.option("--engine", default="vllm", show_default=True)
+@click.option("--max-model-len", type=click.IntRange(min=16), default=None,
+              help="Context limit (default: the model's, capped by the KV cache).")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
+              help="Concurrent sequences (default: the engine's).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8001, show_default=True,
+              help="0 picks a free port.")
+@click.option("--served-model-name", default=None, help="Name clients use (default: --model).")
+@click.option("--api-key-env", default=None, metavar="VAR",
+              help="Require 'Authorization: Bearer $VAR' on /v1 (like vllm --api-key).")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Wall seconds per simulated second (0.01: 100x faster).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--offline", is_flag=True, help="No server: run a trace and print the figures.")
+@click.option("--trace", type=click.Path(dir_okay=False), default=None,
+              help="Offline: JSONL trace (messages/prompt, max_tokens, optional timestamp).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Offline: Poisson arrivals at this many requests/s (trace without times).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Offline: a closed loop of this many callers instead.")
+@catalog_option
+@json_option
+def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
+            max_model_len: int | None, max_num_seqs: int | None, host: str, port: int,
+            served_model_name: str | None, api_key_env: str | None, time_scale: float,
+            seed: int, offline: bool, trace: str | None, rate: float | None,
+            concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
+    """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
+    from breakeven.errors import InputError
+    from breakeven.sim.engine import engine_config
+
+    dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine)
+    config = engine_config(dep, max_model_len, max_num_seqs)
+    if max_model_len and config.max_model_len < max_model_len:
+        raise InputError(
+            f"--max-model-len {max_model_len} is larger than the KV cache holds "
+            f"({config.kv_tokens:,} tokens on this deployment)", where="--max-model-len")
+    describe = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
+                f"({dep.engine.name}): {config.num_blocks:,} KV blocks "
+                f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
+                f"max_model_len {config.max_model_len:,}")
+    if offline:
+        if trace is None:
+            raise InputError("--offline needs --trace FILE", where="--trace")
+        if rate and concurrency:
+            raise InputError("give --rate or --concurrency, not both", where="--rate")
+        from breakeven.bench.workload import load_trace
+        from breakeven.sim.offline import simulate
+
+        result = simulate(config, load_trace(trace), rate=rate, concurrency=concurrency,
+                          seed=seed)
+        result["deployment"] = describe
+        if as_json:
+            emit_json(result)
+        else:
+            from breakeven.render.bench import print_sim
+
+            print_sim(result)
+        return
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise InputError(f"environment variable {api_key_env} is not set",
+                             where="--api-key-env")
+    from breakeven.sim.server import serve
+
+    def announce(url: str) -> None:
+        print(f"breakeven sim: {describe}; time scale {time_scale:g}", flush=True)
+        print(f"listening on {url}", flush=True)
+
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    serve(dep, config, served_name=served_model_name or model, host=host, port=port,
+          time_scale=time_scale, seed=seed, api_key=api_key, announce=announce)
