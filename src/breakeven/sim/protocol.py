@@ -196,6 +196,12 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
             raise ApiError(400, f"This model's maximum context length is {max_model_len} "
                                 f"tokens; the prompt has {prompt_tokens}.", "messages")
         max_tokens = room
+    if prompt_tokens + max_tokens > max_model_len:
+        raise ApiError(400, f"This model's maximum context length is {max_model_len} tokens. "
+                            f"However, you requested {prompt_tokens + max_tokens} tokens "
+                            f"({prompt_tokens} in the messages, {max_tokens} in the "
+                            "completion). Please reduce the length of the messages or "
+                            "completion.", "max_tokens")
     min_tokens = _number(body, "min_tokens", int, 0) or 0
     if min_tokens > max_tokens:
         raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "

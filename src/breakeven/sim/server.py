@@ -252,9 +252,6 @@ class SimServer:
         job = parse_job(kind, body, served=self.served_name,
                         max_model_len=self.config.max_model_len,
                         entropy=self.rng.getrandbits(64))
-        problem = self.engine.check(job.prompt_tokens, max(job.completion_tokens, 1))
-        if problem:
-            raise ApiError(400, problem, "max_tokens")
         stream = _Stream(job)
         if job.completion_tokens == 0:  # a stop string at the very start: nothing to run
             stream.done = True

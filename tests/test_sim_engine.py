@@ -1,0 +1,126 @@
+"""The engine model: conservation of blocks and tokens, preemption, and agreement with sizing."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from breakeven.bench.workload import RequestSpec
+from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, engine_config
+from breakeven.sim.offline import simulate
+from breakeven.sizing import evaluate, size
+
+
+def _config(blocks: int, seqs: int = 8, budget: int = 256) -> EngineConfig:
+    return EngineConfig(max_num_seqs=seqs, max_num_batched_tokens=budget, num_blocks=blocks,
+                        max_model_len=blocks * 16,
+                        step_time=lambda b, ctx, pre: 0.001 + 1e-5 * b + 2e-6 * pre)
+
+
+def _held(engine: SimEngine) -> int:
+    """Blocks the running sequences hold, computed from scratch."""
+    total = 0
+    for q in engine.running:
+        if q.decoding:
+            total += math.ceil(q.kv_at(engine.steps) / 16)
+        else:
+            total += q.blocks
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 400), st.integers(1, 120), st.floats(0, 0.5)),
+                min_size=1, max_size=40),
+       st.integers(40, 120))
+def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks):
+    engine = SimEngine(_config(blocks))
+    seqs = [Sequence(p, o, a) for p, o, a in reqs if p + o <= blocks * 16]
+    pending = sorted(seqs, key=lambda q: q.arrival)
+    i = 0
+    while i < len(pending) or engine.busy:
+        while i < len(pending) and pending[i].arrival <= engine.now:
+            engine.add(pending[i])
+            i += 1
+        step = engine.step()
+        if step is None:
+            engine.idle_until(pending[i].arrival)
+            continue
+        assert engine.free_blocks >= 0
+        assert engine.config.num_blocks - engine.free_blocks == _held(engine)
+        assert len(engine.running) <= engine.config.max_num_seqs
+    assert engine.free_blocks == engine.config.num_blocks
+    for q in seqs:
+        assert q.finished is not None and q.first_token is not None
+        assert q.arrival <= q.first_token <= q.finished
+        assert q.generated == q.output_tokens
+    assert engine.generation_tokens_total == sum(q.output_tokens for q in seqs)
+
+
+def test_a_full_cache_preempts_and_recomputes():
+    engine = SimEngine(_config(blocks=40, seqs=16, budget=2048))
+    seqs = [Sequence(200, 150) for _ in range(6)]  # 6 x 350 tokens > 640 in the cache
+    engine.run(seqs)
+    assert engine.preemptions > 0
+    assert all(q.generated == 150 for q in seqs)
+    assert any(q.preemptions for q in seqs)
+    assert engine.prompt_tokens_total > 6 * 200  # recompute prefilled some prompts again
+
+
+def test_requests_longer_than_the_context_are_refused():
+    engine = SimEngine(_config(blocks=10))
+    assert "maximum context length is 160" in (engine.check(150, 20) or "")
+    with pytest.raises(ValueError):
+        engine.add(Sequence(150, 20))
+
+
+def test_abort_frees_what_the_sequence_held():
+    engine = SimEngine(_config(blocks=100))
+    a, b = Sequence(100, 50), Sequence(100, 50)
+    engine.add(a)
+    engine.add(b)
+    for _ in range(5):
+        engine.step()
+    engine.abort(a)
+    assert a.finished is not None
+    assert engine.config.num_blocks - engine.free_blocks == _held(engine)
+    engine.run([])
+    assert engine.free_blocks == engine.config.num_blocks and b.generated == 50
+
+
+@pytest.mark.parametrize(("model", "gpu", "quant", "inp", "out"), [
+    ("llama-3.1-8b", "a10g", "bf16", 1000, 200),
+    ("llama-3.1-8b", "h100-sxm", "bf16", 1000, 200),
+    ("llama-3.1-70b", "h100-sxm", "fp8", 1000, 200),
+    ("mixtral-8x7b", "a100-80gb", "bf16", 500, 500),
+])
+def test_saturation_agrees_with_the_sizing_model(catalog, model, gpu, quant, inp, out):
+    """A closed loop at the planner's concurrency: within 20% of the planner's capacity."""
+    s = size(catalog.model(model), catalog.gpu(gpu), catalog.engine("vllm"), quant=quant,
+             input_len=inp, output_len=out)
+    config = engine_config(s.deployment)
+    conc = min(s.max_concurrency, config.max_num_seqs)
+    rng = random.Random(7)
+    specs = [RequestSpec(rng.randint(int(out * 0.8), int(out * 1.2)), prompt="x",
+                         input_tokens=rng.randint(int(inp * 0.8), int(inp * 1.2)))
+             for _ in range(max(300, 8 * conc))]
+    sim = simulate(config, specs, concurrency=conc, warmup=0.3)
+    plan = evaluate(s.deployment, inp, out, concurrency=conc).point
+    assert plan is not None
+    assert sim["request_throughput"] == pytest.approx(plan.requests_per_s, rel=0.2)
+    assert sim["tpot_ms"]["mean"] == pytest.approx(plan.tpot_ms, rel=0.2)
+
+
+def test_tpot_and_ttft_rise_with_load(catalog):
+    s = size(catalog.model("llama-3.1-8b"), catalog.gpu("a10g"), catalog.engine("vllm"))
+    config = engine_config(s.deployment)
+    specs = [RequestSpec(200, prompt="x", input_tokens=1000) for _ in range(200)]
+    runs = [simulate(config, specs, concurrency=c, warmup=0.2) for c in (1, 8, 64)]
+    tpots = [r["tpot_ms"]["mean"] for r in runs]
+    ttfts = [r["ttft_ms"]["mean"] for r in runs]
+    assert tpots[0] < tpots[1] < tpots[2]
+    assert ttfts[0] < ttfts[2]
+    assert runs[2]["ttft_ms"]["mean"] > 10 * runs[0]["ttft_ms"]["mean"]  # queueing past the KV

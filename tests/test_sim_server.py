@@ -1,0 +1,155 @@
+"""``breakeven sim`` over HTTP, driven by the official openai SDK and raw requests."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from breakeven.sim.text import count_tokens
+
+from .conftest import SimProcess
+
+MODEL = "llama-3.1-8b"
+
+
+@pytest.fixture(scope="module")
+def client(sim_8b):
+    return openai.OpenAI(base_url=sim_8b.url, api_key="unused", max_retries=0)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_chat_usage_matches_the_text(client):
+    out = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Summarise the plan in a line."}],
+        max_tokens=40, extra_body={"ignore_eos": True})
+    choice = out.choices[0]
+    assert choice.finish_reason == "length"
+    assert out.usage.completion_tokens == 40 == count_tokens(choice.message.content)
+    assert out.usage.prompt_tokens > count_tokens("Summarise the plan in a line.")
+    assert out.usage.total_tokens == out.usage.prompt_tokens + 40
+
+
+def test_streaming_with_usage(client):
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hello"}], max_tokens=25,
+        stream=True, stream_options={"include_usage": True},
+        extra_body={"ignore_eos": True})
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and
+              c.choices[0].finish_reason]
+    assert finish == ["length"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 25
+    assert count_tokens(text) == 25
+
+
+def test_completions_with_logprobs(client):
+    out = client.completions.create(model=MODEL, prompt="The cost of", max_tokens=12,
+                                    logprobs=3, extra_body={"ignore_eos": True})
+    lp = out.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 12
+    assert "".join(lp.tokens) == out.choices[0].text
+    assert all(v <= 0 for v in lp.token_logprobs)
+    assert all(len(top) == 3 for top in lp.top_logprobs)
+    assert lp.text_offset[0] == 0 and lp.text_offset[1] == len(lp.tokens[0])
+
+
+def test_chat_logprobs_follow_the_confidence(client):
+    def mean_logprob(confidence: float) -> float:
+        out = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "classify this"}],
+            max_tokens=30, logprobs=True, top_logprobs=2,
+            extra_body={"ignore_eos": True, "sim_confidence": confidence})
+        content = out.choices[0].logprobs.content
+        assert len(content) == 30 and all(len(t.top_logprobs) == 2 for t in content)
+        return sum(t.logprob for t in content) / len(content)
+
+    assert mean_logprob(0.3) < -0.8 < -0.2 < mean_logprob(0.95)
+
+
+def test_stop_seed_and_natural_length(client):
+    msgs = [{"role": "user", "content": "write a long answer"}]
+    out = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=200,
+                                         stop=["."], extra_body={"ignore_eos": True})
+    assert out.choices[0].finish_reason == "stop" and "." not in out.choices[0].message.content
+    a = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=30, seed=7)
+    b = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=30, seed=7)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    natural = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=5000,
+                                             extra_body={"min_tokens": 3})
+    assert 3 <= natural.usage.completion_tokens < 5000
+    assert natural.choices[0].finish_reason == "stop"
+
+
+def test_errors_in_the_openai_format(client, sim_8b):
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="n=1"):
+        client.chat.completions.create(model=MODEL, n=2,
+                                       messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+        client.chat.completions.create(model=MODEL, max_tokens=10**6,
+                                       messages=[{"role": "user", "content": "x"}])
+    status, body = _post(f"{sim_8b.url}/chat/completions", b"{not json")
+    assert status == 400 and "not valid JSON" in body["error"]["message"]
+    status, body = _post(f"{sim_8b.url}/chat/completions",
+                         json.dumps({"model": MODEL, "messages": "hi"}).encode())
+    assert status == 400 and body["error"]["param"] == "messages"
+
+
+def test_models_health_and_metrics(client, sim_8b):
+    models = client.models.list()
+    assert [m.id for m in models.data] == [MODEL]
+    status, text = _get(sim_8b.url.removesuffix("/v1") + "/health")
+    assert status == 200
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
+                                   max_tokens=5)
+    status, text = _get(sim_8b.url.removesuffix("/v1") + "/metrics")
+    assert status == 200
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting",
+                 "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total",
+                 "vllm:time_to_first_token_seconds_bucket", "breakeven_sim_lag_seconds"):
+        assert name in text
+    generated = next(line for line in text.splitlines()
+                     if line.startswith("vllm:generation_tokens_total"))
+    assert float(generated.split()[-1]) >= 5
+
+
+def test_api_key_is_required_when_configured():
+    sim = SimProcess("--model", "qwen2.5-7b", "--gpu", "l4", "--time-scale", "0.01",
+                     "--api-key-env", "SIM_KEY", env={"SIM_KEY": "s3cret"})
+    try:
+        bad = openai.OpenAI(base_url=sim.url, api_key="wrong", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            bad.models.list()
+        good = openai.OpenAI(base_url=sim.url, api_key="s3cret", max_retries=0)
+        assert good.models.list().data[0].id == "qwen2.5-7b"
+    finally:
+        sim.stop()
+
+
+def test_sim_refuses_a_deployment_that_does_not_fit(run_cli):
+    result = run_cli("sim", "--model", "llama-3.1-70b", "--gpu", "a10g", "--gpus", "1")
+    assert result.returncode == 2
+    assert "cannot simulate" in result.stderr and "Traceback" not in result.stderr
