@@ -41,7 +41,7 @@ class SimProcess:
     """A ``breakeven sim`` subprocess on a free port of 127.0.0.1."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.errors = tempfile.TemporaryFile("w+")
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from breakeven.cli import main; main()", "sim",
              "--port", "0", *args],

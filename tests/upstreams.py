@@ -13,7 +13,7 @@ from aiohttp import web
 MODEL = "faulty"
 
 
-def _models(_: web.Request) -> web.Response:
+async def _models(_: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
 
@@ -80,3 +80,4 @@ def serving(application: web.Application) -> Iterator[str]:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)  # type: ignore[attr-defined]
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()

@@ -1,0 +1,208 @@
+"""``breakeven bench`` against the simulator and against misbehaving servers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from breakeven.bench.metrics import Record, Slo, percentiles, summarise
+from breakeven.sizing import evaluate, size
+
+from . import upstreams
+
+MODEL = "llama-3.1-8b"
+
+
+def _bench(run_cli, url: str, *args: str, model: str = MODEL):
+    return run_cli("bench", "--url", url, "--model", model, "--quiet", *args)
+
+
+def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
+        run_cli, tmp_path, sim_8b, catalog):
+    out = tmp_path / "a10g.json"
+    result = _bench(run_cli, sim_8b.url, "--concurrency", "1,4,24", "--requests", "72",
+                    "--input-len", "uniform:800,1200", "--output-len", "uniform:160,240",
+                    "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["schema"] == "breakeven.bench/v1"
+    assert data["deployment"]["model"] == MODEL and data["deployment"]["gpu"] == "a10g"
+    levels = data["levels"]
+    assert [lv["status"] for lv in levels] == ["ok"] * 3
+    assert all(lv["token_source"] == "usage" for lv in levels)
+    scale = data["server"]["breakeven"]["time_scale"]
+    tpot = [lv["tpot_ms"]["p50"] / scale for lv in levels]
+    rps = [lv["request_throughput"] * scale for lv in levels]
+    assert tpot[0] < tpot[1] < tpot[2]
+    assert rps[0] < rps[1] < rps[2]
+    s = size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
+             input_len=1000, output_len=200)
+    single = evaluate(s.deployment, 1000, 200, concurrency=1).point
+    top = evaluate(s.deployment, 1000, 200, concurrency=24).point
+    assert tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)
+    assert rps[2] == pytest.approx(top.requests_per_s, rel=0.2)
+    assert "TTFT" in result.stdout
+
+
+def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
+    out = tmp_path / "cal.json"
+    assert _bench(run_cli, sim_8b.url, "--concurrency", "2,12", "--requests", "36",
+                  "--input-len", "500", "--output-len", "100",
+                  "--json", str(out)).returncode == 0
+    data = json.loads(out.read_text())
+    # pretend the real engine is half as fast as the simulator: halve the throughput
+    for lv in data["levels"]:
+        lv["request_throughput"] /= 2
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps(data))
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        "name: calibrated\ntraffic: {requests_per_day: 200000, input_tokens: 500, "
+        "output_tokens: 100}\nslo: {ttft_ms: 60000, tpot_ms: 5000}\n"
+        "quality: mid\ncompliance: {audit: true}\n"
+        "candidates: {open_models: [llama-3.1-8b], gpus: [a10g], quantizations: [bf16], "
+        "max_gpus: 1}\n")
+    before = json.loads(run_cli("plan", str(workload), "--json").stdout)
+    plain = run_cli("plan", str(workload), "--json", "--calibrate", str(out))
+    halved = run_cli("plan", str(workload), "--json", "--calibrate", str(slow))
+    assert plain.returncode == 0 and halved.returncode == 0, plain.stderr + halved.stderr
+    after, worse = json.loads(plain.stdout), json.loads(halved.stdout)
+
+    def deployment(doc):
+        return doc["chosen"]["deployment"]
+
+    assert deployment(before)["throughput"] == "estimated"
+    assert deployment(after)["throughput"] == "measured"
+    seg = next(iter(deployment(worse)["segments"].values()))
+    assert "measured by slow.json" in seg["calibration"]
+    assert deployment(worse)["gpu_count"] > deployment(after)["gpu_count"]
+    assert not any("estimated" in w for w in worse["warnings"])
+
+
+def test_calibration_needs_a_known_deployment(run_cli, tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"schema": "breakeven.bench/v1", "levels": [],
+                               "deployment": None}))
+    result = run_cli("plan", str(Path(__file__).parents[1] / "examples" /
+                                 "seed-worked-example.yaml"), "--calibrate", str(bad))
+    assert result.returncode == 2 and "--deployment" in result.stderr
+    other = tmp_path / "o.json"
+    other.write_text("{}")
+    result = run_cli("plan", "x.yaml", "--calibrate", str(other))
+    assert result.returncode == 2
+
+
+def test_rates_sweep_html_and_compare(run_cli, tmp_path, sim_8b):
+    a, b, page = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "a.html"
+    args = ("--requests", "30", "--input-len", "200", "--output-len", "50")
+    first = _bench(run_cli, sim_8b.url, "--sweep", "2", "--sweep-concurrency", "16", *args,
+                   "--slo", "ttft_ms=100,tpot_ms=10", "--json", str(a), "--html", str(page))
+    assert first.returncode == 0, first.stderr
+    data = json.loads(a.read_text())
+    modes = [lv["mode"] for lv in data["levels"]]
+    assert modes == ["concurrency", "concurrency", "rate", "rate"]
+    assert data["levels"][2]["rate"] < data["levels"][3]["rate"]
+    assert all("goodput" in lv for lv in data["levels"])
+    assert page.read_text().count("<svg") == 4
+    second = _bench(run_cli, sim_8b.url, "--rate", "20", "--arrival", "constant", *args,
+                    "--json", str(b))
+    assert second.returncode == 0
+    b_data = json.loads(b.read_text())
+    lag = b_data["levels"][0]["send_lag_ms"]
+    assert lag["p50"] < 5  # the client sends on schedule
+    b_data["levels"] = data["levels"][:2]
+    b.write_text(json.dumps(b_data))
+    compared = run_cli("bench", "compare", str(a), str(b), "--json")
+    assert compared.returncode == 0, compared.stderr
+    rows = json.loads(compared.stdout)["rows"]
+    assert {r["metric"] for r in rows} >= {"req/s", "TTFT p50 ms"}
+
+
+def test_trace_replay_and_a_malformed_trace(run_cli, tmp_path, sim_8b):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("\n".join(json.dumps({"prompt": "hello there " * 20, "max_tokens": 20,
+                                           "timestamp": i * 0.05}) for i in range(10)))
+    out = tmp_path / "t.json"
+    result = _bench(run_cli, sim_8b.url, "--trace", str(trace), "--warmup", "0",
+                    "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    level = json.loads(out.read_text())["levels"][0]
+    assert level["mode"] == "trace" and level["completed"] == 10
+    assert level["duration_s"] >= 0.45  # the timestamps were honoured
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "max_tokens": 5}\n{"prompt": "b", "max_tokens": -1}\n')
+    result = _bench(run_cli, sim_8b.url, "--trace", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:2" in result.stderr and "max_tokens" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--slo", "ttft=5"), "--slo"),
+    (("--concurrency", "0"), "--concurrency"),
+    (("--input-len", "weird:1"), "--input-len"),
+    (("--url", "ftp://x"), "--url"),
+])
+def test_bad_options_exit_2(run_cli, args, message):
+    result = run_cli("bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_wrong_model_and_refused_key(run_cli, tmp_path, sim_8b):
+    out = tmp_path / "r.json"
+    result = _bench(run_cli, "http://127.0.0.1:9/v1", "--json", str(out))
+    assert result.returncode == 1 and "cannot reach" in result.stderr
+    assert json.loads(out.read_text())["status"] == "failed"
+    result = _bench(run_cli, sim_8b.url, model="llama-9")
+    assert result.returncode == 1 and "does not serve model 'llama-9'" in result.stderr
+    assert MODEL in result.stderr
+    from .conftest import SimProcess
+
+    locked = SimProcess("--model", MODEL, "--gpu", "l4", "--time-scale", "0.01",
+                        "--api-key-env", "K", env={"K": "k1"})
+    try:
+        result = _bench(run_cli, locked.url)
+        assert result.returncode == 1 and "401" in result.stderr
+        assert "--api-key-env" in result.stderr
+    finally:
+        locked.stop()
+
+
+def test_non_json_and_broken_streams_fail_the_level(run_cli, tmp_path):
+    with upstreams.serving(upstreams.app("html")) as url:
+        result = _bench(run_cli, url, "--no-stream", model=upstreams.MODEL)
+        assert result.returncode == 1 and "protocol" in result.stderr
+    with upstreams.serving(upstreams.app("broken")) as url:
+        out = tmp_path / "broken.json"
+        result = _bench(run_cli, url, "--requests", "5", model=upstreams.MODEL)
+        assert result.returncode == 1
+        result = run_cli("bench", "--url", url, "--model", upstreams.MODEL, "--quiet",
+                         "--requests", "5", "--json", str(out))
+        doc = json.loads(out.read_text())
+        assert doc["status"] == "failed"
+    with upstreams.serving(upstreams.app("no_usage")) as url:
+        out = tmp_path / "nousage.json"
+        result = _bench(run_cli, url, "--requests", "5", "--json", str(out),
+                        model=upstreams.MODEL)
+        assert result.returncode == 0, result.stderr
+        level = json.loads(out.read_text())["levels"][0]
+        assert level["token_source"] == "chunks" and level["mean_output_tokens"] == 4
+        assert "counted from stream chunks" in result.stdout
+
+
+def test_metrics_definitions():
+    a = Record(scheduled=0.0, start=0.0, ttft=0.1, end=1.1, gaps=[0.1] * 10,
+               input_tokens=100, output_tokens=11)
+    b = Record(scheduled=0.0, start=0.5, ttft=0.3, end=1.5, gaps=[0.05] * 4,
+               input_tokens=100, output_tokens=5)
+    c = Record(scheduled=0.0, start=0.6, error="http_5xx")
+    s = summarise([a, b, c], Slo(ttft_ms=200))
+    assert s["completed"] == 2 and s["failed"] == 1 and s["errors"] == {"http_5xx": 1}
+    assert s["tpot_ms"]["p50"] == pytest.approx((100 + 175) / 2)
+    assert s["duration_s"] == pytest.approx(1.5)
+    assert s["output_throughput"] == pytest.approx(16 / 1.5)
+    assert s["goodput"] == pytest.approx(1 / 1.5)
+    assert len([g for g in a.gaps + b.gaps]) == 14 and s["itl_ms"]["max"] == pytest.approx(100)
+    assert percentiles([1.0, 2.0, 3.0, 4.0], 1.0)["p50"] == 2.5
