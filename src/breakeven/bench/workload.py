@@ -46,8 +46,9 @@ class RequestSpec:
                                 "stream": stream}
         if self.messages is not None:
             body["messages"] = list(self.messages)
-        else:
-            body["prompt"] = self.prompt
+        else:  # a lengths-only trace line gets filler words, one token each, when sent
+            body["prompt"] = self.prompt or _words(random.Random(self.input_tokens),
+                                                   self.input_tokens)
         if stream:
             body["stream_options"] = {"include_usage": True}
         if fixed_output:  # vLLM's extensions: run to max_tokens, as vLLM's benchmark does
@@ -171,10 +172,9 @@ def _trace_line(row: Any, where: str) -> RequestSpec:
         if not isinstance(prompt, str) or not prompt:
             raise InputError("'prompt' must be a non-empty string", where=where)
         spec = RequestSpec(max_tokens, prompt=prompt, input_tokens=count_tokens(prompt))
-    else:  # lengths only: make a prompt of that many words
-        n = _positive_int(row["input_tokens"], "input_tokens", where)
-        text = _words(random.Random(n), n)
-        spec = RequestSpec(max_tokens, prompt=text, input_tokens=count_tokens(text))
+    else:  # lengths only: the prompt is made when the request is sent
+        spec = RequestSpec(max_tokens, input_tokens=_positive_int(row["input_tokens"],
+                                                                  "input_tokens", where))
     if "input_tokens" in row:
         spec = RequestSpec(spec.max_tokens, spec.messages, spec.prompt,
                            _positive_int(row["input_tokens"], "input_tokens", where))

@@ -80,6 +80,7 @@ class SimServer:
         self.max_lag_s = 0.0
         self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
         self.ttft = _Histogram()
+        self.tpot = _Histogram()
         self.e2e = _Histogram()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -122,6 +123,8 @@ class SimServer:
                 stream.done = True
                 self.finished[stream.job.finish_reason] += 1
                 self.e2e.observe(engine.now - seq.arrival)
+                if seq.output_tokens > 1 and seq.first_token is not None:
+                    self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
                 stream.wake.set()
 
     def start(self) -> None:
@@ -224,6 +227,7 @@ class SimServer:
         lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
                   for reason, count in self.finished.items()]
         lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
+        lines += self.tpot.lines("vllm:time_per_output_token_seconds", labels)
         lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
         lines += [
             "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "

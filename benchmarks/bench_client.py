@@ -1,0 +1,131 @@
+"""How hard can ``breakeven bench`` drive a server, and how true are its timings?
+
+Against ``zero_upstream.py`` on 127.0.0.1 (a server that costs almost nothing), two runs:
+
+1. non-streaming, constant arrivals at ``--rate`` (default 2,500 req/s): achieved rate,
+   send lag (the client's own timing error), latency, client CPU;
+2. ``--streams`` (default 1,000) concurrent streams, each 20 chunks 50 ms apart: achieved
+   rate, ITL (ideal 50 ms), TTFT (ideal 50 ms), so the error is measured, not assumed.
+
+With ``--guidellm PATH`` (a GuideLLM executable installed in its own virtualenv) the same
+two loads are run with it, one after the other in the same run, and printed side by side.
+
+    python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLI = [sys.executable, "-c", "from breakeven.cli import main; main()"]
+
+
+def upstream(port: int, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(HERE / "zero_upstream.py"), "--port",
+                             str(port), *args], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    return proc
+
+
+def ours(url: str, tmp: Path, *args: str) -> dict:
+    out = tmp / "ours.json"
+    subprocess.run([*CLI, "bench", "--url", url, "--model", "zero", "--quiet", "--json",
+                    str(out), *args], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())["levels"][0]
+
+
+def guidellm(exe: str, url: str, tmp: Path, profile: str, count: int,
+             stream: bool) -> dict:
+    prompts = tmp / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"hello {i}", "output_tokens_count": 1})
+                               + "\n" for i in range(count + 100)))
+    out = tmp / "guidellm.json"
+    backend = f"kind=openai_http,target={url.removesuffix('/v1')},model=zero"
+    if not stream:
+        backend += ",stream=false"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    start = time.perf_counter()
+    subprocess.run([exe, "run", "--backend", backend, "--profile", profile, "--constraint",
+                    f"kind=max_requests,count={count}", "--data",
+                    f"kind=json_file,path={prompts}", "--output", f"kind=json,path={out}",
+                    "--disable-console"], check=True, env=env, capture_output=True)
+    wall = time.perf_counter() - start
+    bench = json.loads(out.read_text())["benchmarks"][0]
+    metrics = bench["metrics"]
+
+    def med(name: str, key: str = "median") -> float | None:
+        stats = metrics.get(name, {}).get("successful") or {}
+        value = stats.get(key)
+        return None if value is None else float(value)
+
+    return {"rps": med("requests_per_second", "mean"), "ttft_ms": med("time_to_first_token_ms"),
+            "itl_ms": med("inter_token_latency_ms"), "e2e_ms": med("request_latency"),
+            "wall_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=2500)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--stream-requests", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--guidellm", default=None)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+
+    server = upstream(8300)
+    try:
+        lv = ours("http://127.0.0.1:8300/v1", tmp, "--no-stream", "--rate", str(args.rate),
+                  "--arrival", "constant", "--requests", str(args.requests), "--warmup",
+                  "0.05", "--workers", str(args.workers))
+        print(f"breakeven bench, non-streaming, offered {args.rate:,.0f} req/s: achieved "
+              f"{lv['request_throughput']:,.0f} req/s, {lv['completed']:,} ok, errors "
+              f"{lv['errors']}; send lag p50 {lv['send_lag_ms']['p50']:.2f} ms p99 "
+              f"{lv['send_lag_ms']['p99']:.2f} ms; e2e p50 {lv['e2e_ms']['p50']:.2f} ms; "
+              f"client CPU {lv['client']['cpu_fraction']:.0%} per worker x "
+              f"{lv['client']['workers']}, saturated {lv['client']['saturated']}")
+        if args.guidellm:
+            g = guidellm(args.guidellm, "http://127.0.0.1:8300/v1", tmp,
+                         f"kind=constant,rate={args.rate:g}", args.requests, stream=False)
+            print(f"GuideLLM,        non-streaming, offered {args.rate:,.0f} req/s: achieved "
+                  f"{g['rps'] or 0:,.0f} req/s; e2e p50 "
+                  f"{(g['e2e_ms'] or 0) * 1e3:.2f} ms; wall {g['wall_s']:.1f} s")
+    finally:
+        server.terminate()
+        server.wait()
+
+    server = upstream(8301, "--chunks", "20", "--gap-ms", "50")
+    try:
+        lv = ours("http://127.0.0.1:8301/v1", tmp, "--concurrency", str(args.streams),
+                  "--requests", str(args.stream_requests), "--warmup", "0.2", "--workers",
+                  str(args.workers))
+        print(f"breakeven bench, {args.streams:,} concurrent streams: "
+              f"{lv['request_throughput']:,.0f} req/s, errors {lv['errors']}; TTFT p50 "
+              f"{lv['ttft_ms']['p50']:.1f} ms (ideal 50); ITL p50 {lv['itl_ms']['p50']:.2f} "
+              f"ms p99 {lv['itl_ms']['p99']:.1f} ms (ideal 50); client CPU "
+              f"{lv['client']['cpu_fraction']:.0%} per worker, loop lag p99 "
+              f"{lv['client']['loop_lag_ms']['p99']:.1f} ms")
+        if args.guidellm:
+            g = guidellm(args.guidellm, "http://127.0.0.1:8301/v1", tmp,
+                         f"kind=concurrent,streams={args.streams}", args.stream_requests,
+                         stream=True)
+            print(f"GuideLLM,        {args.streams:,} concurrent streams: "
+                  f"{g['rps'] or 0:,.0f} req/s; TTFT p50 {g['ttft_ms'] or 0:.1f} ms; "
+                  f"ITL p50 {g['itl_ms'] or 0:.2f} ms; wall {g['wall_s']:.1f} s")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
