@@ -206,3 +206,25 @@ def test_metrics_definitions():
     assert s["goodput"] == pytest.approx(1 / 1.5)
     assert len([g for g in a.gaps + b.gaps]) == 14 and s["itl_ms"]["max"] == pytest.approx(100)
     assert percentiles([1.0, 2.0, 3.0, 4.0], 1.0)["p50"] == 2.5
+
+
+def test_sharegpt_prefix_and_duration(run_cli, tmp_path, sim_8b):
+    share = tmp_path / "sharegpt.json"
+    share.write_text(json.dumps([
+        {"conversations": [{"from": "human", "value": f"question {i} " * 30},
+                           {"from": "gpt", "value": "an answer " * (5 + i)}]}
+        for i in range(8)] + [{"conversations": [{"from": "human", "value": "alone"}]}]))
+    out = tmp_path / "s.json"
+    result = _bench(run_cli, sim_8b.url, "--dataset", str(share), "--requests", "8",
+                    "--concurrency", "4", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    level = json.loads(out.read_text())["levels"][0]
+    assert level["completed"] == 8 and 10 <= level["mean_output_tokens"] <= 24
+    plain, shared = tmp_path / "p.json", tmp_path / "x.json"
+    for path, prefix in ((plain, "0"), (shared, "300")):
+        assert _bench(run_cli, sim_8b.url, "--prefix-tokens", prefix, "--input-len", "100",
+                      "--output-len", "5", "--duration", "0.5", "--concurrency", "2",
+                      "--json", str(path)).returncode == 0
+    a, b = (json.loads(p.read_text())["levels"][0] for p in (plain, shared))
+    assert b["mean_input_tokens"] == pytest.approx(a["mean_input_tokens"] + 300, abs=12)
+    assert a["completed"] > 0 and a["duration_s"] <= 1.5

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from breakeven.errors import InputError
-from breakeven.sim.text import CHAT_TEMPLATE_TOKENS, chat_prompt_tokens, count_tokens
+from breakeven.sim.text import chat_prompt_tokens, count_tokens
 
 __all__ = ["Lengths", "RequestSpec", "from_workload", "load_sharegpt", "load_trace",
            "synthetic"]
@@ -110,7 +110,9 @@ def _words(rng: random.Random, count: int) -> str:
 
 def synthetic(count: int, input_len: Lengths, output_len: Lengths, *, seed: int = 0,
               prefix_tokens: int = 0, chat: bool = True) -> list[RequestSpec]:
-    """``count`` requests; ``prefix_tokens`` of shared system prompt ahead of each."""
+    """``count`` requests of ``input_len`` prompt tokens each (chat template included),
+    plus, when ``prefix_tokens`` is set, one shared system prompt of that many tokens ahead
+    of them all (as vLLM's benchmark adds its prefix to the input length)."""
     rng = random.Random(seed)
     shared = _words(random.Random(seed ^ 0x5EED), prefix_tokens) if prefix_tokens else ""
     out = []
@@ -118,17 +120,14 @@ def synthetic(count: int, input_len: Lengths, output_len: Lengths, *, seed: int 
         want = input_len.sample(rng)
         max_tokens = output_len.sample(rng)
         if chat:
-            overhead = chat_prompt_tokens([""]) + (
-                prefix_tokens + CHAT_TEMPLATE_TOKENS if shared else 0)
-            text = f"{i} " + _words(rng, want - overhead - 1)
+            text = f"{i} " + _words(rng, want - chat_prompt_tokens([""]) - 1)
             messages: tuple[dict[str, str], ...] = ({"role": "user", "content": text},)
             if shared:
                 messages = ({"role": "system", "content": shared}, *messages)
             tokens = chat_prompt_tokens([m["content"] for m in messages])
             out.append(RequestSpec(max_tokens, messages=messages, input_tokens=tokens))
         else:
-            text = shared + (" " if shared else "") + f"{i} " + _words(rng, want - 1 -
-                                                                         prefix_tokens)
+            text = (shared + " " if shared else "") + f"{i} " + _words(rng, want - 1)
             out.append(RequestSpec(max_tokens, prompt=text, input_tokens=count_tokens(text)))
     return out
 

@@ -40,8 +40,16 @@ def print_sim(result: dict[str, Any], console: Console | None = None) -> None:
         + (f"; {result['rejected']} rejected (too long)" if result.get("rejected") else ""))
 
 
+def _wide(console: Console | None) -> Console:
+    """A console wide enough for the level table even when writing to a pipe."""
+    if console is not None:
+        return console
+    con = Console()
+    return con if con.is_terminal else Console(width=max(con.width, 150))
+
+
 def print_levels(result: dict[str, Any], console: Console | None = None) -> None:
-    con = console or Console()
+    con = _wide(console)
     target = result["target"]
     con.print(f"[bold]breakeven bench[/]  {target['url']}  model {target['model']}  "
               f"({'streaming' if target['stream'] else 'non-streaming'})")
