@@ -8,11 +8,13 @@ import sys
 import breakeven
 
 CORE = ["breakeven.catalog", "breakeven.workload", "breakeven.sizing", "breakeven.economics",
-        "breakeven.decide", "breakeven.plan", "breakeven.deploy", "breakeven.overrides"]
+        "breakeven.decide", "breakeven.plan", "breakeven.deploy", "breakeven.overrides",
+        "breakeven.calibration", "breakeven.sim.engine", "breakeven.sim.text",
+        "breakeven.sim.protocol", "breakeven.sim.offline", "breakeven.bench.metrics"]
 # Not "socket": pydantic's model construction imports email.utils, which imports it; the
 # core itself opens nothing. These are the adapters the core must never pull in.
 IO_MODULES = ["yaml", "sqlite3", "http.client", "urllib.request", "matplotlib", "rich",
-              "click", "subprocess", "asyncio", "breakeven.loaders", "breakeven.cli"]
+              "click", "subprocess", "asyncio", "aiohttp", "breakeven.loaders", "breakeven.cli"]
 
 
 def _loaded_after(imports: list[str]) -> set[str]:

@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import catalog_option, emit_json, json_option
-
-_QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str,
@@ -28,13 +26,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 
 
 @click.command("sim")
-@click.option("--model", required=True, help="Model id (llama-3.1-8b) or Hugging Face id.")
-@click.option("--gpu", required=True, help="GPU id (a10g, h100-sxm, ...).")
-@click.option("--gpus", type=click.IntRange(min=1), default=None,
-              help="GPUs in the replica (default: the fewest that fit).")
-@click.option("--quant", type=click.Choice(_QUANTS), default="bf16", show_default=True)
-@click.option("--kv-dtype", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
-@click.option("--engine", default="vllm", show_default=True)
+@deployment_options
 @click.option("--max-model-len", type=click.IntRange(min=16), default=None,
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import click
 
-from breakeven.cli._common import catalog_option, emit_json, json_option
-
-_QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
 
 
 @click.command("size")
-@click.option("--model", required=True, help="Model id (llama-3.1-70b) or Hugging Face id.")
-@click.option("--gpu", required=True, help="GPU id (h100-sxm, a10g, mi300x ...).")
-@click.option("--gpus", type=click.IntRange(min=1), default=None,
-              help="GPUs per replica (default: the fewest that fit).")
-@click.option("--quant", type=click.Choice(_QUANTS), default="bf16", show_default=True)
-@click.option("--kv-dtype", type=click.Choice(["bf16", "fp8"]), default="bf16", show_default=True)
-@click.option("--engine", default="vllm", show_default=True)
+@deployment_options
 @click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--output-len", type=click.IntRange(min=0), default=200, show_default=True)
 @click.option("--concurrency", default="max", show_default=True,
