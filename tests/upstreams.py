@@ -81,3 +81,127 @@ def serving(application: web.Application) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def anthropic_app(log: list[dict] | None = None) -> web.Application:
+    """A Messages API upstream (the real wire format): echoes the last user text,
+    ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked.
+    Every request body is appended to ``log``."""
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("anthropic-version") is None:
+            return web.json_response({"type": "error", "error": {
+                "type": "invalid_request_error", "message": "anthropic-version required"}},
+                status=400)
+        body = await request.json()
+        if log is not None:
+            log.append(body)
+        last = body["messages"][-1]["content"]
+        text = last if isinstance(last, str) else " ".join(
+            b.get("text", "") for b in last if b.get("type") == "text")
+        words = ["Claude", "says:", *text.split()[:8]]
+        usage_in = sum(len(str(m["content"]).split()) for m in body["messages"]) + 3
+        if body.get("tools"):
+            tool = body["tools"][0]["name"]
+            content = [{"type": "tool_use", "id": "toolu_1", "name": tool,
+                        "input": {"city": "Paris"}}]
+            stop = "tool_use"
+        else:
+            content = [{"type": "text", "text": " ".join(words)}]
+            stop = "end_turn"
+        if not body.get("stream"):
+            return web.json_response({
+                "id": "msg_1", "type": "message", "role": "assistant",
+                "model": body["model"], "content": content, "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": usage_in, "output_tokens": len(words)}})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def send(kind: str, data: dict) -> None:
+            await resp.write(f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+                             .encode())
+
+        await send("message_start", {"message": {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+            "content": [], "stop_reason": None,
+            "usage": {"input_tokens": usage_in, "output_tokens": 1}}})
+        await send("ping", {})
+        if stop == "tool_use":
+            await send("content_block_start", {"index": 0, "content_block": {
+                "type": "tool_use", "id": "toolu_1", "name": content[0]["name"], "input": {}}})
+            for part in ('{"city": ', '"Paris"}'):
+                await send("content_block_delta", {"index": 0, "delta": {
+                    "type": "input_json_delta", "partial_json": part}})
+        else:
+            await send("content_block_start", {"index": 0, "content_block": {
+                "type": "text", "text": ""}})
+            for i, word in enumerate(words):
+                await send("content_block_delta", {"index": 0, "delta": {
+                    "type": "text_delta", "text": ("" if i == 0 else " ") + word}})
+        await send("content_block_stop", {"index": 0})
+        await send("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                     "usage": {"output_tokens": len(words)}})
+        await send("message_stop", {})
+        return resp
+
+    application = web.Application()
+    application.router.add_post("/v1/messages", messages)
+    application.router.add_get("/v1/models", _models)
+    return application
+
+
+class Faults:
+    """What the faulty OpenAI upstream does next: ``mode`` in ok, 500, 429, hang, garbage,
+    cut (a stream broken after two chunks); every request body is logged."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.retry_after: str | None = None
+        self.log: list[dict] = []
+
+
+def faulty_app(faults: Faults) -> web.Application:
+    async def completions(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        faults.log.append(body)
+        mode = faults.mode
+        if mode == "500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if mode == "429":
+            headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+            return web.json_response({"error": {"message": "slow down"}}, status=429,
+                                     headers=headers)
+        if mode == "hang":
+            await asyncio.sleep(30)
+        if mode == "garbage":
+            return web.Response(text="<html>oops</html>", content_type="text/html")
+        text = "fine answer"
+        if not body.get("stream"):
+            return web.json_response({
+                "id": "x", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for i, word in enumerate(text.split()):
+            if mode == "cut" and i == 1:
+                request.transport.close()  # type: ignore[union-attr]
+                return resp
+            event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                     "choices": [{"index": 0, "delta": {"content": " " + word},
+                                  "finish_reason": None}]}
+            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0'
+                         b',"delta":{},"finish_reason":"stop"}]}\n\n')
+        await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[],'
+                         b'"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}'
+                         b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    application = web.Application()
+    application.router.add_post("/v1/chat/completions", completions)
+    application.router.add_get("/v1/models", _models)
+    return application

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -19,7 +19,11 @@ from breakeven.catalog.schema import GPU, Engine, GPUOffer, HostedModel, OpenMod
 from breakeven.errors import CatalogError, InputError, WorkloadError
 from breakeven.workload import Workload
 
-__all__ = ["default_catalog_dir", "load_catalog", "load_workload", "parse_workload"]
+if TYPE_CHECKING:
+    from breakeven.gateway.config import GatewayConfig
+
+__all__ = ["default_catalog_dir", "load_catalog", "load_gateway_config", "load_workload",
+           "parse_workload"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _FILES = {
@@ -141,3 +145,17 @@ def load_workload(path: Path | str, catalog: Catalog, *, today: date | None = No
     merged = apply_overrides(workload, catalog, source=f"workload file {Path(path).name}",
                              as_of=workload.as_of or today or date.today())
     return workload, merged
+
+
+def load_gateway_config(path: Path | str) -> GatewayConfig:
+    """Read and validate a gateway config file (``breakeven gateway --config``)."""
+    from breakeven.gateway.config import GatewayConfig
+
+    where = str(path)
+    data = _read_yaml(Path(path), InputError)
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping of gateway settings", where=where)
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, where, InputError) from None

@@ -19,6 +19,7 @@ _COMMANDS = {
     "size": ("breakeven.cli.size_cmd", "Memory, GPUs and speed of one model on one GPU type."),
     "bench": ("breakeven.cli.bench_cmd", "Load-test an OpenAI-compatible endpoint; compare runs."),
     "sim": ("breakeven.cli.sim_cmd", "A simulated serving engine: HTTP, or offline on a trace."),
+    "gateway": ("breakeven.cli.gateway_cmd", "Hybrid gateway: one endpoint, an explicit boundary."),
     "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 

@@ -23,6 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from breakeven.apierror import ApiError
 from breakeven.sim.text import chat_prompt_tokens, count_tokens, generate
 
 __all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "usage_chunk"]
@@ -30,23 +31,6 @@ __all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "u
 Kind = Literal["chat", "completion"]
 _NATURAL_MEDIAN = 180
 _NATURAL_SIGMA = 0.7
-
-
-class ApiError(Exception):
-    """An OpenAI-style error: the HTTP status and the ``{"error": {...}}`` body."""
-
-    def __init__(self, status: int, message: str, param: str | None = None,
-                 type_: str = "invalid_request_error", code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.type = type_
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param,
-                          "code": self.code}}
 
 
 @dataclass

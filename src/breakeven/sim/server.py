@@ -20,14 +20,15 @@ from typing import Any
 
 from aiohttp import web
 
+from breakeven.apierror import ApiError
+from breakeven.promtext import Histogram
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
-from breakeven.sim.protocol import ApiError, Job, chunk, parse_job, response_body, usage_chunk
+from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
 from breakeven.sizing import Deployment
 
 __all__ = ["SimServer", "serve"]
 
 _MAX_BODY = 32 * 1024 * 1024
-_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
 @dataclass
@@ -38,29 +39,6 @@ class _Stream:
     ready: int = 0
     done: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class _Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * (len(_BUCKETS) + 1)
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, value: float) -> None:
-        i = 0
-        while i < len(_BUCKETS) and value > _BUCKETS[i]:
-            i += 1
-        self.counts[i] += 1
-        self.total += value
-        self.n += 1
-
-    def lines(self, name: str, labels: str) -> list[str]:
-        out, running = [f"# TYPE {name} histogram"], 0
-        for bound, count in zip((*_BUCKETS, "+Inf"), self.counts, strict=True):
-            running += count
-            out.append(f'{name}_bucket{{{labels},le="{bound}"}} {running}')
-        out += [f"{name}_sum{{{labels}}} {self.total}", f"{name}_count{{{labels}}} {self.n}"]
-        return out
 
 
 class SimServer:
@@ -79,9 +57,9 @@ class SimServer:
         self.lag_s = 0.0
         self.max_lag_s = 0.0
         self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
-        self.ttft = _Histogram()
-        self.tpot = _Histogram()
-        self.e2e = _Histogram()
+        self.ttft = Histogram()
+        self.tpot = Histogram()
+        self.e2e = Histogram()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._origin = self._loop.time()

@@ -1,0 +1,584 @@
+"""``breakeven gateway``: one OpenAI-compatible endpoint in front of self-hosted and hosted
+backends, with the boundary between them enforced on every attempt (aiohttp).
+
+A request is authenticated (gateway keys, stored hashed), admitted (in-flight cap, the
+key's request rate and monthly budget), given a route (the ``model`` alias) and a data
+class (the key's default, or ``x-data-class`` when the key's default is ``general``), then
+served by the first eligible backend that answers (``policy.choose``), falling back on
+connection errors, timeouts, 429 and 5xx within the route's attempt budget. A cascade
+route asks the open model first and the stronger one when ``cascade.judge`` finds the
+answer weak. Every request, served or refused, writes one ledger record before its
+response completes: a non-streaming answer is returned, and a stream's final chunk sent,
+only after the record is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from breakeven.apierror import ApiError
+from breakeven.gateway import upstream
+from breakeven.gateway.cascade import judge
+from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
+from breakeven.gateway.ledger import Trace, row
+from breakeven.gateway.policy import BackendState, Choice, choose
+from breakeven.promtext import Counter, Histogram
+from breakeven.store import Store
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("breakeven.gateway")
+_ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings"}
+_ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
+
+
+@dataclass
+class _Call:
+    """One request on its way through the gateway."""
+
+    id: str
+    endpoint: str
+    started: float = field(default_factory=time.perf_counter)
+    wall: float = field(default_factory=time.time)
+    key: Key | None = None
+    route: Route | None = None
+    data_class: str = "general"
+    stream: bool = False
+    trace: Trace = field(default_factory=Trace)
+    backend: Backend | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    extra_usd: float = 0.0  # a cascade's first answer, paid for and discarded
+    ttft_ms: float | None = None
+    logged: bool = False
+
+
+class Gateway:
+    def __init__(self, cfg: GatewayConfig, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.states = {b.name: BackendState() for b in cfg.backends}
+        self.keys = {k.sha256: k for k in cfg.keys}
+        self.in_flight = 0
+        self.session: aiohttp.ClientSession | None = None
+        self._spend: dict[str, tuple[float, float]] = {}  # key -> (usd, fetched at)
+        self.requests = Counter("breakeven_gateway_requests_total",
+                                ("route", "backend", "status"))
+        self.tokens = Counter("breakeven_gateway_tokens_total", ("route", "backend", "kind"))
+        self.usd = Counter("breakeven_gateway_usd_total", ("route", "backend", "hosting"))
+        self.fallbacks = Counter("breakeven_gateway_fallbacks_total", ("route",))
+        self.escalations = Counter("breakeven_gateway_escalations_total", ("route",))
+        self.rejections = Counter("breakeven_gateway_rejections_total", ("rule",))
+        self.ttft = Histogram()
+        self.latency = Histogram()
+
+    # -- app ---------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.cfg.limits.max_body_bytes,
+                              middlewares=[self._errors])
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/admin/ledger", self.admin_ledger)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+    async def _stop(self, _: web.Application) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.store.close()
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except ApiError as exc:
+            return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
+        except web.HTTPRequestEntityTooLarge:
+            err = ApiError(413, f"request body larger than {self.cfg.limits.max_body_bytes} "
+                                "bytes", code="request_too_large")
+            self.rejections.add("body_size")
+            return web.json_response(err.body(), status=413)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            err = ApiError(exc.status, exc.reason or "error")
+            return web.json_response(err.body(), status=exc.status)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:  # never a traceback to the caller
+            log.exception("internal error on %s", request.path)
+            err = ApiError(500, "internal error in the gateway", type_="server_error")
+            return web.json_response(err.body(), status=500)
+
+    # -- admission ---------------------------------------------------------------------------
+    def _authenticate(self, request: web.Request) -> Key:
+        if not self.keys:
+            return _ANONYMOUS
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.rejections.add("auth")
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'",
+                           type_="authentication_error", code="invalid_api_key")
+        digest = hash_key(token.strip())
+        key = next((k for sha, k in self.keys.items() if hmac.compare_digest(sha, digest)),
+                   None)
+        if key is None or key.revoked:
+            self.rejections.add("auth")
+            raise ApiError(401, "invalid or revoked API key", type_="authentication_error",
+                           code="invalid_api_key")
+        return key
+
+    async def _spent(self, key: Key) -> float:
+        usd, at = self._spend.get(key.name, (0.0, 0.0))
+        if time.monotonic() - at > 2.0:
+            now = time.gmtime()
+            month = time.mktime((now.tm_year, now.tm_mon, 1, 0, 0, 0, 0, 0, 0)) - time.timezone
+            usd = await self.store.spent_since(key.name, month)
+            self._spend[key.name] = (usd, time.monotonic())
+        return usd
+
+    async def _admit(self, call: _Call, request: web.Request, body: Any) -> dict[str, Any]:
+        key = call.key
+        assert key is not None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        alias = body.get("model")
+        if not isinstance(alias, str):
+            raise ApiError(400, "'model' is required and must be a string", "model")
+        route = self.cfg.route(alias)
+        if route is None or (key.aliases and alias not in key.aliases):
+            self.rejections.add("alias")
+            raise ApiError(404, f"The model `{alias}` does not exist or this key may not use "
+                                "it", "model", "invalid_request_error", "model_not_found")
+        call.route = route
+        task = _ENDPOINT_TASK[call.endpoint]
+        if (task == "embeddings") != (route.task == "embeddings"):
+            raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
+                           "model")
+        call.data_class = self._data_class(key, request)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise ApiError(400, "'stream' must be true or false", "stream")
+        call.stream = stream
+        if key.rate_per_s is not None and await self.store.rate_hit(key.name) > key.rate_per_s:
+            self.rejections.add("rate_limit")
+            raise ApiError(429, f"rate limit of {key.rate_per_s:g} requests/s for key "
+                                f"'{key.name}' exceeded", type_="rate_limit_error",
+                           code="rate_limit_exceeded", retry_after=1)
+        if key.monthly_budget_usd is not None and (
+                await self._spent(key) >= key.monthly_budget_usd):
+            self.rejections.add("budget")
+            raise ApiError(429, f"monthly budget of ${key.monthly_budget_usd:,.2f} for key "
+                                f"'{key.name}' is spent", type_="insufficient_quota",
+                           code="insufficient_quota", retry_after=3600)
+        return body
+
+    def _data_class(self, key: Key, request: web.Request) -> str:
+        wanted = request.headers.get("x-data-class")
+        if not wanted or wanted == key.data_class:
+            return key.data_class
+        if wanted not in self.cfg.classes:
+            raise ApiError(400, f"unknown data class '{wanted}' in x-data-class (known: "
+                                f"{', '.join(self.cfg.classes)})", "x-data-class")
+        if key.data_class != "general":  # a key bound to a sensitive class cannot relax it
+            self.rejections.add("data_class")
+            raise ApiError(403, f"key '{key.name}' is bound to data class "
+                                f"'{key.data_class}' and cannot send '{wanted}'",
+                           "x-data-class", "permission_error")
+        return wanted
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "chat/completions")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "completions")
+
+    async def embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "embeddings")
+
+    async def _serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
+        call = _Call(request.headers.get("x-request-id") or uuid.uuid4().hex, endpoint)
+        try:
+            call.key = self._authenticate(request)
+            if self.in_flight >= self.cfg.limits.max_in_flight:
+                self.rejections.add("overload")
+                raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
+                               type_="server_error", code="overloaded", retry_after=1)
+            self.in_flight += 1
+            try:
+                try:
+                    body = json.loads(await request.read())
+                except (ValueError, UnicodeDecodeError):
+                    raise ApiError(400, "the request body is not valid JSON") from None
+                body = await self._admit(call, request, body)
+                if call.stream and call.route and call.route.cascade is None:
+                    return await self._stream(call, request, body)
+                answer = await self._answer(call, body)
+                if call.stream:  # a cascade buffers, then streams the final answer
+                    return await self._replay(call, request, body, answer)
+                await self._log(call, 200, None)
+                return web.json_response(answer, headers=self._headers(call))
+            finally:
+                self.in_flight -= 1
+        except ApiError as exc:
+            if not call.logged:
+                await self._log(call, exc.status, exc.message)
+            exc_headers = self._headers(call)
+            exc_headers.update(exc.headers())
+            return web.json_response(exc.body(), status=exc.status, headers=exc_headers)
+        except asyncio.CancelledError:
+            if not call.logged:
+                await asyncio.shield(self._log(call, 499, "client closed the connection"))
+            raise
+
+    def _headers(self, call: _Call) -> dict[str, str]:
+        return {"x-request-id": call.id,
+                "x-breakeven-backend": call.backend.name if call.backend else "",
+                "x-breakeven-route": call.trace.header(
+                    call.route.alias if call.route else "-",
+                    call.backend.name if call.backend else None)}
+
+    async def _log(self, call: _Call, status: int, error: str | None) -> None:
+        call.logged = True
+        route = call.route
+        backend = call.backend
+        latency = (time.perf_counter() - call.started) * 1e3
+        record = row(request_id=call.id, started_wall=call.wall,
+                     key=call.key.name if call.key else None,
+                     alias=route.alias if route else None, backend=backend,
+                     data_class=call.data_class,
+                     task=route.task if route else _ENDPOINT_TASK[call.endpoint],
+                     stream=call.stream, status=status, error=error,
+                     tokens_in=call.tokens_in, tokens_out=call.tokens_out,
+                     ttft_ms=call.ttft_ms, latency_ms=latency, trace=call.trace, cfg=self.cfg,
+                     route=route)
+        record["usd"] += call.extra_usd
+        alias = route.alias if route else "-"
+        name = backend.name if backend else "-"
+        self.requests.add(alias, name, str(status))
+        self.latency.observe(latency / 1e3)
+        if call.ttft_ms is not None:
+            self.ttft.observe(call.ttft_ms / 1e3)
+        if backend is not None:
+            self.tokens.add(alias, name, "input", value=call.tokens_in)
+            self.tokens.add(alias, name, "output", value=call.tokens_out)
+            self.usd.add(alias, name, backend.hosting, value=record["usd"])
+        if record["fallbacks"]:
+            self.fallbacks.add(alias, value=record["fallbacks"])
+        if record["escalated"]:
+            self.escalations.add(alias)
+        if call.key is not None and call.key.name in self._spend:
+            usd, at = self._spend[call.key.name]
+            self._spend[call.key.name] = (usd + record["usd"], at)
+        try:
+            await self.store.record(record)
+        except Exception as exc:
+            log.error("ledger write failed: %s", exc)
+            raise ApiError(503, "the ledger store is unavailable; the request was not "
+                                "recorded", type_="server_error", code="ledger_unavailable",
+                           retry_after=1) from None
+
+    # -- non-streaming ------------------------------------------------------------------------
+    def _choose(self, call: _Call, among: tuple[str, ...] | None) -> list[str]:
+        assert call.route is not None and call.key is not None
+        choice = choose(self.cfg, call.route, call.data_class, call.key.regions, self.states,
+                        time.monotonic(), among)
+        skipped = list(choice.skipped)
+        names = []
+        for name in choice.candidates:  # Anthropic's API has no completions or embeddings
+            if call.endpoint != "chat/completions" and self.cfg.backend(name).kind == "anthropic":
+                skipped.append((name, "endpoint", "an Anthropic backend cannot serve "
+                                                  f"/v1/{call.endpoint}"))
+            else:
+                names.append(name)
+        call.trace.skipped += [s for s in skipped if s not in call.trace.skipped]
+        if not names:
+            for _, rule, _ in skipped:
+                self.rejections.add(rule)
+            raise ApiError(503, Choice((), tuple(skipped)).why_none(call.route, call.data_class),
+                           type_="server_error", code="no_eligible_backend", retry_after=5)
+        call.trace.rules.append(f"class {call.data_class}: " + ",".join(names[:4]))
+        return names
+
+    def _failed(self, b: Backend, exc: upstream.UpstreamError) -> None:
+        if exc.retryable:
+            limits = self.cfg.limits
+            if self.states[b.name].failed(time.monotonic(), limits.circuit_failures,
+                                          limits.circuit_cooldown_s):
+                log.warning("circuit open for %s after %s", b.name, exc)
+
+    async def _attempts(self, call: _Call, body: dict[str, Any],
+                        among: tuple[str, ...] | None = None) -> tuple[Backend, upstream.Answer]:
+        assert call.route is not None and self.session is not None
+        names = self._choose(call, among)
+        last: upstream.UpstreamError | None = None
+        budget = call.route.max_attempts
+        i = 0
+        while i < len(names) and budget > 0:
+            b = self.cfg.backend(names[i])
+            state = self.states[b.name]
+            started = time.perf_counter()
+            state.outstanding += 1
+            state.probing = bool(state.open_until)
+            budget -= 1
+            try:
+                answer = await upstream.complete(self.session, b, call.endpoint, body,
+                                                 call.route.alias)
+            except upstream.UpstreamError as exc:
+                call.trace.attempt(b.name, exc.short(), started)
+                self._failed(b, exc)
+                last = exc
+                if not exc.retryable:
+                    raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
+                if (exc.status == 429 and exc.retry_after is not None and i == len(names) - 1
+                        and budget > 0 and exc.retry_after <= self.cfg.limits.retry_after_cap_s):
+                    await asyncio.sleep(exc.retry_after)  # the last one asked us to wait
+                    continue
+                i += 1
+                continue
+            finally:
+                state.outstanding -= 1
+            state.succeeded()
+            call.trace.attempt(b.name, "ok", started)
+            return b, answer
+        raise _exhausted(last, call.trace)
+
+    async def _answer(self, call: _Call, body: dict[str, Any]) -> dict[str, Any]:
+        route = call.route
+        assert route is not None
+        rule = route.cascade
+        if rule is None:
+            call.backend, answer = await self._attempts(call, body)
+            call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
+            return answer.body
+        wants_logprobs = bool(body.get("logprobs"))
+        asked = {**body, "stream": False}
+        if rule.min_mean_logprob is not None and all(
+                self.cfg.backend(n).supports_logprobs for n in rule.first):
+            asked["logprobs"] = True
+        first, answer = await self._attempts(call, asked, rule.first)
+        call.backend, call.tokens_in, call.tokens_out = first, answer.tokens_in, answer.tokens_out
+        why = judge(answer.body, body, rule)
+        if why is not None:
+            try:
+                self._choose(call, rule.then)
+            except ApiError as exc:  # the data class may not go further: keep the answer
+                call.trace.rules.append(f"not escalated ({why}): {exc.message}")
+            else:
+                call.trace.escalation = why
+                call.extra_usd = first.usd(answer.tokens_in, answer.tokens_out)
+                call.backend, answer = await self._attempts(call, {**body, "stream": False},
+                                                            rule.then)
+                call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
+        if not wants_logprobs:
+            for choice in answer.body.get("choices") or []:
+                choice["logprobs"] = None
+        return answer.body
+
+    # -- streaming ----------------------------------------------------------------------------
+    async def _stream(self, call: _Call, request: web.Request,
+                      body: dict[str, Any]) -> web.StreamResponse:
+        assert call.route is not None and self.session is not None
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        names = self._choose(call, None)
+        last: upstream.UpstreamError | None = None
+        budget = call.route.max_attempts
+        for name in names:
+            if budget == 0:
+                break
+            budget -= 1
+            b = self.cfg.backend(name)
+            state = self.states[name]
+            started = time.perf_counter()
+            state.outstanding += 1
+            state.probing = bool(state.open_until)
+            response: web.StreamResponse | None = None
+            try:
+                opened = await upstream.stream(self.session, b, call.endpoint, body,
+                                               call.route.alias)
+                try:
+                    held: list[bytes] = []
+                    async for chunk in opened.chunks():
+                        if call.ttft_ms is None:
+                            call.ttft_ms = (time.perf_counter() - call.started) * 1e3
+                        choices = chunk.get("choices") or []
+                        if not choices:  # the usage chunk: the caller may not want it
+                            if include_usage:
+                                held.append(_sse(chunk))
+                            continue
+                        if choices[0].get("finish_reason"):
+                            held.append(_sse(chunk))
+                            continue
+                        if response is None:
+                            call.backend = b
+                            response = await _open(request, self._headers(call))
+                        await response.write(_sse(chunk))
+                    call.backend = b
+                    call.tokens_in, call.tokens_out = opened.tokens_in, opened.tokens_out
+                finally:
+                    await opened.close()
+            except upstream.UpstreamError as exc:
+                call.trace.attempt(name, exc.short(), started)
+                self._failed(b, exc)
+                last = exc
+                if response is None and exc.retryable:
+                    continue  # nothing sent yet: the next backend can still answer
+                if response is None:
+                    raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
+                await self._log(call, 502, f"stream broken after it started: {exc}")
+                error = ApiError(502, f"upstream stream broke: {exc}", type_="server_error")
+                await response.write(_sse(error.body()) + b"data: [DONE]\n\n")
+                return response
+            finally:
+                state.outstanding -= 1
+            state.succeeded()
+            call.trace.attempt(name, "ok", started)
+            if response is None:
+                response = await _open(request, self._headers(call))
+            await self._log(call, 200, None)  # committed before the final chunk goes out
+            await response.write(b"".join(held) + b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
+        raise _exhausted(last, call.trace)
+
+    async def _replay(self, call: _Call, request: web.Request, body: dict[str, Any],
+                      answer: dict[str, Any]) -> web.StreamResponse:
+        """A buffered (cascade) answer sent as a stream: role, content, finish, usage."""
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        choice = (answer.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        base = {"id": answer.get("id", call.id), "object": "chat.completion.chunk",
+                "created": answer.get("created", int(time.time())), "model": answer.get("model")}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return _sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                              "finish_reason": finish}]})
+
+        response = await _open(request, self._headers(call))
+        delta = {"content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [{**c, "index": i}
+                                   for i, c in enumerate(message["tool_calls"])]
+        await response.write(chunk({"role": "assistant", "content": ""}) + chunk(delta))
+        await self._log(call, 200, None)
+        tail = chunk({}, choice.get("finish_reason") or "stop")
+        if include_usage:
+            tail += _sse({**base, "choices": [], "usage": answer.get("usage")})
+        await response.write(tail + b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    # -- operations ---------------------------------------------------------------------------
+    async def models(self, request: web.Request) -> web.Response:
+        key = self._authenticate(request)
+        aliases = [r.alias for r in self.cfg.routes if not key.aliases or r.alias in key.aliases]
+        return web.json_response({"object": "list", "data": [
+            {"id": a, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
+            for a in aliases]})
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        assert self.session is not None
+
+        async def probe(b: Backend) -> tuple[str, bool]:
+            try:
+                async with self.session.get(  # type: ignore[union-attr]
+                        f"{b.url.rstrip('/')}/models",
+                        timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    return b.name, resp.status < 500
+            except (TimeoutError, aiohttp.ClientError):
+                return b.name, False
+
+        up = dict(await asyncio.gather(*(probe(b) for b in self.cfg.backends)))
+        routes = {r.alias: any(up[n] for n in r.backends) for r in self.cfg.routes}
+        ready = all(routes.values())
+        return web.json_response({"ready": ready, "backends": up, "routes": routes},
+                                 status=200 if ready else 503)
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        lines: list[str] = []
+        for counter in (self.requests, self.tokens, self.usd, self.fallbacks,
+                        self.escalations, self.rejections):
+            lines += counter.lines()
+        lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
+        lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')
+        lines += ["# TYPE breakeven_gateway_in_flight gauge",
+                  f"breakeven_gateway_in_flight {self.in_flight}",
+                  "# TYPE breakeven_gateway_circuit_open gauge"]
+        now = time.monotonic()
+        lines += [f'breakeven_gateway_circuit_open{{backend="{n}"}} '
+                  f"{int(s.open_until > now)}" for n, s in self.states.items()]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    async def admin_ledger(self, request: web.Request) -> web.Response:
+        key = self._authenticate(request)
+        if not key.admin and self.keys:
+            raise ApiError(403, "admin key required", type_="permission_error")
+        try:
+            limit = min(1000, max(1, int(request.query.get("limit", "100"))))
+        except ValueError:
+            raise ApiError(400, "limit must be a whole number", "limit") from None
+        from breakeven.store import LEDGER_COLUMNS
+
+        rows = await self.store.fetch(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger "
+                                      "ORDER BY ts DESC LIMIT ?", limit)
+        records = []
+        for values in rows:
+            rec = dict(zip(LEDGER_COLUMNS, values, strict=True))
+            for name in ("decision", "content"):
+                if rec[name]:
+                    rec[name] = json.loads(rec[name])
+            records.append(rec)
+        return web.json_response({"object": "list", "data": records})
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _open(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache", **headers})
+    await response.prepare(request)
+    return response
+
+
+def _exhausted(last: upstream.UpstreamError | None, trace: Trace) -> ApiError:
+    tried = "; ".join(f"{a['backend']}: {a['outcome']}" for a in trace.attempts)
+    message = f"every eligible backend failed ({tried})"
+    blocked = [(b, why) for b, rule, why in trace.skipped if rule in ("data_class", "residency")]
+    if blocked:  # the boundary held: say which rule kept the request from the others
+        message += "; not allowed: " + "; ".join(f"{b}: {why}" for b, why in blocked)
+        return ApiError(503, message, type_="server_error", code="no_allowed_backend_up",
+                        retry_after=5)
+    if last is not None and last.kind == "timeout":
+        return ApiError(504, message, type_="server_error", code="upstream_timeout")
+    if last is not None and last.status == 429:
+        return ApiError(429, message, type_="rate_limit_error", code="upstream_rate_limited",
+                        retry_after=last.retry_after or 1)
+    return ApiError(502, message, type_="server_error", code="upstream_error", retry_after=1)

@@ -1,0 +1,58 @@
+"""The boundary a gateway config enforces, and its problems, before anything starts. Pure.
+
+For every route and data class: which backends may serve it and why the others may not
+(the same ``policy.choose`` the gateway runs, on healthy backends). Problems stop the
+gateway (an upstream key variable that is not set, an Anthropic backend on an embeddings
+route); warnings do not (a data class that no backend of a route may serve, a hosted
+backend that trains on or keeps your data, no client keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from breakeven.gateway.config import GatewayConfig
+from breakeven.gateway.policy import BackendState, choose
+
+__all__ = ["Boundary", "boundary"]
+
+
+@dataclass(frozen=True)
+class Boundary:
+    rows: tuple[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]], ...]
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
+    states = {b.name: BackendState() for b in cfg.backends}
+    rows = []
+    problems: list[str] = []
+    warnings: list[str] = []
+    for route in cfg.routes:
+        for cls in cfg.classes:
+            choice = choose(cfg, route, cls, (), states, 0.0)
+            rows.append((route.alias, cls, choice.candidates,
+                         tuple((b, why) for b, _, why in choice.skipped)))
+            if not choice.candidates:
+                warnings.append(f"route '{route.alias}': requests of data class '{cls}' will "
+                                "be refused (no backend may serve them)")
+        if route.task == "embeddings":
+            for name in route.backends:
+                if cfg.backend(name).kind == "anthropic":
+                    problems.append(f"route '{route.alias}' serves embeddings but backend "
+                                    f"'{name}' speaks the Anthropic API, which has none")
+    for b in cfg.backends:
+        if b.api_key_env and not env.get(b.api_key_env):
+            problems.append(f"backend '{b.name}': environment variable {b.api_key_env} "
+                            "(its API key) is not set")
+        if b.hosting == "hosted" and not b.no_train:
+            warnings.append(f"backend '{b.name}' may train on the data it receives "
+                            "(no_train: false)")
+        if b.hosting == "hosted" and b.retention_days:
+            warnings.append(f"backend '{b.name}' keeps requests for {b.retention_days} days")
+    if not cfg.keys:
+        warnings.append("no client keys: the gateway accepts anonymous requests as data "
+                        "class 'general'")
+    return Boundary(tuple(rows), tuple(problems), tuple(warnings))

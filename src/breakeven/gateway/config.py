@@ -1,0 +1,201 @@
+"""The gateway's configuration: backends, routes, data-class rules, keys, store, limits.
+
+Validated with ``extra="forbid"`` and cross-checked (every route names known backends, a
+cascade names backends of its route, a key names known routes), so a typo is an error
+before anything starts. API keys are never in the file: a backend names the environment
+variable that holds its key, and client keys are stored as SHA-256 hashes. Pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Backend",
+    "Cascade",
+    "ClassRule",
+    "GatewayConfig",
+    "GpuCost",
+    "Key",
+    "Limits",
+    "Price",
+    "Route",
+    "hash_key",
+]
+
+Hosting = Literal["self", "hosted"]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Spec):
+    """Hosted: what the provider charges."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class GpuCost(_Spec):
+    """Self-hosted: what the GPUs cost whether used or not, and what they can serve."""
+
+    gpu: str
+    count: int = Field(default=1, ge=1)
+    usd_per_gpu_hour: float = Field(ge=0)
+    capacity_tokens_per_s: float = Field(gt=0, description="input + output at full load")
+
+    @property
+    def usd_per_token(self) -> float:
+        return self.usd_per_gpu_hour * self.count / 3600 / self.capacity_tokens_per_s
+
+
+class Timeouts(_Spec):
+    connect_s: float = Field(default=3.0, gt=0)
+    first_byte_s: float = Field(default=60.0, gt=0)
+    total_s: float = Field(default=600.0, gt=0)
+
+
+class Backend(_Spec):
+    name: str = Field(min_length=1)
+    kind: Literal["openai", "anthropic"] = "openai"
+    url: str = Field(pattern=r"^https?://")
+    model: str = Field(min_length=1, description="the model name the upstream expects")
+    hosting: Hosting
+    region: str = "unknown"
+    no_train: bool = True
+    retention_days: int = Field(default=0, ge=0)
+    price: Price | None = None
+    gpu: GpuCost | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = Field(default=256, ge=1)
+    timeouts: Timeouts = Timeouts()
+    supports_logprobs: bool = True
+
+    @model_validator(mode="after")
+    def _costed(self) -> Backend:
+        if self.hosting == "hosted" and self.price is None:
+            raise ValueError("a hosted backend needs 'price' (input_per_mtok, output_per_mtok)")
+        if self.hosting == "self" and self.gpu is None:
+            raise ValueError("a self-hosted backend needs 'gpu' (gpu, count, "
+                             "usd_per_gpu_hour, capacity_tokens_per_s)")
+        return self
+
+    def usd(self, tokens_in: int, tokens_out: int) -> float:
+        if self.price is not None:
+            return (tokens_in * self.price.input_per_mtok
+                    + tokens_out * self.price.output_per_mtok) / 1e6
+        assert self.gpu is not None
+        return (tokens_in + tokens_out) * self.gpu.usd_per_token
+
+
+class ClassRule(_Spec):
+    """Where a data class may go, and what happens when nothing allowed is up."""
+
+    hosting: tuple[Hosting, ...] = ("self", "hosted")
+    regions: tuple[str, ...] = ()
+
+
+DEFAULT_CLASSES = {
+    "general": ClassRule(),
+    "pii": ClassRule(hosting=("self",)),
+    "phi": ClassRule(hosting=("self",)),
+    "secret": ClassRule(hosting=("self",)),
+}
+
+
+class Cascade(_Spec):
+    """Open model first; re-ask a stronger one when the first answer looks weak."""
+
+    first: tuple[str, ...] = Field(min_length=1)
+    then: tuple[str, ...] = Field(min_length=1)
+    min_mean_logprob: float | None = Field(default=-0.6, le=0)
+    on_refusal: bool = True
+    on_empty: bool = True
+    on_invalid_json: bool = True
+
+
+class Route(_Spec):
+    alias: str = Field(min_length=1)
+    backends: tuple[str, ...] = Field(min_length=1)
+    task: Literal["chat", "embeddings", "batch"] = "chat"
+    regions: tuple[str, ...] = ()
+    cascade: Cascade | None = None
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    store_content: bool = False
+
+
+class Key(_Spec):
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    aliases: tuple[str, ...] = ()  # empty: every route
+    data_class: str = "general"
+    regions: tuple[str, ...] = ()
+    rate_per_s: float | None = Field(default=None, gt=0)
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    admin: bool = False
+    revoked: bool = False
+
+
+class Limits(_Spec):
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_in_flight: int = Field(default=2048, ge=1)
+    circuit_failures: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
+    retry_after_cap_s: float = Field(default=5.0, ge=0)
+
+
+class GatewayConfig(_Spec):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    store: str = "sqlite:///breakeven-ledger.db"
+    backends: tuple[Backend, ...] = Field(min_length=1)
+    routes: tuple[Route, ...] = Field(min_length=1)
+    data_classes: dict[str, ClassRule] = Field(default_factory=dict)
+    keys: tuple[Key, ...] = ()
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        names = [b.name for b in self.backends]
+        if len(set(names)) != len(names):
+            raise ValueError(f"backend names must be unique (got {names})")
+        aliases = [r.alias for r in self.routes]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError(f"route aliases must be unique (got {aliases})")
+        for i, route in enumerate(self.routes):
+            for name in route.backends:
+                if name not in names:
+                    raise ValueError(f"routes[{i}] ({route.alias}): unknown backend "
+                                     f"'{name}' (backends: {', '.join(names)})")
+            if route.cascade:
+                for name in (*route.cascade.first, *route.cascade.then):
+                    if name not in route.backends:
+                        raise ValueError(f"routes[{i}] ({route.alias}): cascade backend "
+                                         f"'{name}' is not one of the route's backends")
+        classes = self.classes
+        for i, key in enumerate(self.keys):
+            for alias in key.aliases:
+                if alias not in aliases:
+                    raise ValueError(f"keys[{i}] ({key.name}): unknown route alias '{alias}'")
+            if key.data_class not in classes:
+                raise ValueError(f"keys[{i}] ({key.name}): unknown data class "
+                                 f"'{key.data_class}' (known: {', '.join(classes)})")
+        return self
+
+    @property
+    def classes(self) -> dict[str, ClassRule]:
+        return {**DEFAULT_CLASSES, **self.data_classes}
+
+    def backend(self, name: str) -> Backend:
+        return next(b for b in self.backends if b.name == name)
+
+    def route(self, alias: str) -> Route | None:
+        return next((r for r in self.routes if r.alias == alias), None)

@@ -1,0 +1,38 @@
+"""Run the gateway: open the store, build the app, listen (uvloop), drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from breakeven.gateway.app import Gateway
+from breakeven.gateway.config import GatewayConfig
+from breakeven.sim.server import event_loop
+from breakeven.store import open_store
+
+__all__ = ["serve"]
+
+
+def serve(cfg: GatewayConfig, announce: Callable[[str], None]) -> None:
+    async def main() -> None:
+        store = open_store(cfg.store)
+        gateway = Gateway(cfg, store)
+        runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None,
+                               shutdown_timeout=30)
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.host, cfg.port, backlog=4096)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else cfg.port
+        announce(f"http://{cfg.host}:{port}/v1")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()  # stops accepting, lets in-flight requests finish
+
+    with asyncio.Runner(loop_factory=event_loop) as runner:
+        runner.run(main())

@@ -1,0 +1,232 @@
+"""One storage layer for SQLite (default) and PostgreSQL: the ledger, rate windows, queries.
+
+``open_store("sqlite:///ledger.db")`` or ``open_store("postgresql://...")``: the same SQL
+(``?`` placeholders, rewritten for psycopg) and the same code path for both.
+
+Writes go through one writer thread with *group commit*: each ``record()`` call waits
+until the transaction holding its row is committed, and the thread commits whatever has
+queued since its last commit in one transaction, so durability costs one commit per batch,
+not per request. SQLite runs in WAL mode with ``synchronous=NORMAL`` (a committed row
+survives a crash of the process; ``?synchronous=FULL`` in the URL survives power loss too).
+Reads run on a small thread pool, one connection per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from breakeven.errors import InputError
+
+__all__ = ["LEDGER_COLUMNS", "Store", "open_store"]
+
+LEDGER_COLUMNS = (
+    "id", "ts", "key_name", "alias", "backend", "upstream_model", "hosting", "region",
+    "data_class", "task", "stream", "status", "error", "tokens_in", "tokens_out", "ttft_ms",
+    "latency_ms", "usd", "usd_other_side", "other_side", "attempts", "fallbacks",
+    "escalated", "batch", "decision", "content",
+)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS ledger (
+        id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, key_name TEXT, alias TEXT,
+        backend TEXT, upstream_model TEXT, hosting TEXT, region TEXT, data_class TEXT,
+        task TEXT, stream INTEGER, status INTEGER, error TEXT, tokens_in INTEGER,
+        tokens_out INTEGER, ttft_ms DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
+        usd DOUBLE PRECISION, usd_other_side DOUBLE PRECISION, other_side TEXT,
+        attempts INTEGER, fallbacks INTEGER, escalated INTEGER, batch INTEGER,
+        decision TEXT, content TEXT)""",
+    "CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts)",
+    "CREATE INDEX IF NOT EXISTS ledger_key_ts ON ledger (key_name, ts)",
+    """CREATE TABLE IF NOT EXISTS rate_windows (
+        key_name TEXT NOT NULL, window_start BIGINT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (key_name, window_start))""",
+)
+_INSERT = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS)}) VALUES "
+           f"({', '.join('?' for _ in LEDGER_COLUMNS)})")
+_RATE = ("INSERT INTO rate_windows (key_name, window_start, count) VALUES (?, ?, 1) "
+         "ON CONFLICT (key_name, window_start) DO UPDATE SET count = rate_windows.count + 1 "
+         "RETURNING count")
+_BATCH = 512
+
+
+class Store:
+    """The ledger store. Create with ``open_store``; ``await close()`` when done."""
+
+    def __init__(self, url: str, connect: Any, dialect: str) -> None:
+        self.url = url
+        self.dialect = dialect
+        self._connect = connect
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-read")
+        conn = connect()
+        for statement in _SCHEMA:
+            conn.execute(self._sql(statement))
+        conn.commit()
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,),
+                                        name="store-writer", daemon=True)
+        self._writer.start()
+        self.commits = 0
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    # -- writes ----------------------------------------------------------------------------
+    async def record(self, row: dict[str, Any]) -> None:
+        """Insert one ledger row; returns once it is committed."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        values = tuple(json.dumps(row[c]) if c in ("decision", "content") and row.get(c)
+                       is not None else row.get(c) for c in LEDGER_COLUMNS)
+        self._queue.put((values, done, loop))
+        await done
+
+    def _write_loop(self, conn: Any) -> None:
+        insert = self._sql(_INSERT)
+        while True:
+            item = self._queue.get()
+            if item is None:
+                conn.close()
+                return
+            batch = [item]
+            while len(batch) < _BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            error: BaseException | None = None
+            try:
+                with _transaction(conn):
+                    conn.cursor().executemany(insert, [values for values, _, _ in batch])
+                self.commits += 1
+            except Exception as exc:  # report to every waiter; the gateway answers 503
+                error = exc
+            for _, future, loop in batch:
+                loop.call_soon_threadsafe(_settle, future, error)
+
+    # -- reads -----------------------------------------------------------------------------
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _fetch(self, sql: str, params: Sequence[Any], commit: bool) -> list[tuple[Any, ...]]:
+        conn = self._conn()
+        try:
+            cur = conn.cursor()
+            cur.execute(self._sql(sql), tuple(params))
+            rows = cur.fetchall() if cur.description else []
+            if commit:
+                conn.commit()
+            elif self.dialect == "postgresql":
+                conn.rollback()  # end the read transaction
+            return [tuple(r) for r in rows]
+        except Exception:
+            conn.rollback()
+            raise
+
+    async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._fetch, sql, params, False)
+
+    async def rate_hit(self, key: str, window_s: float = 1.0) -> int:
+        """Count one request for ``key`` in the current window; the count so far."""
+        start = int(time.time() // window_s)
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self._readers, self._fetch, _RATE, (key, start),
+                                          True)
+        return int(rows[0][0])
+
+    async def spent_since(self, key: str, since: float) -> float:
+        rows = await self.fetch("SELECT COALESCE(SUM(usd), 0) FROM ledger WHERE key_name = ? "
+                                "AND ts >= ?", key, since)
+        return float(rows[0][0])
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join, 10)
+        self._readers.shutdown(wait=True)
+
+
+class _transaction:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///PATH`` (or a bare path), ``sqlite:///:memory:``, ``postgresql://...``."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgresql", "postgres"):
+        try:
+            import psycopg
+        except ImportError:
+            raise InputError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'",
+                             where="store") from None
+
+        def pg() -> Any:
+            return psycopg.connect(url)
+
+        try:
+            return Store(url, pg, "postgresql")
+        except psycopg.Error as exc:
+            raise InputError(f"cannot open PostgreSQL store: {exc}".strip(),
+                             where="store") from None
+    if parsed.scheme not in ("sqlite", ""):
+        raise InputError(f"expected sqlite:///PATH or postgresql://... (got {url!r})",
+                         where="store")
+    # sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:, or a bare path
+    path = parsed.path[1:] if parsed.scheme else url
+    uri = False
+    if path == ":memory:":  # one in-memory database shared by the store's connections
+        path, uri = f"file:breakeven-{id(parsed)}?mode=memory&cache=shared", True
+    sync = (parse_qs(parsed.query).get("synchronous") or ["NORMAL"])[0].upper()
+    if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise InputError(f"synchronous must be NORMAL, FULL or EXTRA (got {sync})",
+                         where="store")
+    if not uri:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def lite() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False,
+                               isolation_level="DEFERRED", uri=uri)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={sync}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    try:
+        return Store(url, lite, "sqlite")
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot open SQLite store: {exc}", where=path) from None
