@@ -78,3 +78,81 @@ def sim_8b():
     sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "a10g", "--time-scale", "0.02")
     yield sim
     sim.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for this test session, in a temporary directory."""
+    import glob
+    import shutil
+
+    bindir = next((os.path.dirname(p) for p in
+                   [shutil.which("initdb") or "", *sorted(glob.glob(
+                       "/usr/lib/postgresql/*/bin/initdb"))] if p and os.path.exists(p)), None)
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (.ci/run installs it with apt-get)")
+        pytest.skip("PostgreSQL is not installed here")
+    root = Path(tempfile.mkdtemp(prefix="breakeven-pg-"))  # pytest's tmp is root-only (0700)
+    data = root / "data"
+    port = _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U",
+                    "postgres", "--no-sync"], check=True, capture_output=True)
+    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
+                    str(root / "log"), "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start"], check=True, capture_output=True)
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"],
+                   capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class GatewayProcess:
+    """``breakeven gateway`` on a free port with the config text given."""
+
+    def __init__(self, config: str, directory: Path, env: dict[str, str] | None = None,
+                 name: str = "gateway") -> None:
+        self.path = directory / f"{name}.yaml"
+        self.path.write_text(config)
+        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from breakeven.cli import main; main()", "gateway",
+             "--config", str(self.path), "--port", "0"],
+            stdout=subprocess.PIPE, stderr=self.errors, text=True,
+            env={**os.environ, **(env or {})})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"gateway did not start: {line}{self.stderr}")
+        self.url = line.split()[-1]
+        self.base = self.url.removesuffix("/v1")
+
+    @property
+    def stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.errors.close()

@@ -61,7 +61,7 @@ def serving(application: web.Application) -> Iterator[str]:
     box: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(application, access_log=None)
+        runner = web.AppRunner(application, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

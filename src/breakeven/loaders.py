@@ -76,7 +76,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def validation_error(exc: ValidationError, where: str, error: type[InputError],
                      prefix: tuple[Any, ...] = ()) -> InputError:
     """Translate pydantic's error list into one line: the first problem, and a count."""
-    first = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt field explains the "missing" error next to it: report the typo first
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
@@ -84,7 +86,7 @@ def validation_error(exc: ValidationError, where: str, error: type[InputError],
     elif "input" in first and first["type"] != "missing" and not isinstance(
             first["input"], dict | list):
         message = f"{message} (got {first['input']!r})"
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return error(message, where=where, field=_field_path(loc) or None)

@@ -67,6 +67,7 @@ class Store:
         self._connect = connect
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
+        self._opened: list[Any] = []  # reader connections, closed with the store
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-read")
         conn = connect()
         for statement in _SCHEMA:
@@ -122,6 +123,7 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            self._opened.append(conn)
         return conn
 
     def _fetch(self, sql: str, params: Sequence[Any], commit: bool) -> list[tuple[Any, ...]]:
@@ -160,6 +162,8 @@ class Store:
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join, 10)
         self._readers.shutdown(wait=True)
+        for conn in self._opened:
+            conn.close()
 
 
 class _transaction:

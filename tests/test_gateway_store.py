@@ -1,0 +1,131 @@
+"""The ledger store on SQLite and on a real PostgreSQL; config checks; shared limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import openai
+import pytest
+
+from breakeven.store import open_store
+
+from .conftest import GatewayProcess, SimProcess
+from .test_gateway import KEYS, _sha
+
+
+def _row(i: int, key: str = "k") -> dict:
+    return {"id": f"r{i}", "ts": time.time(), "key_name": key, "alias": "a", "usd": 0.5,
+            "status": 200, "decision": {"rules": [i]}, "tokens_in": i}
+
+
+async def _exercise(url: str) -> None:
+    store = open_store(url)
+    try:
+        await asyncio.gather(*(store.record(_row(i)) for i in range(300)))
+        assert store.commits < 300  # group commit: many rows per transaction
+        rows = await store.fetch("SELECT COUNT(*), SUM(tokens_in) FROM ledger")
+        assert rows[0] == (300, sum(range(300)))
+        assert await store.spent_since("k", 0) == pytest.approx(150.0)
+        decision = await store.fetch("SELECT decision FROM ledger WHERE id = ?", "r7")
+        assert json.loads(decision[0][0]) == {"rules": [7]}
+        counts = [await store.rate_hit("k") for _ in range(3)]
+        assert counts[-1] - counts[0] == 2
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            await store.record(_row(1))  # the same id twice is refused, not lost silently
+    finally:
+        await store.close()
+
+
+def test_sqlite_store(tmp_path):
+    asyncio.run(_exercise(f"sqlite:///{tmp_path}/l.db"))
+
+
+def test_postgresql_store(postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ledger")
+        conn.execute("DROP TABLE IF EXISTS rate_windows")
+    asyncio.run(_exercise(postgres_url))
+
+
+def test_bad_store_urls(run_cli, tmp_path):
+    from breakeven.errors import InputError
+
+    with pytest.raises(InputError, match="expected sqlite"):
+        open_store("mysql://x")
+    with pytest.raises(InputError, match="PostgreSQL"):
+        open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def _config(sim: str, store: str, rate: float | None = None) -> str:
+    rate_line = f", rate_per_s: {rate}" if rate else ""
+    return f"""
+store: {store}
+backends:
+  - {{name: llama, url: "{sim}", model: llama-3.1-8b, hosting: self,
+      gpu: {{gpu: a10g, usd_per_gpu_hour: 1, capacity_tokens_per_s: 1000}}}}
+routes: [{{alias: open, backends: [llama]}}]
+keys:
+  - {{name: app, sha256: {_sha(KEYS['app'])}{rate_line}}}
+"""
+
+
+def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ledger")
+        conn.execute("DROP TABLE IF EXISTS rate_windows")
+    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001")
+    one = GatewayProcess(_config(sim.url, postgres_url, rate=4), tmp_path, name="one")
+    two = GatewayProcess(_config(sim.url, postgres_url, rate=4), tmp_path, name="two")
+    try:
+        clients = [openai.OpenAI(base_url=g.url, api_key=KEYS["app"], max_retries=0)
+                   for g in (one, two)]
+        while time.time() % 1 > 0.3:  # start early in a one-second window
+            time.sleep(0.01)
+        ok = limited = 0
+        for i in range(10):
+            try:
+                clients[i % 2].chat.completions.create(model="open", max_tokens=2,
+                                                       messages=[{"role": "user",
+                                                                  "content": "x"}])
+                ok += 1
+            except openai.RateLimitError:
+                limited += 1
+        assert ok <= 8 and limited >= 2  # 4/s across both processes, not 4/s each
+        with psycopg.connect(postgres_url) as conn:
+            count = conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+        assert count == 10  # every request, served or refused, has its record
+    finally:
+        one.stop()
+        two.stop()
+        sim.stop()
+
+
+def test_gateway_check(run_cli, tmp_path):
+    good = tmp_path / "g.yaml"
+    good.write_text(_config("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db") +
+                    """  - {name: hr, sha256: """ + "a" * 64 + """, data_class: pii}\n""")
+    out = run_cli("gateway", "check", "--config", str(good), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    row = next(r for r in report["boundary"] if r["data_class"] == "pii")
+    assert row["allowed"] == ["llama"]
+    bad = tmp_path / "b.yaml"
+    bad.write_text(good.read_text().replace("backends: [llama]", "backends: [lama]"))
+    out = run_cli("gateway", "check", "--config", str(bad))
+    assert out.returncode == 2 and "unknown backend 'lama'" in out.stderr
+    assert str(bad) in out.stderr
+    keyed = tmp_path / "k.yaml"
+    keyed.write_text(good.read_text().replace(
+        "hosting: self,", "hosting: self, api_key_env: NOT_SET_ANYWHERE,"))
+    out = run_cli("gateway", "check", "--config", str(keyed))
+    assert out.returncode == 2 and "NOT_SET_ANYWHERE" in out.stdout
+    typo = tmp_path / "t.yaml"
+    typo.write_text(good.read_text().replace("hosting: self", "hostng: self"))
+    out = run_cli("gateway", "check", "--config", str(typo))
+    assert out.returncode == 2 and "hostng" in out.stderr and "Traceback" not in out.stderr
