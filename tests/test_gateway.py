@@ -71,12 +71,16 @@ class Stack:
         self.flaky_url = self._flaky.__enter__()
         self.claude_url = self._claude.__enter__()
         self.store = store or f"sqlite:///{tmp}/ledger.db"
+        self.clients: dict[str, openai.OpenAI] = {}
         self.gateway = GatewayProcess(
             config(self.sim_a.url, self.sim_b.url, self.flaky_url, self.claude_url,
                    self.store), tmp, env={"TEST_ANTHROPIC_KEY": "sk-ant-secret-123"})
 
     def client(self, key: str = "app") -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.url, api_key=KEYS[key], max_retries=0)
+        if key not in self.clients:
+            self.clients[key] = openai.OpenAI(base_url=self.gateway.url, api_key=KEYS[key],
+                                              max_retries=0)
+        return self.clients[key]
 
     def ledger(self, limit: int = 50) -> list[dict]:
         req = urllib.request.Request(f"{self.gateway.base}/admin/ledger?limit={limit}",
@@ -85,6 +89,8 @@ class Stack:
             return json.loads(resp.read())["data"]
 
     def stop(self) -> None:
+        for client in self.clients.values():
+            client.close()
         self.gateway.stop()
         self._flaky.__exit__(None, None, None)
         self._claude.__exit__(None, None, None)
@@ -154,10 +160,10 @@ def test_streaming_passes_usage_only_when_asked(stack):
 
 
 def test_anthropic_translation_both_ways(stack):
-    direct = anthropic.Anthropic(base_url=stack.claude_url.removesuffix("/v1"),
-                                 api_key="x", max_retries=0)
-    msg = direct.messages.create(model="claude-upstream", max_tokens=20,
-                                 messages=[{"role": "user", "content": "ping pong"}])
+    with anthropic.Anthropic(base_url=stack.claude_url.removesuffix("/v1"),
+                             api_key="x", max_retries=0) as direct:
+        msg = direct.messages.create(model="claude-upstream", max_tokens=20,
+                                     messages=[{"role": "user", "content": "ping pong"}])
     assert msg.content[0].text == "Claude says: ping pong"  # the fake speaks the real format
     client = stack.client()
     out = client.chat.completions.create(
@@ -333,9 +339,9 @@ def _post(stack, data: bytes) -> tuple[int, dict]:
 
 
 def test_auth_aliases_models_and_bad_input(stack):
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=stack.gateway.url, api_key="nope",
-                      max_retries=0).chat.completions.create(model="open", messages=MSG)
+    with openai.OpenAI(base_url=stack.gateway.url, api_key="nope", max_retries=0) as bad, \
+            pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="open", messages=MSG)
     narrow = stack.client("narrow")
     assert [m.id for m in narrow.models.list().data] == ["open"]
     with pytest.raises(openai.NotFoundError):

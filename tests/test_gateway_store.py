@@ -34,6 +34,10 @@ async def _exercise(url: str) -> None:
         assert counts[-1] - counts[0] == 2
         with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
             await store.record(_row(1))  # the same id twice is refused, not lost silently
+        results = await asyncio.gather(store.record(_row(1000)), store.record(_row(2)),
+                                       store.record(_row(1001)), return_exceptions=True)
+        assert [r is None for r in results] == [True, False, True]  # one bad row fails alone
+        assert (await store.fetch("SELECT COUNT(*) FROM ledger"))[0][0] == 302
     finally:
         await store.close()
 
@@ -100,6 +104,8 @@ def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_ur
         with psycopg.connect(postgres_url) as conn:
             count = conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
         assert count == 10  # every request, served or refused, has its record
+        for client in clients:
+            client.close()
     finally:
         one.stop()
         two.stop()

@@ -18,7 +18,8 @@ MODEL = "llama-3.1-8b"
 
 @pytest.fixture(scope="module")
 def client(sim_8b):
-    return openai.OpenAI(base_url=sim_8b.url, api_key="unused", max_retries=0)
+    with openai.OpenAI(base_url=sim_8b.url, api_key="unused", max_retries=0) as c:
+        yield c
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -140,11 +141,11 @@ def test_api_key_is_required_when_configured():
     sim = SimProcess("--model", "qwen2.5-7b", "--gpu", "l4", "--time-scale", "0.01",
                      "--api-key-env", "SIM_KEY", env={"SIM_KEY": "s3cret"})
     try:
-        bad = openai.OpenAI(base_url=sim.url, api_key="wrong", max_retries=0)
-        with pytest.raises(openai.AuthenticationError):
+        with openai.OpenAI(base_url=sim.url, api_key="wrong", max_retries=0) as bad, \
+                pytest.raises(openai.AuthenticationError):
             bad.models.list()
-        good = openai.OpenAI(base_url=sim.url, api_key="s3cret", max_retries=0)
-        assert good.models.list().data[0].id == "qwen2.5-7b"
+        with openai.OpenAI(base_url=sim.url, api_key="s3cret", max_retries=0) as good:
+            assert good.models.list().data[0].id == "qwen2.5-7b"
     finally:
         sim.stop()
 

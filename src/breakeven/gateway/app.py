@@ -18,12 +18,13 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
@@ -220,7 +221,7 @@ class Gateway:
         return await self._serve(request, "embeddings")
 
     async def _serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
-        call = _Call(request.headers.get("x-request-id") or uuid.uuid4().hex, endpoint)
+        call = _Call(os.urandom(16).hex(), endpoint)
         try:
             call.key = self._authenticate(request)
             if self.in_flight >= self.cfg.limits.max_in_flight:
@@ -230,7 +231,7 @@ class Gateway:
             self.in_flight += 1
             try:
                 try:
-                    body = json.loads(await request.read())
+                    body = orjson.loads(await request.read())
                 except (ValueError, UnicodeDecodeError):
                     raise ApiError(400, "the request body is not valid JSON") from None
                 body = await self._admit(call, request, body)
@@ -240,7 +241,8 @@ class Gateway:
                 if call.stream:  # a cascade buffers, then streams the final answer
                     return await self._replay(call, request, body, answer)
                 await self._log(call, 200, None)
-                return web.json_response(answer, headers=self._headers(call))
+                return web.Response(body=orjson.dumps(answer), content_type="application/json",
+                                    headers=self._headers(call))
             finally:
                 self.in_flight -= 1
         except ApiError as exc:
@@ -294,7 +296,7 @@ class Gateway:
             usd, at = self._spend[call.key.name]
             self._spend[call.key.name] = (usd + record["usd"], at)
         try:
-            await self.store.record(record)
+            await self.store.record(record, alone=self.in_flight <= 1)
         except Exception as exc:
             log.error("ledger write failed: %s", exc)
             raise ApiError(503, "the ledger store is unavailable; the request was not "
@@ -558,7 +560,7 @@ class Gateway:
 
 
 def _sse(obj: Any) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
 async def _open(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:

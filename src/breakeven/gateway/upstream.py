@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from breakeven.gateway import anthropic
 from breakeven.gateway.config import Backend
@@ -126,12 +127,12 @@ async def complete(session: aiohttp.ClientSession, b: Backend, endpoint: str,
                    body: dict[str, Any], alias: str) -> Answer:
     """One non-streaming call; the answer translated to OpenAI's shape when needed."""
     try:
-        async with session.post(_target(b, endpoint), json=_request_body(b, endpoint, body,
-                                                                          False),
+        async with session.post(_target(b, endpoint),
+                                data=orjson.dumps(_request_body(b, endpoint, body, False)),
                                 headers=_headers(b), timeout=_timeout(b)) as resp:
             if resp.status != 200:
                 raise await _fail(b, resp)
-            data = json.loads(await resp.read())
+            data = orjson.loads(await resp.read())
     except UpstreamError:
         raise
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
@@ -182,7 +183,7 @@ class Stream:
                 if data == b"[DONE]":
                     self.done = True
                     return
-                event = json.loads(data)
+                event = orjson.loads(data)
                 if translator is not None:
                     for chunk in translator.feed(event):
                         if chunk.get("usage"):
@@ -214,7 +215,8 @@ class Stream:
 async def stream(session: aiohttp.ClientSession, b: Backend, endpoint: str,
                  body: dict[str, Any], alias: str) -> Stream:
     """Open a streaming call (headers received, status checked); iterate ``chunks()``."""
-    cm = session.post(_target(b, endpoint), json=_request_body(b, endpoint, body, True),
+    cm = session.post(_target(b, endpoint), data=orjson.dumps(_request_body(b, endpoint, body,
+                                                                            True)),
                       headers=_headers(b), timeout=_timeout(b))
     try:
         resp = await cm.__aenter__()
