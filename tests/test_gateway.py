@@ -43,6 +43,7 @@ backends:
 routes:
   - {{alias: chat, backends: [flaky, llama-a, llama-b, claude]}}
   - {{alias: open, backends: [llama-a, llama-b]}}
+  - {{alias: kept, backends: [llama-a], store_content: true}}
   - {{alias: claude, backends: [claude]}}
   - {{alias: solo, backends: [flaky], max_attempts: 2}}
   - {{alias: smart, backends: [llama-a, claude],
@@ -142,6 +143,17 @@ def test_non_streaming_headers_and_ledger(stack):
     assert rec["other_side"] == "claude"
     assert rec["usd_other_side"] == pytest.approx((rec["tokens_in"] * 3 + 12 * 15) / 1e6)
     assert rec["content"] is None  # prompts are not stored unless a route opts in
+
+
+def test_content_is_stored_only_when_the_route_opts_in(stack):
+    client = stack.client()
+    out = client.chat.completions.create(model="kept", messages=MSG, max_tokens=4)
+    rec = stack.ledger(1)[0]
+    assert rec["content"]["request"]["messages"] == MSG
+    assert rec["content"]["response"][0]["message"]["content"] == out.choices[0].message.content
+    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="kept", messages=MSG, max_tokens=4, stream=True) if c.choices)
+    assert stack.ledger(1)[0]["content"]["response"] == text
 
 
 def test_streaming_passes_usage_only_when_asked(stack):

@@ -135,3 +135,36 @@ def test_gateway_check(run_cli, tmp_path):
     typo.write_text(good.read_text().replace("hosting: self", "hostng: self"))
     out = run_cli("gateway", "check", "--config", str(typo))
     assert out.returncode == 2 and "hostng" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_plan_emits_a_gateway_config_that_checks(run_cli, tmp_path):
+    from .conftest import EXAMPLES
+
+    out = tmp_path / "gw.yaml"
+    plan = run_cli("plan", str(EXAMPLES / "hybrid-support-bot.yaml"), "--emit-gateway",
+                   str(out), "--json")
+    assert plan.returncode == 0, plan.stderr
+    routing = {r["route"]: r for r in json.loads(plan.stdout)["routing"]}
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANTHROPIC_API_KEY": "x", "GEMINI_API_KEY": "x",
+           "OPENAI_API_KEY": "x"}
+    check = subprocess.run([sys.executable, "-c", "from breakeven.cli import main; main()",
+                            "gateway", "check", "--config", str(out), "--json"],
+                           capture_output=True, text=True, env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = json.loads(check.stdout)["boundary"]
+    pii_route = routing["support-account"]
+    assert pii_route["side"] == "self_hosted"
+    allowed = next(r["allowed"] for r in rows
+                   if r["route"] == "support-account" and r["data_class"] == "pii")
+    assert allowed and all(name.startswith("gemma") for name in allowed)
+    hosted_only = next(r for r in rows
+                       if r["route"] == "support-escalation" and r["data_class"] == "pii")
+    assert hosted_only["allowed"] == []
+    small = tmp_path / "small.yaml"
+    assert run_cli("plan", str(EXAMPLES / "small-team-prototype.yaml"), "--emit-gateway",
+                   str(small)).returncode == 0
+    assert "hosting: self" not in small.read_text()

@@ -22,8 +22,11 @@ from breakeven.cli._common import catalog_option, emit_json, json_option
 @click.option("--calibrate", "results", multiple=True, type=click.Path(dir_okay=False),
               help="A 'breakeven bench --json' result: its measured throughput replaces the "
                    "estimate for the deployment it measured. Repeatable.")
+@click.option("--emit-gateway", "gateway_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the gateway config this plan implies (routes, backends, prices).")
 def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
-            tokens_per_day: float | None, results: tuple[str, ...]) -> None:
+            tokens_per_day: float | None, results: tuple[str, ...],
+            gateway_path: str | None) -> None:
     """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_workload
@@ -46,6 +49,8 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
         cals = tuple(from_result(load_result(r), Path(r).name).resolved(catalog)
                      for r in results)
     result = plan(wl, catalog, today=wl.as_of or today, calibrations=cals)
+    if gateway_path:
+        _emit_gateway(result, catalog, gateway_path)
     if html_path:
         from breakeven.render.html import plan_html
 
@@ -60,3 +65,19 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
             click.echo(f"HTML report: {html_path}")
 
 
+
+
+def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
+    import yaml
+
+    from breakeven.errors import InputError
+    from breakeven.gateway.emit import gateway_config
+
+    try:
+        config = gateway_config(result, catalog)
+    except ValueError as exc:
+        raise InputError(str(exc), where="--emit-gateway") from None
+    header = (f"# Gateway config for the plan of {result.workload.name!r}, written by\n"
+              "# 'breakeven plan --emit-gateway'. Point the self-hosted URLs at your engines,\n"
+              "# add client keys (breakeven gateway hash-key), then: breakeven gateway check\n")
+    Path(path).write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

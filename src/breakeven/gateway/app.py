@@ -62,6 +62,7 @@ class _Call:
     extra_usd: float = 0.0  # a cascade's first answer, paid for and discarded
     ttft_ms: float | None = None
     logged: bool = False
+    content: dict[str, Any] | None = None  # kept only when the route opts in
 
 
 class Gateway:
@@ -238,6 +239,8 @@ class Gateway:
                 if call.stream and call.route and call.route.cascade is None:
                     return await self._stream(call, request, body)
                 answer = await self._answer(call, body)
+                if call.route and call.route.store_content:
+                    call.content = {"request": body, "response": answer.get("choices")}
                 if call.stream:  # a cascade buffers, then streams the final answer
                     return await self._replay(call, request, body, answer)
                 await self._log(call, 200, None)
@@ -276,7 +279,7 @@ class Gateway:
                      stream=call.stream, status=status, error=error,
                      tokens_in=call.tokens_in, tokens_out=call.tokens_out,
                      ttft_ms=call.ttft_ms, latency_ms=latency, trace=call.trace, cfg=self.cfg,
-                     route=route)
+                     route=route, content=call.content)
         record["usd"] += call.extra_usd
         alias = route.alias if route else "-"
         name = backend.name if backend else "-"
@@ -423,6 +426,8 @@ class Gateway:
                                                call.route.alias)
                 try:
                     held: list[bytes] = []
+                    keep = call.route.store_content
+                    text: list[str] = []
                     async for chunk in opened.chunks():
                         if call.ttft_ms is None:
                             call.ttft_ms = (time.perf_counter() - call.started) * 1e3
@@ -437,9 +442,13 @@ class Gateway:
                         if response is None:
                             call.backend = b
                             response = await _open(request, self._headers(call))
+                        if keep:
+                            text.append((choices[0].get("delta") or {}).get("content") or "")
                         await response.write(_sse(chunk))
                     call.backend = b
                     call.tokens_in, call.tokens_out = opened.tokens_in, opened.tokens_out
+                    if keep:
+                        call.content = {"request": body, "response": "".join(text)}
                 finally:
                     await opened.close()
             except upstream.UpstreamError as exc:

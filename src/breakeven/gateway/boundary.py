@@ -31,13 +31,16 @@ def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
     problems: list[str] = []
     warnings: list[str] = []
     for route in cfg.routes:
+        refused = []
         for cls in cfg.classes:
             choice = choose(cfg, route, cls, (), states, 0.0)
             rows.append((route.alias, cls, choice.candidates,
                          tuple((b, why) for b, _, why in choice.skipped)))
             if not choice.candidates:
-                warnings.append(f"route '{route.alias}': requests of data class '{cls}' will "
-                                "be refused (no backend may serve them)")
+                refused.append(cls)
+        if refused:
+            warnings.append(f"route '{route.alias}': requests of data class "
+                            f"{', '.join(refused)} will be refused (no backend may serve them)")
         if route.task == "embeddings":
             for name in route.backends:
                 if cfg.backend(name).kind == "anthropic":
