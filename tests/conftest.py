@@ -136,8 +136,9 @@ class GatewayProcess:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):
+            errors = self.stderr
             self.stop()
-            raise RuntimeError(f"gateway did not start: {line}{self.stderr}")
+            raise RuntimeError(f"gateway did not start: {line}{errors}")
         self.url = line.split()[-1]
         self.base = self.url.removesuffix("/v1")
 

@@ -44,6 +44,7 @@ routes:
   - {{alias: chat, backends: [flaky, llama-a, llama-b, claude]}}
   - {{alias: open, backends: [llama-a, llama-b]}}
   - {{alias: kept, backends: [llama-a], store_content: true}}
+  - {{alias: embed, task: embeddings, backends: [flaky]}}
   - {{alias: claude, backends: [claude]}}
   - {{alias: solo, backends: [flaky], max_attempts: 2}}
   - {{alias: smart, backends: [llama-a, claude],
@@ -154,6 +155,46 @@ def test_content_is_stored_only_when_the_route_opts_in(stack):
     text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
         model="kept", messages=MSG, max_tokens=4, stream=True) if c.choices)
     assert stack.ledger(1)[0]["content"]["response"] == text
+
+
+def test_embeddings_and_completions(stack):
+    client = stack.client()
+    raw = client.embeddings.with_raw_response.create(model="embed", input=["a", "b"])
+    out = raw.parse()
+    assert len(out.data) == 2 and out.usage.prompt_tokens == 6
+    assert raw.headers["x-breakeven-backend"] == "flaky"
+    rec = next(r for r in stack.ledger() if r["id"] == raw.headers["x-request-id"])
+    assert rec["task"] == "embeddings" and rec["tokens_in"] == 6
+    with pytest.raises(openai.BadRequestError, match="serves embeddings"):
+        client.chat.completions.create(model="embed", messages=MSG)
+    with pytest.raises(openai.APIStatusError, match="cannot serve /v1/completions"):
+        client.completions.create(model="claude", prompt="The plan is", max_tokens=6)
+    done = client.completions.create(model="open", prompt="The plan is", max_tokens=6,
+                                     extra_body={"ignore_eos": True})
+    assert done.usage.completion_tokens == 6 and done.choices[0].text
+
+
+def test_an_abandoned_stream_is_recorded(stack):
+    import http.client
+
+    body = json.dumps({"model": "open", "messages": MSG, "max_tokens": 400, "stream": True,
+                       "ignore_eos": True})
+    host, port = stack.gateway.base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/v1/chat/completions", body=body,
+                 headers={"Authorization": f"Bearer {KEYS['app']}",
+                          "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    request_id = resp.headers["x-request-id"]
+    resp.readline()  # the first event, then walk away
+    conn.sock.close()
+    conn.close()
+    rec = None
+    deadline = time.monotonic() + 10
+    while rec is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rec = next((r for r in stack.ledger() if r["id"] == request_id), None)
+    assert rec is not None and rec["status"] == 499 and rec["backend"] in ("llama-a", "llama-b")
 
 
 def test_streaming_passes_usage_only_when_asked(stack):

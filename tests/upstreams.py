@@ -201,7 +201,18 @@ def faulty_app(faults: Faults) -> web.Application:
         await resp.write(b"data: [DONE]\n\n")
         return resp
 
+    async def embeddings(request: web.Request) -> web.Response:
+        body = await request.json()
+        faults.log.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return web.json_response({
+            "object": "list", "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                     for i, _ in enumerate(inputs)],
+            "usage": {"prompt_tokens": 3 * len(inputs), "total_tokens": 3 * len(inputs)}})
+
     application = web.Application()
     application.router.add_post("/v1/chat/completions", completions)
+    application.router.add_post("/v1/embeddings", embeddings)
     application.router.add_get("/v1/models", _models)
     return application
