@@ -258,6 +258,10 @@ class Gateway:
             if not call.logged:
                 await asyncio.shield(self._log(call, 499, "client closed the connection"))
             raise
+        except Exception as exc:  # a bug: the middleware answers 500, the ledger still knows
+            if not call.logged:
+                await self._log(call, 500, f"internal error: {type(exc).__name__}")
+            raise
 
     def _headers(self, call: _Call) -> dict[str, str]:
         return {"x-request-id": call.id,
