@@ -37,23 +37,26 @@ def run_cli(tmp_path: Path):
     return run
 
 
-class SimProcess:
-    """A ``breakeven sim`` subprocess on a free port of 127.0.0.1."""
+class _Server:
+    """A ``breakeven`` server subprocess that prints 'listening on URL' once it serves."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None, what: str) -> None:
         self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from breakeven.cli import main; main()", "sim",
-             "--port", "0", *args],
+            [sys.executable, "-c", "from breakeven.cli import main; main()", *args],
             stdout=subprocess.PIPE, stderr=self.errors, text=True,
             env={**os.environ, **(env or {})})
         assert self.proc.stdout is not None
-        self.banner = self.proc.stdout.readline()
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
+        lines = [self.proc.stdout.readline()]
+        if what == "sim":
+            self.banner = lines[0]
+            lines.append(self.proc.stdout.readline())
+        if not lines[-1].startswith("listening on "):
+            errors = self.stderr
             self.stop()
-            raise RuntimeError(f"sim did not start: {self.banner}{line}{self.stderr}")
-        self.url = line.split()[-1]
+            raise RuntimeError(f"{what} did not start: {''.join(lines)}{errors}")
+        self.url = lines[-1].split()[-1]
+        self.base = self.url.removesuffix("/v1")
 
     @property
     def stderr(self) -> str:
@@ -63,13 +66,20 @@ class SimProcess:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
         self.errors.close()
+
+
+class SimProcess(_Server):
+    """A ``breakeven sim`` subprocess on a free port of 127.0.0.1."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(["sim", "--port", "0", *args], env, "sim")
 
 
 @pytest.fixture(scope="module")
@@ -120,40 +130,12 @@ def postgres_url():
     shutil.rmtree(root, ignore_errors=True)
 
 
-class GatewayProcess:
+class GatewayProcess(_Server):
     """``breakeven gateway`` on a free port with the config text given."""
 
     def __init__(self, config: str, directory: Path, env: dict[str, str] | None = None,
                  name: str = "gateway") -> None:
         self.path = directory / f"{name}.yaml"
         self.path.write_text(config)
-        self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from breakeven.cli import main; main()", "gateway",
-             "--config", str(self.path), "--port", "0"],
-            stdout=subprocess.PIPE, stderr=self.errors, text=True,
-            env={**os.environ, **(env or {})})
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            errors = self.stderr
-            self.stop()
-            raise RuntimeError(f"gateway did not start: {line}{errors}")
-        self.url = line.split()[-1]
-        self.base = self.url.removesuffix("/v1")
-
-    @property
-    def stderr(self) -> str:
-        self.errors.seek(0)
-        return self.errors.read()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self.errors.close()
+        super().__init__(["gateway", "--config", str(self.path), "--port", "0"], env,
+                         "gateway")
