@@ -83,7 +83,8 @@ def serving(application: web.Application) -> Iterator[str]:
         pending = asyncio.all_tasks(loop)  # handlers still sleeping ("hang" mode)
         for task in pending:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending))
         loop.close()
 
 
