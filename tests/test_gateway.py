@@ -413,7 +413,7 @@ def test_auth_aliases_models_and_bad_input(stack):
 def test_rate_limit_and_budget(stack):
     slow = stack.client("slow")
     codes = []
-    for _ in range(4):
+    for _ in range(6):  # within at most two one-second windows: at most 4 can pass
         try:
             slow.chat.completions.create(model="open", messages=MSG, max_tokens=2)
             codes.append(200)
