@@ -227,6 +227,9 @@ def test_anthropic_translation_both_ways(stack):
     assert out.choices[0].finish_reason == "stop" and out.usage.completion_tokens == 5
     sent = stack.claude_log[-1]
     assert sent["system"] == "be brief" and sent["stop_sequences"] == ["END"]
+    decision = stack.ledger(1)[0]["decision"]
+    assert decision["served_in"] == "us"
+    assert decision["params"] == {"max_tokens": 20, "stop": ["END"]}
     assert sent["max_tokens"] == 20 and sent["model"] == "claude-upstream"
     stream = list(client.chat.completions.create(
         model="claude", messages=[{"role": "user", "content": "stream me"}], stream=True,

@@ -110,6 +110,15 @@ def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_ur
         one.stop()
         two.stop()
         sim.stop()
+    from breakeven.audit.chain import verify
+    from breakeven.store import LEDGER_COLUMNS
+
+    store = open_store(postgres_url)
+    try:
+        report = verify(store.records(), lambda r: {c: r[c] for c in LEDGER_COLUMNS}, [], None)
+    finally:
+        asyncio.run(store.close())
+    assert report.ok and report.records == 10  # two writers, one chain: no fork, no gap
 
 
 def test_gateway_check(run_cli, tmp_path):
@@ -168,3 +177,15 @@ def test_plan_emits_a_gateway_config_that_checks(run_cli, tmp_path):
     assert run_cli("plan", str(EXAMPLES / "small-team-prototype.yaml"), "--emit-gateway",
                    str(small)).returncode == 0
     assert "hosting: self" not in small.read_text()
+
+
+def test_gateway_refuses_to_start_without_its_signing_key(run_cli, tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(_config("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db")
+                    + "audit: {signing_key_env: NO_SUCH_AUDIT_KEY, require_signing: true}\n")
+    result = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert result.returncode == 2 and "NO_SUCH_AUDIT_KEY" in result.stderr
+    assert "keygen" in result.stderr
+    path.write_text(_config("http://127.0.0.1:9/v1", "postgresql://nobody@127.0.0.1:1/x"))
+    result = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert result.returncode == 2 and "cannot open PostgreSQL store" in result.stderr

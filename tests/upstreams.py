@@ -119,7 +119,8 @@ def anthropic_app(log: list[dict] | None = None) -> web.Application:
                 "id": "msg_1", "type": "message", "role": "assistant",
                 "model": body["model"], "content": content, "stop_reason": stop,
                 "stop_sequence": None,
-                "usage": {"input_tokens": usage_in, "output_tokens": len(words)}})
+                "usage": {"input_tokens": usage_in, "output_tokens": len(words),
+                          "inference_geo": "us"}})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 

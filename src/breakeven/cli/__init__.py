@@ -20,6 +20,7 @@ _COMMANDS = {
     "bench": ("breakeven.cli.bench_cmd", "Load-test an OpenAI-compatible endpoint; compare runs."),
     "sim": ("breakeven.cli.sim_cmd", "A simulated serving engine: HTTP, or offline on a trace."),
     "gateway": ("breakeven.cli.gateway_cmd", "Hybrid gateway: one endpoint, an explicit boundary."),
+    "audit": ("breakeven.cli.audit_cmd", "Verify or export the ledger's tamper-evident chain."),
     "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 

@@ -102,13 +102,17 @@ def to_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
     return out
 
 
-def _usage(usage: dict[str, Any] | None) -> dict[str, int]:
+def _usage(usage: dict[str, Any] | None) -> dict[str, Any]:
     usage = usage or {}
     prompt = int(usage.get("input_tokens") or 0) + int(
         usage.get("cache_read_input_tokens") or 0) + int(
         usage.get("cache_creation_input_tokens") or 0)
     done = int(usage.get("output_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": done,
+                           "total_tokens": prompt + done}
+    if usage.get("inference_geo"):  # where Anthropic says the request ran
+        out["inference_geo"] = usage["inference_geo"]
+    return out
 
 
 def to_openai(resp: dict[str, Any], alias: str) -> dict[str, Any]:

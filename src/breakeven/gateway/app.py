@@ -41,6 +41,8 @@ __all__ = ["Gateway"]
 log = logging.getLogger("breakeven.gateway")
 _ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings"}
 _ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
+_SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
+             "stop", "n", "presence_penalty", "frequency_penalty", "response_format")
 
 
 @dataclass
@@ -180,6 +182,7 @@ class Gateway:
             raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
                            "model")
         call.data_class = self._data_class(key, request)
+        call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise ApiError(400, "'stream' must be true or false", "stream")
@@ -382,6 +385,7 @@ class Gateway:
         if rule is None:
             call.backend, answer = await self._attempts(call, body)
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
+            call.trace.served_in = (answer.body.get("usage") or {}).get("inference_geo")
             return answer.body
         wants_logprobs = bool(body.get("logprobs"))
         asked = {**body, "stream": False}

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "Audit",
     "Backend",
     "Cascade",
     "ClassRule",
@@ -152,6 +153,21 @@ class Limits(_Spec):
     retry_after_cap_s: float = Field(default=5.0, ge=0)
 
 
+class Audit(_Spec):
+    """Signed checkpoints of the ledger's hash chain."""
+
+    signing_key_env: str | None = Field(
+        default=None, description="variable holding the Ed25519 private key")
+    checkpoint_every: int = Field(default=1000, ge=1)
+    require_signing: bool = False
+
+    @model_validator(mode="after")
+    def _key_if_required(self) -> Audit:
+        if self.require_signing and not self.signing_key_env:
+            raise ValueError("require_signing needs signing_key_env")
+        return self
+
+
 class GatewayConfig(_Spec):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -161,6 +177,7 @@ class GatewayConfig(_Spec):
     data_classes: dict[str, ClassRule] = Field(default_factory=dict)
     keys: tuple[Key, ...] = ()
     limits: Limits = Limits()
+    audit: Audit = Audit()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -26,6 +26,8 @@ class Trace:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # backend, rule, why
     attempts: list[dict[str, Any]] = field(default_factory=list)
     escalation: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # sampling parameters and seed
+    served_in: str | None = None  # where the provider says it ran (inference_geo)
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
         self.attempts.append({"backend": backend, "outcome": outcome,
@@ -34,7 +36,8 @@ class Trace:
     def as_dict(self) -> dict[str, Any]:
         return {"rules": self.rules, "skipped": [{"backend": b, "rule": r, "why": w}
                                                  for b, r, w in self.skipped],
-                "attempts": self.attempts, "escalation": self.escalation}
+                "attempts": self.attempts, "escalation": self.escalation,
+                "params": self.params, "served_in": self.served_in}
 
     def header(self, route: str, backend: str | None) -> str:
         """The short ``x-breakeven-route`` value: rule and candidates tried."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from breakeven.audit.signing import Signer
+from breakeven.errors import InputError
 from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
 from breakeven.sim.server import event_loop
@@ -16,9 +19,24 @@ from breakeven.store import open_store
 __all__ = ["serve"]
 
 
+def signer_for(cfg: GatewayConfig, env: Mapping[str, str]) -> Signer | None:
+    """The checkpoint signer the config asks for; a clear error now, not at request 1000."""
+    name = cfg.audit.signing_key_env
+    if name is None:
+        return None
+    text = env.get(name)
+    if not text:
+        raise InputError(f"environment variable {name} (the audit signing key) is not set; "
+                         "create one with 'breakeven audit keygen'", where="audit.signing_key_env")
+    return Signer(text, where=f"${name}")
+
+
 def serve(cfg: GatewayConfig, announce: Callable[[str], None]) -> None:
+    signer = signer_for(cfg, os.environ)
+
     async def main() -> None:
         store = open_store(cfg.store)
+        store.signer, store.checkpoint_every = signer, cfg.audit.checkpoint_every
         gateway = Gateway(cfg, store)
         runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None,
                                shutdown_timeout=30)

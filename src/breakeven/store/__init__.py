@@ -20,7 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ from urllib.parse import parse_qs, urlparse
 
 import orjson
 
+from breakeven.audit.chain import GENESIS, link
 from breakeven.errors import InputError
 
-__all__ = ["LEDGER_COLUMNS", "Store", "open_store"]
+__all__ = ["CHAIN_COLUMNS", "LEDGER_COLUMNS", "Store", "open_store"]
 
 LEDGER_COLUMNS = (
     "id", "ts", "key_name", "alias", "backend", "upstream_model", "hosting", "region",
@@ -46,15 +47,23 @@ _SCHEMA = (
         tokens_out INTEGER, ttft_ms DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
         usd DOUBLE PRECISION, usd_other_side DOUBLE PRECISION, other_side TEXT,
         attempts INTEGER, fallbacks INTEGER, escalated INTEGER, batch INTEGER,
-        decision TEXT, content TEXT)""",
+        decision TEXT, content TEXT, seq BIGINT NOT NULL UNIQUE, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts)",
     "CREATE INDEX IF NOT EXISTS ledger_key_ts ON ledger (key_name, ts)",
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        seq BIGINT PRIMARY KEY, head TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+        signature TEXT, key_id TEXT)""",
     """CREATE TABLE IF NOT EXISTS rate_windows (
         key_name TEXT NOT NULL, window_start BIGINT NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (key_name, window_start))""",
 )
-_INSERT = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS)}) VALUES "
-           f"({', '.join('?' for _ in LEDGER_COLUMNS)})")
+CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
+_INSERT = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS + CHAIN_COLUMNS)}) VALUES "
+           f"({', '.join('?' for _ in LEDGER_COLUMNS + CHAIN_COLUMNS)})")
+_HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
+_CHECKPOINT = "INSERT INTO checkpoints (seq, head, ts, signature, key_id) VALUES (?, ?, ?, ?, ?)"
+_PG_LOCK = "SELECT pg_advisory_xact_lock(7262013001)"  # one chain: appends take turns
 _RATE = ("INSERT INTO rate_windows (key_name, window_start, count) VALUES (?, ?, 1) "
          "ON CONFLICT (key_name, window_start) DO UPDATE SET count = rate_windows.count + 1 "
          "RETURNING count")
@@ -67,6 +76,8 @@ class Store:
     def __init__(self, url: str, connect: Any, dialect: str) -> None:
         self.url = url
         self.dialect = dialect
+        self.signer: Any = None  # audit.signing.Signer: signs checkpoints when set
+        self.checkpoint_every = 1000
         self._connect = connect
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
@@ -116,13 +127,10 @@ class Store:
             _settle(future, error)
 
     def _commit(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[BaseException | None]:
-        """Insert ``rows`` in one transaction; if that fails, row by row, so one bad row
-        (a duplicate id) fails alone and the others are still recorded."""
-        insert = self._sql(_INSERT)
+        """Append ``rows`` to the chain in one transaction; if that fails, row by row, so
+        one bad row (a duplicate id) fails alone and the others are still recorded."""
         try:
-            with _transaction(conn):
-                conn.cursor().executemany(insert, rows)
-            self.commits += 1
+            self._append(conn, rows)
             return [None] * len(rows)
         except Exception as exc:
             if len(rows) == 1:
@@ -131,6 +139,63 @@ class Store:
         for values in rows:
             out += self._commit(conn, [values])
         return out
+
+    def _append(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Chain and insert ``rows``: the head is read under the write lock (SQLite:
+        BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so several processes writing one
+        store extend one chain, with no fork and no gap."""
+        cur = conn.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            else:
+                cur.execute(_PG_LOCK)
+            cur.execute(_HEAD)
+            head = cur.fetchone()
+            start, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+            chained = []
+            seq = start
+            for values in rows:
+                seq += 1
+                digest = link(prev, dict(zip(LEDGER_COLUMNS, values, strict=True)))
+                chained.append((*values, seq, prev, digest))
+                prev = digest
+            cur.executemany(self._sql(_INSERT), chained)
+            if self.signer is not None and seq // self.checkpoint_every > (
+                    start // self.checkpoint_every):
+                self._checkpoint(cur, seq, prev)
+            conn.commit()
+            self.commits += 1
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _checkpoint(self, cur: Any, seq: int, head: str) -> None:
+        ts = time.time()
+        cur.execute(self._sql(_CHECKPOINT), (seq, head, ts, self.signer.sign(seq, head, ts),
+                                             self.signer.key_id))
+
+    def checkpoint_now(self) -> None:
+        """Sign the current head (at shutdown, so a truncated tail is detectable)."""
+        if self.signer is None:
+            return
+        conn = self._write_conn if self._inline else self._connect()
+        cur = conn.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            else:
+                cur.execute(_PG_LOCK)
+            cur.execute(_HEAD)
+            head = cur.fetchone()
+            cur.execute(self._sql("SELECT 1 FROM checkpoints WHERE seq = ?"),
+                        (head[0] if head else 0,))
+            if head and cur.fetchone() is None:
+                self._checkpoint(cur, int(head[0]), str(head[1]))
+            conn.commit()
+        finally:
+            if not self._inline:
+                conn.close()
 
     def _write_loop(self, conn: Any) -> None:
         while True:
@@ -192,31 +257,51 @@ class Store:
                                 "AND ts >= ?", key, since)
         return float(rows[0][0])
 
+    def records(self, page: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every ledger record with its chain columns, in ``seq`` order (paged; blocking)."""
+        columns = LEDGER_COLUMNS + CHAIN_COLUMNS
+        sql = self._sql(f"SELECT {', '.join(columns)} FROM ledger WHERE seq > ? "
+                        f"ORDER BY seq LIMIT {int(page)}")
+        conn = self._connect()
+        try:
+            last = 0
+            while True:
+                cur = conn.cursor()
+                cur.execute(sql, (last,))
+                rows = cur.fetchall()
+                if not rows:
+                    return
+                for values in rows:
+                    yield dict(zip(columns, values, strict=True))
+                last = int(rows[-1][-3])
+        finally:
+            conn.close()
+
+    def checkpoints(self) -> list[tuple[Any, ...]]:
+        """(seq, head, ts, signature, key_id) of every checkpoint (blocking)."""
+        conn = self._connect()
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT seq, head, ts, signature, key_id FROM checkpoints ORDER BY seq")
+            return [tuple(r) for r in cur.fetchall()]
+        finally:
+            conn.close()
+
     async def close(self) -> None:
+        """Commit what is pending, sign the final head, close every connection."""
+        loop = asyncio.get_running_loop()
         if self._inline:
             if self._pending:
                 self._flush()
+            self.checkpoint_now()
             self._write_conn.close()
         else:
             self._queue.put(None)
-            await asyncio.get_running_loop().run_in_executor(None, self._writer.join, 10)
+            await loop.run_in_executor(None, self._writer.join, 10)
+            await loop.run_in_executor(None, self.checkpoint_now)
         self._readers.shutdown(wait=True)
         for conn in self._opened:
             conn.close()
-
-
-class _transaction:
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            self.conn.commit()
-        else:
-            self.conn.rollback()
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -262,8 +347,9 @@ def open_store(url: str) -> Store:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     def lite() -> sqlite3.Connection:
+        # autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE for appends)
         conn = sqlite3.connect(path, timeout=30, check_same_thread=False,
-                               isolation_level="DEFERRED", uri=uri)
+                               isolation_level=None, uri=uri)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={sync}")
         conn.execute("PRAGMA busy_timeout=5000")

@@ -1,0 +1,1 @@
+"""The tamper-evident audit chain over the ledger: hashing, verification, signed checkpoints."""
