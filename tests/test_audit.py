@@ -11,7 +11,7 @@ import pytest
 
 from breakeven.audit.chain import GENESIS, link
 from breakeven.audit.signing import Signer, generate, load_public_key, verifier
-from breakeven.store import LEDGER_COLUMNS, open_store
+from breakeven.store import LEDGER_COLUMNS, chained_content, open_store
 
 
 def _row(i: int) -> dict:
@@ -70,7 +70,7 @@ def _verify(url: str, public: str | None, tmp_path) -> dict:
             path.write_text(public)
             check = verifier(load_public_key(path))
         cps = [Checkpoint(int(s), h, float(t), sig, k) for s, h, t, sig, k in store.checkpoints()]
-        return verify(store.records(), lambda r: {c: r[c] for c in LEDGER_COLUMNS}, cps,
+        return verify(store.records(), chained_content, cps,
                       check).as_dict()
     finally:
         asyncio.run(store.close())
@@ -108,7 +108,7 @@ def test_an_inserted_record_and_a_rewritten_chain_are_found(store_url, keys, tmp
     rows = list(open_store(store_url).records())
     # insert a forged record between 6 and 7 with a correct hash of its own
     forged = {c: rows[5].get(c) for c in LEDGER_COLUMNS} | {"id": "forged", "usd": 0.0}
-    digest = link(rows[5]["hash"], forged)
+    digest = link(rows[5]["hash"], [forged[c] for c in LEDGER_COLUMNS])
     cols = ", ".join([*LEDGER_COLUMNS, "seq", "prev_hash", "hash"])
     values = ", ".join(_sql_literal(forged[c]) for c in LEDGER_COLUMNS)
     _execute(store_url, "UPDATE ledger SET seq = seq + 1000 WHERE seq >= 7",
@@ -136,7 +136,7 @@ def _fill_rewritten(url: str) -> None:
     prev, statements = GENESIS, ["DELETE FROM ledger"]
     for i, rec in enumerate(rows, 1):
         content = {c: rec[c] for c in LEDGER_COLUMNS}
-        digest = link(prev, content)
+        digest = link(prev, chained_content(rec))
         cols = ", ".join([*LEDGER_COLUMNS, "seq", "prev_hash", "hash"])
         values = ", ".join(_sql_literal(content[c]) for c in LEDGER_COLUMNS)
         statements.append(f"INSERT INTO ledger ({cols}) VALUES ({values}, {i}, '{prev}', "

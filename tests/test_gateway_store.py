@@ -111,11 +111,11 @@ def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_ur
         two.stop()
         sim.stop()
     from breakeven.audit.chain import verify
-    from breakeven.store import LEDGER_COLUMNS
+    from breakeven.store import chained_content
 
     store = open_store(postgres_url)
     try:
-        report = verify(store.records(), lambda r: {c: r[c] for c in LEDGER_COLUMNS}, [], None)
+        report = verify(store.records(), chained_content, [], None)
     finally:
         asyncio.run(store.close())
     assert report.ok and report.records == 10  # two writers, one chain: no fork, no gap

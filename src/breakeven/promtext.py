@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 __all__ = ["BUCKETS", "Counter", "Histogram"]
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -18,10 +20,7 @@ class Histogram:
         self.n = 0
 
     def observe(self, value: float) -> None:
-        i = 0
-        while i < len(self.buckets) and value > self.buckets[i]:
-            i += 1
-        self.counts[i] += 1
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
         self.total += value
         self.n += 1
 

@@ -1,9 +1,9 @@
 """The hash chain over ledger records, and its verification. Pure.
 
 Record ``n`` (``seq`` 1, 2, ...) stores ``prev_hash`` (record ``n-1``'s hash, or 64 zeros)
-and ``hash = sha256(prev_hash || canonical(content))``, where the content is every ledger
-column of the record (sorted keys, orjson). A checkpoint is the head of the chain at some
-``seq``, signed with Ed25519. Walking the chain in ``seq`` order finds the first record that
+and ``hash = sha256(prev_hash || canonical(content))``, where the content is the JSON array
+(orjson) of every ledger column of the record in ``store.LEDGER_COLUMNS`` order. A
+checkpoint is the head of the chain at some ``seq``, signed with Ed25519. Walking the chain in ``seq`` order finds the first record that
 was modified (its hash no longer matches its content), deleted (a gap in ``seq``, or a
 ``prev_hash`` that names a record that is gone), inserted or reordered (a ``prev_hash``
 that does not name the record before it); a checkpoint catches a chain rewritten from some
@@ -14,7 +14,7 @@ point on (its head no longer matches) and records deleted from the end (it names
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,9 @@ __all__ = ["GENESIS", "Checkpoint", "Report", "checkpoint_message", "link", "ver
 GENESIS = "0" * 64
 
 
-def link(prev_hash: str, content: dict[str, Any]) -> str:
-    body = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+def link(prev_hash: str, content: Sequence[Any]) -> str:
+    """The hash of a record whose column values are ``content``, after ``prev_hash``."""
+    return hashlib.sha256(prev_hash.encode() + orjson.dumps(list(content))).hexdigest()
 
 
 def checkpoint_message(seq: int, head: str, ts: float) -> bytes:
@@ -58,7 +58,7 @@ class Report:
 
 
 def verify(records: Iterable[dict[str, Any]], content_of: Callable[[dict[str, Any]],
-                                                                  dict[str, Any]],
+                                                                  Sequence[Any]],
            checkpoints: list[Checkpoint],
            check_signature: Callable[[Checkpoint], bool] | None) -> Report:
     """Walk ``records`` (in seq order) and ``checkpoints``; the first problem found."""

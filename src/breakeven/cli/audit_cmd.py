@@ -43,7 +43,7 @@ def verify_cmd(store_url: str, public_key: str | None, as_json: bool) -> None:
     import asyncio
 
     from breakeven.audit.chain import verify
-    from breakeven.store import LEDGER_COLUMNS
+    from breakeven.store import chained_content
 
     check = None
     if public_key:
@@ -52,7 +52,7 @@ def verify_cmd(store_url: str, public_key: str | None, as_json: bool) -> None:
         check = verifier(load_public_key(public_key))
     store = _open(store_url)
     try:
-        report = verify(store.records(), lambda r: {c: r[c] for c in LEDGER_COLUMNS},
+        report = verify(store.records(), chained_content,
                         _checkpoints(store), check)
     finally:
         asyncio.run(_close(store))

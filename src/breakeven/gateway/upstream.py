@@ -9,6 +9,7 @@ the environment and are sent as headers only; they never appear in an error mess
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -54,7 +55,8 @@ class Answer:
         self.tokens_out = int(usage.get("completion_tokens") or 0)
 
 
-def _headers(b: Backend) -> dict[str, str]:
+@functools.cache
+def _headers(b: Backend) -> dict[str, str]:  # read once per backend: keys come from env
     key = os.environ.get(b.api_key_env, "") if b.api_key_env else ""
     if b.kind == "anthropic":
         headers = {"anthropic-version": _ANTHROPIC_VERSION, "content-type": "application/json"}
@@ -67,6 +69,7 @@ def _headers(b: Backend) -> dict[str, str]:
     return headers
 
 
+@functools.cache
 def _timeout(b: Backend) -> aiohttp.ClientTimeout:
     t = b.timeouts
     return aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s,

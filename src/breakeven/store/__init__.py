@@ -31,7 +31,7 @@ import orjson
 from breakeven.audit.chain import GENESIS, link
 from breakeven.errors import InputError
 
-__all__ = ["CHAIN_COLUMNS", "LEDGER_COLUMNS", "Store", "open_store"]
+__all__ = ["CHAIN_COLUMNS", "LEDGER_COLUMNS", "Store", "chained_content", "open_store"]
 
 LEDGER_COLUMNS = (
     "id", "ts", "key_name", "alias", "backend", "upstream_model", "hosting", "region",
@@ -39,18 +39,20 @@ LEDGER_COLUMNS = (
     "latency_ms", "usd", "usd_other_side", "other_side", "attempts", "fallbacks",
     "escalated", "batch", "decision", "content",
 )
+# seq is the chain position and, in SQLite, the rowid (INTEGER PRIMARY KEY: no extra
+# b-tree). Every index costs 7-15 us per commit on this kind of disk, so the ledger keeps one
+# more, on the request id; per-key spend is summed incrementally over new seqs, and time
+# ranges follow seq order.
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ledger (
-        id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, key_name TEXT, alias TEXT,
-        backend TEXT, upstream_model TEXT, hosting TEXT, region TEXT, data_class TEXT,
-        task TEXT, stream INTEGER, status INTEGER, error TEXT, tokens_in INTEGER,
-        tokens_out INTEGER, ttft_ms DOUBLE PRECISION, latency_ms DOUBLE PRECISION,
-        usd DOUBLE PRECISION, usd_other_side DOUBLE PRECISION, other_side TEXT,
-        attempts INTEGER, fallbacks INTEGER, escalated INTEGER, batch INTEGER,
-        decision TEXT, content TEXT, seq BIGINT NOT NULL UNIQUE, prev_hash TEXT NOT NULL,
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts DOUBLE PRECISION NOT NULL,
+        key_name TEXT, alias TEXT, backend TEXT, upstream_model TEXT, hosting TEXT,
+        region TEXT, data_class TEXT, task TEXT, stream INTEGER, status INTEGER, error TEXT,
+        tokens_in INTEGER, tokens_out INTEGER, ttft_ms DOUBLE PRECISION,
+        latency_ms DOUBLE PRECISION, usd DOUBLE PRECISION, usd_other_side DOUBLE PRECISION,
+        other_side TEXT, attempts INTEGER, fallbacks INTEGER, escalated INTEGER,
+        batch INTEGER, decision TEXT, content TEXT, prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts)",
-    "CREATE INDEX IF NOT EXISTS ledger_key_ts ON ledger (key_name, ts)",
     """CREATE TABLE IF NOT EXISTS checkpoints (
         seq BIGINT PRIMARY KEY, head TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
         signature TEXT, key_id TEXT)""",
@@ -59,6 +61,7 @@ _SCHEMA = (
         PRIMARY KEY (key_name, window_start))""",
 )
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
+_JSON_CELLS = tuple(LEDGER_COLUMNS.index(c) for c in ("decision", "content"))
 _INSERT = (f"INSERT INTO ledger ({', '.join(LEDGER_COLUMNS + CHAIN_COLUMNS)}) VALUES "
            f"({', '.join('?' for _ in LEDGER_COLUMNS + CHAIN_COLUMNS)})")
 _HEAD = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
@@ -70,6 +73,11 @@ _RATE = ("INSERT INTO rate_windows (key_name, window_start, count) VALUES (?, ?,
 _BATCH = 512
 
 
+def chained_content(record: dict[str, Any]) -> list[Any]:
+    """What the chain hashes for a record read back: its ledger columns, in order."""
+    return [record[c] for c in LEDGER_COLUMNS]
+
+
 class Store:
     """The ledger store. Create with ``open_store``; ``await close()`` when done."""
 
@@ -77,6 +85,9 @@ class Store:
         self.url = url
         self.dialect = dialect
         self.signer: Any = None  # audit.signing.Signer: signs checkpoints when set
+        self._spent: dict[tuple[str, float], tuple[float, int]] = {}
+        self._head: tuple[int, str] | None = None  # SQLite: the head this process wrote
+        self._version: Any = None
         self.checkpoint_every = 1000
         self._connect = connect
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -85,6 +96,8 @@ class Store:
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-read")
         conn = connect()
         for statement in _SCHEMA:
+            if dialect == "postgresql":
+                statement = statement.replace("seq INTEGER PRIMARY", "seq BIGINT PRIMARY")
             conn.execute(self._sql(statement))
         conn.commit()
         self.commits = 0
@@ -105,8 +118,12 @@ class Store:
         is in flight, so there is nothing to group with: commit now (SQLite)."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        values = tuple(orjson.dumps(row[c]).decode() if c in ("decision", "content")
-                       and row.get(c) is not None else row.get(c) for c in LEDGER_COLUMNS)
+        get = row.get
+        cells = [get(c) for c in LEDGER_COLUMNS]
+        for i in _JSON_CELLS:
+            if cells[i] is not None:
+                cells[i] = orjson.dumps(cells[i]).decode()
+        values = tuple(cells)
         if self._inline:
             if not self._pending and not alone:
                 loop.call_soon(self._flush)
@@ -148,16 +165,23 @@ class Store:
         try:
             if self.dialect == "sqlite":
                 cur.execute("BEGIN IMMEDIATE")
+                # data_version changes only when *another* connection commits: while it
+                # stands still, the head this connection wrote last is still the head
+                version = cur.execute("PRAGMA data_version").fetchone()[0]
+                head = self._head if version == self._version and self._head else None
             else:
                 cur.execute(_PG_LOCK)
-            cur.execute(_HEAD)
-            head = cur.fetchone()
-            start, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+                head = None
+            if head is None:
+                cur.execute(_HEAD)
+                found = cur.fetchone()
+                head = (int(found[0]), str(found[1])) if found else (0, GENESIS)
+            start, prev = head
             chained = []
             seq = start
             for values in rows:
                 seq += 1
-                digest = link(prev, dict(zip(LEDGER_COLUMNS, values, strict=True)))
+                digest = link(prev, values)
                 chained.append((*values, seq, prev, digest))
                 prev = digest
             cur.executemany(self._sql(_INSERT), chained)
@@ -166,8 +190,11 @@ class Store:
                 self._checkpoint(cur, seq, prev)
             conn.commit()
             self.commits += 1
+            if self.dialect == "sqlite":
+                self._head, self._version = (seq, prev), version
         except BaseException:
             conn.rollback()
+            self._head = None
             raise
 
     def _checkpoint(self, cur: Any, seq: int, head: str) -> None:
@@ -253,9 +280,15 @@ class Store:
         return int(rows[0][0])
 
     async def spent_since(self, key: str, since: float) -> float:
-        rows = await self.fetch("SELECT COALESCE(SUM(usd), 0) FROM ledger WHERE key_name = ? "
-                                "AND ts >= ?", key, since)
-        return float(rows[0][0])
+        """USD spent by ``key`` since ``since``: a rowid range scan over the records added
+        since the last call for the same (key, since), not a scan of the ledger."""
+        total, last = self._spent.get((key, since), (0.0, 0))
+        rows = await self.fetch("SELECT COALESCE(SUM(CASE WHEN key_name = ? AND ts >= ? "
+                                "THEN usd ELSE 0 END), 0), MAX(seq) FROM ledger WHERE seq > ?",
+                                key, since, last)
+        total += float(rows[0][0])
+        self._spent[(key, since)] = (total, int(rows[0][1] or last))
+        return total
 
     def records(self, page: int = 5000) -> Iterator[dict[str, Any]]:
         """Every ledger record with its chain columns, in ``seq`` order (paged; blocking)."""
