@@ -3,8 +3,9 @@
 Record ``n`` (``seq`` 1, 2, ...) stores ``prev_hash`` (record ``n-1``'s hash, or 64 zeros)
 and ``hash = sha256(prev_hash || canonical(content))``, where the content is the JSON array
 (orjson) of every ledger column of the record in ``store.LEDGER_COLUMNS`` order. A
-checkpoint is the head of the chain at some ``seq``, signed with Ed25519. Walking the chain in ``seq`` order finds the first record that
-was modified (its hash no longer matches its content), deleted (a gap in ``seq``, or a
+checkpoint is the head of the chain at some ``seq``, signed with Ed25519. Walking the
+chain in ``seq`` order finds the first record that was modified (its hash no longer
+matches its content), deleted (a gap in ``seq``, or a
 ``prev_hash`` that names a record that is gone), inserted or reordered (a ``prev_hash``
 that does not name the record before it); a checkpoint catches a chain rewritten from some
 point on (its head no longer matches) and records deleted from the end (it names a
