@@ -49,6 +49,8 @@ routes:
   - {{alias: solo, backends: [flaky], max_attempts: 2}}
   - {{alias: smart, backends: [llama-a, claude],
       cascade: {{first: [llama-a], then: [claude], min_mean_logprob: -0.5}}}}
+data_classes:
+  secret: {{hosting: [self], action: block}}
 keys:
   - {{name: app, sha256: {_sha(KEYS['app'])}}}
   - {{name: hr, sha256: {_sha(KEYS['hr'])}, data_class: pii}}
@@ -332,6 +334,38 @@ def test_pii_never_reaches_a_hosted_backend(stack):
             model="chat", messages=MSG, extra_headers={"x-data-class": "general"})
 
 
+def test_detected_pii_stays_self_hosted(stack):
+    client = stack.client()
+    before = len(stack.claude_log)
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="claude", messages=[
+            {"role": "user", "content": "Refund to jane.doe@example.com, card 4111 1111 1111 "
+                                        "1111 please"}])
+    assert err.value.status_code == 503 and "data class 'pii'" in str(err.value)
+    assert len(stack.claude_log) == before
+    rec = stack.ledger(1)[0]
+    assert rec["data_class"] == "pii" and rec["decision"]["found"] == ["CREDIT_CARD", "EMAIL"]
+    assert "jane.doe" not in json.dumps(rec)  # the ledger names types, never values
+    raw = client.chat.completions.with_raw_response.create(model="chat", max_tokens=3, messages=[
+        {"role": "user", "content": "Call me on +44 20 7946 0958"}])
+    assert raw.headers["x-breakeven-backend"] != "claude"
+    tools = [{"role": "assistant", "content": None, "tool_calls": [{
+        "id": "c1", "type": "function", "function": {
+            "name": "lookup", "arguments": '{"iban": "DE89 3704 0044 0532 0130 00"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "user", "content": "and now?"}]
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="claude", messages=tools)
+    assert len(stack.claude_log) == before
+
+
+def test_a_blocked_class_is_refused_with_a_400(stack):
+    with pytest.raises(openai.BadRequestError, match="does not accept data of class 'secret'"):
+        stack.client().chat.completions.create(model="chat", messages=[
+            {"role": "user", "content": "my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123"}])
+    assert stack.ledger(1)[0]["status"] == 400
+
+
 def test_residency_keeps_eu_traffic_in_the_eu(stack):
     before = len(stack.claude_log)
     with pytest.raises(openai.APIStatusError) as err:
@@ -446,21 +480,29 @@ def test_health_ready_and_metrics(stack):
     assert all("sk-ant" not in json.dumps(r) for r in stack.ledger(500))
 
 
-@settings(max_examples=25, deadline=None,
+PII_SNIPPETS = ["", "", "reach me at sam.jones@example.org", "my SSN is 219-09-9999",
+                "IBAN GB82 WEST 1234 5698 7654 32", "card 5555 5555 5555 4444",
+                "server 203.0.113.7 is mine", "call +33 1 42 68 53 00", "born on 04/07/1979",
+                "my name is Ada Lovelace"]
+
+
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mode=st.sampled_from(["ok", "500", "429", "garbage", "cut"]),
        route=st.sampled_from(["chat", "smart", "claude"]),
-       stream=st.booleans(), via_header=st.booleans())
-def test_property_pii_is_never_sent_to_a_hosted_backend(stack, mode, route, stream,
-                                                        via_header):
+       stream=st.booleans(), how=st.sampled_from(["key", "header", "content"]),
+       snippet=st.sampled_from(PII_SNIPPETS[2:]))
+def test_property_pii_is_never_sent_to_a_hosted_backend(stack, mode, route, stream, how,
+                                                        snippet):
     stack.faults.mode = mode
     before = len(stack.claude_log)
-    client = stack.client("app" if via_header else "hr")
-    headers = {"x-data-class": "pii"} if via_header else {}
+    client = stack.client("hr" if how == "key" else "app")
+    headers = {"x-data-class": "pii"} if how == "header" else {}
+    content = f"Please help with my order. {snippet}" if how == "content" else "hello"
     try:
         out = client.chat.completions.create(
-            model=route, messages=MSG, max_tokens=3, stream=stream, extra_headers=headers,
-            extra_body={"sim_confidence": 0.1})
+            model=route, messages=[{"role": "user", "content": content}], max_tokens=3,
+            stream=stream, extra_headers=headers, extra_body={"sim_confidence": 0.1})
         if stream:
             list(out)
     except openai.APIError:

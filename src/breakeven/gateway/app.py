@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
-from breakeven.gateway import upstream
+from breakeven.gateway import pii, upstream
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -85,6 +85,8 @@ class Gateway:
         self.fallbacks = Counter("breakeven_gateway_fallbacks_total", ("route",))
         self.escalations = Counter("breakeven_gateway_escalations_total", ("route",))
         self.rejections = Counter("breakeven_gateway_rejections_total", ("rule",))
+        self.detections = Counter("breakeven_gateway_pii_detections_total", ("route", "types"))
+        self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
 
@@ -105,6 +107,8 @@ class Gateway:
         return app
 
     async def _start(self, _: web.Application) -> None:
+        if any(r.detect_pii for r in self.cfg.routes):
+            pii.warm_up()
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
 
@@ -184,6 +188,15 @@ class Gateway:
             raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
                            "model")
         call.data_class = self._data_class(key, request)
+        if route.detect_pii:
+            call.data_class = self._detect(call, body, route)
+        rule = self.cfg.classes.get(call.data_class)
+        if rule is not None and rule.action == "block":
+            self.rejections.add("blocked_class")
+            raise ApiError(400, f"route '{alias}' does not accept data of class "
+                                f"'{call.data_class}'" + (f" (found: {', '.join(call.trace.found)})"
+                                                          if call.trace.found else ""),
+                           "messages", code="sensitive_data_blocked")
         call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -201,6 +214,29 @@ class Gateway:
                                 f"'{key.name}' is spent", type_="insufficient_quota",
                            code="insufficient_quota", retry_after=3600)
         return body
+
+    def _detect(self, call: _Call, body: dict[str, Any], route: Route) -> str:
+        """Raise a ``general`` request to the class its content calls for. A detector error
+        fails closed: the request is treated as ``pii`` and the error counted."""
+        try:
+            findings = pii.scan(body)
+        except Exception:
+            log.exception("PII detector failed; treating the request as pii")
+            self.detector_errors += 1
+            call.trace.found = ["DETECTOR_ERROR"]
+            return "pii" if call.data_class == "general" else call.data_class
+        if not findings:
+            return call.data_class
+        kinds = sorted({f.type for f in findings})
+        call.trace.found = kinds
+        self.detections.add(call.route.alias if call.route else "-", ",".join(kinds))
+        if call.data_class != "general":
+            return call.data_class  # a key's sensitive class is never relaxed
+        classes = {route.pii_classes.get(k, "pii") for k in kinds}
+        for cls in ("secret", "phi", "pii"):  # the strictest of the defaults wins
+            if cls in classes:
+                return cls
+        return sorted(classes)[0]
 
     def _data_class(self, key: Key, request: web.Request) -> str:
         wanted = request.headers.get("x-data-class")
@@ -550,7 +586,10 @@ class Gateway:
             lines += counter.lines()
         lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
         lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')
-        lines += ["# TYPE breakeven_gateway_in_flight gauge",
+        lines += self.detections.lines()
+        lines += ["# TYPE breakeven_gateway_detector_errors_total counter",
+                  f"breakeven_gateway_detector_errors_total {self.detector_errors}",
+                  "# TYPE breakeven_gateway_in_flight gauge",
                   f"breakeven_gateway_in_flight {self.in_flight}",
                   "# TYPE breakeven_gateway_circuit_open gauge"]
         now = time.monotonic()

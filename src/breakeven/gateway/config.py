@@ -98,10 +98,11 @@ class Backend(_Spec):
 
 
 class ClassRule(_Spec):
-    """Where a data class may go, and what happens when nothing allowed is up."""
+    """Where a data class may go; ``block`` refuses it outright with a 400."""
 
     hosting: tuple[Hosting, ...] = ("self", "hosted")
     regions: tuple[str, ...] = ()
+    action: Literal["route", "block"] = "route"
 
 
 DEFAULT_CLASSES = {
@@ -131,6 +132,9 @@ class Route(_Spec):
     cascade: Cascade | None = None
     max_attempts: int = Field(default=3, ge=1, le=10)
     store_content: bool = False
+    detect_pii: bool = True
+    # detected type -> data class; types not listed make the request "pii"
+    pii_classes: dict[str, str] = Field(default_factory=lambda: {"SECRET": "secret"})
 
 
 class Key(_Spec):
@@ -192,6 +196,10 @@ class GatewayConfig(_Spec):
                 if name not in names:
                     raise ValueError(f"routes[{i}] ({route.alias}): unknown backend "
                                      f"'{name}' (backends: {', '.join(names)})")
+            for kind, cls in route.pii_classes.items():
+                if cls not in self.classes:
+                    raise ValueError(f"routes[{i}] ({route.alias}): pii_classes.{kind} names "
+                                     f"unknown data class '{cls}'")
             if route.cascade:
                 for name in (*route.cascade.first, *route.cascade.then):
                     if name not in route.backends:

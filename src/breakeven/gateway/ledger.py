@@ -28,6 +28,7 @@ class Trace:
     escalation: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # sampling parameters and seed
     served_in: str | None = None  # where the provider says it ran (inference_geo)
+    found: list[str] = field(default_factory=list)  # detected data types (never the values)
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
         self.attempts.append({"backend": backend, "outcome": outcome,
@@ -37,7 +38,7 @@ class Trace:
         return {"rules": self.rules, "skipped": [{"backend": b, "rule": r, "why": w}
                                                  for b, r, w in self.skipped],
                 "attempts": self.attempts, "escalation": self.escalation,
-                "params": self.params, "served_in": self.served_in}
+                "params": self.params, "served_in": self.served_in, "found": self.found}
 
     def header(self, route: str, backend: str | None) -> str:
         """The short ``x-breakeven-route`` value: rule and candidates tried."""

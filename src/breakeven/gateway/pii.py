@@ -49,6 +49,8 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
+_SSN_CONTEXT = re.compile(r"(?:\bSSN|social security(?: number| no\.?)?)\W{0,4}"
+                          r"(?:is\W{1,3}|was\W{1,3})?(\d{3}-?\d{2}-?\d{4})\b", re.IGNORECASE)
 _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?"
                    r"\d{2} ?[A-D]\b")
 _NATIONAL = (
@@ -219,6 +221,9 @@ def detect(text: str) -> list[Finding]:
                   if iban.is_valid(m.group())]
         found += [Finding("US_SSN", m.start(), m.end(), 0.9) for m in _SSN.finditer(text)
                   if ssn.is_valid(m.group())]
+        # said to be an SSN: sensitive even when it is one of the well-known invalid ones
+        found += [Finding("US_SSN", m.start(1), m.end(1), 0.8)
+                  for m in _SSN_CONTEXT.finditer(text)]
         for kind, pattern, valid in _NATIONAL:
             found += [Finding(kind, m.start(), m.end(), _ID_CONFIDENCE.get(kind, 0.92))
                       for m in pattern.finditer(text) if valid(m.group().replace(" ", ""))]
