@@ -116,6 +116,9 @@ _ADDRESS_CONTEXT = re.compile(
 _NAME = re.compile(r"(?:\b(?:[Mm]y name is|I am|I'm|[Nn]ame:|Dear|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|"
                    r"Herr|Frau|Madame|Monsieur|Señor|Señora|Signor[a]?)\s+)"
                    r"((?:[A-Z][a-zà-ÿ'-]+)(?: [A-Z][a-zà-ÿ'-]+){0,2})")
+_SECRET_HINTS = ("sk-", "AKIA", "ASIA", "gh", "xox", "AIza", "eyJ", "-----BEGIN")
+_NAME_HINTS = ("name", "i am", "i'm", "dear", "mr", "mrs", "ms", "dr", "herr", "frau",
+               "madame", "monsieur", "señor", "signor")
 _NOT_NAMES = frozenset({"The", "A", "An", "I", "We", "You", "Sir", "Madam", "Customer",
                         "Team", "All", "Support", "Sales", "Hello", "Thanks", "Here",
                         "Not", "Sorry", "Happy", "Glad", "Going", "Looking", "Writing"})
@@ -210,46 +213,68 @@ def _ips(text: str) -> Iterator[Finding]:
         yield Finding("IP_ADDRESS", m.start(), m.end(), 0.9)
 
 
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _any(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
+
+
 def detect(text: str) -> list[Finding]:
-    """Every finding in ``text``, at most one per span (the most specific type wins)."""
+    """Every finding in ``text``, at most one per span (the most specific type wins).
+
+    Each pattern runs only when a cheap test (substring checks, the number of digits)
+    says the text could hold what it looks for: a long prompt of plain prose costs a few
+    C-speed scans, not thirty regular expressions."""
     found: list[Finding] = []
+    lower = text.lower()
+    digits = len(text) - len(text.translate(_NO_DIGITS))
     if "@" in text:
         found += [Finding("EMAIL", m.start(), m.end(), 0.95) for m in _EMAIL.finditer(text)]
-    digits = _HAS_DIGIT.search(text) is not None
-    if digits and _ID_HINT.search(text):
-        found += [Finding("IBAN", m.start(), m.end(), 0.98) for m in _IBAN.finditer(text)
-                  if iban.is_valid(m.group())]
-        found += [Finding("US_SSN", m.start(), m.end(), 0.9) for m in _SSN.finditer(text)
-                  if ssn.is_valid(m.group())]
+    if digits >= 6:
+        if _ID_HINT.search(text):
+            found += [Finding("IBAN", m.start(), m.end(), 0.98) for m in _IBAN.finditer(text)
+                      if iban.is_valid(m.group())]
+            found += [Finding("US_SSN", m.start(), m.end(), 0.9)
+                      for m in _SSN.finditer(text) if ssn.is_valid(m.group())]
+            for kind, pattern, valid in _NATIONAL:
+                found += [Finding(kind, m.start(), m.end(), _ID_CONFIDENCE.get(kind, 0.92))
+                          for m in pattern.finditer(text)
+                          if valid(m.group().replace(" ", ""))]
+        found += [Finding("UK_NINO", m.start(), m.end(), 0.85) for m in _NINO.finditer(text)]
+        if digits >= 12:
+            found += list(_cards(text))
+    if _any(lower, ("ssn", "social security")):
         # said to be an SSN: sensitive even when it is one of the well-known invalid ones
         found += [Finding("US_SSN", m.start(1), m.end(1), 0.8)
                   for m in _SSN_CONTEXT.finditer(text)]
-        for kind, pattern, valid in _NATIONAL:
-            found += [Finding(kind, m.start(), m.end(), _ID_CONFIDENCE.get(kind, 0.92))
-                      for m in pattern.finditer(text) if valid(m.group().replace(" ", ""))]
-    if digits:
-        found += [Finding("UK_NINO", m.start(), m.end(), 0.85) for m in _NINO.finditer(text)]
-        found += list(_cards(text))
+    if (digits >= 4 and "." in text) or text.count(":") >= 2:
         found += list(_ips(text))
+    if digits >= 4 and _any(lower, ("born", "dob", "birth", "geboren", "née", "nee le",
+                                    "né le", "nacimiento")):
         found += [Finding("DATE_OF_BIRTH", m.start(1), m.end(1), 0.85)
                   for m in _DOB.finditer(text)]
+    if digits:
         found += [Finding("ADDRESS", m.start(), m.end(), 0.7)
                   for m in _ADDRESS.finditer(text)]
-    elif ":" in text:
-        found += list(_ips(text))  # IPv6 may have no decimal digit
-    for pattern in _SECRETS:
-        found += [Finding("SECRET", m.start(), m.end(), 0.95) for m in pattern.finditer(text)]
-    for m in _CRED_CONTEXT.finditer(text):
-        value = m.group(1)
-        if _entropy(value) >= 3.5 and re.search(r"\d", value) and re.search(r"[A-Za-z]",
-                                                                              value):
-            found.append(Finding("SECRET", m.start(1), m.end(1), 0.8))
-    found += [Finding("ADDRESS", m.start(1), m.end(1), 0.75)
-              for m in _ADDRESS_CONTEXT.finditer(text)]
-    for m in _NAME.finditer(text):
-        if m.group(1).split()[0] not in _NOT_NAMES:
-            found.append(Finding("PERSON", m.start(1), m.end(1), 0.6))
-    if digits:
+    if _any(text, _SECRET_HINTS):
+        for pattern in _SECRETS:
+            found += [Finding("SECRET", m.start(), m.end(), 0.95)
+                      for m in pattern.finditer(text)]
+    if _any(lower, ("key", "secret", "token", "passw", "credential")):
+        for m in _CRED_CONTEXT.finditer(text):
+            value = m.group(1)
+            if _entropy(value) >= 3.5 and re.search(r"\d", value) and re.search(
+                    r"[A-Za-z]", value):
+                found.append(Finding("SECRET", m.start(1), m.end(1), 0.8))
+    if _any(lower, ("live", "address", "ship", "deliver", "located", "wohne", "habite")):
+        found += [Finding("ADDRESS", m.start(1), m.end(1), 0.75)
+                  for m in _ADDRESS_CONTEXT.finditer(text)]
+    if _any(lower, _NAME_HINTS):
+        for m in _NAME.finditer(text):
+            if m.group(1).split()[0] not in _NOT_NAMES:
+                found.append(Finding("PERSON", m.start(1), m.end(1), 0.6))
+    if digits >= 7:
         taken = [(f.start, f.end) for f in found]
         found += list(_phones(text, taken))
     return _dedupe(found) if len(found) > 1 else found
