@@ -9,7 +9,9 @@ virtualenv, one worker, no database), through LiteLLM configured equivalently.
    the gateway's figure minus direct's);
 2. CPU per request: the proxy process's CPU time (from /proc) over a fixed number of
    requests, non-streaming and 20-chunk streams;
-3. throughput: ``breakeven bench`` closed loop at concurrency 64 through each path;
+3. throughput: ``breakeven bench`` closed loop at concurrency 64 through each path (its
+   default 1,000-token prompts, which the PII scan reads: the gateway runs twice, with
+   the scan on and off, since LiteLLM scans nothing);
 4. ``--soak S``: S seconds at a steady rate through the gateway, RSS sampled every 5 s.
 
     python benchmarks/gateway_overhead.py [--litellm /tmp/litellm/bin/litellm] [--soak 300]
@@ -97,15 +99,15 @@ def throughput(url: str, key: str | None, tmp: Path, stream: bool) -> float:
     return float(level["request_throughput"])
 
 
-def gateway_config(tmp: Path, upstream: str) -> Path:
-    path = tmp / "gateway.yaml"
+def gateway_config(tmp: Path, upstream: str, detect: bool) -> Path:
+    path = tmp / f"gateway-{detect}.yaml"
     path.write_text(f"""
 store: sqlite:///{tmp}/ledger.db
 limits: {{max_in_flight: 4096}}
 backends:
   - {{name: zero, url: "{upstream}", model: zero, hosting: self, max_concurrency: 4096,
       gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2.5, capacity_tokens_per_s: 20000}}}}
-routes: [{{alias: zero, backends: [zero]}}]
+routes: [{{alias: zero, backends: [zero], detect_pii: {str(detect).lower()}}}]
 keys:
   - {{name: bench, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}}}
 """)
@@ -138,12 +140,17 @@ def main() -> None:
     procs.append(upstream)
     _wait("http://127.0.0.1:8310/v1/models")
     direct = "http://127.0.0.1:8310/v1"
-    gw = subprocess.Popen([*CLI, "gateway", "--config", str(gateway_config(tmp, direct)),
+    gw = subprocess.Popen([*CLI, "gateway", "--config", str(gateway_config(tmp, direct, True)),
                            "--port", "8311"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    procs.append(gw)
+    bare = subprocess.Popen([*CLI, "gateway", "--config",
+                             str(gateway_config(tmp, direct, False)), "--port", "8313"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs += [gw, bare]
     _wait("http://127.0.0.1:8311/healthz")
-    paths = [("direct", direct, None, upstream.pid), ("breakeven gateway",
-                                                      "http://127.0.0.1:8311/v1", KEY, gw.pid)]
+    _wait("http://127.0.0.1:8313/healthz")
+    paths = [("direct", direct, None, upstream.pid),
+             ("gateway, PII scan off", "http://127.0.0.1:8313/v1", KEY, bare.pid),
+             ("gateway, PII scan on", "http://127.0.0.1:8311/v1", KEY, gw.pid)]
     if args.litellm:
         env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
         lite = subprocess.Popen([args.litellm, "--config", str(litellm_config(tmp, direct)),
