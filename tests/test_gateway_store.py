@@ -189,3 +189,14 @@ def test_gateway_refuses_to_start_without_its_signing_key(run_cli, tmp_path):
     path.write_text(_config("http://127.0.0.1:9/v1", "postgresql://nobody@127.0.0.1:1/x"))
     result = run_cli("gateway", "--config", str(path), "--port", "0")
     assert result.returncode == 2 and "cannot open PostgreSQL store" in result.stderr
+
+
+def test_check_refuses_residency_no_backend_can_meet(run_cli, tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(_config("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db").replace(
+        "routes: [{alias: open, backends: [llama]}]",
+        "routes: [{alias: open, backends: [llama], regions: [eu-west]}]"))
+    out = run_cli("gateway", "check", "--config", str(path))
+    assert out.returncode == 2 and "requires regions eu-west" in out.stdout
+    started = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert started.returncode == 2 and "requires regions eu-west" in started.stderr

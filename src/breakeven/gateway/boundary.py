@@ -41,6 +41,10 @@ def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
         if refused:
             warnings.append(f"route '{route.alias}': requests of data class "
                             f"{', '.join(refused)} will be refused (no backend may serve them)")
+        if route.regions and not any(cfg.backend(n).region in route.regions
+                                     for n in route.backends):
+            problems.append(f"route '{route.alias}' requires regions "
+                            f"{', '.join(route.regions)} but none of its backends is in them")
         if route.task == "embeddings":
             for name in route.backends:
                 if cfg.backend(name).kind == "anthropic":
@@ -55,6 +59,19 @@ def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
                             "(no_train: false)")
         if b.hosting == "hosted" and b.retention_days:
             warnings.append(f"backend '{b.name}' keeps requests for {b.retention_days} days")
+    for key in cfg.keys:
+        if not key.regions:
+            continue
+        for alias in key.aliases or tuple(r.alias for r in cfg.routes):
+            target = cfg.route(alias)
+            if target is not None and not any(cfg.backend(n).region in key.regions
+                                              for n in target.backends):
+                warnings.append(f"key '{key.name}' requires regions {', '.join(key.regions)}: "
+                                f"route '{alias}' has no backend there and will refuse it")
+    for name, rule in cfg.classes.items():
+        if rule.action == "block":
+            warnings.append(f"data class '{name}' is blocked: requests found to carry it are "
+                            "refused with a 400")
     if not cfg.keys:
         warnings.append("no client keys: the gateway accepts anonymous requests as data "
                         "class 'general'")
