@@ -21,6 +21,7 @@ _COMMANDS = {
     "sim": ("breakeven.cli.sim_cmd", "A simulated serving engine: HTTP, or offline on a trace."),
     "gateway": ("breakeven.cli.gateway_cmd", "Hybrid gateway: one endpoint, an explicit boundary."),
     "audit": ("breakeven.cli.audit_cmd", "Verify or export the ledger's tamper-evident chain."),
+    "identity": ("breakeven.cli.identity_cmd", "Pin a model: weights digest, fingerprint."),
     "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 

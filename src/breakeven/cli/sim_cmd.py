@@ -40,6 +40,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Wall seconds per simulated second (0.01: 100x faster).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--variant", default="", help="Serve another model variant under the same name "
+              "(its greedy answers differ), to test drift detection.")
 @click.option("--offline", is_flag=True, help="No server: run a trace and print the figures.")
 @click.option("--trace", type=click.Path(dir_okay=False), default=None,
               help="Offline: JSONL trace (messages/prompt, max_tokens, optional timestamp).")
@@ -52,7 +54,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
             max_model_len: int | None, max_num_seqs: int | None, host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
-            seed: int, offline: bool, trace: str | None, rate: float | None,
+            seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
             concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
     from breakeven.errors import InputError
@@ -100,4 +102,5 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
 
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     serve(dep, config, served_name=served_model_name or model, host=host, port=port,
-          time_scale=time_scale, seed=seed, api_key=api_key, announce=announce)
+          time_scale=time_scale, seed=seed, api_key=api_key, announce=announce,
+          variant=variant)

@@ -29,7 +29,8 @@ import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
-from breakeven.gateway import pii, upstream
+from breakeven.errors import InputError
+from breakeven.gateway import identity, pii, upstream
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -89,6 +90,10 @@ class Gateway:
         self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
+        self.pins = {b.name: _load_pin(b) for b in cfg.backends if b.identity is not None}
+        self.drift: dict[str, int] = {}
+        self._probed: dict[str, bool] = {}
+        self._watchers: list[asyncio.Task[None]] = []
 
     # -- app ---------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -109,10 +114,14 @@ class Gateway:
     async def _start(self, _: web.Application) -> None:
         if any(r.detect_pii for r in self.cfg.routes):
             pii.warm_up()
+        for name in self.pins:
+            self._watchers.append(asyncio.create_task(self._watch(self.cfg.backend(name))))
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
 
     async def _stop(self, _: web.Application) -> None:
+        for task in self._watchers:
+            task.cancel()
         if self.session is not None:
             await self.session.close()
         await self.store.close()
@@ -313,16 +322,23 @@ class Gateway:
                     call.route.alias if call.route else "-",
                     call.backend.name if call.backend else None)}
 
-    async def _log(self, call: _Call, status: int, error: str | None) -> None:
+    async def _log(self, call: _Call, status: int, error: str | None,
+                   task: str | None = None) -> None:
         call.logged = True
         route = call.route
         backend = call.backend
+        if backend is not None and backend.name in self.pins:
+            pin = self.pins[backend.name]
+            call.trace.identity = {"fingerprint": pin["digest"][:16],
+                                   "weights": (backend.identity.weights_digest or "")[:16]
+                                   if backend.identity else None,
+                                   "drifted": self.states[backend.name].drifted}
         latency = (time.perf_counter() - call.started) * 1e3
         record = row(request_id=call.id, started_wall=call.wall,
                      key=call.key.name if call.key else None,
                      alias=route.alias if route else None, backend=backend,
                      data_class=call.data_class,
-                     task=route.task if route else _ENDPOINT_TASK[call.endpoint],
+                     task=task or (route.task if route else _ENDPOINT_TASK[call.endpoint]),
                      stream=call.stream, status=status, error=error,
                      tokens_in=call.tokens_in, tokens_out=call.tokens_out,
                      ttft_ms=call.ttft_ms, latency_ms=latency, trace=call.trace, cfg=self.cfg,
@@ -550,6 +566,45 @@ class Gateway:
         await response.write_eof()
         return response
 
+    # -- identity -----------------------------------------------------------------------------
+    async def _watch(self, b: Backend) -> None:
+        """Probe ``b`` at start and every ``interval_s``; compare with its pinned fingerprint."""
+        assert b.identity is not None
+        while True:
+            await self.check_identity(b)
+            await asyncio.sleep(b.identity.interval_s)
+
+    async def check_identity(self, b: Backend) -> float | None:
+        assert b.identity is not None and self.session is not None
+        try:
+            answers = [(await upstream.complete(self.session, b, "chat/completions",
+                                                identity.probe_body(b.model, prompt),
+                                                b.model)).body
+                       for prompt in identity.PROBES]
+        except upstream.UpstreamError as exc:
+            log.warning("identity probe of %s failed: %s", b.name, exc)
+            return None  # unreachable is the circuit breaker's business, not drift
+        seen = identity.fingerprint(answers)
+        score = identity.similarity(self.pins[b.name], seen)
+        state = self.states[b.name]
+        was = state.drifted
+        drifted = score < b.identity.tolerance
+        reason = (f"fingerprint similarity {score:.2f} < {b.identity.tolerance:g} "
+                  f"(pinned {self.pins[b.name]['digest'][:12]}, seen {seen['digest'][:12]})")
+        self.drift[b.name] = int(drifted)
+        if drifted:
+            log.error("backend %s drifted: %s", b.name, reason)
+        state.drifted = reason if drifted and b.identity.on_drift == "block" else None
+        if drifted != (was is not None) or not self._probed.get(b.name):
+            self._probed[b.name] = True
+            call = _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", "chat/completions")
+            call.backend = b
+            call.trace.identity = {"similarity": round(score, 4), "pinned": self.pins[b.name][
+                "digest"], "seen": seen["digest"], "on_drift": b.identity.on_drift}
+            await self._log(call, 409 if drifted else 200, reason if drifted else None,
+                            task="identity")
+        return score
+
     # -- operations ---------------------------------------------------------------------------
     async def models(self, request: web.Request) -> web.Response:
         key = self._authenticate(request)
@@ -587,6 +642,9 @@ class Gateway:
         lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
         lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')
         lines += self.detections.lines()
+        lines += ["# TYPE breakeven_gateway_identity_drift gauge"]
+        lines += [f'breakeven_gateway_identity_drift{{backend="{n}"}} {v}'
+                  for n, v in sorted(self.drift.items())]
         lines += ["# TYPE breakeven_gateway_detector_errors_total counter",
                   f"breakeven_gateway_detector_errors_total {self.detector_errors}",
                   "# TYPE breakeven_gateway_in_flight gauge",
@@ -617,6 +675,21 @@ class Gateway:
                     rec[name] = json.loads(rec[name])
             records.append(rec)
         return web.json_response({"object": "list", "data": records})
+
+
+def _load_pin(b: Backend) -> dict[str, Any]:
+    """The pinned fingerprint file of ``b``; a clear error at start, not at the first probe."""
+    assert b.identity is not None
+    path = b.identity.fingerprint
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the pinned fingerprint: {exc}",
+                         where=f"backends.{b.name}.identity.fingerprint") from None
+    if not isinstance(data, dict) or data.get("schema") != "breakeven.fingerprint/v1":
+        raise InputError(f"{path} is not a fingerprint (write one with 'breakeven identity "
+                         "fingerprint')", where=f"backends.{b.name}.identity.fingerprint")
+    return data
 
 
 def _sse(obj: Any) -> bytes:

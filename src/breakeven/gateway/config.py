@@ -20,6 +20,7 @@ __all__ = [
     "ClassRule",
     "GatewayConfig",
     "GpuCost",
+    "Identity",
     "Key",
     "Limits",
     "Price",
@@ -64,6 +65,16 @@ class Timeouts(_Spec):
     total_s: float = Field(default=600.0, gt=0)
 
 
+class Identity(_Spec):
+    """What a self-hosted backend is pinned to, and what happens when it drifts."""
+
+    fingerprint: str = Field(description="file written by 'breakeven identity fingerprint'")
+    weights_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    tolerance: float = Field(default=0.9, gt=0, le=1)
+    on_drift: Literal["block", "alert"] = "block"
+    interval_s: float = Field(default=300.0, gt=0)
+
+
 class Backend(_Spec):
     name: str = Field(min_length=1)
     kind: Literal["openai", "anthropic"] = "openai"
@@ -79,6 +90,7 @@ class Backend(_Spec):
     max_concurrency: int = Field(default=256, ge=1)
     timeouts: Timeouts = Timeouts()
     supports_logprobs: bool = True
+    identity: Identity | None = None
 
     @model_validator(mode="after")
     def _costed(self) -> Backend:

@@ -29,6 +29,7 @@ class Trace:
     params: dict[str, Any] = field(default_factory=dict)  # sampling parameters and seed
     served_in: str | None = None  # where the provider says it ran (inference_geo)
     found: list[str] = field(default_factory=list)  # detected data types (never the values)
+    identity: dict[str, Any] | None = None  # the pinned identity the backend served under
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
         self.attempts.append({"backend": backend, "outcome": outcome,
@@ -38,7 +39,8 @@ class Trace:
         return {"rules": self.rules, "skipped": [{"backend": b, "rule": r, "why": w}
                                                  for b, r, w in self.skipped],
                 "attempts": self.attempts, "escalation": self.escalation,
-                "params": self.params, "served_in": self.served_in, "found": self.found}
+                "params": self.params, "served_in": self.served_in, "found": self.found,
+                "identity": self.identity}
 
     def header(self, route: str, backend: str | None) -> str:
         """The short ``x-breakeven-route`` value: rule and candidates tried."""

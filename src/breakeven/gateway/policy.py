@@ -6,9 +6,10 @@ The rules, applied to every candidate on every attempt (fallback and cascade inc
    ``secret`` default to self-hosted only) and, optionally, regions;
 2. **residency**: the key's, the route's and the class's regions, when given, must all
    contain the backend's region;
-3. **health**: a backend whose circuit is open (too many consecutive failures) is skipped
+3. **identity**: a backend whose pinned identity drifted is skipped (``on_drift: block``);
+4. **health**: a backend whose circuit is open (too many consecutive failures) is skipped
    until its cooldown ends, then probed with one request;
-4. **capacity**: a backend at its concurrency limit is skipped.
+5. **capacity**: a backend at its concurrency limit is skipped.
 
 Backends serving the same upstream model the same way are replicas: they keep their place
 in the route's order as a group, and within the group the one with the fewest outstanding
@@ -34,6 +35,7 @@ class BackendState:
     failures: int = 0  # consecutive
     open_until: float = 0.0
     probing: bool = False
+    drifted: str | None = None  # why the pinned identity no longer matches (blocks routing)
 
     def failed(self, now: float, threshold: int, cooldown_s: float) -> bool:
         """Count a failure; True when it opened the circuit."""
@@ -93,6 +95,8 @@ def choose(cfg: GatewayConfig, route: Route, data_class: str, key_regions: tuple
         elif allowed is not None and b.region not in allowed:
             skipped.append((name, "residency", f"region {b.region} is not in "
                                   f"{', '.join(sorted(allowed)) or 'the empty set'}"))
+        elif state.drifted is not None:
+            skipped.append((name, "identity", f"identity drifted: {state.drifted}"))
         elif state.open_until > now:
             skipped.append((name, "circuit", f"circuit open after {state.failures} failures "
                                   f"(probed again in {state.open_until - now:.0f} s)"))

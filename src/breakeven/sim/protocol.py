@@ -147,7 +147,7 @@ def _confidence(body: dict[str, Any], prompt_hash: int) -> float:
 
 
 def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
-              entropy: int) -> Job:
+              entropy: int, variant: str = "") -> Job:
     """Validate ``body`` and decide the whole answer. ``entropy`` seeds unseeded requests."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
@@ -190,7 +190,7 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     if min_tokens > max_tokens:
         raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "
                             f"({max_tokens})", "min_tokens")
-    _number(body, "temperature", float, 0.0, 2.0)
+    temperature = _number(body, "temperature", float, 0.0, 2.0)
     _number(body, "top_p", float, 0.0, 1.0)
     stream = _flag(body, "stream")
     options = body.get("stream_options") or {}
@@ -199,7 +199,12 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     include_usage = bool(options.get("include_usage")) and stream
     seed = _number(body, "seed", int)
     prompt_hash = _digest(prompt_text)
-    rng_seed = _digest(f"{seed}\x00{prompt_text}") if seed is not None else entropy
+    # greedy decoding (temperature 0) or a seed: the same model gives the same answer; a
+    # different ``variant`` (another model behind the same name) gives another one
+    if temperature == 0 or seed is not None:
+        rng_seed = _digest(f"{variant}\x00{seed if temperature != 0 else ''}\x00{prompt_text}")
+    else:
+        rng_seed = entropy
     rng = random.Random(rng_seed)
     if _flag(body, "ignore_eos"):
         length, reason = max_tokens, "length"

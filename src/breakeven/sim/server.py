@@ -45,8 +45,10 @@ class SimServer:
     """The simulated engine and its HTTP handlers. Create inside a running event loop."""
 
     def __init__(self, dep: Deployment, config: EngineConfig, *, served_name: str,
-                 time_scale: float = 1.0, seed: int = 0, api_key: str | None = None) -> None:
+                 time_scale: float = 1.0, seed: int = 0, api_key: str | None = None,
+                 variant: str = "") -> None:
         self.dep = dep
+        self.variant = variant
         self.config = config
         self.served_name = served_name
         self.time_scale = time_scale
@@ -231,7 +233,7 @@ class SimServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "the request body is not valid JSON") from None
-        job = parse_job(kind, body, served=self.served_name,
+        job = parse_job(kind, body, served=self.served_name, variant=self.variant,
                         max_model_len=self.config.max_model_len,
                         entropy=self.rng.getrandbits(64))
         stream = _Stream(job)
@@ -293,11 +295,12 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
-          time_scale: float, seed: int, api_key: str | None, announce: Any) -> None:
+          time_scale: float, seed: int, api_key: str | None, announce: Any,
+          variant: str = "") -> None:
     """Run until interrupted. ``announce(url)`` is called once the socket listens."""
     async def main() -> None:
         server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
-                           seed=seed, api_key=api_key)
+                           seed=seed, api_key=api_key, variant=variant)
         runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, backlog=4096)
