@@ -30,7 +30,7 @@ from aiohttp import web
 
 from breakeven.apierror import ApiError
 from breakeven.errors import InputError
-from breakeven.gateway import identity, pii, upstream
+from breakeven.gateway import identity, pii, pseudonym, upstream
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -68,6 +68,7 @@ class _Call:
     ttft_ms: float | None = None
     logged: bool = False
     content: dict[str, Any] | None = None  # kept only when the route opts in
+    pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
 
 
 class Gateway:
@@ -206,6 +207,7 @@ class Gateway:
                                 f"'{call.data_class}'" + (f" (found: {', '.join(call.trace.found)})"
                                                           if call.trace.found else ""),
                            "messages", code="sensitive_data_blocked")
+        call.pseudonymise = rule is not None and rule.action == "pseudonymise"
         call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -391,6 +393,16 @@ class Gateway:
         call.trace.rules.append(f"class {call.data_class}: " + ",".join(names[:4]))
         return names
 
+    def _outbound(self, call: _Call, b: Backend, body: dict[str, Any]
+                  ) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """What ``b`` may see: placeholders instead of findings for a hosted backend when
+        the class says pseudonymise; the mapping to restore the answer (None: as is)."""
+        if not call.pseudonymise or b.hosting != "hosted":
+            return body, None
+        masked, mapping = pseudonym.pseudonymise(body)
+        call.trace.rules.append(f"pseudonymised {len(mapping)} value(s) for {b.name}")
+        return masked, mapping
+
     def _failed(self, b: Backend, exc: upstream.UpstreamError) -> None:
         if exc.retryable:
             limits = self.cfg.limits
@@ -413,8 +425,11 @@ class Gateway:
             state.probing = bool(state.open_until)
             budget -= 1
             try:
-                answer = await upstream.complete(self.session, b, call.endpoint, body,
+                payload, mapping = self._outbound(call, b, body)
+                answer = await upstream.complete(self.session, b, call.endpoint, payload,
                                                  call.route.alias)
+                if mapping:
+                    pseudonym.restore_answer(answer.body, mapping)
             except upstream.UpstreamError as exc:
                 call.trace.attempt(b.name, exc.short(), started)
                 self._failed(b, exc)
@@ -486,7 +501,9 @@ class Gateway:
             state.probing = bool(state.open_until)
             response: web.StreamResponse | None = None
             try:
-                opened = await upstream.stream(self.session, b, call.endpoint, body,
+                payload, mapping = self._outbound(call, b, body)
+                restorer = pseudonym.StreamRestorer(mapping) if mapping else None
+                opened = await upstream.stream(self.session, b, call.endpoint, payload,
                                                call.route.alias)
                 try:
                     held: list[bytes] = []
@@ -500,7 +517,13 @@ class Gateway:
                             if include_usage:
                                 held.append(_sse(chunk))
                             continue
+                        delta = choices[0].get("delta") or {}
+                        if restorer is not None and isinstance(delta.get("content"), str):
+                            delta["content"] = restorer.feed(delta["content"])
                         if choices[0].get("finish_reason"):
+                            if restorer is not None and restorer.held:
+                                delta["content"] = (delta.get("content") or "") + \
+                                    restorer.flush()
                             held.append(_sse(chunk))
                             continue
                         if response is None:

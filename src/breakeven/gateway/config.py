@@ -110,11 +110,13 @@ class Backend(_Spec):
 
 
 class ClassRule(_Spec):
-    """Where a data class may go; ``block`` refuses it outright with a 400."""
+    """Where a data class may go. ``block`` refuses it outright with a 400;
+    ``pseudonymise`` replaces what was found with placeholders before any hosted backend
+    (list ``hosted`` in ``hosting`` to allow one) and restores them in the answer."""
 
     hosting: tuple[Hosting, ...] = ("self", "hosted")
     regions: tuple[str, ...] = ()
-    action: Literal["route", "block"] = "route"
+    action: Literal["route", "block", "pseudonymise"] = "route"
 
 
 DEFAULT_CLASSES = {
