@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from breakeven.gateway.pii import detect, request_texts, scan
 
@@ -53,3 +55,78 @@ def test_request_texts_cover_every_place_text_can_hide():
     ], "prompt": "d", "input": ["e", "f"]}
     assert list(request_texts(body)) == ["a", "b", '{"x": "c"}', "d", "e", "f"]
     assert [f.type for f in scan({"input": ["ping bob@example.com"]})] == ["EMAIL"]
+
+
+SENSITIVE = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111",
+             "DE89 3704 0044 0532 0130 00", "SSN 123-45-6789", "203.0.113.7",
+             "sk-proj-abcdefghijklmnopqrstuvwxyz0123", "born on 12/03/1985",
+             "my name is Maria Garcia", "BSN 111222333", "RSSMRA85T10A562S"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(snippet=st.sampled_from(SENSITIVE), where=st.sampled_from(
+    ["content", "part", "tool", "prompt", "input"]),
+    before=st.text(alphabet=" abcdefghij,.", max_size=30),
+    after=st.text(alphabet=" abcdefghij,.", max_size=30),
+    opened=st.lists(st.booleans(), min_size=4, max_size=4),
+    outstanding=st.lists(st.integers(0, 3), min_size=4, max_size=4))
+def test_property_content_with_pii_never_gets_a_hosted_candidate(snippet, where, before, after,
+                                                                 opened, outstanding):
+    """Thousands of requests: wherever the sensitive value hides and whatever state the
+    backends are in, detection classes it sensitive and no hosted backend is a candidate."""
+    from breakeven.gateway.config import GatewayConfig
+    from breakeven.gateway.policy import BackendState, choose
+
+    text = f"{before} {snippet} {after}"
+    body = {"content": {"messages": [{"role": "user", "content": text}]},
+            "part": {"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]},
+            "tool": {"messages": [{"role": "assistant", "tool_calls": [
+                {"function": {"name": "f", "arguments": text}}]}]},
+            "prompt": {"prompt": text}, "input": {"input": [text]}}[where]
+    findings = scan(body)
+    assert findings
+    cls = "secret" if {f.type for f in findings} == {"SECRET"} else "pii"
+    gpu = {"gpu": "a10g", "usd_per_gpu_hour": 1, "capacity_tokens_per_s": 100}
+    cfg = GatewayConfig.model_validate({
+        "backends": [
+            {"name": "s1", "url": "http://a/v1", "model": "m", "hosting": "self", "gpu": gpu},
+            {"name": "s2", "url": "http://b/v1", "model": "m", "hosting": "self", "gpu": gpu},
+            {"name": "h1", "url": "http://c/v1", "model": "x", "hosting": "hosted",
+             "price": {"input_per_mtok": 1, "output_per_mtok": 1}},
+            {"name": "h2", "kind": "anthropic", "url": "http://d/v1", "model": "y",
+             "hosting": "hosted", "price": {"input_per_mtok": 1, "output_per_mtok": 1}}],
+        "routes": [{"alias": "r", "backends": ["h1", "s1", "h2", "s2"]}]})
+    states = {n: BackendState(outstanding=o, open_until=10.0 if c else 0.0)
+              for n, o, c in zip(["s1", "s2", "h1", "h2"], outstanding, opened, strict=True)}
+    choice = choose(cfg, cfg.routes[0], cls, (), states, 5.0)
+    assert not {"h1", "h2"} & set(choice.candidates)
+
+
+def test_a_detector_error_fails_closed(tmp_path, monkeypatch):
+    import asyncio
+
+    from breakeven.gateway import app as app_module
+    from breakeven.gateway.app import Gateway, _Call
+    from breakeven.gateway.config import GatewayConfig
+    from breakeven.store import open_store
+
+    cfg = GatewayConfig.model_validate({
+        "store": f"sqlite:///{tmp_path}/l.db",
+        "backends": [{"name": "s", "url": "http://a/v1", "model": "m", "hosting": "self",
+                      "gpu": {"gpu": "a10g", "usd_per_gpu_hour": 1,
+                              "capacity_tokens_per_s": 100}}],
+        "routes": [{"alias": "r", "backends": ["s"]}]})
+
+    def broken(_body: object) -> list[object]:
+        raise RuntimeError("detector bug")
+
+    async def run() -> tuple[str, int]:
+        store = open_store(cfg.store)
+        gw = Gateway(cfg, store)
+        monkeypatch.setattr(app_module.pii, "scan", broken)
+        call = _Call("id", "chat/completions")
+        cls = gw._detect(call, {"messages": []}, cfg.routes[0])
+        await store.close()
+        return cls, gw.detector_errors
+
+    assert asyncio.run(run()) == ("pii", 1)

@@ -76,7 +76,7 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
 # trunk 0 (grouped, or 10-11 digits in one run)
 _NANP = re.compile(r"^(?:1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}$")
 _PL = re.compile(r"^\d{3}[ -]\d{3}[ -]\d{3}$|^\d{2} \d{3} \d{2} \d{2}$")
-_HEXY = re.compile(r"[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*")
+_HEXY = re.compile(r"\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b")
 _CARD_NOT = re.compile(r"(?:order|invoice|ref|reference|sku|ean|upc|tracking|ticket|no\.|"
                        r"number|#|\bid)\W{0,3}$", re.IGNORECASE)
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "PL", "SE")
@@ -177,10 +177,12 @@ def _phones(text: str, taken: list[tuple[int, int]]) -> Iterator[Finding]:
             continue
         grouped = bool(re.search(r"[ ().-]", raw))
         international = raw.startswith("+") or (raw.startswith("00") and grouped)
-        token = text[max(0, m.start() - 9):m.end() + 9]
-        if any(_HEXY.fullmatch(part) for part in re.split(r"[\s-]", token)[1:-1] or []) or \
-                re.search(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-", token):
-            continue  # part of a UUID or a hash
+        left = re.search(r"\S*$", text[:m.start()])
+        right = re.match(r"\S*", text[m.end():])
+        attached = (left.group() if left else "") + (right.group() if right else "")
+        if _HEXY.search(attached.replace("-", " ").replace(".", " ")) and re.search(
+                r"[0-9a-fA-F]", attached) and "-" in attached:
+            continue  # glued to hex by hyphens: part of a UUID or a hash
         national = bool(_NANP.match(raw) or _PL.match(raw) or (digits.startswith("0") and (
             grouped or 10 <= len(digits) <= 11)))
         if not (international or national):
