@@ -63,7 +63,7 @@ SENSITIVE = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111",
              "my name is Maria Garcia", "BSN 111222333", "RSSMRA85T10A562S"]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=2000, deadline=None, derandomize=True)  # reproducible in CI
 @given(snippet=st.sampled_from(SENSITIVE), where=st.sampled_from(
     ["content", "part", "tool", "prompt", "input"]),
     before=st.text(alphabet=" abcdefghij,.", max_size=30),

@@ -15,8 +15,8 @@ only after the record is committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
-import json
 import logging
 import os
 import random
@@ -29,8 +29,7 @@ import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
-from breakeven.errors import InputError
-from breakeven.gateway import identity, pii, pseudonym, upstream
+from breakeven.gateway import operations, pii, pseudonym, upstream, watch
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -71,6 +70,11 @@ class _Call:
     pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
 
 
+def new_call(endpoint: str) -> _Call:
+    # time-ordered ids (like UUIDv7) append to the ledger's id index instead of scattering
+    return _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+
+
 class Gateway:
     def __init__(self, cfg: GatewayConfig, store: Store) -> None:
         self.cfg = cfg
@@ -91,9 +95,9 @@ class Gateway:
         self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
-        self.pins = {b.name: _load_pin(b) for b in cfg.backends if b.identity is not None}
+        self.pins = {b.name: watch.load_pin(b) for b in cfg.backends if b.identity is not None}
         self.drift: dict[str, int] = {}
-        self._probed: dict[str, bool] = {}
+        self.probed: dict[str, bool] = {}  # identity probed at least once
         self._watchers: list[asyncio.Task[None]] = []
 
     # -- app ---------------------------------------------------------------------------------
@@ -103,11 +107,12 @@ class Gateway:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/embeddings", self.embeddings)
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics)
-        app.router.add_get("/admin/ledger", self.admin_ledger)
+        for path, handler in (("/v1/models", operations.models),
+                              ("/healthz", operations.healthz),
+                              ("/readyz", operations.readyz),
+                              ("/metrics", operations.metrics),
+                              ("/admin/ledger", operations.admin_ledger)):
+            app.router.add_get(path, functools.partial(handler, self))
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -116,7 +121,7 @@ class Gateway:
         if any(r.detect_pii for r in self.cfg.routes):
             pii.warm_up()
         for name in self.pins:
-            self._watchers.append(asyncio.create_task(self._watch(self.cfg.backend(name))))
+            self._watchers.append(asyncio.create_task(watch.watch(self, self.cfg.backend(name))))
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
 
@@ -152,7 +157,7 @@ class Gateway:
             return web.json_response(err.body(), status=500)
 
     # -- admission ---------------------------------------------------------------------------
-    def _authenticate(self, request: web.Request) -> Key:
+    def authenticate(self, request: web.Request) -> Key:
         if not self.keys:
             return _ANONYMOUS
         header = request.headers.get("Authorization", "")
@@ -274,11 +279,9 @@ class Gateway:
         return await self._serve(request, "embeddings")
 
     async def _serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
-        # time-ordered ids (like UUIDv7) append to the ledger's id index instead of
-        # scattering over it: ~6 us less per commit
-        call = _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+        call = new_call(endpoint)
         try:
-            call.key = self._authenticate(request)
+            call.key = self.authenticate(request)
             if self.in_flight >= self.cfg.limits.max_in_flight:
                 self.rejections.add("overload")
                 raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
@@ -297,24 +300,24 @@ class Gateway:
                     call.content = {"request": body, "response": answer.get("choices")}
                 if call.stream:  # a cascade buffers, then streams the final answer
                     return await self._replay(call, request, body, answer)
-                await self._log(call, 200, None)
+                await self.log_call(call, 200, None)
                 return web.Response(body=orjson.dumps(answer), content_type="application/json",
                                     headers=self._headers(call))
             finally:
                 self.in_flight -= 1
         except ApiError as exc:
             if not call.logged:
-                await self._log(call, exc.status, exc.message)
+                await self.log_call(call, exc.status, exc.message)
             exc_headers = self._headers(call)
             exc_headers.update(exc.headers())
             return web.json_response(exc.body(), status=exc.status, headers=exc_headers)
         except asyncio.CancelledError:
             if not call.logged:
-                await asyncio.shield(self._log(call, 499, "client closed the connection"))
+                await asyncio.shield(self.log_call(call, 499, "client closed the connection"))
             raise
         except Exception as exc:  # a bug: the middleware answers 500, the ledger still knows
             if not call.logged:
-                await self._log(call, 500, f"internal error: {type(exc).__name__}")
+                await self.log_call(call, 500, f"internal error: {type(exc).__name__}")
             raise
 
     def _headers(self, call: _Call) -> dict[str, str]:
@@ -324,7 +327,7 @@ class Gateway:
                     call.route.alias if call.route else "-",
                     call.backend.name if call.backend else None)}
 
-    async def _log(self, call: _Call, status: int, error: str | None,
+    async def log_call(self, call: _Call, status: int, error: str | None,
                    task: str | None = None) -> None:
         call.logged = True
         route = call.route
@@ -546,7 +549,7 @@ class Gateway:
                     continue  # nothing sent yet: the next backend can still answer
                 if response is None:
                     raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
-                await self._log(call, 502, f"stream broken after it started: {exc}")
+                await self.log_call(call, 502, f"stream broken after it started: {exc}")
                 error = ApiError(502, f"upstream stream broke: {exc}", type_="server_error")
                 await response.write(_sse(error.body()) + b"data: [DONE]\n\n")
                 return response
@@ -556,7 +559,7 @@ class Gateway:
             call.trace.attempt(name, "ok", started)
             if response is None:
                 response = await _open(request, self._headers(call))
-            await self._log(call, 200, None)  # committed before the final chunk goes out
+            await self.log_call(call, 200, None)  # committed before the final chunk goes out
             await response.write(b"".join(held) + b"data: [DONE]\n\n")
             await response.write_eof()
             return response
@@ -581,139 +584,13 @@ class Gateway:
             delta["tool_calls"] = [{**c, "index": i}
                                    for i, c in enumerate(message["tool_calls"])]
         await response.write(chunk({"role": "assistant", "content": ""}) + chunk(delta))
-        await self._log(call, 200, None)
+        await self.log_call(call, 200, None)
         tail = chunk({}, choice.get("finish_reason") or "stop")
         if include_usage:
             tail += _sse({**base, "choices": [], "usage": answer.get("usage")})
         await response.write(tail + b"data: [DONE]\n\n")
         await response.write_eof()
         return response
-
-    # -- identity -----------------------------------------------------------------------------
-    async def _watch(self, b: Backend) -> None:
-        """Probe ``b`` at start and every ``interval_s``; compare with its pinned fingerprint."""
-        assert b.identity is not None
-        while True:
-            await self.check_identity(b)
-            await asyncio.sleep(b.identity.interval_s)
-
-    async def check_identity(self, b: Backend) -> float | None:
-        assert b.identity is not None and self.session is not None
-        try:
-            answers = [(await upstream.complete(self.session, b, "chat/completions",
-                                                identity.probe_body(b.model, prompt),
-                                                b.model)).body
-                       for prompt in identity.PROBES]
-        except upstream.UpstreamError as exc:
-            log.warning("identity probe of %s failed: %s", b.name, exc)
-            return None  # unreachable is the circuit breaker's business, not drift
-        seen = identity.fingerprint(answers)
-        score = identity.similarity(self.pins[b.name], seen)
-        state = self.states[b.name]
-        was = state.drifted
-        drifted = score < b.identity.tolerance
-        reason = (f"fingerprint similarity {score:.2f} < {b.identity.tolerance:g} "
-                  f"(pinned {self.pins[b.name]['digest'][:12]}, seen {seen['digest'][:12]})")
-        self.drift[b.name] = int(drifted)
-        if drifted:
-            log.error("backend %s drifted: %s", b.name, reason)
-        state.drifted = reason if drifted and b.identity.on_drift == "block" else None
-        if drifted != (was is not None) or not self._probed.get(b.name):
-            self._probed[b.name] = True
-            call = _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", "chat/completions")
-            call.backend = b
-            call.trace.identity = {"similarity": round(score, 4), "pinned": self.pins[b.name][
-                "digest"], "seen": seen["digest"], "on_drift": b.identity.on_drift}
-            await self._log(call, 409 if drifted else 200, reason if drifted else None,
-                            task="identity")
-        return score
-
-    # -- operations ---------------------------------------------------------------------------
-    async def models(self, request: web.Request) -> web.Response:
-        key = self._authenticate(request)
-        aliases = [r.alias for r in self.cfg.routes if not key.aliases or r.alias in key.aliases]
-        return web.json_response({"object": "list", "data": [
-            {"id": a, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
-            for a in aliases]})
-
-    async def healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, _: web.Request) -> web.Response:
-        assert self.session is not None
-
-        async def probe(b: Backend) -> tuple[str, bool]:
-            try:
-                async with self.session.get(  # type: ignore[union-attr]
-                        f"{b.url.rstrip('/')}/models",
-                        timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                    return b.name, resp.status < 500
-            except (TimeoutError, aiohttp.ClientError):
-                return b.name, False
-
-        up = dict(await asyncio.gather(*(probe(b) for b in self.cfg.backends)))
-        routes = {r.alias: any(up[n] for n in r.backends) for r in self.cfg.routes}
-        ready = all(routes.values())
-        return web.json_response({"ready": ready, "backends": up, "routes": routes},
-                                 status=200 if ready else 503)
-
-    async def metrics(self, _: web.Request) -> web.Response:
-        lines: list[str] = []
-        for counter in (self.requests, self.tokens, self.usd, self.fallbacks,
-                        self.escalations, self.rejections):
-            lines += counter.lines()
-        lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
-        lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')
-        lines += self.detections.lines()
-        lines += ["# TYPE breakeven_gateway_identity_drift gauge"]
-        lines += [f'breakeven_gateway_identity_drift{{backend="{n}"}} {v}'
-                  for n, v in sorted(self.drift.items())]
-        lines += ["# TYPE breakeven_gateway_detector_errors_total counter",
-                  f"breakeven_gateway_detector_errors_total {self.detector_errors}",
-                  "# TYPE breakeven_gateway_in_flight gauge",
-                  f"breakeven_gateway_in_flight {self.in_flight}",
-                  "# TYPE breakeven_gateway_circuit_open gauge"]
-        now = time.monotonic()
-        lines += [f'breakeven_gateway_circuit_open{{backend="{n}"}} '
-                  f"{int(s.open_until > now)}" for n, s in self.states.items()]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-    async def admin_ledger(self, request: web.Request) -> web.Response:
-        key = self._authenticate(request)
-        if not key.admin and self.keys:
-            raise ApiError(403, "admin key required", type_="permission_error")
-        try:
-            limit = min(1000, max(1, int(request.query.get("limit", "100"))))
-        except ValueError:
-            raise ApiError(400, "limit must be a whole number", "limit") from None
-        from breakeven.store import LEDGER_COLUMNS
-
-        rows = await self.store.fetch(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger "
-                                      "ORDER BY ts DESC LIMIT ?", limit)
-        records = []
-        for values in rows:
-            rec = dict(zip(LEDGER_COLUMNS, values, strict=True))
-            for name in ("decision", "content"):
-                if rec[name]:
-                    rec[name] = json.loads(rec[name])
-            records.append(rec)
-        return web.json_response({"object": "list", "data": records})
-
-
-def _load_pin(b: Backend) -> dict[str, Any]:
-    """The pinned fingerprint file of ``b``; a clear error at start, not at the first probe."""
-    assert b.identity is not None
-    path = b.identity.fingerprint
-    try:
-        data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the pinned fingerprint: {exc}",
-                         where=f"backends.{b.name}.identity.fingerprint") from None
-    if not isinstance(data, dict) or data.get("schema") != "breakeven.fingerprint/v1":
-        raise InputError(f"{path} is not a fingerprint (write one with 'breakeven identity "
-                         "fingerprint')", where=f"backends.{b.name}.identity.fingerprint")
-    return data
-
 
 def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"

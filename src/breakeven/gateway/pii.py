@@ -77,8 +77,8 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
 _NANP = re.compile(r"^(?:1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}$")
 _PL = re.compile(r"^\d{3}[ -]\d{3}[ -]\d{3}$|^\d{2} \d{3} \d{2} \d{2}$")
 _HEXY = re.compile(r"\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b")
-_CARD_NOT = re.compile(r"(?:order|invoice|ref|reference|sku|ean|upc|tracking|ticket|no\.|"
-                       r"number|#|\bid)\W{0,3}$", re.IGNORECASE)
+_CARD_NOT = re.compile(r"(?:\b(?:order|invoice|ref|reference|sku|ean|upc|tracking|ticket)"
+                       r"\W{0,3}(?:#|no\.?|number)?|#)\W{0,2}$", re.IGNORECASE)
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "PL", "SE")
 # mod-97 and date-bearing checks are stronger than Luhn or a bare mod-11
 _ID_CONFIDENCE = {"FR_NIR": 0.97, "PL_PESEL": 0.94, "SE_PERSONNUMMER": 0.95,
@@ -162,8 +162,10 @@ def _cards(text: str) -> Iterator[Finding]:
         digits = _digits(m.group())
         if not (12 <= len(digits) <= 19 and _card_brand(digits) and luhn.is_valid(digits)):
             continue
-        if _CARD_NOT.search(text[max(0, m.start() - 14):m.start()]):
-            continue  # "Order #5694..." is an order number that happens to pass Luhn
+        strong = (len(digits) == 16 and (digits[0] == "4" or 51 <= int(digits[:2]) <= 55)) or (
+            len(digits) == 15 and digits[:2] in ("34", "37"))
+        if not strong and _CARD_NOT.search(text[max(0, m.start() - 14):m.start()]):
+            continue  # "Order #569467311258" is an order number that happens to pass Luhn
         yield Finding("CREDIT_CARD", m.start(), m.end(), 0.9)
 
 
