@@ -124,13 +124,18 @@ def load_catalog(directory: Path | str | None = None) -> Catalog:
         raise CatalogError(exc.message, where=str(root)) from None
 
 
-def parse_workload(data: Any, where: str) -> Workload:
+def _mapping(kind: type[_M], data: Any, where: str, error: type[InputError], what: str) -> _M:
+    """``data`` (a parsed YAML document) validated as ``kind``, or one-line ``error``."""
     if not isinstance(data, dict):
-        raise WorkloadError("expected a mapping of workload fields", where=where)
+        raise error(f"expected a mapping of {what}", where=where)
     try:
-        return Workload.model_validate(data)
+        return kind.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, where, WorkloadError) from None
+        raise validation_error(exc, where, error) from None
+
+
+def parse_workload(data: Any, where: str) -> Workload:
+    return _mapping(Workload, data, where, WorkloadError, "workload fields")
 
 
 def load_workload(path: Path | str, catalog: Catalog, *, today: date | None = None
@@ -153,11 +158,5 @@ def load_gateway_config(path: Path | str) -> GatewayConfig:
     """Read and validate a gateway config file (``breakeven gateway --config``)."""
     from breakeven.gateway.config import GatewayConfig
 
-    where = str(path)
-    data = _read_yaml(Path(path), InputError)
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping of gateway settings", where=where)
-    try:
-        return GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, where, InputError) from None
+    return _mapping(GatewayConfig, _read_yaml(Path(path), InputError), str(path), InputError,
+                    "gateway settings")
