@@ -71,7 +71,7 @@ class _Call:
 
 
 def new_call(endpoint: str) -> _Call:
-    # time-ordered ids (like UUIDv7) append to the ledger's id index instead of scattering
+    """A call with a time-ordered id (like UUIDv7: sorts by time, unique, not secret)."""
     return _Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
 
 

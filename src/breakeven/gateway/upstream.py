@@ -161,7 +161,6 @@ class Stream:
         self._cm = cm
         self.tokens_in = 0
         self.tokens_out = 0
-        self.usage_seen = False
         self.done = False
 
     async def close(self) -> None:
@@ -170,7 +169,6 @@ class Stream:
     def _usage(self, usage: dict[str, Any]) -> None:
         self.tokens_in = int(usage.get("prompt_tokens") or 0)
         self.tokens_out = int(usage.get("completion_tokens") or 0)
-        self.usage_seen = True
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from breakeven.sizing import Deployment, decode_step_s, evaluate, memory
+from breakeven.sizing import Deployment, decode_step_s, memory
 
 __all__ = ["EngineConfig", "Sequence", "SimEngine", "Step", "engine_config"]
 
@@ -74,11 +74,6 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         max_model_len=model_len,
         step_time=step_time,
     )
-
-
-def fits(dep: Deployment) -> str | None:
-    """Why ``dep`` cannot serve at all (weights do not fit), or None."""
-    return evaluate(dep, 1, 1).reason
 
 
 @dataclass(eq=False)
@@ -160,22 +155,14 @@ class SimEngine:
     def busy(self) -> bool:
         return bool(self.waiting or self.running)
 
-    def check(self, prompt_tokens: int, output_tokens: int) -> str | None:
-        """Why a request cannot ever run (vLLM answers 400), or None."""
-        need = prompt_tokens + output_tokens
-        if need > self.config.max_model_len:
-            return (
-                f"This model's maximum context length is {self.config.max_model_len} tokens. "
-                f"However, you requested {need} tokens ({prompt_tokens} in the messages, "
-                f"{output_tokens} in the completion). Please reduce the length of the "
-                "messages or completion."
-            )
-        return None
+    def too_long(self, prompt_tokens: int, output_tokens: int) -> bool:
+        """A request that can never run: longer than max_model_len (vLLM answers 400)."""
+        return prompt_tokens + output_tokens > self.config.max_model_len
 
     def add(self, seq: Sequence) -> None:
         if seq.output_tokens < 1 or seq.prompt_tokens < 1:
             raise ValueError("a sequence needs at least one prompt and one output token")
-        if self.check(seq.prompt_tokens, seq.output_tokens):
+        if self.too_long(seq.prompt_tokens, seq.output_tokens):
             raise ValueError("sequence longer than max_model_len")
         seq.target = seq.prompt_tokens
         self.waiting.append(seq)

@@ -33,7 +33,7 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
             arrival, t = t, t + rng.expovariate(rate)
         else:
             arrival = 0.0
-        if engine.check(spec.input_tokens, spec.max_tokens):
+        if engine.too_long(spec.input_tokens, spec.max_tokens):
             rejected += 1
             continue
         seqs.append(Sequence(spec.input_tokens, spec.max_tokens, arrival))

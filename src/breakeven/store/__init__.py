@@ -40,9 +40,9 @@ LEDGER_COLUMNS = (
     "escalated", "batch", "decision", "content",
 )
 # seq is the chain position and, in SQLite, the rowid (INTEGER PRIMARY KEY: no extra
-# b-tree). Every index costs 7-15 us per commit on this kind of disk, so the ledger keeps one
-# more, on the request id; per-key spend is summed incrementally over new seqs, and time
-# ranges follow seq order.
+# b-tree). Each index adds ~10 us to every commit on this machine (benchmarks/
+# ledger_commit.py), so the ledger keeps one more, on the request id; per-key spend is
+# summed incrementally over new seqs, and time ranges follow seq order.
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ledger (
         seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts DOUBLE PRECISION NOT NULL,

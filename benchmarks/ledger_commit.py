@@ -1,0 +1,94 @@
+"""What one ledger commit costs on this disk, and what each index adds (SQLite, WAL).
+
+Backs the figures quoted in store/__init__.py and benchmarks/RESULTS.md: a single-row
+insert+commit with the ledger's columns under four index layouts, and ``Store.record`` as
+the gateway calls it for a request that is alone (chain head, hash, commit on the loop).
+
+    python benchmarks/ledger_commit.py [--rows 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+
+from breakeven.store import LEDGER_COLUMNS, open_store
+
+COLS = ", ".join(f"{c} TEXT" for c in LEDGER_COLUMNS) + ", prev_hash TEXT, hash TEXT"
+LAYOUTS = {
+    "id primary key + seq unique + ts + (key, ts)":
+        (f"CREATE TABLE t (seq INTEGER UNIQUE, {COLS.replace('id TEXT', 'id TEXT PRIMARY KEY')})",
+         ["CREATE INDEX i1 ON t(ts)", "CREATE INDEX i2 ON t(key_name, ts)"]),
+    "seq rowid + id unique + ts + (key, ts)":
+        (f"CREATE TABLE t (seq INTEGER PRIMARY KEY, {COLS.replace('id TEXT', 'id TEXT UNIQUE')})",
+         ["CREATE INDEX i1 ON t(ts)", "CREATE INDEX i2 ON t(key_name, ts)"]),
+    "seq rowid + id unique (shipped)":
+        (f"CREATE TABLE t (seq INTEGER PRIMARY KEY, {COLS.replace('id TEXT', 'id TEXT UNIQUE')})",
+         []),
+    "seq rowid only":
+        (f"CREATE TABLE t (seq INTEGER PRIMARY KEY, {COLS})", []),
+}
+
+
+def _row(i: int, ordered: bool) -> tuple[object, ...]:
+    rid = f"{time.time_ns():016x}{os.urandom(8).hex()}" if ordered else os.urandom(16).hex()
+    values = {c: None for c in LEDGER_COLUMNS} | {
+        "id": rid, "ts": time.time(), "key_name": "bench", "alias": "zero", "status": 200,
+        "decision": json.dumps({"rules": ["class general: zero"], "attempts": [
+            {"backend": "zero", "outcome": "ok", "ms": 0.5}]})}
+    return (i, *(values[c] for c in LEDGER_COLUMNS), "a" * 64, "b" * 64)
+
+
+def layout(ddl: str, indexes: list[str], rows: int, ordered: bool) -> float:
+    conn = sqlite3.connect(f"{tempfile.mkdtemp()}/l.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(ddl)
+    for sql in indexes:
+        conn.execute(sql)
+    marks = ", ".join("?" for _ in range(len(LEDGER_COLUMNS) + 3))
+    start = time.perf_counter()
+    for i in range(1, rows + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"INSERT INTO t VALUES ({marks})", _row(i, ordered))
+        conn.execute("COMMIT")
+    conn.close()
+    return (time.perf_counter() - start) / rows * 1e6
+
+
+async def record(rows: int) -> float:
+    store = open_store(f"sqlite:///{tempfile.mkdtemp()}/ledger.db")
+    row = dict(zip(LEDGER_COLUMNS, _row(0, True)[1:-2], strict=True))
+    row["decision"] = json.loads(row["decision"])
+    start = time.perf_counter()
+    for i in range(rows):
+        row["id"] = f"{time.time_ns():016x}{i:016x}"
+        await store.record(row, alone=True)
+    elapsed = (time.perf_counter() - start) / rows * 1e6
+    await store.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    for name, (ddl, indexes) in LAYOUTS.items():
+        for ordered in (False, True):
+            us = statistics.median(layout(ddl, indexes, args.rows, ordered)
+                                   for _ in range(args.runs))
+            ids = "time-ordered ids" if ordered else "random ids"
+            print(f"{name:48s} {ids:17s} {us:6.1f} us per insert+commit")
+    us = statistics.median(asyncio.run(record(args.rows)) for _ in range(args.runs))
+    print(f"Store.record(alone=True), chained, shipped schema: {us:.1f} us per row")
+
+
+if __name__ == "__main__":
+    main()
