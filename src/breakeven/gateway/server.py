@@ -13,7 +13,7 @@ from breakeven.audit.signing import Signer
 from breakeven.errors import InputError
 from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
-from breakeven.sim.server import event_loop
+from breakeven.loop import event_loop
 from breakeven.store import open_store
 
 __all__ = ["serve"]

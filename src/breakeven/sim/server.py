@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from breakeven.apierror import ApiError
+from breakeven.loop import event_loop
 from breakeven.promtext import Histogram
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
@@ -282,16 +283,6 @@ class SimServer:
         await response.write((tail + "data: [DONE]\n\n").encode())
         await response.write_eof()
         return response
-
-
-def event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where installed (it is on Linux), else asyncio's own loop."""
-    try:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover
-        return asyncio.new_event_loop()
 
 
 def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
