@@ -130,6 +130,19 @@ def postgres_url():
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def pg_url(postgres_url):
+    """A new, empty database on the session's PostgreSQL server (no state between tests)."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{postgres_url.rsplit('/', 1)[0]}/{name}"
+
+
 class GatewayProcess(_Server):
     """``breakeven gateway`` on a free port with the config text given."""
 

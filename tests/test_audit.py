@@ -24,13 +24,7 @@ def _row(i: int) -> dict:
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
-    url = request.getfixturevalue("postgres_url")
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in ("ledger", "checkpoints", "rate_windows"):
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
-    return url
+    return request.getfixturevalue("pg_url")
 
 
 def _execute(url: str, *statements: str) -> None:

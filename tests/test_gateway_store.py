@@ -46,13 +46,8 @@ def test_sqlite_store(tmp_path):
     asyncio.run(_exercise(f"sqlite:///{tmp_path}/l.db"))
 
 
-def test_postgresql_store(postgres_url):
-    import psycopg
-
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger")
-        conn.execute("DROP TABLE IF EXISTS rate_windows")
-    asyncio.run(_exercise(postgres_url))
+def test_postgresql_store(pg_url):
+    asyncio.run(_exercise(pg_url))
 
 
 def test_bad_store_urls(run_cli, tmp_path):
@@ -77,15 +72,12 @@ keys:
 """
 
 
-def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_url):
+def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, pg_url):
     import psycopg
 
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS ledger")
-        conn.execute("DROP TABLE IF EXISTS rate_windows")
     sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001")
-    one = GatewayProcess(_config(sim.url, postgres_url, rate=4), tmp_path, name="one")
-    two = GatewayProcess(_config(sim.url, postgres_url, rate=4), tmp_path, name="two")
+    one = GatewayProcess(_config(sim.url, pg_url, rate=4), tmp_path, name="one")
+    two = GatewayProcess(_config(sim.url, pg_url, rate=4), tmp_path, name="two")
     try:
         clients = [openai.OpenAI(base_url=g.url, api_key=KEYS["app"], max_retries=0)
                    for g in (one, two)]
@@ -101,7 +93,7 @@ def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_ur
             except openai.RateLimitError:
                 limited += 1
         assert ok <= 8 and limited >= 2  # 4/s across both processes, not 4/s each
-        with psycopg.connect(postgres_url) as conn:
+        with psycopg.connect(pg_url) as conn:
             count = conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
         assert count == 10  # every request, served or refused, has its record
         for client in clients:
@@ -113,7 +105,7 @@ def test_two_gateways_share_postgres_ledger_and_rate_limit(tmp_path, postgres_ur
     from breakeven.audit.chain import verify
     from breakeven.store import chained_content
 
-    store = open_store(postgres_url)
+    store = open_store(pg_url)
     try:
         report = verify(store.records(), chained_content, [], None)
     finally:

@@ -22,6 +22,7 @@ _COMMANDS = {
     "gateway": ("breakeven.cli.gateway_cmd", "Hybrid gateway: one endpoint, an explicit boundary."),
     "audit": ("breakeven.cli.audit_cmd", "Verify or export the ledger's tamper-evident chain."),
     "identity": ("breakeven.cli.identity_cmd", "Pin a model: weights digest, fingerprint."),
+    "report": ("breakeven.cli.report_cmd", "Is self-hosting still paying off? From the ledger."),
     "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
 }
 

@@ -53,9 +53,12 @@ def command(config_path: str | None, host: str | None, port: int | None,
 def check_cmd(config_path: str, as_json: bool) -> None:
     """Validate a config and print the boundary it enforces; exit 2 on any problem."""
     from breakeven.gateway.boundary import boundary
+    from breakeven.gateway.server import basis_for
     from breakeven.loaders import load_gateway_config
 
-    found = boundary(load_gateway_config(config_path), os.environ)
+    cfg = load_gateway_config(config_path)
+    basis_for(cfg)  # the dashboard's plan, if named, must load
+    found = boundary(cfg, os.environ)
     if as_json:
         emit_json({"boundary": [{"route": r, "data_class": c, "allowed": list(a),
                                  "blocked": [{"backend": b, "why": w} for b, w in blocked]}

@@ -29,13 +29,14 @@ import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
-from breakeven.gateway import operations, pii, pseudonym, upstream, watch
+from breakeven.gateway import dashboard, operations, pii, pseudonym, upstream, watch
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
 from breakeven.gateway.policy import BackendState, Choice, choose
 from breakeven.promtext import Counter, Histogram
-from breakeven.store import Store
+from breakeven.report_run import Basis
+from breakeven.store import Store, usage
 
 __all__ = ["Gateway"]
 
@@ -76,9 +77,11 @@ def new_call(endpoint: str) -> _Call:
 
 
 class Gateway:
-    def __init__(self, cfg: GatewayConfig, store: Store) -> None:
+    def __init__(self, cfg: GatewayConfig, store: Store, basis: Basis | None = None) -> None:
         self.cfg = cfg
         self.store = store
+        self.basis = basis or Basis(cfg)  # what /admin/report reads the ledger against
+        self.reports: dict[str, tuple[float, dict[str, Any]]] = {}  # since -> (at, report)
         self.states = {b.name: BackendState() for b in cfg.backends}
         self.keys = {k.sha256: k for k in cfg.keys}
         self.in_flight = 0
@@ -111,7 +114,9 @@ class Gateway:
                               ("/healthz", operations.healthz),
                               ("/readyz", operations.readyz),
                               ("/metrics", operations.metrics),
-                              ("/admin/ledger", operations.admin_ledger)):
+                              ("/admin/ledger", operations.admin_ledger),
+                              ("/admin/report", dashboard.admin_report),
+                              ("/dashboard", dashboard.page)):
             app.router.add_get(path, functools.partial(handler, self))
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -122,6 +127,9 @@ class Gateway:
             pii.warm_up()
         for name in self.pins:
             self._watchers.append(asyncio.create_task(watch.watch(self, self.cfg.backend(name))))
+        # a ledger from before the usage rollup is folded once, off the loop
+        self._watchers.append(asyncio.create_task(asyncio.to_thread(usage.backfill,
+                                                                    self.store)))
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
 

@@ -18,6 +18,7 @@ __all__ = [
     "Backend",
     "Cascade",
     "ClassRule",
+    "Dashboard",
     "GatewayConfig",
     "GpuCost",
     "Identity",
@@ -186,6 +187,14 @@ class Audit(_Spec):
         return self
 
 
+class Dashboard(_Spec):
+    """``/dashboard`` and ``/admin/report``: the report over the gateway's own ledger."""
+
+    plan: str | None = Field(default=None, description="workload file: ops cost, decision "
+                             "settings, and the planner rerun on the observed traffic")
+    refresh_s: float = Field(default=10.0, ge=1)
+
+
 class GatewayConfig(_Spec):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -196,6 +205,7 @@ class GatewayConfig(_Spec):
     keys: tuple[Key, ...] = ()
     limits: Limits = Limits()
     audit: Audit = Audit()
+    dashboard: Dashboard = Dashboard()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from breakeven.errors import InputError
 from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
 from breakeven.loop import event_loop
+from breakeven.report_run import Basis
 from breakeven.store import open_store
 
 __all__ = ["serve"]
@@ -31,13 +33,25 @@ def signer_for(cfg: GatewayConfig, env: Mapping[str, str]) -> Signer | None:
     return Signer(text, where=f"${name}")
 
 
+def basis_for(cfg: GatewayConfig) -> Basis:
+    """What the dashboard reads the ledger against: the config, and the plan it names."""
+    path = cfg.dashboard.plan
+    if path is None:
+        return Basis(cfg)
+    from breakeven.loaders import load_catalog, load_workload
+
+    workload, catalog = load_workload(path, load_catalog())
+    return Basis(cfg, workload, Path(path).name, catalog)
+
+
 def serve(cfg: GatewayConfig, announce: Callable[[str], None]) -> None:
     signer = signer_for(cfg, os.environ)
+    basis = basis_for(cfg)
 
     async def main() -> None:
         store = open_store(cfg.store)
         store.signer, store.checkpoint_every = signer, cfg.audit.checkpoint_every
-        gateway = Gateway(cfg, store)
+        gateway = Gateway(cfg, store, basis)
         runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None,
                                shutdown_timeout=30)
         await runner.setup()

@@ -30,6 +30,7 @@ import orjson
 
 from breakeven.audit.chain import GENESIS, link
 from breakeven.errors import InputError
+from breakeven.store import usage
 
 __all__ = ["CHAIN_COLUMNS", "LEDGER_COLUMNS", "Store", "chained_content", "open_store"]
 
@@ -95,11 +96,18 @@ class Store:
         self._opened: list[Any] = []  # reader connections, closed with the store
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-read")
         conn = connect()
+        if dialect == "sqlite":
+            conn.execute("BEGIN IMMEDIATE")
         for statement in _SCHEMA:
             if dialect == "postgresql":
                 statement = statement.replace("seq INTEGER PRIMARY", "seq BIGINT PRIMARY")
             conn.execute(self._sql(statement))
+        if dialect == "postgresql":
+            conn.execute(_PG_LOCK)
+        for statement in (*usage.SCHEMA, usage.MARK):  # the rollup starts at today's head
+            conn.execute(statement)
         conn.commit()
+        self._fold = self._sql(usage.upsert_sql(dialect))
         self.commits = 0
         self._inline = dialect == "sqlite"
         self._write_conn = conn
@@ -185,6 +193,7 @@ class Store:
                 chained.append((*values, seq, prev, digest))
                 prev = digest
             cur.executemany(self._sql(_INSERT), chained)
+            cur.executemany(self._fold, usage.fold(rows, LEDGER_COLUMNS))
             if self.signer is not None and seq // self.checkpoint_every > (
                     start // self.checkpoint_every):
                 self._checkpoint(cur, seq, prev)

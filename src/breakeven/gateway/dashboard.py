@@ -1,0 +1,53 @@
+"""``/dashboard`` (the page) and ``/admin/report`` (its figures, admin key), registered by
+``Gateway.app``. The page holds no data: it asks for the admin key and fetches the report,
+so it is served to anyone; the report is the same JSON as ``breakeven report --json``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from breakeven.apierror import ApiError
+from breakeven.errors import InputError
+from breakeven.render.report_html import dashboard_html
+from breakeven.report_run import parse_time, report
+
+if TYPE_CHECKING:
+    from breakeven.gateway.app import Gateway
+
+__all__ = ["admin_report", "page"]
+
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'")
+
+
+async def page(gw: Gateway, _: web.Request) -> web.Response:
+    return web.Response(text=dashboard_html(gw.cfg.dashboard.refresh_s),
+                        content_type="text/html",
+                        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def admin_report(gw: Gateway, request: web.Request) -> web.Response:
+    key = gw.authenticate(request)
+    if not key.admin and gw.keys:
+        raise ApiError(403, "admin key required", type_="permission_error")
+    text = request.query.get("since", "7d")
+    now = time.time()
+    try:
+        since = parse_time(text, now, "since")
+    except InputError as exc:
+        raise ApiError(400, str(exc), "since") from None
+    if since >= now:
+        raise ApiError(400, f"since must be in the past (got {text!r})", "since")
+    cached = gw.reports.get(text)
+    # reports are computed at most every refresh_s / 2 per window, so many open pages
+    # (or a reload loop) cost the gateway one report, not one each
+    if cached is None or now - cached[0] >= gw.cfg.dashboard.refresh_s / 2:
+        data, _ = await asyncio.to_thread(report, gw.store, gw.basis, since, now)
+        gw.reports[text] = cached = (now, data)
+    return web.json_response(cached[1], headers={"Cache-Control": "no-store"})

@@ -1,0 +1,160 @@
+"""Hourly usage rolled up from the ledger, in the database, for reports and the dashboard.
+
+``usage_hourly`` holds one row per hour x key x route x backend x data class x task x
+batch x status x counterfactual backend, with the sums a report needs. It is kept current
+by the writer: every append folds its rows into it in the same transaction (the rows of a
+group commit are grouped first, so a commit adds one upsert per distinct group, usually
+one or two), so a report or a dashboard refresh reads a few thousand rows whatever the size
+of the ledger, and the rollup can never disagree with the ledger it was committed with.
+
+A ledger written before the rollup existed is folded once by ``backfill``: when the tables
+are created (under the write lock) ``usage_mark`` records the head of the chain then; rows
+up to it are aggregated with a SQL ``GROUP BY`` over ``seq`` ranges, outside any lock, and
+merged under a short lock that moves ``done`` forward only if no other backfill did (so a
+row is never counted twice). The rollup is derived data: deleting both tables and opening
+the store rebuilds it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["KEYS", "MARK", "SCHEMA", "SUMS", "backfill", "fold", "pending", "upsert_sql", "usage"]
+
+KEYS = ("hour", "key_name", "alias", "backend", "hosting", "data_class", "task", "batch",
+        "status", "other_side")
+SUMS = ("requests", "tokens_in", "tokens_out", "usd", "usd_other", "other_known",
+        "fallbacks", "escalated", "latency_ms", "first_ts", "last_ts")
+SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS usage_hourly (
+        hour BIGINT NOT NULL, {', '.join(f'{k} TEXT NOT NULL' for k in KEYS[1:7])},
+        batch INTEGER NOT NULL, status INTEGER NOT NULL, other_side TEXT NOT NULL,
+        requests BIGINT NOT NULL, tokens_in BIGINT NOT NULL, tokens_out BIGINT NOT NULL,
+        usd DOUBLE PRECISION NOT NULL, usd_other DOUBLE PRECISION NOT NULL,
+        other_known BIGINT NOT NULL, fallbacks BIGINT NOT NULL, escalated BIGINT NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL, first_ts DOUBLE PRECISION NOT NULL,
+        last_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY ({', '.join(KEYS)}))""",
+    """CREATE TABLE IF NOT EXISTS usage_mark (
+        id INTEGER PRIMARY KEY, backfill_to BIGINT NOT NULL, done BIGINT NOT NULL)""",
+)
+# run under the store's write lock right after SCHEMA: the ledger's head at creation
+MARK = ("INSERT INTO usage_mark (id, backfill_to, done) SELECT 1, COALESCE(MAX(seq), 0), 0 "
+        "FROM ledger WHERE true ON CONFLICT (id) DO NOTHING")
+_PG_LOCK = "SELECT pg_advisory_xact_lock(7262013001)"  # the ledger's write lock
+_TEXT = ("key_name", "alias", "backend", "hosting", "data_class", "task")
+_CHUNK = 1_000_000  # ledger rows per GROUP BY in a backfill: bounded memory and lock-free
+_SELECT = (
+    "SELECT {hour}, "
+    + ", ".join(f"COALESCE({c}, '')" for c in _TEXT)
+    + ", COALESCE(batch, 0), COALESCE(status, 0), COALESCE(other_side, ''), COUNT(*), "
+    "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(usd), 0), "
+    "COALESCE(SUM(usd_other_side), 0), COUNT(usd_other_side), COALESCE(SUM(fallbacks), 0), "
+    "COALESCE(SUM(escalated), 0), COALESCE(SUM(latency_ms), 0), MIN(ts), MAX(ts) "
+    "FROM ledger WHERE seq > ? AND seq <= ? GROUP BY "
+    + ", ".join(str(i + 1) for i in range(len(KEYS)))
+)
+_HOUR = {"sqlite": "CAST(ts / 3600 AS INTEGER)", "postgresql": "CAST(FLOOR(ts / 3600) AS BIGINT)"}
+_ADD = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in SUMS[:-2])
+_UPSERT = (
+    f"INSERT INTO usage_hourly ({', '.join(KEYS + SUMS)}) VALUES "
+    f"({', '.join('?' for _ in KEYS + SUMS)}) ON CONFLICT ({', '.join(KEYS)}) DO UPDATE SET "
+    f"{_ADD}, first_ts = {{min}}(usage_hourly.first_ts, excluded.first_ts), "
+    f"last_ts = {{max}}(usage_hourly.last_ts, excluded.last_ts)"
+)
+
+
+def upsert_sql(dialect: str) -> str:
+    """The merge statement, ``?`` placeholders (the store rewrites them for psycopg)."""
+    pg = dialect == "postgresql"
+    return _UPSERT.format(min="LEAST" if pg else "MIN", max="GREATEST" if pg else "MAX")
+
+
+def fold(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Group ledger rows (values in ``columns`` order) into rollup rows. Pure."""
+    at = {c: columns.index(c) for c in (*_TEXT, "ts", "batch", "status", "other_side",
+                                        "tokens_in", "tokens_out", "usd", "usd_other_side",
+                                        "fallbacks", "escalated", "latency_ms")}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for v in rows:
+        ts = v[at["ts"]]
+        key = (int(ts // 3600), *(v[at[c]] or "" for c in _TEXT), int(v[at["batch"]] or 0),
+               int(v[at["status"]] or 0), v[at["other_side"]] or "")
+        other = v[at["usd_other_side"]]
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [1, v[at["tokens_in"]] or 0, v[at["tokens_out"]] or 0,
+                           v[at["usd"]] or 0.0, other or 0.0, int(other is not None),
+                           v[at["fallbacks"]] or 0, v[at["escalated"]] or 0,
+                           v[at["latency_ms"]] or 0.0, ts, ts]
+            continue
+        g[0] += 1
+        g[1] += v[at["tokens_in"]] or 0
+        g[2] += v[at["tokens_out"]] or 0
+        g[3] += v[at["usd"]] or 0.0
+        g[4] += other or 0.0
+        g[5] += int(other is not None)
+        g[6] += v[at["fallbacks"]] or 0
+        g[7] += v[at["escalated"]] or 0
+        g[8] += v[at["latency_ms"]] or 0.0
+        g[9] = min(g[9], ts)
+        g[10] = max(g[10], ts)
+    return [(*k, *g) for k, g in groups.items()]
+
+
+def backfill(store: Any, chunk: int = _CHUNK) -> int:
+    """Fold ledger rows that predate the rollup; the number folded (blocking, idempotent)."""
+    sql = store._sql
+    pg = store.dialect == "postgresql"
+    select = sql(_SELECT.format(hour=_HOUR[store.dialect]))
+    upsert = sql(upsert_sql(store.dialect))
+    conn = store._connect()
+    folded = 0
+    try:
+        cur = conn.cursor()
+        if not pg:
+            cur.execute("PRAGMA threads = 2")  # a second core for the GROUP BY sorter
+        while True:
+            cur.execute("SELECT backfill_to, done FROM usage_mark WHERE id = 1")
+            found = cur.fetchone()
+            if pg:
+                conn.rollback()
+            if found is None or found[1] >= found[0]:
+                return folded
+            end, done = int(found[0]), int(found[1])
+            top = min(end, done + chunk)
+            cur.execute(select, (done, top))
+            groups = [tuple(r) for r in cur.fetchall()]
+            if pg:
+                conn.rollback()
+                cur.execute(_PG_LOCK)  # merge in turn with the writers' appends
+                cur.execute("SELECT done FROM usage_mark WHERE id = 1")
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute("SELECT done FROM usage_mark WHERE id = 1")
+            if int(cur.fetchone()[0]) != done:  # another backfill folded this range
+                conn.rollback()
+                continue
+            cur.executemany(upsert, groups)
+            cur.execute(sql("UPDATE usage_mark SET done = ? WHERE id = 1"), (top,))
+            conn.commit()
+            folded += top - done
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def pending(store: Any) -> int:
+    """Ledger rows not yet in the rollup (a backfill still to run); blocking."""
+    rows = store._fetch("SELECT backfill_to - done FROM usage_mark WHERE id = 1", (), False)
+    return int(rows[0][0]) if rows else 0
+
+
+def usage(store: Any, since: float, until: float) -> list[dict[str, Any]]:
+    """The rolled-up rows for the hours that overlap [since, until] (blocking)."""
+    rows = store._fetch(f"SELECT {', '.join(KEYS + SUMS)} FROM usage_hourly "
+                        "WHERE hour >= ? AND hour <= ? ORDER BY hour",
+                        (int(since // 3600), int(until // 3600)), False)
+    return [dict(zip(KEYS + SUMS, r, strict=True)) for r in rows]
