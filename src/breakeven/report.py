@@ -317,7 +317,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     all_hosted = hosted_usd + self_equiv["usd"]
     all_self: dict[str, Any] = {"usd": None, "monthly_usd": None, "replicas": {}}
     if pools:
-        cost = hosted_kept
+        usd = hosted_kept
         for p in pools.values():
             merged = defaultdict(float, p.hourly)
             for h, t in moved_to_self.get(p.key, {}).items():
@@ -325,16 +325,16 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
             n = max(_needed(merged, covered, p.per_replica[1], settings.target_load),
                     1 if p.hourly else 0)
             all_self["replicas"][p.key] = n
-            cost += n * p.per_replica[0] * hours
-        cost += ops_usd if any(all_self["replicas"].values()) else 0.0
-        all_self["usd"] = cost
-        all_self["monthly_usd"] = round(cost * scale, 2)
+            usd += n * p.per_replica[0] * hours
+        usd += ops_usd if any(all_self["replicas"].values()) else 0.0
+        all_self["usd"] = usd
+        all_self["monthly_usd"] = round(usd * scale, 2)
     elif cfg is not None:
         notes.append("no self-hosted backend in the config: the all-self-hosted "
                      "counterfactual needs the planner (pass --plan)")
 
     # -- moves (route by route, with the replica step function) -----------------------------
-    moves = []
+    moves: list[dict[str, Any]] = []
     month = settings.month_hours
     for alias, by_pool in to_hosted.items():
         for key, m in by_pool.items():

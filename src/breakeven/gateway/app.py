@@ -101,7 +101,7 @@ class Gateway:
         self.pins = {b.name: watch.load_pin(b) for b in cfg.backends if b.identity is not None}
         self.drift: dict[str, int] = {}
         self.probed: dict[str, bool] = {}  # identity probed at least once
-        self._watchers: list[asyncio.Task[None]] = []
+        self._watchers: list[asyncio.Task[Any]] = []
 
     # -- app ---------------------------------------------------------------------------------
     def app(self) -> web.Application:
