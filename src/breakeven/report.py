@@ -471,7 +471,8 @@ def _verdict(traffic: list[dict[str, Any]], pools: dict[str, _Pool], mean_util: 
         return {"verdict": "no_data", "headline": "no traffic in this window", "reasons": []}
     monthly = cost["monthly"]
     scale = s.month_hours / hours if hours > 0 else 0.0
-    span = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+    span = (f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours" if hours >= 1
+            else f"{hours * 60:.0f} minutes")
     reasons = []
     if pools and mean_util is not None:
         where = ("below the ~30% at which the hosted API is usually cheaper" if mean_util < 0.3

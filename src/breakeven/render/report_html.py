@@ -31,14 +31,15 @@ text-align:right} td:first-child,th:first-child{text-align:left}
 _SCRIPT = r"""
 const NS = 'http://www.w3.org/2000/svg';
 const $ = (id) => document.getElementById(id);
-const usd = (x) => x == null ? '-' : '$' + Number(x).toLocaleString('en-US',
+const usd = (x) => x == null ? '-' : (x !== 0 && Math.abs(x) < 0.01)
+  ? '$' + Number(x).toPrecision(2) : '$' + Number(x).toLocaleString('en-US',
   {minimumFractionDigits: 2, maximumFractionDigits: 2});
 const pct = (x) => x == null ? '-' : (100 * x).toFixed(1) + '%';
 const num = (x) => x == null ? '-' : Number(x).toLocaleString('en-US');
 const COLORS = {hosted: '#4c78a8', self: '#f58518', other: '#54a24b', line: '#e45756'};
 
 function el(tag, attrs, parent, text) {
-  const node = ['svg', 'rect', 'line', 'text', 'polyline', 'g', 'title'].includes(tag)
+  const node = ['svg', 'rect', 'line', 'text', 'polyline', 'circle', 'title'].includes(tag)
     ? document.createElementNS(NS, tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   if (text != null) node.textContent = text;
@@ -80,6 +81,9 @@ function chart(id, title, labels, series, opts) {
   for (const s of series.filter(s => s.kind === 'line')) {
     const pts = s.values.map((v, i) => `${x0(i) + bw / 2},${y(v || 0)}`).join(' ');
     el('polyline', {points: pts, fill: 'none', stroke: s.color, 'stroke-width': 2}, svg);
+    s.values.forEach((v, i) => el('circle', {cx: x0(i) + bw / 2, cy: y(v || 0), r: 3,
+                                             fill: s.color}, svg)
+      .appendChild(el('title', {}, null, `${labels[i]} ${s.name}: ${opts.fmt(v || 0)}`)));
   }
   for (const m of opts.marks || []) {
     el('line', {x1: L, x2: W - R, y1: y(m.value), y2: y(m.value), stroke: '#999',
@@ -107,6 +111,7 @@ function card(parent, label, value, figure) {
 }
 
 function render(d) {
+  window.report = d;  // the figures on screen, for whoever inspects the page
   const w = d.window, v = d.volume, c = d.cost, u = d.utilisation, cf = d.counterfactuals;
   $('window').textContent = `${w.start} .. ${w.until} (${w.hours.toFixed(1)} h)` +
     (w.plan ? ` · plan ${w.plan}` : '');

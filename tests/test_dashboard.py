@@ -1,0 +1,144 @@
+"""The gateway's /dashboard in a real headless Chromium (Debian's chromium and chromedriver,
+driven by Selenium): it asks for the admin key, shows the figures /admin/report gives for
+the same store, refuses other keys, loads nothing from outside, and updates after traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .test_gateway import KEYS
+from .test_report import Traffic
+
+
+@pytest.fixture
+def browser(tmp_path):
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are not installed (.ci/run installs them)")
+        pytest.skip("chromium and chromedriver are not installed here")
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for drivers online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-sync",
+                "--disable-component-update", "--disable-dev-shm-usage",
+                "--window-size=1280,1600", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(arg)
+    b = webdriver.Chrome(service=Service(driver), options=options)
+    b.set_page_load_timeout(30)
+    yield b
+    b.quit()
+
+
+@pytest.fixture
+def traffic(tmp_path):
+    t = Traffic(tmp_path, f"sqlite:///{tmp_path}/ledger.db")
+    yield t
+    t.stop()
+
+
+def _report(base: str, key: str = KEYS["admin"]) -> dict:
+    req = urllib.request.Request(f"{base}/admin/report?since=7d",
+                                 headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _figure(browser, name: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.CSS_SELECTOR, f'[data-figure="{name}"]').text)
+
+
+def _money(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+def _log_in(browser, key: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.ID, "key")
+    field.send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+
+
+def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    traffic.send(n_chat=6, n_hard=4, n_pii=2)
+    base = traffic.gateway.base
+    browser.get(f"{base}/dashboard")
+    wait = WebDriverWait(browser, 20)
+
+    # a key that is not an admin's is refused, with the gateway's own message
+    _log_in(browser, KEYS["app"])
+    wait.until(lambda b: "admin key required" in b.find_element(By.ID, "error").text)
+    assert browser.find_element(By.ID, "login").is_displayed()
+
+    _log_in(browser, KEYS["admin"])
+    wait.until(lambda b: _figure(b, "volume.requests") not in ("", "-"))
+    data = _report(base)
+    assert _figure(browser, "volume.requests") == f"{data['volume']['requests']:,}"
+    assert _figure(browser, "volume.errors") == f"{data['volume']['errors']:,}"
+    assert _money(_figure(browser, "cost.monthly.self_usd")) == pytest.approx(
+        data["cost"]["monthly"]["self_usd"], abs=0.01)
+    # per-month figures extrapolate a window seconds long that grows between two reads:
+    # compared with the report the page drew (window.report), and that with the ledger's
+    shown = browser.execute_script("return window.report")
+    assert shown["volume"] == data["volume"] | {"by_hour": shown["volume"]["by_hour"],
+                                                 "by_day": shown["volume"]["by_day"]}
+    for name in ("cost.monthly.hosted_usd", "cost.monthly.total_usd",
+                 "counterfactuals.all_hosted.monthly_usd"):
+        value = shown
+        for part in name.split("."):
+            value = value[part]
+        assert _money(_figure(browser, name)) == pytest.approx(value, abs=0.01)
+    assert _figure(browser, "utilisation.mean") == f"{100 * shown['utilisation']['mean']:.1f}%"
+    assert browser.find_element(By.ID, "verdict").get_attribute("data-verdict") == (
+        data["verdict"]["verdict"])
+    rows = {r.get_attribute("data-route"): r.find_elements(By.TAG_NAME, "td")[1].text
+            for r in browser.find_elements(By.CSS_SELECTOR, "#routes tr[data-route]")}
+    assert rows == {g["alias"]: f"{g['requests']:,}" for g in data["volume"]["by_route"]}
+    charts = browser.find_elements(By.CSS_SELECTOR, ".charts svg")
+    assert len(charts) == 4
+    assert browser.find_elements(By.CSS_SELECTOR, "#util-chart polyline")  # drawn, not empty
+    browser.save_screenshot(str(tmp_path / "dashboard.png"))
+
+    # nothing was fetched from anywhere but the gateway
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert fetched and all(url.startswith(base) for url in fetched)
+
+    before = data["volume"]["requests"]
+    traffic.send(n_chat=3, n_hard=0, n_pii=0)  # + one refused request (unknown model)
+    wait.until(lambda b: _figure(b, "volume.requests") == f"{before + 4:,}")
+
+
+def test_report_endpoint_refuses_and_validates(traffic):
+    base = traffic.gateway.base
+    for key, status in ((None, 401), ("wrong", 401), (KEYS["app"], 403)):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        req = urllib.request.Request(f"{base}/admin/report", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == status
+        assert "error" in json.loads(err.value.read())
+    req = urllib.request.Request(f"{base}/admin/report?since=soon",
+                                 headers={"Authorization": f"Bearer {KEYS['admin']}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    body = json.loads(err.value.read())
+    assert err.value.code == 400 and body["error"]["param"] == "since"
+    empty = _report(base)  # no traffic yet: a report that says so
+    assert empty["verdict"]["verdict"] == "no_data"
