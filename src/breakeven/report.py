@@ -121,11 +121,16 @@ def _coverage(start: float, end: float) -> dict[int, float]:
     return out
 
 
+def _peak(hourly: dict[int, float], covered: dict[int, float]) -> float:
+    """The busiest hour's rate (tokens/s) in ``hourly``."""
+    return max((tokens / covered[h] for h, tokens in hourly.items() if covered.get(h)),
+               default=0.0)
+
+
 def _needed(hourly: dict[int, float], covered: dict[int, float], per_replica: float,
             target: float) -> int:
     """Replicas that serve the busiest hour of ``hourly`` (tokens) at the target load."""
-    peak = max((tokens / covered[h] for h, tokens in hourly.items() if covered.get(h)),
-               default=0.0)
+    peak = _peak(hourly, covered)
     return math.ceil(peak / (per_replica * target) - 1e-9) if peak > 0 else 0
 
 
@@ -192,6 +197,8 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     start, end = span(rows, since, until)
     hours = (end - start) / _H
     covered = _coverage(start, end)
+    if not covered:  # an empty window
+        traffic = []
     scale = settings.month_hours / hours if hours > 0 else 0.0
     if not traffic:
         notes.append("no traffic in this window: nothing to measure yet"
@@ -219,6 +226,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
             "hosted_usd": 0.0, "other_usd": 0.0} for h in covered}
     mover = _Mover(cfg) if cfg else None
     moved_to_self: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    hosted_usd = 0.0
     hosted_kept = 0.0  # hosted spend that could not move to a self-hosted backend
     self_equiv = {"usd": 0.0, "tokens": 0, "unpriced": 0, "bound": 0, "requests": 0}
     # route -> pool -> hourly tokens (and their price on the other side) that may move
@@ -226,8 +234,8 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     to_self: dict[str, dict[str, _Moving]] = defaultdict(lambda: defaultdict(_Moving))
     batch = {"requests": 0, "tokens": 0, "hosted_equivalent_usd": 0.0}
     for r in traffic:
-        h = r["hour"] if r["hour"] in by_hour else max(min(r["hour"], max(by_hour)),
-                                                       min(by_hour))
+        # the window's edges cut hours; a group is counted in the nearest covered hour
+        h = min(max(r["hour"], min(by_hour)), max(by_hour))
         tokens = r["tokens_in"] + r["tokens_out"]
         slot = by_hour[h]
         slot["requests"] += r["requests"]
@@ -257,6 +265,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
             else:
                 self_equiv["bound"] += r["requests"]
         elif hosting == "hosted":
+            hosted_usd += r["usd"]
             slot["tokens_hosted"] += tokens
             slot["hosted_usd"] += r["usd"]
             target = pool_of.get(r["other_side"])
@@ -269,9 +278,6 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     requests = sum(r["requests"] for r in traffic)
     tokens_in = sum(r["tokens_in"] for r in traffic)
     tokens_out = sum(r["tokens_out"] for r in traffic)
-    hosted_usd = sum(r["usd"] for r in traffic
-                     if (known[r["backend"]].hosting if r["backend"] in known
-                         else r["hosting"]) == "hosted")
     self_tokens = int(self_equiv["tokens"])
     hosted_tokens = sum(s["tokens_hosted"] for s in by_hour.values())
     gpu_usd = sum(p.usd_per_hour for p in pools.values()) * hours
@@ -299,7 +305,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     pool_rows = []
     for p in pools.values():
         used = sum(p.hourly.values())
-        peak = max((t / covered[h] for h, t in p.hourly.items() if covered.get(h)), default=0)
+        peak = _peak(p.hourly, covered)
         if peak > p.capacity:
             notes.append(f"pool {p.key} served {peak:,.0f} tokens/s in its busiest hour, more "
                          f"than the {p.capacity:,.0f} its config says it can: "
