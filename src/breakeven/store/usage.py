@@ -17,6 +17,8 @@ the store rebuilds it the same way.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,33 +72,40 @@ def upsert_sql(dialect: str) -> str:
     return _UPSERT.format(min="LEAST" if pg else "MIN", max="GREATEST" if pg else "MAX")
 
 
+_FOLDED = (*_TEXT, "batch", "status", "other_side", "ts", "tokens_in", "tokens_out", "usd",
+           "usd_other_side", "fallbacks", "escalated", "latency_ms")
+
+
+@functools.cache
+def _picker(columns: tuple[str, ...]) -> Any:
+    return operator.itemgetter(*(columns.index(c) for c in _FOLDED))
+
+
 def fold(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """Group ledger rows (values in ``columns`` order) into rollup rows. Pure."""
-    at = {c: columns.index(c) for c in (*_TEXT, "ts", "batch", "status", "other_side",
-                                        "tokens_in", "tokens_out", "usd", "usd_other_side",
-                                        "fallbacks", "escalated", "latency_ms")}
+    pick = _picker(tuple(columns))
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for v in rows:
-        ts = v[at["ts"]]
-        key = (int(ts // 3600), *(v[at[c]] or "" for c in _TEXT), int(v[at["batch"]] or 0),
-               int(v[at["status"]] or 0), v[at["other_side"]] or "")
-        other = v[at["usd_other_side"]]
+        (key_name, alias, backend, hosting, data_class, task, batch, status, other_side, ts,
+         t_in, t_out, usd, other, fallbacks, escalated, latency) = pick(v)
+        key = (int(ts // 3600), key_name or "", alias or "", backend or "", hosting or "",
+               data_class or "", task or "", int(batch or 0), int(status or 0),
+               other_side or "")
         g = groups.get(key)
         if g is None:
-            groups[key] = [1, v[at["tokens_in"]] or 0, v[at["tokens_out"]] or 0,
-                           v[at["usd"]] or 0.0, other or 0.0, int(other is not None),
-                           v[at["fallbacks"]] or 0, v[at["escalated"]] or 0,
-                           v[at["latency_ms"]] or 0.0, ts, ts]
+            groups[key] = [1, t_in or 0, t_out or 0, usd or 0.0, other or 0.0,
+                           int(other is not None), fallbacks or 0, escalated or 0,
+                           latency or 0.0, ts, ts]
             continue
         g[0] += 1
-        g[1] += v[at["tokens_in"]] or 0
-        g[2] += v[at["tokens_out"]] or 0
-        g[3] += v[at["usd"]] or 0.0
+        g[1] += t_in or 0
+        g[2] += t_out or 0
+        g[3] += usd or 0.0
         g[4] += other or 0.0
         g[5] += int(other is not None)
-        g[6] += v[at["fallbacks"]] or 0
-        g[7] += v[at["escalated"]] or 0
-        g[8] += v[at["latency_ms"]] or 0.0
+        g[6] += fallbacks or 0
+        g[7] += escalated or 0
+        g[8] += latency or 0.0
         g[9] = min(g[9], ts)
         g[10] = max(g[10], ts)
     return [(*k, *g) for k, g in groups.items()]
