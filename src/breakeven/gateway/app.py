@@ -30,6 +30,7 @@ from aiohttp import web
 
 from breakeven.apierror import ApiError
 from breakeven.gateway import dashboard, operations, pii, pseudonym, upstream, watch
+from breakeven.gateway.batch import Batches
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -69,6 +70,7 @@ class _Call:
     logged: bool = False
     content: dict[str, Any] | None = None  # kept only when the route opts in
     pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
+    batch: bool = False  # a line of a batch job, not interactive traffic
 
 
 def new_call(endpoint: str) -> _Call:
@@ -102,6 +104,7 @@ class Gateway:
         self.drift: dict[str, int] = {}
         self.probed: dict[str, bool] = {}  # identity probed at least once
         self._watchers: list[asyncio.Task[Any]] = []
+        self.batches = Batches(self)
 
     # -- app ---------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -110,6 +113,14 @@ class Gateway:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        b = self.batches
+        app.router.add_post("/v1/files", b.upload)
+        app.router.add_get("/v1/files/{file_id}", b.file)
+        app.router.add_get("/v1/files/{file_id}/content", b.content)
+        app.router.add_post("/v1/batches", b.create)
+        app.router.add_get("/v1/batches", b.list)
+        app.router.add_get("/v1/batches/{batch_id}", b.get)
+        app.router.add_post("/v1/batches/{batch_id}/cancel", b.cancel)
         for path, handler in (("/v1/models", operations.models),
                               ("/healthz", operations.healthz),
                               ("/readyz", operations.readyz),
@@ -132,8 +143,10 @@ class Gateway:
                                                                     self.store)))
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        self.batches.start()
 
     async def _stop(self, _: web.Application) -> None:
+        await self.batches.stop()
         for task in self._watchers:
             task.cancel()
         if self.session is not None:
@@ -355,7 +368,7 @@ class Gateway:
                      stream=call.stream, status=status, error=error,
                      tokens_in=call.tokens_in, tokens_out=call.tokens_out,
                      ttft_ms=call.ttft_ms, latency_ms=latency, trace=call.trace, cfg=self.cfg,
-                     route=route, content=call.content)
+                     route=route, content=call.content, batch=call.batch)
         record["usd"] += call.extra_usd
         alias = route.alias if route else "-"
         name = backend.name if backend else "-"
@@ -363,6 +376,8 @@ class Gateway:
         self.latency.observe(latency / 1e3)
         if call.ttft_ms is not None:
             self.ttft.observe(call.ttft_ms / 1e3)
+            if backend is not None and backend.hosting == "self" and not call.batch:
+                self.batches.observe_ttft(backend.name, call.ttft_ms)
         if backend is not None:
             self.tokens.add(alias, name, "input", value=call.tokens_in)
             self.tokens.add(alias, name, "output", value=call.tokens_out)

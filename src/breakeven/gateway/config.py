@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "Audit",
     "Backend",
+    "Batch",
     "Cascade",
     "ClassRule",
     "Dashboard",
@@ -148,6 +149,9 @@ class Route(_Spec):
     max_attempts: int = Field(default=3, ge=1, le=10)
     store_content: bool = False
     detect_pii: bool = True
+    batch_spill: bool = Field(default=False, description="a batch whose completion window "
+                              "the self-hosted side cannot meet may run on this route's "
+                              "hosted backends, where the data class allows")
     # detected type -> data class; types not listed make the request "pii"
     pii_classes: dict[str, str] = Field(default_factory=lambda: {"SECRET": "secret"})
 
@@ -187,6 +191,26 @@ class Audit(_Spec):
         return self
 
 
+class Batch(_Spec):
+    """The Batch API: files of requests run on self-hosted backends when there is room."""
+
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_lines: int = Field(default=50_000, ge=1)
+    lease_s: float = Field(default=60.0, gt=0, description="a claimed line returns to the "
+                           "queue when its process has not finished it by then")
+    max_line_attempts: int = Field(default=3, ge=1, le=10)
+    max_per_backend: int = Field(default=64, ge=1, description="batch lines in flight on "
+                                 "one self-hosted backend, at most")
+    queue_limit: int = Field(default=0, ge=0, description="engine queue length (waiting "
+                             "requests) above which batch admission backs off")
+    kv_limit: float = Field(default=0.95, gt=0, le=1, description="engine KV-cache use "
+                            "above which batch admission backs off")
+    ttft_slo_ms: float | None = Field(default=None, gt=0, description="interactive TTFT p95 "
+                                      "(measured by the gateway) to protect")
+    scrape_s: float = Field(default=0.5, gt=0, description="how often engine /metrics and "
+                            "the gateway's own signals are read")
+
+
 class Dashboard(_Spec):
     """``/dashboard`` and ``/admin/report``: the report over the gateway's own ledger."""
 
@@ -206,6 +230,7 @@ class GatewayConfig(_Spec):
     limits: Limits = Limits()
     audit: Audit = Audit()
     dashboard: Dashboard = Dashboard()
+    batch: Batch = Batch()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

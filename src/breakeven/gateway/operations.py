@@ -68,6 +68,15 @@ async def metrics(gw: Gateway, _: web.Request) -> web.Response:
     now = time.monotonic()
     lines += [f'breakeven_gateway_circuit_open{{backend="{n}"}} '
               f"{int(s.open_until > now)}" for n, s in gw.states.items()]
+    batches = gw.batches
+    lines += ["# TYPE breakeven_gateway_batch_limit gauge"]
+    lines += [f'breakeven_gateway_batch_limit{{backend="{n}"}} {lim.allowed}'
+              for n, lim in sorted(batches.limits.items())]
+    lines += ["# TYPE breakeven_gateway_batch_in_flight gauge"]
+    lines += [f'breakeven_gateway_batch_in_flight{{backend="{n}"}} {batches.running[n]}'
+              for n in sorted(batches.limits)]
+    lines += ["# TYPE breakeven_gateway_batch_lines_total counter",
+              f"breakeven_gateway_batch_lines_total {batches.lines_done}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 async def admin_ledger(gw: Gateway, request: web.Request) -> web.Response:
