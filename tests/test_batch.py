@@ -1,0 +1,323 @@
+"""The Batch API through the official openai SDK against a gateway with sim backends: submit,
+poll, download, cancel, bad input, on SQLite and PostgreSQL; a gateway killed mid-batch
+(restarted on SQLite; its twin on the same PostgreSQL finishing the work); spilling to a
+hosted backend when the window cannot be met, with pii lines kept self-hosted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from breakeven.store import open_store
+
+from .conftest import GatewayProcess, SimProcess
+from .test_gateway import KEYS, _sha
+from .test_report import ledger
+
+GPU = "{gpu: h100-sxm, count: 1, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
+
+
+def gateway_yaml(self_url: str, hosted_url: str, store: str, batch: str = "",
+                 spill: bool = False) -> str:
+    return f"""
+store: {store}
+backends:
+  - {{name: llama-1, url: "{self_url}", model: llama-3.1-8b, hosting: self, gpu: {GPU}}}
+  - {{name: api, url: "{hosted_url}", model: llama-3.1-8b, hosting: hosted,
+      price: {{input_per_mtok: 3, output_per_mtok: 15}}}}
+routes:
+  - {{alias: chat, backends: [llama-1, api], batch_spill: {str(spill).lower()}}}
+  - {{alias: open, backends: [llama-1]}}
+keys:
+  - {{name: app, sha256: {_sha(KEYS['app'])}}}
+  - {{name: narrow, sha256: {_sha(KEYS['narrow'])}, aliases: [open]}}
+  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
+batch: {{lease_s: 2, scrape_s: 0.2{batch}}}
+"""
+
+
+def line(cid: str, model: str = "chat", content: str = "hello there", max_tokens: int = 8,
+         url: str = "/v1/chat/completions") -> str:
+    return json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": {
+        "model": model, "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": content}]}})
+
+
+def wait_final(client: openai.OpenAI, batch_id: str, timeout: float = 90) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in ("completed", "failed", "expired", "cancelled"):
+            return batch
+        assert time.monotonic() < deadline, f"batch still {batch.status}"
+        time.sleep(0.2)
+
+
+def jsonl(client: openai.OpenAI, file_id: str | None) -> list[dict]:
+    if file_id is None:
+        return []
+    return [json.loads(x) for x in client.files.content(file_id).text.splitlines() if x]
+
+
+class Stack:
+    def __init__(self, tmp: Path, store: str, scale: str = "0.01", batch: str = "",
+                 spill: bool = False, twins: int = 1) -> None:
+        self.self_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                                   "--time-scale", scale, "--seed", "1")
+        self.hosted_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                                     "--time-scale", "0.01", "--seed", "2")
+        self.store, self.tmp = store, tmp
+        self.config = gateway_yaml(self.self_sim.url, self.hosted_sim.url, store, batch, spill)
+        self.gateways = [GatewayProcess(self.config, tmp, name=f"gw{i}") for i in range(twins)]
+        self.clients: list[openai.OpenAI] = []
+
+    def client(self, key: str = "app", i: int = 0) -> openai.OpenAI:
+        c = openai.OpenAI(base_url=self.gateways[i].url, api_key=KEYS[key], max_retries=0)
+        self.clients.append(c)
+        return c
+
+    def stop(self) -> None:
+        for c in self.clients:
+            c.close()
+        for g in self.gateways:
+            g.stop()
+        self.self_sim.stop()
+        self.hosted_sim.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_submit_poll_download(store_url, tmp_path):
+    stack = Stack(tmp_path, store_url)
+    try:
+        client = stack.client()
+        good = [line(f"ok-{i}", content=f"question {i} " * (1 + i % 5)) for i in range(30)]
+        good.append(line("pii-1", content="reach me at jane.doe@example.com"))
+        bad = ['{"custom_id": "broken", "method": "POST",',  # line 32: not JSON
+               line("ok-1"),  # a repeated custom_id
+               line("wrong-url", url="/v1/embeddings"),
+               line("nope", model="no-such-route")]
+        content = "\n".join(good + bad) + "\n"
+        f = client.files.create(file=("in.jsonl", content.encode()), purpose="batch")
+        assert f.purpose == "batch" and f.bytes == len(content.encode())
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h", metadata={"job": "t1"})
+        assert batch.status in ("validating", "in_progress")
+        done = wait_final(client, batch.id)
+        assert done.status == "completed", done
+        assert done.request_counts.total == 35
+        assert done.request_counts.completed == 31 and done.request_counts.failed == 4
+        assert done.metadata == {"job": "t1"}
+        out = jsonl(client, done.output_file_id)
+        assert sorted(o["custom_id"] for o in out) == sorted(
+            [f"ok-{i}" for i in range(30)] + ["pii-1"])  # each exactly once
+        assert all(o["response"]["status_code"] == 200 and
+                   o["response"]["body"]["choices"][0]["message"]["content"] for o in out)
+        errors = {e["error"]["line"]: e for e in jsonl(client, done.error_file_id)}
+        assert sorted(errors) == [32, 33, 34, 35]  # every bad line, by its line number
+        assert errors[32]["error"]["code"] == "invalid_json"
+        assert "repeated" in errors[33]["error"]["message"]
+        assert "no-such-route" in errors[35]["error"]["message"]
+        # listed, and invisible to another key
+        assert batch.id in [b.id for b in client.batches.list(limit=5).data]
+        other = stack.client("narrow")
+        with pytest.raises(openai.NotFoundError):
+            other.batches.retrieve(batch.id)
+        with pytest.raises(openai.NotFoundError):
+            other.files.content(done.output_file_id)
+        # the ledger: one batch record per line run, all on the self-hosted backend
+        rows = [r for r in ledger(store_url) if r["batch"]]
+        assert len(rows) == 31
+        assert {r["hosting"] for r in rows} == {"self"}
+        assert [r["data_class"] for r in rows].count("pii") == 1
+        assert all(json.loads(r["decision"])["rules"][0].startswith(f"batch {batch.id} line")
+                   for r in rows)
+    finally:
+        stack.stop()
+
+
+def test_bad_input(tmp_path):
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", batch=", max_file_bytes: 4096")
+    try:
+        client = stack.client()
+        with pytest.raises(openai.BadRequestError, match="purpose"):
+            client.files.create(file=("a.jsonl", b"{}"), purpose="fine-tune")
+        with pytest.raises(openai.APIStatusError) as big:
+            client.files.create(file=("big.jsonl", b"x" * 5000), purpose="batch")
+        assert big.value.status_code == 413
+        f = client.files.create(file=("in.jsonl", line("a").encode()), purpose="batch")
+        with pytest.raises(openai.BadRequestError, match="endpoint"):
+            client.batches.create(input_file_id=f.id, endpoint="/v1/responses",
+                                  completion_window="24h")
+        with pytest.raises(openai.BadRequestError, match="completion_window"):
+            client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                  completion_window="soon")
+        with pytest.raises(openai.BadRequestError, match="input_file_id"):
+            client.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+        with pytest.raises(openai.NotFoundError):
+            client.batches.retrieve("batch_nope")
+        # not JSONL at all: the batch fails with a reason, nothing runs
+        text = client.files.create(file=("notes.txt", b"hello\nworld\n"), purpose="batch")
+        failed = wait_final(client, client.batches.create(
+            input_file_id=text.id, endpoint="/v1/chat/completions",
+            completion_window="24h").id)
+        assert failed.status == "failed"
+        assert "not JSONL" in failed.errors.data[0].message
+        # a route this key may not use: the line fails, named, the batch completes
+        narrow = stack.client("narrow")
+        nf = narrow.files.create(file=("n.jsonl", (line("x") + "\n" + line(
+            "y", model="open")).encode()), purpose="batch")
+        done = wait_final(narrow, narrow.batches.create(
+            input_file_id=nf.id, endpoint="/v1/chat/completions", completion_window="1h").id)
+        assert (done.request_counts.completed, done.request_counts.failed) == (1, 1)
+        # the gateway's own error shape for a cancel of a finished batch
+        with pytest.raises(openai.BadRequestError, match="cannot cancel"):
+            narrow.batches.cancel(done.id)
+    finally:
+        stack.stop()
+
+
+def test_cancel(tmp_path):
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", scale="1",
+                  batch=", max_per_backend: 2")
+    try:
+        client = stack.client()
+        content = "\n".join(line(f"c{i}", max_tokens=40) for i in range(200))
+        f = client.files.create(file=("in.jsonl", content.encode()), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        while client.batches.retrieve(batch.id).request_counts.completed < 2:
+            time.sleep(0.1)
+        assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
+        done = wait_final(client, batch.id)
+        assert done.status == "cancelled"
+        out, err = jsonl(client, done.output_file_id), jsonl(client, done.error_file_id)
+        assert len(out) == done.request_counts.completed < 200
+        assert len(out) + len(err) == 200  # every line accounted for
+        assert {e["error"]["code"] for e in err} == {"batch_cancelled"}
+    finally:
+        stack.stop()
+
+
+def _submit(client: openai.OpenAI, n: int, max_tokens: int = 30, window: str = "24h",
+            pii_every: int = 0) -> str:
+    lines = [line(f"k{i}", max_tokens=max_tokens, content=(
+        f"mail me at user{i}@example.com" if pii_every and i % pii_every == 0 else f"q {i}"))
+        for i in range(n)]
+    f = client.files.create(file=("in.jsonl", "\n".join(lines).encode()), purpose="batch")
+    return client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                 completion_window=window).id
+
+
+def _check_once(client: openai.OpenAI, batch_id: str, n: int) -> object:
+    done = wait_final(client, batch_id, timeout=120)
+    assert done.status == "completed", done
+    out = jsonl(client, done.output_file_id)
+    assert sorted(o["custom_id"] for o in out) == sorted(f"k{i}" for i in range(n))
+    assert done.request_counts.completed == n
+    return done
+
+
+def test_killed_mid_batch_resumes_after_restart_sqlite(tmp_path):
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", scale="1",
+                  batch=", max_per_backend: 8")
+    try:
+        client = stack.client()
+        batch_id = _submit(client, 120)
+        while client.batches.retrieve(batch_id).request_counts.completed < 10:
+            time.sleep(0.1)
+        gw = stack.gateways[0]
+        os.kill(gw.proc.pid, signal.SIGKILL)
+        gw.proc.wait(10)
+        gw.stop()  # closes its pipes
+        stack.gateways[0] = GatewayProcess(stack.config, tmp_path, name="gw0")
+        client = stack.client()
+        _check_once(client, batch_id, 120)
+    finally:
+        stack.stop()
+
+
+def test_two_gateways_share_a_postgres_queue_and_one_dies(tmp_path, pg_url):
+    stack = Stack(tmp_path, pg_url, scale="1", batch=", max_per_backend: 8", twins=2)
+    try:
+        client = stack.client(i=1)
+        batch_id = _submit(client, 160)
+        while client.batches.retrieve(batch_id).request_counts.completed < 15:
+            time.sleep(0.1)
+        victim = stack.gateways[0]
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(10)
+        _check_once(client, batch_id, 160)
+        served = [r for r in ledger(pg_url) if r["batch"] and r["status"] == 200]
+        assert len(served) >= 160  # a line cut off by the kill may have run twice
+    finally:
+        stack.stop()
+
+
+def test_spills_to_hosted_when_the_window_cannot_be_met(tmp_path):
+    """A slow self-hosted backend and a 1-minute window: the batch spills, but lines that
+    carry personal data still run only self-hosted."""
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", scale="10", spill=True,
+                  batch=", max_per_backend: 1")
+    try:
+        client = stack.client()
+        batch_id = _submit(client, 60, max_tokens=20, window="1m", pii_every=10)
+        done = wait_final(client, batch_id, timeout=90)
+        rows = [r for r in ledger(stack.store) if r["batch"] and r["status"] == 200]
+        hosted = [r for r in rows if r["hosting"] == "hosted"]
+        assert hosted, "nothing spilled"
+        assert all(r["data_class"] == "general" for r in hosted)
+        assert any("spilled" in json.loads(r["decision"])["rules"][1] for r in hosted)
+        out = jsonl(client, done.output_file_id)
+        err = jsonl(client, done.error_file_id)
+        assert len(out) + len(err) == 60
+        assert len({o["custom_id"] for o in out}) == len(out)
+    finally:
+        stack.stop()
+
+
+def test_queue_claims_are_exclusive(pg_url):
+    """Two claimers on PostgreSQL never lease the same line (SKIP LOCKED)."""
+    import asyncio
+    import threading
+
+    from breakeven.store.batches import Queue
+
+    store = open_store(pg_url)
+    try:
+        q = Queue(store)
+        now = time.time()
+        q.create({"id": "batch_x", "key_name": "k", "endpoint": "/v1/chat/completions",
+                  "input_file_id": "f", "completion_window": "24h", "status": "in_progress",
+                  "created_at": now, "expires_at": now + 60})
+        q.add_lines("batch_x", [(i, f"c{i}", "chat", "general", "{}", "queued", None)
+                                for i in range(1, 501)])
+        got: dict[str, list[int]] = {"a": [], "b": []}
+
+        def claimer(name: str) -> None:
+            while lines := q.claim(name, ["chat"], 7, 60):
+                got[name] += [x["line_no"] for x in lines]
+
+        threads = [threading.Thread(target=claimer, args=(n,)) for n in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got["a"] + got["b"]) == list(range(1, 501))  # all, once
+        assert got["a"] and got["b"]  # both worked
+        # a lease that runs out is claimable again; the late finisher's result is refused
+        assert q.claim("c", ["chat"], 1, 60) == []
+    finally:
+        asyncio.run(store.close())
