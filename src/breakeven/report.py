@@ -407,6 +407,13 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     }
     verdict = _verdict(traffic, pools, mean_util, hours, cost, counterfactuals, crossover,
                        moves, settings, self_equiv)
+    if batch["hosted_equivalent_usd"] > 0:
+        verdict["reasons"].append(
+            f"batch work on the self-hosted GPUs ({batch['requests']:,} requests, "
+            f"utilisation {_pct(mean_util or 0)} with it, "
+            f"{_pct(_ratio(served - served_batch, capacity * hours * _H) or 0)} without) "
+            f"would have cost {_usd(batch['hosted_equivalent_usd'] * scale)}/month on the "
+            "hosted API")
 
     days: dict[str, dict[str, Any]] = {}
     for h, secs in covered.items():

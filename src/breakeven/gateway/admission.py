@@ -2,10 +2,12 @@
 
 Additive increase, multiplicative decrease, per backend, updated every ``scrape_s``:
 
-- **pressure** (the engine queues requests beyond ``queue_limit``, its KV cache is fuller
-  than ``kv_limit``, or the interactive TTFT p95 the gateway measured exceeds the SLO):
-  the limit halves, down to zero, so a rise in interactive load takes batch admission
-  from 64 to 0 in about three seconds at the default 0.5 s;
+- **pressure** (the engine's queue stayed above ``queue_limit`` over the last three reads:
+  a request that arrived between two engine steps waits a few milliseconds and is no
+  sign of overload; its KV cache is fuller than ``kv_limit``; or the interactive TTFT p95
+  the gateway measured over the last 5 s exceeds the SLO): the limit halves (a quarter
+  off for latency, to hover near the SLO), down to zero, so a rise in interactive load
+  takes batch admission from 64 to 0 in a few seconds at the default 0.5 s;
 - **no pressure, and the limit is what holds batch back** (as many lines in flight as
   allowed): the limit grows by a quarter (at least one), up to ``max_per_backend``;
 - otherwise it stays.
@@ -17,7 +19,8 @@ interactive traffic to be hurt, and cancelling would waste the GPU work already 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 __all__ = ["Limit", "Signals", "p95"]
 
@@ -37,10 +40,12 @@ class Limit:
     kv_limit: float = 0.95
     ttft_slo_ms: float | None = None
     value: float = 1.0
+    queue: deque[float] = field(default_factory=lambda: deque(maxlen=3))
 
     def why_pressure(self, s: Signals) -> str | None:
-        if s.waiting is not None and s.waiting > self.queue_limit:
-            return f"engine queue {s.waiting:g} > {self.queue_limit}"
+        self.queue.append(s.waiting if s.waiting is not None else 0.0)
+        if len(self.queue) == self.queue.maxlen and min(self.queue) > self.queue_limit:
+            return f"engine queue {min(self.queue):g}+ > {self.queue_limit} for 3 reads"
         if s.kv_usage is not None and s.kv_usage > self.kv_limit:
             return f"KV cache {s.kv_usage:.0%} > {self.kv_limit:.0%}"
         if (self.ttft_slo_ms is not None and s.ttft_p95_ms is not None
@@ -51,10 +56,11 @@ class Limit:
     def update(self, s: Signals) -> str | None:
         """Adjust to ``s``; the pressure that cut the limit, if any."""
         why = self.why_pressure(s)
-        if why is not None:
-            self.value = math.floor(self.value / 2)
-        elif s.in_flight >= self.value:
-            self.value = min(float(self.cap), self.value + max(1.0, self.value / 4))
+        if why is not None:  # latency above the SLO: a gentler cut, to hover near it
+            self.value = math.floor(self.value * (0.75 if why.startswith("interactive")
+                                                  else 0.5))
+        elif s.in_flight >= self.allowed:
+            self.value = float(min(self.cap, self.allowed + max(1, self.allowed // 4)))
         return why
 
     @property

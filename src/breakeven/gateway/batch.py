@@ -150,7 +150,7 @@ class Batches:
                 return None, None
 
         found = await asyncio.gather(*(gauges(n) for n in self.self_backends))
-        horizon = time.monotonic() - 10.0
+        horizon = time.monotonic() - 5.0
         for name, (waiting, kv) in zip(self.self_backends, found, strict=True):
             recent = [ms for t, ms in self.ttft[name] if t >= horizon]
             why = self.limits[name].update(Signals(waiting, kv, p95(recent),

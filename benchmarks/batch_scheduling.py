@@ -1,0 +1,214 @@
+"""Batch lines fill idle GPU time without hurting interactive traffic (issue: Batch API).
+
+One ``breakeven sim`` (Llama 3.1 8B on an H100, time scale 1: real time) behind
+``breakeven gateway``; interactive traffic from ``breakeven bench`` (Poisson, streaming,
+500 prompt / 100 output tokens) through the gateway; a 10,000-line batch of the same shape
+through the Batch API. Capacity is the planner's: ``breakeven size`` at a 300 ms TTFT /
+25 ms TPOT SLO (29,230 tokens/s, 48.7 requests/s here); utilisation is the sim's prompt +
+generation tokens per second over that capacity.
+
+1. baseline: interactive at 50% of capacity, no batch: TTFT p95, utilisation;
+2. with the batch: the same interactive load while the batch runs: TTFT p95 (target: at
+   most +20%), utilisation (target: above 85%);
+3. step: interactive load steps to 90% of capacity: seconds until batch admission backs
+   off (the gateway's batch limit is cut) and until batch lines in flight fall to a
+   quarter of their level before the step (target: within 5 s).
+
+The gateway protects the interactive TTFT p95 it measures (``batch.ttft_slo_ms``) at 1.15x
+the baseline's, as an operator would set it from a measurement.
+
+    python benchmarks/batch_scheduling.py [--runs 3] [--phase-s 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "breakeven"]
+KEY = "bench-key"
+IN, OUT = 500, 100
+
+
+def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    assert proc.stdout is not None
+    for _ in range(3):
+        line = proc.stdout.readline()
+        if line.startswith("listening on "):
+            return proc, line.split()[-1]
+    raise RuntimeError(f"{args[0]} did not start")
+
+
+def _get(url: str) -> str:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def _gauge(text: str, name: str) -> float:
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? "
+                                                      r"(\S+)$", text, re.M))
+
+
+def _tokens(sim: str) -> float:
+    text = _get(sim.removesuffix("/v1") + "/metrics")
+    return _gauge(text, "vllm:prompt_tokens_total") + _gauge(text,
+                                                             "vllm:generation_tokens_total")
+
+
+def capacity() -> tuple[float, float]:
+    out = subprocess.run([*CLI, "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                          "--input-len", str(IN), "--output-len", str(OUT), "--ttft-ms", "300",
+                          "--tpot-ms", "25", "--json"], capture_output=True, text=True,
+                         check=True)
+    at = json.loads(out.stdout)["at_slo"]
+    return float(at["total_tok_s"]), float(at["requests_per_s"])
+
+
+def gateway_yaml(tmp: Path, sim: str, cap: float, slo_ms: float | None) -> Path:
+    path = tmp / "gateway.yaml"
+    slo = f", ttft_slo_ms: {slo_ms:.1f}" if slo_ms else ""
+    path.write_text(f"""
+store: sqlite:///{tmp}/ledger.db
+backends:
+  - {{name: llama, url: "{sim}", model: llama-3.1-8b, hosting: self, max_concurrency: 1024,
+      gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2.5, capacity_tokens_per_s: {cap:.0f}}}}}
+routes: [{{alias: chat, backends: [llama], detect_pii: false}}]
+keys: [{{name: bench, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}}}]
+batch: {{max_per_backend: 256, scrape_s: 0.5{slo}}}
+""")
+    return path
+
+
+def interactive(url: str, rate: float, seconds: float, out: Path) -> dict[str, float]:
+    env = {**os.environ, "BENCH_KEY": KEY}
+    subprocess.run([*CLI, "bench", "--url", url, "--model", "chat", "--quiet", "--rate",
+                    f"{rate:.2f}", "--duration", str(seconds), "--warmup", "0.05",
+                    "--input-len", f"fixed:{IN}", "--output-len", f"fixed:{OUT}",
+                    "--api-key-env", "BENCH_KEY", "--json", str(out)], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    level = json.loads(out.read_text())["levels"][0]
+    return {"ttft_p95_ms": float(level["ttft_ms"]["p95"]),
+            "ttft_p50_ms": float(level["ttft_ms"]["p50"]),
+            "req_s": float(level["request_throughput"])}
+
+
+def submit(url: str, lines: int) -> str:
+    import openai
+
+    client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+    words = " ".join(["token"] * (IN - 12))
+    rows = [json.dumps({"custom_id": f"b{i}", "method": "POST", "url": "/v1/chat/completions",
+                        "body": {"model": "chat", "max_tokens": OUT, "min_tokens": OUT,
+                                 "ignore_eos": True,
+                                 "messages": [{"role": "user", "content": words}]}})
+            for i in range(lines)]
+    f = client.files.create(file=("batch.jsonl", "\n".join(rows).encode()), purpose="batch")
+    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    while client.batches.retrieve(batch.id).status == "validating":
+        time.sleep(0.2)
+    client.close()
+    return str(batch.id)
+
+
+def utilisation(sim: str, cap: float, work: threading.Thread) -> float:
+    """Mean utilisation while ``work`` runs (skipping its first 15%)."""
+    work.start()
+    time.sleep(2)
+    t0, k0 = time.monotonic(), _tokens(sim)
+    work.join()
+    return (_tokens(sim) - k0) / (time.monotonic() - t0) / cap
+
+
+def one_run(tmp: Path, phase_s: float, slo_factor: float) -> dict[str, float]:
+    cap, req_s = capacity()
+    sim_proc, sim = _start(["sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                            "--port", "0", "--seed", "1"])
+    gw_proc, gw = _start(["gateway", "--config", str(gateway_yaml(tmp, sim, cap, None)),
+                          "--port", "0"])
+    out: dict[str, float] = {"capacity_tok_s": cap}
+    try:
+        base: dict[str, float] = {}
+        run = threading.Thread(target=lambda: base.update(
+            interactive(gw, 0.5 * req_s, phase_s, tmp / "a.json")))
+        out["util_baseline"] = utilisation(sim, cap, run)
+        out["ttft_p95_baseline"] = base["ttft_p95_ms"]
+        gw_proc.send_signal(signal.SIGTERM)
+        gw_proc.wait(30)
+        gw_proc, gw = _start(["gateway", "--config", str(gateway_yaml(
+            tmp, sim, cap, slo_factor * base["ttft_p95_ms"])), "--port", "0"])
+        submit(gw, 10_000)
+        time.sleep(10)  # batch admission ramps up
+        mixed: dict[str, float] = {}
+        run = threading.Thread(target=lambda: mixed.update(
+            interactive(gw, 0.5 * req_s, phase_s, tmp / "b.json")))
+        out["util_with_batch"] = utilisation(sim, cap, run)
+        out["ttft_p95_with_batch"] = mixed["ttft_p95_ms"]
+        # the step: watch the batch limit and lines in flight while the load jumps
+        metrics = gw.removesuffix("/v1") + "/metrics"
+        before = _gauge(_get(metrics), "breakeven_gateway_batch_in_flight")
+        limit0 = _gauge(_get(metrics), "breakeven_gateway_batch_limit")
+        step = threading.Thread(target=interactive,
+                                args=(gw, 0.9 * req_s, 20, tmp / "c.json"))
+        start = time.monotonic()
+        step.start()
+        cut = quarter = None
+        while time.monotonic() - start < 20 and (cut is None or quarter is None):
+            text = _get(metrics)
+            now = time.monotonic() - start
+            if cut is None and _gauge(text, "breakeven_gateway_batch_limit") < limit0:
+                cut = now
+            if quarter is None and _gauge(text, "breakeven_gateway_batch_in_flight") <= (
+                    before / 4):
+                quarter = now
+            time.sleep(0.1)
+        step.join()
+        out["batch_in_flight_before_step"] = before
+        out["backoff_s"] = cut if cut is not None else float("nan")
+        out["quarter_s"] = quarter if quarter is not None else float("nan")
+    finally:
+        for proc in (gw_proc, sim_proc):
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--phase-s", type=float, default=40.0)
+    parser.add_argument("--slo-factor", type=float, default=1.15,
+                        help="batch.ttft_slo_ms as a multiple of the baseline p95 (0: none)")
+    args = parser.parse_args()
+    runs = [one_run(Path(tempfile.mkdtemp()), args.phase_s, args.slo_factor)
+            for _ in range(args.runs)]
+    for r in runs:
+        print(json.dumps({k: round(v, 3) for k, v in r.items()}))
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    rise = med["ttft_p95_with_batch"] / med["ttft_p95_baseline"] - 1
+    print(f"capacity {med['capacity_tok_s']:,.0f} tok/s (planner, at the SLO)")
+    print(f"utilisation: {med['util_baseline']:.1%} interactive only -> "
+          f"{med['util_with_batch']:.1%} with the batch (target > 85%)")
+    print(f"interactive TTFT p95: {med['ttft_p95_baseline']:.1f} ms -> "
+          f"{med['ttft_p95_with_batch']:.1f} ms ({rise:+.1%}; target <= +20%)")
+    print(f"step to 90%: admission cut after {med['backoff_s']:.2f} s, batch lines in flight "
+          f"at a quarter after {med['quarter_s']:.2f} s (target 5 s)")
+
+
+if __name__ == "__main__":
+    main()
