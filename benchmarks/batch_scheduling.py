@@ -153,7 +153,7 @@ def one_run(tmp: Path, phase_s: float, slo_factor: float) -> dict[str, float]:
         gw_proc, gw = _start(["gateway", "--config", str(gateway_yaml(
             tmp, sim, cap, slo_factor * base["ttft_p95_ms"])), "--port", "0"])
         submit(gw, 10_000)
-        time.sleep(10)  # batch admission ramps up
+        time.sleep(20)  # batch admission ramps up
         mixed: dict[str, float] = {}
         run = threading.Thread(target=lambda: mixed.update(
             interactive(gw, 0.5 * req_s, phase_s, tmp / "b.json")))

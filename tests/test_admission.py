@@ -19,7 +19,7 @@ def test_grows_only_while_the_limit_binds_and_stops_at_the_cap():
     while lim.allowed < 64:
         lim.update(_calm(in_flight=lim.allowed))
         steps += 1
-    assert steps <= 20 and lim.allowed == 64  # ~10 s at the default 0.5 s
+    assert steps <= 40 and lim.allowed == 64  # under 20 s at the default 0.5 s
     lim.update(_calm(in_flight=64))
     assert lim.allowed == 64
 

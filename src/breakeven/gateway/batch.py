@@ -4,8 +4,10 @@ scheduler that runs batch lines on self-hosted backends when, and only when, the
 Every gateway process runs the scheduler over the shared queue (``store.batches``):
 
 - every 0.1 s it claims, per self-hosted backend, as many lines as that backend's batch
-  limit leaves room for (``admission.Limit``: halved under pressure from the engine's
-  queue, KV cache or interactive TTFT, grown while nothing pushes back), and runs them
+  limit leaves room for (``admission.Limit``: cut under pressure from the engine's
+  queue, KV cache or interactive TTFT, grown while nothing pushes back), started at the
+  pace lines finish (limit x tick / a line's mean duration) rather than in bursts whose
+  prompts would be prefilled all at once, and runs them
   through the gateway's own path (data class and residency rules, fallback limited to the
   backend chosen, a ledger record marked ``batch`` per attempt);
 - every ``scrape_s`` it reads each engine's ``/metrics`` (vLLM's
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import secrets
 import socket
@@ -49,6 +52,7 @@ __all__ = ["Batches"]
 
 log = logging.getLogger("breakeven.gateway.batch")
 _OPEN = ("queued", "leased")
+_TICK_S = 0.1
 
 
 def _engine_gauges(text: str) -> tuple[float | None, float | None]:
@@ -89,6 +93,7 @@ class Batches:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.lines_done = 0
+        self.line_s: dict[str, float] = defaultdict(lambda: 2.0)  # EWMA of a line's seconds
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,7 +134,7 @@ class Batches:
             except Exception:  # the store is down, a bug: keep the scheduler alive
                 log.exception("batch scheduler tick failed")
                 await asyncio.sleep(1.0)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(_TICK_S)
 
     # -- admission ---------------------------------------------------------------------------
     async def _scrape(self) -> None:
@@ -150,9 +155,12 @@ class Batches:
                 return None, None
 
         found = await asyncio.gather(*(gauges(n) for n in self.self_backends))
-        horizon = time.monotonic() - 5.0
+        now = time.monotonic()
         for name, (waiting, kv) in zip(self.self_backends, found, strict=True):
-            recent = [ms for t, ms in self.ttft[name] if t >= horizon]
+            # the last 2 s when they hold 20 samples (a quick reaction), else the last 5 s
+            recent = [ms for t, ms in self.ttft[name] if t >= now - 2.0]
+            if len(recent) < 20:
+                recent = [ms for t, ms in self.ttft[name] if t >= now - 5.0]
             why = self.limits[name].update(Signals(waiting, kv, p95(recent),
                                                    self.running[name]))
             if why != self.pressure.get(name):
@@ -166,6 +174,10 @@ class Batches:
             if state.drifted or state.open_until > time.monotonic():
                 continue
             room = self.limits[name].allowed - self.running[name]
+            # start lines at the pace they finish: a burst of prompts to prefill at once
+            # is what hurts interactive latency, more than the lines themselves
+            pace = math.ceil(self.limits[name].allowed * _TICK_S / self.line_s[name])
+            room = min(room, max(1, pace))
             if room <= 0:
                 continue
             lines = await asyncio.to_thread(self.queue.claim, self.owner,
@@ -217,7 +229,9 @@ class Batches:
                 n for n in call.route.backends if gw.cfg.backend(n).hosting == "hosted")
             if slot == "spill":
                 call.trace.rules.append("spilled: the window cannot be met self-hosted")
+            started = time.monotonic()
             call.backend, answer = await gw._attempts(call, body, among)
+            self.line_s[slot] = 0.9 * self.line_s[slot] + 0.1 * (time.monotonic() - started)
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
             await gw.log_call(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)
