@@ -98,8 +98,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PostgresServer:
+    """The session's PostgreSQL server: its URL, and a restart under whoever uses it."""
+
+    def __init__(self, url: str, ctl: list[str]) -> None:
+        self.url = url
+        self._ctl = ctl
+
+    def restart(self) -> None:
+        subprocess.run([*self._ctl, "-m", "fast", "-w", "restart"], check=True,
+                       capture_output=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_url():
+def postgres_server():
     """A real PostgreSQL server for this test session, in a temporary directory."""
     import glob
     import shutil
@@ -124,10 +136,17 @@ def postgres_url():
                     str(root / "log"), "-o",
                     f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
                     "start"], check=True, capture_output=True)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    yield PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                         [*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-l",
+                          str(root / "log")])
     subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"],
                    capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    return postgres_server.url
 
 
 @pytest.fixture

@@ -249,9 +249,27 @@ class Store:
                     self._queue.put(None)
                     break
                 batch.append(more)
-            errors = self._commit(conn, [values for values, _, _ in batch])
+            rows = [values for values, _, _ in batch]
+            errors = self._commit(conn, rows)
+            if any(errors) and _broken(conn):  # the server restarted or the network failed
+                conn = self._reconnect(conn)
+                errors = self._commit(conn, rows)
             for (_, future, loop), error in zip(batch, errors, strict=True):
                 loop.call_soon_threadsafe(_settle, future, error)
+
+    def _reconnect(self, old: Any) -> Any:
+        """A new connection in place of a broken one (the old one if none can be had yet:
+        the next batch tries again)."""
+        try:
+            conn = self._connect()
+        except Exception:
+            return old
+        try:
+            old.close()
+        except Exception:
+            pass
+        self._head = None
+        return conn
 
     # -- reads -----------------------------------------------------------------------------
     def _reader(self) -> Any:
@@ -273,7 +291,10 @@ class Store:
                 conn.rollback()  # end the read transaction
             return [tuple(r) for r in rows]
         except Exception:
-            conn.rollback()
+            if _broken(conn):  # reconnect on the next read from this thread
+                self._local.conn = None
+            else:
+                conn.rollback()
             raise
 
     async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -344,6 +365,11 @@ class Store:
         self._readers.shutdown(wait=True)
         for conn in self._opened:
             conn.close()
+
+
+def _broken(conn: Any) -> bool:
+    """A PostgreSQL connection that can no longer be used (SQLite's never breaks)."""
+    return bool(getattr(conn, "broken", False) or getattr(conn, "closed", False))
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
