@@ -158,12 +158,17 @@ def anthropic_app(log: list[dict] | None = None) -> web.Application:
 
 
 class Faults:
-    """What the faulty OpenAI upstream does next: ``mode`` in ok, 500, 429, hang, garbage,
-    cut (a stream broken after two chunks); every request body is logged."""
+    """What the faulty OpenAI upstream does next: ``mode`` in ok, 500, 502, 503, 429 (with
+    ``retry_after`` when set), hang, slow_first_byte, slow_stream, garbage (HTML), bad_json
+    (a JSON content type with a truncated body), bad_sse (a stream whose second event is
+    not JSON), cut (a stream whose connection is reset after the first chunk), no_done (a
+    stream that stops sending before [DONE] and never closes), no_usage (answers without
+    usage); every request body is logged."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.retry_after: str | None = None
+        self.delay_s = 1.0
         self.log: list[dict] = []
 
 
@@ -172,8 +177,13 @@ def faulty_app(faults: Faults) -> web.Application:
         body = await request.json()
         faults.log.append(body)
         mode = faults.mode
-        if mode == "500":
-            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if mode in ("500", "502", "503"):
+            return web.json_response({"error": {"message": "boom"}}, status=int(mode))
+        if mode == "bad_json":
+            return web.Response(text='{"id": "x", "choices": [{"index"',
+                                content_type="application/json")
+        if mode == "slow_first_byte":
+            await asyncio.sleep(faults.delay_s)
         if mode == "429":
             headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
             return web.json_response({"error": {"message": "slow down"}}, status=429,
@@ -183,22 +193,36 @@ def faulty_app(faults: Faults) -> web.Application:
         if mode == "garbage":
             return web.Response(text="<html>oops</html>", content_type="text/html")
         text = "fine answer"
+        usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
         if not body.get("stream"):
-            return web.json_response({
+            answer = {
                 "id": "x", "object": "chat.completion", "model": body["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}})
+                             "finish_reason": "stop"}]}
+            if mode != "no_usage":
+                answer["usage"] = usage
+            return web.json_response(answer)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         for i, word in enumerate(text.split()):
-            if mode == "cut" and i == 1:
+            if i == 1 and mode == "cut":
                 request.transport.close()  # type: ignore[union-attr]
                 return resp
+            if i == 1 and mode == "bad_sse":
+                await resp.write(b"data: {this is not json\n\n")
+                continue
+            if i == 1 and mode == "slow_stream":
+                await asyncio.sleep(faults.delay_s)
             event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
                      "choices": [{"index": 0, "delta": {"content": " " + word},
                                   "finish_reason": None}]}
             await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+        if mode == "no_done":
+            await asyncio.sleep(30)  # nothing more, connection open
+            return resp
+        if mode == "no_usage":
+            await resp.write(b"data: [DONE]\n\n")
+            return resp
         await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0'
                          b',"delta":{},"finish_reason":"stop"}]}\n\n')
         await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[],'
