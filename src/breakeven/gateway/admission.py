@@ -5,9 +5,9 @@ Additive increase, multiplicative decrease, per backend, updated every ``scrape_
 - **pressure** (the engine's queue stayed above ``queue_limit`` over the last three reads:
   a request that arrived between two engine steps waits a few milliseconds and is no
   sign of overload; its KV cache is fuller than ``kv_limit``; or the interactive TTFT p95
-  the gateway measured over the last 2 s (5 s when traffic is thin) exceeds the SLO): the limit halves (a quarter
-  off for latency, to hover near the SLO), down to zero, so a rise in interactive load
-  takes batch admission from 64 to 0 in a few seconds at the default 0.5 s;
+  the gateway measured over the last 2 s (5 s when traffic is thin) exceeds the SLO):
+  the limit halves (a quarter off for latency, to hover near the SLO), down to zero, so a
+  rise in interactive load takes batch admission from 64 to 0 in a few seconds;
 - **no pressure, and the limit is what holds batch back** (as many lines in flight as
   allowed): the limit grows by an eighth (at least one), up to ``max_per_backend``;
 - otherwise it stays.

@@ -16,6 +16,7 @@ Reads run on a small thread pool, one connection per thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -264,10 +265,8 @@ class Store:
             conn = self._connect()
         except Exception:
             return old
-        try:
+        with contextlib.suppress(Exception):
             old.close()
-        except Exception:
-            pass
         self._head = None
         return conn
 
