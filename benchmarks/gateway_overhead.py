@@ -15,6 +15,7 @@ virtualenv, one worker, no database), through LiteLLM configured equivalently.
 4. ``--soak S``: S seconds at a steady rate through the gateway, RSS sampled every 5 s.
 
     python benchmarks/gateway_overhead.py [--litellm /tmp/litellm/bin/litellm] [--soak 300]
+                                          [--soak-only]
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=2000)
     parser.add_argument("--cpu-requests", type=int, default=2000)
     parser.add_argument("--soak", type=float, default=0)
+    parser.add_argument("--soak-only", action="store_true",
+                        help="skip the latency, CPU and throughput measurements")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     procs = []
@@ -161,7 +164,7 @@ def main() -> None:
         paths.append(("LiteLLM proxy", "http://127.0.0.1:8312/v1", f"sk-{KEY}", lite.pid))
     try:
         results = {}
-        for name, url, key, pid in paths:
+        for name, url, key, pid in [] if args.soak_only else paths:
             p50, p99 = latency(f"{url}/chat/completions", key, args.latency_requests)
             cpu = cpu_per_request(pid, f"{url}/chat/completions", key, args.cpu_requests,
                                   False)
@@ -170,7 +173,7 @@ def main() -> None:
             rps = throughput(url, key, tmp, False)
             sps = throughput(url, key, tmp, True)
             results[name] = (p50, p99, cpu, cpu_stream, rps, sps)
-        d = results["direct"]
+        d = results.get("direct", (0.0, 0.0))
         print("path                  p50 ms  p99 ms  +p50 ms  +p99 ms  CPU/req ms  "
               "CPU/stream ms   req/s  streams/s")
         for name, (p50, p99, cpu, cpu_s, rps, sps) in results.items():

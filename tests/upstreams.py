@@ -163,7 +163,8 @@ class Faults:
     (a JSON content type with a truncated body), bad_sse (a stream whose second event is
     not JSON), cut (a stream whose connection is reset after the first chunk), no_done (a
     stream that stops sending before [DONE] and never closes), no_usage (answers without
-    usage); every request body is logged."""
+    usage), 401-echo (a 401 whose message echoes the API key sent); every request body is
+    logged."""
 
     def __init__(self) -> None:
         self.mode = "ok"
@@ -177,6 +178,10 @@ def faulty_app(faults: Faults) -> web.Application:
         body = await request.json()
         faults.log.append(body)
         mode = faults.mode
+        if mode == "401-echo":  # as providers do: the key, echoed in the error
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return web.json_response({"error": {"message": f"Incorrect API key provided: "
+                                                           f"{key}"}}, status=401)
         if mode in ("500", "502", "503"):
             return web.json_response({"error": {"message": "boom"}}, status=int(mode))
         if mode == "bad_json":

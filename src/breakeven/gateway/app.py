@@ -123,6 +123,7 @@ class Gateway:
         app.router.add_post("/v1/batches/{batch_id}/cancel", b.cancel)
         for path, handler in (("/v1/models", operations.models),
                               ("/healthz", operations.healthz),
+                              ("/openapi.json", operations.openapi),
                               ("/readyz", operations.readyz),
                               ("/metrics", operations.metrics),
                               ("/admin/ledger", operations.admin_ledger),

@@ -425,6 +425,24 @@ class Batches:
         if not request.content_type.startswith("multipart/"):
             raise ApiError(400, "upload a file as multipart/form-data with fields 'file' and "
                                 "'purpose'", "file")
+        try:
+            purpose, filename, content = await self._read_upload(request)
+        except ApiError:
+            raise
+        except Exception as exc:  # no boundary, a truncated part...: the caller's input
+            raise ApiError(400, f"malformed multipart body ({type(exc).__name__})",
+                           "file") from None
+        if purpose != "batch":
+            raise ApiError(400, f"purpose must be 'batch' (got {purpose!r})", "purpose")
+        if content is None:
+            raise ApiError(400, "no 'file' part in the upload", "file")
+        fid = f"file-{secrets.token_hex(12)}"
+        row = await asyncio.to_thread(self.queue.save_file, fid, key.name, "batch",
+                                      filename or "upload.jsonl", content)
+        return web.json_response(batchfile.file_object(row))
+
+    async def _read_upload(self, request: web.Request
+                           ) -> tuple[str | None, str | None, bytes | None]:
         purpose, filename, content = None, None, None
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
@@ -441,14 +459,7 @@ class Batches:
                         raise ApiError(413, f"file larger than {self.cfg.max_file_bytes:,} "
                                             "bytes", "file", code="file_too_large")
                 content = bytes(data)
-        if purpose != "batch":
-            raise ApiError(400, f"purpose must be 'batch' (got {purpose!r})", "purpose")
-        if content is None:
-            raise ApiError(400, "no 'file' part in the upload", "file")
-        fid = f"file-{secrets.token_hex(12)}"
-        row = await asyncio.to_thread(self.queue.save_file, fid, key.name, "batch",
-                                      filename or "upload.jsonl", content)
-        return web.json_response(batchfile.file_object(row))
+        return purpose, filename, content
 
     async def _file(self, request: web.Request) -> dict[str, Any]:
         key = self.gw.authenticate(request)

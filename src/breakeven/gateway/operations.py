@@ -13,12 +13,13 @@ from aiohttp import web
 
 from breakeven.apierror import ApiError
 from breakeven.gateway.config import Backend
+from breakeven.gateway.openapi import document
 from breakeven.store import LEDGER_COLUMNS
 
 if TYPE_CHECKING:
     from breakeven.gateway.app import Gateway
 
-__all__ = ["admin_ledger", "healthz", "metrics", "models", "readyz"]
+__all__ = ["admin_ledger", "healthz", "metrics", "models", "openapi", "readyz"]
 
 
 async def models(gw: Gateway, request: web.Request) -> web.Response:
@@ -27,6 +28,9 @@ async def models(gw: Gateway, request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [
         {"id": a, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
         for a in aliases]})
+
+async def openapi(gw: Gateway, _: web.Request) -> web.Response:
+    return web.json_response(document([r.alias for r in gw.cfg.routes]))
 
 async def healthz(gw: Gateway, _: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,8 +95,20 @@ async def _fail(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
             detail = str(err["message"])[:300]
     except ValueError:
         pass
-    return UpstreamError("http", f"{b.name} answered {resp.status}: {detail}", resp.status,
-                         _retry_after(resp))
+    return UpstreamError("http", f"{b.name} answered {resp.status}: {_redact(b, detail)}",
+                         resp.status, _retry_after(resp))
+
+
+_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key)[-_][A-Za-z0-9_\-*.]{6,}")
+
+
+def _redact(b: Backend, text: str) -> str:
+    """An upstream's error text with its API key taken out: providers echo keys (or
+    masked parts of them) in authentication errors, and this text reaches the caller."""
+    key = os.environ.get(b.api_key_env, "") if b.api_key_env else ""
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", text)
 
 
 def _target(b: Backend, endpoint: str) -> str:

@@ -114,8 +114,8 @@ def _completion_prompt(body: dict[str, Any]) -> tuple[str, int]:
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
-    if isinstance(prompt, str):
-        return prompt, count_tokens(prompt)
+    if isinstance(prompt, str):  # the tokenizer's BOS token: an empty prompt is one token
+        return prompt, 1 + count_tokens(prompt)
     if isinstance(prompt, list) and prompt and all(
             isinstance(t, int) and not isinstance(t, bool) for t in prompt):
         return " ".join(map(str, prompt)), len(prompt)
