@@ -147,6 +147,7 @@ def test_scopes(hostile):
     body = json.dumps({"model": "leaky", "messages": [{"role": "user", "content": "x"}]})
     status, raw = hostile.post("/v1/chat/completions", body.encode())
     assert status == 404  # an alias the key lacks looks like one that does not exist
+    assert "leaky" in json.loads(raw)["error"]["message"]
     for path in ("/admin/ledger", "/admin/report"):
         req = urllib.request.Request(f"{hostile.base}{path}",
                                      headers={"Authorization": f"Bearer {KEYS['app']}"})
