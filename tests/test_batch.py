@@ -230,18 +230,23 @@ def _check_once(client: openai.OpenAI, batch_id: str, n: int) -> object:
     return done
 
 
+def _kill_after(client: openai.OpenAI, batch_id: str, completed: int,
+                gateway: GatewayProcess) -> None:
+    """SIGKILL ``gateway`` once the batch has ``completed`` lines done."""
+    while client.batches.retrieve(batch_id).request_counts.completed < completed:
+        time.sleep(0.1)
+    os.kill(gateway.proc.pid, signal.SIGKILL)
+    gateway.proc.wait(10)
+
+
 def test_killed_mid_batch_resumes_after_restart_sqlite(tmp_path):
     stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", scale="1",
                   batch=", max_per_backend: 8")
     try:
         client = stack.client()
         batch_id = _submit(client, 120)
-        while client.batches.retrieve(batch_id).request_counts.completed < 10:
-            time.sleep(0.1)
-        gw = stack.gateways[0]
-        os.kill(gw.proc.pid, signal.SIGKILL)
-        gw.proc.wait(10)
-        gw.stop()  # closes its pipes
+        _kill_after(client, batch_id, 10, stack.gateways[0])
+        stack.gateways[0].stop()  # closes its pipes
         stack.gateways[0] = GatewayProcess(stack.config, tmp_path, name="gw0")
         client = stack.client()
         _check_once(client, batch_id, 120)
@@ -254,11 +259,7 @@ def test_two_gateways_share_a_postgres_queue_and_one_dies(tmp_path, pg_url):
     try:
         client = stack.client(i=1)
         batch_id = _submit(client, 160)
-        while client.batches.retrieve(batch_id).request_counts.completed < 15:
-            time.sleep(0.1)
-        victim = stack.gateways[0]
-        os.kill(victim.proc.pid, signal.SIGKILL)
-        victim.proc.wait(10)
+        _kill_after(client, batch_id, 15, stack.gateways[0])
         _check_once(client, batch_id, 160)
         served = [r for r in ledger(pg_url) if r["batch"] and r["status"] == 200]
         assert len(served) >= 160  # a line cut off by the kill may have run twice

@@ -461,13 +461,18 @@ class Batches:
                 content = bytes(data)
         return purpose, filename, content
 
-    async def _file(self, request: web.Request) -> dict[str, Any]:
+    async def _mine(self, request: web.Request, what: str, read: Any) -> dict[str, Any]:
+        """The file or batch named in the path, if the caller's key owns it (else 404)."""
         key = self.gw.authenticate(request)
-        fid = request.match_info["file_id"]
-        row: dict[str, Any] | None = await asyncio.to_thread(self.queue.file, fid)
+        name = request.match_info[f"{what}_id"]
+        row: dict[str, Any] | None = await asyncio.to_thread(read, name)
         if row is None or not self._owned(key, row["key_name"]):
-            raise ApiError(404, f"No such file: {fid}", "file_id", code="file_not_found")
+            raise ApiError(404, f"No such {what}: {name}", f"{what}_id",
+                           code=f"{what}_not_found")
         return row
+
+    async def _file(self, request: web.Request) -> dict[str, Any]:
+        return await self._mine(request, "file", self.queue.file)
 
     async def file(self, request: web.Request) -> web.Response:
         return web.json_response(batchfile.file_object(await self._file(request)))
@@ -478,12 +483,7 @@ class Batches:
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _batch(self, request: web.Request) -> dict[str, Any]:
-        key = self.gw.authenticate(request)
-        bid = request.match_info["batch_id"]
-        row: dict[str, Any] | None = await asyncio.to_thread(self.queue.batch, bid)
-        if row is None or not self._owned(key, row["key_name"]):
-            raise ApiError(404, f"No such batch: {bid}", "batch_id", code="batch_not_found")
-        return row
+        return await self._mine(request, "batch", self.queue.batch)
 
     async def _reload(self, row: dict[str, Any]) -> dict[str, Any]:
         fresh: dict[str, Any] | None = await asyncio.to_thread(self.queue.batch, row["id"])
