@@ -185,12 +185,15 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def test_overload_is_refused_quickly_with_retry_after(tmp_path):
-    """5x the in-flight limit at once: the excess gets 503 + Retry-After at once, the
-    accepted requests are served, every request has its record, memory stays put."""
+@pytest.mark.parametrize("times", [2, 5])
+def test_overload_is_refused_quickly_with_retry_after(tmp_path, times):
+    """2x and 5x the in-flight limit at once, three waves: the excess gets 503 +
+    Retry-After at once, the accepted requests keep their latency, every request has its
+    record, memory stays put."""
+    limit, waves = 8, 3
     sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "1")
     store = f"sqlite:///{tmp_path}/l.db"
-    gateway = GatewayProcess(config(sim.url, store, ", max_in_flight: 8"), tmp_path)
+    gateway = GatewayProcess(config(sim.url, store, f", max_in_flight: {limit}"), tmp_path)
     try:
         results: list[tuple[int, dict[str, str], float]] = []
 
@@ -205,25 +208,27 @@ def test_overload_is_refused_quickly_with_retry_after(tmp_path):
             assert call(gateway.base, max_tokens=60)[0] == 200
             alone.append(time.monotonic() - start)
         rss = _rss_mib(gateway.proc.pid)
-        for _ in range(3):  # three waves of 40
-            threads = [threading.Thread(target=one) for _ in range(40)]
+        offered = times * limit
+        for _ in range(waves):
+            threads = [threading.Thread(target=one) for _ in range(offered)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join(60)
         refused = [r for r in results if r[0] == 503]
         served = [r for r in results if r[0] == 200]
-        assert len(results) == 120 and len(refused) + len(served) == 120
-        assert len(served) >= 24 and len(refused) >= 60
+        assert len(refused) + len(served) == len(results) == offered * waves
+        assert len(served) >= limit * waves and len(refused) >= (offered - 2 * limit) * waves
         assert all(r[1].get("Retry-After") for r in refused)
         assert max(r[2] for r in refused) < 1.0  # refused at once, not after queueing
         kept = sorted(r[2] for r in served)[len(served) // 2]
-        print(f"overload: {len(refused)} refused in at most {max(r[2] for r in refused):.3f} "
-              f"s; served median {kept:.3f} s vs {min(alone):.3f} s alone")
+        print(f"overload {times}x: {len(refused)} of {len(results)} refused in at most "
+              f"{max(r[2] for r in refused):.3f} s; served median {kept:.3f} s vs "
+              f"{min(alone):.3f} s alone")
         assert kept < 2 * min(alone)  # the accepted requests keep their latency
         assert _rss_mib(gateway.proc.pid) - rss < 30
         rows = ledger(store)
-        assert len(rows) == 120 + len(alone)  # the refusals are recorded too
+        assert len(rows) == len(results) + len(alone)  # the refusals are recorded too
         assert sum(1 for r in rows if r["status"] == 503) == len(refused)
     finally:
         gateway.stop()

@@ -26,6 +26,7 @@ that return to the queue when their lease ends; SIGTERM hands its lines back at 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -108,8 +109,15 @@ class Batches:
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=10)
 
+    def _io(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """Run a blocking store call on the store's reader threads (and connections), so
+        the scheduler adds no connection, and no page cache, per worker thread."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.gw.store._readers,
+                                    functools.partial(fn, *args, **kwargs))
+
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+        task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -180,14 +188,14 @@ class Batches:
             room = min(room, max(1, pace))
             if room <= 0:
                 continue
-            lines = await asyncio.to_thread(self.queue.claim, self.owner,
+            lines = await self._io(self.queue.claim, self.owner,
                                             self.aliases[name], room, lease)
             for line in lines:
                 self.running[name] += 1
                 self._spawn(self._run(line, name))
         room = self.cfg.max_per_backend - self.running["spill"]
         if self.spill_aliases and room > 0:
-            lines = await asyncio.to_thread(self.queue.claim, self.owner, self.spill_aliases,
+            lines = await self._io(self.queue.claim, self.owner, self.spill_aliases,
                                             room, lease, self.spill_classes)
             for line in lines:
                 self.running["spill"] += 1
@@ -208,7 +216,7 @@ class Batches:
         batch_id, no, cid = line["batch_id"], line["line_no"], line["custom_id"]
         call = None
         try:
-            batch = await asyncio.to_thread(q.batch, batch_id)
+            batch = await self._io(q.batch, batch_id)
             assert batch is not None
             call = new_call(batch["endpoint"].removeprefix("/v1/"))
             call.batch = True
@@ -235,7 +243,7 @@ class Batches:
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
             await gw.log_call(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)
-            await asyncio.to_thread(q.finish, batch_id, no, self.owner, "done",
+            await self._io(q.finish, batch_id, no, self.owner, "done",
                                     orjson.dumps(result).decode(), call.backend.name, call.id)
             self.lines_done += 1
         except ApiError as exc:
@@ -247,24 +255,24 @@ class Batches:
             failure = None if retry else orjson.dumps(batchfile.error_line(
                 no, cid, exc.code or "error", exc.message, call.id if call else None,
                 exc.status)).decode()
-            await asyncio.to_thread(q.finish, batch_id, no, self.owner,
+            await self._io(q.finish, batch_id, no, self.owner,
                                     "queued" if retry else "failed", failure,
                                     call.backend.name if call and call.backend else None,
                                     call.id if call else None)
         except asyncio.CancelledError:  # shutting down: the line goes back to the queue now
-            await asyncio.shield(asyncio.to_thread(q.finish, batch_id, no, self.owner,
+            await asyncio.shield(self._io(q.finish, batch_id, no, self.owner,
                                                    "queued", None, None, None))
             raise
         except Exception:
             log.exception("batch line %s/%s failed in the gateway", batch_id, no)
-            await asyncio.to_thread(q.finish, batch_id, no, self.owner, "queued", None, None,
+            await self._io(q.finish, batch_id, no, self.owner, "queued", None, None,
                                     None)
         finally:
             self.running[slot] -= 1
 
     # -- the sweep ---------------------------------------------------------------------------
     async def _sweep(self) -> None:
-        active = await asyncio.to_thread(self.queue.active)
+        active = await self._io(self.queue.active)
         self.has_work = any(b["status"] == "in_progress" for b in active)
         now = time.time()
         for batch in active:
@@ -281,21 +289,21 @@ class Batches:
 
     async def _progress(self, batch: dict[str, Any], now: float) -> None:
         q = self.queue
-        counts = await asyncio.to_thread(q.counts, batch["id"])
+        counts = await self._io(q.counts, batch["id"])
         if batch["status"] == "in_progress" and now > batch["expires_at"]:
             err = batchfile.error_line
-            await asyncio.to_thread(q.close_open, batch["id"], "expired", lambda no, cid: (
+            await self._io(q.close_open, batch["id"], "expired", lambda no, cid: (
                 orjson.dumps(err(no, cid, "batch_expired", "the batch's completion window "
                                  "ended before this line ran")).decode()))
-            counts = await asyncio.to_thread(q.counts, batch["id"])
+            counts = await self._io(q.counts, batch["id"])
             if not counts.get("leased"):
                 await self._finalize(batch, "expired")
             return
         if batch["status"] == "cancelling":
-            await asyncio.to_thread(q.close_open, batch["id"], "cancelled", lambda no, cid: (
+            await self._io(q.close_open, batch["id"], "cancelled", lambda no, cid: (
                 orjson.dumps(batchfile.error_line(no, cid, "batch_cancelled",
                                                   "the batch was cancelled")).decode()))
-            counts = await asyncio.to_thread(q.counts, batch["id"])
+            counts = await self._io(q.counts, batch["id"])
             if not counts.get("leased"):
                 await self._finalize(batch, "cancelled")
             return
@@ -319,33 +327,33 @@ class Batches:
             log.warning("batch %s: %d lines left at %.2f lines/s, %.0f s to its deadline: "
                         "spilling to hosted backends where allowed", batch["id"], left, rate,
                         time_left)
-            self._spawn(asyncio.to_thread(self.queue.set_spill, batch["id"]))
+            self._spawn(self._io(self.queue.set_spill, batch["id"]))
 
     async def _finalize(self, batch: dict[str, Any], final: str, stale: bool = False) -> None:
         q, now = self.queue, time.time()
-        took = await asyncio.to_thread(
+        took = await self._io(
             q.move, batch["id"], "finalizing",
             ["finalizing"] if stale else ["in_progress", "cancelling"],
             now - self.cfg.lease_s if stale else None, finalizing_at=now)
         if not took:
             return  # another process is finalizing it
         if stale:  # redo what a dead process started: its final status from its lines
-            counts = await asyncio.to_thread(q.counts, batch["id"])
+            counts = await self._io(q.counts, batch["id"])
             final = ("cancelled" if batch["cancelling_at"] else
                      "expired" if counts.get("expired") else "completed")
         out: list[str] = []
         err: list[str] = []
-        for _, state, result in await asyncio.to_thread(lambda: list(q.results(batch["id"]))):
+        for _, state, result in await self._io(lambda: list(q.results(batch["id"]))):
             (out if state == "done" else err).append(result)
         ids: dict[str, Any] = {}
         for kind, lines in (("output", out), ("error", err)):
             if lines:
                 fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
-                await asyncio.to_thread(q.save_file, fid, batch["key_name"], "batch_output",
+                await self._io(q.save_file, fid, batch["key_name"], "batch_output",
                                         f"{batch['id']}_{kind}.jsonl",
                                         ("\n".join(lines) + "\n").encode())
                 ids[f"{kind}_file_id"] = fid
-        await asyncio.to_thread(q.move, batch["id"], final, ["finalizing"],
+        await self._io(q.move, batch["id"], final, ["finalizing"],
                                 **ids, **{f"{final}_at": time.time()})
         self.done_history.pop(batch["id"], None)
 
@@ -366,14 +374,14 @@ class Batches:
         from breakeven.gateway.app import new_call
 
         q, gw = self.queue, self.gw
-        batch = await asyncio.to_thread(q.batch, batch_id)
+        batch = await self._io(q.batch, batch_id)
         if batch is None or batch["status"] != "validating":
             return
-        content = await asyncio.to_thread(q.content, batch["input_file_id"])
+        content = await self._io(q.content, batch["input_file_id"])
         lines, errors, fatal = await asyncio.to_thread(
             batchfile.parse, content, batch["endpoint"], self.cfg.max_lines)
         if fatal is not None:
-            await asyncio.to_thread(q.move, batch_id, "failed", ["validating"],
+            await self._io(q.move, batch_id, "failed", ["validating"],
                                     failed_at=time.time(), errors=orjson.dumps([{
                                         "code": "invalid_file", "message": fatal,
                                         "param": "input_file_id", "line": None}]).decode())
@@ -407,12 +415,12 @@ class Batches:
                 batchfile.error_line(line.line_no, line.custom_id, "invalid_request",
                                      str(problem))).decode())
 
-        rows = await asyncio.to_thread(lambda: [check(line) for line in lines])
+        rows = await asyncio.to_thread(lambda: [check(line) for line in lines])  # CPU: PII
         rows += [(e.line_no, e.custom_id, None, None, None, "failed", orjson.dumps(
             batchfile.error_line(e.line_no, e.custom_id, e.code, e.message)).decode())
             for e in errors]
-        await asyncio.to_thread(q.add_lines, batch_id, rows)
-        await asyncio.to_thread(q.move, batch_id, "in_progress", ["validating"],
+        await self._io(q.add_lines, batch_id, rows)
+        await self._io(q.move, batch_id, "in_progress", ["validating"],
                                 in_progress_at=time.time(), total=len(rows))
         self.has_work = True
 
@@ -437,7 +445,7 @@ class Batches:
         if content is None:
             raise ApiError(400, "no 'file' part in the upload", "file")
         fid = f"file-{secrets.token_hex(12)}"
-        row = await asyncio.to_thread(self.queue.save_file, fid, key.name, "batch",
+        row = await self._io(self.queue.save_file, fid, key.name, "batch",
                                       filename or "upload.jsonl", content)
         return web.json_response(batchfile.file_object(row))
 
@@ -465,7 +473,7 @@ class Batches:
         """The file or batch named in the path, if the caller's key owns it (else 404)."""
         key = self.gw.authenticate(request)
         name = request.match_info[f"{what}_id"]
-        row: dict[str, Any] | None = await asyncio.to_thread(read, name)
+        row: dict[str, Any] | None = await self._io(read, name)
         if row is None or not self._owned(key, row["key_name"]):
             raise ApiError(404, f"No such {what}: {name}", f"{what}_id",
                            code=f"{what}_not_found")
@@ -479,18 +487,18 @@ class Batches:
 
     async def content(self, request: web.Request) -> web.Response:
         row = await self._file(request)
-        data = await asyncio.to_thread(self.queue.content, row["id"])
+        data = await self._io(self.queue.content, row["id"])
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _batch(self, request: web.Request) -> dict[str, Any]:
         return await self._mine(request, "batch", self.queue.batch)
 
     async def _reload(self, row: dict[str, Any]) -> dict[str, Any]:
-        fresh: dict[str, Any] | None = await asyncio.to_thread(self.queue.batch, row["id"])
+        fresh: dict[str, Any] | None = await self._io(self.queue.batch, row["id"])
         return fresh or row
 
     async def _object(self, row: dict[str, Any]) -> dict[str, Any]:
-        counts = await asyncio.to_thread(self.queue.counts, row["id"])
+        counts = await self._io(self.queue.counts, row["id"])
         failed = sum(counts.get(s, 0) for s in ("failed", "expired"))
         return batchfile.batch_object(row, {"total": int(row["total"] or 0),
                                             "completed": counts.get("done", 0),
@@ -519,7 +527,7 @@ class Batches:
             raise ApiError(400, "metadata must be an object of at most 16 string values",
                            "metadata")
         fid = body.get("input_file_id")
-        row = await asyncio.to_thread(self.queue.file, fid) if isinstance(fid, str) else None
+        row = await self._io(self.queue.file, fid) if isinstance(fid, str) else None
         if row is None or not self._owned(key, row["key_name"]):
             raise ApiError(400, f"input_file_id {fid!r} is not a file this key uploaded",
                            "input_file_id")
@@ -531,7 +539,7 @@ class Batches:
                  "endpoint": endpoint, "input_file_id": fid, "completion_window": window,
                  "status": "validating", "created_at": now, "expires_at": now + seconds,
                  "metadata": orjson.dumps(metadata).decode() if metadata else None}
-        await asyncio.to_thread(self.queue.create, batch)
+        await self._io(self.queue.create, batch)
         self._spawn(self.validate(batch["id"]))
         return web.json_response(await self._object(await self._reload(batch)))
 
@@ -540,7 +548,7 @@ class Batches:
 
     async def cancel(self, request: web.Request) -> web.Response:
         row = await self._batch(request)
-        moved = await asyncio.to_thread(self.queue.move, row["id"], "cancelling",
+        moved = await self._io(self.queue.move, row["id"], "cancelling",
                                         ["validating", "in_progress"],
                                         cancelling_at=time.time())
         if not moved and row["status"] not in ("cancelling", "cancelled"):
@@ -554,7 +562,7 @@ class Batches:
         except ValueError:
             raise ApiError(400, "limit must be a whole number", "limit") from None
         owner = None if (not self.gw.keys or key.admin) else key.name
-        rows = await asyncio.to_thread(self.queue.batches, owner, limit + 1,
+        rows = await self._io(self.queue.batches, owner, limit + 1,
                                        request.query.get("after"))
         data = [await self._object(r) for r in rows[:limit]]
         return web.json_response({"object": "list", "data": data,
