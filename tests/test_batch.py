@@ -98,7 +98,7 @@ def store_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
-def test_submit_poll_download(store_url, tmp_path):
+def test_submit_poll_download(store_url, tmp_path, run_cli):
     stack = Stack(tmp_path, store_url)
     try:
         client = stack.client()
@@ -143,6 +143,16 @@ def test_submit_poll_download(store_url, tmp_path):
         assert [r["data_class"] for r in rows].count("pii") == 1
         assert all(json.loads(r["decision"])["rules"][0].startswith(f"batch {batch.id} line")
                    for r in rows)
+        # the report separates batch work and prices it on the hosted side
+        config = tmp_path / "gw0.yaml"
+        out = run_cli("report", "--config", str(config), "--since", "1h", "--json")
+        report = json.loads(out.stdout)
+        assert report["batch"]["requests"] == 31
+        assert report["batch"]["hosted_equivalent_usd"] == pytest.approx(
+            sum(r["usd_other_side"] for r in rows))
+        util = report["utilisation"]
+        assert util["mean_without_batch"] < util["mean"]
+        assert any("batch work" in reason for reason in report["verdict"]["reasons"])
     finally:
         stack.stop()
 
