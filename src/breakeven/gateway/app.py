@@ -197,6 +197,13 @@ class Gateway:
                            code="invalid_api_key")
         return key
 
+    def authenticate_admin(self, request: web.Request) -> Key:
+        """The caller's key if it is an admin's (any key when none is configured)."""
+        key = self.authenticate(request)
+        if not key.admin and self.keys:
+            raise ApiError(403, "admin key required", type_="permission_error")
+        return key
+
     async def _spent(self, key: Key) -> float:
         usd, at = self._spend.get(key.name, (0.0, 0.0))
         if time.monotonic() - at > 2.0:

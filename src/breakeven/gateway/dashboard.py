@@ -33,9 +33,7 @@ async def page(gw: Gateway, _: web.Request) -> web.Response:
 
 
 async def admin_report(gw: Gateway, request: web.Request) -> web.Response:
-    key = gw.authenticate(request)
-    if not key.admin and gw.keys:
-        raise ApiError(403, "admin key required", type_="permission_error")
+    gw.authenticate_admin(request)
     text = request.query.get("since", "7d")
     now = time.time()
     try:

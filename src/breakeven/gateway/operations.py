@@ -84,9 +84,7 @@ async def metrics(gw: Gateway, _: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 async def admin_ledger(gw: Gateway, request: web.Request) -> web.Response:
-    key = gw.authenticate(request)
-    if not key.admin and gw.keys:
-        raise ApiError(403, "admin key required", type_="permission_error")
+    gw.authenticate_admin(request)
     try:
         limit = min(1000, max(1, int(request.query.get("limit", "100"))))
     except ValueError:
