@@ -121,6 +121,15 @@ def _coverage(start: float, end: float) -> dict[int, float]:
     return out
 
 
+def _plus(*series: dict[int, float]) -> dict[int, float]:
+    """Hourly token series added up."""
+    out: dict[int, float] = defaultdict(float)
+    for hourly in series:
+        for h, t in hourly.items():
+            out[h] += t
+    return out
+
+
 def _peak(hourly: dict[int, float], covered: dict[int, float]) -> float:
     """The busiest hour's rate (tokens/s) in ``hourly``."""
     return max((tokens / covered[h] for h, tokens in hourly.items() if covered.get(h)),
@@ -225,7 +234,6 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
         h: {"requests": 0, "tokens_self": 0, "tokens_hosted": 0, "errors": 0,
             "hosted_usd": 0.0, "other_usd": 0.0} for h in covered}
     mover = _Mover(cfg) if cfg else None
-    moved_to_self: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     hosted_usd = 0.0
     hosted_kept = 0.0  # hosted spend that could not move to a self-hosted backend
     self_equiv = {"usd": 0.0, "tokens": 0, "unpriced": 0, "bound": 0, "requests": 0}
@@ -270,7 +278,6 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
             slot["hosted_usd"] += r["usd"]
             target = pool_of.get(r["other_side"])
             if mover and target is not None and mover.may(r, r["other_side"]):
-                moved_to_self[target.key][h] += tokens
                 to_self[r["alias"]][target.key].add(h, tokens, r["usd"])
             else:
                 hosted_kept += r["usd"]
@@ -298,6 +305,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     served = sum(sum(p.hourly.values()) for p in pools.values())
     served_batch = sum(sum(p.hourly_batch.values()) for p in pools.values())
     mean_util = _ratio(served, capacity * hours * _H)
+    mean_without_batch = _ratio(served - served_batch, capacity * hours * _H)
     rates = [sum(p.hourly.get(h, 0.0) for p in pools.values()) / secs
              for h, secs in covered.items()]
     mean_rate = _ratio(served, hours * _H) or 0.0
@@ -325,9 +333,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     if pools:
         usd = hosted_kept
         for p in pools.values():
-            merged = defaultdict(float, p.hourly)
-            for h, t in moved_to_self.get(p.key, {}).items():
-                merged[h] += t
+            merged = _plus(p.hourly, *(m[p.key].hourly for m in to_self.values() if p.key in m))
             n = max(_needed(merged, covered, p.per_replica[1], settings.target_load),
                     1 if p.hourly else 0)
             all_self["replicas"][p.key] = n
@@ -358,11 +364,9 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     for alias, by_pool in to_self.items():
         for key, m in by_pool.items():
             p = pools[key]
-            merged = defaultdict(float, p.hourly)
-            for h, t in m.hourly.items():
-                merged[h] += t
-            added = max(0, _needed(merged, covered, p.per_replica[1], settings.target_load)
-                        - p.replicas)
+            need = _needed(_plus(p.hourly, m.hourly), covered, p.per_replica[1],
+                           settings.target_load)
+            added = max(0, need - p.replicas)
             moves.append({"route": alias, "to": "self", "pool": key,
                           "monthly_saving_usd": round(m.usd * scale - added
                                                       * p.per_replica[0] * month, 2),
@@ -411,7 +415,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
         verdict["reasons"].append(
             f"batch work on the self-hosted GPUs ({batch['requests']:,} requests, "
             f"utilisation {_pct(mean_util or 0)} with it, "
-            f"{_pct(_ratio(served - served_batch, capacity * hours * _H) or 0)} without) "
+            f"{_pct(mean_without_batch or 0)} without) "
             f"would have cost {_usd(batch['hosted_equivalent_usd'] * scale)}/month on the "
             "hosted API")
 
@@ -454,7 +458,7 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
         "utilisation": {
             "capacity_tokens_per_s": round(capacity, 1),
             "mean": _r(mean_util, 4),
-            "mean_without_batch": _r(_ratio(served - served_batch, capacity * hours * _H), 4),
+            "mean_without_batch": _r(mean_without_batch, 4),
             "peak_to_mean": _r(peak_to_mean, 3),
             "pools": pool_rows, "by_hour": util_hours,
         },
