@@ -79,14 +79,17 @@ def _planner(rows: list[dict[str, Any]], hours: float, basis: Basis) -> dict[str
             "reasons": list(result.reasons[:3])}
 
 
-def report(store: Store, basis: Basis, since: float, until: float | None = None
+def report(store: Store, basis: Basis, since: float, until: float | None = None,
+           planner: dict[str, Any] | None = None
            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The report for [since, until) and the usage rows it was computed from."""
+    """The report for [since, until) and the usage rows it was computed from. ``planner``:
+    a recent planner result to reuse instead of rerunning the planner (~0.5 s of CPU)."""
     rollup.backfill(store)
     end = time.time() if until is None else until
     rows = rollup.usage(store, since, end)
     start, end = span(rows, since, end)
-    planner = _planner(rows, (end - start) / 3600, basis)
+    if planner is None:
+        planner = _planner(rows, (end - start) / 3600, basis)
     out = build(rows, since, end, basis.cfg, basis.settings(), planner)
     if basis.plan is not None:
         out["notes"] += mismatches(basis.plan, rows, basis.cfg)

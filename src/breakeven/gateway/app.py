@@ -83,7 +83,8 @@ class Gateway:
         self.cfg = cfg
         self.store = store
         self.basis = basis or Basis(cfg)  # what /admin/report reads the ledger against
-        self.reports: dict[str, tuple[float, dict[str, Any]]] = {}  # since -> (at, report)
+        # /admin/report per window: (computed at, report, planner run at)
+        self.reports: dict[str, tuple[float, dict[str, Any], float]] = {}
         self.states = {b.name: BackendState() for b in cfg.backends}
         self.keys = {k.sha256: k for k in cfg.keys}
         self.in_flight = 0
