@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,30 +220,7 @@ class Gateway:
         assert key is not None
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
-        alias = body.get("model")
-        if not isinstance(alias, str):
-            raise ApiError(400, "'model' is required and must be a string", "model")
-        route = self.cfg.route(alias)
-        if route is None or (key.aliases and alias not in key.aliases):
-            self.rejections.add("alias")
-            raise ApiError(404, f"The model `{alias}` does not exist or this key may not use "
-                                "it", "model", "invalid_request_error", "model_not_found")
-        call.route = route
-        task = _ENDPOINT_TASK[call.endpoint]
-        if (task == "embeddings") != (route.task == "embeddings"):
-            raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
-                           "model")
-        call.data_class = self._data_class(key, request)
-        if route.detect_pii:
-            call.data_class = self._detect(call, body, route)
-        rule = self.cfg.classes.get(call.data_class)
-        if rule is not None and rule.action == "block":
-            self.rejections.add("blocked_class")
-            raise ApiError(400, f"route '{alias}' does not accept data of class "
-                                f"'{call.data_class}'" + (f" (found: {', '.join(call.trace.found)})"
-                                                          if call.trace.found else ""),
-                           "messages", code="sensitive_data_blocked")
-        call.pseudonymise = rule is not None and rule.action == "pseudonymise"
+        self.classify(call, body, lambda: self._data_class(key, request))
         call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -260,6 +238,39 @@ class Gateway:
                                 f"'{key.name}' is spent", type_="insufficient_quota",
                            code="insufficient_quota", retry_after=3600)
         return body
+
+    def classify(self, call: _Call, body: dict[str, Any], data_class: Callable[[], str]
+                 ) -> None:
+        """Set the call's route and data class from its body, or raise the ApiError that
+        refuses it: an alias the key may not use, a route of another task, a blocked class
+        (``data_class``: the class before the content is scanned). Requests and batch
+        lines alike."""
+        key = call.key
+        assert key is not None
+        alias = body.get("model")
+        if not isinstance(alias, str):
+            raise ApiError(400, "'model' is required and must be a string", "model")
+        route = self.cfg.route(alias)
+        if route is None or (key.aliases and alias not in key.aliases):
+            self.rejections.add("alias")
+            raise ApiError(404, f"The model `{alias}` does not exist or this key may not use "
+                                "it", "model", "invalid_request_error", "model_not_found")
+        call.route = route
+        task = _ENDPOINT_TASK[call.endpoint]
+        if (task == "embeddings") != (route.task == "embeddings"):
+            raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
+                           "model")
+        call.data_class = data_class()
+        if route.detect_pii:
+            call.data_class = self._detect(call, body, route)
+        rule = self.cfg.classes.get(call.data_class)
+        if rule is not None and rule.action == "block":
+            self.rejections.add("blocked_class")
+            raise ApiError(400, f"route '{alias}' does not accept data of class "
+                                f"'{call.data_class}'" + (f" (found: {', '.join(call.trace.found)})"
+                                                          if call.trace.found else ""),
+                           "messages", code="sensitive_data_blocked")
+        call.pseudonymise = rule is not None and rule.action == "pseudonymise"
 
     def _detect(self, call: _Call, body: dict[str, Any], route: Route) -> str:
         """Raise a ``general`` request to the class its content calls for. A detector error

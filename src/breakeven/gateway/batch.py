@@ -390,30 +390,18 @@ class Batches:
         endpoint = batch["endpoint"].removeprefix("/v1/")
 
         def check(line: batchfile.Line) -> tuple[Any, ...]:
-            alias = line.body["model"]
-            route = gw.cfg.route(alias)
-            problem = None
-            if route is None or key is None or (key.aliases and alias not in key.aliases):
-                problem = f"line {line.line_no}: the model `{alias}` does not exist or this " \
-                          "key may not use it"
-            elif (route.task == "embeddings") != (endpoint == "embeddings"):
-                problem = f"line {line.line_no}: route '{alias}' serves {route.task}, not " \
-                          f"{batch['endpoint']}"
-            if problem is None and route is not None and key is not None:
-                call = new_call(endpoint)
-                call.key, call.route, call.data_class = key, route, key.data_class
-                cls = gw._detect(call, line.body, route) if route.detect_pii else (
-                    key.data_class)
-                rule = gw.cfg.classes.get(cls)
-                if rule is not None and rule.action == "block":
-                    problem = (f"line {line.line_no}: route '{alias}' does not accept data of "
-                               f"class '{cls}'")
-                else:
-                    return (line.line_no, line.custom_id, alias, cls,
-                            orjson.dumps(line.body).decode(), "queued", None)
-            return (line.line_no, line.custom_id, None, None, None, "failed", orjson.dumps(
-                batchfile.error_line(line.line_no, line.custom_id, "invalid_request",
-                                     str(problem))).decode())
+            call = new_call(endpoint)
+            call.key = key
+            try:
+                if key is None:
+                    raise ApiError(403, "the key that submitted this batch is gone")
+                gw.classify(call, line.body, lambda: key.data_class)
+            except ApiError as exc:
+                return (line.line_no, line.custom_id, None, None, None, "failed", orjson.dumps(
+                    batchfile.error_line(line.line_no, line.custom_id, "invalid_request",
+                                         f"line {line.line_no}: {exc.message}")).decode())
+            return (line.line_no, line.custom_id, line.body["model"], call.data_class,
+                    orjson.dumps(line.body).decode(), "queued", None)
 
         rows = await asyncio.to_thread(lambda: [check(line) for line in lines])  # CPU: PII
         rows += [(e.line_no, e.custom_id, None, None, None, "failed", orjson.dumps(
