@@ -16,6 +16,7 @@ import pytest
 
 from breakeven.store import open_store
 
+from . import upstreams
 from .conftest import GatewayProcess, SimProcess
 from .test_gateway import KEYS, _sha
 from .test_report import ledger
@@ -155,6 +156,45 @@ def test_submit_poll_download(store_url, tmp_path, run_cli):
         assert any("batch work" in reason for reason in report["verdict"]["reasons"])
     finally:
         stack.stop()
+
+
+def test_batch_lines_go_to_the_engine_at_a_lower_priority(tmp_path):
+    """A backend with ``batch_priority`` gets batch lines at that priority and every other
+    request at 0, whatever the caller put in ``priority``; a sim scheduling by priority
+    runs them (one scheduling first come first served refuses the field, as vLLM does)."""
+    faults = upstreams.Faults()  # a self-hosted engine that logs the bodies it gets
+    ranked = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale",
+                        "0.01", "--scheduling-policy", "priority")
+    with upstreams.serving(upstreams.faulty_app(faults)) as logged:
+        gw = GatewayProcess(f"""
+store: sqlite:///{tmp_path}/ledger.db
+backends:
+  - {{name: sim, url: "{ranked.url}", model: llama-3.1-8b, hosting: self, gpu: {GPU},
+      batch_priority: 9}}
+  - {{name: rec, url: "{logged}", model: llama-3.1-8b, hosting: self, gpu: {GPU},
+      batch_priority: 4}}
+routes: [{{alias: chat, backends: [sim]}}, {{alias: logged, backends: [rec]}}]
+keys: [{{name: app, sha256: {_sha(KEYS['app'])}}}]
+batch: {{lease_s: 2, scrape_s: 0.2}}
+""", tmp_path)
+        try:
+            with openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0) as client:
+                for alias in ("chat", "logged"):
+                    client.chat.completions.create(
+                        model=alias, max_tokens=4, extra_body={"priority": -5},
+                        messages=[{"role": "user", "content": "jump the queue"}])
+                rows = [line(f"{alias}-{i}", model=alias) for alias in ("chat", "logged")
+                        for i in range(3)]
+                f = client.files.create(file=("in.jsonl", "\n".join(rows).encode()),
+                                        purpose="batch")
+                batch = client.batches.create(input_file_id=f.id, completion_window="24h",
+                                              endpoint="/v1/chat/completions")
+                done = wait_final(client, batch.id)
+                assert done.status == "completed" and done.request_counts.completed == 6, done
+        finally:
+            gw.stop()
+            ranked.stop()
+    assert [body.get("priority") for body in faults.log] == [0, 4, 4, 4]
 
 
 def test_bad_input(tmp_path):

@@ -136,6 +136,11 @@ def test_gateway_check(run_cli, tmp_path):
     typo.write_text(good.read_text().replace("hosting: self", "hostng: self"))
     out = run_cli("gateway", "check", "--config", str(typo))
     assert out.returncode == 2 and "hostng" in out.stderr and "Traceback" not in out.stderr
+    ranked = tmp_path / "p.yaml"
+    ranked.write_text(good.read_text().replace("hosting: self,", "hosting: self, "
+                                               "batch_priority: 0,"))
+    out = run_cli("gateway", "check", "--config", str(ranked))
+    assert out.returncode == 2 and "batch_priority" in out.stderr
 
 
 def test_plan_emits_a_gateway_config_that_checks(run_cli, tmp_path):

@@ -112,6 +112,12 @@ def test_errors_in_the_openai_format(client, sim_8b):
     with pytest.raises(openai.BadRequestError, match="maximum context length"):
         client.chat.completions.create(model=MODEL, max_tokens=10**6,
                                        messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="Priority scheduling is not enabled"):
+        client.chat.completions.create(model=MODEL, extra_body={"priority": 3},
+                                       messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="'priority' must be an integer"):
+        client.chat.completions.create(model=MODEL, extra_body={"priority": "high"},
+                                       messages=[{"role": "user", "content": "x"}])
     status, body = _post(f"{sim_8b.url}/chat/completions", b"{not json")
     assert status == 400 and "not valid JSON" in body["error"]["message"]
     status, body = _post(f"{sim_8b.url}/chat/completions",

@@ -31,6 +31,9 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
               help="Concurrent sequences (default: the engine's).")
+@click.option("--scheduling-policy", type=click.Choice(["fcfs", "priority"]), default="fcfs",
+              show_default=True, help="As vLLM's: 'priority' orders the queue by each "
+              "request's 'priority' (lower first) and preempts the lowest first.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8001, show_default=True,
               help="0 picks a free port.")
@@ -52,7 +55,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
-            max_model_len: int | None, max_num_seqs: int | None, host: str, port: int,
+            max_model_len: int | None, max_num_seqs: int | None, scheduling_policy: str,
+            host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
             concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
@@ -61,7 +65,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine)
-    config = engine_config(dep, max_model_len, max_num_seqs)
+    config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy)
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "
@@ -69,6 +73,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
     describe = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
                 f"({dep.engine.name}): {config.num_blocks:,} KV blocks "
                 f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
+                f"scheduling {config.policy}, "
                 f"max_model_len {config.max_model_len:,}")
     if offline:
         if trace is None:

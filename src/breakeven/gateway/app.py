@@ -442,7 +442,11 @@ class Gateway:
     def _outbound(self, call: _Call, b: Backend, body: dict[str, Any]
                   ) -> tuple[dict[str, Any], dict[str, str] | None]:
         """What ``b`` may see: placeholders instead of findings for a hosted backend when
-        the class says pseudonymise; the mapping to restore the answer (None: as is)."""
+        the class says pseudonymise; the mapping to restore the answer (None: as is). An
+        engine that schedules by priority gets the gateway's, never the caller's: batch
+        lines at ``batch_priority``, everything else at 0."""
+        if b.batch_priority is not None:
+            body = {**body, "priority": b.batch_priority if call.batch else 0}
         if not call.pseudonymise or b.hosting != "hosted":
             return body, None
         masked, mapping = pseudonym.pseudonymise(body)

@@ -93,6 +93,10 @@ class Backend(_Spec):
     timeouts: Timeouts = Timeouts()
     supports_logprobs: bool = True
     identity: Identity | None = None
+    batch_priority: int | None = Field(
+        default=None, ge=1, description="the engine's request priority for batch lines "
+        "(vLLM --scheduling-policy priority: lower runs first; interactive requests are "
+        "sent with 0)")
 
     @model_validator(mode="after")
     def _costed(self) -> Backend:
@@ -101,6 +105,9 @@ class Backend(_Spec):
         if self.hosting == "self" and self.gpu is None:
             raise ValueError("a self-hosted backend needs 'gpu' (gpu, count, "
                              "usd_per_gpu_hour, capacity_tokens_per_s)")
+        if self.batch_priority is not None and (self.hosting, self.kind) != ("self", "openai"):
+            raise ValueError("'batch_priority' is for self-hosted OpenAI-compatible engines "
+                             "(vLLM, SGLang) that schedule by request priority")
         return self
 
     def usd(self, tokens_in: int, tokens_out: int) -> float:

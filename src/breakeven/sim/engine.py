@@ -13,6 +13,12 @@ It schedules the way vLLM's V1 scheduler does, one engine step at a time:
 * a prompt whose last chunk ran in a step emits its first token at the end of that step;
   every decoding sequence emits one token per step.
 
+With ``policy="priority"`` (vLLM's ``--scheduling-policy priority``) the waiting queue is
+ordered by (priority, arrival), lower first, and the sequence preempted when blocks run
+out is the running one with the largest (priority, arrival) instead of the newest; as in
+vLLM, a running sequence is never preempted just to admit a waiting one of higher
+priority, and partial prefills already running keep their place.
+
 The step's duration comes from the sizing model's roofline (``sizing.decode_step_s``) for
 the decode batch, its mean context and the prefill tokens riding along, so the engine
 saturates where the planner says it does, and concurrency shows up as queueing and as
@@ -35,9 +41,10 @@ from dataclasses import dataclass, field
 
 from breakeven.sizing import Deployment, decode_step_s, memory
 
-__all__ = ["EngineConfig", "Sequence", "SimEngine", "Step", "engine_config"]
+__all__ = ["POLICIES", "EngineConfig", "Sequence", "SimEngine", "Step", "engine_config"]
 
 BLOCK = 16
+POLICIES = ("fcfs", "priority")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class EngineConfig:
     max_model_len: int
     step_time: Callable[[int, float, int], float]  # (decode batch, mean context, prefill tokens)
     block_size: int = BLOCK
+    policy: str = "fcfs"  # or "priority"
 
     @property
     def kv_tokens(self) -> int:
@@ -57,7 +65,7 @@ class EngineConfig:
 
 
 def engine_config(dep: Deployment, max_model_len: int | None = None,
-                  max_num_seqs: int | None = None) -> EngineConfig:
+                  max_num_seqs: int | None = None, policy: str = "fcfs") -> EngineConfig:
     """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
@@ -73,6 +81,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         num_blocks=mem.kv_tokens // BLOCK,
         max_model_len=model_len,
         step_time=step_time,
+        policy=policy,
     )
 
 
@@ -84,6 +93,7 @@ class Sequence:
     output_tokens: int
     arrival: float = 0.0
     key: object = None  # the caller's handle (an HTTP stream, a trace row)
+    priority: int = 0  # lower runs first under the priority policy
     # outcome
     first_token: float | None = None
     finished: float | None = None
@@ -125,6 +135,51 @@ class Step:
         return self.start + self.duration
 
 
+class Waiting:
+    """The waiting queue: first come first served, or a heap on (priority, arrival)."""
+
+    def __init__(self, policy: str) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown scheduling policy {policy!r}")
+        self.by_priority = policy == "priority"
+        self._fifo: deque[Sequence] = deque()
+        self._heap: list[tuple[int, float, int, Sequence]] = []
+        self._serial = 0
+
+    def __len__(self) -> int:
+        return len(self._heap) if self.by_priority else len(self._fifo)
+
+    def add(self, seq: Sequence, *, front: bool = False) -> None:
+        """Queue ``seq``; ``front`` (a preempted sequence) puts it at the head under FCFS."""
+        if self.by_priority:
+            self._serial += 1
+            heapq.heappush(self._heap, (seq.priority, seq.arrival, self._serial, seq))
+        elif front:
+            self._fifo.appendleft(seq)
+        else:
+            self._fifo.append(seq)
+
+    def head(self) -> Sequence:
+        return self._heap[0][3] if self.by_priority else self._fifo[0]
+
+    def pop(self) -> Sequence:
+        return heapq.heappop(self._heap)[3] if self.by_priority else self._fifo.popleft()
+
+    def remove(self, seq: Sequence) -> bool:
+        if not self.by_priority:
+            try:
+                self._fifo.remove(seq)
+            except ValueError:
+                return False
+            return True
+        kept = [entry for entry in self._heap if entry[3] is not seq]
+        if len(kept) == len(self._heap):
+            return False
+        heapq.heapify(kept)
+        self._heap = kept
+        return True
+
+
 class SimEngine:
     """The scheduler state. Drive it with ``add`` and ``step``; it never looks at a clock."""
 
@@ -133,7 +188,7 @@ class SimEngine:
         self.track_tokens = track_tokens  # list every emitting sequence in each Step
         self.now = 0.0
         self.steps = 0
-        self.waiting: deque[Sequence] = deque()
+        self.waiting = Waiting(config.policy)
         self.running: list[Sequence] = []  # admission order: preemption takes the last
         self.free_blocks = config.num_blocks
         self.preemptions = 0
@@ -165,7 +220,7 @@ class SimEngine:
         if self.too_long(seq.prompt_tokens, seq.output_tokens):
             raise ValueError("sequence longer than max_model_len")
         seq.target = seq.prompt_tokens
-        self.waiting.append(seq)
+        self.waiting.add(seq)
 
     def abort(self, seq: Sequence) -> None:
         """The client went away: free what the sequence holds."""
@@ -174,11 +229,8 @@ class SimEngine:
         if seq in self.running:
             self._release(seq)
             self.running.remove(seq)
-        else:
-            try:
-                self.waiting.remove(seq)
-            except ValueError:
-                return
+        elif not self.waiting.remove(seq):
+            return
         seq.finished = self.now
         seq.epoch += 1
 
@@ -194,7 +246,7 @@ class SimEngine:
         # 1. decoding sequences whose last block is full need a new one
         need = self._residues[(-s) % cfg.block_size]
         while need > self.free_blocks and self.running:
-            victim = self.running[-1]
+            victim = self._victim()
             if victim.decoding and (victim.kv0 - victim.step0) % cfg.block_size == (
                     (-s) % cfg.block_size):
                 need -= 1
@@ -215,11 +267,11 @@ class SimEngine:
                     budget -= chunk
         while (self.waiting and budget > 0 and len(self.running) < cfg.max_num_seqs
                and not preempted):  # vLLM admits nothing in a step that had to preempt
-            seq = self.waiting[0]
+            seq = self.waiting.head()
             chunk = self._allocate(seq, budget)
             if not chunk:
                 break
-            self.waiting.popleft()
+            self.waiting.pop()
             self.running.append(seq)
             chunks.append((seq, chunk))
             budget -= chunk
@@ -227,8 +279,8 @@ class SimEngine:
         if decode == 0 and prefill == 0:
             if not self.running:
                 return None
-            # partial prefills hold every block and none can go on: recompute the last one
-            self._preempt(self.running[-1], s)
+            # partial prefills hold every block and none can go on: recompute one
+            self._preempt(self._victim(), s)
             return self.step()
         context = self._context_sum / decode if decode else 0.0
         duration = cfg.step_time(decode, context, prefill)
@@ -348,12 +400,21 @@ class SimEngine:
         self.free_blocks += blocks
         seq.blocks = 0
 
+    def _victim(self) -> Sequence:
+        """The running sequence to preempt: the newest, or the lowest priority."""
+        if self.waiting.by_priority:
+            return max(reversed(self.running), key=lambda q: (q.priority, q.arrival))
+        return self.running[-1]
+
     def _preempt(self, seq: Sequence, step: int) -> None:
         self._release(seq)
-        self.running.pop()
+        if self.running[-1] is seq:
+            self.running.pop()
+        else:
+            self.running.remove(seq)
         seq.preemptions += 1
         seq.epoch += 1
         seq.computed = 0
         seq.target = seq.prompt_tokens + seq.generated
         self.preemptions += 1
-        self.waiting.appendleft(seq)
+        self.waiting.add(seq, front=True)

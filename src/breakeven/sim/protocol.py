@@ -5,7 +5,7 @@ decided up front, finish reason) and builds response bodies and SSE chunks. Supp
 vLLM's semantics: ``max_tokens`` / ``max_completion_tokens`` (default: the rest of the
 context for chat, 16 for completions), ``stop``, ``n=1``, ``seed``, ``logprobs`` and
 ``top_logprobs`` (chat) or integer ``logprobs`` (completions), ``stream`` with
-``stream_options.include_usage``, and vLLM's ``ignore_eos`` and ``min_tokens``.
+``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens`` and ``priority``.
 Without ``ignore_eos`` the answer ends at a natural length drawn per request (median
 ~180 tokens) within ``[min_tokens, max_tokens]``.
 
@@ -45,6 +45,7 @@ class Job:
     logprobs: bool = False
     top_logprobs: int = 0
     id: str = ""
+    priority: int = 0
 
     @property
     def completion_tokens(self) -> int:
@@ -147,8 +148,10 @@ def _confidence(body: dict[str, Any], prompt_hash: int) -> float:
 
 
 def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
-              entropy: int, variant: str = "") -> Job:
-    """Validate ``body`` and decide the whole answer. ``entropy`` seeds unseeded requests."""
+              entropy: int, variant: str = "", priorities: bool = False) -> Job:
+    """Validate ``body`` and decide the whole answer. ``entropy`` seeds unseeded requests.
+    ``priorities``: the engine schedules by priority; otherwise a non-zero ``priority`` is
+    refused, as vLLM refuses it without ``--scheduling-policy priority``."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
@@ -198,6 +201,10 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
         raise ApiError(400, "'stream_options' must be an object", "stream_options")
     include_usage = bool(options.get("include_usage")) and stream
     seed = _number(body, "seed", int)
+    priority = _number(body, "priority", int) or 0
+    if priority and not priorities:
+        raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
+                       "priority")
     prompt_hash = _digest(prompt_text)
     # greedy decoding (temperature 0) or a seed: the same model gives the same answer; a
     # different ``variant`` (another model behind the same name) gives another one
@@ -219,7 +226,7 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
         reason = "stop" if stopped else reason
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     return Job(kind, model, prompt_tokens, tokens, reason, stream, include_usage,
-               want_logprobs, top, f"{prefix}-{rng.getrandbits(96):024x}")
+               want_logprobs, top, f"{prefix}-{rng.getrandbits(96):024x}", priority)
 
 
 def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],

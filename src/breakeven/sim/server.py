@@ -236,12 +236,14 @@ class SimServer:
             raise ApiError(400, "the request body is not valid JSON") from None
         job = parse_job(kind, body, served=self.served_name, variant=self.variant,
                         max_model_len=self.config.max_model_len,
-                        entropy=self.rng.getrandbits(64))
+                        entropy=self.rng.getrandbits(64),
+                        priorities=self.config.policy == "priority")
         stream = _Stream(job)
         if job.completion_tokens == 0:  # a stop string at the very start: nothing to run
             stream.done = True
         else:
-            seq = Sequence(job.prompt_tokens, job.completion_tokens, self.sim_now(), stream)
+            seq = Sequence(job.prompt_tokens, job.completion_tokens, self.sim_now(), stream,
+                           priority=job.priority)
             self.engine.add(seq)
             self._wake.set()
         try:
