@@ -49,6 +49,14 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _anon_mib(pid: int) -> float:
+    """Anonymous memory (heap, arenas, SQLite caches): RSS less mapped files."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _wait(url: str, key: str | None = None) -> None:
     for _ in range(300):
         try:
@@ -135,6 +143,8 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=0)
     parser.add_argument("--soak-only", action="store_true",
                         help="skip the latency, CPU and throughput measurements")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment for the gateways (e.g. MALLOC_ARENA_MAX=2)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     procs = []
@@ -143,11 +153,13 @@ def main() -> None:
     procs.append(upstream)
     _wait("http://127.0.0.1:8310/v1/models")
     direct = "http://127.0.0.1:8310/v1"
+    env = {**os.environ, **dict(kv.split("=", 1) for kv in args.gateway_env)}
     gw = subprocess.Popen([*CLI, "gateway", "--config", str(gateway_config(tmp, direct, True)),
-                           "--port", "8311"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           "--port", "8311"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=env)
     bare = subprocess.Popen([*CLI, "gateway", "--config",
                              str(gateway_config(tmp, direct, False)), "--port", "8313"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     procs += [gw, bare]
     _wait("http://127.0.0.1:8311/healthz")
     _wait("http://127.0.0.1:8313/healthz")
@@ -180,7 +192,7 @@ def main() -> None:
             print(f"{name:20s} {p50:7.3f} {p99:7.3f} {p50 - d[0]:8.3f} {p99 - d[1]:8.3f} "
                   f"{cpu:11.3f} {cpu_s:14.3f} {rps:7.0f} {sps:10.0f}")
         if args.soak:
-            rss = [_rss_mib(gw.pid)]
+            rss, anon = [_rss_mib(gw.pid)], [_anon_mib(gw.pid)]
             bench = subprocess.Popen(
                 [*CLI, "bench", "--url", "http://127.0.0.1:8311/v1", "--model", "zero",
                  "--quiet", "--rate", "300", "--arrival", "constant", "--duration",
@@ -189,9 +201,12 @@ def main() -> None:
             while bench.poll() is None:
                 time.sleep(5)
                 rss.append(_rss_mib(gw.pid))
+                anon.append(_anon_mib(gw.pid))
             print(f"soak {args.soak:.0f} s at 300 req/s: gateway RSS MiB "
-                  + " ".join(f"{x:.0f}" for x in rss[:: max(1, len(rss) // 12)])
-                  + f" (first {rss[0]:.1f}, last {rss[-1]:.1f}, max {max(rss):.1f})")
+                  + " ".join(f"{x:.1f}" for x in rss[:: max(1, len(rss) // 12)])
+                  + f" (first {rss[0]:.1f}, last {rss[-1]:.1f}, max {max(rss):.1f}); "
+                  f"anonymous {anon[0]:.1f} -> {anon[-1]:.1f}, mapped files "
+                  f"{rss[0] - anon[0]:.1f} -> {rss[-1] - anon[-1]:.1f}")
     finally:
         for proc in procs:
             proc.terminate()

@@ -197,6 +197,61 @@ batch: {{lease_s: 2, scrape_s: 0.2}}
     assert [body.get("priority") for body in faults.log] == [0, 4, 4, 4]
 
 
+def test_batch_yields_the_capacity_interactive_traffic_takes(tmp_path):
+    """``fill_to`` x capacity: while interactive requests use all of it, the batch limit
+    falls to zero and lines wait (without it, 40 short lines finish in a few seconds);
+    once they stop, the batch finishes."""
+    import threading
+    import urllib.request
+
+    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
+    gw = GatewayProcess(f"""
+store: sqlite:///{tmp_path}/ledger.db
+backends:
+  - {{name: llama-1, url: "{sim.url}", model: llama-3.1-8b, hosting: self,
+      gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 300}}}}
+routes: [{{alias: chat, backends: [llama-1]}}]
+keys: [{{name: app, sha256: {_sha(KEYS['app'])}}}]
+batch: {{scrape_s: 0.2, fill_to: 0.9}}
+""", tmp_path)
+    stop = threading.Event()
+
+    def chatter() -> None:  # ~20 tokens a request, far more than 270 tokens/s in all
+        with openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0) as c:
+            while not stop.is_set():
+                c.chat.completions.create(model="chat", max_tokens=8,
+                                          messages=[{"role": "user", "content": "hi"}])
+
+    def limit() -> float:
+        req = urllib.request.Request(gw.url.removesuffix("/v1") + "/metrics",
+                                     headers={"Authorization": f"Bearer {KEYS['app']}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return sum(float(x.rsplit(" ", 1)[1]) for x in text.splitlines()
+                   if x.startswith("breakeven_gateway_batch_limit{"))
+
+    threads = [threading.Thread(target=chatter) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        with openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0) as client:
+            batch_id = _submit(client, 40, max_tokens=8)
+            time.sleep(4)
+            during = client.batches.retrieve(batch_id).request_counts.completed
+            held = limit()
+            stop.set()
+            for t in threads:
+                t.join()
+            done = wait_final(client, batch_id, timeout=60)
+        assert held == 0 and during <= 5, (held, during)
+        assert done.status == "completed" and done.request_counts.completed == 40
+    finally:
+        stop.set()
+        gw.stop()
+        sim.stop()
+
+
 def test_bad_input(tmp_path):
     stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", batch=", max_file_bytes: 4096")
     try:

@@ -157,6 +157,8 @@ def test_fault(matrix, fault, stream):
             assert got["status"] >= 400 and got["error"], (route, got)
             if got["status"] == 429:
                 assert got["retry_after"]
+            if fault == "429+retry-after":  # it waited as asked, then asked once more
+                assert record["attempts"] == 2 and got["seconds"] >= 0.9, (route, got)
         # the ledger's record is this request's, with the status the caller saw
         if not mid:
             assert record["status"] == got["status"]

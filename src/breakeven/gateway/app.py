@@ -396,8 +396,8 @@ class Gateway:
         self.latency.observe(latency / 1e3)
         if call.ttft_ms is not None:
             self.ttft.observe(call.ttft_ms / 1e3)
-            if backend is not None and backend.hosting == "self" and not call.batch:
-                self.batches.observe_ttft(backend.name, call.ttft_ms)
+        if backend is not None and backend.hosting == "self" and not call.batch:
+            self.batches.observe_tokens(backend.name, call.tokens_in + call.tokens_out)
         if backend is not None:
             self.tokens.add(alias, name, "input", value=call.tokens_in)
             self.tokens.add(alias, name, "output", value=call.tokens_out)
@@ -460,6 +460,18 @@ class Gateway:
                                           limits.circuit_cooldown_s):
                 log.warning("circuit open for %s after %s", b.name, exc)
 
+    def _sending(self, call: _Call, b: Backend) -> None:
+        if b.hosting == "self" and not call.batch:  # the load batch admission makes room for
+            self.batches.observe_request(b.name)
+
+    def _retry_wait(self, exc: upstream.UpstreamError, last: bool, budget: int) -> float | None:
+        """Seconds to wait before asking the same backend again: the last eligible one
+        answered 429 with a Retry-After within the cap, and attempts are left."""
+        if (exc.status == 429 and exc.retry_after is not None and last and budget > 0
+                and exc.retry_after <= self.cfg.limits.retry_after_cap_s):
+            return exc.retry_after
+        return None
+
     async def _attempts(self, call: _Call, body: dict[str, Any],
                         among: tuple[str, ...] | None = None) -> tuple[Backend, upstream.Answer]:
         assert call.route is not None and self.session is not None
@@ -471,6 +483,7 @@ class Gateway:
             b = self.cfg.backend(names[i])
             state = self.states[b.name]
             started = time.perf_counter()
+            self._sending(call, b)
             state.outstanding += 1
             state.probing = bool(state.open_until)
             budget -= 1
@@ -486,9 +499,9 @@ class Gateway:
                 last = exc
                 if not exc.retryable:
                     raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
-                if (exc.status == 429 and exc.retry_after is not None and i == len(names) - 1
-                        and budget > 0 and exc.retry_after <= self.cfg.limits.retry_after_cap_s):
-                    await asyncio.sleep(exc.retry_after)  # the last one asked us to wait
+                wait = self._retry_wait(exc, i == len(names) - 1, budget)
+                if wait is not None:
+                    await asyncio.sleep(wait)  # the last one asked us to wait
                     continue
                 i += 1
                 continue
@@ -540,13 +553,14 @@ class Gateway:
         names = self._choose(call, None)
         last: upstream.UpstreamError | None = None
         budget = call.route.max_attempts
-        for name in names:
-            if budget == 0:
-                break
+        i = 0
+        while i < len(names) and budget > 0:
+            name = names[i]
             budget -= 1
             b = self.cfg.backend(name)
             state = self.states[name]
             started = time.perf_counter()
+            self._sending(call, b)
             state.outstanding += 1
             state.probing = bool(state.open_until)
             response: web.StreamResponse | None = None
@@ -560,9 +574,11 @@ class Gateway:
                     keep = call.route.store_content
                     text: list[str] = []
                     async for chunk in opened.chunks():
-                        if call.ttft_ms is None:
-                            call.ttft_ms = (time.perf_counter() - call.started) * 1e3
                         choices = chunk.get("choices") or []
+                        if call.ttft_ms is None and _generated(choices):
+                            call.ttft_ms = (time.perf_counter() - call.started) * 1e3
+                            if b.hosting == "self":  # batch admission reacts to it now,
+                                self.batches.observe_ttft(b.name, call.ttft_ms)  # not at the end
                         if not choices:  # the usage chunk: the caller may not want it
                             if include_usage:
                                 held.append(_sse(chunk))
@@ -592,8 +608,13 @@ class Gateway:
                 call.trace.attempt(name, exc.short(), started)
                 self._failed(b, exc)
                 last = exc
-                if response is None and exc.retryable:
-                    continue  # nothing sent yet: the next backend can still answer
+                if response is None and exc.retryable:  # nothing sent yet: retry
+                    wait = self._retry_wait(exc, i == len(names) - 1, budget)
+                    if wait is not None:
+                        await asyncio.sleep(wait)
+                    else:
+                        i += 1  # the next backend can still answer
+                    continue
                 if response is None:
                     raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
                 await self.log_call(call, 502, f"stream broken after it started: {exc}")
@@ -641,6 +662,17 @@ class Gateway:
 
 def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _generated(choices: list[Any]) -> bool:
+    """A chunk with generated output (text, reasoning, a tool call, or the end): the time
+    to first token is taken there, not at a role-only chunk an engine may send first."""
+    if not choices:
+        return False
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    return bool(delta.get("content") or delta.get("reasoning_content")
+                or delta.get("tool_calls") or choice.get("text") or choice.get("finish_reason"))
 
 
 async def _open(request: web.Request, headers: dict[str, str]) -> web.StreamResponse:

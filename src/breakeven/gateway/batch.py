@@ -11,8 +11,9 @@ Every gateway process runs the scheduler over the shared queue (``store.batches`
   through the gateway's own path (data class and residency rules, fallback limited to the
   backend chosen, a ledger record marked ``batch`` per attempt);
 - every ``scrape_s`` it reads each engine's ``/metrics`` (vLLM's
-  ``vllm:num_requests_waiting`` and ``vllm:kv_cache_usage_perc``) and the interactive
-  TTFT the gateway measured, and updates the limits;
+  ``vllm:num_requests_waiting`` and ``vllm:kv_cache_usage_perc``), the interactive
+  TTFT the gateway measured and the interactive load it sent (requests of the last 2 s x
+  their mean tokens, against ``fill_to`` x the backend's capacity), and updates the limits;
 - every second it sweeps: validates batches left ``validating`` by a dead process,
   expires batches past their window, marks a batch to spill to hosted backends when its
   route allows and its completion rate cannot meet the window, cancels, and finalizes
@@ -42,7 +43,7 @@ from aiohttp import web
 
 from breakeven.apierror import ApiError
 from breakeven.gateway import batchfile
-from breakeven.gateway.admission import Limit, Signals, p95
+from breakeven.gateway.admission import Limit, Signals, p95, room
 from breakeven.gateway.config import Key
 from breakeven.store.batches import FINAL, Queue
 
@@ -87,6 +88,7 @@ class Batches:
         self.ttft: dict[str, deque[tuple[float, float]]] = defaultdict(
             lambda: deque(maxlen=500))  # backend -> (monotonic, interactive TTFT ms)
         self.pressure: dict[str, str | None] = {}
+        self.signals: dict[str, Signals] = {}  # backend -> what admission last read
         self.done_history: dict[str, deque[tuple[float, int]]] = defaultdict(
             lambda: deque(maxlen=120))
         self.validating: set[str] = set()
@@ -95,6 +97,10 @@ class Batches:
         self.loop_task: asyncio.Task[None] | None = None
         self.lines_done = 0
         self.line_s: dict[str, float] = defaultdict(lambda: 2.0)  # EWMA of a line's seconds
+        self.line_tokens: dict[str, float] = {}  # EWMA of a line's tokens, in + out
+        self.arrivals: dict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=20_000))  # backend -> interactive requests sent (monotonic)
+        self.request_tokens: dict[str, float] = {}  # EWMA of an interactive request's tokens
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -123,6 +129,27 @@ class Batches:
 
     def observe_ttft(self, backend: str, ttft_ms: float) -> None:
         self.ttft[backend].append((time.monotonic(), ttft_ms))
+
+    def observe_request(self, backend: str) -> None:
+        """An interactive request sent to a self-hosted backend."""
+        self.arrivals[backend].append(time.monotonic())
+
+    def observe_tokens(self, backend: str, tokens: int) -> None:
+        """An interactive request's tokens (in + out), once known."""
+        was = self.request_tokens.get(backend)
+        self.request_tokens[backend] = tokens if was is None else 0.9 * was + 0.1 * tokens
+
+    def _room(self, name: str, now: float) -> float | None:
+        """Lines in flight the backend's capacity leaves beside its interactive load."""
+        gpu = self.gw.cfg.backend(name).gpu
+        if self.cfg.fill_to is None or gpu is None or name not in self.line_tokens:
+            return None
+        arrivals = self.arrivals[name]
+        while arrivals and arrivals[0] < now - 2.0:
+            arrivals.popleft()
+        demand = len(arrivals) / 2.0 * self.request_tokens.get(name, 0.0)
+        return room(gpu.capacity_tokens_per_s, self.cfg.fill_to, demand,
+                    self.line_tokens[name], self.line_s[name])
 
     async def _loop(self) -> None:
         last_scrape = last_sweep = 0.0
@@ -165,12 +192,13 @@ class Batches:
         found = await asyncio.gather(*(gauges(n) for n in self.self_backends))
         now = time.monotonic()
         for name, (waiting, kv) in zip(self.self_backends, found, strict=True):
-            # the last 2 s when they hold 20 samples (a quick reaction), else the last 5 s
-            recent = [ms for t, ms in self.ttft[name] if t >= now - 2.0]
-            if len(recent) < 20:
-                recent = [ms for t, ms in self.ttft[name] if t >= now - 5.0]
-            why = self.limits[name].update(Signals(waiting, kv, p95(recent),
-                                                   self.running[name]))
+            # 5 s: a p95 over fewer samples jumps with every slow request (a step in load
+            # is caught sooner by the capacity room and the engine queue)
+            recent = [ms for t, ms in self.ttft[name] if t >= now - 5.0]
+            signals = Signals(waiting, kv, p95(recent), self.running[name],
+                              self._room(name, now))
+            self.signals[name] = signals
+            why = self.limits[name].update(signals)
             if why != self.pressure.get(name):
                 log.info("batch admission on %s: %s", name, why or "no pressure")
             self.pressure[name] = why
@@ -240,6 +268,9 @@ class Batches:
             started = time.monotonic()
             call.backend, answer = await gw._attempts(call, body, among)
             self.line_s[slot] = 0.9 * self.line_s[slot] + 0.1 * (time.monotonic() - started)
+            tokens = answer.tokens_in + answer.tokens_out
+            was = self.line_tokens.get(slot)
+            self.line_tokens[slot] = tokens if was is None else 0.9 * was + 0.1 * tokens
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
             await gw.log_call(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)

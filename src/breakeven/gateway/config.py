@@ -216,6 +216,10 @@ class Batch(_Spec):
                                       "(measured by the gateway) to protect")
     scrape_s: float = Field(default=0.5, gt=0, description="how often engine /metrics and "
                             "the gateway's own signals are read")
+    fill_to: float | None = Field(default=0.9, gt=0, le=1, description="share of a "
+                                  "backend's capacity_tokens_per_s that interactive and "
+                                  "batch traffic may use together; batch gets what the "
+                                  "interactive load of the last 2 s leaves (null: no cap)")
 
 
 class Dashboard(_Spec):

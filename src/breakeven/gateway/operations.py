@@ -79,6 +79,14 @@ async def metrics(gw: Gateway, _: web.Request) -> web.Response:
     lines += ["# TYPE breakeven_gateway_batch_in_flight gauge"]
     lines += [f'breakeven_gateway_batch_in_flight{{backend="{n}"}} {batches.running[n]}'
               for n in sorted(batches.limits)]
+    lines += ["# TYPE breakeven_gateway_batch_signal gauge"]  # what admission last read
+    for n, sig in sorted(batches.signals.items()):
+        for label, value in (("engine_waiting", sig.waiting), ("kv_usage", sig.kv_usage),
+                             ("interactive_ttft_p95_ms", sig.ttft_p95_ms),
+                             ("room_lines", sig.room)):
+            if value is not None:
+                lines.append(f'breakeven_gateway_batch_signal{{backend="{n}",'
+                             f'signal="{label}"}} {value:g}')
     lines += ["# TYPE breakeven_gateway_batch_lines_total counter",
               f"breakeven_gateway_batch_lines_total {batches.lines_done}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -264,14 +264,17 @@ class SimServer:
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
         created = int(time.time())
-        if job.kind == "chat":
-            await response.write(chunk(job, created, 0, 0, role=True).encode())
+        # as vLLM: the role chunk goes out with the first token, not before it
+        role = job.kind == "chat"
         sent, offset = 0, 0
         while True:
             if stream.ready == sent and not stream.done:
                 stream.wake.clear()
                 await stream.wake.wait()
             ready = stream.ready if not stream.done else job.completion_tokens
+            if role and (ready or stream.done):
+                await response.write(chunk(job, created, 0, 0, role=True).encode())
+                role = False
             if ready > sent:
                 piece = chunk(job, created, sent, ready, offset)
                 offset += sum(len(t) for t, _ in job.tokens[sent:ready])
