@@ -78,7 +78,8 @@ def test_room_is_what_interactive_load_leaves_under_fill_to():
     # over 1.5 s (400 tok/s): 4,000 spare tok/s hold 10 lines in flight
     assert room(10_000, 0.9, 5_000, 600, 1.5) == 10
     assert room(10_000, 0.9, 9_500, 600, 1.5) == 0  # interactive alone is over the mark
-    assert room(10_000, 0.9, 0, 0, 1.5) == 0
+    assert room(10_000, 0.9, 8_900, 600, 1.5) == 1  # some to spare: one line at least
+    assert room(10_000, 0.9, 0, 0, 1.5) == 1  # no line measured yet
 
 
 def test_the_capacity_ceiling_caps_growth_and_follows_a_step_at_once():

@@ -106,6 +106,10 @@ def p95(samples: list[float]) -> float | None:
 def room(capacity_tok_s: float, fill_to: float, interactive_tok_s: float, line_tokens: float,
          line_s: float) -> float:
     """Batch lines that fit in flight beside ``interactive_tok_s``: the spare token rate
-    under ``fill_to`` x capacity, over the rate one line takes (its tokens / its seconds)."""
+    under ``fill_to`` x capacity, over the rate one line takes (its tokens / its seconds);
+    at least one while anything is spare (a line alone may run faster than the spare
+    rate, but it is not what hurts interactive traffic), none when nothing is."""
     spare = fill_to * capacity_tok_s - interactive_tok_s
-    return max(0.0, spare * line_s / line_tokens) if line_tokens > 0 else 0.0
+    if spare <= 0:
+        return 0.0
+    return max(1.0, spare * line_s / line_tokens) if line_tokens > 0 else 1.0
