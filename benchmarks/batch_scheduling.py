@@ -19,8 +19,8 @@ Each run does this for three setups side by side: the engine first come first se
 lines at ``batch_priority: 1``), both with the gateway protecting the interactive TTFT p95
 it measures (``batch.ttft_slo_ms``) at 1.15x the baseline's, as an operator would set it
 from a measurement; and the priority engine with no TTFT SLO, batch filling the backend to
-``batch.fill_to`` (0.9) of its capacity. The two targets cannot both be met on this shape
-(the frontier below says why), so the setups show each end of the trade.
+``batch.fill_to`` (0.9, ``--fill-to``) of its capacity. The two targets cannot both be met
+on this shape (the frontier below says why), so the setups show each end of the trade.
 
 Before the live runs, the engine model alone (no HTTP, no gateway) shows the frontier: the
 same interactive load plus batch lines started at an even pace, the best any admission
@@ -131,9 +131,11 @@ def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0
     return rows
 
 
-def gateway_yaml(tmp: Path, sim: str, cap: float, slo_ms: float | None, policy: str) -> Path:
+def gateway_yaml(tmp: Path, sim: str, cap: float, slo_ms: float | None, policy: str,
+                 fill_to: float = 0.9) -> Path:
     path = tmp / "gateway.yaml"
     slo = f", ttft_slo_ms: {slo_ms:.1f}" if slo_ms else ""
+    slo += f", fill_to: {fill_to}"
     ranked = ", batch_priority: 1" if policy == "priority" else ""
     path.write_text(f"""
 store: sqlite:///{tmp}/ledger.db
@@ -192,8 +194,8 @@ SETUPS = {"fcfs+slo": ("fcfs", True), "priority+slo": ("priority", True),
           "priority+fill": ("priority", False)}
 
 
-def one_run(tmp: Path, phase_s: float, slo_factor: float, policy: str, slo: bool
-            ) -> dict[str, float]:
+def one_run(tmp: Path, phase_s: float, slo_factor: float, policy: str, slo: bool,
+            fill_to: float) -> dict[str, float]:
     cap, req_s = capacity()
     sim_proc, sim = _start(["sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
                             "--port", "0", "--seed", "1", "--scheduling-policy", policy])
@@ -209,7 +211,8 @@ def one_run(tmp: Path, phase_s: float, slo_factor: float, policy: str, slo: bool
         gw_proc.send_signal(signal.SIGTERM)
         gw_proc.wait(30)
         gw_proc, gw = _start(["gateway", "--config", str(gateway_yaml(
-            tmp, sim, cap, slo_factor * base["ttft_p95_ms"] if slo else None, policy)),
+            tmp, sim, cap, slo_factor * base["ttft_p95_ms"] if slo else None, policy,
+            fill_to)),
             "--port", "0"])
         submit(gw, 10_000)
         time.sleep(20)  # batch admission ramps up
@@ -258,6 +261,7 @@ def main() -> None:
     parser.add_argument("--phase-s", type=float, default=30.0)
     parser.add_argument("--slo-factor", type=float, default=1.15,
                         help="batch.ttft_slo_ms as a multiple of the baseline p95")
+    parser.add_argument("--fill-to", type=float, default=0.9, help="batch.fill_to")
     parser.add_argument("--setups", default=",".join(SETUPS),
                         help=f"comma-separated, of {', '.join(SETUPS)}")
     args = parser.parse_args()
@@ -275,7 +279,7 @@ def main() -> None:
         for name in setups:  # side by side in each run
             policy, slo = SETUPS[name]
             runs[name].append(one_run(Path(tempfile.mkdtemp()), args.phase_s,
-                                      args.slo_factor, policy, slo))
+                                      args.slo_factor, policy, slo, args.fill_to))
             print(name, json.dumps({k: round(v, 3) for k, v in runs[name][-1].items()}),
                   flush=True)
     print(f"capacity {cap:,.0f} tok/s (planner, at the SLO); medians of {args.runs} runs")

@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from breakeven.bench.workload import Lengths, synthetic
 from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
 from breakeven.store import open_store
@@ -41,7 +42,7 @@ def _rss_mib() -> float:
     return 0.0
 
 
-async def run(total: int, tmp: Path) -> None:
+async def run(total: int, tmp: Path, natural: bool, vary: bool) -> None:
     cfg = GatewayConfig.model_validate({
         "store": f"sqlite:///{tmp}/ledger.db",
         "backends": [{"name": "zero", "url": "http://127.0.0.1:8398/v1", "model": "zero",
@@ -53,22 +54,39 @@ async def run(total: int, tmp: Path) -> None:
     runner = web.AppRunner(Gateway(cfg, open_store(cfg.store)).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 8397).start()
-    body = json.dumps({"model": "zero", "stream": True, "max_tokens": 5, "messages": [
+    fixed = json.dumps({"model": "zero", "stream": True, "max_tokens": 5, "messages": [
         {"role": "user", "content": " ".join(f"word{i} and more text" for i in range(250))}]})
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    seq = iter(range(1 << 40))
+
+    def body() -> str:  # --vary: every prompt its own, as `breakeven bench` sends them
+        if not vary:
+            return fixed
+        spec = synthetic(1, Lengths.parse("fixed:1000", "-"), Lengths.parse("fixed:5", "-"),
+                         seed=next(seq))[0]
+        return json.dumps({"model": "zero", "stream": True, "max_tokens": 5,
+                           "messages": list(spec.messages or ())})
+
     async with aiohttp.ClientSession() as session:
         async def client(n: int) -> None:
             for _ in range(n):
                 async with session.post("http://127.0.0.1:8397/v1/chat/completions",
-                                        data=body, headers=headers) as resp:
+                                        data=body(), headers=headers) as resp:
                     await resp.read()
 
         await asyncio.gather(*(client(500) for _ in range(8)))  # warm-up
         gc.collect()
-        tracemalloc.start()
+        if not natural:
+            tracemalloc.start()
         print(f"after warm-up: RSS {_rss_mib():.1f} MiB", flush=True)
         for done in range(10_000, total + 1, 10_000):
             await asyncio.gather(*(client(1250) for _ in range(8)))
+            if natural:  # as a server runs: only the collector's own passes
+                stats = gc.get_stats()
+                print(f"after {done:,} requests: RSS {_rss_mib():.1f} MiB; collected by "
+                      "generation " + ", ".join(f"{g['collected']} in {g['collections']}"
+                                                for g in stats), flush=True)
+                continue
             gc.collect()
             print(f"after {done:,} requests: RSS {_rss_mib():.1f} MiB, Python heap "
                   f"{tracemalloc.get_traced_memory()[0] / 2**20:.2f} MiB", flush=True)
@@ -79,6 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=60_000)
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--vary", action="store_true",
+                        help="a different ~1,000-token prompt per request (bench's synthetic)")
+    parser.add_argument("--natural", action="store_true",
+                        help="no gc.collect() or tracemalloc between checkpoints: RSS as a "
+                             "server sees it, and what the cyclic collector found")
     args = parser.parse_args()
     upstream = subprocess.Popen([sys.executable, str(HERE / "zero_upstream.py"), "--port",
                                  "8398", "--chunks", "20"], stdout=subprocess.DEVNULL)
@@ -90,7 +113,7 @@ def main() -> None:
 
             factory = uvloop.new_event_loop
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(run(args.requests, Path(tempfile.mkdtemp())))
+            runner.run(run(args.requests, Path(tempfile.mkdtemp()), args.natural, args.vary))
     finally:
         upstream.terminate()
         upstream.wait()

@@ -222,13 +222,13 @@ batch: {{scrape_s: 0.2, fill_to: 0.9}}
                 c.chat.completions.create(model="chat", max_tokens=8,
                                           messages=[{"role": "user", "content": "hi"}])
 
-    def limit() -> float:
+    def gauges() -> dict[str, float]:
         req = urllib.request.Request(gw.url.removesuffix("/v1") + "/metrics",
                                      headers={"Authorization": f"Bearer {KEYS['app']}"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             text = resp.read().decode()
-        return sum(float(x.rsplit(" ", 1)[1]) for x in text.splitlines()
-                   if x.startswith("breakeven_gateway_batch_limit{"))
+        return {x.rsplit(" ", 1)[0]: float(x.rsplit(" ", 1)[1]) for x in text.splitlines()
+                if x.startswith("breakeven_gateway_batch_")}
 
     threads = [threading.Thread(target=chatter) for _ in range(3)]
     try:
@@ -239,12 +239,14 @@ batch: {{scrape_s: 0.2, fill_to: 0.9}}
             batch_id = _submit(client, 40, max_tokens=8)
             time.sleep(4)
             during = client.batches.retrieve(batch_id).request_counts.completed
-            held = limit()
+            held = gauges()
             stop.set()
             for t in threads:
                 t.join()
             done = wait_final(client, batch_id, timeout=60)
-        assert held == 0 and during <= 5, (held, during)
+        assert held['breakeven_gateway_batch_limit{backend="llama-1"}'] == 0, held
+        assert held['breakeven_gateway_batch_signal{backend="llama-1",signal="room_lines"}'] == 0
+        assert during <= 5, (held, during)
         assert done.status == "completed" and done.request_counts.completed == 40
     finally:
         stop.set()

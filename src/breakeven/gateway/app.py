@@ -30,7 +30,7 @@ import orjson
 from aiohttp import web
 
 from breakeven.apierror import ApiError
-from breakeven.gateway import dashboard, operations, pii, pseudonym, upstream, watch
+from breakeven.gateway import dashboard, memory, operations, pii, pseudonym, upstream, watch
 from breakeven.gateway.batch import Batches
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
@@ -89,6 +89,7 @@ class Gateway:
         self.states = {b.name: BackendState() for b in cfg.backends}
         self.keys = {k.sha256: k for k in cfg.keys}
         self.in_flight = 0
+        self.served = 0  # requests that finished, any outcome (memory trimming watches it)
         self.session: aiohttp.ClientSession | None = None
         self._spend: dict[str, tuple[float, float]] = {}  # key -> (usd, fetched at)
         self.requests = Counter("breakeven_gateway_requests_total",
@@ -144,6 +145,9 @@ class Gateway:
         # a ledger from before the usage rollup is folded once, off the loop
         self._watchers.append(asyncio.create_task(asyncio.to_thread(usage.backfill,
                                                                     self.store)))
+        if self.cfg.limits.memory_trim_s is not None:
+            self._watchers.append(asyncio.create_task(memory.trim_every(
+                self.cfg.limits.memory_trim_s, lambda: self.served + self.batches.lines_done)))
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         self.batches.start()
@@ -346,6 +350,7 @@ class Gateway:
                                     headers=self._headers(call))
             finally:
                 self.in_flight -= 1
+                self.served += 1
         except ApiError as exc:
             if not call.logged:
                 await self.log_call(call, exc.status, exc.message)

@@ -181,6 +181,9 @@ class Limits(_Spec):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     retry_after_cap_s: float = Field(default=5.0, ge=0)
+    memory_trim_s: float | None = Field(
+        default=10.0, gt=0, description="how often freed heap memory is handed back to the "
+        "OS after traffic (glibc malloc_trim); null: never")
 
 
 class Audit(_Spec):
