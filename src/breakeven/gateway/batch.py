@@ -68,6 +68,12 @@ def _engine_gauges(text: str) -> tuple[float | None, float | None]:
     return waiting, kv
 
 
+def _ewma(averages: dict[str, float], key: str, value: float) -> None:
+    """Fold ``value`` into a moving average (the first value starts it)."""
+    was = averages.get(key)
+    averages[key] = value if was is None else 0.9 * was + 0.1 * value
+
+
 class Batches:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
@@ -136,8 +142,7 @@ class Batches:
 
     def observe_tokens(self, backend: str, tokens: int) -> None:
         """An interactive request's tokens (in + out), once known."""
-        was = self.request_tokens.get(backend)
-        self.request_tokens[backend] = tokens if was is None else 0.9 * was + 0.1 * tokens
+        _ewma(self.request_tokens, backend, tokens)
 
     def _room(self, name: str, now: float) -> float | None:
         """Lines in flight the backend's capacity leaves beside its interactive load."""
@@ -267,10 +272,8 @@ class Batches:
                 call.trace.rules.append("spilled: the window cannot be met self-hosted")
             started = time.monotonic()
             call.backend, answer = await gw._attempts(call, body, among)
-            self.line_s[slot] = 0.9 * self.line_s[slot] + 0.1 * (time.monotonic() - started)
-            tokens = answer.tokens_in + answer.tokens_out
-            was = self.line_tokens.get(slot)
-            self.line_tokens[slot] = tokens if was is None else 0.9 * was + 0.1 * tokens
+            _ewma(self.line_s, slot, time.monotonic() - started)
+            _ewma(self.line_tokens, slot, answer.tokens_in + answer.tokens_out)
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
             await gw.log_call(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)
