@@ -27,6 +27,7 @@ same interactive load plus batch lines started at an even pace, the best any adm
 policy could do, for each policy and batch rate.
 
     python benchmarks/batch_scheduling.py [--runs 3] [--phase-s 30] [--setups ...]
+    python benchmarks/batch_scheduling.py --shapes 500/100,100/500  # the frontier alone
 """
 
 from __future__ import annotations
@@ -79,19 +80,20 @@ def _tokens(sim: str) -> float:
                                                              "vllm:generation_tokens_total")
 
 
-def capacity() -> tuple[float, float]:
+def capacity(inp: int = IN, out_len: int = OUT) -> tuple[float, float]:
     out = subprocess.run([*CLI, "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                          "--input-len", str(IN), "--output-len", str(OUT), "--ttft-ms", "300",
-                          "--tpot-ms", "25", "--json"], capture_output=True, text=True,
+                          "--input-len", str(inp), "--output-len", str(out_len), "--ttft-ms",
+                          "300", "--tpot-ms", "25", "--json"], capture_output=True, text=True,
                          check=True)
     at = json.loads(out.stdout)["at_slo"]
     return float(at["total_tok_s"]), float(at["requests_per_s"])
 
 
-def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0
-             ) -> list[dict[str, float]]:
+def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0,
+             inp: int = IN, out_len: int = OUT) -> list[dict[str, float]]:
     """The engine model alone: Poisson interactive at 50% plus batch lines started evenly
-    at each rate; utilisation and interactive TTFT p95 for each scheduling policy."""
+    at each rate, all ``inp``/``out_len`` tokens; utilisation and the interactive TTFT p95
+    and median time per output token for each scheduling policy."""
     import random
 
     from breakeven.loaders import load_catalog
@@ -100,7 +102,7 @@ def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0
 
     cat = load_catalog(None)
     dep = size(cat.model("llama-3.1-8b"), cat.gpu("h100-sxm"), cat.engine("vllm"),
-               quant="bf16", gpus=None, input_len=IN, output_len=OUT).deployment
+               quant="bf16", gpus=None, input_len=inp, output_len=out_len).deployment
     rows = []
     for policy in ("fcfs", "priority"):
         for rate in rates:
@@ -114,19 +116,23 @@ def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0
             i = started = 0
             while engine.now < seconds:
                 while i < len(arrivals) and arrivals[i] <= engine.now:
-                    seen.append(Sequence(IN, OUT, arrivals[i]))
+                    seen.append(Sequence(inp, out_len, arrivals[i]))
                     engine.add(seen[-1])
                     i += 1
                 while rate and started / rate <= engine.now:
-                    engine.add(Sequence(IN, OUT, engine.now, priority=1))
+                    engine.add(Sequence(inp, out_len, engine.now, priority=1))
                     started += 1
                 if engine.step() is None:
                     engine.idle_until(min(arrivals[i], started / rate if rate else seconds))
             ttft = sorted((q.first_token - q.arrival) * 1e3 for q in seen[len(seen) // 10:]
                           if q.first_token is not None)
+            tpot = sorted((q.finished - q.first_token) * 1e3 / (out_len - 1)
+                          for q in seen[len(seen) // 10:]
+                          if q.finished is not None and q.first_token is not None)
             rows.append({"policy": policy, "batch_per_s": rate,
                          "util": (engine.prompt_tokens_total + engine.generation_tokens_total)
                          / engine.now / cap, "ttft_p95_ms": ttft[int(0.95 * len(ttft))],
+                         "tpot_p50_ms": tpot[len(tpot) // 2] if tpot else float("nan"),
                          "unserved": sum(q.first_token is None for q in seen)})
     return rows
 
@@ -255,6 +261,18 @@ def one_run(tmp: Path, phase_s: float, slo_factor: float, policy: str, slo: bool
     return out
 
 
+def print_frontier(shape: str, cap: float, rows: list[dict[str, float]]) -> None:
+    print(f"engine model alone, {shape} tokens, capacity {cap:,.0f} tok/s at the SLO, "
+          "batch lines started evenly (the frontier):")
+    base: dict[str, dict[str, float]] = {}
+    for row in rows:
+        b = base.setdefault(row["policy"], row)
+        print(f"  {row['policy']:8} batch {row['batch_per_s']:5.1f}/s: utilisation "
+              f"{row['util']:6.1%}, interactive TTFT p95 {row['ttft_p95_ms']:7.1f} ms "
+              f"({row['ttft_p95_ms'] / b['ttft_p95_ms'] - 1:+6.0%}), TPOT p50 "
+              f"{row['tpot_p50_ms']:5.1f} ms ({row['tpot_p50_ms'] / b['tpot_p50_ms'] - 1:+5.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -264,15 +282,18 @@ def main() -> None:
     parser.add_argument("--fill-to", type=float, default=0.9, help="batch.fill_to")
     parser.add_argument("--setups", default=",".join(SETUPS),
                         help=f"comma-separated, of {', '.join(SETUPS)}")
+    parser.add_argument("--shapes", default=None, metavar="IN/OUT,...",
+                        help="only the frontier (no live runs), for each prompt/output shape")
     args = parser.parse_args()
+    if args.shapes:
+        for shape in args.shapes.split(","):
+            inp, out_len = (int(x) for x in shape.split("/"))
+            cap, req_s = capacity(inp, out_len)
+            print_frontier(f"{inp}/{out_len}", cap, frontier(
+                cap, req_s, [k * 0.1 * req_s for k in range(6)], 120.0, inp, out_len))
+        return
     cap, req_s = capacity()
-    print("engine model alone, batch lines started evenly (the frontier):")
-    base = {}
-    for row in frontier(cap, req_s, [0, 5, 10, 15, 20, 25]):
-        base.setdefault(row["policy"], row["ttft_p95_ms"])
-        print(f"  {row['policy']:8} batch {row['batch_per_s']:4.0f}/s: utilisation "
-              f"{row['util']:6.1%}, interactive TTFT p95 {row['ttft_p95_ms']:7.1f} ms "
-              f"({row['ttft_p95_ms'] / base[row['policy']] - 1:+6.0%})")
+    print_frontier(f"{IN}/{OUT}", cap, frontier(cap, req_s, [0, 5, 10, 15, 20, 25]))
     setups = args.setups.split(",")
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in setups}
     for _ in range(args.runs):

@@ -13,6 +13,7 @@ process's CPU time is kept, so a saturated client is detected instead of believe
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -171,10 +172,25 @@ async def _read_stream(resp: aiohttp.ClientResponse, rec: Record) -> None:
 
 
 async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
+    tick = 0
     while not stop.is_set():
         due = time.perf_counter() + 0.01
         await asyncio.sleep(0.01)
         lags.append(max(0.0, time.perf_counter() - due) * 1e3)
+        tick += 1
+        if tick % 100 == 0:
+            _settle()
+
+
+def _settle() -> None:
+    """Keep the garbage collector's pauses short while records pile up: collect what the
+    last second left (only objects made since the last freeze are looked at), then freeze
+    the survivors, which the run keeps to its end anyway. Without it a full collection
+    walks every record so far (63 ms after 10 minutes at 300 requests/s, 178 ms after
+    30), and the requests due meanwhile go out together: a burst the schedule never asked
+    for, which is what made a gateway's memory climb in a long soak."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_work(work: Work, progress: Callable[[int], None] | None = None) -> WorkerResult:
@@ -201,16 +217,25 @@ async def run_work(work: Work, progress: Callable[[int], None] | None = None) ->
                 progress(1)
 
         if work.offsets is not None:
-            tasks = []
+            running: set[asyncio.Task[None]] = set()  # let go once done, unless they failed
+            failed: list[asyncio.Task[None]] = []
+
+            def finished(task: asyncio.Task[None]) -> None:
+                running.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    failed.append(task)
+
             offsets, i, n = work.offsets, 0, len(work.offsets)
             while i < n:
                 now = time.perf_counter() - t0
                 while i < n and offsets[i] <= now:
-                    tasks.append(asyncio.create_task(send(i, t0 + offsets[i])))
+                    task = asyncio.create_task(send(i, t0 + offsets[i]))
+                    running.add(task)
+                    task.add_done_callback(finished)
                     i += 1
                 if i < n:
                     await asyncio.sleep(max(0.0, offsets[i] - (time.perf_counter() - t0)))
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*running, *failed)
         else:
             counter = iter(range(work.count if work.count is not None else 1 << 62))
             end = t0 + work.duration_s if work.duration_s is not None else float("inf")
@@ -224,5 +249,6 @@ async def run_work(work: Work, progress: Callable[[int], None] | None = None) ->
             await asyncio.gather(*(caller() for _ in range(max(1, work.concurrency))))
         stop.set()
         await ticker
+        gc.unfreeze()
         wall = time.perf_counter() - t0
     return WorkerResult(records, time.process_time() - cpu0, wall, lags)

@@ -1,12 +1,14 @@
 """Hand freed heap memory back to the operating system.
 
-A burst of concurrent requests makes the gateway allocate connection buffers, bodies and
-parsed JSON for each of them at once (some 65 KB a request). Once the burst is over the
-memory is free, but glibc's allocator keeps the pages, so the process's RSS stays at the
-highest concurrency it ever saw and climbs in steps under a load with occasional bursts
-(a 10-minute soak at a steady 300 requests/s grew by 12 MiB that way). ``malloc_trim``
-gives the free pages back; it is called every ``limits.memory_trim_s`` while the gateway
-has served anything since the last call. Elsewhere than glibc this does nothing.
+A burst of concurrent requests makes the gateway allocate connections, bodies and parsed
+JSON for each of them at once (some 70 KB of heap a request in flight). Once the burst is
+over the memory is free, but glibc's allocator keeps the pages, so the process's RSS
+stays near the highest concurrency it has served and climbs in steps when the bursts
+grow (a soak whose load client paused and then sent what was due all at once grew by
+18 MiB in 30 minutes that way; see benchmarks/RESULTS.md). ``malloc_trim`` gives whole
+free pages back; it is called every ``limits.memory_trim_s`` while the gateway has served
+anything since the last call. What a burst leaves scattered among live objects stays;
+``limits.max_in_flight`` bounds it. Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations
