@@ -22,9 +22,10 @@ from a measurement; and the priority engine with no TTFT SLO, batch filling the 
 ``batch.fill_to`` (0.9, ``--fill-to``) of its capacity. The two targets cannot both be met
 on this shape (the frontier below says why), so the setups show each end of the trade.
 
-Before the live runs, the engine model alone (no HTTP, no gateway) shows the frontier: the
-same interactive load plus batch lines started at an even pace, the best any admission
-policy could do, for each policy and batch rate.
+Before the live runs, the engine model alone (no HTTP, no gateway; 120 simulated seconds,
+the planner's ``--max-num-seqs``) shows the frontier: the same interactive load plus batch
+lines started at an even pace, the best any admission policy could do, for each policy
+and batch rate; ``--shapes`` prints it for other prompt/output shapes and stops there.
 
     python benchmarks/batch_scheduling.py [--runs 3] [--phase-s 30] [--setups ...]
     python benchmarks/batch_scheduling.py --shapes 500/100,100/500  # the frontier alone
@@ -89,8 +90,8 @@ def capacity(inp: int = IN, out_len: int = OUT) -> tuple[float, float]:
     return float(at["total_tok_s"]), float(at["requests_per_s"])
 
 
-def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0,
-             inp: int = IN, out_len: int = OUT) -> list[dict[str, float]]:
+def frontier(cap: float, req_s: float, rates: list[float], seconds: float, inp: int,
+             out_len: int) -> list[dict[str, float]]:
     """The engine model alone: Poisson interactive at 50% plus batch lines started evenly
     at each rate, all ``inp``/``out_len`` tokens; utilisation and the interactive TTFT p95
     and median time per output token for each scheduling policy."""
@@ -101,13 +102,15 @@ def frontier(cap: float, req_s: float, rates: list[float], seconds: float = 60.0
     from breakeven.sizing import size
 
     cat = load_catalog(None)
-    dep = size(cat.model("llama-3.1-8b"), cat.gpu("h100-sxm"), cat.engine("vllm"),
-               quant="bf16", gpus=None, input_len=inp, output_len=out_len).deployment
+    sized = size(cat.model("llama-3.1-8b"), cat.gpu("h100-sxm"), cat.engine("vllm"),
+                 quant="bf16", gpus=None, input_len=inp, output_len=out_len)
+    dep = sized.deployment
     rows = []
     for policy in ("fcfs", "priority"):
         for rate in rates:
             rng = random.Random(1)
-            engine = SimEngine(engine_config(dep, policy=policy))
+            # the sequence slots the planner's launch line sets (--max-num-seqs)
+            engine = SimEngine(engine_config(dep, max_num_seqs=sized.max_seqs, policy=policy))
             arrivals, t = [], 0.0
             while t < seconds:
                 t += rng.expovariate(0.5 * req_s)
@@ -285,15 +288,14 @@ def main() -> None:
     parser.add_argument("--shapes", default=None, metavar="IN/OUT,...",
                         help="only the frontier (no live runs), for each prompt/output shape")
     args = parser.parse_args()
+    for shape in (args.shapes or f"{IN}/{OUT}").split(","):
+        inp, out_len = (int(x) for x in shape.split("/"))
+        cap, req_s = capacity(inp, out_len)
+        # batch lines at 0-50% of the capacity in requests/s: utilisation ~50% to ~100%
+        print_frontier(shape, cap, frontier(cap, req_s, [k * 0.1 * req_s for k in range(6)],
+                                            120.0, inp, out_len))
     if args.shapes:
-        for shape in args.shapes.split(","):
-            inp, out_len = (int(x) for x in shape.split("/"))
-            cap, req_s = capacity(inp, out_len)
-            print_frontier(f"{inp}/{out_len}", cap, frontier(
-                cap, req_s, [k * 0.1 * req_s for k in range(6)], 120.0, inp, out_len))
         return
-    cap, req_s = capacity()
-    print_frontier(f"{IN}/{OUT}", cap, frontier(cap, req_s, [0, 5, 10, 15, 20, 25]))
     setups = args.setups.split(",")
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in setups}
     for _ in range(args.runs):
