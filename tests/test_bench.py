@@ -228,3 +228,41 @@ def test_sharegpt_prefix_and_duration(run_cli, tmp_path, sim_8b):
     a, b = (json.loads(p.read_text())["levels"][0] for p in (plain, shared))
     assert b["mean_input_tokens"] == pytest.approx(a["mean_input_tokens"] + 300, abs=12)
     assert a["completed"] > 0 and a["duration_s"] <= 1.5
+
+
+def test_open_loop_keeps_collector_pauses_short_and_surfaces_a_failure(sim_8b):
+    """The open loop lets finished requests go, freezes what it keeps once a second (and
+    unfreezes at the end), and a failure outside the server's faults is not swallowed."""
+    import asyncio
+    import gc
+    import time
+
+    from breakeven.bench.client import Target, Work, run_work
+    from breakeven.bench.workload import Lengths, synthetic
+
+    specs = synthetic(4, Lengths.parse("fixed:20", "-"), Lengths.parse("fixed:4", "-"))
+    target = Target(url=sim_8b.url, model="llama-3.1-8b")
+    offsets = [i * 0.05 for i in range(30)]  # 1.5 s: the ticker settles at least once
+    frozen: list[int] = []
+
+    def progress(n: int) -> None:
+        frozen.append(gc.get_freeze_count())
+
+    work = Work(target, specs, offsets=offsets, start_at=time.perf_counter())
+    result = asyncio.run(run_work(work, progress))
+    assert len(result.records) == 30
+    assert all(r.error is None and r.output_tokens == 4 for r in result.records)
+    assert max(frozen) > 0  # the records of the first second were frozen...
+    assert gc.get_freeze_count() == 0  # ...and handed back to the collector at the end
+
+    calls: list[int] = []
+
+    def broken(n: int) -> None:  # fails once, for the first request
+        calls.append(n)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the progress callback")
+
+    # the first request fails long before the loop sends the last one
+    work = Work(target, specs, offsets=[0.0, 0.5], start_at=time.perf_counter())
+    with pytest.raises(RuntimeError, match="progress callback"):
+        asyncio.run(run_work(work, broken))
