@@ -32,6 +32,7 @@ from aiohttp import web
 from breakeven.apierror import ApiError
 from breakeven.gateway import dashboard, memory, operations, pii, pseudonym, upstream, watch
 from breakeven.gateway.batch import Batches
+from breakeven.gateway.batch_api import BatchApi
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
 from breakeven.gateway.ledger import Trace, row
@@ -116,7 +117,7 @@ class Gateway:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_post("/v1/embeddings", self.embeddings)
-        b = self.batches
+        b = BatchApi(self.batches)
         app.router.add_post("/v1/files", b.upload)
         app.router.add_get("/v1/files/{file_id}", b.file)
         app.router.add_get("/v1/files/{file_id}/content", b.content)

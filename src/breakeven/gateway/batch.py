@@ -1,5 +1,6 @@
-"""The Batch API on the gateway: OpenAI's ``/v1/files`` and ``/v1/batches``, and the
-scheduler that runs batch lines on self-hosted backends when, and only when, there is room.
+"""The Batch API's scheduler: it runs batch lines on self-hosted backends when, and only
+when, there is room (the HTTP side, OpenAI's ``/v1/files`` and ``/v1/batches``, is
+``batch_api``).
 
 Every gateway process runs the scheduler over the shared queue (``store.batches``):
 
@@ -39,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 
 from breakeven.apierror import ApiError
 from breakeven.gateway import batchfile
@@ -121,14 +121,14 @@ class Batches:
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=10)
 
-    def _io(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    def io(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Run a blocking store call on the store's reader threads (and connections), so
         the scheduler adds no connection, and no page cache, per worker thread."""
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self.gw.store._readers,
                                     functools.partial(fn, *args, **kwargs))
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -221,18 +221,18 @@ class Batches:
             room = min(room, max(1, pace))
             if room <= 0:
                 continue
-            lines = await self._io(self.queue.claim, self.owner,
-                                            self.aliases[name], room, lease)
+            lines = await self.io(self.queue.claim, self.owner,
+                                  self.aliases[name], room, lease)
             for line in lines:
                 self.running[name] += 1
-                self._spawn(self._run(line, name))
+                self.spawn(self._run(line, name))
         room = self.cfg.max_per_backend - self.running["spill"]
         if self.spill_aliases and room > 0:
-            lines = await self._io(self.queue.claim, self.owner, self.spill_aliases,
-                                            room, lease, self.spill_classes)
+            lines = await self.io(self.queue.claim, self.owner, self.spill_aliases,
+                                  room, lease, self.spill_classes)
             for line in lines:
                 self.running["spill"] += 1
-                self._spawn(self._run(line, "spill"))
+                self.spawn(self._run(line, "spill"))
 
     # -- running a line ----------------------------------------------------------------------
     def _key(self, name: str | None) -> Key | None:
@@ -249,7 +249,7 @@ class Batches:
         batch_id, no, cid = line["batch_id"], line["line_no"], line["custom_id"]
         call = None
         try:
-            batch = await self._io(q.batch, batch_id)
+            batch = await self.io(q.batch, batch_id)
             assert batch is not None
             call = new_call(batch["endpoint"].removeprefix("/v1/"))
             call.batch = True
@@ -277,8 +277,8 @@ class Batches:
             call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
             await gw.log_call(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)
-            await self._io(q.finish, batch_id, no, self.owner, "done",
-                                    orjson.dumps(result).decode(), call.backend.name, call.id)
+            await self.io(q.finish, batch_id, no, self.owner, "done",
+                          orjson.dumps(result).decode(), call.backend.name, call.id)
             self.lines_done += 1
         except ApiError as exc:
             if call is not None and not call.logged:
@@ -289,24 +289,24 @@ class Batches:
             failure = None if retry else orjson.dumps(batchfile.error_line(
                 no, cid, exc.code or "error", exc.message, call.id if call else None,
                 exc.status)).decode()
-            await self._io(q.finish, batch_id, no, self.owner,
-                                    "queued" if retry else "failed", failure,
-                                    call.backend.name if call and call.backend else None,
-                                    call.id if call else None)
+            await self.io(q.finish, batch_id, no, self.owner,
+                          "queued" if retry else "failed", failure,
+                          call.backend.name if call and call.backend else None,
+                          call.id if call else None)
         except asyncio.CancelledError:  # shutting down: the line goes back to the queue now
-            await asyncio.shield(self._io(q.finish, batch_id, no, self.owner,
-                                                   "queued", None, None, None))
+            await asyncio.shield(self.io(q.finish, batch_id, no, self.owner,
+                                         "queued", None, None, None))
             raise
         except Exception:
             log.exception("batch line %s/%s failed in the gateway", batch_id, no)
-            await self._io(q.finish, batch_id, no, self.owner, "queued", None, None,
-                                    None)
+            await self.io(q.finish, batch_id, no, self.owner, "queued", None, None,
+                          None)
         finally:
             self.running[slot] -= 1
 
     # -- the sweep ---------------------------------------------------------------------------
     async def _sweep(self) -> None:
-        active = await self._io(self.queue.active)
+        active = await self.io(self.queue.active)
         self.has_work = any(b["status"] == "in_progress" for b in active)
         now = time.time()
         for batch in active:
@@ -314,7 +314,7 @@ class Batches:
             if status == "validating":
                 if batch["id"] not in self.validating and (
                         now - batch["created_at"] > self.cfg.lease_s):
-                    self._spawn(self.validate(batch["id"]))  # its process died
+                    self.spawn(self.validate(batch["id"]))  # its process died
             elif status == "finalizing":
                 if now - (batch["finalizing_at"] or 0) > self.cfg.lease_s:
                     await self._finalize(batch, "completed", stale=True)
@@ -323,21 +323,21 @@ class Batches:
 
     async def _progress(self, batch: dict[str, Any], now: float) -> None:
         q = self.queue
-        counts = await self._io(q.counts, batch["id"])
+        counts = await self.io(q.counts, batch["id"])
         if batch["status"] == "in_progress" and now > batch["expires_at"]:
             err = batchfile.error_line
-            await self._io(q.close_open, batch["id"], "expired", lambda no, cid: (
+            await self.io(q.close_open, batch["id"], "expired", lambda no, cid: (
                 orjson.dumps(err(no, cid, "batch_expired", "the batch's completion window "
                                  "ended before this line ran")).decode()))
-            counts = await self._io(q.counts, batch["id"])
+            counts = await self.io(q.counts, batch["id"])
             if not counts.get("leased"):
                 await self._finalize(batch, "expired")
             return
         if batch["status"] == "cancelling":
-            await self._io(q.close_open, batch["id"], "cancelled", lambda no, cid: (
+            await self.io(q.close_open, batch["id"], "cancelled", lambda no, cid: (
                 orjson.dumps(batchfile.error_line(no, cid, "batch_cancelled",
                                                   "the batch was cancelled")).decode()))
-            counts = await self._io(q.counts, batch["id"])
+            counts = await self.io(q.counts, batch["id"])
             if not counts.get("leased"):
                 await self._finalize(batch, "cancelled")
             return
@@ -361,34 +361,34 @@ class Batches:
             log.warning("batch %s: %d lines left at %.2f lines/s, %.0f s to its deadline: "
                         "spilling to hosted backends where allowed", batch["id"], left, rate,
                         time_left)
-            self._spawn(self._io(self.queue.set_spill, batch["id"]))
+            self.spawn(self.io(self.queue.set_spill, batch["id"]))
 
     async def _finalize(self, batch: dict[str, Any], final: str, stale: bool = False) -> None:
         q, now = self.queue, time.time()
-        took = await self._io(
+        took = await self.io(
             q.move, batch["id"], "finalizing",
             ["finalizing"] if stale else ["in_progress", "cancelling"],
             now - self.cfg.lease_s if stale else None, finalizing_at=now)
         if not took:
             return  # another process is finalizing it
         if stale:  # redo what a dead process started: its final status from its lines
-            counts = await self._io(q.counts, batch["id"])
+            counts = await self.io(q.counts, batch["id"])
             final = ("cancelled" if batch["cancelling_at"] else
                      "expired" if counts.get("expired") else "completed")
         out: list[str] = []
         err: list[str] = []
-        for _, state, result in await self._io(lambda: list(q.results(batch["id"]))):
+        for _, state, result in await self.io(lambda: list(q.results(batch["id"]))):
             (out if state == "done" else err).append(result)
         ids: dict[str, Any] = {}
         for kind, lines in (("output", out), ("error", err)):
             if lines:
                 fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
-                await self._io(q.save_file, fid, batch["key_name"], "batch_output",
-                                        f"{batch['id']}_{kind}.jsonl",
-                                        ("\n".join(lines) + "\n").encode())
+                await self.io(q.save_file, fid, batch["key_name"], "batch_output",
+                              f"{batch['id']}_{kind}.jsonl",
+                              ("\n".join(lines) + "\n").encode())
                 ids[f"{kind}_file_id"] = fid
-        await self._io(q.move, batch["id"], final, ["finalizing"],
-                                **ids, **{f"{final}_at": time.time()})
+        await self.io(q.move, batch["id"], final, ["finalizing"],
+                      **ids, **{f"{final}_at": time.time()})
         self.done_history.pop(batch["id"], None)
 
     # -- validation --------------------------------------------------------------------------
@@ -408,17 +408,17 @@ class Batches:
         from breakeven.gateway.app import new_call
 
         q, gw = self.queue, self.gw
-        batch = await self._io(q.batch, batch_id)
+        batch = await self.io(q.batch, batch_id)
         if batch is None or batch["status"] != "validating":
             return
-        content = await self._io(q.content, batch["input_file_id"])
+        content = await self.io(q.content, batch["input_file_id"])
         lines, errors, fatal = await asyncio.to_thread(
             batchfile.parse, content, batch["endpoint"], self.cfg.max_lines)
         if fatal is not None:
-            await self._io(q.move, batch_id, "failed", ["validating"],
-                                    failed_at=time.time(), errors=orjson.dumps([{
-                                        "code": "invalid_file", "message": fatal,
-                                        "param": "input_file_id", "line": None}]).decode())
+            await self.io(q.move, batch_id, "failed", ["validating"],
+                          failed_at=time.time(), errors=orjson.dumps([{
+                              "code": "invalid_file", "message": fatal,
+                              "param": "input_file_id", "line": None}]).decode())
             return
         key = self._key(batch["key_name"])
         endpoint = batch["endpoint"].removeprefix("/v1/")
@@ -441,153 +441,7 @@ class Batches:
         rows += [(e.line_no, e.custom_id, None, None, None, "failed", orjson.dumps(
             batchfile.error_line(e.line_no, e.custom_id, e.code, e.message)).decode())
             for e in errors]
-        await self._io(q.add_lines, batch_id, rows)
-        await self._io(q.move, batch_id, "in_progress", ["validating"],
-                                in_progress_at=time.time(), total=len(rows))
+        await self.io(q.add_lines, batch_id, rows)
+        await self.io(q.move, batch_id, "in_progress", ["validating"],
+                      in_progress_at=time.time(), total=len(rows))
         self.has_work = True
-
-    # -- HTTP --------------------------------------------------------------------------------
-    def _owned(self, key: Key, owner: str | None) -> bool:
-        return not self.gw.keys or key.admin or owner == key.name
-
-    async def upload(self, request: web.Request) -> web.Response:
-        key = self.gw.authenticate(request)
-        if not request.content_type.startswith("multipart/"):
-            raise ApiError(400, "upload a file as multipart/form-data with fields 'file' and "
-                                "'purpose'", "file")
-        try:
-            purpose, filename, content = await self._read_upload(request)
-        except ApiError:
-            raise
-        except Exception as exc:  # no boundary, a truncated part...: the caller's input
-            raise ApiError(400, f"malformed multipart body ({type(exc).__name__})",
-                           "file") from None
-        if purpose != "batch":
-            raise ApiError(400, f"purpose must be 'batch' (got {purpose!r})", "purpose")
-        if content is None:
-            raise ApiError(400, "no 'file' part in the upload", "file")
-        fid = f"file-{secrets.token_hex(12)}"
-        row = await self._io(self.queue.save_file, fid, key.name, "batch",
-                                      filename or "upload.jsonl", content)
-        return web.json_response(batchfile.file_object(row))
-
-    async def _read_upload(self, request: web.Request
-                           ) -> tuple[str | None, str | None, bytes | None]:
-        purpose, filename, content = None, None, None
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, aiohttp.BodyPartReader):
-                continue
-            if part.name == "purpose":
-                purpose = (await part.read(decode=True)).decode(errors="replace").strip()
-            elif part.name == "file":
-                filename = part.filename or "upload.jsonl"
-                data = bytearray()
-                while chunk := await part.read_chunk(1 << 16):
-                    data += chunk
-                    if len(data) > self.cfg.max_file_bytes:
-                        raise ApiError(413, f"file larger than {self.cfg.max_file_bytes:,} "
-                                            "bytes", "file", code="file_too_large")
-                content = bytes(data)
-        return purpose, filename, content
-
-    async def _mine(self, request: web.Request, what: str, read: Any) -> dict[str, Any]:
-        """The file or batch named in the path, if the caller's key owns it (else 404)."""
-        key = self.gw.authenticate(request)
-        name = request.match_info[f"{what}_id"]
-        row: dict[str, Any] | None = await self._io(read, name)
-        if row is None or not self._owned(key, row["key_name"]):
-            raise ApiError(404, f"No such {what}: {name}", f"{what}_id",
-                           code=f"{what}_not_found")
-        return row
-
-    async def _file(self, request: web.Request) -> dict[str, Any]:
-        return await self._mine(request, "file", self.queue.file)
-
-    async def file(self, request: web.Request) -> web.Response:
-        return web.json_response(batchfile.file_object(await self._file(request)))
-
-    async def content(self, request: web.Request) -> web.Response:
-        row = await self._file(request)
-        data = await self._io(self.queue.content, row["id"])
-        return web.Response(body=data, content_type="application/octet-stream")
-
-    async def _batch(self, request: web.Request) -> dict[str, Any]:
-        return await self._mine(request, "batch", self.queue.batch)
-
-    async def _reload(self, row: dict[str, Any]) -> dict[str, Any]:
-        fresh: dict[str, Any] | None = await self._io(self.queue.batch, row["id"])
-        return fresh or row
-
-    async def _object(self, row: dict[str, Any]) -> dict[str, Any]:
-        counts = await self._io(self.queue.counts, row["id"])
-        failed = sum(counts.get(s, 0) for s in ("failed", "expired"))
-        return batchfile.batch_object(row, {"total": int(row["total"] or 0),
-                                            "completed": counts.get("done", 0),
-                                            "failed": failed})
-
-    async def create(self, request: web.Request) -> web.Response:
-        key = self.gw.authenticate(request)
-        try:
-            body = orjson.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "the request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        endpoint = body.get("endpoint")
-        if endpoint not in batchfile.ENDPOINTS:
-            raise ApiError(400, f"endpoint must be one of {', '.join(batchfile.ENDPOINTS)} "
-                                f"(got {endpoint!r})", "endpoint")
-        window = body.get("completion_window")
-        seconds = batchfile.window_s(window)
-        if seconds is None:
-            raise ApiError(400, f"completion_window must be like '24h' (got {window!r})",
-                           "completion_window")
-        metadata = body.get("metadata")
-        if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16
-                                     or not all(isinstance(v, str) for v in metadata.values())):
-            raise ApiError(400, "metadata must be an object of at most 16 string values",
-                           "metadata")
-        fid = body.get("input_file_id")
-        row = await self._io(self.queue.file, fid) if isinstance(fid, str) else None
-        if row is None or not self._owned(key, row["key_name"]):
-            raise ApiError(400, f"input_file_id {fid!r} is not a file this key uploaded",
-                           "input_file_id")
-        if row["purpose"] != "batch":
-            raise ApiError(400, f"file {fid} has purpose '{row['purpose']}', not 'batch'",
-                           "input_file_id")
-        now = time.time()
-        batch = {"id": f"batch_{secrets.token_hex(12)}", "key_name": key.name,
-                 "endpoint": endpoint, "input_file_id": fid, "completion_window": window,
-                 "status": "validating", "created_at": now, "expires_at": now + seconds,
-                 "metadata": orjson.dumps(metadata).decode() if metadata else None}
-        await self._io(self.queue.create, batch)
-        self._spawn(self.validate(batch["id"]))
-        return web.json_response(await self._object(await self._reload(batch)))
-
-    async def get(self, request: web.Request) -> web.Response:
-        return web.json_response(await self._object(await self._batch(request)))
-
-    async def cancel(self, request: web.Request) -> web.Response:
-        row = await self._batch(request)
-        moved = await self._io(self.queue.move, row["id"], "cancelling",
-                                        ["validating", "in_progress"],
-                                        cancelling_at=time.time())
-        if not moved and row["status"] not in ("cancelling", "cancelled"):
-            raise ApiError(400, f"cannot cancel a batch that is {row['status']}", "batch_id")
-        return web.json_response(await self._object(await self._reload(row)))
-
-    async def list(self, request: web.Request) -> web.Response:
-        key = self.gw.authenticate(request)
-        try:
-            limit = min(100, max(1, int(request.query.get("limit", "20"))))
-        except ValueError:
-            raise ApiError(400, "limit must be a whole number", "limit") from None
-        owner = None if (not self.gw.keys or key.admin) else key.name
-        rows = await self._io(self.queue.batches, owner, limit + 1,
-                                       request.query.get("after"))
-        data = [await self._object(r) for r in rows[:limit]]
-        return web.json_response({"object": "list", "data": data,
-                                  "first_id": data[0]["id"] if data else None,
-                                  "last_id": data[-1]["id"] if data else None,
-                                  "has_more": len(rows) > limit})

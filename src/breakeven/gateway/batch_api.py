@@ -1,0 +1,172 @@
+"""The Batch API over HTTP, as OpenAI's: ``/v1/files`` (upload, metadata, content) and
+``/v1/batches`` (create, list, get, cancel). A key sees only its own files and batches (an
+admin key, or a gateway without keys, sees all); creating a batch stores it and starts its
+validation, and the scheduler (``batch.Batches``) does the rest.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from breakeven.apierror import ApiError
+from breakeven.gateway import batchfile
+from breakeven.gateway.batch import Batches
+from breakeven.gateway.config import Key
+
+__all__ = ["BatchApi"]
+
+
+class BatchApi:
+    def __init__(self, batches: Batches) -> None:
+        self.b = batches
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _owned(self, key: Key, owner: str | None) -> bool:
+        return not self.b.gw.keys or key.admin or owner == key.name
+
+    async def upload(self, request: web.Request) -> web.Response:
+        key = self.b.gw.authenticate(request)
+        if not request.content_type.startswith("multipart/"):
+            raise ApiError(400, "upload a file as multipart/form-data with fields 'file' and "
+                                "'purpose'", "file")
+        try:
+            purpose, filename, content = await self._read_upload(request)
+        except ApiError:
+            raise
+        except Exception as exc:  # no boundary, a truncated part...: the caller's input
+            raise ApiError(400, f"malformed multipart body ({type(exc).__name__})",
+                           "file") from None
+        if purpose != "batch":
+            raise ApiError(400, f"purpose must be 'batch' (got {purpose!r})", "purpose")
+        if content is None:
+            raise ApiError(400, "no 'file' part in the upload", "file")
+        fid = f"file-{secrets.token_hex(12)}"
+        row = await self.b.io(self.b.queue.save_file, fid, key.name, "batch",
+                              filename or "upload.jsonl", content)
+        return web.json_response(batchfile.file_object(row))
+
+    async def _read_upload(self, request: web.Request
+                           ) -> tuple[str | None, str | None, bytes | None]:
+        purpose, filename, content = None, None, None
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, aiohttp.BodyPartReader):
+                continue
+            if part.name == "purpose":
+                purpose = (await part.read(decode=True)).decode(errors="replace").strip()
+            elif part.name == "file":
+                filename = part.filename or "upload.jsonl"
+                data = bytearray()
+                while chunk := await part.read_chunk(1 << 16):
+                    data += chunk
+                    if len(data) > self.b.cfg.max_file_bytes:
+                        raise ApiError(413, f"file larger than {self.b.cfg.max_file_bytes:,} "
+                                            "bytes", "file", code="file_too_large")
+                content = bytes(data)
+        return purpose, filename, content
+
+    async def _mine(self, request: web.Request, what: str, read: Any) -> dict[str, Any]:
+        """The file or batch named in the path, if the caller's key owns it (else 404)."""
+        key = self.b.gw.authenticate(request)
+        name = request.match_info[f"{what}_id"]
+        row: dict[str, Any] | None = await self.b.io(read, name)
+        if row is None or not self._owned(key, row["key_name"]):
+            raise ApiError(404, f"No such {what}: {name}", f"{what}_id",
+                           code=f"{what}_not_found")
+        return row
+
+    async def _file(self, request: web.Request) -> dict[str, Any]:
+        return await self._mine(request, "file", self.b.queue.file)
+
+    async def file(self, request: web.Request) -> web.Response:
+        return web.json_response(batchfile.file_object(await self._file(request)))
+
+    async def content(self, request: web.Request) -> web.Response:
+        row = await self._file(request)
+        data = await self.b.io(self.b.queue.content, row["id"])
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def _batch(self, request: web.Request) -> dict[str, Any]:
+        return await self._mine(request, "batch", self.b.queue.batch)
+
+    async def _reload(self, row: dict[str, Any]) -> dict[str, Any]:
+        fresh: dict[str, Any] | None = await self.b.io(self.b.queue.batch, row["id"])
+        return fresh or row
+
+    async def _object(self, row: dict[str, Any]) -> dict[str, Any]:
+        counts = await self.b.io(self.b.queue.counts, row["id"])
+        failed = sum(counts.get(s, 0) for s in ("failed", "expired"))
+        return batchfile.batch_object(row, {"total": int(row["total"] or 0),
+                                            "completed": counts.get("done", 0),
+                                            "failed": failed})
+
+    async def create(self, request: web.Request) -> web.Response:
+        key = self.b.gw.authenticate(request)
+        try:
+            body = orjson.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        endpoint = body.get("endpoint")
+        if endpoint not in batchfile.ENDPOINTS:
+            raise ApiError(400, f"endpoint must be one of {', '.join(batchfile.ENDPOINTS)} "
+                                f"(got {endpoint!r})", "endpoint")
+        window = body.get("completion_window")
+        seconds = batchfile.window_s(window)
+        if seconds is None:
+            raise ApiError(400, f"completion_window must be like '24h' (got {window!r})",
+                           "completion_window")
+        metadata = body.get("metadata")
+        if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16
+                                     or not all(isinstance(v, str) for v in metadata.values())):
+            raise ApiError(400, "metadata must be an object of at most 16 string values",
+                           "metadata")
+        fid = body.get("input_file_id")
+        row = await self.b.io(self.b.queue.file, fid) if isinstance(fid, str) else None
+        if row is None or not self._owned(key, row["key_name"]):
+            raise ApiError(400, f"input_file_id {fid!r} is not a file this key uploaded",
+                           "input_file_id")
+        if row["purpose"] != "batch":
+            raise ApiError(400, f"file {fid} has purpose '{row['purpose']}', not 'batch'",
+                           "input_file_id")
+        now = time.time()
+        batch = {"id": f"batch_{secrets.token_hex(12)}", "key_name": key.name,
+                 "endpoint": endpoint, "input_file_id": fid, "completion_window": window,
+                 "status": "validating", "created_at": now, "expires_at": now + seconds,
+                 "metadata": orjson.dumps(metadata).decode() if metadata else None}
+        await self.b.io(self.b.queue.create, batch)
+        self.b.spawn(self.b.validate(batch["id"]))
+        return web.json_response(await self._object(await self._reload(batch)))
+
+    async def get(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._object(await self._batch(request)))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        row = await self._batch(request)
+        moved = await self.b.io(self.b.queue.move, row["id"], "cancelling",
+                                ["validating", "in_progress"], cancelling_at=time.time())
+        if not moved and row["status"] not in ("cancelling", "cancelled"):
+            raise ApiError(400, f"cannot cancel a batch that is {row['status']}", "batch_id")
+        return web.json_response(await self._object(await self._reload(row)))
+
+    async def list(self, request: web.Request) -> web.Response:
+        key = self.b.gw.authenticate(request)
+        try:
+            limit = min(100, max(1, int(request.query.get("limit", "20"))))
+        except ValueError:
+            raise ApiError(400, "limit must be a whole number", "limit") from None
+        owner = None if (not self.b.gw.keys or key.admin) else key.name
+        rows = await self.b.io(self.b.queue.batches, owner, limit + 1,
+                               request.query.get("after"))
+        data = [await self._object(r) for r in rows[:limit]]
+        return web.json_response({"object": "list", "data": data,
+                                  "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None,
+                                  "has_more": len(rows) > limit})
