@@ -6,7 +6,7 @@ them); after a warm-up, RSS and the traced heap are printed every 10,000 request
 ``gateway_overhead.py --soak`` (a separate gateway process under an open-loop client) it
 tells a Python object leak from growth outside the Python heap.
 
-    python benchmarks/gateway_memory.py [--requests 60000] [--uvloop]
+    python benchmarks/gateway_memory.py [--requests 60000] [--uvloop] [--vary] [--natural]
 """
 
 from __future__ import annotations
