@@ -1,10 +1,10 @@
 """Hand freed heap memory back to the operating system.
 
 A burst of concurrent requests makes the gateway allocate connections, bodies and parsed
-JSON for each of them at once (some 70 KB of heap a request in flight). Once the burst is
-over the memory is free, but glibc's allocator keeps the pages, so the process's RSS
-stays near the highest concurrency it has served and climbs in steps when the bursts
-grow (a soak whose load client paused and then sent what was due all at once grew by
+JSON for each of them at once (some 65 KB a request in flight, benchmarks/gateway_bursts.py).
+Once the burst is over the memory is free, but glibc's allocator keeps the pages, so the
+process's RSS stays near the highest concurrency it has served and climbs in steps when
+the bursts grow (a soak whose load client paused and then sent what was due all at once grew by
 18 MiB in 30 minutes that way; see benchmarks/RESULTS.md). ``malloc_trim`` gives whole
 free pages back; it is called every ``limits.memory_trim_s`` while the gateway has served
 anything since the last call. What a burst leaves scattered among live objects stays;
