@@ -186,9 +186,10 @@ def _settle() -> None:
     """Keep the garbage collector's pauses short while records pile up: collect what the
     last second left (only objects made since the last freeze are looked at), then freeze
     the survivors, which the run keeps to its end anyway. Without it a full collection
-    walks every record so far (63 ms after 10 minutes at 300 requests/s, 178 ms after
-    30), and the requests due meanwhile go out together: a burst the schedule never asked
-    for, which is what made a gateway's memory climb in a long soak."""
+    walks every record so far (~57 ms after 10 minutes at 300 requests/s, ~155 ms after
+    30: benchmarks/bench_gc_pause.py), and the requests due meanwhile go out together: a
+    burst the schedule never asked for, which is what made a gateway's memory climb in a
+    long soak."""
     gc.collect()
     gc.freeze()
 
