@@ -262,7 +262,8 @@ def test_open_loop_keeps_collector_pauses_short_and_surfaces_a_failure(sim_8b):
         if len(calls) == 1:
             raise RuntimeError("a bug in the progress callback")
 
-    # the first request fails long before the loop sends the last one
-    work = Work(target, specs, offsets=[0.0, 0.5], start_at=time.perf_counter())
+    # the first request fails long before the loop sends the last one, after a freeze
+    work = Work(target, specs, offsets=[0.0, 1.2], start_at=time.perf_counter())
     with pytest.raises(RuntimeError, match="progress callback"):
         asyncio.run(run_work(work, broken))
+    assert gc.get_freeze_count() == 0  # a failed run unfreezes too

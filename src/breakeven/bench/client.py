@@ -16,7 +16,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +194,31 @@ def _settle() -> None:
     gc.freeze()
 
 
+async def _open_loop(offsets: list[float], t0: float,
+                     send: Callable[[int, float], Coroutine[Any, Any, None]]) -> None:
+    """Send request i at ``t0 + offsets[i]`` whatever the server does; a finished request's
+    task is let go (a run keeps only its records), a failed one kept to raise at the end."""
+    running: set[asyncio.Task[None]] = set()
+    failed: list[asyncio.Task[None]] = []
+
+    def finished(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task)
+
+    i, n = 0, len(offsets)
+    while i < n:
+        now = time.perf_counter() - t0
+        while i < n and offsets[i] <= now:
+            task = asyncio.create_task(send(i, t0 + offsets[i]))
+            running.add(task)
+            task.add_done_callback(finished)
+            i += 1
+        if i < n:
+            await asyncio.sleep(max(0.0, offsets[i] - (time.perf_counter() - t0)))
+    await asyncio.gather(*running, *failed)
+
+
 async def run_work(work: Work, progress: Callable[[int], None] | None = None) -> WorkerResult:
     """Run one worker's share of a level to the end (bounded by count, duration, timeout)."""
     records: list[Record] = []
@@ -217,39 +242,23 @@ async def run_work(work: Work, progress: Callable[[int], None] | None = None) ->
             if progress is not None:
                 progress(1)
 
-        if work.offsets is not None:
-            running: set[asyncio.Task[None]] = set()  # let go once done, unless they failed
-            failed: list[asyncio.Task[None]] = []
+        try:
+            if work.offsets is not None:
+                await _open_loop(work.offsets, t0, send)
+            else:
+                counter = iter(range(work.count if work.count is not None else 1 << 62))
+                end = t0 + work.duration_s if work.duration_s is not None else float("inf")
 
-            def finished(task: asyncio.Task[None]) -> None:
-                running.discard(task)
-                if not task.cancelled() and task.exception() is not None:
-                    failed.append(task)
+                async def caller() -> None:
+                    for i in counter:
+                        if time.perf_counter() >= end:
+                            return
+                        await send(i, time.perf_counter())
 
-            offsets, i, n = work.offsets, 0, len(work.offsets)
-            while i < n:
-                now = time.perf_counter() - t0
-                while i < n and offsets[i] <= now:
-                    task = asyncio.create_task(send(i, t0 + offsets[i]))
-                    running.add(task)
-                    task.add_done_callback(finished)
-                    i += 1
-                if i < n:
-                    await asyncio.sleep(max(0.0, offsets[i] - (time.perf_counter() - t0)))
-            await asyncio.gather(*running, *failed)
-        else:
-            counter = iter(range(work.count if work.count is not None else 1 << 62))
-            end = t0 + work.duration_s if work.duration_s is not None else float("inf")
-
-            async def caller() -> None:
-                for i in counter:
-                    if time.perf_counter() >= end:
-                        return
-                    await send(i, time.perf_counter())
-
-            await asyncio.gather(*(caller() for _ in range(max(1, work.concurrency))))
-        stop.set()
-        await ticker
-        gc.unfreeze()
+                await asyncio.gather(*(caller() for _ in range(max(1, work.concurrency))))
+        finally:  # a run that fails leaves no ticker behind and the collector as it was
+            stop.set()
+            await ticker
+            gc.unfreeze()
         wall = time.perf_counter() - t0
     return WorkerResult(records, time.process_time() - cpu0, wall, lags)

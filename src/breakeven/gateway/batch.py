@@ -102,7 +102,8 @@ class Batches:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.lines_done = 0
-        self.line_s: dict[str, float] = defaultdict(lambda: 2.0)  # EWMA of a line's seconds
+        # EWMA of a line's seconds; 2 s until measured (pacing reads it before any line ran)
+        self.line_s: dict[str, float] = defaultdict(lambda: 2.0)
         self.line_tokens: dict[str, float] = {}  # EWMA of a line's tokens, in + out
         self.arrivals: dict[str, deque[float]] = defaultdict(
             lambda: deque(maxlen=20_000))  # backend -> interactive requests sent (monotonic)

@@ -26,7 +26,6 @@ class BatchApi:
     def __init__(self, batches: Batches) -> None:
         self.b = batches
 
-    # -- HTTP --------------------------------------------------------------------------------
     def _owned(self, key: Key, owner: str | None) -> bool:
         return not self.b.gw.keys or key.admin or owner == key.name
 

@@ -4,9 +4,9 @@ A burst of concurrent requests makes the gateway allocate connections, bodies an
 JSON for each of them at once (some 65 KB a request in flight, benchmarks/gateway_bursts.py).
 Once the burst is over the memory is free, but glibc's allocator keeps the pages, so the
 process's RSS stays near the highest concurrency it has served and climbs in steps when
-the bursts grow (a soak whose load client paused and then sent what was due all at once grew by
-18 MiB in 30 minutes that way; see benchmarks/RESULTS.md). ``malloc_trim`` gives whole
-free pages back; it is called every ``limits.memory_trim_s`` while the gateway has served
+the bursts grow (a soak whose load client paused and then sent what was due all at once
+grew by 18 MiB in 30 minutes that way; see benchmarks/RESULTS.md). ``malloc_trim`` gives
+whole free pages back; it is called every ``limits.memory_trim_s`` while the gateway has served
 anything since the last call. What a burst leaves scattered among live objects stays;
 ``limits.max_in_flight`` bounds it. Elsewhere than glibc this does nothing.
 """
