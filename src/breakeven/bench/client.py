@@ -172,14 +172,15 @@ async def _read_stream(resp: aiohttp.ClientResponse, rec: Record) -> None:
 
 
 async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
-    tick = 0
+    settle_at = time.perf_counter() + 1.0
     while not stop.is_set():
         due = time.perf_counter() + 0.01
         await asyncio.sleep(0.01)
-        lags.append(max(0.0, time.perf_counter() - due) * 1e3)
-        tick += 1
-        if tick % 100 == 0:
+        now = time.perf_counter()
+        lags.append(max(0.0, now - due) * 1e3)
+        if now >= settle_at:  # once a second, however late the ticks run
             _settle()
+            settle_at = now + 1.0
 
 
 def _settle() -> None:
