@@ -98,8 +98,8 @@ def frontier(cap: float, req_s: float, rates: list[float], seconds: float, inp: 
     import random
 
     from breakeven.loaders import load_catalog
+    from breakeven.planner.sizing import size
     from breakeven.sim.engine import Sequence, SimEngine, engine_config
-    from breakeven.sizing import size
 
     cat = load_catalog(None)
     sized = size(cat.model("llama-3.1-8b"), cat.gpu("h100-sxm"), cat.engine("vllm"),

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from breakeven.bench.workload import load_trace
 from breakeven.loaders import load_catalog
+from breakeven.planner.sizing import size
 from breakeven.sim.engine import engine_config
 from breakeven.sim.offline import simulate
-from breakeven.sizing import size
 
 CASES = [("llama-3.1-8b", "a10g", "bf16"), ("llama-3.1-8b", "h100-sxm", "fp8"),
          ("llama-3.1-70b", "h100-sxm", "fp8")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from breakeven.loaders import load_catalog
-from breakeven.sizing import size
+from breakeven.planner.sizing import size
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "measured_throughput.yaml"
 

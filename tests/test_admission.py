@@ -3,7 +3,7 @@ sustained pressure, and no reaction to a request that waits between two engine s
 
 from __future__ import annotations
 
-from breakeven.gateway.admission import Limit, Signals, p95, room
+from breakeven.gateway.batch.admission import Limit, Signals, p95, room
 
 
 def _calm(in_flight: int) -> Signals:

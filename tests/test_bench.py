@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from breakeven.bench.metrics import Record, Slo, percentiles, summarise
-from breakeven.sizing import evaluate, size
+from breakeven.planner.sizing import evaluate, size
 
 from . import upstreams
 

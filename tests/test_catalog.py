@@ -8,7 +8,7 @@ import pytest
 from breakeven.catalog.schema import TASKS
 from breakeven.errors import CatalogError
 from breakeven.loaders import default_catalog_dir, load_catalog, load_workload
-from breakeven.plan import plan
+from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
 
 from .conftest import EXAMPLES, TODAY

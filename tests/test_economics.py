@@ -5,7 +5,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from breakeven.economics import Demand, breakeven_volume, hosted_monthly_usd, pool
+from breakeven.planner.economics import Demand, breakeven_volume, hosted_monthly_usd, pool
 
 
 def test_hosted_cost_counts_input_output_and_cached_input(catalog):

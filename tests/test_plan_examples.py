@@ -5,7 +5,7 @@ import json
 import pytest
 
 from breakeven.loaders import load_workload
-from breakeven.plan import plan
+from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
 
 from .conftest import EXAMPLES, TODAY

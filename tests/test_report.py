@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from breakeven.gateway.config import GatewayConfig
-from breakeven.report import build
+from breakeven.report.build import build
 from breakeven.store import open_store
 from breakeven.store import usage as rollup
 

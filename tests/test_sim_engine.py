@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from breakeven.bench.workload import RequestSpec
+from breakeven.planner.sizing import evaluate, size
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, engine_config
 from breakeven.sim.offline import simulate
-from breakeven.sizing import evaluate, size
 
 
 def _config(blocks: int, seqs: int = 8, budget: int = 256, policy: str = "fcfs"

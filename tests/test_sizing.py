@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from breakeven.sizing import (
+from breakeven.planner.sizing import (
     Deployment,
     SloTarget,
     evaluate,

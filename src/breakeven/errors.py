@@ -1,17 +1,25 @@
 """The one exception hierarchy of breakeven.
 
     BreakevenError
-     └── InputError          bad user input: names the file, the field, the value and the fix
-          ├── CatalogError   a catalog file or an id that is not in the catalog
-          └── WorkloadError  a workload file that is malformed or inconsistent
+     ├── InputError          bad user input: names the file, the field, the value and the fix
+     │    ├── CatalogError   a catalog file or an id that is not in the catalog
+     │    └── WorkloadError  a workload file that is malformed or inconsistent
+     ├── ApiError            an HTTP request refused or failed: answered OpenAI-style
+     └── UpstreamError       a backend the gateway asked did not give a usable answer
 
 Every interface translates these exactly once: the CLI prints ``str(err)`` on one line and
-exits with code 2; a library user catches ``BreakevenError``.
+exits with code 2; an HTTP server answers an ``ApiError`` as ``{"error": {...}}`` in one
+place (``gateway.errors``, ``sim.server``); the gateway's attempt loop turns an
+``UpstreamError`` into a fallback or an ``ApiError``. A library user catches
+``BreakevenError``. (``bench.runner.BenchError``, an ``InputError``, is bench's own.)
 """
 
 from __future__ import annotations
 
-__all__ = ["BreakevenError", "CatalogError", "InputError", "WorkloadError"]
+from typing import Any
+
+__all__ = ["ApiError", "BreakevenError", "CatalogError", "InputError", "UpstreamError",
+           "WorkloadError"]
 
 
 class BreakevenError(Exception):
@@ -38,3 +46,49 @@ class CatalogError(InputError):
 
 class WorkloadError(InputError):
     """A workload file is malformed or inconsistent."""
+
+
+class ApiError(BreakevenError):
+    """An error answered as ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 type_: str = "invalid_request_error", code: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.type = type_
+        self.code = code
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param,
+                          "code": self.code}}
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, round(self.retry_after)))}
+
+
+class UpstreamError(BreakevenError):
+    """A backend failed: ``kind`` is ``connect``, ``timeout``, ``http`` (with ``status``),
+    ``protocol`` and so on; ``retryable`` says whether the next backend is worth asking."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying the next backend: connection trouble, timeouts, 429 and 5xx."""
+        if self.kind != "http":
+            return True
+        return self.status is not None and (self.status == 429 or self.status >= 500)
+
+    def short(self) -> str:
+        return f"http {self.status}" if self.kind == "http" else self.kind

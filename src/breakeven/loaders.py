@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPU, Engine, GPUOffer, HostedModel, OpenModel, QualityRow
 from breakeven.errors import CatalogError, InputError, WorkloadError
-from breakeven.workload import Workload
+from breakeven.planner.workload import Workload
 
 if TYPE_CHECKING:
     from breakeven.gateway.config import GatewayConfig
@@ -144,7 +144,7 @@ def load_workload(path: Path | str, catalog: Catalog, *, today: date | None = No
 
     References to catalog ids are checked here so that the error names the file.
     """
-    from breakeven.overrides import apply_overrides, check_references
+    from breakeven.planner.overrides import apply_overrides, check_references
 
     where = str(path)
     workload = parse_workload(_read_yaml(Path(path), WorkloadError), where)

@@ -25,7 +25,7 @@ from breakeven.bench.client import Target, Work, WorkerResult, run_work, send_on
 from breakeven.bench.metrics import Record, Slo, percentiles, summarise
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import BreakevenError
-from breakeven.loop import event_loop
+from breakeven.event_loop import event_loop
 
 __all__ = ["BenchError", "Level", "Load", "Runner", "offsets", "preflight", "sweep_rates"]
 

@@ -30,7 +30,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_workload
-    from breakeven.plan import plan
+    from breakeven.planner.search import plan
     from breakeven.render.data import plan_dict
 
     today = date.today()
@@ -44,7 +44,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     cals: tuple[Any, ...] = ()
     if results:
         from breakeven.bench.result import load_result
-        from breakeven.calibration import from_result
+        from breakeven.planner.calibration import from_result
 
         cals = tuple(from_result(load_result(r), Path(r).name).resolved(catalog)
                      for r in results)
@@ -71,7 +71,7 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
     import yaml
 
     from breakeven.errors import InputError
-    from breakeven.gateway.emit import gateway_config
+    from breakeven.planner.emit_gateway import gateway_config
 
     try:
         config = gateway_config(result, catalog)

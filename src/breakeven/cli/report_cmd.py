@@ -11,7 +11,7 @@ import click
 from breakeven.cli._common import catalog_option, emit_json, json_option
 
 if TYPE_CHECKING:
-    from breakeven.report_run import Basis
+    from breakeven.report.run import Basis
 
 
 @click.command("report")
@@ -39,7 +39,7 @@ def command(config_path: str | None, store_url: str | None, since: str, until: s
 
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_gateway_config, load_workload
-    from breakeven.report_run import Basis, parse_time, report
+    from breakeven.report.run import Basis, parse_time, report
     from breakeven.store import open_store
 
     if config_path is None and store_url is None:
@@ -85,7 +85,7 @@ def _emit_workload(rows: list[dict[str, Any]], data: dict[str, Any], basis: Basi
     import yaml
 
     from breakeven.errors import InputError
-    from breakeven.observed import workload
+    from breakeven.report.observed import workload
 
     window = data["window"]
     name = f"{basis.plan.name}-observed" if basis.plan else "observed"

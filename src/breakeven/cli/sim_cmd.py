@@ -15,7 +15,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                 kv_dtype: str, engine: str) -> Any:
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
-    from breakeven.sizing import size
+    from breakeven.planner.sizing import size
 
     cat = load_catalog(catalog_dir)
     result = size(cat.model(model), cat.gpu(gpu), cat.engine(engine), quant=quant,  # type: ignore[arg-type]

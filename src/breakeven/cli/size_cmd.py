@@ -25,8 +25,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
+    from breakeven.planner.sizing import SloTarget, size
     from breakeven.render.data import sizing_dict
-    from breakeven.sizing import SloTarget, size
 
     conc: int | None = None
     if concurrency != "max":

@@ -29,16 +29,24 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from breakeven.apierror import ApiError
-from breakeven.gateway import dashboard, memory, operations, pii, pseudonym, upstream, watch
-from breakeven.gateway.batch import Batches
-from breakeven.gateway.batch_api import BatchApi
+from breakeven.errors import ApiError
+from breakeven.gateway import (
+    dashboard,
+    identity_watch,
+    memory,
+    operations,
+    pii,
+    pseudonym,
+    upstream,
+)
+from breakeven.gateway.batch.api import BatchApi
+from breakeven.gateway.batch.scheduler import Batches
 from breakeven.gateway.cascade import judge
 from breakeven.gateway.config import Backend, GatewayConfig, Key, Route, hash_key
-from breakeven.gateway.ledger import Trace, row
 from breakeven.gateway.policy import BackendState, Choice, choose
-from breakeven.promtext import Counter, Histogram
-from breakeven.report_run import Basis
+from breakeven.gateway.record import Trace, row
+from breakeven.prometheus import Counter, Histogram
+from breakeven.report.run import Basis
 from breakeven.store import Store, usage
 
 __all__ = ["Gateway"]
@@ -104,7 +112,7 @@ class Gateway:
         self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
-        self.pins = {b.name: watch.load_pin(b) for b in cfg.backends if b.identity is not None}
+        self.pins = {b.name: identity_watch.load_pin(b) for b in cfg.backends if b.identity is not None}
         self.drift: dict[str, int] = {}
         self.probed: dict[str, bool] = {}  # identity probed at least once
         self._watchers: list[asyncio.Task[Any]] = []
@@ -142,7 +150,7 @@ class Gateway:
         if any(r.detect_pii for r in self.cfg.routes):
             pii.warm_up()
         for name in self.pins:
-            self._watchers.append(asyncio.create_task(watch.watch(self, self.cfg.backend(name))))
+            self._watchers.append(asyncio.create_task(identity_watch.watch(self, self.cfg.backend(name))))
         # a ledger from before the usage rollup is folded once, off the loop
         self._watchers.append(asyncio.create_task(asyncio.to_thread(usage.backfill,
                                                                     self.store)))

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from breakeven.apierror import ApiError
-from breakeven.errors import InputError
+from breakeven.errors import ApiError, InputError
 from breakeven.render.report_html import dashboard_html
-from breakeven.report_run import parse_time, report
+from breakeven.report.run import parse_time, report
 
 if TYPE_CHECKING:
     from breakeven.gateway.app import Gateway

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from breakeven.apierror import ApiError
+from breakeven.errors import ApiError
 from breakeven.gateway.config import Backend
 from breakeven.gateway.openapi import document
 from breakeven.store import LEDGER_COLUMNS

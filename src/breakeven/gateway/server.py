@@ -12,10 +12,10 @@ from aiohttp import web
 
 from breakeven.audit.signing import Signer
 from breakeven.errors import InputError
+from breakeven.event_loop import event_loop
 from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
-from breakeven.loop import event_loop
-from breakeven.report_run import Basis
+from breakeven.report.run import Basis
 from breakeven.store import open_store
 
 __all__ = ["serve"]

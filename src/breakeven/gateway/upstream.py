@@ -19,31 +19,13 @@ from typing import Any
 import aiohttp
 import orjson
 
+from breakeven.errors import UpstreamError
 from breakeven.gateway import anthropic
 from breakeven.gateway.config import Backend
 
 __all__ = ["Answer", "UpstreamError", "complete", "stream"]
 
 _ANTHROPIC_VERSION = "2023-06-01"
-
-
-class UpstreamError(Exception):
-    def __init__(self, kind: str, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        """Worth trying the next backend: connection trouble, timeouts, 429 and 5xx."""
-        if self.kind != "http":
-            return True
-        return self.status is not None and (self.status == 429 or self.status >= 500)
-
-    def short(self) -> str:
-        return f"http {self.status}" if self.kind == "http" else self.kind
 
 
 class Answer:

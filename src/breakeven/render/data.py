@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from breakeven.plan import SCHEMA, Option, Plan
-from breakeven.sizing import OperatingPoint, Sizing
+from breakeven.planner.search import SCHEMA
+from breakeven.planner.sizing import OperatingPoint, Sizing
+from breakeven.planner.types import Option, Plan
 
 __all__ = ["SIZE_SCHEMA", "plan_dict", "sizing_dict"]
 

@@ -10,7 +10,7 @@ import io
 import math
 
 from breakeven.catalog import Catalog
-from breakeven.plan import Plan
+from breakeven.planner.types import Plan
 
 __all__ = ["plan_html"]
 

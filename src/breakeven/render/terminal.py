@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from breakeven.plan import Plan
-from breakeven.sizing import Sizing
+from breakeven.planner.sizing import Sizing
+from breakeven.planner.types import Plan
 
 __all__ = ["print_catalog", "print_plan", "print_sizing"]
 

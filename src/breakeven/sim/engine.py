@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from breakeven.sizing import Deployment, decode_step_s, memory
+from breakeven.planner.sizing import Deployment, decode_step_s, memory
 
 __all__ = ["POLICIES", "EngineConfig", "Sequence", "SimEngine", "Step", "engine_config"]
 

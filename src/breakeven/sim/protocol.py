@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from breakeven.apierror import ApiError
+from breakeven.errors import ApiError
 from breakeven.sim.text import chat_prompt_tokens, count_tokens, generate
 
 __all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "usage_chunk"]

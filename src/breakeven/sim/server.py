@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from breakeven.apierror import ApiError
-from breakeven.loop import event_loop
-from breakeven.promtext import Histogram
+from breakeven.errors import ApiError
+from breakeven.event_loop import event_loop
+from breakeven.planner.sizing import Deployment
+from breakeven.prometheus import Histogram
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
-from breakeven.sizing import Deployment
 
 __all__ = ["SimServer", "serve"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.errors import InputError
-from breakeven.sizing import Deployment, OperatingPoint, Sizing, SloTarget, evaluate
+from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, SloTarget, evaluate
 
 __all__ = ["Calibration", "Measured", "calibrate", "from_result"]
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from breakeven.gateway.config import GatewayConfig
-from breakeven.workload import Segment, Workload
+from breakeven.planner.workload import Segment, Workload
 
 __all__ = ["mismatches", "workload"]
 

@@ -16,8 +16,8 @@ from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPUOffer, HostedModel, OpenModel
 
 if TYPE_CHECKING:
-    from breakeven.plan import Option, SegmentSpec
-    from breakeven.workload import Workload
+    from breakeven.planner.types import Option, SegmentSpec
+    from breakeven.planner.workload import Workload
 
 __all__ = ["Verdict", "hosted_gate", "model_gate", "offer_gate", "verdict", "warnings"]
 

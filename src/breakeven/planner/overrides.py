@@ -13,7 +13,7 @@ from typing import Any
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPUOffer, HostedModel, QualityRow
 from breakeven.errors import WorkloadError
-from breakeven.workload import Workload
+from breakeven.planner.workload import Workload
 
 __all__ = ["apply_overrides", "check_references", "known_regions"]
 

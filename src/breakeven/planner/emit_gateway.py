@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from breakeven.catalog import Catalog
-from breakeven.plan import Plan
+from breakeven.planner.types import Plan
 
 __all__ = ["PROVIDERS", "gateway_config"]
 

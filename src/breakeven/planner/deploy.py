@@ -3,7 +3,7 @@ Ollama. Pure: strings from a ``Sizing``."""
 
 from __future__ import annotations
 
-from breakeven.sizing import Sizing
+from breakeven.planner.sizing import Sizing
 
 __all__ = ["launch_lines"]
 

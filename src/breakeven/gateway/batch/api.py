@@ -14,9 +14,9 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from breakeven.apierror import ApiError
-from breakeven.gateway import batchfile
-from breakeven.gateway.batch import Batches
+from breakeven.errors import ApiError
+from breakeven.gateway.batch import files as batchfile
+from breakeven.gateway.batch.scheduler import Batches
 from breakeven.gateway.config import Key
 
 __all__ = ["BatchApi"]

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from breakeven.apierror import ApiError
-from breakeven.gateway import batchfile
-from breakeven.gateway.admission import Limit, Signals, p95, room
+from breakeven.errors import ApiError
+from breakeven.gateway.batch import files as batchfile
+from breakeven.gateway.batch.admission import Limit, Signals, p95, room
 from breakeven.gateway.config import Key
 from breakeven.store.batches import FINAL, Queue
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Batches"]
 
-log = logging.getLogger("breakeven.gateway.batch")
+log = logging.getLogger("breakeven.gateway.batch.scheduler")
 _OPEN = ("queued", "leased")
 _TICK_S = 0.1
 

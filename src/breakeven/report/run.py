@@ -1,7 +1,7 @@
 """Running a report against a store: refresh the rollup, read it, add the plan. Blocking I/O.
 
 Shared by ``breakeven report`` and the gateway's ``/dashboard``; the figures themselves
-come from the pure ``breakeven.report`` and ``breakeven.observed``.
+come from the pure ``breakeven.report.build`` and ``breakeven.report.observed``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 from breakeven.errors import InputError
 from breakeven.gateway.config import GatewayConfig
-from breakeven.observed import mismatches, workload
-from breakeven.report import Settings, build, span
+from breakeven.planner.workload import Workload
+from breakeven.report.build import Settings, build, span
+from breakeven.report.observed import mismatches, workload
 from breakeven.store import Store
 from breakeven.store import usage as rollup
-from breakeven.workload import Workload
 
 __all__ = ["Basis", "parse_time", "report"]
 
@@ -64,7 +64,7 @@ class Basis:
 def _planner(rows: list[dict[str, Any]], hours: float, basis: Basis) -> dict[str, Any] | None:
     if basis.plan is None or basis.catalog is None:
         return None
-    from breakeven.plan import plan
+    from breakeven.planner.search import plan
 
     try:
         observed = Workload.model_validate(workload(rows, hours, basis.cfg, basis.plan,

@@ -12,46 +12,26 @@ import itertools
 from dataclasses import dataclass, replace
 from datetime import date
 
-from breakeven import decide
-from breakeven.calibration import Calibration, calibrate
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant, Task, Tier
-from breakeven.deploy import launch_lines
-from breakeven.economics import (
+from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
+from breakeven.planner import decide
+from breakeven.planner.calibration import Calibration, calibrate
+from breakeven.planner.deploy import launch_lines
+from breakeven.planner.economics import (
     Breakeven,
     Demand,
-    Pool,
     breakeven_volume,
     hosted_monthly_usd,
     pool,
 )
-from breakeven.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
-from breakeven.workload import Segment, Workload
+from breakeven.planner.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
+from breakeven.planner.types import Option, Placement, Plan, SegmentSpec, SelfDeployment
+from breakeven.planner.workload import Segment, Workload
 
-__all__ = ["SCHEMA", "Option", "Placement", "Plan", "SegmentSpec", "SelfDeployment", "plan"]
+__all__ = ["SCHEMA", "plan", "segments_of"]
 
 SCHEMA = "breakeven.plan/v1"
 _MAX_EXHAUSTIVE = 10  # segments per kind tried exhaustively; beyond, greedy
-
-
-@dataclass(frozen=True)
-class SegmentSpec:
-    name: str
-    share: float
-    task: Task
-    quality: Tier
-    data_class: str
-    mode: str
-    route: str | None
-    kind: str
-    demand: Demand
-    slo: SloTarget
-    sensitive: bool
-    allow_hosted: bool
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.task, self.data_class, self.mode, self.kind)
 
 
 def segments_of(w: Workload) -> list[SegmentSpec]:
@@ -83,71 +63,6 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
             allow_hosted=not sensitive if s.allow_hosted is None else s.allow_hosted,
         ))
     return specs
-
-
-@dataclass(frozen=True)
-class Placement:
-    segment: str
-    side: str  # "hosted" | "self_hosted"
-    model: str
-    monthly_usd: float  # hosted: its bill; self-hosted: its share of the pool by load
-
-
-@dataclass(frozen=True)
-class SelfDeployment:
-    model: str
-    model_name: str
-    gpu: str
-    engine: str
-    engine_production: bool
-    quant: Quant
-    tp: int
-    pp: int
-    offer: GPUOffer
-    pool: Pool
-    sizings: tuple[tuple[str, Sizing], ...]  # per segment served
-    launch: dict[str, str]
-
-    @property
-    def pricing(self) -> str:
-        return self.offer.pricing
-
-    @property
-    def utilisation(self) -> float:
-        return self.pool.utilisation
-
-    @property
-    def measured(self) -> bool:
-        """Every segment's throughput comes from a benchmark, not the roofline."""
-        return all(not s.estimated for _, s in self.sizings)
-
-
-@dataclass(frozen=True)
-class Option:
-    kind: str  # "hosted" | "self_host" | "hybrid"
-    label: str
-    monthly_usd: float
-    hosted_usd: float
-    self_usd: float
-    placements: tuple[Placement, ...]
-    deployment: SelfDeployment | None
-    price_dates: tuple[tuple[str, date], ...] = ()
-
-
-@dataclass(frozen=True)
-class Plan:
-    workload: Workload
-    segments: tuple[SegmentSpec, ...]
-    verdict: str
-    reasons: tuple[str, ...]
-    warnings: tuple[str, ...]
-    chosen: Option | None
-    options: tuple[Option, ...]
-    eliminated: tuple[tuple[str, str], ...]
-    breakeven: Breakeven | None
-    sensitivity: tuple[tuple[str, float | None], ...]
-    best_hosted: Option | None
-    best_self: Option | None
 
 
 # -- candidates --------------------------------------------------------------------------

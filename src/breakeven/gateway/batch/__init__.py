@@ -1,0 +1,3 @@
+"""OpenAI's Batch API on the self-hosted backends: files (``files``), the HTTP handlers
+(``api``), the scheduler that fills idle capacity (``scheduler``) and its pure admission
+rule (``admission``)."""

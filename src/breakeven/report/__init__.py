@@ -1,0 +1,2 @@
+"""The report: is self-hosting still paying off? Pure passes over the ledger's hourly
+rollup (``build``), the workload observed in it (``observed``); ``run`` does the I/O."""
