@@ -53,9 +53,10 @@ class ApiError(BreakevenError):
 
     def __init__(self, status: int, message: str, param: str | None = None,
                  type_: str = "invalid_request_error", code: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, rules: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.rules = rules  # the gateway rules that refused it: counted where it is answered
         self.message = message
         self.param = param
         self.type = type_

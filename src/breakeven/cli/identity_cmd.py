@@ -43,7 +43,7 @@ def fingerprint_cmd(url: str, model: str, api_key_env: str | None, out: str) -> 
 
     import aiohttp
 
-    from breakeven.errors import InputError
+    from breakeven.errors import InputError, UpstreamError
     from breakeven.gateway import identity, upstream
     from breakeven.gateway.config import Backend
 
@@ -60,7 +60,7 @@ def fingerprint_cmd(url: str, model: str, api_key_env: str | None, out: str) -> 
 
     try:
         answers = asyncio.run(run())
-    except upstream.UpstreamError as exc:
+    except UpstreamError as exc:
         raise InputError(str(exc), where=url) from None
     pinned = identity.fingerprint(answers)
     Path(out).write_text(json.dumps(pinned, indent=2) + "\n", encoding="utf-8")

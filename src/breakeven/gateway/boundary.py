@@ -26,8 +26,26 @@ class Boundary:
 
 
 def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
+    rows, problems, warnings = _routes(cfg)
+    problems += _backend_keys(cfg, env)
+    warnings += _data_terms(cfg) + _key_regions(cfg)
+    for name, rule in cfg.classes.items():
+        if rule.action == "block":
+            warnings.append(f"data class '{name}' is blocked: requests found to carry it are "
+                            "refused with a 400")
+    if not cfg.keys:
+        warnings.append("no client keys: the gateway accepts anonymous requests as data "
+                        "class 'general'")
+    return Boundary(tuple(rows), tuple(problems), tuple(warnings))
+
+
+_Row = tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def _routes(cfg: GatewayConfig) -> tuple[list[_Row], list[str], list[str]]:
+    """Per route and class, who may serve it; routes no backend can serve as asked."""
     states = {b.name: BackendState() for b in cfg.backends}
-    rows = []
+    rows: list[_Row] = []
     problems: list[str] = []
     warnings: list[str] = []
     for route in cfg.routes:
@@ -46,33 +64,36 @@ def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
             problems.append(f"route '{route.alias}' requires regions "
                             f"{', '.join(route.regions)} but none of its backends is in them")
         if route.task == "embeddings":
-            for name in route.backends:
-                if cfg.backend(name).kind == "anthropic":
-                    problems.append(f"route '{route.alias}' serves embeddings but backend "
-                                    f"'{name}' speaks the Anthropic API, which has none")
+            problems += [f"route '{route.alias}' serves embeddings but backend '{name}' "
+                         f"speaks the {cfg.backend(name).kind.capitalize()} API, which has none"
+                         for name in route.backends
+                         if not cfg.backend(name).serves("embeddings")]
+    return rows, problems, warnings
+
+
+def _backend_keys(cfg: GatewayConfig, env: Mapping[str, str]) -> list[str]:
+    return [f"backend '{b.name}': environment variable {b.api_key_env} (its API key) is "
+            "not set" for b in cfg.backends if b.api_key_env and not env.get(b.api_key_env)]
+
+
+def _data_terms(cfg: GatewayConfig) -> list[str]:
+    out = []
     for b in cfg.backends:
-        if b.api_key_env and not env.get(b.api_key_env):
-            problems.append(f"backend '{b.name}': environment variable {b.api_key_env} "
-                            "(its API key) is not set")
         if b.hosting == "hosted" and not b.no_train:
-            warnings.append(f"backend '{b.name}' may train on the data it receives "
-                            "(no_train: false)")
+            out.append(f"backend '{b.name}' may train on the data it receives "
+                       "(no_train: false)")
         if b.hosting == "hosted" and b.retention_days:
-            warnings.append(f"backend '{b.name}' keeps requests for {b.retention_days} days")
+            out.append(f"backend '{b.name}' keeps requests for {b.retention_days} days")
+    return out
+
+
+def _key_regions(cfg: GatewayConfig) -> list[str]:
+    out = []
     for key in cfg.keys:
-        if not key.regions:
-            continue
-        for alias in key.aliases or tuple(r.alias for r in cfg.routes):
+        for alias in (key.aliases or tuple(r.alias for r in cfg.routes)) if key.regions else ():
             target = cfg.route(alias)
             if target is not None and not any(cfg.backend(n).region in key.regions
                                               for n in target.backends):
-                warnings.append(f"key '{key.name}' requires regions {', '.join(key.regions)}: "
-                                f"route '{alias}' has no backend there and will refuse it")
-    for name, rule in cfg.classes.items():
-        if rule.action == "block":
-            warnings.append(f"data class '{name}' is blocked: requests found to carry it are "
-                            "refused with a 400")
-    if not cfg.keys:
-        warnings.append("no client keys: the gateway accepts anonymous requests as data "
-                        "class 'general'")
-    return Boundary(tuple(rows), tuple(problems), tuple(warnings))
+                out.append(f"key '{key.name}' requires regions {', '.join(key.regions)}: "
+                           f"route '{alias}' has no backend there and will refuse it")
+    return out

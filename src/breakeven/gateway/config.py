@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "KIND_ENDPOINTS",
     "Audit",
     "Backend",
     "Batch",
@@ -31,6 +32,12 @@ __all__ = [
 ]
 
 Hosting = Literal["self", "hosted"]
+# the gateway endpoints each backend API has an equivalent of (Anthropic's has no
+# completions or embeddings); the upstream registry implements one class per kind here
+KIND_ENDPOINTS: dict[str, frozenset[str]] = {
+    "openai": frozenset({"chat/completions", "completions", "embeddings"}),
+    "anthropic": frozenset({"chat/completions"}),
+}
 
 
 def hash_key(key: str) -> str:
@@ -109,6 +116,10 @@ class Backend(_Spec):
             raise ValueError("'batch_priority' is for self-hosted OpenAI-compatible engines "
                              "(vLLM, SGLang) that schedule by request priority")
         return self
+
+    def serves(self, endpoint: str) -> bool:
+        """Whether this backend's API has an equivalent of the gateway endpoint."""
+        return endpoint in KIND_ENDPOINTS[self.kind]
 
     def usd(self, tokens_in: int, tokens_out: int) -> float:
         if self.price is not None:

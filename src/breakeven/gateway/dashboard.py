@@ -1,21 +1,18 @@
 """``/dashboard`` (the page) and ``/admin/report`` (its figures, admin key), registered by
-``Gateway.app``. The page holds no data: it asks for the admin key and fetches the report,
+the app. The page holds no data: it asks for the admin key and fetches the report,
 so it is served to anyone; the report is the same JSON as ``breakeven report --json``."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from breakeven.errors import ApiError, InputError
+from breakeven.gateway.state import SERVICES
 from breakeven.render.report_html import dashboard_html
 from breakeven.report.run import parse_time, report
-
-if TYPE_CHECKING:
-    from breakeven.gateway.app import Gateway
 
 __all__ = ["admin_report", "page"]
 
@@ -25,15 +22,17 @@ _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inlin
         "frame-ancestors 'none'")
 
 
-async def page(gw: Gateway, _: web.Request) -> web.Response:
+async def page(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
     return web.Response(text=dashboard_html(gw.cfg.dashboard.refresh_s),
                         content_type="text/html",
                         headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store",
                                  "X-Content-Type-Options": "nosniff"})
 
 
-async def admin_report(gw: Gateway, request: web.Request) -> web.Response:
-    gw.authenticate_admin(request)
+async def admin_report(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
+    gw.auth.admin(request.headers)
     text = request.query.get("since", "7d")
     now = time.time()
     try:

@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from breakeven.errors import InputError
+import aiohttp
+
+from breakeven.errors import InputError, UpstreamError
 from breakeven.gateway import identity, upstream
+from breakeven.gateway.call import new_call
 from breakeven.gateway.config import Backend
+from breakeven.gateway.metrics import Metrics
+from breakeven.gateway.policy import BackendState
+from breakeven.gateway.recorder import Recorder
 
-if TYPE_CHECKING:
-    from breakeven.gateway.app import Gateway
+__all__ = ["IdentityWatch", "load_pin"]
 
-__all__ = ["check_identity", "load_pin", "watch"]
-
-log = logging.getLogger("breakeven.gateway")
+log = logging.getLogger(__name__)
 
 
 def load_pin(b: Backend) -> dict[str, Any]:
@@ -36,42 +40,53 @@ def load_pin(b: Backend) -> dict[str, Any]:
     return data
 
 
-async def watch(gw: Gateway, b: Backend) -> None:
-    """Probe ``b`` at start and every ``interval_s``; compare with its pinned fingerprint."""
-    assert b.identity is not None
-    while True:
-        await check_identity(gw, b)
-        await asyncio.sleep(b.identity.interval_s)
+class IdentityWatch:
+    def __init__(self, session: aiohttp.ClientSession, states: Mapping[str, BackendState],
+                 pins: Mapping[str, dict[str, Any]], metrics: Metrics,
+                 recorder: Recorder) -> None:
+        self.session = session
+        self.states = states
+        self.pins = pins
+        self.metrics = metrics
+        self.recorder = recorder
+        self.probed: dict[str, bool] = {}  # identity probed at least once
 
-async def check_identity(gw: Gateway, b: Backend) -> float | None:
-    assert b.identity is not None and gw.session is not None
-    try:
-        answers = [(await upstream.complete(gw.session, b, "chat/completions",
-                                            identity.probe_body(b.model, prompt),
-                                            b.model)).body
-                   for prompt in identity.PROBES]
-    except upstream.UpstreamError as exc:
-        log.warning("identity probe of %s failed: %s", b.name, exc)
-        return None  # unreachable is the circuit breaker's business, not drift
-    seen = identity.fingerprint(answers)
-    score = identity.similarity(gw.pins[b.name], seen)
-    state = gw.states[b.name]
-    was = state.drifted
-    drifted = score < b.identity.tolerance
-    reason = (f"fingerprint similarity {score:.2f} < {b.identity.tolerance:g} "
-              f"(pinned {gw.pins[b.name]['digest'][:12]}, seen {seen['digest'][:12]})")
-    gw.drift[b.name] = int(drifted)
-    if drifted:
-        log.error("backend %s drifted: %s", b.name, reason)
-    state.drifted = reason if drifted and b.identity.on_drift == "block" else None
-    if drifted != (was is not None) or not gw.probed.get(b.name):
-        gw.probed[b.name] = True
-        from breakeven.gateway.app import new_call  # app imports this module
+    async def watch(self, b: Backend) -> None:
+        """Probe ``b`` at start and every ``interval_s``; compare with its pinned
+        fingerprint."""
+        assert b.identity is not None
+        while True:
+            await self.check(b)
+            await asyncio.sleep(b.identity.interval_s)
 
-        call = new_call("chat/completions")
-        call.backend = b
-        call.trace.identity = {"similarity": round(score, 4), "pinned": gw.pins[b.name][
-            "digest"], "seen": seen["digest"], "on_drift": b.identity.on_drift}
-        await gw.log_call(call, 409 if drifted else 200, reason if drifted else None,
-                        task="identity")
-    return score
+    async def check(self, b: Backend) -> float | None:
+        assert b.identity is not None
+        try:
+            answers = [(await upstream.complete(self.session, b, "chat/completions",
+                                                identity.probe_body(b.model, prompt),
+                                                b.model)).body
+                       for prompt in identity.PROBES]
+        except UpstreamError as exc:
+            log.warning("identity probe of %s failed: %s", b.name, exc)
+            return None  # unreachable is the circuit breaker's business, not drift
+        pin = self.pins[b.name]
+        seen = identity.fingerprint(answers)
+        score = identity.similarity(pin, seen)
+        state = self.states[b.name]
+        was = state.drifted
+        drifted = score < b.identity.tolerance
+        reason = (f"fingerprint similarity {score:.2f} < {b.identity.tolerance:g} "
+                  f"(pinned {pin['digest'][:12]}, seen {seen['digest'][:12]})")
+        self.metrics.drift[b.name] = int(drifted)
+        if drifted:
+            log.error("backend %s drifted: %s", b.name, reason)
+        state.drifted = reason if drifted and b.identity.on_drift == "block" else None
+        if drifted != (was is not None) or not self.probed.get(b.name):
+            self.probed[b.name] = True
+            call = new_call("chat/completions")
+            call.backend = b
+            call.trace.identity = {"similarity": round(score, 4), "pinned": pin["digest"],
+                                   "seen": seen["digest"], "on_drift": b.identity.on_drift}
+            await self.recorder.record(call, 409 if drifted else 200,
+                                       reason if drifted else None, task="identity")
+        return score

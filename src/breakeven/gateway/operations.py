@@ -1,12 +1,11 @@
-"""The gateway's operational endpoints: /v1/models, /healthz, /readyz, /metrics and
-/admin/ledger. Functions of the running ``Gateway``, registered by ``Gateway.app``."""
+"""The gateway's operational endpoints: /v1/models, /healthz, /readyz, /metrics,
+/openapi.json and /admin/ledger. Each reads the services it needs from the application."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -14,33 +13,36 @@ from aiohttp import web
 from breakeven.errors import ApiError
 from breakeven.gateway.config import Backend
 from breakeven.gateway.openapi import document
+from breakeven.gateway.state import SERVICES
 from breakeven.store import LEDGER_COLUMNS
-
-if TYPE_CHECKING:
-    from breakeven.gateway.app import Gateway
 
 __all__ = ["admin_ledger", "healthz", "metrics", "models", "openapi", "readyz"]
 
 
-async def models(gw: Gateway, request: web.Request) -> web.Response:
-    key = gw.authenticate(request)
+async def models(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
+    key = gw.auth.caller(request.headers)
     aliases = [r.alias for r in gw.cfg.routes if not key.aliases or r.alias in key.aliases]
     return web.json_response({"object": "list", "data": [
         {"id": a, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
         for a in aliases]})
 
-async def openapi(gw: Gateway, _: web.Request) -> web.Response:
+
+async def openapi(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
     return web.json_response(document([r.alias for r in gw.cfg.routes]))
 
-async def healthz(gw: Gateway, _: web.Request) -> web.Response:
+
+async def healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
-async def readyz(gw: Gateway, _: web.Request) -> web.Response:
-    assert gw.session is not None
+
+async def readyz(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
 
     async def probe(b: Backend) -> tuple[str, bool]:
         try:
-            async with gw.session.get(  # type: ignore[union-attr]
+            async with gw.session.get(
                     f"{b.url.rstrip('/')}/models",
                     timeout=aiohttp.ClientTimeout(total=2)) as resp:
                 return b.name, resp.status < 500
@@ -53,46 +55,16 @@ async def readyz(gw: Gateway, _: web.Request) -> web.Response:
     return web.json_response({"ready": ready, "backends": up, "routes": routes},
                              status=200 if ready else 503)
 
-async def metrics(gw: Gateway, _: web.Request) -> web.Response:
-    lines: list[str] = []
-    for counter in (gw.requests, gw.tokens, gw.usd, gw.fallbacks,
-                    gw.escalations, gw.rejections):
-        lines += counter.lines()
-    lines += gw.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
-    lines += gw.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')
-    lines += gw.detections.lines()
-    lines += ["# TYPE breakeven_gateway_identity_drift gauge"]
-    lines += [f'breakeven_gateway_identity_drift{{backend="{n}"}} {v}'
-              for n, v in sorted(gw.drift.items())]
-    lines += ["# TYPE breakeven_gateway_detector_errors_total counter",
-              f"breakeven_gateway_detector_errors_total {gw.detector_errors}",
-              "# TYPE breakeven_gateway_in_flight gauge",
-              f"breakeven_gateway_in_flight {gw.in_flight}",
-              "# TYPE breakeven_gateway_circuit_open gauge"]
-    now = time.monotonic()
-    lines += [f'breakeven_gateway_circuit_open{{backend="{n}"}} '
-              f"{int(s.open_until > now)}" for n, s in gw.states.items()]
-    batches = gw.batches
-    lines += ["# TYPE breakeven_gateway_batch_limit gauge"]
-    lines += [f'breakeven_gateway_batch_limit{{backend="{n}"}} {lim.allowed}'
-              for n, lim in sorted(batches.limits.items())]
-    lines += ["# TYPE breakeven_gateway_batch_in_flight gauge"]
-    lines += [f'breakeven_gateway_batch_in_flight{{backend="{n}"}} {batches.running[n]}'
-              for n in sorted(batches.limits)]
-    lines += ["# TYPE breakeven_gateway_batch_signal gauge"]  # what admission last read
-    for n, sig in sorted(batches.signals.items()):
-        for label, value in (("engine_waiting", sig.waiting), ("kv_usage", sig.kv_usage),
-                             ("interactive_ttft_p95_ms", sig.ttft_p95_ms),
-                             ("room_lines", sig.room)):
-            if value is not None:
-                lines.append(f'breakeven_gateway_batch_signal{{backend="{n}",'
-                             f'signal="{label}"}} {value:g}')
-    lines += ["# TYPE breakeven_gateway_batch_lines_total counter",
-              f"breakeven_gateway_batch_lines_total {batches.lines_done}"]
+
+async def metrics(request: web.Request) -> web.Response:
+    s = request.app[SERVICES]
+    lines = s.metrics.lines(s.states, time.monotonic(), s.batches.metric_lines)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
-async def admin_ledger(gw: Gateway, request: web.Request) -> web.Response:
-    gw.authenticate_admin(request)
+
+async def admin_ledger(request: web.Request) -> web.Response:
+    gw = request.app[SERVICES]
+    gw.auth.admin(request.headers)
     try:
         limit = min(1000, max(1, int(request.query.get("limit", "100"))))
     except ValueError:

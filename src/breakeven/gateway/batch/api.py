@@ -1,7 +1,7 @@
 """The Batch API over HTTP, as OpenAI's: ``/v1/files`` (upload, metadata, content) and
 ``/v1/batches`` (create, list, get, cancel). A key sees only its own files and batches (an
 admin key, or a gateway without keys, sees all); creating a batch stores it and starts its
-validation, and the scheduler (``batch.Batches``) does the rest.
+validation, and the scheduler (``batch.scheduler.Batches``) does the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from breakeven.errors import ApiError
+from breakeven.gateway.auth import Auth
 from breakeven.gateway.batch import files as batchfile
 from breakeven.gateway.batch.scheduler import Batches
 from breakeven.gateway.config import Key
@@ -23,14 +24,15 @@ __all__ = ["BatchApi"]
 
 
 class BatchApi:
-    def __init__(self, batches: Batches) -> None:
+    def __init__(self, batches: Batches, auth: Auth) -> None:
         self.b = batches
+        self.auth = auth
 
     def _owned(self, key: Key, owner: str | None) -> bool:
-        return not self.b.gw.keys or key.admin or owner == key.name
+        return not self.auth.keys or key.admin or owner == key.name
 
     async def upload(self, request: web.Request) -> web.Response:
-        key = self.b.gw.authenticate(request)
+        key = self.auth.caller(request.headers)
         if not request.content_type.startswith("multipart/"):
             raise ApiError(400, "upload a file as multipart/form-data with fields 'file' and "
                                 "'purpose'", "file")
@@ -72,7 +74,7 @@ class BatchApi:
 
     async def _mine(self, request: web.Request, what: str, read: Any) -> dict[str, Any]:
         """The file or batch named in the path, if the caller's key owns it (else 404)."""
-        key = self.b.gw.authenticate(request)
+        key = self.auth.caller(request.headers)
         name = request.match_info[f"{what}_id"]
         row: dict[str, Any] | None = await self.b.io(read, name)
         if row is None or not self._owned(key, row["key_name"]):
@@ -106,7 +108,7 @@ class BatchApi:
                                             "failed": failed})
 
     async def create(self, request: web.Request) -> web.Response:
-        key = self.b.gw.authenticate(request)
+        key = self.auth.caller(request.headers)
         try:
             body = orjson.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
@@ -156,12 +158,12 @@ class BatchApi:
         return web.json_response(await self._object(await self._reload(row)))
 
     async def list(self, request: web.Request) -> web.Response:
-        key = self.b.gw.authenticate(request)
+        key = self.auth.caller(request.headers)
         try:
             limit = min(100, max(1, int(request.query.get("limit", "20"))))
         except ValueError:
             raise ApiError(400, "limit must be a whole number", "limit") from None
-        owner = None if (not self.b.gw.keys or key.admin) else key.name
+        owner = None if (not self.auth.keys or key.admin) else key.name
         rows = await self.b.io(self.b.queue.batches, owner, limit + 1,
                                request.query.get("after"))
         data = [await self._object(r) for r in rows[:limit]]

@@ -36,23 +36,30 @@ import secrets
 import socket
 import time
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import orjson
 
 from breakeven.errors import ApiError
+from breakeven.gateway.auth import Auth
 from breakeven.gateway.batch import files as batchfile
 from breakeven.gateway.batch.admission import Limit, Signals, p95, room
-from breakeven.gateway.config import Key
+from breakeven.gateway.call import new_call
+from breakeven.gateway.classify import classify
+from breakeven.gateway.config import GatewayConfig
+from breakeven.gateway.dispatch import Dispatcher
+from breakeven.gateway.load import Load, ewma
+from breakeven.gateway.metrics import Metrics
+from breakeven.gateway.policy import BackendState
+from breakeven.gateway.recorder import Recorder
+from breakeven.store import Store
 from breakeven.store.batches import FINAL, Queue
-
-if TYPE_CHECKING:
-    from breakeven.gateway.app import Gateway
 
 __all__ = ["Batches"]
 
-log = logging.getLogger("breakeven.gateway.batch.scheduler")
+log = logging.getLogger(__name__)
 _OPEN = ("queued", "leased")
 _TICK_S = 0.1
 
@@ -68,19 +75,21 @@ def _engine_gauges(text: str) -> tuple[float | None, float | None]:
     return waiting, kv
 
 
-def _ewma(averages: dict[str, float], key: str, value: float) -> None:
-    """Fold ``value`` into a moving average (the first value starts it)."""
-    was = averages.get(key)
-    averages[key] = value if was is None else 0.9 * was + 0.1 * value
-
-
 class Batches:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.cfg = gw.cfg.batch
-        self.queue = Queue(gw.store)
+    def __init__(self, cfg: GatewayConfig, store: Store, auth: Auth, dispatch: Dispatcher,
+                 recorder: Recorder, metrics: Metrics, load: Load,
+                 states: Mapping[str, BackendState]) -> None:
+        self.gateway = cfg
+        self.store = store
+        self.auth = auth
+        self.dispatch = dispatch
+        self.recorder = recorder
+        self.metrics = metrics
+        self.load = load
+        self.states = states
+        self.cfg = cfg.batch
+        self.queue = Queue(store)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        cfg = gw.cfg
         self.self_backends = [b.name for b in cfg.backends if b.hosting == "self"]
         self.aliases = {name: [r.alias for r in cfg.routes if name in r.backends]
                         for name in self.self_backends}
@@ -91,8 +100,6 @@ class Batches:
                                 self.cfg.kv_limit, self.cfg.ttft_slo_ms)
                        for n in self.self_backends}
         self.running: dict[str, int] = defaultdict(int)  # backend (or "spill") -> lines
-        self.ttft: dict[str, deque[tuple[float, float]]] = defaultdict(
-            lambda: deque(maxlen=500))  # backend -> (monotonic, interactive TTFT ms)
         self.pressure: dict[str, str | None] = {}
         self.signals: dict[str, Signals] = {}  # backend -> what admission last read
         self.done_history: dict[str, deque[tuple[float, int]]] = defaultdict(
@@ -105,9 +112,6 @@ class Batches:
         # EWMA of a line's seconds; 2 s until measured (pacing reads it before any line ran)
         self.line_s: dict[str, float] = defaultdict(lambda: 2.0)
         self.line_tokens: dict[str, float] = {}  # EWMA of a line's tokens, in + out
-        self.arrivals: dict[str, deque[float]] = defaultdict(
-            lambda: deque(maxlen=20_000))  # backend -> interactive requests sent (monotonic)
-        self.request_tokens: dict[str, float] = {}  # EWMA of an interactive request's tokens
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -125,37 +129,42 @@ class Batches:
     def io(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Run a blocking store call on the store's reader threads (and connections), so
         the scheduler adds no connection, and no page cache, per worker thread."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.gw.store._readers,
-                                    functools.partial(fn, *args, **kwargs))
+        return asyncio.ensure_future(self.store.in_reader(functools.partial(fn, *args,
+                                                                             **kwargs)))
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def observe_ttft(self, backend: str, ttft_ms: float) -> None:
-        self.ttft[backend].append((time.monotonic(), ttft_ms))
-
-    def observe_request(self, backend: str) -> None:
-        """An interactive request sent to a self-hosted backend."""
-        self.arrivals[backend].append(time.monotonic())
-
-    def observe_tokens(self, backend: str, tokens: int) -> None:
-        """An interactive request's tokens (in + out), once known."""
-        _ewma(self.request_tokens, backend, tokens)
-
     def _room(self, name: str, now: float) -> float | None:
         """Lines in flight the backend's capacity leaves beside its interactive load."""
-        gpu = self.gw.cfg.backend(name).gpu
+        gpu = self.gateway.backend(name).gpu
         if self.cfg.fill_to is None or gpu is None or name not in self.line_tokens:
             return None
-        arrivals = self.arrivals[name]
-        while arrivals and arrivals[0] < now - 2.0:
-            arrivals.popleft()
-        demand = len(arrivals) / 2.0 * self.request_tokens.get(name, 0.0)
-        return room(gpu.capacity_tokens_per_s, self.cfg.fill_to, demand,
-                    self.line_tokens[name], self.line_s[name])
+        return room(gpu.capacity_tokens_per_s, self.cfg.fill_to,
+                    self.load.tokens_per_s(name, now), self.line_tokens[name],
+                    self.line_s[name])
+
+    def metric_lines(self) -> list[str]:
+        """The scheduler's figures for ``/metrics``: limits, lines in flight, signals."""
+        lines = ["# TYPE breakeven_gateway_batch_limit gauge"]
+        lines += [f'breakeven_gateway_batch_limit{{backend="{n}"}} {lim.allowed}'
+                  for n, lim in sorted(self.limits.items())]
+        lines += ["# TYPE breakeven_gateway_batch_in_flight gauge"]
+        lines += [f'breakeven_gateway_batch_in_flight{{backend="{n}"}} {self.running[n]}'
+                  for n in sorted(self.limits)]
+        lines += ["# TYPE breakeven_gateway_batch_signal gauge"]  # what admission last read
+        for n, sig in sorted(self.signals.items()):
+            for label, value in (("engine_waiting", sig.waiting), ("kv_usage", sig.kv_usage),
+                                 ("interactive_ttft_p95_ms", sig.ttft_p95_ms),
+                                 ("room_lines", sig.room)):
+                if value is not None:
+                    lines.append(f'breakeven_gateway_batch_signal{{backend="{n}",'
+                                 f'signal="{label}"}} {value:g}')
+        lines += ["# TYPE breakeven_gateway_batch_lines_total counter",
+                  f"breakeven_gateway_batch_lines_total {self.lines_done}"]
+        return lines
 
     async def _loop(self) -> None:
         last_scrape = last_sweep = 0.0
@@ -179,12 +188,10 @@ class Batches:
 
     # -- admission ---------------------------------------------------------------------------
     async def _scrape(self) -> None:
-        session = self.gw.session
-        if session is None:
-            return
+        session = self.dispatch.session
 
         async def gauges(name: str) -> tuple[float | None, float | None]:
-            b = self.gw.cfg.backend(name)
+            b = self.gateway.backend(name)
             base = b.url.rstrip("/").removesuffix("/v1")
             try:
                 async with session.get(f"{base}/metrics",
@@ -200,7 +207,7 @@ class Batches:
         for name, (waiting, kv) in zip(self.self_backends, found, strict=True):
             # 5 s: a p95 over fewer samples jumps with every slow request (a step in load
             # is caught sooner by the capacity room and the engine queue)
-            recent = [ms for t, ms in self.ttft[name] if t >= now - 5.0]
+            recent = self.load.recent_ttft(name, now, 5.0)
             signals = Signals(waiting, kv, p95(recent), self.running[name],
                               self._room(name, now))
             self.signals[name] = signals
@@ -212,7 +219,7 @@ class Batches:
     async def _admit(self) -> None:
         lease = self.cfg.lease_s
         for name in self.self_backends:
-            state = self.gw.states[name]
+            state = self.states[name]
             if state.drifted or state.open_until > time.monotonic():
                 continue
             room = self.limits[name].allowed - self.running[name]
@@ -236,17 +243,8 @@ class Batches:
                 self.spawn(self._run(line, "spill"))
 
     # -- running a line ----------------------------------------------------------------------
-    def _key(self, name: str | None) -> Key | None:
-        from breakeven.gateway.app import _ANONYMOUS
-
-        if not self.gw.keys:
-            return _ANONYMOUS
-        return next((k for k in self.gw.keys.values() if k.name == name), None)
-
     async def _run(self, line: dict[str, Any], slot: str) -> None:
-        from breakeven.gateway.app import new_call
-
-        gw, q = self.gw, self.queue
+        cfg, q = self.gateway, self.queue
         batch_id, no, cid = line["batch_id"], line["line_no"], line["custom_id"]
         call = None
         try:
@@ -254,8 +252,8 @@ class Batches:
             assert batch is not None
             call = new_call(batch["endpoint"].removeprefix("/v1/"))
             call.batch = True
-            call.key = self._key(batch["key_name"])
-            call.route = gw.cfg.route(line["alias"])
+            call.key = self.auth.by_name(batch["key_name"])
+            call.route = cfg.route(line["alias"])
             call.data_class = line["data_class"]
             call.trace.rules.append(f"batch {batch_id} line {no}")
             if call.key is None or call.key.revoked or call.route is None:
@@ -264,26 +262,27 @@ class Batches:
             if line["attempts"] > self.cfg.max_line_attempts:
                 raise ApiError(500, f"line abandoned after {line['attempts'] - 1} attempts "
                                     "(its process stopped each time)", code="too_many_attempts")
-            rule = gw.cfg.classes.get(call.data_class)
+            rule = cfg.classes.get(call.data_class)
             call.pseudonymise = rule is not None and rule.action == "pseudonymise"
             body = orjson.loads(line["body"])
             among = (slot,) if slot != "spill" else tuple(
-                n for n in call.route.backends if gw.cfg.backend(n).hosting == "hosted")
+                n for n in call.route.backends if cfg.backend(n).hosting == "hosted")
             if slot == "spill":
                 call.trace.rules.append("spilled: the window cannot be met self-hosted")
             started = time.monotonic()
-            call.backend, answer = await gw._attempts(call, body, among)
-            _ewma(self.line_s, slot, time.monotonic() - started)
-            _ewma(self.line_tokens, slot, answer.tokens_in + answer.tokens_out)
-            call.tokens_in, call.tokens_out = answer.tokens_in, answer.tokens_out
-            await gw.log_call(call, 200, None)
+            b, answer = await self.dispatch.complete(call, body, among)
+            ewma(self.line_s, slot, time.monotonic() - started)
+            ewma(self.line_tokens, slot, answer.tokens_in + answer.tokens_out)
+            call.answered(b, answer.tokens_in, answer.tokens_out)
+            await self.recorder.record(call, 200, None)
             result = batchfile.output_line(cid, call.id, answer.body)
             await self.io(q.finish, batch_id, no, self.owner, "done",
-                          orjson.dumps(result).decode(), call.backend.name, call.id)
+                          orjson.dumps(result).decode(), b.name, call.id)
             self.lines_done += 1
         except ApiError as exc:
+            self.metrics.refused(exc.rules)
             if call is not None and not call.logged:
-                await gw.log_call(call, exc.status, exc.message)
+                await self.recorder.record(call, exc.status, exc.message)
             retry = (exc.status >= 500 or exc.status == 429) and (
                 line["attempts"] < self.cfg.max_line_attempts
                 and exc.code != "too_many_attempts")
@@ -406,9 +405,7 @@ class Batches:
             self.validating.discard(batch_id)
 
     async def _validate(self, batch_id: str) -> None:
-        from breakeven.gateway.app import new_call
-
-        q, gw = self.queue, self.gw
+        q, cfg = self.queue, self.gateway
         batch = await self.io(q.batch, batch_id)
         if batch is None or batch["status"] != "validating":
             return
@@ -421,7 +418,7 @@ class Batches:
                               "code": "invalid_file", "message": fatal,
                               "param": "input_file_id", "line": None}]).decode())
             return
-        key = self._key(batch["key_name"])
+        key = self.auth.by_name(batch["key_name"])
         endpoint = batch["endpoint"].removeprefix("/v1/")
 
         def check(line: batchfile.Line) -> tuple[Any, ...]:
@@ -430,8 +427,10 @@ class Batches:
             try:
                 if key is None:
                     raise ApiError(403, "the key that submitted this batch is gone")
-                gw.classify(call, line.body, lambda: key.data_class)
+                classify(cfg, call, line.body, lambda: key.data_class)
+                self.metrics.classified(call)
             except ApiError as exc:
+                self.metrics.refused(exc.rules)
                 return (line.line_no, line.custom_id, None, None, None, "failed", orjson.dumps(
                     batchfile.error_line(line.line_no, line.custom_id, "invalid_request",
                                          f"line {line.line_no}: {exc.message}")).decode())

@@ -1,0 +1,213 @@
+"""Sending a classified call to its backends: the one attempt loop, for streams and not.
+
+``attempts()`` asks the eligible backends in ``policy.choose`` order (the boundary is
+applied on every attempt), counts each one in the backend's state (outstanding requests,
+circuit breaker), falls back on connection errors, timeouts, 429 and 5xx within the route's
+attempt budget, waits out a Retry-After from the last eligible backend, and turns what is
+left into the ``ApiError`` that explains it. What an attempt does is the caller's ``run``:
+a non-streaming completion here, a relayed stream in ``streaming``. A stream that fails
+after its first bytes reached the caller raises ``Broken``: no fallback can undo it.
+
+``answer()`` adds the cascade on top: the open model first, the stronger one when
+``cascade.judge`` finds the answer weak and the data class may go there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+
+from breakeven.errors import ApiError, UpstreamError
+from breakeven.gateway import pseudonym, upstream
+from breakeven.gateway.call import Call
+from breakeven.gateway.cascade import judge
+from breakeven.gateway.config import Backend, GatewayConfig
+from breakeven.gateway.load import Load
+from breakeven.gateway.policy import BackendState, Choice, choose
+from breakeven.gateway.record import Trace
+
+__all__ = ["Broken", "Dispatcher"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# what an attempt does with the backend, the body it may see and the map to restore it
+Run = Callable[[Backend, dict[str, Any], dict[str, str] | None], Awaitable[T]]
+
+
+class Broken(UpstreamError):
+    """An attempt failed after its answer began reaching the caller: no fallback."""
+
+    def __init__(self, error: UpstreamError, response: Any) -> None:
+        super().__init__(error.kind, str(error), error.status, error.retry_after)
+        self.response = response
+
+
+class Dispatcher:
+    def __init__(self, cfg: GatewayConfig, states: dict[str, BackendState], load: Load,
+                 session: aiohttp.ClientSession) -> None:
+        self.cfg = cfg
+        self.states = states
+        self.load = load
+        self.session = session
+
+    def choose(self, call: Call, among: tuple[str, ...] | None) -> list[str]:
+        """The backends that may serve the call now, best first; a 503 naming the rules
+        when there are none."""
+        assert call.route is not None and call.key is not None
+        choice = choose(self.cfg, call.route, call.data_class, call.key.regions, self.states,
+                        time.monotonic(), among)
+        skipped = list(choice.skipped)
+        names = []
+        for name in choice.candidates:
+            if self.cfg.backend(name).serves(call.endpoint):
+                names.append(name)
+            else:
+                kind = self.cfg.backend(name).kind.capitalize()
+                skipped.append((name, "endpoint",
+                                f"an {kind} backend cannot serve /v1/{call.endpoint}"))
+        call.trace.skipped += [s for s in skipped if s not in call.trace.skipped]
+        if not names:
+            raise ApiError(503, Choice((), tuple(skipped)).why_none(call.route, call.data_class),
+                           type_="server_error", code="no_eligible_backend", retry_after=5,
+                           rules=tuple(rule for _, rule, _ in skipped))
+        call.trace.rules.append(f"class {call.data_class}: " + ",".join(names[:4]))
+        return names
+
+    def outbound(self, call: Call, b: Backend, body: dict[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """What ``b`` may see: placeholders instead of findings for a hosted backend when
+        the class says pseudonymise; the mapping to restore the answer (None: as is). An
+        engine that schedules by priority gets the gateway's, never the caller's: batch
+        lines at ``batch_priority``, everything else at 0."""
+        if b.batch_priority is not None:
+            body = {**body, "priority": b.batch_priority if call.batch else 0}
+        if not call.pseudonymise or b.hosting != "hosted":
+            return body, None
+        masked, mapping = pseudonym.pseudonymise(body)
+        call.trace.rules.append(f"pseudonymised {len(mapping)} value(s) for {b.name}")
+        return masked, mapping
+
+    async def attempts(self, call: Call, body: dict[str, Any], run: Run[T],
+                       among: tuple[str, ...] | None = None) -> tuple[Backend, T]:
+        assert call.route is not None
+        names = self.choose(call, among)
+        last: UpstreamError | None = None
+        budget = call.route.max_attempts
+        i = 0
+        while i < len(names) and budget > 0:
+            b = self.cfg.backend(names[i])
+            state = self.states[b.name]
+            started = time.perf_counter()
+            if b.hosting == "self" and not call.batch:  # the load batch admission yields to
+                self.load.sent(b.name)
+            state.outstanding += 1
+            state.probing = bool(state.open_until)
+            budget -= 1
+            try:
+                payload, mapping = self.outbound(call, b, body)
+                result = await run(b, payload, mapping)
+            except UpstreamError as exc:
+                call.trace.attempt(b.name, exc.short(), started)
+                self._failed(b, exc)
+                if isinstance(exc, Broken):
+                    raise
+                last = exc
+                if not exc.retryable:
+                    raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
+                wait = self._retry_wait(exc, i == len(names) - 1, budget)
+                if wait is not None:
+                    await asyncio.sleep(wait)  # the last one asked us to wait
+                else:
+                    i += 1
+                continue
+            finally:
+                state.outstanding -= 1
+            state.succeeded()
+            call.trace.attempt(b.name, "ok", started)
+            return b, result
+        raise exhausted(last, call.trace)
+
+    async def complete(self, call: Call, body: dict[str, Any],
+                       among: tuple[str, ...] | None = None
+                       ) -> tuple[Backend, upstream.Answer]:
+        """A non-streaming answer from the first backend that gives one."""
+        assert call.route is not None
+        alias = call.route.alias
+
+        async def run(b: Backend, payload: dict[str, Any],
+                      mapping: dict[str, str] | None) -> upstream.Answer:
+            answer = await upstream.complete(self.session, b, call.endpoint, payload, alias)
+            if mapping:
+                pseudonym.restore_answer(answer.body, mapping)
+            return answer
+
+        return await self.attempts(call, body, run, among)
+
+    async def answer(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer to a non-streaming call (or a cascade, which always buffers)."""
+        route = call.route
+        assert route is not None
+        rule = route.cascade
+        if rule is None:
+            b, answer = await self.complete(call, body)
+            call.answered(b, answer.tokens_in, answer.tokens_out)
+            call.trace.served_in = (answer.body.get("usage") or {}).get("inference_geo")
+            return answer.body
+        asked = {**body, "stream": False}
+        if rule.min_mean_logprob is not None and all(
+                self.cfg.backend(n).supports_logprobs for n in rule.first):
+            asked["logprobs"] = True
+        first, answer = await self.complete(call, asked, rule.first)
+        call.answered(first, answer.tokens_in, answer.tokens_out)
+        why = judge(answer.body, body, rule)
+        if why is not None:
+            try:
+                self.choose(call, rule.then)
+            except ApiError as exc:  # the data class may not go further: keep the answer
+                call.trace.rules.append(f"not escalated ({why}): {exc.message}")
+            else:
+                call.trace.escalation = why
+                call.extra_usd = first.usd(answer.tokens_in, answer.tokens_out)
+                then, answer = await self.complete(call, {**body, "stream": False}, rule.then)
+                call.answered(then, answer.tokens_in, answer.tokens_out)
+        if not body.get("logprobs"):
+            for choice in answer.body.get("choices") or []:
+                choice["logprobs"] = None
+        return answer.body
+
+    def _failed(self, b: Backend, exc: UpstreamError) -> None:
+        if exc.retryable:
+            limits = self.cfg.limits
+            if self.states[b.name].failed(time.monotonic(), limits.circuit_failures,
+                                          limits.circuit_cooldown_s):
+                log.warning("circuit open for %s after %s", b.name, exc)
+
+    def _retry_wait(self, exc: UpstreamError, last: bool, budget: int) -> float | None:
+        """Seconds to wait before asking the same backend again: the last eligible one
+        answered 429 with a Retry-After within the cap, and attempts are left."""
+        if (exc.status == 429 and exc.retry_after is not None and last and budget > 0
+                and exc.retry_after <= self.cfg.limits.retry_after_cap_s):
+            return exc.retry_after
+        return None
+
+
+def exhausted(last: UpstreamError | None, trace: Trace) -> ApiError:
+    """The error for a call every eligible backend failed, naming each attempt."""
+    tried = "; ".join(f"{a['backend']}: {a['outcome']}" for a in trace.attempts)
+    message = f"every eligible backend failed ({tried})"
+    blocked = [(b, why) for b, rule, why in trace.skipped if rule in ("data_class", "residency")]
+    if blocked:  # the boundary held: say which rule kept the request from the others
+        message += "; not allowed: " + "; ".join(f"{b}: {why}" for b, why in blocked)
+        return ApiError(503, message, type_="server_error", code="no_allowed_backend_up",
+                        retry_after=5)
+    if last is not None and last.kind == "timeout":
+        return ApiError(504, message, type_="server_error", code="upstream_timeout")
+    if last is not None and last.status == 429:
+        return ApiError(429, message, type_="rate_limit_error", code="upstream_rate_limited",
+                        retry_after=last.retry_after or 1)
+    return ApiError(502, message, type_="server_error", code="upstream_error", retry_after=1)

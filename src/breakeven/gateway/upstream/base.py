@@ -1,0 +1,214 @@
+"""Calling one backend: the interface every backend kind implements, and the one HTTP
+path (aiohttp) that drives it.
+
+A kind says how a request is addressed and shaped for its API (``target``, ``headers``,
+``request_body``), how an answer becomes OpenAI's shape (``answer``) and how stream events
+become OpenAI chunks (``decoder``). Everything else is shared: timeouts, error mapping,
+key redaction, reading the stream. Every failure becomes an ``UpstreamError`` with a kind
+the fallback logic understands: ``connect`` (refused, DNS), ``timeout`` (connect, silence
+longer than ``first_byte_s``, or longer than ``total_s`` in all), ``http`` (with its
+status and Retry-After), ``protocol`` (an answer that is not what the API promises).
+Upstream API keys come from the environment and are sent as headers only; they never
+appear in an error message.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import aiohttp
+import orjson
+
+from breakeven.errors import UpstreamError
+from breakeven.gateway.config import Backend
+
+__all__ = ["Answer", "Decoder", "Stream", "Upstream", "api_key", "complete", "open_stream",
+           "redact"]
+
+
+class Answer:
+    """A complete (non-streaming) upstream answer, in OpenAI's shape."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        usage = body.get("usage") or {}
+        self.tokens_in = int(usage.get("prompt_tokens") or 0)
+        self.tokens_out = int(usage.get("completion_tokens") or 0)
+
+
+class Decoder(ABC):
+    """Stream events of one kind's API -> OpenAI chunk dicts; ``done`` once it ended."""
+
+    done: bool = False
+
+    @abstractmethod
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chunks one event stands for; raises ``UpstreamError`` for an error event."""
+
+
+class Upstream(ABC):
+    """One kind of backend API. Subclasses register themselves in ``upstream.KINDS``."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def target(self, b: Backend, endpoint: str) -> str: ...
+
+    @abstractmethod
+    def headers(self, b: Backend) -> dict[str, str]: ...
+
+    @abstractmethod
+    def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
+                     streaming: bool) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
+               alias: str) -> dict[str, Any]:
+        """The answer in OpenAI's shape, ``model`` set to the alias; raises
+        ``UpstreamError`` (protocol) when it is not what the API promises."""
+
+    @abstractmethod
+    def decoder(self, b: Backend, alias: str) -> Decoder: ...
+
+
+def api_key(b: Backend) -> str:
+    return os.environ.get(b.api_key_env, "") if b.api_key_env else ""
+
+
+@functools.cache  # backends are frozen: one object per backend
+def _timeout(b: Backend) -> aiohttp.ClientTimeout:
+    t = b.timeouts
+    return aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s,
+                                 sock_read=t.first_byte_s)
+
+
+def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    value = resp.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+async def _fail(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
+    raw = await resp.read()
+    detail = raw[:300].decode("utf-8", "replace")
+    try:
+        body = json.loads(raw)
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict) and err.get("message"):
+            detail = str(err["message"])[:300]
+    except ValueError:
+        pass
+    return UpstreamError("http", f"{b.name} answered {resp.status}: {redact(b, detail)}",
+                         resp.status, _retry_after(resp))
+
+
+_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key)[-_][A-Za-z0-9_\-*.]{6,}")
+
+
+def redact(b: Backend, text: str) -> str:
+    """An upstream's error text with its API key taken out: providers echo keys (or
+    masked parts of them) in authentication errors, and this text reaches the caller."""
+    key = api_key(b)
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", text)
+
+
+def _wrap(b: Backend, exc: BaseException) -> UpstreamError:
+    if isinstance(exc, TimeoutError):
+        return UpstreamError("timeout", f"{b.name} did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError("connect", f"cannot connect to {b.name}: "
+                                        f"{exc.os_error.strerror if exc.os_error else exc}")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamError("connect", f"{b.name}: connection lost ({type(exc).__name__})")
+    return UpstreamError("protocol", f"{b.name} sent an answer that is not valid JSON")
+
+
+async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, endpoint: str,
+                   body: dict[str, Any], alias: str) -> Answer:
+    """One non-streaming call; the answer translated to OpenAI's shape."""
+    try:
+        async with session.post(api.target(b, endpoint),
+                                data=orjson.dumps(api.request_body(b, endpoint, body, False)),
+                                headers=api.headers(b), timeout=_timeout(b)) as resp:
+            if resp.status != 200:
+                raise await _fail(b, resp)
+            data = orjson.loads(await resp.read())
+    except UpstreamError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        raise _wrap(b, exc) from None
+    if not isinstance(data, dict):
+        raise UpstreamError("protocol", f"{b.name} answered with JSON that is not an object")
+    return Answer(api.answer(b, endpoint, data, alias))
+
+
+class Stream:
+    """An open upstream stream: OpenAI chunk dicts, and the usage once it has passed."""
+
+    def __init__(self, b: Backend, decoder: Decoder, resp: aiohttp.ClientResponse,
+                 cm: Any) -> None:
+        self.backend = b
+        self.resp = resp
+        self._decoder = decoder
+        self._cm = cm
+        self.tokens_in = 0
+        self.tokens_out = 0
+
+    async def close(self) -> None:
+        await self._cm.__aexit__(None, None, None)
+
+    def _usage(self, usage: dict[str, Any]) -> None:
+        self.tokens_in = int(usage.get("prompt_tokens") or 0)
+        self.tokens_out = int(usage.get("completion_tokens") or 0)
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""
+        decoder = self._decoder
+        try:
+            async for raw in self.resp.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    decoder.done = True
+                    return
+                for chunk in decoder.feed(orjson.loads(data)):
+                    if chunk.get("usage"):
+                        self._usage(chunk["usage"])
+                    yield chunk
+                if decoder.done:
+                    return
+        except UpstreamError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise _wrap(self.backend, exc) from None
+        raise UpstreamError("protocol",
+                            f"{self.backend.name} ended the stream without finishing it")
+
+
+async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
+                      endpoint: str, body: dict[str, Any], alias: str) -> Stream:
+    """Open a streaming call (headers received, status checked); iterate ``chunks()``."""
+    cm = session.post(api.target(b, endpoint),
+                      data=orjson.dumps(api.request_body(b, endpoint, body, True)),
+                      headers=api.headers(b), timeout=_timeout(b))
+    try:
+        resp = await cm.__aenter__()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise _wrap(b, exc) from None
+    if resp.status != 200:
+        error = await _fail(b, resp)
+        await cm.__aexit__(None, None, None)
+        raise error
+    return Stream(b, api.decoder(b, alias), resp, cm)

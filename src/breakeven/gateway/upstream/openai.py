@@ -1,0 +1,63 @@
+"""OpenAI-compatible backends (vLLM, SGLang, TGI, Ollama, and hosted OpenAI-wire APIs):
+the body is passed through with the backend's model name; streams are asked for usage."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from breakeven.errors import UpstreamError
+from breakeven.gateway.config import Backend
+from breakeven.gateway.upstream.base import Decoder, Upstream, api_key
+
+__all__ = ["OpenAIUpstream"]
+
+
+@functools.cache  # read once per backend: keys come from the environment
+def _headers(b: Backend) -> dict[str, str]:
+    key = api_key(b)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+class _Chunks(Decoder):
+    def __init__(self, b: Backend, alias: str) -> None:
+        self.name = b.name
+        self.alias = alias
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if "error" in event and not event.get("choices"):  # an error inside a 200 stream
+            err = event["error"]
+            message = err.get("message") if isinstance(err, dict) else err
+            raise UpstreamError("http", f"{self.name} stream error: {message}", 502)
+        event["model"] = self.alias
+        return [event]
+
+
+class OpenAIUpstream(Upstream):
+    kind = "openai"
+
+    def target(self, b: Backend, endpoint: str) -> str:
+        return f"{b.url.rstrip('/')}/{endpoint}"
+
+    def headers(self, b: Backend) -> dict[str, str]:
+        return _headers(b)
+
+    def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
+                     streaming: bool) -> dict[str, Any]:
+        out = {**body, "model": b.model, "stream": streaming}
+        if streaming and endpoint != "embeddings":
+            out["stream_options"] = {"include_usage": True}  # the ledger needs the usage
+        return out
+
+    def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
+               alias: str) -> dict[str, Any]:
+        if endpoint != "embeddings" and not isinstance(data.get("choices"), list):
+            raise UpstreamError("protocol", f"{b.name} answered without 'choices'")
+        data["model"] = alias
+        return data
+
+    def decoder(self, b: Backend, alias: str) -> Decoder:
+        return _Chunks(b, alias)
