@@ -125,9 +125,8 @@ class Batches:
     def io(self, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Run a blocking store call on the store's reader threads (and connections), so
         the scheduler adds no connection, and no page cache, per worker thread."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.gw.store._readers,
-                                    functools.partial(fn, *args, **kwargs))
+        return asyncio.ensure_future(self.gw.store.in_reader(functools.partial(fn, *args,
+                                                                             **kwargs)))
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
