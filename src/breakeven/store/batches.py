@@ -20,28 +20,6 @@ from typing import Any
 __all__ = ["FINAL", "Queue"]
 
 FINAL = ("done", "failed", "cancelled", "expired")
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS files (
-        id TEXT PRIMARY KEY, key_name TEXT, purpose TEXT NOT NULL, filename TEXT,
-        bytes BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, content BLOB NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS batches (
-        id TEXT PRIMARY KEY, key_name TEXT, endpoint TEXT NOT NULL,
-        input_file_id TEXT NOT NULL, completion_window TEXT NOT NULL,
-        status TEXT NOT NULL, spill INTEGER NOT NULL DEFAULT 0, metadata TEXT, errors TEXT,
-        output_file_id TEXT, error_file_id TEXT, total INTEGER NOT NULL DEFAULT 0,
-        created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
-        in_progress_at DOUBLE PRECISION, finalizing_at DOUBLE PRECISION,
-        completed_at DOUBLE PRECISION, failed_at DOUBLE PRECISION,
-        expired_at DOUBLE PRECISION, cancelling_at DOUBLE PRECISION,
-        cancelled_at DOUBLE PRECISION)""",
-    """CREATE TABLE IF NOT EXISTS batch_lines (
-        batch_id TEXT NOT NULL, line_no INTEGER NOT NULL, custom_id TEXT, alias TEXT,
-        data_class TEXT, body TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-        owner TEXT, lease_until DOUBLE PRECISION, backend TEXT, request_id TEXT,
-        result TEXT, PRIMARY KEY (batch_id, line_no))""",
-    "CREATE INDEX IF NOT EXISTS batch_lines_queue ON batch_lines (state, alias)",
-    "CREATE INDEX IF NOT EXISTS batch_lines_batch ON batch_lines (batch_id, state)",
-)
 BATCH_COLUMNS = ("id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
                  "spill", "metadata", "errors", "output_file_id", "error_file_id", "total",
                  "created_at", "expires_at", "in_progress_at", "finalizing_at",
@@ -54,16 +32,11 @@ def _marks(n: int) -> str:
 
 
 class Queue:
+    """The batch tables of ``store`` (created by its migrations)."""
+
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.pg = store.dialect == "postgresql"
-        conn = store._connect()
-        try:
-            for statement in _SCHEMA:
-                conn.execute(statement.replace("BLOB", "BYTEA") if self.pg else statement)
-            conn.commit()
-        finally:
-            conn.close()
+        self.dialect = store.dialect
 
     # -- plumbing ----------------------------------------------------------------------------
     def _tx(self, work: Any) -> Any:
@@ -71,8 +44,7 @@ class Queue:
         conn = self.store._connect()
         try:
             cur = conn.cursor()
-            if not self.pg:
-                cur.execute("BEGIN IMMEDIATE")
+            self.dialect.begin(cur)
             out = work(cur)
             conn.commit()
             return out
@@ -83,7 +55,7 @@ class Queue:
             conn.close()
 
     def _q(self, sql: str) -> str:
-        return str(self.store._sql(sql))
+        return str(self.dialect.sql(sql))
 
     def _read(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return list(self.store._fetch(sql, params, False))
@@ -180,7 +152,7 @@ class Queue:
                    if spill else "")
                 + f"AND l.alias IN ({_marks(len(aliases))}) AND (l.state = 'queued' OR "
                 "(l.state = 'leased' AND l.lease_until < ?)) ORDER BY b.created_at, l.line_no "
-                "LIMIT ?" + (" FOR UPDATE OF l SKIP LOCKED" if self.pg else ""))
+                "LIMIT ?" + self.dialect.claim_lock)
         sql = self._q("UPDATE batch_lines SET state = 'leased', owner = ?, lease_until = ?, "
                       f"attempts = attempts + 1 WHERE (batch_id, line_no) IN ({pick}) "
                       "RETURNING batch_id, line_no, custom_id, alias, data_class, body, "

@@ -8,11 +8,11 @@ one or two), so a report or a dashboard refresh reads a few thousand rows whatev
 of the ledger, and the rollup can never disagree with the ledger it was committed with.
 
 A ledger written before the rollup existed is folded once by ``backfill``: when the tables
-are created (under the write lock) ``usage_mark`` records the head of the chain then; rows
-up to it are aggregated with a SQL ``GROUP BY`` over ``seq`` ranges, outside any lock, and
-merged under a short lock that moves ``done`` forward only if no other backfill did (so a
-row is never counted twice). The rollup is derived data: deleting both tables and opening
-the store rebuilds it the same way.
+are created (by ``migrations``, under the write lock) ``usage_mark`` records the head of
+the chain then; rows up to it are aggregated with a SQL ``GROUP BY`` over ``seq`` ranges,
+outside any lock, and merged under a short lock that moves ``done`` forward only if no
+other backfill did (so a row is never counted twice). The rollup is derived data: deleting
+its tables and opening the store rebuilds it the same way.
 """
 
 from __future__ import annotations
@@ -22,28 +22,14 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["KEYS", "MARK", "SCHEMA", "SUMS", "backfill", "fold", "pending", "upsert_sql", "usage"]
+from breakeven.store.dialect import Dialect
+
+__all__ = ["KEYS", "SUMS", "backfill", "fold", "pending", "upsert_sql", "usage"]
 
 KEYS = ("hour", "key_name", "alias", "backend", "hosting", "data_class", "task", "batch",
         "status", "other_side")
 SUMS = ("requests", "tokens_in", "tokens_out", "usd", "usd_other", "other_known",
         "fallbacks", "escalated", "latency_ms", "first_ts", "last_ts")
-SCHEMA = (
-    f"""CREATE TABLE IF NOT EXISTS usage_hourly (
-        hour BIGINT NOT NULL, {', '.join(f'{k} TEXT NOT NULL' for k in KEYS[1:7])},
-        batch INTEGER NOT NULL, status INTEGER NOT NULL, other_side TEXT NOT NULL,
-        requests BIGINT NOT NULL, tokens_in BIGINT NOT NULL, tokens_out BIGINT NOT NULL,
-        usd DOUBLE PRECISION NOT NULL, usd_other DOUBLE PRECISION NOT NULL,
-        other_known BIGINT NOT NULL, fallbacks BIGINT NOT NULL, escalated BIGINT NOT NULL,
-        latency_ms DOUBLE PRECISION NOT NULL, first_ts DOUBLE PRECISION NOT NULL,
-        last_ts DOUBLE PRECISION NOT NULL, PRIMARY KEY ({', '.join(KEYS)}))""",
-    """CREATE TABLE IF NOT EXISTS usage_mark (
-        id INTEGER PRIMARY KEY, backfill_to BIGINT NOT NULL, done BIGINT NOT NULL)""",
-)
-# run under the store's write lock right after SCHEMA: the ledger's head at creation
-MARK = ("INSERT INTO usage_mark (id, backfill_to, done) SELECT 1, COALESCE(MAX(seq), 0), 0 "
-        "FROM ledger WHERE true ON CONFLICT (id) DO NOTHING")
-_PG_LOCK = "SELECT pg_advisory_xact_lock(7262013001)"  # the ledger's write lock
 _TEXT = ("key_name", "alias", "backend", "hosting", "data_class", "task")
 _CHUNK = 1_000_000  # ledger rows per GROUP BY in a backfill: bounded memory and lock-free
 _SELECT = (
@@ -56,20 +42,14 @@ _SELECT = (
     "FROM ledger WHERE seq > ? AND seq <= ? GROUP BY "
     + ", ".join(str(i + 1) for i in range(len(KEYS)))
 )
-_HOUR = {"sqlite": "CAST(ts / 3600 AS INTEGER)", "postgresql": "CAST(FLOOR(ts / 3600) AS BIGINT)"}
-_ADD = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in SUMS[:-2])
-_UPSERT = (
-    f"INSERT INTO usage_hourly ({', '.join(KEYS + SUMS)}) VALUES "
-    f"({', '.join('?' for _ in KEYS + SUMS)}) ON CONFLICT ({', '.join(KEYS)}) DO UPDATE SET "
-    f"{_ADD}, first_ts = {{min}}(usage_hourly.first_ts, excluded.first_ts), "
-    f"last_ts = {{max}}(usage_hourly.last_ts, excluded.last_ts)"
-)
+_ADD = tuple(f"{c} = usage_hourly.{c} + excluded.{c}" for c in SUMS[:-2])
 
 
-def upsert_sql(dialect: str) -> str:
-    """The merge statement, ``?`` placeholders (the store rewrites them for psycopg)."""
-    pg = dialect == "postgresql"
-    return _UPSERT.format(min="LEAST" if pg else "MIN", max="GREATEST" if pg else "MAX")
+def upsert_sql(dialect: Dialect) -> str:
+    """The merge statement, ``?`` placeholders (``dialect.sql`` rewrites them)."""
+    return dialect.upsert("usage_hourly", KEYS + SUMS, KEYS, (
+        *_ADD, f"first_ts = {dialect.least}(usage_hourly.first_ts, excluded.first_ts)",
+        f"last_ts = {dialect.greatest}(usage_hourly.last_ts, excluded.last_ts)"))
 
 
 _FOLDED = (*_TEXT, "batch", "status", "other_side", "ts", "tokens_in", "tokens_out", "usd",
@@ -113,34 +93,28 @@ def fold(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[tuple[An
 
 def backfill(store: Any, chunk: int = _CHUNK) -> int:
     """Fold ledger rows that predate the rollup; the number folded (blocking, idempotent)."""
-    sql = store._sql
-    pg = store.dialect == "postgresql"
-    select = sql(_SELECT.format(hour=_HOUR[store.dialect]))
-    upsert = sql(upsert_sql(store.dialect))
+    dialect: Dialect = store.dialect
+    sql = dialect.sql
+    select = sql(_SELECT.format(hour=dialect.hour("ts")))
+    upsert = sql(upsert_sql(dialect))
     conn = store._connect()
     folded = 0
     try:
         cur = conn.cursor()
-        if not pg:
-            cur.execute("PRAGMA threads = 2")  # a second core for the GROUP BY sorter
+        dialect.bulk_read(cur)
         while True:
             cur.execute("SELECT backfill_to, done FROM usage_mark WHERE id = 1")
             found = cur.fetchone()
-            if pg:
-                conn.rollback()
+            dialect.end_read(conn)
             if found is None or found[1] >= found[0]:
                 return folded
             end, done = int(found[0]), int(found[1])
             top = min(end, done + chunk)
             cur.execute(select, (done, top))
             groups = [tuple(r) for r in cur.fetchall()]
-            if pg:
-                conn.rollback()
-                cur.execute(_PG_LOCK)  # merge in turn with the writers' appends
-                cur.execute("SELECT done FROM usage_mark WHERE id = 1")
-            else:
-                cur.execute("BEGIN IMMEDIATE")
-                cur.execute("SELECT done FROM usage_mark WHERE id = 1")
+            dialect.end_read(conn)
+            dialect.lock(cur)  # merge in turn with the writers' appends
+            cur.execute("SELECT done FROM usage_mark WHERE id = 1")
             if int(cur.fetchone()[0]) != done:  # another backfill folded this range
                 conn.rollback()
                 continue

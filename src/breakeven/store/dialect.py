@@ -1,0 +1,258 @@
+"""What differs between the store's databases, in one object per database.
+
+The store's SQL is written once, with ``?`` placeholders and two type fields in its DDL
+(``{rowid}``: the ledger's ``seq``, SQLite's rowid; ``{blob}``: bytes); a ``Dialect``
+rewrites it and owns every other difference: how to connect, how a write transaction
+takes the store's lock, the upsert, the batch queue's claim, how to list tables and
+columns. ``for_url(url)`` picks one by the URL's scheme; the rest of the store never
+compares a database's name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlparse
+
+from breakeven.errors import InputError
+
+__all__ = ["DIALECTS", "Dialect", "PostgreSQL", "SQLite", "for_url"]
+
+Connect = Callable[[], Any]
+_memory = itertools.count(1)  # names each in-memory store's database
+
+
+class Dialect:
+    """One database. Subclasses set the attributes and implement ``connector``."""
+
+    name: ClassVar[str]
+    schemes: ClassVar[tuple[str, ...]]
+    types: ClassVar[dict[str, str]]
+    # SQLite commits the ledger on the event loop (an append is ~15 us, less than a
+    # hand-off to a thread); a network database gets a writer thread
+    inline_commit: ClassVar[bool]
+    # the scalar two-argument min and max (SQL's MIN/MAX aggregate in SQLite)
+    least: ClassVar[str]
+    greatest: ClassVar[str]
+    # appended to the batch queue's claim SELECT: how claimers skip each other's lines
+    claim_lock: ClassVar[str] = ""
+
+    def connector(self, url: str) -> Connect:
+        """A function that opens a new connection to ``url``."""
+        raise NotImplementedError
+
+    def failure(self, exc: BaseException, url: str) -> InputError | None:
+        """``exc`` as the InputError for a store that cannot be opened, if it is this
+        database's error (None: not ours, let it through)."""
+        raise NotImplementedError
+
+    # -- SQL text ------------------------------------------------------------------------
+    def sql(self, statement: str) -> str:
+        """``?`` placeholders as the driver wants them."""
+        return statement
+
+    def ddl(self, statement: str) -> str:
+        """A DDL statement with its ``{rowid}`` and ``{blob}`` types filled in."""
+        return self.sql(statement.format(**self.types))
+
+    def upsert(self, table: str, columns: Sequence[str], keys: Sequence[str],
+               sets: Sequence[str] = ()) -> str:
+        """INSERT of one row of ``columns`` that, on a conflict over ``keys``, applies
+        ``sets`` (``col = expr``; ``excluded.col`` is the new value), or does nothing."""
+        action = f"UPDATE SET {', '.join(sets)}" if sets else "NOTHING"
+        return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+                f"DO {action}")
+
+    def hour(self, column: str) -> str:
+        """The whole hour (since the epoch) of a seconds column, as an integer."""
+        raise NotImplementedError
+
+    # -- transactions --------------------------------------------------------------------
+    def begin(self, cur: Any) -> None:
+        """Begin a write transaction (no lock beyond the rows it touches)."""
+
+    def lock(self, cur: Any) -> None:
+        """Begin a write transaction holding the store's one write lock: appends to the
+        chain, and migrations, take turns across every process sharing the store."""
+        raise NotImplementedError
+
+    def end_read(self, conn: Any) -> None:
+        """End the transaction a read began, if the driver began one."""
+
+    def write_version(self, cur: Any) -> Any:
+        """Inside ``lock``: a token that changes whenever another connection has
+        committed since, so the head this connection wrote can be trusted while it
+        stands still; None where the database offers none (read the head each time)."""
+        return None
+
+    def bulk_read(self, cur: Any) -> None:
+        """Prepare ``cur``'s connection for one large aggregate (a backfill)."""
+
+    # -- catalog -------------------------------------------------------------------------
+    def tables(self, cur: Any) -> set[str]:
+        raise NotImplementedError
+
+    def indexes(self, cur: Any) -> set[str]:
+        """The named indexes (not those behind a primary key or UNIQUE)."""
+        raise NotImplementedError
+
+    def columns(self, cur: Any, table: str) -> list[str]:
+        """The column names of ``table``, in order."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Dialect {self.name}>"
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    schemes = ("sqlite", "")
+    types: ClassVar[dict[str, str]] = {"rowid": "INTEGER", "blob": "BLOB"}
+    inline_commit = True
+    least, greatest = "MIN", "MAX"
+
+    def connector(self, url: str) -> Connect:
+        """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``
+        or a bare path; ``?synchronous=FULL`` survives power loss (NORMAL: a crash of the
+        process)."""
+        parsed = urlparse(url)
+        path = parsed.path[1:] if parsed.scheme else url
+        uri = False
+        if path == ":memory:":  # one in-memory database shared by the store's connections
+            path = f"file:breakeven-{os.getpid()}-{next(_memory)}?mode=memory&cache=shared"
+            uri = True
+        sync = (parse_qs(parsed.query).get("synchronous") or ["NORMAL"])[0].upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise InputError(f"synchronous must be NORMAL, FULL or EXTRA (got {sync})",
+                             where="store")
+        if not uri:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+        def connect() -> sqlite3.Connection:
+            # autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE to write)
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False,
+                                   isolation_level=None, uri=uri)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={sync}")
+            conn.execute("PRAGMA busy_timeout=5000")
+            return conn
+
+        return connect
+
+    def failure(self, exc: BaseException, url: str) -> InputError | None:
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        parsed = urlparse(url)
+        return InputError(f"cannot open SQLite store: {exc}",
+                          where=parsed.path[1:] if parsed.scheme else url)
+
+    def hour(self, column: str) -> str:
+        return f"CAST({column} / 3600 AS INTEGER)"  # seconds are positive: truncation floors
+
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")  # the database's one write lock, taken now
+
+    def lock(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+    def write_version(self, cur: Any) -> Any:
+        # data_version changes only when *another* connection commits
+        return cur.execute("PRAGMA data_version").fetchone()[0]
+
+    def bulk_read(self, cur: Any) -> None:
+        cur.execute("PRAGMA threads = 2")  # a second core for the GROUP BY sorter
+
+    def tables(self, cur: Any) -> set[str]:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in cur.fetchall()}
+
+    def indexes(self, cur: Any) -> set[str]:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        return {str(r[0]) for r in cur.fetchall()}
+
+    def columns(self, cur: Any, table: str) -> list[str]:
+        cur.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
+        return [str(r[0]) for r in cur.fetchall()]
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    schemes = ("postgresql", "postgres")
+    types: ClassVar[dict[str, str]] = {"rowid": "BIGINT", "blob": "BYTEA"}
+    inline_commit = False
+    least, greatest = "LEAST", "GREATEST"
+    claim_lock = " FOR UPDATE OF l SKIP LOCKED"
+    # one chain, one lock: appends (and migrations) take turns; released at commit
+    LOCK = "SELECT pg_advisory_xact_lock(7262013001)"
+
+    @staticmethod
+    def _driver() -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise InputError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'",
+                             where="store") from None
+        return psycopg
+
+    def connector(self, url: str) -> Connect:
+        psycopg = self._driver()
+
+        def connect() -> Any:
+            return psycopg.connect(url)
+
+        return connect
+
+    def failure(self, exc: BaseException, url: str) -> InputError | None:
+        if not isinstance(exc, self._driver().Error):
+            return None
+        return InputError(f"cannot open PostgreSQL store: {exc}".strip(), where="store")
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    def hour(self, column: str) -> str:
+        return f"CAST(FLOOR({column} / 3600) AS BIGINT)"
+
+    def lock(self, cur: Any) -> None:
+        cur.execute(self.LOCK)  # psycopg has begun the transaction
+
+    def end_read(self, conn: Any) -> None:
+        conn.rollback()
+
+    def tables(self, cur: Any) -> set[str]:
+        cur.execute("SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()")
+        return {str(r[0]) for r in cur.fetchall()}
+
+    def indexes(self, cur: Any) -> set[str]:
+        cur.execute("SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+                    "WHERE c.relnamespace = current_schema()::regnamespace AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)")
+        return {str(r[0]) for r in cur.fetchall()}
+
+    def columns(self, cur: Any, table: str) -> list[str]:
+        cur.execute("SELECT column_name FROM information_schema.columns WHERE "
+                    "table_schema = current_schema() AND table_name = %s "
+                    "ORDER BY ordinal_position", (table,))
+        return [str(r[0]) for r in cur.fetchall()]
+
+
+DIALECTS: dict[str, Dialect] = {s: d for d in (SQLite(), PostgreSQL()) for s in d.schemes}
+
+
+def for_url(url: str) -> Dialect:
+    """The dialect of a store URL, by its scheme (a bare path is SQLite)."""
+    scheme = urlparse(url).scheme
+    found = DIALECTS.get(scheme)
+    if found is None:
+        valid = [f"{s}://..." for s in DIALECTS if s]  # in the registry's order
+        # the URL itself is not repeated: it may hold a password
+        raise InputError(f"unknown store URL scheme {scheme!r}: expected "
+                         f"{', '.join(valid[:-1])} or {valid[-1]} (or a bare path, for "
+                         "SQLite)", where="store")
+    return found
