@@ -102,16 +102,13 @@ def test_property_content_with_pii_never_gets_a_hosted_candidate(snippet, where,
     assert not {"h1", "h2"} & set(choice.candidates)
 
 
-def test_a_detector_error_fails_closed(tmp_path, monkeypatch):
-    import asyncio
-
-    from breakeven.gateway import app as app_module
-    from breakeven.gateway.app import Gateway, _Call
+def test_a_detector_error_fails_closed(monkeypatch):
+    from breakeven.gateway import classify
+    from breakeven.gateway.call import new_call
     from breakeven.gateway.config import GatewayConfig
-    from breakeven.store import open_store
+    from breakeven.gateway.metrics import Metrics
 
     cfg = GatewayConfig.model_validate({
-        "store": f"sqlite:///{tmp_path}/l.db",
         "backends": [{"name": "s", "url": "http://a/v1", "model": "m", "hosting": "self",
                       "gpu": {"gpu": "a10g", "usd_per_gpu_hour": 1,
                               "capacity_tokens_per_s": 100}}],
@@ -120,13 +117,9 @@ def test_a_detector_error_fails_closed(tmp_path, monkeypatch):
     def broken(_body: object) -> list[object]:
         raise RuntimeError("detector bug")
 
-    async def run() -> tuple[str, int]:
-        store = open_store(cfg.store)
-        gw = Gateway(cfg, store)
-        monkeypatch.setattr(app_module.pii, "scan", broken)
-        call = _Call("id", "chat/completions")
-        cls = gw._detect(call, {"messages": []}, cfg.routes[0])
-        await store.close()
-        return cls, gw.detector_errors
-
-    assert asyncio.run(run()) == ("pii", 1)
+    monkeypatch.setattr(classify.pii, "scan", broken)
+    call = new_call("chat/completions")
+    cls = classify.detect(call, {"messages": []}, cfg.routes[0])
+    metrics = Metrics()
+    metrics.classified(call)
+    assert (cls, metrics.detector_errors) == ("pii", 1)
