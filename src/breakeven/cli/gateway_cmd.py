@@ -18,8 +18,10 @@ from breakeven.cli._common import emit_json
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=None,
               help="Override the config's port (0: a free one).")
 @click.option("--store", default=None, help="Override the config's store URL.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True, help="Log level of the gateway's log on stderr.")
 def command(config_path: str | None, host: str | None, port: int | None,
-            store: str | None) -> None:
+            store: str | None, log_level: str) -> None:
     """The hybrid gateway: one OpenAI-compatible endpoint, an explicit boundary between
     self-hosted and hosted backends, a ledger of every request."""
     from breakeven.errors import InputError
@@ -44,7 +46,8 @@ def command(config_path: str | None, host: str | None, port: int | None,
     for line in found.warnings:
         click.echo(f"breakeven gateway: warning: {line}", err=True)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    serve(cfg, announce=lambda url: print(f"listening on {url}", flush=True))
+    serve(cfg, announce=lambda url: print(f"listening on {url}", flush=True),
+          log_level=log_level)
 
 
 @command.command("check")

@@ -1,6 +1,6 @@
 """The Batch API's scheduler: it runs batch lines on self-hosted backends when, and only
 when, there is room (the HTTP side, OpenAI's ``/v1/files`` and ``/v1/batches``, is
-``batch_api``).
+``batch.api``; a batch's validation and the once-a-second sweep are ``batch.lifecycle``).
 
 Every gateway process runs the scheduler over the shared queue (``store.batches``):
 
@@ -15,10 +15,7 @@ Every gateway process runs the scheduler over the shared queue (``store.batches`
   ``vllm:num_requests_waiting`` and ``vllm:kv_cache_usage_perc``), the interactive
   TTFT the gateway measured and the interactive load it sent (requests of the last 2 s x
   their mean tokens, against ``fill_to`` x the backend's capacity), and updates the limits;
-- every second it sweeps: validates batches left ``validating`` by a dead process,
-  expires batches past their window, marks a batch to spill to hosted backends when its
-  route allows and its completion rate cannot meet the window, cancels, and finalizes
-  (output and error files in line order) once no line is open.
+- every second it runs the lifecycle's sweep (expiry, cancellation, spill, finalizing).
 
 A line whose attempt fails with a retryable error (5xx, 429, no eligible backend) goes
 back to the queue until ``max_line_attempts``; a process that dies leaves leased lines
@@ -35,7 +32,7 @@ import os
 import secrets
 import socket
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,8 +43,8 @@ from breakeven.errors import ApiError
 from breakeven.gateway.auth import Auth
 from breakeven.gateway.batch import files as batchfile
 from breakeven.gateway.batch.admission import Limit, Signals, p95, room
+from breakeven.gateway.batch.lifecycle import Lifecycle
 from breakeven.gateway.call import new_call
-from breakeven.gateway.classify import classify
 from breakeven.gateway.config import GatewayConfig
 from breakeven.gateway.dispatch import Dispatcher
 from breakeven.gateway.load import Load, ewma
@@ -55,12 +52,11 @@ from breakeven.gateway.metrics import Metrics
 from breakeven.gateway.policy import BackendState
 from breakeven.gateway.recorder import Recorder
 from breakeven.store import Store
-from breakeven.store.batches import FINAL, Queue
+from breakeven.store.batches import Queue
 
 __all__ = ["Batches"]
 
 log = logging.getLogger(__name__)
-_OPEN = ("queued", "leased")
 _TICK_S = 0.1
 
 
@@ -102,16 +98,18 @@ class Batches:
         self.running: dict[str, int] = defaultdict(int)  # backend (or "spill") -> lines
         self.pressure: dict[str, str | None] = {}
         self.signals: dict[str, Signals] = {}  # backend -> what admission last read
-        self.done_history: dict[str, deque[tuple[float, int]]] = defaultdict(
-            lambda: deque(maxlen=120))
-        self.validating: set[str] = set()
-        self.has_work = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.lines_done = 0
         # EWMA of a line's seconds; 2 s until measured (pacing reads it before any line ran)
         self.line_s: dict[str, float] = defaultdict(lambda: 2.0)
         self.line_tokens: dict[str, float] = {}  # EWMA of a line's tokens, in + out
+        self.lifecycle = Lifecycle(cfg, self.queue, self.io, self.spawn, auth, metrics,
+                                   self.spill_aliases)
+
+    def validate(self, batch_id: str) -> Any:
+        """Validate a new batch's input file (a coroutine to spawn)."""
+        return self.lifecycle.validate(batch_id)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -173,11 +171,11 @@ class Batches:
                 now = time.monotonic()
                 if now - last_sweep >= 1.0:
                     last_sweep = now
-                    await self._sweep()
+                    await self.lifecycle.sweep()
                 if now - last_scrape >= self.cfg.scrape_s:
                     last_scrape = now
                     await self._scrape()
-                if self.has_work:
+                if self.lifecycle.has_work:
                     await self._admit()
             except asyncio.CancelledError:
                 raise
@@ -303,145 +301,3 @@ class Batches:
                           None)
         finally:
             self.running[slot] -= 1
-
-    # -- the sweep ---------------------------------------------------------------------------
-    async def _sweep(self) -> None:
-        active = await self.io(self.queue.active)
-        self.has_work = any(b["status"] == "in_progress" for b in active)
-        now = time.time()
-        for batch in active:
-            status = batch["status"]
-            if status == "validating":
-                if batch["id"] not in self.validating and (
-                        now - batch["created_at"] > self.cfg.lease_s):
-                    self.spawn(self.validate(batch["id"]))  # its process died
-            elif status == "finalizing":
-                if now - (batch["finalizing_at"] or 0) > self.cfg.lease_s:
-                    await self._finalize(batch, "completed", stale=True)
-            else:
-                await self._progress(batch, now)
-
-    async def _progress(self, batch: dict[str, Any], now: float) -> None:
-        q = self.queue
-        counts = await self.io(q.counts, batch["id"])
-        if batch["status"] == "in_progress" and now > batch["expires_at"]:
-            err = batchfile.error_line
-            await self.io(q.close_open, batch["id"], "expired", lambda no, cid: (
-                orjson.dumps(err(no, cid, "batch_expired", "the batch's completion window "
-                                 "ended before this line ran")).decode()))
-            counts = await self.io(q.counts, batch["id"])
-            if not counts.get("leased"):
-                await self._finalize(batch, "expired")
-            return
-        if batch["status"] == "cancelling":
-            await self.io(q.close_open, batch["id"], "cancelled", lambda no, cid: (
-                orjson.dumps(batchfile.error_line(no, cid, "batch_cancelled",
-                                                  "the batch was cancelled")).decode()))
-            counts = await self.io(q.counts, batch["id"])
-            if not counts.get("leased"):
-                await self._finalize(batch, "cancelled")
-            return
-        if not any(counts.get(s) for s in _OPEN):
-            await self._finalize(batch, "completed")
-            return
-        self._maybe_spill(batch, counts, now)
-
-    def _maybe_spill(self, batch: dict[str, Any], counts: dict[str, int], now: float) -> None:
-        """Mark a batch to spill when its completion rate cannot meet the window."""
-        history = self.done_history[batch["id"]]
-        done = sum(counts.get(s, 0) for s in FINAL)
-        history.append((now, done))
-        if batch["spill"] or not self.spill_aliases or len(history) < 5:
-            return
-        (t0, d0), (t1, d1) = history[0], history[-1]
-        rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
-        left = sum(counts.get(s, 0) for s in _OPEN)
-        time_left = batch["expires_at"] - now
-        if rate <= 0 or left / rate > 0.9 * time_left:
-            log.warning("batch %s: %d lines left at %.2f lines/s, %.0f s to its deadline: "
-                        "spilling to hosted backends where allowed", batch["id"], left, rate,
-                        time_left)
-            self.spawn(self.io(self.queue.set_spill, batch["id"]))
-
-    async def _finalize(self, batch: dict[str, Any], final: str, stale: bool = False) -> None:
-        q, now = self.queue, time.time()
-        took = await self.io(
-            q.move, batch["id"], "finalizing",
-            ["finalizing"] if stale else ["in_progress", "cancelling"],
-            now - self.cfg.lease_s if stale else None, finalizing_at=now)
-        if not took:
-            return  # another process is finalizing it
-        if stale:  # redo what a dead process started: its final status from its lines
-            counts = await self.io(q.counts, batch["id"])
-            final = ("cancelled" if batch["cancelling_at"] else
-                     "expired" if counts.get("expired") else "completed")
-        out: list[str] = []
-        err: list[str] = []
-        for _, state, result in await self.io(lambda: list(q.results(batch["id"]))):
-            (out if state == "done" else err).append(result)
-        ids: dict[str, Any] = {}
-        for kind, lines in (("output", out), ("error", err)):
-            if lines:
-                fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
-                await self.io(q.save_file, fid, batch["key_name"], "batch_output",
-                              f"{batch['id']}_{kind}.jsonl",
-                              ("\n".join(lines) + "\n").encode())
-                ids[f"{kind}_file_id"] = fid
-        await self.io(q.move, batch["id"], final, ["finalizing"],
-                      **ids, **{f"{final}_at": time.time()})
-        self.done_history.pop(batch["id"], None)
-
-    # -- validation --------------------------------------------------------------------------
-    async def validate(self, batch_id: str) -> None:
-        """Check the input file line by line; queue the runnable lines, report the others."""
-        if batch_id in self.validating:
-            return
-        self.validating.add(batch_id)
-        try:
-            await self._validate(batch_id)
-        except Exception:
-            log.exception("validating batch %s failed", batch_id)
-        finally:
-            self.validating.discard(batch_id)
-
-    async def _validate(self, batch_id: str) -> None:
-        q, cfg = self.queue, self.gateway
-        batch = await self.io(q.batch, batch_id)
-        if batch is None or batch["status"] != "validating":
-            return
-        content = await self.io(q.content, batch["input_file_id"])
-        lines, errors, fatal = await asyncio.to_thread(
-            batchfile.parse, content, batch["endpoint"], self.cfg.max_lines)
-        if fatal is not None:
-            await self.io(q.move, batch_id, "failed", ["validating"],
-                          failed_at=time.time(), errors=orjson.dumps([{
-                              "code": "invalid_file", "message": fatal,
-                              "param": "input_file_id", "line": None}]).decode())
-            return
-        key = self.auth.by_name(batch["key_name"])
-        endpoint = batch["endpoint"].removeprefix("/v1/")
-
-        def check(line: batchfile.Line) -> tuple[Any, ...]:
-            call = new_call(endpoint)
-            call.key = key
-            try:
-                if key is None:
-                    raise ApiError(403, "the key that submitted this batch is gone")
-                classify(cfg, call, line.body, lambda: key.data_class)
-                self.metrics.classified(call)
-            except ApiError as exc:
-                self.metrics.refused(exc.rules)
-                return (line.line_no, line.custom_id, None, None, None, "failed", orjson.dumps(
-                    batchfile.error_line(line.line_no, line.custom_id, "invalid_request",
-                                         f"line {line.line_no}: {exc.message}")).decode())
-            return (line.line_no, line.custom_id, line.body["model"], call.data_class,
-                    orjson.dumps(line.body).decode(), "queued", None)
-
-        rows = await asyncio.to_thread(lambda: [check(line) for line in lines])  # CPU: PII
-        rows += [(e.line_no, e.custom_id, None, None, None, "failed", orjson.dumps(
-            batchfile.error_line(e.line_no, e.custom_id, e.code, e.message)).decode())
-            for e in errors]
-        await self.io(q.add_lines, batch_id, rows)
-        await self.io(q.move, batch_id, "in_progress", ["validating"],
-                      in_progress_at=time.time(), total=len(rows))
-        self.has_work = True
