@@ -113,6 +113,25 @@ def test_no_import_circles():
     assert cycles == []
 
 
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_small():
+    """One concept per module: a module past ~400 lines is two concepts, a function past
+    ~80 lines is two steps (ruff's C901 and PLR0915 bound their complexity too)."""
+    big = {m: n for m, p in MODULES.items()
+           if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = []
+    for m, p in MODULES.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{m}.{node.name}: {lines}")
+    assert (big, long) == ({}, [])
+
+
 def test_only_the_server_imports_the_gateway_app():
     importers = sorted(m for m in MODULES if "breakeven.gateway.app" in _imports(m))
     assert importers == ["breakeven.gateway.server"]
