@@ -58,6 +58,8 @@ class SelfSide:
 
 @dataclass(frozen=True)
 class Batch:
+    """The traffic flagged ``batch`` in the ledger, on either side."""
+
     requests: int
     tokens: int
     hosted_equivalent_usd: float  # of the batch work done on the self-hosted side
@@ -69,6 +71,8 @@ class Batch:
 
 @dataclass(frozen=True)
 class Volume:
+    """Requests, tokens and outcomes in all, and grouped (busiest group first)."""
+
     requests: int
     tokens_in: int
     tokens_out: int
@@ -82,6 +86,8 @@ class Volume:
 
 @dataclass(frozen=True)
 class Tally:
+    """Everything the pass over the rows added up."""
+
     rows: int  # traffic rows in the window
     unknown: tuple[str, ...]  # backends in the ledger but not in the config, sorted
     volume: Volume
@@ -161,7 +167,7 @@ class _Pass:
         self.hourly: dict[str, dict[int, float]] = {key: {} for key in pools}
         self.hourly_batch: dict[str, dict[int, float]] = {key: {} for key in pools}
         self.hosted_usd = self.hosted_kept = 0.0
-        self.ledger_self_usd: float = 0
+        self.ledger_self_usd: float = 0  # int 0 as sum() starts: no rows, JSON ``0``
         self.self_side: dict[str, Any] = {"usd": 0.0, "tokens": 0, "unpriced": 0, "bound": 0,
                                           "requests": 0}
         self.batch: dict[str, Any] = {"requests": 0, "tokens": 0,
