@@ -1,0 +1,174 @@
+"""The proposed moves and the verdict: keep the split, or move a route. Pure.
+
+Invariants:
+
+- a **move** is one route's traffic that the gateway's rules would let reach the other
+  side, moved there whole; it saves GPUs only when it changes the replicas the pool
+  needs (the replica step function), and taking the pool's last replica (when it is the
+  only pool) saves the ops time too; moves are sorted by monthly saving, best first;
+- the verdict is one of ``no_data``, ``move_to_hosted``, ``move_to_self``, ``unknown``,
+  ``hosted_only``, ``keep``: a move is proposed only when it saves more than the decision
+  threshold (``min_savings`` of its hosted cost towards self, 1% of the monthly total
+  towards hosted); otherwise the verdict says what the current split costs;
+- the reasons are the figures behind the verdict, in a fixed order, as sentences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from breakeven.report.figures import Costs, Figures
+from breakeven.report.pools import Pool, Utilisation, needed, plus
+from breakeven.report.tally import Tally
+from breakeven.report.window import Settings, Window
+
+__all__ = ["moves", "verdict"]
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.0f}" if abs(x) >= 100 else f"${x:,.2f}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}"
+
+
+def _span(hours: float) -> str:
+    return (f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours" if hours >= 1
+            else f"{hours * 60:.0f} minutes")
+
+
+def moves(t: Tally, pools: dict[str, Pool], c: Costs, w: Window, settings: Settings
+          ) -> list[dict[str, Any]]:
+    """Every route that may move, to or from each pool, priced with the replica step."""
+    out: list[dict[str, Any]] = []
+    month, scale, target = settings.month_hours, w.scale, settings.target_load
+    for alias, by_pool in t.to_hosted.items():
+        for key, m in by_pool.items():
+            p = pools[key]
+            rest = {h: tok - m.hourly.get(h, 0.0) for h, tok in t.served.hourly[key].items()}
+            after = needed({h: tok for h, tok in rest.items() if tok > 1e-9}, w.covered,
+                           p.per_replica[1], target)
+            freed = p.replicas - min(p.replicas, after)
+            emptied = after == 0 and len(pools) == 1  # no GPUs left to operate
+            saved = freed * p.per_replica[0] * month + (c.ops_month if emptied else 0.0)
+            out.append({"route": alias, "to": "hosted", "pool": key,
+                        "monthly_saving_usd": round(saved - m.usd * scale, 2),
+                        "replicas_freed": freed,
+                        "hosted_monthly_usd": round(m.usd * scale, 2)})
+    for alias, by_pool in t.to_self.items():
+        for key, m in by_pool.items():
+            p = pools[key]
+            need = needed(plus(t.served.hourly[key], m.hourly), w.covered, p.per_replica[1],
+                          target)
+            added = max(0, need - p.replicas)
+            out.append({"route": alias, "to": "self", "pool": key,
+                        "monthly_saving_usd": round(m.usd * scale - added
+                                                    * p.per_replica[0] * month, 2),
+                        "replicas_added": added,
+                        "hosted_monthly_usd": round(m.usd * scale, 2)})
+    out.sort(key=lambda x: -x["monthly_saving_usd"])
+    return out
+
+
+def _reasons(t: Tally, pools: dict[str, Pool], mean_util: float | None, w: Window,
+             f: Figures, s: Settings) -> list[str]:
+    monthly, cost, crossover = f.cost["monthly"], f.cost, f.crossover
+    side = t.self_side
+    reasons = []
+    if pools and mean_util is not None:
+        where = ("below the ~30% at which the hosted API is usually cheaper" if mean_util < 0.3
+                 else "above the ~80% at which self-hosting pays off" if mean_util >= 0.8
+                 else "between the ~30% and ~80% marks: prices and ops decide")
+        reasons.append(f"self-hosted GPUs averaged {_pct(mean_util)} utilisation over "
+                       f"{_span(w.hours)}, {where}")
+        equiv = side.usd * w.scale
+        reasons.append(f"the self-hosted side costs {_usd(monthly['self_usd'])}/month "
+                       f"(GPUs {_usd(cost['self_gpu_usd'] * w.scale)}, ops "
+                       f"{_usd(cost['self_ops_usd'] * w.scale)}); its traffic on the hosted "
+                       f"API would cost {_usd(equiv)}/month")
+    if side.bound:
+        share = side.bound / max(1, side.requests)
+        reasons.append(f"{int(side.bound):,} self-hosted requests ({share:.0%}) "
+                       "may not leave it (data class, residency or no hosted backend in "
+                       "their route): they need the self-hosted side whatever it costs")
+    if crossover.get("breakeven_utilisation") is not None:
+        be = crossover["breakeven_utilisation"]
+        line = (f"self-hosting breaks even at {_pct(be)} utilisation "
+                f"({crossover['breakeven_tokens_per_day']:,} tokens/day)")
+        reach = crossover.get("reachable_utilisation")
+        if reach is not None:
+            line += (f"; with this traffic's peak-to-mean the pool can average at most "
+                     f"{_pct(reach)} at a {s.target_load:.0%} peak load")
+            if be > reach:
+                line += ", so it cannot pay off on price alone at this shape"
+        reasons.append(line)
+    planner = f.counterfactuals.get("planner")
+    if planner and planner.get("monthly_usd") is not None:
+        reasons.append(f"the planner, rerun on this traffic, chooses {planner['label']} at "
+                       f"{_usd(planner['monthly_usd'])}/month (now "
+                       f"{_usd(monthly['total_usd'])}/month)")
+    return reasons
+
+
+def _move(best: dict[str, Any] | None, pools: dict[str, Pool], mean_util: float | None,
+          w: Window, monthly: dict[str, Any], s: Settings) -> tuple[str, str] | None:
+    """The best move's verdict and headline, if it is worth making."""
+    if best is None:
+        return None
+    worth = (best["monthly_saving_usd"] >= s.min_savings * best["hosted_monthly_usd"]
+             if best["to"] == "self" else
+             best["monthly_saving_usd"] > 0.01 * max(monthly["total_usd"], 1e-9))
+    if not (worth and best["monthly_saving_usd"] > 0):
+        return None
+    side = "the hosted API" if best["to"] == "hosted" else "the self-hosted GPUs"
+    verdict = "move_to_hosted" if best["to"] == "hosted" else "move_to_self"
+    head = (f"moving route `{best['route']}` to {side} would save "
+            f"{_usd(best['monthly_saving_usd'])}/month")
+    if pools and mean_util is not None:
+        head = (f"self-hosted GPUs averaged {_pct(mean_util)} utilisation over "
+                f"{_span(w.hours)}; " + head)
+    return verdict, head
+
+
+def _decide(t: Tally, pools: dict[str, Pool], mean_util: float | None, w: Window,
+            f: Figures, moved: list[dict[str, Any]], s: Settings) -> tuple[str, str]:
+    """The verdict and its headline, for a window with traffic."""
+    monthly = f.cost["monthly"]
+    move = _move(moved[0] if moved else None, pools, mean_util, w, monthly, s)
+    if move is not None:
+        return move
+    if not pools and t.self_side.requests:
+        return ("unknown", "self-hosted traffic was served, but no self-hosted backend "
+                "with a GPU cost is configured: pass --config")
+    if not pools:
+        return ("hosted_only", f"all traffic is hosted: {_usd(monthly['hosted_usd'])}/month"
+                + ("" if f.counterfactuals.get("planner")
+                   else "; pass --plan to price a self-hosted alternative"))
+    saving = t.self_side.usd * w.scale - monthly["self_usd"]
+    if saving >= 0:
+        return ("keep", f"keep the current split: self-hosting saves {_usd(saving)}/month "
+                "over the hosted API for the traffic it serves")
+    return ("keep", f"self-hosting costs {_usd(-saving)}/month more than the hosted API would "
+            "for its traffic, and no single route move pays: the rules or the replica "
+            "step keep it")
+
+
+def verdict(t: Tally, pools: dict[str, Pool], load: Utilisation, w: Window, f: Figures,
+            moved: list[dict[str, Any]], s: Settings) -> dict[str, Any]:
+    """The report's ``verdict`` section: verdict, headline and reasons."""
+    if not t.rows:
+        out: dict[str, Any] = {"verdict": "no_data", "headline": "no traffic in this window",
+                               "reasons": []}
+    else:
+        name, head = _decide(t, pools, load.mean, w, f, moved, s)
+        out = {"verdict": name, "headline": head,
+               "reasons": _reasons(t, pools, load.mean, w, f, s)}
+    if t.batch.hosted_equivalent_usd > 0:
+        out["reasons"].append(
+            f"batch work on the self-hosted GPUs ({t.batch.requests:,} requests, "
+            f"utilisation {_pct(load.mean or 0)} with it, "
+            f"{_pct(load.mean_without_batch or 0)} without) "
+            f"would have cost {_usd(t.batch.hosted_equivalent_usd * w.scale)}/month on the "
+            "hosted API")
+    return out
