@@ -24,12 +24,10 @@ import tracemalloc
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from breakeven.bench.workload import Lengths, synthetic
-from breakeven.gateway.app import Gateway
 from breakeven.gateway.config import GatewayConfig
-from breakeven.store import open_store
+from breakeven.gateway.server import Server
 
 HERE = Path(__file__).resolve().parent
 KEY = "bench-key"
@@ -44,16 +42,15 @@ def _rss_mib() -> float:
 
 async def run(total: int, tmp: Path, natural: bool, vary: bool) -> None:
     cfg = GatewayConfig.model_validate({
-        "store": f"sqlite:///{tmp}/ledger.db",
+        "store": f"sqlite:///{tmp}/ledger.db", "host": "127.0.0.1", "port": 8397,
         "backends": [{"name": "zero", "url": "http://127.0.0.1:8398/v1", "model": "zero",
                       "hosting": "self", "max_concurrency": 4096,
                       "gpu": {"gpu": "h100-sxm", "usd_per_gpu_hour": 2.5,
                               "capacity_tokens_per_s": 20000}}],
         "routes": [{"alias": "zero", "backends": ["zero"]}],
         "keys": [{"name": "bench", "sha256": hashlib.sha256(KEY.encode()).hexdigest()}]})
-    runner = web.AppRunner(Gateway(cfg, open_store(cfg.store)).app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 8397).start()
+    server = Server(cfg, env={})
+    await server.start()
     fixed = json.dumps({"model": "zero", "stream": True, "max_tokens": 5, "messages": [
         {"role": "user", "content": " ".join(f"word{i} and more text" for i in range(250))}]})
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
@@ -90,7 +87,7 @@ async def run(total: int, tmp: Path, natural: bool, vary: bool) -> None:
             gc.collect()
             print(f"after {done:,} requests: RSS {_rss_mib():.1f} MiB, Python heap "
                   f"{tracemalloc.get_traced_memory()[0] / 2**20:.2f} MiB", flush=True)
-    await runner.cleanup()
+    await server.stop()
 
 
 def main() -> None:
