@@ -14,24 +14,98 @@ from datetime import date
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
-from breakeven.planner import candidates, decide
+from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
-from breakeven.planner.candidates import hosted_choices, segments_of
 from breakeven.planner.deploy import launch_lines
 from breakeven.planner.economics import (
     Breakeven,
     Demand,
     breakeven_volume,
+    hosted_monthly_usd,
     pool,
 )
-from breakeven.planner.sizing import Deployment, Sizing, evaluate, layouts
+from breakeven.planner.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
 from breakeven.planner.types import Option, Placement, Plan, SegmentSpec, SelfDeployment
-from breakeven.planner.workload import Workload
+from breakeven.planner.workload import Segment, Workload
 
-__all__ = ["SCHEMA", "plan"]
+__all__ = ["SCHEMA", "plan", "segments_of"]
 
 SCHEMA = "breakeven.plan/v1"
 _MAX_EXHAUSTIVE = 10  # segments per kind tried exhaustively; beyond, greedy
+
+
+def segments_of(w: Workload) -> list[SegmentSpec]:
+    """The workload's segments with their defaults filled in (one segment "all" if none)."""
+    t = w.traffic
+    specs = []
+    for s in w.segments or (Segment(name="all", share=1.0),):
+        task = s.task or w.task
+        kind = "embedding" if task == "embeddings" else "chat"
+        out_len = t.output_tokens if s.output_tokens is None else s.output_tokens
+        slo = s.slo or w.slo
+        sensitive = s.data_class in w.sensitive_data_classes
+        demand = Demand(
+            requests_per_day=t.daily_requests * s.share,
+            input_tokens=s.input_tokens or t.input_tokens,
+            output_tokens=0 if kind == "embedding" else out_len,
+            cached_input_fraction=t.cached_input_fraction,
+            peak_to_mean=t.peak_to_mean,
+            hours_per_day=t.hours_per_day,
+            days_per_week=t.days_per_week,
+            month_days=w.month_days,
+            batch=s.mode == "batch",
+        )
+        specs.append(SegmentSpec(
+            name=s.name, share=s.share, task=task, quality=s.quality or w.quality,
+            data_class=s.data_class, mode=s.mode, route=s.route, kind=kind, demand=demand,
+            slo=SLO_NONE if s.mode == "batch" else SloTarget(slo.ttft_ms, slo.tpot_ms),
+            sensitive=sensitive,
+            allow_hosted=not sensitive if s.allow_hosted is None else s.allow_hosted,
+        ))
+    return specs
+
+
+# -- candidates --------------------------------------------------------------------------
+def _hosted_choices(seg: SegmentSpec, w: Workload, cat: Catalog,
+                    out: list[tuple[str, str]]) -> list[tuple[HostedModel, float]]:
+    allowed = w.candidates.hosted
+    choices = []
+    for h in cat.hosted:
+        if h.kind != seg.kind or (allowed is not None and h.id not in allowed):
+            continue
+        why = decide.hosted_gate(h, seg, w, cat)
+        if why:
+            out.append((f"hosted {h.id} for {seg.name}", why))
+        else:
+            choices.append((h, hosted_monthly_usd(h, seg.demand)))
+    return sorted(choices, key=lambda c: c[1])
+
+
+def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, GPUOffer]:
+    """Cheapest eligible offer per GPU type."""
+    best: dict[str, GPUOffer] = {}
+    allowed = w.candidates.gpus
+    for o in cat.offers:
+        if allowed is not None and o.gpu not in allowed:
+            continue
+        why = decide.offer_gate(o, w)
+        if why:
+            out.append((f"offer {o.provider} {o.gpu} {o.region} {o.pricing}", why))
+        elif o.gpu not in best or o.usd_per_gpu_hour < best[o.gpu].usd_per_gpu_hour:
+            best[o.gpu] = o
+    return best
+
+
+def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
+    engines = []
+    for ref in w.candidates.engines:
+        e = cat.engine(ref)
+        if not e.production and not w.candidates.allow_non_production:
+            out.append((f"engine {e.id}", "not production-grade "
+                        "(set candidates.allow_non_production to consider it)"))
+        else:
+            engines.append(e)
+    return engines
 
 
 @dataclass(frozen=True)
@@ -49,8 +123,8 @@ class _Config:
 def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
              out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[_Config]:
     kind = segs[0].kind
-    offers = candidates.offers(w, cat, out)
-    engines = candidates.engines(w, cat, out)
+    offers = _offers(w, cat, out)
+    engines = _engines(w, cat, out)
     allowed = w.candidates.open_models
     configs = []
     for m in cat.models:
@@ -240,7 +314,7 @@ def plan(w: Workload, cat: Catalog, *, today: date,
     elim_self: list[str] = []
     considered: list[Deployment] = []
     for group in groups.values():
-        choices = {s.name: hosted_choices(s, w, cat, eliminated) for s in group}
+        choices = {s.name: _hosted_choices(s, w, cat, eliminated) for s in group}
         best = {name: c[0] for name, c in choices.items() if c}
         options = _hosted_options(group, choices)
         before = len(eliminated)
