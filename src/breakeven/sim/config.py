@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from breakeven.planner.sizing import Deployment, decode_step_s, memory
+from breakeven.planner.replica import Deployment, memory
+from breakeven.planner.roofline import decode_step_s
 
 __all__ = ["BLOCK", "EngineConfig", "engine_config"]
 
