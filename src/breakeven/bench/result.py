@@ -1,4 +1,5 @@
-"""Bench result files (schema ``breakeven.bench/v1``): reading them back and comparing two."""
+"""Bench result files (schema ``breakeven.bench/v1``): writing them, reading them back and
+comparing two."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from breakeven.errors import InputError
 
-__all__ = ["SCHEMA", "compare", "load_result"]
+__all__ = ["SCHEMA", "compare", "load_result", "write_result"]
 
 SCHEMA = "breakeven.bench/v1"
 
@@ -22,6 +23,11 @@ _COMPARED = (  # (metric path, label, higher is better)
     (("tpot_ms", "p99"), "TPOT p99 ms", False),
     (("e2e_ms", "p50"), "E2E p50 ms", False),
 )
+
+
+def write_result(result: dict[str, Any], path: str | Path) -> None:
+    """Write ``result`` (as ``run_bench`` returns it) where ``load_result`` reads it back."""
+    Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def load_result(path: str | Path) -> dict[str, Any]:

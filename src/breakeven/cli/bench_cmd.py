@@ -1,19 +1,21 @@
-"""``breakeven bench``: load-test an OpenAI-compatible endpoint; ``bench compare A B``."""
+"""``breakeven bench``: load-test an OpenAI-compatible endpoint; ``bench compare A B``.
+
+This module parses and validates the options, calls ``breakeven.bench.entrypoint`` (which
+builds the work, runs the levels and compares runs), writes the files and renders."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import platform
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from breakeven.cli._common import emit_json
+
+if TYPE_CHECKING:
+    from breakeven.bench.entrypoint import BenchRun
 
 
 def _floats(text: str | None, where: str, integer: bool = False) -> list[float]:
@@ -54,61 +56,6 @@ def _slo(text: str | None) -> Any:
                              where="--slo")
         values[key] = value
     return Slo(**values)
-
-
-def _deployment(text: str | None, card: dict[str, Any] | None) -> dict[str, Any] | None:
-    from breakeven.errors import InputError
-
-    if text:
-        fields: dict[str, Any] = {"gpus": 1, "quant": "bf16", "engine": "vllm"}
-        for part in text.split(","):
-            key, _, value = part.partition("=")
-            if key not in ("model", "gpu", "gpus", "quant", "engine") or not value:
-                raise InputError("expected model=ID,gpu=ID[,gpus=N,quant=Q,engine=E] "
-                                 f"(got {part!r})", where="--deployment")
-            fields[key] = int(value) if key == "gpus" and value.isdigit() else value
-        if "model" not in fields or "gpu" not in fields:
-            raise InputError("needs at least model=ID and gpu=ID", where="--deployment")
-        return fields
-    sim = (card or {}).get("breakeven")
-    if isinstance(sim, dict):  # a breakeven sim says what it simulates
-        return {k: sim[k] for k in ("model", "gpu", "gpus", "quant", "engine")} | {
-            "simulated": True}
-    return None
-
-
-def _specs(dataset: str | None, trace: str | None, workload: str | None, input_len: str,
-           output_len: str, prefix_tokens: int, count: int, seed: int,
-           endpoint: str) -> tuple[list[Any], dict[str, Any]]:
-    from breakeven.bench import workload as wl
-    from breakeven.errors import InputError
-
-    given = [x for x in (dataset, trace, workload) if x]
-    if len(given) > 1:
-        raise InputError("give at most one of --dataset, --trace, --workload", where="--trace")
-    if trace:
-        specs = wl.load_trace(trace)
-        return specs, {"source": "trace", "file": trace, "requests": len(specs)}
-    if dataset:
-        specs = wl.load_sharegpt(dataset, count, seed)
-        return specs, {"source": "sharegpt", "file": dataset, "requests": len(specs)}
-    if workload:
-        from breakeven.loaders import load_catalog, load_workload
-
-        spec, _ = load_workload(workload, load_catalog(None))
-        t = spec.traffic
-        segs = [(s.share, s.input_tokens or t.input_tokens, s.output_tokens or t.output_tokens)
-                for s in spec.segments] or [(1.0, t.input_tokens, t.output_tokens)]
-        specs = wl.from_workload(segs, count, seed)
-        mean_rps = t.daily_requests / (t.hours_per_day * 3600)
-        return specs, {"source": "workload", "file": workload, "segments": len(segs),
-                       "mean_rps": mean_rps, "peak_rps": mean_rps * t.peak_to_mean}
-    inp = wl.Lengths.parse(input_len, "--input-len")
-    out = wl.Lengths.parse(output_len, "--output-len")
-    specs = wl.synthetic(count, inp, out, seed=seed, prefix_tokens=prefix_tokens,
-                         chat=endpoint == "chat")
-    return specs, {"source": "synthetic", "input_len": input_len, "output_len": output_len,
-                   "prefix_tokens": prefix_tokens, "endpoint": endpoint}
 
 
 @click.group("bench", invoke_without_command=True)
@@ -177,32 +124,16 @@ def command(**opts: Any) -> None:
     sys.exit(_run(opts))
 
 
-def _levels(opts: dict[str, Any], info: dict[str, Any], specs: list[Any]) -> list[Any]:
-    from breakeven.bench.runner import Level
-    from breakeven.errors import InputError
-
-    levels = [Level("concurrency", c) for c in _floats(opts["concurrency"], "--concurrency",
-                                                         integer=True)]
-    levels += [Level("rate", r, opts["arrival"], opts["burstiness"])
-               for r in _floats(opts["rate"], "--rate")]
-    timed = all(s.timestamp is not None for s in specs)
-    if timed and (levels or opts["sweep_points"]):
-        raise InputError("a trace with timestamps is replayed as recorded; drop --rate, "
-                         "--concurrency and --sweep (or the timestamps)", where="--trace")
-    if timed:
-        return [Level("trace")]
-    if not levels and not opts["sweep_points"]:
-        if info.get("source") == "workload":
-            return [Level("rate", info["mean_rps"], opts["arrival"], opts["burstiness"]),
-                    Level("rate", info["peak_rps"], opts["arrival"], opts["burstiness"])]
-        levels = [Level("concurrency", 1)]
-    return levels
-
-
 def _run(opts: dict[str, Any]) -> int:
     from breakeven.bench.client import Target
-    from breakeven.bench.result import SCHEMA
-    from breakeven.bench.runner import BenchError, Level, Load, Runner, preflight, sweep_rates
+    from breakeven.bench.entrypoint import (
+        Sweep,
+        build_work,
+        default_workers,
+        plan_levels,
+        run_bench,
+    )
+    from breakeven.bench.runner import Load
     from breakeven.errors import InputError
 
     api_key = None
@@ -218,60 +149,39 @@ def _run(opts: dict[str, Any]) -> int:
         raise InputError("give --requests or --duration, not both", where="--duration")
     slo = _slo(opts["slo"])
     count = opts["requests"] or 200
-    specs, info = _specs(opts["dataset"], opts["trace"], opts["workload"], opts["input_len"],
-                         opts["output_len"], opts["prefix_tokens"], max(count, 64),
-                         opts["seed"], opts["endpoint"])
-    levels = _levels(opts, info, specs)
-    heavy = any((lv.mode == "rate" and lv.value >= 800) or (
-        lv.mode == "concurrency" and lv.value >= 512) for lv in levels)
-    workers = opts["workers"] or (2 if heavy and (os.cpu_count() or 1) > 1 else 1)
+    work = build_work(dataset=opts["dataset"], trace=opts["trace"], workload=opts["workload"],
+                      input_len=opts["input_len"], output_len=opts["output_len"],
+                      prefix_tokens=opts["prefix_tokens"], count=max(count, 64),
+                      seed=opts["seed"], endpoint=opts["endpoint"])
+    levels = plan_levels(work, concurrency=_floats(opts["concurrency"], "--concurrency",
+                                                   integer=True),
+                         rates=_floats(opts["rate"], "--rate"), arrival=opts["arrival"],
+                         burstiness=opts["burstiness"], sweep=bool(opts["sweep_points"]))
+    workers = opts["workers"] or default_workers(levels)
     target = Target(opts["url"], opts["model"], api_key, opts["stream"],
                     not opts["natural_length"], opts["timeout"])
     load = Load(opts["requests"] if not opts["duration"] else None, opts["duration"],
                 opts["warmup"], workers, opts["seed"])
-    result: dict[str, Any] = {
-        "schema": SCHEMA,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": ["breakeven", *sys.argv[1:]],
-        "target": {"url": target.url, "model": target.model, "stream": target.stream,
-                   "fixed_output_length": target.fixed_output},
-        "workload": info,
-        "slo": slo.as_dict() if slo else None,
-        "client": {"workers": workers, "python": platform.python_version(),
-                   "cpus": os.cpu_count(), "host": platform.node()},
-        "server": None, "deployment": None, "levels": [], "warnings": [], "status": "ok",
-    }
-    code = 0
-    try:
-        card = asyncio.run(preflight(target, specs[0]))
-        result["server"] = card
-        result["deployment"] = _deployment(opts["deployment"], card)
-        with Runner(target, specs, load, slo, _progress(opts["quiet"])) as runner:
-            if opts["sweep_points"]:
-                idle = runner.run(Level("concurrency", 1))
-                top = runner.run(Level("concurrency", opts["sweep_concurrency"]))
-                result["levels"] += [idle, top]
-                levels = sweep_rates(idle, top, opts["sweep_points"], opts["arrival"],
-                                     opts["burstiness"]) + levels
-            for level in levels:
-                result["levels"].append(runner.run(level))
-    except BenchError as exc:
-        result["status"], result["error"] = "failed", str(exc)
-        click.echo(f"breakeven: bench failed: {exc}", err=True)
-        code = 1
-    except KeyboardInterrupt:
-        result["status"], result["error"] = "interrupted", "interrupted by the user"
-        code = 130
-    if any(lv["status"] == "failed" for lv in result["levels"]):
-        result["status"], code = "failed", code or 1
-    if any(lv["client"]["saturated"] for lv in result["levels"]):
-        result["warnings"].append("the client saturated on some levels; rerun with --workers")
-    _write(result, opts)
-    if result["levels"] and opts["json_path"] != "-":
+    sweep = Sweep(opts["sweep_points"], opts["sweep_concurrency"], opts["arrival"],
+                  opts["burstiness"]) if opts["sweep_points"] else None
+    run = run_bench(target, work, levels, load=load, slo=slo, sweep=sweep,
+                    deployment=opts["deployment"], progress=_progress(opts["quiet"]),
+                    command=["breakeven", *sys.argv[1:]])
+    if run.error is not None:
+        click.echo(f"breakeven: bench failed: {run.error}", err=True)
+    _write(run.result, opts)
+    if run.result["levels"] and opts["json_path"] != "-":
         from breakeven.render.bench import print_levels
 
-        print_levels(result)
-    return code
+        print_levels(run.result)
+    return _exit_code(run)
+
+
+def _exit_code(run: BenchRun) -> int:
+    """130 after Ctrl-C, 1 when the target or a level failed, else 0."""
+    if run.interrupted:
+        return 130
+    return 1 if run.failed else 0
 
 
 def _progress(quiet: bool) -> Any:
@@ -281,9 +191,10 @@ def _progress(quiet: bool) -> Any:
 
     bars: dict[str, Any] = {}
     progress = Progress(transient=True)
-    progress.start()
 
     def update(level: Any, done: int, total: int) -> None:
+        if not bars:  # started by the first update: nothing shows before the first level
+            progress.start()
         if level.label not in bars:
             bars[level.label] = progress.add_task(level.label, total=total or None)
         progress.update(bars[level.label], completed=done)
@@ -292,10 +203,12 @@ def _progress(quiet: bool) -> Any:
 
 
 def _write(result: dict[str, Any], opts: dict[str, Any]) -> None:
+    from breakeven.bench.result import write_result
+
     if opts["json_path"] == "-":
         emit_json(result)
     elif opts["json_path"]:
-        Path(opts["json_path"]).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_result(result, opts["json_path"])
     if opts["html_path"] and result["levels"]:
         from breakeven.render.bench_html import bench_html
 
@@ -308,13 +221,9 @@ def _write(result: dict[str, Any], opts: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def compare_cmd(a: str, b: str, as_json: bool) -> None:
     """Compare two bench results level by level (B relative to A)."""
-    from breakeven.bench.result import compare, load_result
-    from breakeven.errors import InputError
+    from breakeven.bench.entrypoint import compare_files
 
-    rows = compare(load_result(a), load_result(b))
-    if not rows:
-        raise InputError("the two results share no level (same --concurrency/--rate?)",
-                         where=f"{a} / {b}")
+    rows = compare_files(a, b)
     if as_json:
         emit_json({"a": a, "b": b, "rows": rows})
     else:

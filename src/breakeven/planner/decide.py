@@ -16,7 +16,7 @@ from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPUOffer, HostedModel, OpenModel
 
 if TYPE_CHECKING:
-    from breakeven.planner.types import Option, SegmentSpec
+    from breakeven.planner.types import Option, SegmentSpec, SelfDeployment
     from breakeven.planner.workload import Workload
 
 __all__ = ["Verdict", "hosted_gate", "model_gate", "offer_gate", "verdict", "warnings"]
@@ -149,11 +149,30 @@ def _describe(o: Option) -> str:
 # -- warnings ------------------------------------------------------------------------------
 def warnings(decision: Decision, options: list[Option], segments: list[SegmentSpec],
              workload: Workload, today: date) -> list[str]:
+    chosen = decision.chosen
+    dep = chosen.deployment if chosen is not None else None
+    out: list[str] = []
+    out += _utilisation_warnings(decision, options)
+    if dep is not None and not dep.measured:
+        out += _estimate_warnings(dep, workload)
+    if chosen is not None:
+        out += _placement_warnings(chosen, segments)
+    if decision.verdict == "hybrid" and chosen is not None:
+        out.extend(_boundary_warnings(chosen, segments))
+    if workload.traffic.peak_to_mean >= 3 and dep is not None:
+        out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
+                   f"sized for the peak sit idle; consider bursting peaks to the hosted API")
+    out += _stale_price_warnings(chosen, today)
+    return list(dict.fromkeys(out))
+
+
+def _utilisation_warnings(decision: Decision, options: list[Option]) -> list[str]:
+    """Idle GPUs: the chosen deployment's, or the best self-hosted option's under ``hosted``."""
     out: list[str] = []
     chosen = decision.chosen
+    dep = chosen.deployment if chosen is not None else None
     selfish = [o for o in options if o.kind != "hosted"]
     best_s = min(selfish, key=lambda o: o.monthly_usd, default=None)
-    dep = chosen.deployment if chosen is not None else None
     if dep is not None and dep.utilisation < LOW_UTILISATION:
         out.append(f"self-hosted GPUs would average {dep.utilisation:.0%} utilisation: below "
                    f"~30% the hosted API is usually cheaper; this plan self-hosts for "
@@ -165,41 +184,48 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
             out.append(f"low volume: self-hosting would leave GPUs {1 - util:.0%} idle and cost "
                        f"{ratio:,.1f}x the hosted bill; a GPU's hourly price is not the price "
                        f"per token")
-    if dep is not None and not dep.measured:
-        out.append("self-hosted throughput is *estimated* from a roofline model, not measured: "
-                   "run `breakeven bench` against the engine and `plan --calibrate` with it "
-                   "before committing")
-        if workload.team.ops_fte == 0:
-            out.append("ops cost is set to zero: a self-hosted deployment needs on-call, "
-                       "upgrades and monitoring (team.ops_fte)")
-        if not dep.engine_production:
-            out.append(f"{dep.engine} is not a production-grade server (no paged KV cache, "
-                       f"little batching)")
-        if dep.quant in ("int4", "awq", "gptq"):
-            out.append(f"{dep.quant.upper()} 4-bit weights lose some quality: evaluate on your "
-                       f"own cases")
-        if dep.pricing == "spot":
-            out.append("spot GPUs can be reclaimed at any time: keep a fallback")
-    if chosen is not None:
-        for p in chosen.placements:
-            seg = next(s for s in segments if s.name == p.segment)
-            if seg.sensitive and p.side == "hosted":
-                out.append(f"segment {seg.name!r} ({seg.data_class}) is sent to hosted "
-                           f"{p.model}: needs a no-train, zero-retention agreement and a DPA")
-            if seg.task == "reasoning" and p.side == "self_hosted":
-                out.append(f"segment {seg.name!r} is hard reasoning on an open model: open "
-                           f"models trail the closed frontier there; keep a cascade to a "
-                           f"closed model for hard cases where the data class allows")
-    if decision.verdict == "hybrid" and chosen is not None:
-        out.extend(_boundary_warnings(chosen, segments))
-    if workload.traffic.peak_to_mean >= 3 and dep is not None:
-        out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
-                   f"sized for the peak sit idle; consider bursting peaks to the hosted API")
-    for row_id, as_of in (chosen.price_dates if chosen else ()):
-        if (today - as_of).days > STALE_DAYS:
-            out.append(f"price of {row_id} dates from {as_of.isoformat()}: re-check it or "
-                       f"override it in the workload file")
-    return list(dict.fromkeys(out))
+    return out
+
+
+def _estimate_warnings(dep: SelfDeployment, workload: Workload) -> list[str]:
+    """What an unmeasured (roofline-estimated) deployment should check before committing."""
+    out = ["self-hosted throughput is *estimated* from a roofline model, not measured: "
+           "run `breakeven bench` against the engine and `plan --calibrate` with it "
+           "before committing"]
+    if workload.team.ops_fte == 0:
+        out.append("ops cost is set to zero: a self-hosted deployment needs on-call, "
+                   "upgrades and monitoring (team.ops_fte)")
+    if not dep.engine_production:
+        out.append(f"{dep.engine} is not a production-grade server (no paged KV cache, "
+                   f"little batching)")
+    if dep.quant in ("int4", "awq", "gptq"):
+        out.append(f"{dep.quant.upper()} 4-bit weights lose some quality: evaluate on your "
+                   f"own cases")
+    if dep.pricing == "spot":
+        out.append("spot GPUs can be reclaimed at any time: keep a fallback")
+    return out
+
+
+def _placement_warnings(chosen: Option, segments: list[SegmentSpec]) -> list[str]:
+    """Sensitive data sent to a hosted API; hard reasoning kept on an open model."""
+    out: list[str] = []
+    for p in chosen.placements:
+        seg = next(s for s in segments if s.name == p.segment)
+        if seg.sensitive and p.side == "hosted":
+            out.append(f"segment {seg.name!r} ({seg.data_class}) is sent to hosted "
+                       f"{p.model}: needs a no-train, zero-retention agreement and a DPA")
+        if seg.task == "reasoning" and p.side == "self_hosted":
+            out.append(f"segment {seg.name!r} is hard reasoning on an open model: open "
+                       f"models trail the closed frontier there; keep a cascade to a "
+                       f"closed model for hard cases where the data class allows")
+    return out
+
+
+def _stale_price_warnings(chosen: Option | None, today: date) -> list[str]:
+    return [f"price of {row_id} dates from {as_of.isoformat()}: re-check it or "
+            f"override it in the workload file"
+            for row_id, as_of in (chosen.price_dates if chosen else ())
+            if (today - as_of).days > STALE_DAYS]
 
 
 def _boundary_warnings(chosen: Option, segments: list[SegmentSpec]) -> list[str]:

@@ -29,45 +29,66 @@ def known_regions(catalog: Catalog, workload: Workload | None = None) -> set[str
 
 def check_references(workload: Workload, catalog: Catalog, where: str) -> None:
     """Every id the workload names must exist; every residency region must be served."""
+    _check_candidates(workload, catalog, where)
+    _check_prices_and_rows(workload, catalog, where)
+    _check_residency(workload, catalog, where)
 
-    def check(ok: bool, field: str, ref: str, what: str, valid: list[str]) -> None:
-        if not ok:
-            raise WorkloadError(f"unknown {what} {ref!r}; valid: {', '.join(valid)}",
-                                where=where, field=field)
 
-    gpu_ids = [g.id for g in catalog.gpus]
+def _check(ok: bool, where: str, field: str, ref: str, what: str, valid: list[str]) -> None:
+    if not ok:
+        raise WorkloadError(f"unknown {what} {ref!r}; valid: {', '.join(valid)}",
+                            where=where, field=field)
+
+
+def _hosted_ids(workload: Workload, catalog: Catalog) -> tuple[set[str], list[str]]:
+    """The workload's own hosted model ids, and every hosted id a reference may name."""
     custom = {h.id for h in workload.hosted_models}
-    hosted_ids = [h.id for h in catalog.hosted] + sorted(custom)
+    return custom, [h.id for h in catalog.hosted] + sorted(custom)
+
+
+def _check_candidates(workload: Workload, catalog: Catalog, where: str) -> None:
+    custom, hosted_ids = _hosted_ids(workload, catalog)
     cands = workload.candidates
     for i, ref in enumerate(cands.open_models or ()):
-        check(catalog.has_model(ref), f"candidates.open_models[{i}]", ref, "open model",
-              [m.id for m in catalog.models])
+        _check(catalog.has_model(ref), where, f"candidates.open_models[{i}]", ref,
+               "open model", [m.id for m in catalog.models])
     for i, ref in enumerate(cands.gpus or ()):
-        check(catalog.has_gpu(ref), f"candidates.gpus[{i}]", ref, "GPU", gpu_ids)
+        _check(catalog.has_gpu(ref), where, f"candidates.gpus[{i}]", ref, "GPU",
+               [g.id for g in catalog.gpus])
     for i, ref in enumerate(cands.hosted or ()):
-        check(catalog.has_hosted(ref) or ref in custom, f"candidates.hosted[{i}]", ref,
-              "hosted model", hosted_ids)
+        _check(catalog.has_hosted(ref) or ref in custom, where, f"candidates.hosted[{i}]", ref,
+               "hosted model", hosted_ids)
     for i, ref in enumerate(cands.engines):
-        check(catalog.has_engine(ref), f"candidates.engines[{i}]", ref, "engine",
-              [e.id for e in catalog.engines])
+        _check(catalog.has_engine(ref), where, f"candidates.engines[{i}]", ref, "engine",
+               [e.id for e in catalog.engines])
+
+
+def _check_prices_and_rows(workload: Workload, catalog: Catalog, where: str) -> None:
+    """Price overrides, extra offers, custom hosted rows and quality overrides."""
+    gpu_ids = [g.id for g in catalog.gpus]
+    custom, hosted_ids = _hosted_ids(workload, catalog)
     for ref in workload.prices.gpus:
-        check(catalog.has_gpu(ref), f"prices.gpus.{ref}", ref, "GPU", gpu_ids)
+        _check(catalog.has_gpu(ref), where, f"prices.gpus.{ref}", ref, "GPU", gpu_ids)
     for ref in workload.prices.hosted:
-        check(catalog.has_hosted(ref) or ref in custom, f"prices.hosted.{ref}", ref,
-              "hosted model", hosted_ids)
+        _check(catalog.has_hosted(ref) or ref in custom, where, f"prices.hosted.{ref}", ref,
+               "hosted model", hosted_ids)
     for i, offer in enumerate(workload.gpu_offers):
-        check(catalog.has_gpu(offer.gpu), f"gpu_offers[{i}].gpu", offer.gpu, "GPU", gpu_ids)
+        _check(catalog.has_gpu(offer.gpu), where, f"gpu_offers[{i}].gpu", offer.gpu, "GPU",
+               gpu_ids)
     for i, row in enumerate(workload.hosted_models):
         if catalog.has_hosted(row.id):
             raise WorkloadError(f"{row.id!r} is already in the catalog; use prices.hosted to "
                                 "change its price", where=where, field=f"hosted_models[{i}].id")
         if row.open_model is not None:
-            check(catalog.has_model(row.open_model), f"hosted_models[{i}].open_model",
-                  row.open_model, "open model", [m.id for m in catalog.models])
+            _check(catalog.has_model(row.open_model), where, f"hosted_models[{i}].open_model",
+                   row.open_model, "open model", [m.id for m in catalog.models])
     for ref in workload.quality_overrides:
-        check(catalog.has_model(ref) or catalog.has_hosted(ref) or ref in custom,
-              f"quality_overrides.{ref}", ref, "model",
-              [m.id for m in catalog.models] + hosted_ids)
+        _check(catalog.has_model(ref) or catalog.has_hosted(ref) or ref in custom, where,
+               f"quality_overrides.{ref}", ref, "model",
+               [m.id for m in catalog.models] + hosted_ids)
+
+
+def _check_residency(workload: Workload, catalog: Catalog, where: str) -> None:
     regions = known_regions(catalog, workload)
     for i, region in enumerate(workload.compliance.residency):
         if region not in regions:

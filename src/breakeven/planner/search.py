@@ -4,27 +4,29 @@ Pure. Each segment of the workload is placed on a hosted model or on one self-ho
 deployment per model kind (chat, embedding) that pools the self-hosted segments on shared
 GPUs; every subset of placeable segments is tried for every deployment, so a hybrid is
 chosen only when it is actually cheaper. Every elimination is recorded with its reason.
+The candidates themselves (the hosted models and self-hosted layouts that pass the gates)
+come from ``breakeven.planner.candidates``.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
+from breakeven.catalog.schema import HostedModel
 from breakeven.planner import decide
-from breakeven.planner.calibration import Calibration, calibrate
+from breakeven.planner.calibration import Calibration
+from breakeven.planner.candidates import SelfConfig, hosted_choices, self_configs
 from breakeven.planner.deploy import launch_lines
 from breakeven.planner.economics import (
     Breakeven,
     Demand,
     breakeven_volume,
-    hosted_monthly_usd,
     pool,
 )
-from breakeven.planner.sizing import SLO_NONE, Deployment, Sizing, SloTarget, evaluate, layouts
+from breakeven.planner.sizing import SLO_NONE, Deployment, SloTarget
 from breakeven.planner.types import Option, Placement, Plan, SegmentSpec, SelfDeployment
 from breakeven.planner.workload import Segment, Workload
 
@@ -65,128 +67,9 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
     return specs
 
 
-# -- candidates --------------------------------------------------------------------------
-def _hosted_choices(seg: SegmentSpec, w: Workload, cat: Catalog,
-                    out: list[tuple[str, str]]) -> list[tuple[HostedModel, float]]:
-    allowed = w.candidates.hosted
-    choices = []
-    for h in cat.hosted:
-        if h.kind != seg.kind or (allowed is not None and h.id not in allowed):
-            continue
-        why = decide.hosted_gate(h, seg, w, cat)
-        if why:
-            out.append((f"hosted {h.id} for {seg.name}", why))
-        else:
-            choices.append((h, hosted_monthly_usd(h, seg.demand)))
-    return sorted(choices, key=lambda c: c[1])
-
-
-def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, GPUOffer]:
-    """Cheapest eligible offer per GPU type."""
-    best: dict[str, GPUOffer] = {}
-    allowed = w.candidates.gpus
-    for o in cat.offers:
-        if allowed is not None and o.gpu not in allowed:
-            continue
-        why = decide.offer_gate(o, w)
-        if why:
-            out.append((f"offer {o.provider} {o.gpu} {o.region} {o.pricing}", why))
-        elif o.gpu not in best or o.usd_per_gpu_hour < best[o.gpu].usd_per_gpu_hour:
-            best[o.gpu] = o
-    return best
-
-
-def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
-    engines = []
-    for ref in w.candidates.engines:
-        e = cat.engine(ref)
-        if not e.production and not w.candidates.allow_non_production:
-            out.append((f"engine {e.id}", "not production-grade "
-                        "(set candidates.allow_non_production to consider it)"))
-        else:
-            engines.append(e)
-    return engines
-
-
-@dataclass(frozen=True)
-class _Config:
-    model: OpenModel
-    offer: GPUOffer
-    engine: Engine
-    quant: Quant
-    tp: int
-    pp: int
-    capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
-    sizings: dict[str, Sizing]
-
-
-def _configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
-             out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[_Config]:
-    kind = segs[0].kind
-    offers = _offers(w, cat, out)
-    engines = _engines(w, cat, out)
-    allowed = w.candidates.open_models
-    configs = []
-    for m in cat.models:
-        if m.kind != kind or (allowed is not None and not any(
-                cat.has_model(a) and cat.model(a).id == m.id for a in allowed)):
-            continue
-        servable = []
-        for seg in segs:
-            why = decide.model_gate(m, seg, cat)
-            if why:
-                out.append((f"self-hosted {m.id} for {seg.name}", why))
-            else:
-                servable.append(seg)
-        if not servable:
-            continue
-        quants = list(w.candidates.quantizations)
-        if m.native_quant != "bf16" and m.native_quant not in quants:
-            quants.append(m.native_quant)
-        for offer, engine, quant in itertools.product(offers.values(), engines, quants):
-            configs.extend(_layouts_for(m, offer, engine, quant, servable, w, cat, out, cals))
-    return configs
-
-
-def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
-                 segs: list[SegmentSpec], w: Workload, cat: Catalog,
-                 out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[_Config]:
-    gpu = cat.gpu(offer.gpu)
-    found: list[_Config] = []
-    last_reason = ""
-    for tp, pp in layouts(m, gpu, w.candidates.max_gpus):
-        dep = Deployment(m, gpu, engine, quant, tp, pp)
-        cal = next((c for c in cals if c.matches(dep)), None)
-        sizings, capacity = {}, {}
-        for seg in segs:
-            s = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, None, seg.slo)
-            if not s.fits:
-                last_reason = s.reason or "does not fit"
-                break
-            if cal is not None:
-                s = calibrate(s, cal)
-                if s.slo_point is None:
-                    last_reason = f"misses the SLO for {seg.name}: {s.calibration}"
-                    continue
-            if s.slo_concurrency == 0 or s.slo_point is None:
-                one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
-                assert one.point is not None
-                last_reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
-                               f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
-                continue
-            sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
-        if not sizings:
-            continue
-        found.append(_Config(m, offer, engine, quant, tp, pp, capacity, sizings))
-        if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
-            break
-    if not found:
-        out.append((f"self-hosted {m.id} {quant} on {gpu.id} ({engine.id})", last_reason))
-    return found
-
 
 # -- assignment ------------------------------------------------------------------------------
-def _self_option(cfg: _Config, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
+def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
         HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog) -> Option:
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
@@ -225,7 +108,7 @@ def _self_option(cfg: _Config, on_self: list[SegmentSpec], hosted_best: dict[str
                   tuple(placements), dep, tuple(dates))
 
 
-def _best_for_config(cfg: _Config, segs: list[SegmentSpec], hosted_best: dict[str, tuple[
+def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict[str, tuple[
         HostedModel, float]], w: Workload, cat: Catalog) -> list[Option]:
     """The cheapest placement with this deployment, and its all-self variant if different."""
     servable = [s for s in segs if s.name in cfg.capacity]
@@ -314,11 +197,11 @@ def plan(w: Workload, cat: Catalog, *, today: date,
     elim_self: list[str] = []
     considered: list[Deployment] = []
     for group in groups.values():
-        choices = {s.name: _hosted_choices(s, w, cat, eliminated) for s in group}
+        choices = {s.name: hosted_choices(s, w, cat, eliminated) for s in group}
         best = {name: c[0] for name, c in choices.items() if c}
         options = _hosted_options(group, choices)
         before = len(eliminated)
-        configs = _configs(group, w, cat, eliminated, calibrations)
+        configs = self_configs(group, w, cat, eliminated, calibrations)
         considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp)
                        for c in configs]
         elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]

@@ -29,6 +29,9 @@ decode, so its length at any step is arithmetic, and the blocks a step needs are
 residue class modulo the block size. A step costs O(1) plus O(log n) per finishing or
 preempted sequence, which is what lets an offline run of 10,000 requests finish in well
 under a second.
+
+The engine's limits live in ``breakeven.sim.config`` and a sequence and its waiting queue
+in ``breakeven.sim.waiting``; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -36,85 +39,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from breakeven.planner.sizing import Deployment, decode_step_s, memory
+from breakeven.sim.config import BLOCK, EngineConfig, engine_config
+from breakeven.sim.waiting import POLICIES, Sequence, Waiting
 
-__all__ = ["POLICIES", "EngineConfig", "Sequence", "SimEngine", "Step", "engine_config"]
-
-BLOCK = 16
-POLICIES = ("fcfs", "priority")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """The scheduler's limits and the step-time function."""
-
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    num_blocks: int
-    max_model_len: int
-    step_time: Callable[[int, float, int], float]  # (decode batch, mean context, prefill tokens)
-    block_size: int = BLOCK
-    policy: str = "fcfs"  # or "priority"
-
-    @property
-    def kv_tokens(self) -> int:
-        return self.num_blocks * self.block_size
-
-
-def engine_config(dep: Deployment, max_model_len: int | None = None,
-                  max_num_seqs: int | None = None, policy: str = "fcfs") -> EngineConfig:
-    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
-    mem = memory(dep)
-    model_len = max_model_len or dep.model.max_context
-    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
-    seqs = max_num_seqs or dep.engine.default_max_seqs
-
-    def step_time(batch: int, context: float, prefill: int) -> float:
-        return decode_step_s(dep, batch, context, prefill)
-
-    return EngineConfig(
-        max_num_seqs=seqs,
-        max_num_batched_tokens=max(dep.batched_tokens, 1),
-        num_blocks=mem.kv_tokens // BLOCK,
-        max_model_len=model_len,
-        step_time=step_time,
-        policy=policy,
-    )
-
-
-@dataclass(eq=False)
-class Sequence:
-    """One request inside the engine, and what happened to it (times in engine seconds)."""
-
-    prompt_tokens: int
-    output_tokens: int
-    arrival: float = 0.0
-    key: object = None  # the caller's handle (an HTTP stream, a trace row)
-    priority: int = 0  # lower runs first under the priority policy
-    # outcome
-    first_token: float | None = None
-    finished: float | None = None
-    generated: int = 0
-    preemptions: int = 0
-    # scheduler state
-    computed: int = 0  # tokens with KV in this admission (prefill phase)
-    target: int = 0  # tokens to prefill in this admission: prompt + generated so far
-    blocks: int = 0  # blocks held while prefilling (decode derives them)
-    decoding: bool = False
-    step0: int = 0  # first decode step
-    gen0: int = 0  # generated tokens at step0
-    kv0: int = 0  # KV tokens at step0
-    epoch: int = 0  # bumps on preemption; stale heap entries carry an old epoch
-
-    def kv_at(self, step: int) -> int:
-        return self.kv0 + (step - self.step0)
-
-    @property
-    def done(self) -> bool:
-        return self.finished is not None
+__all__ = ["BLOCK", "POLICIES", "EngineConfig", "Sequence", "SimEngine", "Step", "Waiting",
+           "engine_config"]
 
 
 @dataclass
@@ -133,51 +65,6 @@ class Step:
     @property
     def end(self) -> float:
         return self.start + self.duration
-
-
-class Waiting:
-    """The waiting queue: first come first served, or a heap on (priority, arrival)."""
-
-    def __init__(self, policy: str) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"unknown scheduling policy {policy!r}")
-        self.by_priority = policy == "priority"
-        self._fifo: deque[Sequence] = deque()
-        self._heap: list[tuple[int, float, int, Sequence]] = []
-        self._serial = 0
-
-    def __len__(self) -> int:
-        return len(self._heap) if self.by_priority else len(self._fifo)
-
-    def add(self, seq: Sequence, *, front: bool = False) -> None:
-        """Queue ``seq``; ``front`` (a preempted sequence) puts it at the head under FCFS."""
-        if self.by_priority:
-            self._serial += 1
-            heapq.heappush(self._heap, (seq.priority, seq.arrival, self._serial, seq))
-        elif front:
-            self._fifo.appendleft(seq)
-        else:
-            self._fifo.append(seq)
-
-    def head(self) -> Sequence:
-        return self._heap[0][3] if self.by_priority else self._fifo[0]
-
-    def pop(self) -> Sequence:
-        return heapq.heappop(self._heap)[3] if self.by_priority else self._fifo.popleft()
-
-    def remove(self, seq: Sequence) -> bool:
-        if not self.by_priority:
-            try:
-                self._fifo.remove(seq)
-            except ValueError:
-                return False
-            return True
-        kept = [entry for entry in self._heap if entry[3] is not seq]
-        if len(kept) == len(self._heap):
-            return False
-        heapq.heapify(kept)
-        self._heap = kept
-        return True
 
 
 class SimEngine:

@@ -152,6 +152,42 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     """Validate ``body`` and decide the whole answer. ``entropy`` seeds unseeded requests.
     ``priorities``: the engine schedules by priority; otherwise a non-zero ``priority`` is
     refused, as vLLM refuses it without ``--scheduling-policy priority``."""
+    model = _served_model(body, served)
+    prompt = _prompt(kind, body)
+    max_tokens = _max_tokens(prompt.max_tokens, prompt.tokens, max_model_len)
+    min_tokens = _number(body, "min_tokens", int, 0) or 0
+    if min_tokens > max_tokens:
+        raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "
+                            f"({max_tokens})", "min_tokens")
+    sampling = _sampling(body, priorities)
+    rng = random.Random(_rng_seed(sampling, prompt.text, variant, entropy))
+    tokens, reason = _answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
+    prefix = "chatcmpl" if kind == "chat" else "cmpl"
+    return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
+               sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
+               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority)
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    text: str
+    tokens: int
+    max_tokens: int | None  # as asked; None: the rest of the context
+    logprobs: bool
+    top_logprobs: int
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    temperature: float | None
+    seed: int | None
+    stream: bool
+    include_usage: bool
+    priority: int
+
+
+def _served_model(body: Any, served: str) -> str:
+    """The body is an object naming the served model, with ``n`` 1 (or absent)."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model")
@@ -163,22 +199,32 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     n = _number(body, "n", int, 1)
     if n not in (None, 1):
         raise ApiError(400, "only n=1 is supported by breakeven sim", "n")
+    return model
+
+
+def _prompt(kind: Kind, body: dict[str, Any]) -> _Prompt:
+    """The prompt, its token count, the asked ``max_tokens`` and the logprobs wanted."""
     if kind == "chat":
         texts = _chat_texts(body)
-        prompt_text, prompt_tokens = "\x00".join(texts), chat_prompt_tokens(texts)
         max_tokens = _number(body, "max_completion_tokens", int, 1)
         max_tokens = max_tokens or _number(body, "max_tokens", int, 1)
         want_logprobs = _flag(body, "logprobs")
         top = _number(body, "top_logprobs", int, 0, 20) or 0
         if top and not want_logprobs:
             raise ApiError(400, "'top_logprobs' needs 'logprobs': true", "top_logprobs")
-    else:
-        prompt_text, prompt_tokens = _completion_prompt(body)
-        max_tokens = _number(body, "max_tokens", int, 1) or 16
-        lp = _number(body, "logprobs", int, 0, 20)
-        want_logprobs, top = lp is not None, lp or 0
-    room = max_model_len - prompt_tokens
+        return _Prompt("\x00".join(texts), chat_prompt_tokens(texts), max_tokens,
+                       want_logprobs, top)
+    prompt_text, prompt_tokens = _completion_prompt(body)
+    max_tokens = _number(body, "max_tokens", int, 1) or 16
+    lp = _number(body, "logprobs", int, 0, 20)
+    return _Prompt(prompt_text, prompt_tokens, max_tokens, lp is not None, lp or 0)
+
+
+def _max_tokens(asked: int | None, prompt_tokens: int, max_model_len: int) -> int:
+    """The completion budget: as asked (if it fits the context), else the rest of it."""
+    max_tokens = asked
     if max_tokens is None:
+        room = max_model_len - prompt_tokens
         if room < 1:
             raise ApiError(400, f"This model's maximum context length is {max_model_len} "
                                 f"tokens; the prompt has {prompt_tokens}.", "messages")
@@ -189,10 +235,10 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
                             f"({prompt_tokens} in the messages, {max_tokens} in the "
                             "completion). Please reduce the length of the messages or "
                             "completion.", "max_tokens")
-    min_tokens = _number(body, "min_tokens", int, 0) or 0
-    if min_tokens > max_tokens:
-        raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "
-                            f"({max_tokens})", "min_tokens")
+    return max_tokens
+
+
+def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
     temperature = _number(body, "temperature", float, 0.0, 2.0)
     _number(body, "top_p", float, 0.0, 1.0)
     stream = _flag(body, "stream")
@@ -205,14 +251,22 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     if priority and not priorities:
         raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
                        "priority")
-    prompt_hash = _digest(prompt_text)
-    # greedy decoding (temperature 0) or a seed: the same model gives the same answer; a
-    # different ``variant`` (another model behind the same name) gives another one
+    return _Sampling(temperature, seed, stream, include_usage, priority)
+
+
+def _rng_seed(sampling: _Sampling, prompt_text: str, variant: str, entropy: int) -> int:
+    """Greedy decoding (temperature 0) or a seed: the same model gives the same answer; a
+    different ``variant`` (another model behind the same name) gives another one."""
+    temperature, seed = sampling.temperature, sampling.seed
     if temperature == 0 or seed is not None:
-        rng_seed = _digest(f"{variant}\x00{seed if temperature != 0 else ''}\x00{prompt_text}")
-    else:
-        rng_seed = entropy
-    rng = random.Random(rng_seed)
+        return _digest(f"{variant}\x00{seed if temperature != 0 else ''}\x00{prompt_text}")
+    return entropy
+
+
+def _answer(body: dict[str, Any], rng: random.Random, prompt_hash: int, max_tokens: int,
+            min_tokens: int) -> tuple[list[tuple[str, float]], str]:
+    """The answer's tokens and finish reason: a natural length (or all of ``max_tokens``
+    with ``ignore_eos``), cut at the first stop string."""
     if _flag(body, "ignore_eos"):
         length, reason = max_tokens, "length"
     else:
@@ -224,9 +278,7 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     if stops:
         tokens, stopped = _apply_stops(tokens, stops, min_tokens)
         reason = "stop" if stopped else reason
-    prefix = "chatcmpl" if kind == "chat" else "cmpl"
-    return Job(kind, model, prompt_tokens, tokens, reason, stream, include_usage,
-               want_logprobs, top, f"{prefix}-{rng.getrandbits(96):024x}", priority)
+    return tokens, reason
 
 
 def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],

@@ -29,6 +29,7 @@ from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_c
 
 __all__ = ["SimServer", "serve"]
 
+log = logging.getLogger(__name__)
 _MAX_BODY = 32 * 1024 * 1024
 
 
@@ -154,7 +155,7 @@ class SimServer:
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:  # a bug here must still answer in the API's format
-            logging.getLogger("breakeven.sim").exception("internal error")
+            log.exception("internal error")
             err = ApiError(500, f"internal error in breakeven sim: {type(exc).__name__}",
                            type_="server_error")
             return web.json_response(err.body(), status=500)

@@ -1,0 +1,146 @@
+"""The planner's candidates: what passes the gates and fits, before any placement. Pure.
+
+``hosted_choices`` are the hosted models a segment may use, with their monthly bill;
+``self_configs`` the self-hosted deployments (model, cheapest eligible offer per GPU type,
+engine, quantisation, and the fewest-GPU layouts that fit) with their capacity within each
+segment's SLO. Every rejection is appended to ``out`` with its reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from breakeven.catalog import Catalog
+from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
+from breakeven.planner import decide
+from breakeven.planner.calibration import Calibration, calibrate
+from breakeven.planner.economics import hosted_monthly_usd
+from breakeven.planner.sizing import Deployment, Sizing, evaluate, layouts
+from breakeven.planner.types import SegmentSpec
+from breakeven.planner.workload import Workload
+
+__all__ = ["SelfConfig", "hosted_choices", "self_configs"]
+
+
+def hosted_choices(seg: SegmentSpec, w: Workload, cat: Catalog,
+                   out: list[tuple[str, str]]) -> list[tuple[HostedModel, float]]:
+    """The hosted models that pass the gates for ``seg``, cheapest first, with their bill."""
+    allowed = w.candidates.hosted
+    choices = []
+    for h in cat.hosted:
+        if h.kind != seg.kind or (allowed is not None and h.id not in allowed):
+            continue
+        why = decide.hosted_gate(h, seg, w, cat)
+        if why:
+            out.append((f"hosted {h.id} for {seg.name}", why))
+        else:
+            choices.append((h, hosted_monthly_usd(h, seg.demand)))
+    return sorted(choices, key=lambda c: c[1])
+
+
+def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, GPUOffer]:
+    """Cheapest eligible offer per GPU type."""
+    best: dict[str, GPUOffer] = {}
+    allowed = w.candidates.gpus
+    for o in cat.offers:
+        if allowed is not None and o.gpu not in allowed:
+            continue
+        why = decide.offer_gate(o, w)
+        if why:
+            out.append((f"offer {o.provider} {o.gpu} {o.region} {o.pricing}", why))
+        elif o.gpu not in best or o.usd_per_gpu_hour < best[o.gpu].usd_per_gpu_hour:
+            best[o.gpu] = o
+    return best
+
+
+def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
+    engines = []
+    for ref in w.candidates.engines:
+        e = cat.engine(ref)
+        if not e.production and not w.candidates.allow_non_production:
+            out.append((f"engine {e.id}", "not production-grade "
+                        "(set candidates.allow_non_production to consider it)"))
+        else:
+            engines.append(e)
+    return engines
+
+
+@dataclass(frozen=True)
+class SelfConfig:
+    """One self-hosted deployment that fits, and what it serves within each SLO."""
+
+    model: OpenModel
+    offer: GPUOffer
+    engine: Engine
+    quant: Quant
+    tp: int
+    pp: int
+    capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
+    sizings: dict[str, Sizing]
+
+
+def self_configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
+                 out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[SelfConfig]:
+    """Every (model, offer, engine, quantisation) layout that serves some of ``segs``."""
+    kind = segs[0].kind
+    offers = _offers(w, cat, out)
+    engines = _engines(w, cat, out)
+    allowed = w.candidates.open_models
+    configs = []
+    for m in cat.models:
+        if m.kind != kind or (allowed is not None and not any(
+                cat.has_model(a) and cat.model(a).id == m.id for a in allowed)):
+            continue
+        servable = []
+        for seg in segs:
+            why = decide.model_gate(m, seg, cat)
+            if why:
+                out.append((f"self-hosted {m.id} for {seg.name}", why))
+            else:
+                servable.append(seg)
+        if not servable:
+            continue
+        quants = list(w.candidates.quantizations)
+        if m.native_quant != "bf16" and m.native_quant not in quants:
+            quants.append(m.native_quant)
+        for offer, engine, quant in itertools.product(offers.values(), engines, quants):
+            configs.extend(_layouts_for(m, offer, engine, quant, servable, w, cat, out, cals))
+    return configs
+
+
+def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
+                 segs: list[SegmentSpec], w: Workload, cat: Catalog,
+                 out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[SelfConfig]:
+    gpu = cat.gpu(offer.gpu)
+    found: list[SelfConfig] = []
+    last_reason = ""
+    for tp, pp in layouts(m, gpu, w.candidates.max_gpus):
+        dep = Deployment(m, gpu, engine, quant, tp, pp)
+        cal = next((c for c in cals if c.matches(dep)), None)
+        sizings, capacity = {}, {}
+        for seg in segs:
+            s = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, None, seg.slo)
+            if not s.fits:
+                last_reason = s.reason or "does not fit"
+                break
+            if cal is not None:
+                s = calibrate(s, cal)
+                if s.slo_point is None:
+                    last_reason = f"misses the SLO for {seg.name}: {s.calibration}"
+                    continue
+            if s.slo_concurrency == 0 or s.slo_point is None:
+                one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
+                assert one.point is not None
+                last_reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
+                               f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
+                continue
+            sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
+        if not sizings:
+            continue
+        found.append(SelfConfig(m, offer, engine, quant, tp, pp, capacity, sizings))
+        if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
+            break
+    if not found:
+        out.append((f"self-hosted {m.id} {quant} on {gpu.id} ({engine.id})", last_reason))
+    return found

@@ -1,0 +1,56 @@
+"""The engine's limits, as vLLM would launch a sized deployment. Pure.
+
+``EngineConfig`` is what the scheduler obeys (sequence slots, the step's token budget, the
+paged KV cache's blocks, the context length, the scheduling policy) and the step-time
+function; ``engine_config`` derives them from the sizing model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from breakeven.planner.replica import Deployment, memory
+from breakeven.planner.roofline import decode_step_s
+
+__all__ = ["BLOCK", "EngineConfig", "engine_config"]
+
+BLOCK = 16
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The scheduler's limits and the step-time function."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    num_blocks: int
+    max_model_len: int
+    step_time: Callable[[int, float, int], float]  # (decode batch, mean context, prefill tokens)
+    block_size: int = BLOCK
+    policy: str = "fcfs"  # or "priority"
+
+    @property
+    def kv_tokens(self) -> int:
+        return self.num_blocks * self.block_size
+
+
+def engine_config(dep: Deployment, max_model_len: int | None = None,
+                  max_num_seqs: int | None = None, policy: str = "fcfs") -> EngineConfig:
+    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
+    mem = memory(dep)
+    model_len = max_model_len or dep.model.max_context
+    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
+    seqs = max_num_seqs or dep.engine.default_max_seqs
+
+    def step_time(batch: int, context: float, prefill: int) -> float:
+        return decode_step_s(dep, batch, context, prefill)
+
+    return EngineConfig(
+        max_num_seqs=seqs,
+        max_num_batched_tokens=max(dep.batched_tokens, 1),
+        num_blocks=mem.kv_tokens // BLOCK,
+        max_model_len=model_len,
+        step_time=step_time,
+        policy=policy,
+    )
