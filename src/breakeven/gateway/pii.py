@@ -230,11 +230,21 @@ def detect(text: str) -> list[Finding]:
     Each pattern runs only when a cheap test (substring checks, the number of digits)
     says the text could hold what it looks for: a long prompt of plain prose costs a few
     C-speed scans, not thirty regular expressions."""
-    found: list[Finding] = []
     lower = text.lower()
     digits = len(text) - len(text.translate(_NO_DIGITS))
+    found: list[Finding] = []
     if "@" in text:
         found += [Finding("EMAIL", m.start(), m.end(), 0.95) for m in _EMAIL.finditer(text)]
+    found += _numeric(text, lower, digits) + _worded(text, lower)
+    if digits >= 7:
+        taken = [(f.start, f.end) for f in found]
+        found += list(_phones(text, taken))
+    return _dedupe(found) if len(found) > 1 else found
+
+
+def _numeric(text: str, lower: str, digits: int) -> list[Finding]:
+    """Identifiers, cards, IP addresses, dates of birth and street numbers."""
+    found: list[Finding] = []
     if digits >= 6:
         if _ID_HINT.search(text):
             found += [Finding("IBAN", m.start(), m.end(), 0.98) for m in _IBAN.finditer(text)
@@ -261,6 +271,12 @@ def detect(text: str) -> list[Finding]:
     if digits:
         found += [Finding("ADDRESS", m.start(), m.end(), 0.7)
                   for m in _ADDRESS.finditer(text)]
+    return found
+
+
+def _worded(text: str, lower: str) -> list[Finding]:
+    """Secrets, credentials, addresses and names that the words around them announce."""
+    found: list[Finding] = []
     if _any(text, _SECRET_HINTS):
         for pattern in _SECRETS:
             found += [Finding("SECRET", m.start(), m.end(), 0.95)
@@ -278,10 +294,7 @@ def detect(text: str) -> list[Finding]:
         for m in _NAME.finditer(text):
             if m.group(1).split()[0] not in _NOT_NAMES:
                 found.append(Finding("PERSON", m.start(1), m.end(1), 0.6))
-    if digits >= 7:
-        taken = [(f.start, f.end) for f in found]
-        found += list(_phones(text, taken))
-    return _dedupe(found) if len(found) > 1 else found
+    return found
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:

@@ -73,21 +73,9 @@ def parse(content: bytes, endpoint: str, max_lines: int
             continue
         objects += 1
         cid = item.get("custom_id")
-        problem = None
+        problem = _line_problem(item, seen, endpoint)
         if not isinstance(cid, str) or not cid:
-            problem, cid = "'custom_id' must be a non-empty string", None
-        elif cid in seen:
-            problem = f"'custom_id' {cid!r} is repeated (each must be unique)"
-        elif item.get("method") != "POST":
-            problem = f"'method' must be \"POST\" (got {item.get('method')!r})"
-        elif item.get("url") != endpoint:
-            problem = f"'url' must be the batch's endpoint {endpoint} (got {item.get('url')!r})"
-        elif not isinstance(item.get("body"), dict):
-            problem = "'body' must be a JSON object (the request)"
-        elif not isinstance(item["body"].get("model"), str):
-            problem = "'body.model' must name a route"
-        elif item["body"].get("stream"):
-            problem = "'body.stream' must be false in a batch"
+            cid = None
         if problem is not None:
             errors.append(LineError(no, cid, "invalid_request", f"line {no}: {problem}"))
             continue
@@ -97,6 +85,27 @@ def parse(content: bytes, endpoint: str, max_lines: int
     if objects == 0:
         return [], errors, f"the input file is not JSONL: {errors[0].message}"
     return lines, errors, None
+
+
+def _line_problem(item: dict[str, Any], seen: set[str], endpoint: str) -> str | None:
+    """What is wrong with one batch line, or None."""
+    cid = item.get("custom_id")
+    if not isinstance(cid, str) or not cid:
+        return "'custom_id' must be a non-empty string"
+    if cid in seen:
+        return f"'custom_id' {cid!r} is repeated (each must be unique)"
+    if item.get("method") != "POST":
+        return f"'method' must be \"POST\" (got {item.get('method')!r})"
+    if item.get("url") != endpoint:
+        return f"'url' must be the batch's endpoint {endpoint} (got {item.get('url')!r})"
+    body = item.get("body")
+    if not isinstance(body, dict):
+        return "'body' must be a JSON object (the request)"
+    if not isinstance(body.get("model"), str):
+        return "'body.model' must name a route"
+    if body.get("stream"):
+        return "'body.stream' must be false in a batch"
+    return None
 
 
 def file_object(row: dict[str, Any]) -> dict[str, Any]:
