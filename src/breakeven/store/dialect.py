@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,8 +27,9 @@ Connect = Callable[[], Any]
 _memory = itertools.count(1)  # names each in-memory store's database
 
 
-class Dialect:
-    """One database. Subclasses set the attributes and implement ``connector``."""
+class Dialect(ABC):
+    """One database: subclasses set the class attributes and implement the abstract
+    methods; the others have the common behaviour."""
 
     name: ClassVar[str]
     schemes: ClassVar[tuple[str, ...]]
@@ -41,14 +43,16 @@ class Dialect:
     # appended to the batch queue's claim SELECT: how claimers skip each other's lines
     claim_lock: ClassVar[str] = ""
 
+    @abstractmethod
     def connector(self, url: str) -> Connect:
         """A function that opens a new connection to ``url``."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def failure(self, exc: BaseException, url: str) -> InputError | None:
         """``exc`` as the InputError for a store that cannot be opened, if it is this
         database's error (None: not ours, let it through)."""
-        raise NotImplementedError
+        ...
 
     # -- SQL text ------------------------------------------------------------------------
     def sql(self, statement: str) -> str:
@@ -68,21 +72,25 @@ class Dialect:
                 f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
                 f"DO {action}")
 
+    @abstractmethod
     def hour(self, column: str) -> str:
         """The whole hour (since the epoch) of a seconds column, as an integer."""
-        raise NotImplementedError
+        ...
 
     # -- transactions --------------------------------------------------------------------
     def begin(self, cur: Any) -> None:
         """Begin a write transaction (no lock beyond the rows it touches)."""
+        return None  # by default, nothing to do
 
+    @abstractmethod
     def lock(self, cur: Any) -> None:
         """Begin a write transaction holding the store's one write lock: appends to the
         chain, and migrations, take turns across every process sharing the store."""
-        raise NotImplementedError
+        ...
 
     def end_read(self, conn: Any) -> None:
         """End the transaction a read began, if the driver began one."""
+        return None  # by default, nothing to do
 
     def write_version(self, cur: Any) -> Any:
         """Inside ``lock``: a token that changes whenever another connection has
@@ -92,18 +100,22 @@ class Dialect:
 
     def bulk_read(self, cur: Any) -> None:
         """Prepare ``cur``'s connection for one large aggregate (a backfill)."""
+        return None  # by default, nothing to do
 
     # -- catalog -------------------------------------------------------------------------
+    @abstractmethod
     def tables(self, cur: Any) -> set[str]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def indexes(self, cur: Any) -> set[str]:
         """The named indexes (not those behind a primary key or UNIQUE)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def columns(self, cur: Any, table: str) -> list[str]:
         """The column names of ``table``, in order."""
-        raise NotImplementedError
+        ...
 
     def __repr__(self) -> str:
         return f"<Dialect {self.name}>"

@@ -48,8 +48,9 @@ _RECORDS = (f"CREATE TABLE {TABLE} (name TEXT PRIMARY KEY, "
 
 # -- the baseline: the schema of 2026-11, as the store, usage.py and batches.py made it -------
 # seq is the chain position and, in SQLite, the rowid (INTEGER PRIMARY KEY: no extra
-# b-tree). Each index adds ~10 us to every commit, so the ledger keeps one more, on the
-# request id; per-key spend is summed incrementally over new seqs.
+# b-tree). Each index adds ~10 us to every commit (benchmarks/ledger_commit.py), so the
+# ledger keeps one more, on the request id; per-key spend is summed incrementally over new
+# seqs, and time ranges follow seq order.
 _LEDGER = """CREATE TABLE ledger (
     seq {rowid} PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts DOUBLE PRECISION NOT NULL,
     key_name TEXT, alias TEXT, backend TEXT, upstream_model TEXT, hosting TEXT,
