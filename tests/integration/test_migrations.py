@@ -432,3 +432,19 @@ def test_an_unknown_scheme_lists_the_valid_ones():
     for scheme in ("sqlite://", "postgresql://", "postgres://"):
         assert scheme in message
     assert "s3cret" not in message  # the URL may hold a password: not repeated
+
+
+def test_a_store_migrated_by_a_newer_breakeven_is_refused_untouched(url):
+    asyncio.run(open_store(url).close())
+    raw = Raw(url)
+    try:
+        raw.run("INSERT INTO _breakeven_migrations (name, applied_at, adopted) "
+                + ("VALUES (%s, %s, %s)" if raw.pg else "VALUES (?, ?, ?)"),
+                ("0099_from_the_future", NOW, 0))
+        raw.conn.commit()
+        before = raw.dump()
+        with pytest.raises(InputError, match=r"newer breakeven .*0099_from_the_future"):
+            open_store(url)
+        assert raw.dump() == before
+    finally:
+        raw.close()

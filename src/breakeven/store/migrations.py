@@ -132,6 +132,11 @@ def _next(conn: Any, dialect: Dialect, migrations: Sequence[Migration]) -> str |
             cur.execute(dialect.ddl(_RECORDS))
         cur.execute(f"SELECT name FROM {TABLE}")
         applied = {str(r[0]) for r in cur.fetchall()}
+        unknown = sorted(applied - {m.name for m in migrations})
+        if unknown:  # written by a newer breakeven: its rows may mean what we cannot read
+            raise InputError(f"this store was migrated by a newer breakeven (migrations "
+                             f"{', '.join(unknown)} are unknown here); upgrade breakeven "
+                             "to open it", where="store")
         if "ledger" in tables:
             _rollup(cur, dialect, tables)
         todo = next((m for m in migrations if m.name not in applied), None)
