@@ -102,11 +102,12 @@ def test_property_content_with_pii_never_gets_a_hosted_candidate(snippet, where,
     assert not {"h1", "h2"} & set(choice.candidates)
 
 
-def test_a_detector_error_fails_closed(monkeypatch):
+def test_a_detector_error_fails_closed():
     from breakeven.gateway import classify
     from breakeven.gateway.call import new_call
     from breakeven.gateway.config import GatewayConfig
     from breakeven.gateway.metrics import Metrics
+    from breakeven.gateway.scan import scan
 
     cfg = GatewayConfig.model_validate({
         "backends": [{"name": "s", "url": "http://a/v1", "model": "m", "hosting": "self",
@@ -114,12 +115,13 @@ def test_a_detector_error_fails_closed(monkeypatch):
                               "capacity_tokens_per_s": 100}}],
         "routes": [{"alias": "r", "backends": ["s"]}]})
 
-    def broken(_body: object) -> list[object]:
+    def broken(_text: str) -> list[object]:
         raise RuntimeError("detector bug")
 
-    monkeypatch.setattr(classify.pii, "scan", broken)
+    scanned = scan({"messages": [{"role": "user", "content": "hello"}]}, broken)
+    assert scanned.error
     call = new_call("chat/completions")
-    cls = classify.detect(call, {"messages": []}, cfg.routes[0])
+    classes = classify.content_classes(call, scanned, cfg.routes[0])
     metrics = Metrics()
     metrics.classified(call)
-    assert (cls, metrics.detector_errors) == ("pii", 1)
+    assert (classes, metrics.detector_errors) == (["pii"], 1)

@@ -48,6 +48,9 @@ class Call:
     content: dict[str, Any] | None = None  # kept only when the route opts in
     pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
     batch: bool = False  # a line of a batch job, not interactive traffic
+    # the sensitive values the scan found: kept in memory to scrub them from what the
+    # ledger stores (errors, decisions); never stored, never logged
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def answered(self, backend: Backend, tokens_in: int, tokens_out: int) -> None:
         """The backend that served the call, and the tokens it reported."""

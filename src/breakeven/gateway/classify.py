@@ -1,34 +1,37 @@
 """What a request is: its route and its data class, or the refusal. Pure.
 
-One function for requests and batch lines alike. The order is fixed: the alias must name
-a route the key may use, the route must serve the endpoint's task, the data class starts
-from the key (raised, never lowered, by ``x-data-class``) and the content scan may raise
-it further; a class whose rule is ``block`` is refused here, before any backend is asked.
+One function for requests and batch lines alike, and one boundary decision: the alias must
+name a route the key may use, the route must serve the endpoint's task, and the data class
+is the combination of every class in force - the key's, ``x-data-class`` (which may raise
+it, never lower it), and what the content scan finds (``scan``), whatever the key or
+header said. Classes combine by the stricter rule (hostings and regions intersect, the
+strictest action wins: ``config.strictest``), so a class allowed on hosted backends never
+switches the scan off. A class whose rule is ``block`` is refused here, before any backend
+is asked; the same class then governs every attempt, fallback, cascade and batch line.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from breakeven.errors import ApiError
-from breakeven.gateway import pii
 from breakeven.gateway.call import ENDPOINT_TASK, Call
-from breakeven.gateway.config import GatewayConfig, Key, Route
+from breakeven.gateway.config import UNMASKABLE, GatewayConfig, Key, Route
+from breakeven.gateway.scan import Scanned, scan
 
-__all__ = ["classify", "detect", "header_class"]
+__all__ = ["classify", "content_classes", "header_class"]
 
-log = logging.getLogger(__name__)
-_STRICTEST_FIRST = ("secret", "phi", "pii")
+_HEADER = "x-data-class"
 
 
 def classify(cfg: GatewayConfig, call: Call, body: dict[str, Any],
-             data_class: Callable[[], str]) -> None:
+             data_class: Callable[[], str], scanned: Scanned | None = None) -> None:
     """Set ``call.route`` and ``call.data_class`` from the body, or raise the ``ApiError``
     that refuses it: an alias the key may not use, a route of another task, a blocked
-    class. ``data_class()`` gives the class before the content is scanned; it is asked
-    only once the route is known, so a bad alias is reported before a bad header."""
+    class. ``data_class()`` gives the class the caller declared (key and header); it is
+    asked only once the route is known, so a bad alias is reported before a bad header.
+    ``scanned``: the content scan when the caller ran it already (off the event loop)."""
     key = call.key
     assert key is not None
     alias = body.get("model")
@@ -44,52 +47,60 @@ def classify(cfg: GatewayConfig, call: Call, body: dict[str, Any],
     if (task == "embeddings") != (route.task == "embeddings"):
         raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
                        "model")
-    call.data_class = data_class()
+    classes = [data_class()]
     if route.detect_pii:
-        call.data_class = detect(call, body, route)
-    rule = cfg.classes.get(call.data_class)
-    if rule is not None and rule.action == "block":
+        classes += content_classes(call, body if scanned is None else scanned, route)
+    call.data_class = cfg.combine(*classes)
+    rule = cfg.rule(call.data_class)
+    if rule is None:  # a class the config no longer has (a batch created before a reload)
+        raise ApiError(400, f"unknown data class '{call.data_class}' (known: "
+                            f"{', '.join(cfg.classes)})", "x-data-class")
+    if rule.action == "block":
         found = f" (found: {', '.join(call.trace.found)})" if call.trace.found else ""
         raise ApiError(400, f"route '{alias}' does not accept data of class "
                             f"'{call.data_class}'{found}", "messages",
                        code="sensitive_data_blocked", rules=("blocked_class",))
-    call.pseudonymise = rule is not None and rule.action == "pseudonymise"
+    call.pseudonymise = rule.action == "pseudonymise"
 
 
-def detect(call: Call, body: dict[str, Any], route: Route) -> str:
-    """The class the content calls for: a ``general`` request is raised to the strictest
-    class its findings map to; a key's sensitive class is never relaxed. The types found
-    (never the values) go into the trace. A detector error fails closed: the request is
-    treated as ``pii`` and the trace says ``DETECTOR_ERROR``."""
-    try:
-        findings = pii.scan(body)
-    except Exception:  # a bug in the detector must not let the request out unscanned
-        log.exception("PII detector failed; treating the request as pii")
+def content_classes(call: Call, body: dict[str, Any] | Scanned, route: Route) -> list[str]:
+    """The classes the content calls for, each finding's (``route.pii_classes``, ``pii``
+    by default), the route's ``unscannable_class`` for token ids, and ``unmaskable`` for a
+    value split over several strings. The types found (never the values) go into the
+    trace. A detector error fails closed: ``pii``, and the trace says ``DETECTOR_ERROR``."""
+    found = body if isinstance(body, Scanned) else scan(body)
+    if found.error:
         call.trace.found = ["DETECTOR_ERROR"]
-        return "pii" if call.data_class == "general" else call.data_class
-    if not findings:
-        return call.data_class
-    kinds = sorted({f.type for f in findings})
-    call.trace.found = kinds
-    if call.data_class != "general":
-        return call.data_class
-    classes = {route.pii_classes.get(k, "pii") for k in kinds}
-    for cls in _STRICTEST_FIRST:
-        if cls in classes:
-            return cls
-    return sorted(classes)[0]
+        return ["pii"]
+    call.trace.found = found.types
+    call.secrets = found.values
+    classes = [route.pii_classes.get(t, "pii") for t in found.types]
+    if found.unscannable:
+        call.trace.found = [*call.trace.found, "TOKEN_IDS"]
+        classes.append(route.unscannable_class)
+    if found.split:
+        classes.append(UNMASKABLE)
+    return classes
 
 
-def header_class(cfg: GatewayConfig, key: Key, wanted: str | None) -> str:
-    """The class a request starts with: the key's, or ``x-data-class`` on a ``general``
-    key (a key bound to another class cannot change it)."""
+def header_class(cfg: GatewayConfig, key: Key, headers: Mapping[str, str]) -> str:
+    """The class a caller declares: the key's, raised (never lowered) by ``x-data-class``.
+    A header that names an unknown class, or comes twice, is a 400; one that would relax
+    a key's class is a 403."""
+    sent = headers.getall(_HEADER, []) if hasattr(headers, "getall") else (
+        [headers[_HEADER]] if _HEADER in headers else [])
+    if len(sent) > 1:
+        raise ApiError(400, f"x-data-class was sent {len(sent)} times; send it once",
+                       "x-data-class")
+    wanted = sent[0].strip() if sent else ""
     if not wanted or wanted == key.data_class:
         return key.data_class
     if wanted not in cfg.classes:
         raise ApiError(400, f"unknown data class '{wanted}' in x-data-class (known: "
                             f"{', '.join(cfg.classes)})", "x-data-class")
-    if key.data_class != "general":
+    combined = cfg.combine(key.data_class, wanted)
+    if combined == key.data_class:  # the header asks for less than the key holds
         raise ApiError(403, f"key '{key.name}' is bound to data class '{key.data_class}' "
                             f"and cannot send '{wanted}'", "x-data-class", "permission_error",
                        rules=("data_class",))
-    return wanted
+    return combined

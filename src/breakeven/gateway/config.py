@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "KIND_ENDPOINTS",
+    "UNMASKABLE",
     "Audit",
     "Backend",
     "Batch",
@@ -29,6 +30,7 @@ __all__ = [
     "Price",
     "Route",
     "hash_key",
+    "strictest",
 ]
 
 Hosting = Literal["self", "hosted"]
@@ -145,6 +147,34 @@ DEFAULT_CLASSES = {
     "phi": ClassRule(hosting=("self",)),
     "secret": ClassRule(hosting=("self",)),
 }
+# A class the gateway adds itself (never configured): a sensitive value it found split
+# over several strings cannot be replaced by placeholders, so it may not be pseudonymised
+# on its way to a hosted backend.
+UNMASKABLE = "unmaskable"
+_BUILTIN = {UNMASKABLE: ClassRule(hosting=("self",))}
+_ACTION_RANK = {"route": 0, "pseudonymise": 1, "block": 2}
+
+
+def _as_strict(a: ClassRule, b: ClassRule) -> bool:
+    """Whether rule ``a`` allows nothing that ``b`` refuses (no regions: any region)."""
+    regions = not b.regions or (bool(a.regions) and set(a.regions) <= set(b.regions))
+    return (set(a.hosting) <= set(b.hosting) and regions
+            and _ACTION_RANK[a.action] >= _ACTION_RANK[b.action])
+
+
+def strictest(rules: list[ClassRule]) -> ClassRule:
+    """The rule that holds every one of ``rules``: hostings and regions intersect, the
+    strictest action wins. Regions that do not meet leave no hosting at all."""
+    hosting = [h for h in ("self", "hosted") if all(h in r.hosting for r in rules)]
+    regions: set[str] | None = None
+    for r in rules:
+        if r.regions:
+            regions = set(r.regions) if regions is None else regions & set(r.regions)
+    if regions is not None and not regions:
+        hosting = []  # no region satisfies them all: nothing may serve it
+    action = max((r.action for r in rules), key=_ACTION_RANK.__getitem__)
+    return ClassRule(hosting=tuple(hosting), regions=tuple(sorted(regions or ())),
+                     action=action)
 
 
 class Cascade(_Spec):
@@ -172,6 +202,8 @@ class Route(_Spec):
                               "hosted backends, where the data class allows")
     # detected type -> data class; types not listed make the request "pii"
     pii_classes: dict[str, str] = Field(default_factory=lambda: {"SECRET": "secret"})
+    unscannable_class: str = Field(default="pii", description="the class of a request "
+                                   "whose text cannot be scanned (token ids)")
 
 
 class Key(_Spec):
@@ -270,9 +302,11 @@ class GatewayConfig(_Spec):
                 if name not in names:
                     raise ValueError(f"routes[{i}] ({route.alias}): unknown backend "
                                      f"'{name}' (backends: {', '.join(names)})")
-            for kind, cls in route.pii_classes.items():
+            for kind, cls in (*route.pii_classes.items(),
+                              ("unscannable_class", route.unscannable_class)):
                 if cls not in self.classes:
-                    raise ValueError(f"routes[{i}] ({route.alias}): pii_classes.{kind} names "
+                    field = kind if kind == "unscannable_class" else f"pii_classes.{kind}"
+                    raise ValueError(f"routes[{i}] ({route.alias}): {field} names "
                                      f"unknown data class '{cls}'")
             if route.cascade:
                 for name in (*route.cascade.first, *route.cascade.then):
@@ -292,6 +326,29 @@ class GatewayConfig(_Spec):
     @property
     def classes(self) -> dict[str, ClassRule]:
         return {**DEFAULT_CLASSES, **self.data_classes}
+
+    def rule(self, data_class: str) -> ClassRule | None:
+        """The rule of a class, or of a combination ``a+b`` (``combine``); None when a
+        part is unknown."""
+        classes = {**self.classes, **_BUILTIN}
+        rules = [classes.get(part) for part in data_class.split("+")]
+        if any(r is None for r in rules):
+            return None
+        return rules[0] if len(rules) == 1 else strictest([r for r in rules if r])
+
+    def combine(self, *data_classes: str) -> str:
+        """One label for the classes in force together: a class whose rule another one
+        already implies is dropped (``general`` + ``pii`` is ``pii``); what is left, if
+        more than one, is joined with ``+`` and governed by ``strictest``."""
+        parts = sorted({p for c in data_classes for p in c.split("+")})
+        known = {**self.classes, **_BUILTIN}
+
+        def implied(p: str) -> bool:  # another part is at least as strict (ties: by name)
+            return p in known and any(
+                q != p and q in known and _as_strict(known[q], known[p])
+                and (not _as_strict(known[p], known[q]) or q < p) for q in parts)
+
+        return "+".join(p for p in parts if not implied(p))
 
     def backend(self, name: str) -> Backend:
         return next(b for b in self.backends if b.name == name)

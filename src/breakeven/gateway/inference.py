@@ -7,6 +7,7 @@ services it uses. Errors leave as exceptions; ``errors`` answers and records the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +19,12 @@ from breakeven.gateway import streaming
 from breakeven.gateway.call import Call, new_call
 from breakeven.gateway.classify import classify, header_class
 from breakeven.gateway.errors import CALL
+from breakeven.gateway.scan import scan
 from breakeven.gateway.state import Services
 
 __all__ = ["Inference"]
 
+_OFF_LOOP_BYTES = 32 * 1024  # about 8,000 tokens: the scan takes a few ms beyond this
 _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
              "stop", "n", "presence_penalty", "frequency_penalty", "response_format")
 
@@ -47,11 +50,12 @@ class Inference:
                            rules=("overload",))
         s.metrics.in_flight += 1
         try:
+            raw = await request.read()
             try:
-                body = orjson.loads(await request.read())
+                body = orjson.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 raise ApiError(400, "the request body is not valid JSON") from None
-            await self._admit(call, request, body)
+            await self._admit(call, request, body, len(raw))
             assert call.route is not None
             if call.stream and call.route.cascade is None:
                 return await streaming.relay(request, call, body, s.dispatch, s.load,
@@ -68,14 +72,15 @@ class Inference:
             s.metrics.in_flight -= 1
             s.metrics.served += 1
 
-    async def _admit(self, call: Call, request: web.Request, body: Any) -> None:
+    async def _admit(self, call: Call, request: web.Request, body: Any, size: int) -> None:
         key = call.key
         assert key is not None
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
         cfg = self.s.cfg
-        classify(cfg, call, body, lambda: header_class(cfg, key,
-                                                       request.headers.get("x-data-class")))
+        # a large body is scanned on a worker thread: the loop keeps serving everyone else
+        scanned = await asyncio.to_thread(scan, body) if size > _OFF_LOOP_BYTES else None
+        classify(cfg, call, body, lambda: header_class(cfg, key, request.headers), scanned)
         self.s.metrics.classified(call)
         call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
         stream = body.get("stream", False)

@@ -79,7 +79,7 @@ def choose(cfg: GatewayConfig, route: Route, data_class: str, key_regions: tuple
            states: dict[str, BackendState], now: float,
            among: tuple[str, ...] | None = None) -> Choice:
     """Eligible backends of ``route`` (or of ``among``, a cascade stage) in the order to try."""
-    rule = cfg.classes.get(data_class)
+    rule = cfg.rule(data_class)
     allowed = _regions(key_regions, route.regions, rule.regions if rule else ())
     groups: dict[tuple[str, str, str], list[str]] = {}
     skipped: list[tuple[str, str, str]] = []

@@ -1,21 +1,22 @@
 """Pseudonymise a request before a hosted backend; restore the answer. Pure.
 
-Every finding in the caller's text is replaced by a stable placeholder (``[EMAIL_1]``,
-``[PHONE_2]``; the same value gets the same placeholder everywhere in the request), the
-hosted model answers with the placeholders, and the answer is restored before the caller
-sees it. In a stream a placeholder may arrive split over several chunks, so text that could
-be the start of one is held back until it is complete (or cannot be one).
+Every finding in every string of the request (the walk ``scan`` reads) is replaced by a
+stable placeholder (``[EMAIL_1]``, ``[PHONE_2]``; the same value gets the same placeholder
+everywhere in the request), the hosted model answers with the placeholders, and every
+string of the answer is restored before the caller sees it. In a stream a placeholder may
+arrive split over several chunks, so text that could be the start of one is held back
+until it is complete (or cannot be one), per field (``ChunkRestorer``).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from breakeven.gateway.pii import detect
+from breakeven.gateway.scan import ENUMS
 
-__all__ = ["StreamRestorer", "pseudonymise", "restore"]
+__all__ = ["ChunkRestorer", "StreamRestorer", "pseudonymise", "restore", "restore_answer"]
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 
@@ -42,33 +43,31 @@ def _replace(text: str, mapping: dict[str, str], counters: dict[str, int]) -> st
 
 
 def pseudonymise(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """A copy of ``body`` with every finding replaced, and placeholder -> original."""
-    out = copy.deepcopy(body)
+    """A copy of ``body`` with every finding replaced, and placeholder -> original.
+
+    Every string is rewritten, wherever it is (the same walk as ``scan.strings``: keys,
+    nested values, long integers, which become their placeholder string), except the
+    API's enum values and the top-level ``model``."""
     mapping: dict[str, str] = {}
     counters: dict[str, int] = {}
 
-    def sub(text: str) -> str:
-        return _replace(text, mapping, counters)
+    def walk(value: Any, field: str | None, top: bool) -> Any:
+        if isinstance(value, str):
+            if field in ENUMS and value in ENUMS[field]:
+                return value
+            return _replace(value, mapping, counters)
+        if isinstance(value, dict):
+            return {(_replace(k, mapping, counters) if isinstance(k, str) else k):
+                    (v if top and k == "model" else walk(v, k, False))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, field, False) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 8:
+            masked = _replace(str(value), mapping, counters)
+            return value if masked == str(value) else masked
+        return value
 
-    for msg in out.get("messages") or []:
-        if not isinstance(msg, dict):
-            continue
-        if isinstance(msg.get("content"), str):
-            msg["content"] = sub(msg["content"])
-        elif isinstance(msg.get("content"), list):
-            for part in msg["content"]:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    part["text"] = sub(part["text"])
-        for call in msg.get("tool_calls") or []:
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                fn["arguments"] = sub(fn["arguments"])
-    for key in ("prompt", "input"):
-        if isinstance(out.get(key), str):
-            out[key] = sub(out[key])
-        elif isinstance(out.get(key), list):
-            out[key] = [sub(v) if isinstance(v, str) else v for v in out[key]]
-    return out, mapping
+    return walk(body, None, True), mapping
 
 
 def restore(text: str, mapping: dict[str, str]) -> str:
@@ -77,19 +76,22 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: mapping.get(m.group(), m.group()), text)
 
 
-def restore_answer(answer: dict[str, Any], mapping: dict[str, str]) -> None:
-    """Restore a chat or completion answer in place."""
-    for choice in answer.get("choices") or []:
-        message = choice.get("message")
-        if isinstance(message, dict):
-            if isinstance(message.get("content"), str):
-                message["content"] = restore(message["content"], mapping)
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function") or {}
-                if isinstance(fn.get("arguments"), str):
-                    fn["arguments"] = restore(fn["arguments"], mapping)
-        if isinstance(choice.get("text"), str):
-            choice["text"] = restore(choice["text"], mapping)
+def restore_answer(answer: Any, mapping: dict[str, str]) -> Any:
+    """Restore every string of an answer in place (content, tool-call arguments, text,
+    refusals, anything the backend echoed); returns the answer."""
+    if isinstance(answer, dict):
+        for k, v in answer.items():
+            if isinstance(v, str):
+                answer[k] = restore(v, mapping)
+            else:
+                restore_answer(v, mapping)
+    elif isinstance(answer, list):
+        for i, v in enumerate(answer):
+            if isinstance(v, str):
+                answer[i] = restore(v, mapping)
+            else:
+                restore_answer(v, mapping)
+    return answer
 
 
 class StreamRestorer:
@@ -111,3 +113,55 @@ class StreamRestorer:
     def flush(self) -> str:
         data, self.held = self.held, ""
         return restore(data, self.mapping)
+
+
+_STREAMED = ("content", "reasoning_content", "refusal")
+
+
+class ChunkRestorer:
+    """Restores every streamed text field of OpenAI chunks, each with its own
+    ``StreamRestorer`` (a placeholder may be split over chunks): a choice's delta
+    ``content``/``reasoning_content``/``refusal``, a completion's ``text``, and each tool
+    call's ``function.arguments``. ``finish`` puts back what is still held."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+        self._held: dict[tuple[Any, ...], StreamRestorer] = {}
+
+    def _feed(self, where: tuple[Any, ...], text: str) -> str:
+        restorer = self._held.setdefault(where, StreamRestorer(self.mapping))
+        return restorer.feed(text)
+
+    def chunk(self, chunk: dict[str, Any]) -> None:
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            i = choice.get("index", 0)
+            if isinstance(choice.get("text"), str):
+                choice["text"] = self._feed((i, "text"), choice["text"])
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            for name in _STREAMED:
+                if isinstance(delta.get(name), str):
+                    delta[name] = self._feed((i, name), delta[name])
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    fn["arguments"] = self._feed((i, "tool", call.get("index", 0)),
+                                                 fn["arguments"])
+            if choice.get("finish_reason"):
+                self._finish(i, choice, delta)
+
+    def _finish(self, i: Any, choice: dict[str, Any], delta: dict[str, Any]) -> None:
+        for where, restorer in list(self._held.items()):
+            if where[0] != i or not restorer.held:
+                continue
+            rest = restorer.flush()
+            if where[1] == "text":
+                choice["text"] = (choice.get("text") or "") + rest
+            elif where[1] == "tool":
+                delta.setdefault("tool_calls", []).append(
+                    {"index": where[2], "function": {"arguments": rest}})
+            else:
+                delta[where[1]] = (delta.get(where[1]) or "") + rest

@@ -21,6 +21,7 @@ counted twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from typing import Any
 from breakeven.gateway.pii import Finding, detect
 
 __all__ = ["ENUMS", "Scanned", "scan", "strings"]
+
+log = logging.getLogger(__name__)
 
 # (field, value) pairs an API defines as enums: never caller text
 _ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
@@ -66,6 +69,8 @@ class Scanned:
     findings: tuple[tuple[str, Finding], ...]  # (path, finding); path "a+b" when split
     unscannable: tuple[str, ...]
     split: bool
+    values: tuple[str, ...] = ()  # the values found: for redaction, never to be stored
+    error: bool = False  # the detector failed: nothing is known, so the caller fails closed
 
     @property
     def types(self) -> list[str]:
@@ -73,8 +78,8 @@ class Scanned:
 
 
 def _token_ids(value: list[Any]) -> bool:
-    return bool(value) and all(isinstance(v, int) and not isinstance(v, bool)
-                               or isinstance(v, list) and _token_ids(v) for v in value)
+    return bool(value) and all((isinstance(v, int) and not isinstance(v, bool))
+                               or (isinstance(v, list) and _token_ids(v)) for v in value)
 
 
 def strings(body: Any, unscannable: list[str] | None = None, path: str = "",
@@ -106,7 +111,16 @@ def strings(body: Any, unscannable: list[str] | None = None, path: str = "",
 
 
 def scan(body: Any, detector: Callable[[str], list[Finding]] = detect) -> Scanned:
-    """Every finding in ``body``: in each string, and across the boundaries between them."""
+    """Every finding in ``body``: in each string, and across the boundaries between them.
+    Never raises: a detector that fails gives ``Scanned(error=True)``."""
+    try:
+        return _scan(body, detector)
+    except Exception:  # a bug in the detector must not let the request out unscanned
+        log.exception("PII detector failed; the request is treated as sensitive")
+        return Scanned((), (), False, (), error=True)
+
+
+def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
     unscannable: list[str] = []
     pieces = list(strings(body, unscannable))
     found: list[tuple[str, Finding]] = []
@@ -115,18 +129,20 @@ def scan(body: Any, detector: Callable[[str], list[Finding]] = detect) -> Scanne
         for f in detector(text):
             found.append((path, f))
             seen.add((f.type, text[f.start:f.end]))
+    values = {v for _, v in seen}
     split = False
-    values = [p for p in pieces if not p[0].endswith("#key")]  # caller text, in order
-    for i in range(1, len(values)):
-        window, cut, paths = _window(values, i)
+    texts = [p for p in pieces if not p[0].endswith("#key")]  # caller text, in order
+    for i in range(1, len(texts)):
+        window, cut, paths = _window(texts, i)
         for f in detector(window):
             value = window[f.start:f.end]
             if not f.start < cut < f.end or any(
                     t == f.type and v in value for t, v in seen):
                 continue  # inside one string, or one found there with its neighbours glued
             found.append(("+".join(paths), f))
+            values.add(value)
             split = True
-    return Scanned(tuple(found), tuple(unscannable), split)
+    return Scanned(tuple(found), tuple(unscannable), split, tuple(sorted(values)))
 
 
 def _window(pieces: list[tuple[str, str]], i: int) -> tuple[str, int, list[str]]:

@@ -87,11 +87,13 @@ class _Relay:
                      mapping: dict[str, str] | None) -> list[bytes]:
         call = self.call
         assert call.route is not None
-        restorer = pseudonym.StreamRestorer(mapping) if mapping else None
+        restorer = pseudonym.ChunkRestorer(mapping) if mapping else None
         keep = call.route.store_content
         held: list[bytes] = []
         text: list[str] = []
         async for chunk in opened.chunks():
+            if restorer is not None:  # placeholders back to values, in every text field
+                restorer.chunk(chunk)
             choices = chunk.get("choices") or []
             if call.ttft_ms is None and _generated(choices):
                 call.ttft_ms = (time.perf_counter() - call.started) * 1e3
@@ -102,11 +104,7 @@ class _Relay:
                     held.append(sse(chunk))
                 continue
             delta = choices[0].get("delta") or {}
-            if restorer is not None and isinstance(delta.get("content"), str):
-                delta["content"] = restorer.feed(delta["content"])
             if choices[0].get("finish_reason"):
-                if restorer is not None and restorer.held:
-                    delta["content"] = (delta.get("content") or "") + restorer.flush()
                 held.append(sse(chunk))
                 continue
             if self.response is None:

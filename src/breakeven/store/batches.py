@@ -23,7 +23,8 @@ FINAL = ("done", "failed", "cancelled", "expired")
 BATCH_COLUMNS = ("id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
                  "spill", "metadata", "errors", "output_file_id", "error_file_id", "total",
                  "created_at", "expires_at", "in_progress_at", "finalizing_at",
-                 "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at")
+                 "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at",
+                 "data_class")
 _CHUNK = 2000
 
 

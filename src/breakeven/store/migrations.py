@@ -107,6 +107,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_baseline_2026_11", (
         _LEDGER, _CHECKPOINTS, _RATE_WINDOWS, _USAGE_HOURLY, _USAGE_MARK, _MARK,
         _FILES, _BATCHES, _BATCH_LINES, _QUEUE_INDEX, _BATCH_INDEX)),
+    # the class the caller declared when creating a batch (x-data-class): its lines are
+    # classified from it, as requests are
+    Migration("0002_batches_declared_class", (
+        "ALTER TABLE batches ADD COLUMN data_class TEXT",)),
 )
 # what rebuilds the rollup; a migration that changes the rollup's tables changes this too
 _ROLLUP = {"usage_hourly": _USAGE_HOURLY, "usage_mark": _USAGE_MARK}

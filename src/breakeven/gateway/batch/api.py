@@ -18,6 +18,7 @@ from breakeven.errors import ApiError
 from breakeven.gateway.auth import Auth
 from breakeven.gateway.batch import files as batchfile
 from breakeven.gateway.batch.scheduler import Batches
+from breakeven.gateway.classify import header_class
 from breakeven.gateway.config import Key
 
 __all__ = ["BatchApi"]
@@ -109,6 +110,7 @@ class BatchApi:
 
     async def create(self, request: web.Request) -> web.Response:
         key = self.auth.caller(request.headers)
+        declared = header_class(self.b.gateway, key, request.headers)  # every line's floor
         try:
             body = orjson.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
@@ -141,7 +143,8 @@ class BatchApi:
         batch = {"id": f"batch_{secrets.token_hex(12)}", "key_name": key.name,
                  "endpoint": endpoint, "input_file_id": fid, "completion_window": window,
                  "status": "validating", "created_at": now, "expires_at": now + seconds,
-                 "metadata": orjson.dumps(metadata).decode() if metadata else None}
+                 "metadata": orjson.dumps(metadata).decode() if metadata else None,
+                 "data_class": declared}
         await self.b.io(self.b.queue.create, batch)
         self.b.spawn(self.b.validate(batch["id"]))
         return web.json_response(await self._object(await self._reload(batch)))

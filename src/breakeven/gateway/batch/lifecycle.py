@@ -165,6 +165,8 @@ class Lifecycle:
             return
         key = self.auth.by_name(batch["key_name"])
         endpoint = batch["endpoint"].removeprefix("/v1/")
+        declared = cfg.combine(key.data_class if key else "general",
+                               batch["data_class"] or "general")
 
         def check(line: batchfile.Line) -> tuple[Any, ...]:
             call = new_call(endpoint)
@@ -172,7 +174,7 @@ class Lifecycle:
             try:
                 if key is None:
                     raise ApiError(403, "the key that submitted this batch is gone")
-                classify(cfg, call, line.body, lambda: key.data_class)
+                classify(cfg, call, line.body, lambda: declared)
                 self.metrics.classified(call)
             except ApiError as exc:
                 self.metrics.refused(exc.rules)

@@ -260,7 +260,7 @@ class Batches:
             if line["attempts"] > self.cfg.max_line_attempts:
                 raise ApiError(500, f"line abandoned after {line['attempts'] - 1} attempts "
                                     "(its process stopped each time)", code="too_many_attempts")
-            rule = cfg.classes.get(call.data_class)
+            rule = cfg.rule(call.data_class)
             call.pseudonymise = rule is not None and rule.action == "pseudonymise"
             body = orjson.loads(line["body"])
             among = (slot,) if slot != "spill" else tuple(
