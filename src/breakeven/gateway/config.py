@@ -224,6 +224,9 @@ class Limits(_Spec):
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     retry_after_cap_s: float = Field(default=5.0, ge=0)
+    max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="the most an upstream answer (or "
+        "stream) may hold; beyond it the attempt fails as a protocol error")
     memory_trim_s: float | None = Field(
         default=10.0, gt=0, description="how often freed heap memory is handed back to the "
         "OS after traffic (glibc malloc_trim); null: never")

@@ -2,7 +2,8 @@
 
 ``record()`` returns once the row is committed (the store's group commit), so a caller
 that awaits it before the answer's last byte goes out never answers a request that the
-ledger does not hold. A store that cannot commit is a 503 to the caller, not a silent loss.
+ledger does not hold. A store that cannot commit is a 503 to the caller, not a silent loss. The values the
+content scan found are scrubbed from every column (errors, decisions, kept content).
 """
 
 from __future__ import annotations
@@ -21,9 +22,23 @@ from breakeven.gateway.policy import BackendState
 from breakeven.gateway.record import row
 from breakeven.gateway.spend import Spend
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "scrub"]
 
 log = logging.getLogger(__name__)
+
+
+def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` with every occurrence of each secret replaced, in every string inside."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "[REDACTED]")
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, secrets) for v in value]
+    return value
 
 
 class _Ledger(Protocol):
@@ -63,6 +78,9 @@ class Recorder:
                      ttft_ms=call.ttft_ms, latency_ms=latency, trace=call.trace, cfg=self.cfg,
                      route=route, content=call.content, batch=call.batch)
         record["usd"] += call.extra_usd
+        if call.secrets:  # what the scan found never reaches a ledger column
+            for column in ("error", "decision", "content"):
+                record[column] = scrub(record[column], call.secrets)
         self.metrics.recorded(call, status, latency / 1e3, record["usd"], record["fallbacks"],
                               bool(record["escalated"]))
         if backend is not None and backend.hosting == "self" and not call.batch:

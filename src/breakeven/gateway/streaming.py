@@ -71,7 +71,8 @@ class _Relay:
         call = self.call
         assert call.route is not None
         opened = await upstream.open_stream(self.dispatch.session, b, call.endpoint, payload,
-                                            call.route.alias)
+                                            call.route.alias,
+                                            self.dispatch.cfg.limits.max_response_bytes)
         try:
             held = await self._relay(b, opened, mapping)
         except UpstreamError as exc:

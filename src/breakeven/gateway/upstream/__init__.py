@@ -30,10 +30,11 @@ def api_for(b: Backend) -> Upstream:
 
 
 async def complete(session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                   body: dict[str, Any], alias: str) -> Answer:
-    return await base.complete(api_for(b), session, b, endpoint, body, alias)
+                   body: dict[str, Any], alias: str, limit: int = base.DEFAULT_LIMIT) -> Answer:
+    return await base.complete(api_for(b), session, b, endpoint, body, alias, limit)
 
 
 async def open_stream(session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                      body: dict[str, Any], alias: str) -> Stream:
-    return await base.open_stream(api_for(b), session, b, endpoint, body, alias)
+                      body: dict[str, Any], alias: str,
+                      limit: int = base.DEFAULT_LIMIT) -> Stream:
+    return await base.open_stream(api_for(b), session, b, endpoint, body, alias, limit)

@@ -10,7 +10,7 @@ from typing import Any
 from breakeven.errors import UpstreamError
 from breakeven.gateway import anthropic_wire
 from breakeven.gateway.config import Backend
-from breakeven.gateway.upstream.base import Decoder, Upstream, api_key
+from breakeven.gateway.upstream.base import Decoder, Upstream, api_key, redact
 
 __all__ = ["AnthropicUpstream"]
 
@@ -29,13 +29,14 @@ def _headers(b: Backend) -> dict[str, str]:
 class _Events(Decoder):
     def __init__(self, b: Backend, alias: str) -> None:
         self.name = b.name
+        self.backend = b
         self.translator = anthropic_wire.StreamTranslator(alias, True)
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         chunks = self.translator.feed(event)
         if self.translator.error:
-            raise UpstreamError("http", f"{self.name} stream error: {self.translator.error}",
-                                502)
+            raise UpstreamError("http", f"{self.name} stream error: "
+                                        f"{redact(self.backend, self.translator.error)}", 502)
         self.done = event.get("type") == "message_stop"
         return chunks
 

@@ -110,6 +110,7 @@ async def _fail(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
                          resp.status, _retry_after(resp))
 
 
+DEFAULT_LIMIT = 32 * 1024 * 1024  # bytes of one answer: limits.max_response_bytes
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key)[-_][A-Za-z0-9_\-*.]{6,}")
 
 
@@ -133,16 +134,43 @@ def _wrap(b: Backend, exc: BaseException) -> UpstreamError:
     return UpstreamError("protocol", f"{b.name} sent an answer that is not valid JSON")
 
 
+async def _read(b: Backend, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole answer, refused past ``limit`` bytes (never held beyond it)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise _too_big(b, limit)
+    parts, size = [], 0
+    async for part in resp.content.iter_chunked(64 * 1024):
+        size += len(part)
+        if size > limit:
+            raise _too_big(b, limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _too_big(b: Backend, limit: int) -> UpstreamError:
+    return UpstreamError("protocol", f"{b.name} sent more than {limit:,} bytes "
+                                     "(limits.max_response_bytes)")
+
+
+def _redirected(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
+    return UpstreamError("redirect", f"{b.name} answered {resp.status} (a redirect): not "
+                                     "followed, so the request went nowhere else")
+
+
 async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                   body: dict[str, Any], alias: str) -> Answer:
-    """One non-streaming call; the answer translated to OpenAI's shape."""
+                   body: dict[str, Any], alias: str, limit: int = DEFAULT_LIMIT) -> Answer:
+    """One non-streaming call; the answer translated to OpenAI's shape. Redirects are
+    never followed: the body must not reach a host the config does not name."""
     try:
         async with session.post(api.target(b, endpoint),
                                 data=orjson.dumps(api.request_body(b, endpoint, body, False)),
-                                headers=api.headers(b), timeout=_timeout(b)) as resp:
+                                headers=api.headers(b), timeout=_timeout(b),
+                                allow_redirects=False) as resp:
+            if 300 <= resp.status < 400:
+                raise _redirected(b, resp)
             if resp.status != 200:
                 raise await _fail(b, resp)
-            data = orjson.loads(await resp.read())
+            data = orjson.loads(await _read(b, resp, limit))
     except UpstreamError:
         raise
     except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
@@ -156,9 +184,10 @@ class Stream:
     """An open upstream stream: OpenAI chunk dicts, and the usage once it has passed."""
 
     def __init__(self, b: Backend, decoder: Decoder, resp: aiohttp.ClientResponse,
-                 cm: Any) -> None:
+                 cm: Any, limit: int = DEFAULT_LIMIT) -> None:
         self.backend = b
         self.resp = resp
+        self.limit = limit
         self._decoder = decoder
         self._cm = cm
         self.tokens_in = 0
@@ -174,8 +203,12 @@ class Stream:
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""
         decoder = self._decoder
+        size = 0
         try:
             async for raw in self.resp.content:
+                size += len(raw)
+                if size > self.limit:
+                    raise _too_big(self.backend, self.limit)
                 line = raw.strip()
                 if not line.startswith(b"data:"):
                     continue
@@ -198,17 +231,18 @@ class Stream:
 
 
 async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
-                      endpoint: str, body: dict[str, Any], alias: str) -> Stream:
+                      endpoint: str, body: dict[str, Any], alias: str,
+                      limit: int = DEFAULT_LIMIT) -> Stream:
     """Open a streaming call (headers received, status checked); iterate ``chunks()``."""
     cm = session.post(api.target(b, endpoint),
                       data=orjson.dumps(api.request_body(b, endpoint, body, True)),
-                      headers=api.headers(b), timeout=_timeout(b))
+                      headers=api.headers(b), timeout=_timeout(b), allow_redirects=False)
     try:
         resp = await cm.__aenter__()
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise _wrap(b, exc) from None
     if resp.status != 200:
-        error = await _fail(b, resp)
+        error = _redirected(b, resp) if 300 <= resp.status < 400 else await _fail(b, resp)
         await cm.__aexit__(None, None, None)
         raise error
-    return Stream(b, api.decoder(b, alias), resp, cm)
+    return Stream(b, api.decoder(b, alias), resp, cm, limit)

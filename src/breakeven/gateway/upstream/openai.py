@@ -8,7 +8,7 @@ from typing import Any
 
 from breakeven.errors import UpstreamError
 from breakeven.gateway.config import Backend
-from breakeven.gateway.upstream.base import Decoder, Upstream, api_key
+from breakeven.gateway.upstream.base import Decoder, Upstream, api_key, redact
 
 __all__ = ["OpenAIUpstream"]
 
@@ -25,13 +25,15 @@ def _headers(b: Backend) -> dict[str, str]:
 class _Chunks(Decoder):
     def __init__(self, b: Backend, alias: str) -> None:
         self.name = b.name
+        self.backend = b
         self.alias = alias
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" in event and not event.get("choices"):  # an error inside a 200 stream
             err = event["error"]
             message = err.get("message") if isinstance(err, dict) else err
-            raise UpstreamError("http", f"{self.name} stream error: {message}", 502)
+            raise UpstreamError("http", f"{self.name} stream error: "
+                                        f"{redact(self.backend, str(message))}", 502)
         event["model"] = self.alias
         return [event]
 
