@@ -147,6 +147,7 @@ def test_submit_poll_download(store_url, tmp_path, run_cli):
         # the report separates batch work and prices it on the hosted side
         config = tmp_path / "gw0.yaml"
         out = run_cli("report", "--config", str(config), "--since", "1h", "--json")
+        assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout)
         assert report["batch"]["requests"] == 31
         assert report["batch"]["hosted_equivalent_usd"] == pytest.approx(

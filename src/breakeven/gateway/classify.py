@@ -31,7 +31,10 @@ def classify(cfg: GatewayConfig, call: Call, body: dict[str, Any],
     that refuses it: an alias the key may not use, a route of another task, a blocked
     class. ``data_class()`` gives the class the caller declared (key and header); it is
     asked only once the route is known, so a bad alias is reported before a bad header.
-    ``scanned``: the content scan when the caller ran it already (off the event loop)."""
+    ``scanned``: the content scan when the caller ran it already (off the event loop).
+    A class that would pseudonymise is made ``unmaskable`` (self-hosted only) when the
+    content holds what placeholders cannot replace: a value split over several strings,
+    or token ids."""
     key = call.key
     assert key is not None
     alias = body.get("model")
@@ -48,27 +51,33 @@ def classify(cfg: GatewayConfig, call: Call, body: dict[str, Any],
         raise ApiError(400, f"route '{alias}' serves {route.task}, not /v1/{call.endpoint}",
                        "model")
     classes = [data_class()]
+    unmaskable = False
     if route.detect_pii:
-        classes += content_classes(call, body if scanned is None else scanned, route)
+        found = scan(body) if scanned is None else scanned
+        classes += content_classes(call, found, route)
+        unmaskable = found.split or bool(found.unscannable)
     call.data_class = cfg.combine(*classes)
     rule = cfg.rule(call.data_class)
+    if rule is not None and rule.action == "pseudonymise" and unmaskable:
+        # placeholders cannot replace a value split over strings, or token ids
+        call.data_class = cfg.combine(call.data_class, UNMASKABLE)
+        rule = cfg.rule(call.data_class)
     if rule is None:  # a class the config no longer has (a batch created before a reload)
         raise ApiError(400, f"unknown data class '{call.data_class}' (known: "
                             f"{', '.join(cfg.classes)})", "x-data-class")
     if rule.action == "block":
-        found = f" (found: {', '.join(call.trace.found)})" if call.trace.found else ""
+        types = f" (found: {', '.join(call.trace.found)})" if call.trace.found else ""
         raise ApiError(400, f"route '{alias}' does not accept data of class "
-                            f"'{call.data_class}'{found}", "messages",
+                            f"'{call.data_class}'{types}", "messages",
                        code="sensitive_data_blocked", rules=("blocked_class",))
     call.pseudonymise = rule.action == "pseudonymise"
 
 
-def content_classes(call: Call, body: dict[str, Any] | Scanned, route: Route) -> list[str]:
-    """The classes the content calls for, each finding's (``route.pii_classes``, ``pii``
-    by default), the route's ``unscannable_class`` for token ids, and ``unmaskable`` for a
-    value split over several strings. The types found (never the values) go into the
-    trace. A detector error fails closed: ``pii``, and the trace says ``DETECTOR_ERROR``."""
-    found = body if isinstance(body, Scanned) else scan(body)
+def content_classes(call: Call, found: Scanned, route: Route) -> list[str]:
+    """The classes the content calls for: each finding's (``route.pii_classes``, ``pii``
+    by default) and the route's ``unscannable_class`` for token ids. The types found
+    (never the values) go into the trace. A detector error fails closed: ``pii``, and the
+    trace says ``DETECTOR_ERROR``."""
     if found.error:
         call.trace.found = ["DETECTOR_ERROR"]
         return ["pii"]
@@ -78,8 +87,6 @@ def content_classes(call: Call, body: dict[str, Any] | Scanned, route: Route) ->
     if found.unscannable:
         call.trace.found = [*call.trace.found, "TOKEN_IDS"]
         classes.append(route.unscannable_class)
-    if found.split:
-        classes.append(UNMASKABLE)
     return classes
 
 
