@@ -1,6 +1,7 @@
 """What one ledger commit costs on this disk, and what each index adds (SQLite, WAL).
 
-Backs the figures quoted in store/ledger.py, store/migrations.py and benchmarks/RESULTS.md: a single-row
+Backs the figures quoted in store/ledger.py, store/migrations.py and
+benchmarks/RESULTS.md: a single-row
 insert+commit with the ledger's columns under four index layouts, and ``Store.record`` as
 the gateway calls it for a request that is alone (chain head, hash, commit on the loop).
 

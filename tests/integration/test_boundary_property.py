@@ -67,10 +67,11 @@ class Recorder:
                 await resp.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
                                  "data: [DONE]\n\n".encode())
                 return resp
-            return web.json_response({"id": "c", "object": "chat.completion", "model": body["model"],
-                                      "usage": usage, "choices": [{
+            message = {"role": "assistant", "content": echo}
+            return web.json_response({"id": "c", "object": "chat.completion", "usage": usage,
+                                      "model": body["model"], "choices": [{
                                           "index": 0, "finish_reason": "stop",
-                                          "message": {"role": "assistant", "content": echo}}]})
+                                          "message": message}]})
 
         app = web.Application()
         for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):

@@ -75,7 +75,7 @@ def test_an_api_error_is_answered_recorded_and_its_rule_counted():
 
 
 def test_a_body_too_large_is_recorded_as_413_not_500():
-    response, call, recorder, metrics = _run(web.HTTPRequestEntityTooLarge(10, 20))
+    response, _, recorder, metrics = _run(web.HTTPRequestEntityTooLarge(10, 20))
     assert response.status == 413 and recorder.records[0][1] == 413
     assert metrics.rejections.values == {("body_size",): 1.0}
 

@@ -2,8 +2,9 @@
 
 ``record()`` returns once the row is committed (the store's group commit), so a caller
 that awaits it before the answer's last byte goes out never answers a request that the
-ledger does not hold. A store that cannot commit is a 503 to the caller, not a silent loss. The values the
-content scan found are scrubbed from every column (errors, decisions, kept content).
+ledger does not hold. A store that cannot commit is a 503 to the caller, not a silent
+loss. The values the content scan found are scrubbed from every column (errors,
+decisions, kept content).
 """
 
 from __future__ import annotations
