@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +31,7 @@ def load_pin(b: Backend) -> dict[str, Any]:
     assert b.identity is not None
     path = b.identity.fingerprint
     try:
-        data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the pinned fingerprint: {exc}",
                          where=f"backends.{b.name}.identity.fingerprint") from None
