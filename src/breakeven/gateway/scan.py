@@ -14,13 +14,16 @@ integers, or any other long list of integers), which the route treats as its
 (``limits.max_scan_bytes``), which is refused rather than guessed at.
 
 Values split over several strings (a card over two messages, an e-mail over two text
-parts) are found by scanning a window around every boundary between consecutive strings
-joined end to end; only findings that straddle a boundary are added there, so nothing is
-counted twice.
+parts, an API key over two fields) are found by scanning a window around every boundary
+between consecutive strings joined end to end, where a cheap test says a value could
+straddle it (an @, digits on both sides, a secret's prefix); only findings that straddle
+a boundary are added there, so nothing is counted twice. Types found by the words around
+them (names, addresses, dates of birth) are found within one string only.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,6 +62,7 @@ _ID_DIGITS = 9  # an integer this long may be an identifier: scanned as text
 _TOKEN_LIST = 8  # a list of this many integers elsewhere may be text as token ids
 _TOKEN_FIELDS = ("prompt", "input")  # where token ids are the API's documented form
 _WINDOW = 96  # characters each side of a boundary scanned joined
+_SHORT = 64  # strings up to this long have their detection remembered
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,25 @@ def scan(body: Any, detector: Callable[[str], list[Finding]] = detect) -> Scanne
         return Scanned((), (), False, (), error=True)
 
 
+@functools.lru_cache(maxsize=8192)
+def _short(text: str) -> tuple[Finding, ...]:
+    """``detect`` of a short string, remembered: field names, enum-like values and tool
+    schemas repeat in every request, and most of a body's strings are short."""
+    return tuple(detect(text))
+
+
+def _detect(text: str) -> list[Finding] | tuple[Finding, ...]:
+    return _short(text) if len(text) <= _SHORT else detect(text)
+
+
 def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
     unscannable: list[str] = []
     pieces = list(strings(body, unscannable))
     found: list[tuple[str, Finding]] = []
     seen: set[tuple[str, str]] = set()  # (type, value) found within one string
+    per_string = _detect if detector is detect else detector
     for path, text in pieces:
-        for f in detector(text):
+        for f in per_string(text):
             found.append((path, f))
             seen.add((f.type, text[f.start:f.end]))
     values = {v for _, v in seen}
@@ -134,6 +150,8 @@ def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
     texts = [p for p in pieces if not p[0].endswith("#key")]  # caller text, in order
     for i in range(1, len(texts)):
         window, cut, paths = _window(texts, i)
+        if not _could_straddle(window, cut):
+            continue
         for f in detector(window):
             value = window[f.start:f.end]
             if not f.start < cut < f.end or any(
@@ -143,6 +161,25 @@ def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
             values.add(value)
             split = True
     return Scanned(tuple(found), tuple(unscannable), split, tuple(sorted(values)))
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+# how the secret formats the detector knows begin: a key split over two strings
+_SECRET_STARTS = ("sk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "github_pat_", "glpat-", "xox",
+                  "AKIA", "ASIA", "AIza", "-----BEGIN", "eyJ", "AccountKey=", "hooks.slack")
+
+
+def _could_straddle(window: str, cut: int) -> bool:
+    """Cheap test before the detector runs on a window: could a value that the detector
+    finds span the cut? An e-mail has an @, a number-like identifier (card, IBAN, phone,
+    national id) has digits on both sides of the cut, a secret begins with a known prefix.
+    (Contextual types, names, addresses and dates found by the words around them, are
+    found within one string only.)"""
+    if "@" in window or any(p in window for p in _SECRET_STARTS):
+        return True
+    before, after = window[max(0, cut - 6):cut], window[cut:cut + 6]  # a number goes on
+    return (len(before) != len(before.translate(_NO_DIGITS))      # across the cut: digits
+            and len(after) != len(after.translate(_NO_DIGITS)))   # close to it, each side
 
 
 def _window(pieces: list[tuple[str, str]], i: int) -> tuple[str, int, list[str]]:
