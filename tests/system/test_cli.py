@@ -1,10 +1,15 @@
+"""The console entry point as an operator meets it, each command in a subprocess: plan,
+size and catalog output; bad input is one line naming the file and field, exit 2, never a
+traceback; ``gateway check`` and a gateway that refuses to start; ``identity hash``."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from .conftest import EXAMPLES
+from tests.support.configs import rate_limited
+from tests.support.paths import EXAMPLES
 
 
 def test_plan_json_on_the_seed_example(run_cli):
@@ -127,3 +132,116 @@ def test_user_catalog_copy_with_an_error_names_the_file_and_row(run_cli, tmp_pat
     r = run_cli("catalog", "--catalog", str(copy))
     assert r.returncode == 2
     assert "gpus.yaml: gpus[0].bandwidth_gbs: Input should be greater than 0" in r.stderr
+
+
+def test_identity_cli(run_cli, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.gguf").write_bytes(b"\x00" * 10)
+    out = run_cli("identity", "hash", str(tmp_path / "m"))
+    assert out.returncode == 0 and json.loads(out.stdout)["files"] == ["model.gguf"]
+    (tmp_path / "empty").mkdir()
+    empty = run_cli("identity", "hash", str(tmp_path / "empty"))
+    assert empty.returncode == 2 and "no weights" in empty.stderr
+
+
+def test_a_missing_fingerprint_stops_the_gateway_at_start(run_cli, tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("""
+backends:
+  - {name: x, url: "http://127.0.0.1:9/v1", model: m, hosting: self,
+     gpu: {gpu: a10g, usd_per_gpu_hour: 1, capacity_tokens_per_s: 100},
+     identity: {fingerprint: /nonexistent/fp.json}}
+routes: [{alias: a, backends: [x]}]
+store: sqlite:///""" + str(tmp_path / "l.db") + "\n")
+    result = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert result.returncode == 2 and "fingerprint" in result.stderr
+
+
+def test_gateway_check(run_cli, tmp_path):
+    good = tmp_path / "g.yaml"
+    good.write_text(rate_limited("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db") +
+                    """  - {name: hr, sha256: """ + "a" * 64 + """, data_class: pii}\n""")
+    out = run_cli("gateway", "check", "--config", str(good), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    row = next(r for r in report["boundary"] if r["data_class"] == "pii")
+    assert row["allowed"] == ["llama"]
+    bad = tmp_path / "b.yaml"
+    bad.write_text(good.read_text().replace("backends: [llama]", "backends: [lama]"))
+    out = run_cli("gateway", "check", "--config", str(bad))
+    assert out.returncode == 2 and "unknown backend 'lama'" in out.stderr
+    assert str(bad) in out.stderr
+    keyed = tmp_path / "k.yaml"
+    keyed.write_text(good.read_text().replace(
+        "hosting: self,", "hosting: self, api_key_env: NOT_SET_ANYWHERE,"))
+    out = run_cli("gateway", "check", "--config", str(keyed))
+    assert out.returncode == 2 and "NOT_SET_ANYWHERE" in out.stdout
+    typo = tmp_path / "t.yaml"
+    typo.write_text(good.read_text().replace("hosting: self", "hostng: self"))
+    out = run_cli("gateway", "check", "--config", str(typo))
+    assert out.returncode == 2 and "hostng" in out.stderr and "Traceback" not in out.stderr
+    ranked = tmp_path / "p.yaml"
+    ranked.write_text(good.read_text().replace("hosting: self,", "hosting: self, "
+                                               "batch_priority: 0,"))
+    out = run_cli("gateway", "check", "--config", str(ranked))
+    assert out.returncode == 2 and "batch_priority" in out.stderr
+
+
+def test_plan_emits_a_gateway_config_that_checks(run_cli, tmp_path):
+    out = tmp_path / "gw.yaml"
+    plan = run_cli("plan", str(EXAMPLES / "hybrid-support-bot.yaml"), "--emit-gateway",
+                   str(out), "--json")
+    assert plan.returncode == 0, plan.stderr
+    routing = {r["route"]: r for r in json.loads(plan.stdout)["routing"]}
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANTHROPIC_API_KEY": "x", "GEMINI_API_KEY": "x",
+           "OPENAI_API_KEY": "x"}
+    check = subprocess.run([sys.executable, "-c", "from breakeven.cli import main; main()",
+                            "gateway", "check", "--config", str(out), "--json"],
+                           capture_output=True, text=True, env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = json.loads(check.stdout)["boundary"]
+    pii_route = routing["support-account"]
+    assert pii_route["side"] == "self_hosted"
+    allowed = next(r["allowed"] for r in rows
+                   if r["route"] == "support-account" and r["data_class"] == "pii")
+    assert allowed and all(name.startswith("gemma") for name in allowed)
+    hosted_only = next(r for r in rows
+                       if r["route"] == "support-escalation" and r["data_class"] == "pii")
+    assert hosted_only["allowed"] == []
+    small = tmp_path / "small.yaml"
+    assert run_cli("plan", str(EXAMPLES / "small-team-prototype.yaml"), "--emit-gateway",
+                   str(small)).returncode == 0
+    assert "hosting: self" not in small.read_text()
+
+
+def test_gateway_refuses_to_start_without_its_signing_key(run_cli, tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(rate_limited("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db")
+                    + "audit: {signing_key_env: NO_SUCH_AUDIT_KEY, require_signing: true}\n")
+    result = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert result.returncode == 2 and "NO_SUCH_AUDIT_KEY" in result.stderr
+    assert "keygen" in result.stderr
+    path.write_text(rate_limited("http://127.0.0.1:9/v1", "postgresql://nobody@127.0.0.1:1/x"))
+    result = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert result.returncode == 2 and "cannot open PostgreSQL store" in result.stderr
+
+
+def test_check_refuses_residency_no_backend_can_meet(run_cli, tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(rate_limited("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path}/l.db").replace(
+        "routes: [{alias: open, backends: [llama]}]",
+        "routes: [{alias: open, backends: [llama], regions: [eu-west]}]"))
+    out = run_cli("gateway", "check", "--config", str(path))
+    assert out.returncode == 2 and "requires regions eu-west" in out.stdout
+    started = run_cli("gateway", "--config", str(path), "--port", "0")
+    assert started.returncode == 2 and "requires regions eu-west" in started.stderr
+
+
+def test_sim_refuses_a_deployment_that_does_not_fit(run_cli):
+    result = run_cli("sim", "--model", "llama-3.1-70b", "--gpu", "a10g", "--gpus", "1")
+    assert result.returncode == 2
+    assert "cannot simulate" in result.stderr and "Traceback" not in result.stderr

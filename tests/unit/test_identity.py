@@ -1,17 +1,9 @@
-"""Pinned identity: weights digests, fingerprints, drift caught end to end with the sim."""
+"""Pinned identity on its own: the weights digest (fingerprints and drift end to end:
+integration/test_identity.py)."""
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
-
-import openai
-
-from breakeven.gateway.identity import similarity, weights_digest
-
-from .conftest import GatewayProcess, SimProcess
-from .test_gateway import KEYS, _sha
+from breakeven.gateway.identity import weights_digest
 
 
 def test_weights_digest_is_stable_and_sensitive(tmp_path):
@@ -25,90 +17,3 @@ def test_weights_digest_is_stable_and_sensitive(tmp_path):
     assert weights_digest(a)[0] == weights_digest(b)[0]
     (b / "model.safetensors").write_bytes(b"weightz")
     assert weights_digest(a)[0] != weights_digest(b)[0]
-
-
-def test_identity_cli(run_cli, tmp_path):
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "model.gguf").write_bytes(b"\x00" * 10)
-    out = run_cli("identity", "hash", str(tmp_path / "m"))
-    assert out.returncode == 0 and json.loads(out.stdout)["files"] == ["model.gguf"]
-    (tmp_path / "empty").mkdir()
-    empty = run_cli("identity", "hash", str(tmp_path / "empty"))
-    assert empty.returncode == 2 and "no weights" in empty.stderr
-
-
-def _metrics(base: str) -> str:
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
-        return resp.read().decode()
-
-
-def test_drift_is_detected_and_the_same_model_is_not(run_cli, tmp_path):
-    same = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001")
-    other = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001",
-                       "--variant", "int4-requant")
-    gateway = None
-    try:
-        pin = tmp_path / "llama.json"
-        made = run_cli("identity", "fingerprint", "--url", same.url, "--model", "llama-3.1-8b",
-                       "--out", str(pin))
-        assert made.returncode == 0, made.stderr
-        again = tmp_path / "again.json"
-        run_cli("identity", "fingerprint", "--url", same.url, "--model", "llama-3.1-8b",
-                "--out", str(again))
-        assert similarity(json.loads(pin.read_text()), json.loads(again.read_text())) == 1.0
-        gpu = "{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
-        config = f"""
-store: sqlite:///{tmp_path}/ledger.db
-backends:
-  - {{name: swapped, url: "{other.url}", model: llama-3.1-8b, hosting: self, gpu: {gpu},
-      identity: {{fingerprint: "{pin}", tolerance: 0.9, interval_s: 60}}}}
-  - {{name: genuine, url: "{same.url}", model: llama-3.1-8b, hosting: self, gpu: {gpu},
-      identity: {{fingerprint: "{pin}", weights_digest: "{'a' * 64}", interval_s: 60}}}}
-routes: [{{alias: open, backends: [swapped, genuine]}}]
-keys:
-  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
-"""
-        gateway = GatewayProcess(config, tmp_path)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            text = _metrics(gateway.base)
-            if 'identity_drift{backend="swapped"}' in text and \
-                    'identity_drift{backend="genuine"}' in text:
-                break
-            time.sleep(0.2)
-        assert 'breakeven_gateway_identity_drift{backend="swapped"} 1' in text
-        assert 'breakeven_gateway_identity_drift{backend="genuine"} 0' in text
-        with openai.OpenAI(base_url=gateway.url, api_key=KEYS["admin"], max_retries=0) as c:
-            raw = c.chat.completions.with_raw_response.create(
-                model="open", max_tokens=3, messages=[{"role": "user", "content": "hi"}])
-        assert raw.headers["x-breakeven-backend"] == "genuine"
-        req = urllib.request.Request(f"{gateway.base}/admin/ledger?limit=20",
-                                     headers={"Authorization": f"Bearer {KEYS['admin']}"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            rows = json.loads(resp.read())["data"]
-        probes = {r["backend"]: r for r in rows if r["task"] == "identity"}
-        assert probes["swapped"]["status"] == 409 and "similarity" in probes["swapped"]["error"]
-        assert probes["genuine"]["status"] == 200
-        served = next(r for r in rows if r["id"] == raw.headers["x-request-id"])
-        assert served["decision"]["identity"]["fingerprint"] == json.loads(
-            pin.read_text())["digest"][:16]
-        assert served["decision"]["identity"]["weights"] == "a" * 16
-        assert any(s["rule"] == "identity" for s in served["decision"]["skipped"])
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        same.stop()
-        other.stop()
-
-
-def test_a_missing_fingerprint_stops_the_gateway_at_start(run_cli, tmp_path):
-    path = tmp_path / "g.yaml"
-    path.write_text("""
-backends:
-  - {name: x, url: "http://127.0.0.1:9/v1", model: m, hosting: self,
-     gpu: {gpu: a10g, usd_per_gpu_hour: 1, capacity_tokens_per_s: 100},
-     identity: {fingerprint: /nonexistent/fp.json}}
-routes: [{alias: a, backends: [x]}]
-store: sqlite:///""" + str(tmp_path / "l.db") + "\n")
-    result = run_cli("gateway", "--config", str(path), "--port", "0")
-    assert result.returncode == 2 and "fingerprint" in result.stderr

@@ -4,26 +4,57 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from types import SimpleNamespace
 
 import pytest
 
+from breakeven.gateway import memory
 from breakeven.gateway.memory import trim_every, trimmer
 
 
-def test_trims_only_when_requests_were_served():
+class Periods:
+    """An injected clock for ``trim_every``: each of its sleeps lasts until ``elapse()``
+    ends it, so "two periods pass" is two calls, however slow the machine."""
+
+    def __init__(self) -> None:
+        self._asleep: asyncio.Future[asyncio.Future[None]] | None = None
+
+    def _next(self) -> asyncio.Future[asyncio.Future[None]]:
+        if self._asleep is None:
+            self._asleep = asyncio.get_running_loop().create_future()
+        return self._asleep
+
+    async def sleep(self, seconds: float) -> None:
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._next().set_result(wake)
+        await wake
+
+    async def elapse(self, periods: int = 1) -> None:
+        """Let ``periods`` periods pass; returns once the loop sleeps again (its check
+        after each period is done)."""
+        for _ in range(periods):
+            wake = await self._next()  # it is asleep
+            self._asleep = None
+            wake.set_result(None)
+        await self._next()  # and asleep again: the period's check has run
+
+
+def test_trims_only_when_requests_were_served(monkeypatch):
+    clock = Periods()
+    monkeypatch.setattr(memory, "asyncio", SimpleNamespace(sleep=clock.sleep))
     served = [0]
     trims: list[int] = []
 
     async def scenario() -> None:
         task = asyncio.create_task(trim_every(0.05, lambda: served[0],
                                               trim=lambda: trims.append(served[0]) or 0))
-        await asyncio.sleep(0.13)  # two periods, nothing served: no trim
+        await clock.elapse(2)  # two periods, nothing served: no trim
         assert trims == []
         served[0] = 7
-        await asyncio.sleep(0.1)
+        await clock.elapse(2)
         assert trims == [7]  # once for the traffic, not again while idle
         served[0] = 9
-        await asyncio.sleep(0.1)
+        await clock.elapse(2)
         task.cancel()
 
     asyncio.run(scenario())
