@@ -1,6 +1,7 @@
-"""`breakeven report`: traffic through a real gateway with sim backends, then the report's
-figures checked against an independent computation over the same ledger records, on
-SQLite and PostgreSQL; the pure figures' edge cases; bad input; the usage rollup."""
+"""`breakeven report`: traffic through a gateway with sim backends (in this process), then
+the report's figures checked against an independent computation over the same ledger
+records, on SQLite and PostgreSQL; the dashboard's report endpoint; the usage rollup. (The
+pure figures' edge cases: unit/test_report_figures.py; bad input: system/test_cli.py.)"""
 
 from __future__ import annotations
 
@@ -9,88 +10,17 @@ import json
 import math
 import threading
 import time
-from pathlib import Path
+import urllib.error
+import urllib.request
 
-import openai
 import pytest
 
-from breakeven.gateway.config import GatewayConfig
-from breakeven.report.build import build
 from breakeven.store import open_store
 from breakeven.store import usage as rollup
 
-from .conftest import GatewayProcess, SimProcess
-from .test_gateway import KEYS, _sha
-
-GPU_USD, CAPACITY = 2.0, 1000.0
-PRICE_IN, PRICE_OUT = 3.0, 15.0
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def gateway_yaml(self_url: str, hosted_url: str, store: str) -> str:
-    return f"""
-store: {store}
-backends:
-  - {{name: llama-1, url: "{self_url}", model: llama-3.1-8b, hosting: self, region: eu-west,
-      gpu: {{gpu: h100-sxm, count: 1, usd_per_gpu_hour: {GPU_USD},
-             capacity_tokens_per_s: {CAPACITY}}}}}
-  - {{name: gpt, url: "{hosted_url}", model: llama-3.1-8b, hosting: hosted, region: us-east,
-      price: {{input_per_mtok: {PRICE_IN}, output_per_mtok: {PRICE_OUT}}}}}
-routes:
-  - {{alias: chat, backends: [llama-1, gpt]}}
-  - {{alias: hard, backends: [gpt, llama-1]}}
-keys:
-  - {{name: app, sha256: {_sha(KEYS['app'])}}}
-  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
-dashboard: {{refresh_s: 1}}
-"""
-
-
-class Traffic:
-    """Two sims (one priced as self-hosted GPUs, one as a hosted API) behind a gateway."""
-
-    def __init__(self, tmp: Path, store: str) -> None:
-        self.self_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                                   "--time-scale", "0.001", "--seed", "1")
-        self.hosted_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                                     "--time-scale", "0.001", "--seed", "2")
-        self.store = store
-        self.gateway = GatewayProcess(gateway_yaml(self.self_sim.url, self.hosted_sim.url,
-                                                   store), tmp)
-        self.config = self.gateway.path
-        self.client = openai.OpenAI(base_url=self.gateway.url, api_key=KEYS["app"],
-                                    max_retries=0)
-
-    def send(self, n_chat: int, n_hard: int, n_pii: int) -> None:
-        for i in range(n_chat):
-            self.client.chat.completions.create(
-                model="chat", max_tokens=5 + i % 7,
-                messages=[{"role": "user", "content": "hello " * (3 + i % 11)}])
-        for i in range(n_hard):
-            self.client.chat.completions.create(
-                model="hard", max_tokens=9 + i % 5,
-                messages=[{"role": "user", "content": "think " * (5 + i % 13)}])
-        for i in range(n_pii):  # found by the PII scan: kept on the self-hosted backend
-            self.client.chat.completions.create(
-                model="hard", max_tokens=4,
-                messages=[{"role": "user", "content": f"mail jane.doe{i}@example.com"}])
-        with pytest.raises(openai.NotFoundError):
-            self.client.chat.completions.create(model="nope", max_tokens=2,
-                                                messages=[{"role": "user", "content": "x"}])
-
-    def stop(self) -> None:
-        self.client.close()
-        self.gateway.stop()
-        self.self_sim.stop()
-        self.hosted_sim.stop()
-
-
-def ledger(url: str) -> list[dict]:
-    store = open_store(url)
-    try:
-        return list(store.records())
-    finally:
-        asyncio.run(store.close())
+from tests.support.configs import KEYS
+from tests.support.ledgers import CAPACITY, GPU_USD, PRICE_IN, PRICE_OUT, Traffic, ledger
+from tests.support.paths import EXAMPLES
 
 
 def _ts(iso: str) -> float:
@@ -146,7 +76,7 @@ def check_against_ledger(report: dict, records: list[dict]) -> None:
         rel=1e-3)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def traffic(request, tmp_path):
     url = (f"sqlite:///{tmp_path}/ledger.db" if request.param == "sqlite"
            else request.getfixturevalue("pg_url"))
@@ -190,7 +120,7 @@ def test_report_matches_the_ledger(traffic, run_cli, tmp_path):
 
 def test_report_with_a_plan(traffic, run_cli):
     traffic.send(n_chat=4, n_hard=2, n_pii=0)
-    plan = ROOT / "examples" / "hybrid-support-bot.yaml"
+    plan = EXAMPLES / "hybrid-support-bot.yaml"
     out = run_cli("report", "--config", str(traffic.config), "--since", "1h", "--json",
                   "--plan", str(plan))
     assert out.returncode == 0, out.stderr
@@ -209,102 +139,34 @@ def test_report_with_a_plan(traffic, run_cli):
     assert any("not a gateway route" in n or "no segment" in n for n in report["notes"])
 
 
-# -- pure figures: edge cases ----------------------------------------------------------------
-
-CFG = GatewayConfig.model_validate({
-    "backends": [
-        {"name": "a", "url": "http://x/v1", "model": "m", "hosting": "self",
-         "gpu": {"gpu": "h100", "count": 1, "usd_per_gpu_hour": 3.6,
-                 "capacity_tokens_per_s": 100}},
-        {"name": "b", "url": "http://y/v1", "model": "m", "hosting": "self",
-         "gpu": {"gpu": "h100", "count": 1, "usd_per_gpu_hour": 3.6,
-                 "capacity_tokens_per_s": 100}},
-        {"name": "api", "url": "http://z/v1", "model": "m", "hosting": "hosted",
-         "price": {"input_per_mtok": 1, "output_per_mtok": 1}}],
-    "routes": [{"alias": "chat", "backends": ["a", "b", "api"]},
-               {"alias": "batch", "backends": ["a", "b", "api"]}]})
-HOUR = 3600.0
-T0 = 1_700_000_000 // 3600 * 3600.0
+@pytest.fixture
+def sqlite_traffic(tmp_path):
+    t = Traffic(tmp_path, f"sqlite:///{tmp_path}/ledger.db")
+    yield t
+    t.stop()
 
 
-def _usage(alias: str, backend: str, hosting: str, tokens: int, hour: int = 0,
-           data_class: str = "general", other: str = "api", usd_other: float = 0.0,
-           usd: float = 0.0, requests: int = 1, status: int = 200, batch: int = 0) -> dict:
-    ts = T0 + hour * HOUR
-    return {"hour": int(ts // HOUR), "key_name": "k", "alias": alias, "backend": backend,
-            "hosting": hosting, "data_class": data_class, "task": "chat", "batch": batch,
-            "status": status, "other_side": other, "requests": requests, "tokens_in": tokens,
-            "tokens_out": 0, "usd": usd, "usd_other": usd_other, "other_known": requests,
-            "fallbacks": 0, "escalated": 0, "latency_ms": 0.0, "first_ts": ts,
-            "last_ts": ts + 1}
+# -- the dashboard's endpoint ----------------------------------------------------------------
 
-
-def test_empty_window_says_so_without_dividing_by_zero():
-    report = build([], T0, T0 + HOUR, CFG)
-    assert report["verdict"]["verdict"] == "no_data"
-    assert report["utilisation"]["mean"] == 0.0
-    assert report["cost"]["usd_per_mtok"] == {"hosted": None, "self": None}
-    assert build([], T0, T0, None)["window"]["hours"] == 0  # zero-length window, no config
-    json.dumps(report)  # JSON-ready
-
-
-def test_only_hosted_traffic_and_no_config():
-    rows = [_usage("chat", "api", "hosted", 1000, usd=0.5)]
-    report = build(rows, T0, T0 + HOUR, None)
-    assert report["verdict"]["verdict"] == "hosted_only"
-    assert report["cost"]["hosted_usd"] == 0.5
-    assert any("--config" in n for n in report["notes"])
-
-
-def test_a_route_move_counts_the_replicas_it_frees():
-    """Two replicas busy at the peak hour; moving `batch` off them frees one replica, so
-    the saving is one replica-month less the hosted price of the batch traffic."""
-    rows = [_usage("chat", "a", "self", int(0.6 * 100 * HOUR), usd_other=4.0),
-            _usage("batch", "b", "self", int(0.5 * 100 * HOUR), usd_other=2.0, batch=1)]
-    report = build(rows, T0, T0 + HOUR, CFG)
-    pool = report["utilisation"]["pools"][0]
-    assert pool["replicas"] == 2 and pool["needed_replicas"] == 2  # 110 tok/s at 85%
-    move = next(m for m in report["moves"] if m["route"] == "batch")
-    assert move["replicas_freed"] == 1
-    assert move["monthly_saving_usd"] == pytest.approx(3.6 * 720 - 2.0 * 720, rel=1e-6)
-    assert report["verdict"]["verdict"] == "move_to_hosted"
-    assert "batch" in report["verdict"]["headline"]
-    assert report["utilisation"]["mean_without_batch"] == pytest.approx(0.3, rel=1e-3)
-
-
-def test_rules_pin_traffic_and_no_move_frees_a_replica():
-    rows = [_usage("chat", "a", "self", 1000, data_class="pii", usd_other=0.1),
-            _usage("chat", "a", "self", 1000, usd_other=0.1)]
-    report = build(rows, T0, T0 + HOUR, CFG)
-    assert report["counterfactuals"]["all_hosted"]["requests_rules_keep_self"] == 1
-    move = next(m for m in report["moves"] if m["to"] == "hosted")
-    assert move["replicas_freed"] == 1  # b idles; a stays for the pii traffic
-    crossover = report["crossover"]
-    assert crossover["breakeven_utilisation"] > crossover["observed_utilisation"]
-
-
-# -- bad input -------------------------------------------------------------------------------
-
-def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
-    missing = run_cli("report", "--store", f"sqlite:///{tmp_path}/none.db")
-    assert missing.returncode == 2 and "no such SQLite store" in missing.stderr
-    assert not (tmp_path / "none.db").exists()  # a report never creates a store
-    asyncio.run(open_store(f"sqlite:///{tmp_path}/empty.db").close())
-    store = f"sqlite:///{tmp_path}/empty.db"
-    for args, text in ((("--since", "yesterday"), "--since"),
-                       (("--since", "1h", "--until", "2h"), "must be after"),
-                       (("--emit-workload", str(tmp_path / "w.yaml")), "no served traffic"),
-                       ((), "")):
-        out = run_cli("report", "--store", store, *args)
-        if text:
-            assert out.returncode == 2, out.stdout
-            assert text in out.stderr and "Traceback" not in out.stderr
-            assert len(out.stderr.strip().splitlines()) == 1
-        else:  # an empty store is a report that says so
-            assert out.returncode == 0, out.stderr
-            assert "no traffic" in out.stdout
-    assert run_cli("report").returncode == 2
-    empty = json.loads(run_cli("report", "--store", store, "--json").stdout)
+def test_report_endpoint_refuses_and_validates(sqlite_traffic):
+    base = sqlite_traffic.gateway.base
+    for key, status in ((None, 401), ("wrong", 401), (KEYS["app"], 403)):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        req = urllib.request.Request(f"{base}/admin/report", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == status
+        assert "error" in json.loads(err.value.read())
+    req = urllib.request.Request(f"{base}/admin/report?since=soon",
+                                 headers={"Authorization": f"Bearer {KEYS['admin']}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    body = json.loads(err.value.read())
+    assert err.value.code == 400 and body["error"]["param"] == "since"
+    req = urllib.request.Request(f"{base}/admin/report?since=7d",
+                                 headers={"Authorization": f"Bearer {KEYS['admin']}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        empty = json.loads(resp.read())  # no traffic yet: a report that says so
     assert empty["verdict"]["verdict"] == "no_data"
 
 
@@ -337,7 +199,8 @@ def _totals(url: str) -> tuple[int, int, float, int]:
             round(sum(r["usd_other"] for r in rows), 6), sum(r["other_known"] for r in rows))
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql",
+                                                         marks=pytest.mark.postgres)])
 def test_rollup_is_exact_and_backfills_an_old_ledger_once(kind, request, tmp_path):
     url = (f"sqlite:///{tmp_path}/l.db" if kind == "sqlite"
            else request.getfixturevalue("pg_url"))

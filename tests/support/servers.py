@@ -158,6 +158,26 @@ class InProcessSim(_InThread):
     async def _cleanup(self) -> None:
         await self._runner.cleanup()
 
+    def watch(self) -> list[Any]:
+        """From now on, every sequence the engine finishes is appended to the list returned
+        (``breakeven.sim.engine.Sequence``: ``first_token``, ``finished``,
+        ``output_tokens``...), its times on the engine's own clock: simulated seconds,
+        whatever the wall clock of a busy machine did meanwhile. A later call starts a new
+        list."""
+        engine = self.server.engine
+        if getattr(self, "_watched", None) is None:
+            step = engine.step
+
+            def watched() -> Any:
+                done = step()
+                if done is not None:
+                    self._watched.extend(done.finished)
+                return done
+
+            engine.step = watched  # the engine task looks it up at every step
+        self._watched: list[Any] = []
+        return self._watched
+
 
 class _LogRecords(logging.Handler):
     """Every log record emitted in this process while a gateway runs, formatted."""
@@ -271,6 +291,9 @@ class _Server:
 
     @property
     def stderr(self) -> str:
+        """What the process wrote to stderr so far (all of it, once stopped)."""
+        if self.errors.closed:
+            return self._stderr
         self.errors.seek(0)
         return self.errors.read()
 
@@ -283,7 +306,9 @@ class _Server:
             self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
-        self.errors.close()
+        if not self.errors.closed:
+            self._stderr = self.stderr
+            self.errors.close()
 
 
 class SimProcess(_Server):

@@ -4,9 +4,12 @@ traceback; ``gateway check`` and a gateway that refuses to start; ``identity has
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+
+from breakeven.store import open_store
 
 from tests.support.configs import rate_limited
 from tests.support.paths import EXAMPLES
@@ -245,3 +248,51 @@ def test_sim_refuses_a_deployment_that_does_not_fit(run_cli):
     result = run_cli("sim", "--model", "llama-3.1-70b", "--gpu", "a10g", "--gpus", "1")
     assert result.returncode == 2
     assert "cannot simulate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
+    missing = run_cli("report", "--store", f"sqlite:///{tmp_path}/none.db")
+    assert missing.returncode == 2 and "no such SQLite store" in missing.stderr
+    assert not (tmp_path / "none.db").exists()  # a report never creates a store
+    asyncio.run(open_store(f"sqlite:///{tmp_path}/empty.db").close())
+    store = f"sqlite:///{tmp_path}/empty.db"
+    for args, text in ((("--since", "yesterday"), "--since"),
+                       (("--since", "1h", "--until", "2h"), "must be after"),
+                       (("--emit-workload", str(tmp_path / "w.yaml")), "no served traffic"),
+                       ((), "")):
+        out = run_cli("report", "--store", store, *args)
+        if text:
+            assert out.returncode == 2, out.stdout
+            assert text in out.stderr and "Traceback" not in out.stderr
+            assert len(out.stderr.strip().splitlines()) == 1
+        else:  # an empty store is a report that says so
+            assert out.returncode == 0, out.stderr
+            assert "no traffic" in out.stdout
+    assert run_cli("report").returncode == 2
+    empty = json.loads(run_cli("report", "--store", store, "--json").stdout)
+    assert empty["verdict"]["verdict"] == "no_data"
+
+
+def test_calibration_needs_a_known_deployment(run_cli, tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"schema": "breakeven.bench/v1", "levels": [],
+                               "deployment": None}))
+    result = run_cli("plan", str(EXAMPLES / "seed-worked-example.yaml"), "--calibrate",
+                     str(bad))
+    assert result.returncode == 2 and "--deployment" in result.stderr
+    other = tmp_path / "o.json"
+    other.write_text("{}")
+    result = run_cli("plan", "x.yaml", "--calibrate", str(other))
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--slo", "ttft=5"), "--slo"),
+    (("--concurrency", "0"), "--concurrency"),
+    (("--input-len", "weird:1"), "--input-len"),
+    (("--url", "ftp://x"), "--url"),
+])
+def test_bad_options_exit_2(run_cli, args, message):
+    result = run_cli("bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
