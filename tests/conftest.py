@@ -2,8 +2,10 @@
 there, never from one another.
 
 Markers (registered in pyproject.toml): ``postgres`` (needs the session's PostgreSQL server;
-added here to every test that uses it), ``slow`` (several seconds of wall clock or more),
-``browser`` (a headless Chromium). ``pytest -m "not slow"`` is the quick loop.
+added here to every test whose arguments name one of its fixtures, and written on the
+parameters that ask for ``pg_url`` at run time), ``slow`` (several seconds of wall clock or
+more), ``browser`` (a headless Chromium). ``pytest -m "not slow"`` is the quick loop;
+``pytest tests/unit`` the quickest.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import openai
 import pytest
 
 from breakeven.store import open_store
-
 from tests.support import upstreams
 from tests.support.batches import GPU, Stack, jsonl, line, submit, wait_final
 from tests.support.configs import KEYS, sha
@@ -28,6 +27,7 @@ def store_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
+@pytest.mark.slow
 def test_submit_poll_download(store_url, tmp_path, run_cli):
     stack = Stack(tmp_path, store_url)
     try:
@@ -126,6 +126,7 @@ batch: {{lease_s: 2, scrape_s: 0.2}}
     assert [body.get("priority") for body in faults.log] == [0, 4, 4, 4]
 
 
+@pytest.mark.slow
 def test_batch_yields_the_capacity_interactive_traffic_takes(tmp_path):
     """``fill_to`` x capacity: while interactive requests use all of it, the batch limit
     falls to zero and lines wait (without it, 40 short lines finish in a few seconds);
@@ -247,6 +248,7 @@ def test_cancel(tmp_path):
         stack.stop()
 
 
+@pytest.mark.slow
 def test_spills_to_hosted_when_the_window_cannot_be_met(tmp_path):
     """A slow self-hosted backend and a 1-minute window: the batch spills, but lines that
     carry personal data still run only self-hosted."""

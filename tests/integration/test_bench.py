@@ -10,7 +10,6 @@ import math
 import pytest
 
 from breakeven.planner.sizing import evaluate, size
-
 from tests.support import upstreams
 from tests.support.servers import InProcessSim
 
@@ -31,6 +30,7 @@ def _engine_figures(finished: list, warmup: int) -> tuple[float, float]:
     return tpots[len(tpots) // 2] * 1e3, len(runs) / window
 
 
+@pytest.mark.slow
 def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
         run_cli, tmp_path, catalog):
     """The bench at three concurrency levels against a sim of an A10G: each level is
@@ -79,6 +79,7 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
     assert engine_rps[2] == pytest.approx(top.requests_per_s, rel=0.2)
 
 
+@pytest.mark.slow
 def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
     out = tmp_path / "cal.json"
     assert _bench(run_cli, sim_8b.url, "--concurrency", "2,12", "--requests", "36",
@@ -114,6 +115,7 @@ def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
     assert not any("estimated" in w for w in worse["warnings"])
 
 
+@pytest.mark.slow
 def test_rates_sweep_html_and_compare(run_cli, tmp_path, sim_8b):
     a, b, page = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "a.html"
     args = ("--requests", "30", "--input-len", "200", "--output-len", "50")
@@ -220,6 +222,7 @@ def test_sharegpt_prefix_and_duration(run_cli, tmp_path, sim_8b):
     assert a["completed"] > 0 and a["duration_s"] <= 1.5
 
 
+@pytest.mark.slow
 def test_open_loop_keeps_collector_pauses_short_and_surfaces_a_failure(sim_8b):
     """The open loop lets finished requests go, freezes what it keeps once a second (and
     unfreezes at the end), and a failure outside the server's faults is not swallowed."""

@@ -304,6 +304,7 @@ def test_a_stream_that_fails_before_its_first_chunk_falls_back(stack):
     assert stack.ledger(1)[0]["status"] == 200 and stack.ledger(1)[0]["fallbacks"] >= 1
 
 
+@pytest.mark.slow
 def test_pii_never_reaches_a_hosted_backend(stack):
     before = len(stack.claude_log)
     stack.faults.mode = "500"

@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from breakeven.gateway.openapi import document
-
 from tests.support import upstreams
 from tests.support.configs import KEYS, sha
 from tests.support.ledgers import ledger

@@ -17,7 +17,6 @@ import pytest
 
 from breakeven.store import open_store
 from breakeven.store import usage as rollup
-
 from tests.support.configs import KEYS
 from tests.support.ledgers import CAPACITY, GPU_USD, PRICE_IN, PRICE_OUT, Traffic, ledger
 from tests.support.paths import EXAMPLES

@@ -11,7 +11,6 @@ import openai
 import pytest
 
 from breakeven.sim.text import count_tokens
-
 from tests.support.servers import InProcessSim
 
 MODEL = "llama-3.1-8b"

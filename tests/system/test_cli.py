@@ -10,7 +10,6 @@ import json
 import pytest
 
 from breakeven.store import open_store
-
 from tests.support.configs import rate_limited
 from tests.support.paths import EXAMPLES
 

@@ -10,7 +10,6 @@ import openai
 import pytest
 
 from breakeven.store import open_store
-
 from tests.support.configs import KEYS, rate_limited
 from tests.support.servers import GatewayProcess, InProcessSim
 

@@ -7,7 +7,6 @@ import pytest
 from breakeven.loaders import load_workload
 from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
-
 from tests.support.paths import EXAMPLES, TODAY
 
 

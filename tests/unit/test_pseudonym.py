@@ -3,8 +3,6 @@ chunks (the gateway doing it end to end: integration/test_gateway_pseudonym.py).
 
 from __future__ import annotations
 
-import openai
-
 from breakeven.gateway.pseudonym import StreamRestorer, pseudonymise, restore
 
 

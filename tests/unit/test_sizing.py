@@ -14,7 +14,6 @@ from breakeven.planner.sizing import (
     operating_point,
     size,
 )
-
 from tests.support.paths import DATA
 
 MEASURED = DATA / "measured_throughput.yaml"
