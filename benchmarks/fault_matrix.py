@@ -1,4 +1,5 @@
-"""The gateway's outcome for every upstream fault, as a table (runs tests/test_faults.py).
+"""The gateway's outcome for every upstream fault, as a table (runs
+tests/integration/test_faults.py).
 
     python benchmarks/fault_matrix.py
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     table = Path(tempfile.mkdtemp()) / "faults.json"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_faults.py"],
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/integration/test_faults.py"],
                    cwd=ROOT, check=True, env={**os.environ, "FAULT_TABLE": str(table)})
     rows = json.loads(table.read_text())
     print("| fault | request | route | caller got | status | served by | seconds | "

@@ -27,7 +27,7 @@ from breakeven.prometheus import Histogram
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
 
-__all__ = ["SimServer", "serve"]
+__all__ = ["SimServer", "serve", "start"]
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 32 * 1024 * 1024
@@ -291,19 +291,31 @@ class SimServer:
         return response
 
 
+async def start(dep: Deployment, config: EngineConfig, *, served_name: str, host: str,
+                port: int, time_scale: float, seed: int, api_key: str | None,
+                variant: str = "") -> tuple[SimServer, web.AppRunner, str]:
+    """Build the server and listen on ``host:port`` in the running event loop (no signal
+    handlers, no blocking): ``(server, runner, url)``; ``await runner.cleanup()`` stops it.
+    ``serve`` runs on it; a test can run it on an event loop of its own."""
+    server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
+                       seed=seed, api_key=api_key, variant=variant)
+    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return server, runner, f"http://{host}:{bound}/v1"
+
+
 def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
           time_scale: float, seed: int, api_key: str | None, announce: Any,
           variant: str = "") -> None:
     """Run until interrupted. ``announce(url)`` is called once the socket listens."""
     async def main() -> None:
-        server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
-                           seed=seed, api_key=api_key, variant=variant)
-        runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=4096)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        announce(f"http://{host}:{bound}/v1")
+        _, runner, url = await start(dep, config, served_name=served_name, host=host,
+                                     port=port, time_scale=time_scale, seed=seed,
+                                     api_key=api_key, variant=variant)
+        announce(url)
         try:
             await asyncio.Event().wait()
         finally:

@@ -1,6 +1,8 @@
 """The gateway under crashes, a database restart, drains and overload: every response a
 client saw complete has its ledger record, the audit chain verifies, nothing is recorded
-twice, excess load is refused quickly with Retry-After, and the gateway comes back."""
+twice, excess load is refused quickly with Retry-After, and the gateway comes back. The
+gateway is a real process here (killed, signalled, its memory read); the sims run in this
+process except under the overload test, whose latencies they must not share a GIL with."""
 
 from __future__ import annotations
 
@@ -16,22 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GatewayProcess, SimProcess
-from .test_gateway import KEYS, _sha
-from .test_report import ledger
+from tests.support.configs import KEYS
+from tests.support.configs import one_backend as config
+from tests.support.ledgers import ledger
+from tests.support.servers import GatewayProcess, InProcessSim, SimProcess
 
-GPU = "{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
-
-
-def config(sim: str, store: str, limits: str = "") -> str:
-    return f"""
-store: {store}
-limits: {{circuit_failures: 100{limits}}}
-backends:
-  - {{name: llama, url: "{sim}", model: llama-3.1-8b, hosting: self, gpu: {GPU}}}
-routes: [{{alias: chat, backends: [llama]}}]
-keys: [{{name: app, sha256: {_sha(KEYS['app'])}}}]
-"""
+pytestmark = pytest.mark.slow
 
 
 def call(base: str, max_tokens: int = 4, timeout: float = 30) -> tuple[int, dict[str, str]]:
@@ -91,20 +83,25 @@ def _serving_again(gateway: GatewayProcess, started: float) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql",
+                                                         marks=pytest.mark.postgres)])
 def test_sigkill_under_load_keeps_every_completed_record(kind, request, tmp_path, run_cli):
-    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
+    sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
     store = (f"sqlite:///{tmp_path}/ledger.db" if kind == "sqlite"
              else request.getfixturevalue("pg_url"))
     rng = random.Random(7)
     seen: list[str] = []
+    first = 0.0
     try:
         for round_ in range(3):
             started = time.monotonic()
             gateway = GatewayProcess(config(sim.url, store), tmp_path, name=f"gw{round_}")
             back = _serving_again(gateway, started)
+            first = first or back  # round 0: a first start, on an empty store
             print(f"{kind} round {round_}: serving {back:.2f} s after the restart")
-            assert back < 10
+            # back as fast as a first start (nothing the dead one held makes it wait): 10 s,
+            # or 3 first starts where this machine starts processes slower than that
+            assert back < max(10.0, 3 * first)
             load = Load(gateway.base)
             time.sleep(rng.uniform(0.5, 1.5))
             os.kill(gateway.proc.pid, signal.SIGKILL)
@@ -127,22 +124,30 @@ def test_sigkill_under_load_keeps_every_completed_record(kind, request, tmp_path
 def test_sigterm_drains_streams_in_flight(tmp_path):
     import openai
 
-    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "1")
+    sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "1")
     gateway = GatewayProcess(config(sim.url, f"sqlite:///{tmp_path}/l.db"), tmp_path)
     client = openai.OpenAI(base_url=gateway.url, api_key=KEYS["app"], max_retries=0)
     texts: list[str] = []
+    under_way = threading.Semaphore(0)
 
     def stream() -> None:
-        parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
-            model="chat", max_tokens=120, stream=True,
-            messages=[{"role": "user", "content": "tell me"}]) if c.choices]
+        parts: list[str] = []
+        for c in client.chat.completions.create(
+                model="chat", max_tokens=120, stream=True,
+                messages=[{"role": "user", "content": "tell me"}]):
+            if c.choices and c.choices[0].delta.content:
+                if not parts:
+                    under_way.release()  # its first token is here
+                parts.append(c.choices[0].delta.content)
         texts.append("".join(parts))
 
     try:
         threads = [threading.Thread(target=stream) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.5)  # the streams are under way (120 tokens take ~1 s here)
+        for _ in threads:  # every stream under way (120 tokens take ~1 s here), none done
+            assert under_way.acquire(timeout=30), "a stream did not start"
+        assert texts == []
         gateway.proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(30)
@@ -156,7 +161,7 @@ def test_sigterm_drains_streams_in_flight(tmp_path):
 
 
 def test_postgres_restart_under_the_gateway(tmp_path, pg_url, postgres_server, run_cli):
-    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
+    sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
     gateway = GatewayProcess(config(sim.url, pg_url), tmp_path)
     try:
         assert call(gateway.base)[0] == 200
@@ -188,19 +193,21 @@ def _rss_mib(pid: int) -> float:
 @pytest.mark.parametrize("times", [2, 5])
 def test_overload_is_refused_quickly_with_retry_after(tmp_path, times):
     """2x and 5x the in-flight limit at once, three waves: the excess gets 503 +
-    Retry-After at once, the accepted requests keep their latency, every request has its
-    record, memory stays put."""
+    Retry-After at once (before the wave's first answer: not after queueing for a slot),
+    the accepted requests keep their latency, every request has its record, memory stays
+    put. The sim is a process of its own: the 40 client threads here must not slow it."""
     limit, waves = 8, 3
     sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "1")
     store = f"sqlite:///{tmp_path}/l.db"
     gateway = GatewayProcess(config(sim.url, store, f", max_in_flight: {limit}"), tmp_path)
     try:
-        results: list[tuple[int, dict[str, str], float]] = []
+        results: list[tuple[int, dict[str, str], float, int, float]] = []
 
-        def one() -> None:
+        def one(wave: int) -> None:
             start = time.monotonic()
             status, headers = call(gateway.base, max_tokens=60)
-            results.append((status, headers, time.monotonic() - start))
+            end = time.monotonic()
+            results.append((status, headers, end - start, wave, end))
 
         alone = []
         for _ in range(3):
@@ -209,8 +216,8 @@ def test_overload_is_refused_quickly_with_retry_after(tmp_path, times):
             alone.append(time.monotonic() - start)
         rss = _rss_mib(gateway.proc.pid)
         offered = times * limit
-        for _ in range(waves):
-            threads = [threading.Thread(target=one) for _ in range(offered)]
+        for wave in range(waves):
+            threads = [threading.Thread(target=one, args=(wave,)) for _ in range(offered)]
             for t in threads:
                 t.start()
             for t in threads:
@@ -220,7 +227,9 @@ def test_overload_is_refused_quickly_with_retry_after(tmp_path, times):
         assert len(refused) + len(served) == len(results) == offered * waves
         assert len(served) >= limit * waves and len(refused) >= (offered - 2 * limit) * waves
         assert all(r[1].get("Retry-After") for r in refused)
-        assert max(r[2] for r in refused) < 1.0  # refused at once, not after queueing
+        for wave in range(waves):  # refused at once, not after queueing for a slot
+            answered = min(r[4] for r in served if r[3] == wave)
+            assert all(r[4] < answered for r in refused if r[3] == wave), wave
         kept = sorted(r[2] for r in served)[len(served) // 2]
         print(f"overload {times}x: {len(refused)} of {len(results)} refused in at most "
               f"{max(r[2] for r in refused):.3f} s; served median {kept:.3f} s vs "
@@ -233,28 +242,3 @@ def test_overload_is_refused_quickly_with_retry_after(tmp_path, times):
     finally:
         gateway.stop()
         sim.stop()
-
-
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer wrong",
-                                    "bearer k-app-revoked"])
-def test_bad_keys_are_refused(stack_for_auth, header):
-    headers = {"Content-Type": "application/json"}
-    if header is not None:
-        headers["Authorization"] = header
-    req = urllib.request.Request(f"{stack_for_auth.base}/v1/chat/completions",
-                                 data=b'{"model": "chat", "messages": []}', headers=headers)
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(req, timeout=10)
-    assert err.value.code == 401
-    body = json.loads(err.value.read())
-    assert body["error"]["type"] == "authentication_error"
-
-
-@pytest.fixture(scope="module")
-def stack_for_auth(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("auth")
-    text = config("http://127.0.0.1:9/v1", f"sqlite:///{tmp}/l.db").replace(
-        "keys: [", f"keys: [{{name: old, sha256: {_sha('k-app-revoked')}, revoked: true}}, ")
-    gateway = GatewayProcess(text, tmp)
-    yield gateway
-    gateway.stop()

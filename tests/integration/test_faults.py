@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
-from . import upstreams
-from .conftest import GatewayProcess, SimProcess, _free_port
-from .test_gateway import KEYS, _sha
+from tests.support import upstreams
+from tests.support.configs import KEYS, sha
+from tests.support.servers import InProcessGateway, InProcessSim, free_port
 
 FAULTS = ["500", "502", "503", "429", "429+retry-after", "hang", "slow_first_byte",
           "slow_stream", "garbage", "bad_json", "bad_sse", "cut", "no_done", "no_usage",
@@ -47,9 +47,9 @@ routes:
   - {{alias: solo-refused, backends: [refused]}}
   - {{alias: mixed, backends: [flaky, api]}}
 keys:
-  - {{name: app, sha256: {_sha(KEYS['app'])}}}
-  - {{name: hr, sha256: {_sha(KEYS['hr'])}, data_class: pii}}
-  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
+  - {{name: app, sha256: {sha(KEYS['app'])}}}
+  - {{name: hr, sha256: {sha(KEYS['hr'])}, data_class: pii}}
+  - {{name: admin, sha256: {sha(KEYS['admin'])}, admin: true}}
 """
 
 
@@ -58,13 +58,13 @@ class Matrix:
         self.faults = upstreams.Faults()
         self._flaky = upstreams.serving(upstreams.faulty_app(self.faults))
         flaky = self._flaky.__enter__()
-        self.sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                              "--time-scale", "0.01")
-        self.hosted = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                                 "--time-scale", "0.01", "--seed", "9")
-        refused = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
-        self.gateway = GatewayProcess(config(flaky, refused, self.sim.url, self.hosted.url,
-                                             f"sqlite:///{tmp}/l.db"), tmp)
+        self.sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                                "--time-scale", "0.01")
+        self.hosted = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                                   "--time-scale", "0.01", "--seed", "9")
+        refused = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+        self.gateway = InProcessGateway(config(flaky, refused, self.sim.url,
+                                               self.hosted.url, f"sqlite:///{tmp}/l.db"), tmp)
 
     def stop(self) -> None:
         self.gateway.stop()

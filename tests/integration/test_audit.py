@@ -20,7 +20,7 @@ def _row(i: int) -> dict:
             "usd": 0.001 * i, "decision": {"rules": ["class general"]}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"

@@ -1,104 +1,33 @@
-"""The Batch API through the official openai SDK against a gateway with sim backends: submit,
-poll, download, cancel, bad input, on SQLite and PostgreSQL; a gateway killed mid-batch
-(restarted on SQLite; its twin on the same PostgreSQL finishing the work); spilling to a
-hosted backend when the window cannot be met, with pii lines kept self-hosted."""
+"""The Batch API through the official openai SDK against a gateway with sim backends (all
+in this process): submit, poll, download, cancel, bad input, on SQLite and PostgreSQL;
+batch priority on the engine; yielding capacity to interactive traffic; spilling to a
+hosted backend when the window cannot be met, with pii lines kept self-hosted; exclusive
+claims on a PostgreSQL queue. (A gateway killed mid-batch: system/test_batch_crash.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
-from pathlib import Path
 
 import openai
 import pytest
 
 from breakeven.store import open_store
-
-from . import upstreams
-from .conftest import GatewayProcess, SimProcess
-from .test_gateway import KEYS, _sha
-from .test_report import ledger
-
-GPU = "{gpu: h100-sxm, count: 1, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
+from tests.support import upstreams
+from tests.support.batches import GPU, Stack, jsonl, line, submit, wait_final
+from tests.support.configs import KEYS, sha
+from tests.support.ledgers import ledger
+from tests.support.servers import InProcessGateway, InProcessSim
 
 
-def gateway_yaml(self_url: str, hosted_url: str, store: str, batch: str = "",
-                 spill: bool = False) -> str:
-    return f"""
-store: {store}
-backends:
-  - {{name: llama-1, url: "{self_url}", model: llama-3.1-8b, hosting: self, gpu: {GPU}}}
-  - {{name: api, url: "{hosted_url}", model: llama-3.1-8b, hosting: hosted,
-      price: {{input_per_mtok: 3, output_per_mtok: 15}}}}
-routes:
-  - {{alias: chat, backends: [llama-1, api], batch_spill: {str(spill).lower()}}}
-  - {{alias: open, backends: [llama-1]}}
-keys:
-  - {{name: app, sha256: {_sha(KEYS['app'])}}}
-  - {{name: narrow, sha256: {_sha(KEYS['narrow'])}, aliases: [open]}}
-  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
-batch: {{lease_s: 2, scrape_s: 0.2{batch}}}
-"""
-
-
-def line(cid: str, model: str = "chat", content: str = "hello there", max_tokens: int = 8,
-         url: str = "/v1/chat/completions") -> str:
-    return json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": {
-        "model": model, "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": content}]}})
-
-
-def wait_final(client: openai.OpenAI, batch_id: str, timeout: float = 90) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in ("completed", "failed", "expired", "cancelled"):
-            return batch
-        assert time.monotonic() < deadline, f"batch still {batch.status}"
-        time.sleep(0.2)
-
-
-def jsonl(client: openai.OpenAI, file_id: str | None) -> list[dict]:
-    if file_id is None:
-        return []
-    return [json.loads(x) for x in client.files.content(file_id).text.splitlines() if x]
-
-
-class Stack:
-    def __init__(self, tmp: Path, store: str, scale: str = "0.01", batch: str = "",
-                 spill: bool = False, twins: int = 1) -> None:
-        self.self_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                                   "--time-scale", scale, "--seed", "1")
-        self.hosted_sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                                     "--time-scale", "0.01", "--seed", "2")
-        self.store, self.tmp = store, tmp
-        self.config = gateway_yaml(self.self_sim.url, self.hosted_sim.url, store, batch, spill)
-        self.gateways = [GatewayProcess(self.config, tmp, name=f"gw{i}") for i in range(twins)]
-        self.clients: list[openai.OpenAI] = []
-
-    def client(self, key: str = "app", i: int = 0) -> openai.OpenAI:
-        c = openai.OpenAI(base_url=self.gateways[i].url, api_key=KEYS[key], max_retries=0)
-        self.clients.append(c)
-        return c
-
-    def stop(self) -> None:
-        for c in self.clients:
-            c.close()
-        for g in self.gateways:
-            g.stop()
-        self.self_sim.stop()
-        self.hosted_sim.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
     return request.getfixturevalue("pg_url")
 
 
+@pytest.mark.slow
 def test_submit_poll_download(store_url, tmp_path, run_cli):
     stack = Stack(tmp_path, store_url)
     try:
@@ -164,10 +93,10 @@ def test_batch_lines_go_to_the_engine_at_a_lower_priority(tmp_path):
     request at 0, whatever the caller put in ``priority``; a sim scheduling by priority
     runs them (one scheduling first come first served refuses the field, as vLLM does)."""
     faults = upstreams.Faults()  # a self-hosted engine that logs the bodies it gets
-    ranked = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale",
-                        "0.01", "--scheduling-policy", "priority")
+    ranked = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale",
+                          "0.01", "--scheduling-policy", "priority")
     with upstreams.serving(upstreams.faulty_app(faults)) as logged:
-        gw = GatewayProcess(f"""
+        gw = InProcessGateway(f"""
 store: sqlite:///{tmp_path}/ledger.db
 backends:
   - {{name: sim, url: "{ranked.url}", model: llama-3.1-8b, hosting: self, gpu: {GPU},
@@ -175,7 +104,7 @@ backends:
   - {{name: rec, url: "{logged}", model: llama-3.1-8b, hosting: self, gpu: {GPU},
       batch_priority: 4}}
 routes: [{{alias: chat, backends: [sim]}}, {{alias: logged, backends: [rec]}}]
-keys: [{{name: app, sha256: {_sha(KEYS['app'])}}}]
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
 batch: {{lease_s: 2, scrape_s: 0.2}}
 """, tmp_path)
         try:
@@ -198,6 +127,7 @@ batch: {{lease_s: 2, scrape_s: 0.2}}
     assert [body.get("priority") for body in faults.log] == [0, 4, 4, 4]
 
 
+@pytest.mark.slow
 def test_batch_yields_the_capacity_interactive_traffic_takes(tmp_path):
     """``fill_to`` x capacity: while interactive requests use all of it, the batch limit
     falls to zero and lines wait (without it, 40 short lines finish in a few seconds);
@@ -205,14 +135,14 @@ def test_batch_yields_the_capacity_interactive_traffic_takes(tmp_path):
     import threading
     import urllib.request
 
-    sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
-    gw = GatewayProcess(f"""
+    sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.01")
+    gw = InProcessGateway(f"""
 store: sqlite:///{tmp_path}/ledger.db
 backends:
   - {{name: llama-1, url: "{sim.url}", model: llama-3.1-8b, hosting: self,
       gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 300}}}}
 routes: [{{alias: chat, backends: [llama-1]}}]
-keys: [{{name: app, sha256: {_sha(KEYS['app'])}}}]
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
 batch: {{scrape_s: 0.2, fill_to: 0.9}}
 """, tmp_path)
     stop = threading.Event()
@@ -237,7 +167,7 @@ batch: {{scrape_s: 0.2, fill_to: 0.9}}
             t.start()
         time.sleep(1)
         with openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0) as client:
-            batch_id = _submit(client, 40, max_tokens=8)
+            batch_id = submit(client, 40, max_tokens=8)
             time.sleep(4)
             during = client.batches.retrieve(batch_id).request_counts.completed
             held = gauges()
@@ -319,62 +249,7 @@ def test_cancel(tmp_path):
         stack.stop()
 
 
-def _submit(client: openai.OpenAI, n: int, max_tokens: int = 30, window: str = "24h",
-            pii_every: int = 0) -> str:
-    lines = [line(f"k{i}", max_tokens=max_tokens, content=(
-        f"mail me at user{i}@example.com" if pii_every and i % pii_every == 0 else f"q {i}"))
-        for i in range(n)]
-    f = client.files.create(file=("in.jsonl", "\n".join(lines).encode()), purpose="batch")
-    return client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                 completion_window=window).id
-
-
-def _check_once(client: openai.OpenAI, batch_id: str, n: int) -> object:
-    done = wait_final(client, batch_id, timeout=120)
-    assert done.status == "completed", done
-    out = jsonl(client, done.output_file_id)
-    assert sorted(o["custom_id"] for o in out) == sorted(f"k{i}" for i in range(n))
-    assert done.request_counts.completed == n
-    return done
-
-
-def _kill_after(client: openai.OpenAI, batch_id: str, completed: int,
-                gateway: GatewayProcess) -> None:
-    """SIGKILL ``gateway`` once the batch has ``completed`` lines done."""
-    while client.batches.retrieve(batch_id).request_counts.completed < completed:
-        time.sleep(0.1)
-    os.kill(gateway.proc.pid, signal.SIGKILL)
-    gateway.proc.wait(10)
-
-
-def test_killed_mid_batch_resumes_after_restart_sqlite(tmp_path):
-    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", scale="1",
-                  batch=", max_per_backend: 8")
-    try:
-        client = stack.client()
-        batch_id = _submit(client, 120)
-        _kill_after(client, batch_id, 10, stack.gateways[0])
-        stack.gateways[0].stop()  # closes its pipes
-        stack.gateways[0] = GatewayProcess(stack.config, tmp_path, name="gw0")
-        client = stack.client()
-        _check_once(client, batch_id, 120)
-    finally:
-        stack.stop()
-
-
-def test_two_gateways_share_a_postgres_queue_and_one_dies(tmp_path, pg_url):
-    stack = Stack(tmp_path, pg_url, scale="1", batch=", max_per_backend: 8", twins=2)
-    try:
-        client = stack.client(i=1)
-        batch_id = _submit(client, 160)
-        _kill_after(client, batch_id, 15, stack.gateways[0])
-        _check_once(client, batch_id, 160)
-        served = [r for r in ledger(pg_url) if r["batch"] and r["status"] == 200]
-        assert len(served) >= 160  # a line cut off by the kill may have run twice
-    finally:
-        stack.stop()
-
-
+@pytest.mark.slow
 def test_spills_to_hosted_when_the_window_cannot_be_met(tmp_path):
     """A slow self-hosted backend and a 1-minute window: the batch spills, but lines that
     carry personal data still run only self-hosted."""
@@ -382,7 +257,7 @@ def test_spills_to_hosted_when_the_window_cannot_be_met(tmp_path):
                   batch=", max_per_backend: 1")
     try:
         client = stack.client()
-        batch_id = _submit(client, 60, max_tokens=20, window="1m", pii_every=10)
+        batch_id = submit(client, 60, max_tokens=20, window="1m", pii_every=10)
         done = wait_final(client, batch_id, timeout=90)
         rows = [r for r in ledger(stack.store) if r["batch"] and r["status"] == 200]
         hosted = [r for r in rows if r["hosting"] == "hosted"]
@@ -397,6 +272,7 @@ def test_spills_to_hosted_when_the_window_cannot_be_met(tmp_path):
         stack.stop()
 
 
+@pytest.mark.postgres
 def test_queue_claims_are_exclusive(pg_url):
     """Two claimers on PostgreSQL never lease the same line (SKIP LOCKED)."""
     import asyncio

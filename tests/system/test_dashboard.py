@@ -1,6 +1,8 @@
 """The gateway's /dashboard in a real headless Chromium (Debian's chromium and chromedriver,
-driven by Selenium): it asks for the admin key, shows the figures /admin/report gives for
-the same store, refuses other keys, loads nothing from outside, and updates after traffic."""
+driven by Selenium) against a gateway with sim backends in this process: it asks for the
+admin key, shows the figures /admin/report gives for the same store, refuses other keys,
+loads nothing from outside, and updates after traffic. (The endpoint on its own:
+integration/test_report.py.)"""
 
 from __future__ import annotations
 
@@ -12,18 +14,21 @@ import urllib.request
 
 import pytest
 
-from .test_gateway import KEYS
-from .test_report import Traffic
+from tests.support.configs import KEYS
+from tests.support.ledgers import Traffic
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, monkeypatch):
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromedriver are not installed (.ci/run installs them)")
         pytest.skip("chromium and chromedriver are not installed here")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for drivers online
+    if "SE_OFFLINE" not in os.environ:  # Selenium must not look for drivers online
+        monkeypatch.setenv("SE_OFFLINE", "true")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -123,22 +128,3 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
     before = data["volume"]["requests"]
     traffic.send(n_chat=3, n_hard=0, n_pii=0)  # + one refused request (unknown model)
     wait.until(lambda b: _figure(b, "volume.requests") == f"{before + 4:,}")
-
-
-def test_report_endpoint_refuses_and_validates(traffic):
-    base = traffic.gateway.base
-    for key, status in ((None, 401), ("wrong", 401), (KEYS["app"], 403)):
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        req = urllib.request.Request(f"{base}/admin/report", headers=headers)
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(req, timeout=10)
-        assert err.value.code == status
-        assert "error" in json.loads(err.value.read())
-    req = urllib.request.Request(f"{base}/admin/report?since=soon",
-                                 headers={"Authorization": f"Bearer {KEYS['admin']}"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(req, timeout=10)
-    body = json.loads(err.value.read())
-    assert err.value.code == 400 and body["error"]["param"] == "since"
-    empty = _report(base)  # no traffic yet: a report that says so
-    assert empty["verdict"]["verdict"] == "no_data"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +14,9 @@ from breakeven.planner.sizing import (
     operating_point,
     size,
 )
+from tests.support.paths import DATA
 
-DATA = Path(__file__).parent / "data" / "measured_throughput.yaml"
+MEASURED = DATA / "measured_throughput.yaml"
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_slo_concurrency_is_the_largest_that_meets_it(catalog):
 
 
 def _points():
-    return yaml.safe_load(DATA.read_text())["points"]
+    return yaml.safe_load(MEASURED.read_text())["points"]
 
 
 @pytest.mark.parametrize("point", [p for p in _points() if p["in_scope"]],

@@ -10,8 +10,7 @@ from breakeven.errors import CatalogError
 from breakeven.loaders import default_catalog_dir, load_catalog, load_workload
 from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
-
-from .conftest import EXAMPLES, TODAY
+from tests.support.paths import EXAMPLES, TODAY
 
 REQUIRED_GPUS = {"a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200",
                  "b200", "mi300x"}

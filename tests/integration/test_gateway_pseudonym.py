@@ -1,32 +1,13 @@
-"""Pseudonymisation before a hosted backend, restored in the answer (streams included)."""
+"""Pseudonymisation before a hosted backend, restored in the answer (streams included),
+through a gateway in this process and a fake Anthropic upstream that echoes."""
 
 from __future__ import annotations
 
 import openai
 
-from breakeven.gateway.pseudonym import StreamRestorer, pseudonymise, restore
-
-from . import upstreams
-from .conftest import GatewayProcess
-from .test_gateway import KEYS, _sha
-
-
-def test_placeholders_are_stable_and_restored():
-    body = {"messages": [{"role": "user", "content": "mail a@example.com and a@example.com, "
-                                                     "call +44 20 7946 0958"}],
-            "model": "m"}
-    masked, mapping = pseudonymise(body)
-    text = masked["messages"][0]["content"]
-    assert "a@example.com" not in text and text.count("[EMAIL_1]") == 2
-    assert "[PHONE_1]" in text and body["messages"][0]["content"].startswith("mail a@")
-    assert restore("write to [EMAIL_1] or [PHONE_1]", mapping) == \
-        "write to a@example.com or +44 20 7946 0958"
-
-
-def test_a_placeholder_split_over_chunks_is_restored():
-    r = StreamRestorer({"[EMAIL_1]": "a@example.com"})
-    out = r.feed("mail [EM") + r.feed("AIL_") + r.feed("1] now [") + r.flush()
-    assert out == "mail a@example.com now ["
+from tests.support import upstreams
+from tests.support.configs import KEYS, sha
+from tests.support.servers import InProcessGateway
 
 
 def test_gateway_pseudonymises_for_hosted_and_restores(tmp_path):
@@ -41,9 +22,9 @@ routes: [{{alias: claude, backends: [claude]}}]
 data_classes:
   pii: {{hosting: [self, hosted], action: pseudonymise}}
 keys:
-  - {{name: app, sha256: {_sha(KEYS['app'])}}}
+  - {{name: app, sha256: {sha(KEYS['app'])}}}
 """
-        gateway = GatewayProcess(config, tmp_path)
+        gateway = InProcessGateway(config, tmp_path)
         try:
             with openai.OpenAI(base_url=gateway.url, api_key=KEYS["app"], max_retries=0) as c:
                 out = c.chat.completions.create(model="claude", messages=[

@@ -1,7 +1,8 @@
-"""Hostile and malformed input against a live gateway: schemathesis over the gateway's own
-OpenAPI document, hypothesis over raw bodies (any JSON, invalid UTF-8, deep nesting, huge
-and negative numbers, wrong types, unknown fields), oversized bodies, keys and scopes, and
-no upstream key in anything a caller, the logs or the ledger can see. Zero 5xx."""
+"""Hostile and malformed input against a live gateway (in this process): schemathesis over
+the gateway's own OpenAPI document, hypothesis over raw bodies (any JSON, invalid UTF-8,
+deep nesting, huge and negative numbers, wrong types, unknown fields), oversized bodies,
+keys and scopes, and no upstream key in anything a caller, the logs or the ledger can see.
+Zero 5xx."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from breakeven.gateway.openapi import document
-
-from . import upstreams
-from .conftest import GatewayProcess, SimProcess
-from .test_gateway import KEYS, _sha
-from .test_report import ledger
+from tests.support import upstreams
+from tests.support.configs import KEYS, sha
+from tests.support.ledgers import ledger
+from tests.support.servers import InProcessGateway, InProcessSim
 
 UPSTREAM_KEY = "sk-upstream-SECRET-0123456789"
 GPU = "{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
@@ -27,13 +27,13 @@ GPU = "{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
 
 class Hostile:
     def __init__(self, tmp) -> None:
-        self.sim = SimProcess("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                              "--time-scale", "0.001")
+        self.sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                                "--time-scale", "0.001")
         self.faults = upstreams.Faults()
         self._echo = upstreams.serving(upstreams.faulty_app(self.faults))
         echo = self._echo.__enter__()
         self.store = f"sqlite:///{tmp}/l.db"
-        self.gateway = GatewayProcess(f"""
+        self.gateway = InProcessGateway(f"""
 store: {self.store}
 limits: {{max_body_bytes: 65536, circuit_failures: 1000}}
 backends:
@@ -45,8 +45,8 @@ routes:
   - {{alias: embed, task: embeddings, backends: [echo]}}
   - {{alias: leaky, backends: [echo]}}
 keys:
-  - {{name: app, sha256: {_sha(KEYS['app'])}, aliases: [chat, embed]}}
-  - {{name: admin, sha256: {_sha(KEYS['admin'])}, admin: true}}
+  - {{name: app, sha256: {sha(KEYS['app'])}, aliases: [chat, embed]}}
+  - {{name: admin, sha256: {sha(KEYS['admin'])}, admin: true}}
 """, tmp, env={"UPSTREAM_KEY": UPSTREAM_KEY})
         self.base = self.gateway.base
         import requests
@@ -159,7 +159,8 @@ def test_scopes(hostile):
 
 def test_upstream_keys_never_leak(hostile):
     """An upstream that echoes the key in its error (as providers do on a bad key): the
-    caller's error, the metrics, the gateway's logs and the ledger never contain it."""
+    caller's error, the metrics, the gateway's logs and the ledger never contain it (a
+    gateway process's stderr: system/test_gateway_logs.py)."""
     hostile.faults.mode = "401-echo"
     try:
         body = {"model": "leaky", "messages": [{"role": "user", "content": "x"}]}
@@ -171,6 +172,6 @@ def test_upstream_keys_never_leak(hostile):
     assert hostile.faults.log, "the echoing upstream was not reached"
     with urllib.request.urlopen(f"{hostile.base}/metrics", timeout=10) as resp:
         metrics = resp.read().decode()
-    for text in (raw.decode(), metrics, hostile.gateway.stderr,
+    for text in (raw.decode(), metrics, hostile.gateway.logs,
                  json.dumps(ledger(hostile.store), default=str)):
         assert UPSTREAM_KEY not in text and "SECRET-0123" not in text

@@ -7,8 +7,7 @@ import pytest
 from breakeven.loaders import load_workload
 from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
-
-from .conftest import EXAMPLES, TODAY
+from tests.support.paths import EXAMPLES, TODAY
 
 
 def _plan(catalog, name, **traffic):
