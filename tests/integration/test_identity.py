@@ -9,7 +9,6 @@ import time
 import urllib.request
 
 import openai
-import pytest
 
 from breakeven.gateway.identity import similarity
 from tests.support.configs import KEYS, sha
@@ -21,11 +20,6 @@ def _metrics(base: str) -> str:
         return resp.read().decode()
 
 
-# breakeven/gateway/identity_watch.py load_pin() reads the pin with open(...).read() and
-# leaves the file to the collector; in this process that is a ResourceWarning (an error
-# here). Remove this filter once it closes the file.
-@pytest.mark.filterwarnings(r"ignore:unclosed file <_io.TextIOWrapper name='.*llama\.json'"
-                            ":ResourceWarning")
 def test_drift_is_detected_and_the_same_model_is_not(run_cli, tmp_path):
     same = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001")
     other = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale", "0.001",

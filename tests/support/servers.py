@@ -195,8 +195,8 @@ class InProcessGateway(_InThread):
     """``breakeven gateway --config FILE --port 0`` built in this process from
     ``config`` (written to ``directory/NAME.yaml``, ``.path``).
 
-    The one place that knows how the gateway is put together outside ``serve``; keep it
-    in step with ``breakeven.gateway.server.serve`` and ``breakeven.cli.gateway_cmd``.
+    Built with ``breakeven.gateway.server.Server``, as ``breakeven gateway`` builds it
+    (the config's boundary problems refuse the start, as the command does).
 
     ``env`` is the environment the gateway sees: the audit signing key, upstream API keys
     (``api_key_env``). The gateway reads upstream keys from ``os.environ`` when it sends a
@@ -227,33 +227,19 @@ class InProcessGateway(_InThread):
         return "\n".join(self._records.lines)
 
     async def _start(self) -> str:
-        from aiohttp import web
-
-        from breakeven.gateway.app import Gateway
         from breakeven.gateway.boundary import boundary
-        from breakeven.gateway.server import basis_for, signer_for
+        from breakeven.gateway.server import Server
         from breakeven.loaders import load_gateway_config
-        from breakeven.store import open_store
 
         cfg = load_gateway_config(self.path).model_copy(update={"port": 0})
-        found = boundary(cfg, os.environ)
+        found = boundary(cfg, os.environ)  # as `breakeven gateway` refuses to start
         if found.problems:
             raise RuntimeError("; ".join(found.problems))
-        signer = signer_for(cfg, os.environ)
-        basis = basis_for(cfg)
-        store = open_store(cfg.store)
-        store.signer, store.checkpoint_every = signer, cfg.audit.checkpoint_every
-        self.gateway = Gateway(cfg, store, basis)
-        self._runner = web.AppRunner(self.gateway.app(), handler_cancellation=True,
-                                     access_log=None, shutdown_timeout=30)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=4096)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        return f"http://{cfg.host}:{port}/v1"
+        self.server = Server(cfg, os.environ)
+        return await self.server.start()
 
     async def _cleanup(self) -> None:
-        await self._runner.cleanup()  # stops accepting, lets in-flight requests finish
+        await self.server.stop()  # stops accepting, lets in-flight requests finish
 
     def _undo(self) -> None:
         logging.getLogger().removeHandler(self._records)

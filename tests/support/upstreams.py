@@ -173,68 +173,81 @@ class Faults:
         self.log: list[dict] = []
 
 
+async def _refusal(request: web.Request, faults: Faults) -> web.StreamResponse | None:
+    """The answer of a mode that fails before any content, or None."""
+    mode = faults.mode
+    if mode == "401-echo":  # as providers do: the key, echoed in the error
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return web.json_response({"error": {"message": f"Incorrect API key provided: "
+                                                       f"{key}"}}, status=401)
+    if mode in ("500", "502", "503"):
+        return web.json_response({"error": {"message": "boom"}}, status=int(mode))
+    if mode == "bad_json":
+        return web.Response(text='{"id": "x", "choices": [{"index"',
+                            content_type="application/json")
+    if mode == "slow_first_byte":
+        await asyncio.sleep(faults.delay_s)
+    if mode == "429":
+        headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+        return web.json_response({"error": {"message": "slow down"}}, status=429,
+                                 headers=headers)
+    if mode == "hang":
+        await asyncio.sleep(30)
+    if mode == "garbage":
+        return web.Response(text="<html>oops</html>", content_type="text/html")
+    return None
+
+
+async def _stream(request: web.Request, body: dict, faults: Faults,
+                  text: str) -> web.StreamResponse:
+    mode = faults.mode
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i, word in enumerate(text.split()):
+        if i == 1 and mode == "cut":
+            request.transport.close()  # type: ignore[union-attr]
+            return resp
+        if i == 1 and mode == "bad_sse":
+            await resp.write(b"data: {this is not json\n\n")
+            continue
+        if i == 1 and mode == "slow_stream":
+            await asyncio.sleep(faults.delay_s)
+        event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                 "choices": [{"index": 0, "delta": {"content": " " + word},
+                              "finish_reason": None}]}
+        await resp.write(f"data: {json.dumps(event)}\n\n".encode())
+    if mode == "no_done":
+        await asyncio.sleep(30)  # nothing more, connection open
+        return resp
+    if mode == "no_usage":
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+    await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0'
+                     b',"delta":{},"finish_reason":"stop"}]}\n\n')
+    await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[],'
+                     b'"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}'
+                     b"\n\n")
+    await resp.write(b"data: [DONE]\n\n")
+    return resp
+
+
 def faulty_app(faults: Faults) -> web.Application:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         faults.log.append(body)
-        mode = faults.mode
-        if mode == "401-echo":  # as providers do: the key, echoed in the error
-            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            return web.json_response({"error": {"message": f"Incorrect API key provided: "
-                                                           f"{key}"}}, status=401)
-        if mode in ("500", "502", "503"):
-            return web.json_response({"error": {"message": "boom"}}, status=int(mode))
-        if mode == "bad_json":
-            return web.Response(text='{"id": "x", "choices": [{"index"',
-                                content_type="application/json")
-        if mode == "slow_first_byte":
-            await asyncio.sleep(faults.delay_s)
-        if mode == "429":
-            headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
-            return web.json_response({"error": {"message": "slow down"}}, status=429,
-                                     headers=headers)
-        if mode == "hang":
-            await asyncio.sleep(30)
-        if mode == "garbage":
-            return web.Response(text="<html>oops</html>", content_type="text/html")
+        refused = await _refusal(request, faults)
+        if refused is not None:
+            return refused
         text = "fine answer"
-        usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-        if not body.get("stream"):
-            answer = {
-                "id": "x", "object": "chat.completion", "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}]}
-            if mode != "no_usage":
-                answer["usage"] = usage
-            return web.json_response(answer)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for i, word in enumerate(text.split()):
-            if i == 1 and mode == "cut":
-                request.transport.close()  # type: ignore[union-attr]
-                return resp
-            if i == 1 and mode == "bad_sse":
-                await resp.write(b"data: {this is not json\n\n")
-                continue
-            if i == 1 and mode == "slow_stream":
-                await asyncio.sleep(faults.delay_s)
-            event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": " " + word},
-                                  "finish_reason": None}]}
-            await resp.write(f"data: {json.dumps(event)}\n\n".encode())
-        if mode == "no_done":
-            await asyncio.sleep(30)  # nothing more, connection open
-            return resp
-        if mode == "no_usage":
-            await resp.write(b"data: [DONE]\n\n")
-            return resp
-        await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0'
-                         b',"delta":{},"finish_reason":"stop"}]}\n\n')
-        await resp.write(b'data: {"id":"x","object":"chat.completion.chunk","choices":[],'
-                         b'"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}'
-                         b"\n\n")
-        await resp.write(b"data: [DONE]\n\n")
-        return resp
+        if body.get("stream"):
+            return await _stream(request, body, faults, text)
+        answer = {
+            "id": "x", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}]}
+        if faults.mode != "no_usage":
+            answer["usage"] = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+        return web.json_response(answer)
 
     async def embeddings(request: web.Request) -> web.Response:
         body = await request.json()
