@@ -44,8 +44,9 @@ class Dialect(ABC):
     claim_lock: ClassVar[str] = ""
 
     @abstractmethod
-    def connector(self, url: str) -> Connect:
-        """A function that opens a new connection to ``url``."""
+    def connector(self, url: str, create: bool = True) -> Connect:
+        """A function that opens a new connection to ``url``; ``create=False``: the
+        database must exist already (an auditor's read never creates one)."""
         ...
 
     @abstractmethod
@@ -128,7 +129,7 @@ class SQLite(Dialect):
     inline_commit = True
     least, greatest = "MIN", "MAX"
 
-    def connector(self, url: str) -> Connect:
+    def connector(self, url: str, create: bool = True) -> Connect:
         """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``
         or a bare path; ``?synchronous=FULL`` survives power loss (NORMAL: a crash of the
         process)."""
@@ -142,6 +143,10 @@ class SQLite(Dialect):
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InputError(f"synchronous must be NORMAL, FULL or EXTRA (got {sync})",
                              where="store")
+        if not uri and not create and not Path(path).is_file():
+            raise InputError("no SQLite store here (the file does not exist): check the "
+                             "path; sqlite:///relative.db or sqlite:////absolute.db",
+                             where=path)
         if not uri:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -211,8 +216,8 @@ class PostgreSQL(Dialect):
                              where="store") from None
         return psycopg
 
-    def connector(self, url: str) -> Connect:
-        psycopg = self._driver()
+    def connector(self, url: str, create: bool = True) -> Connect:
+        psycopg = self._driver()  # a database that does not exist fails to connect
 
         def connect() -> Any:
             return psycopg.connect(url)
