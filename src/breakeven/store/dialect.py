@@ -99,6 +99,11 @@ class Dialect(ABC):
         stands still; None where the database offers none (read the head each time)."""
         return None
 
+    @abstractmethod
+    def snapshot(self, cur: Any) -> None:
+        """Begin a read transaction whose reads all see one state of the database."""
+        ...
+
     def bulk_read(self, cur: Any) -> None:
         """Prepare ``cur``'s connection for one large aggregate (a backfill)."""
         return None  # by default, nothing to do
@@ -181,6 +186,9 @@ class SQLite(Dialect):
         # data_version changes only when *another* connection commits
         return cur.execute("PRAGMA data_version").fetchone()[0]
 
+    def snapshot(self, cur: Any) -> None:
+        cur.execute("BEGIN")  # WAL: the first read fixes the snapshot for the transaction
+
     def bulk_read(self, cur: Any) -> None:
         cur.execute("PRAGMA threads = 2")  # a second core for the GROUP BY sorter
 
@@ -240,6 +248,9 @@ class PostgreSQL(Dialect):
 
     def end_read(self, conn: Any) -> None:
         conn.rollback()
+
+    def snapshot(self, cur: Any) -> None:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # first statement
 
     def tables(self, cur: Any) -> set[str]:
         cur.execute("SELECT table_name FROM information_schema.tables "

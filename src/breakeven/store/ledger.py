@@ -32,6 +32,7 @@ from breakeven.errors import InputError
 from breakeven.store import usage
 from breakeven.store.dialect import Dialect, for_url
 from breakeven.store.migrations import migrate
+from breakeven.store.snapshot import Snapshot, snapshot
 
 __all__ = ["CHAIN_COLUMNS", "LEDGER_COLUMNS", "Store", "chained_content", "open_store"]
 
@@ -308,33 +309,21 @@ class Store:
 
     def records(self, page: int = 5000) -> Iterator[dict[str, Any]]:
         """Every ledger record with its chain columns, in ``seq`` order (paged; blocking)."""
-        columns = LEDGER_COLUMNS + CHAIN_COLUMNS
-        sql = self.dialect.sql(f"SELECT {', '.join(columns)} FROM ledger WHERE seq > ? "
-                               f"ORDER BY seq LIMIT {int(page)}")
-        conn = self._connect()
-        try:
-            last = 0
-            while True:
-                cur = conn.cursor()
-                cur.execute(sql, (last,))
-                rows = cur.fetchall()
-                if not rows:
-                    return
-                for values in rows:
-                    yield dict(zip(columns, values, strict=True))
-                last = int(rows[-1][-3])
-        finally:
-            conn.close()
+        with self.snapshot() as snap:
+            yield from snap.records(page)
+
+    def snapshot(self) -> contextlib.AbstractContextManager[Snapshot]:
+        """One consistent read of records, checkpoints and tables (``store.snapshot``)."""
+        return snapshot(self._connect, self.dialect, LEDGER_COLUMNS + CHAIN_COLUMNS)
 
     def checkpoints(self) -> list[tuple[Any, ...]]:
         """(seq, head, ts, signature, key_id) of every checkpoint (blocking)."""
-        conn = self._connect()
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT seq, head, ts, signature, key_id FROM checkpoints ORDER BY seq")
-            return [tuple(r) for r in cur.fetchall()]
-        finally:
-            conn.close()
+        with self.snapshot() as snap:
+            return snap.checkpoints()
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Rows of one read (``?`` placeholders; blocking)."""
+        return self._fetch(sql, params, False)
 
     async def close(self) -> None:
         """Commit what is pending, sign the final head, close every connection."""
