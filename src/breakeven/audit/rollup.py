@@ -10,8 +10,8 @@ order).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["Rollup"]
