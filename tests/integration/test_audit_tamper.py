@@ -258,3 +258,15 @@ def test_a_bad_kept_head_is_bad_input(url, run_cli, tmp_path):
     assert result.returncode == 2 and "head.json" in result.stderr
     assert result.stderr.count("\n") == 1
 
+
+
+def test_an_export_is_a_kept_head_too(url, keys, pub, run_cli, tmp_path):
+    _fill(url, keys[0], 9)
+    out = tmp_path / "range.jsonl"
+    assert run_cli("audit", "export", "--store", url, "--from", "1", "--out",
+                   str(out)).returncode == 0
+    assert _verify(run_cli, url, "--public-key", pub, "--expect", str(out))[0] == 0
+    _sql(url, "DELETE FROM ledger WHERE seq > 6")
+    _sql(url, "DELETE FROM checkpoints WHERE seq > 6")
+    rc, found, _ = _verify(run_cli, url, "--public-key", pub, "--expect", str(out))
+    assert rc == 1 and found["kind"] == "expected" and found["seq"] == 7

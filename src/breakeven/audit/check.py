@@ -161,18 +161,31 @@ def pin(store: Any) -> dict[str, Any]:
 
 
 def load_expected(path: str) -> coverage.Expected:
-    """A kept head (``pin``'s JSON) from ``path``; an InputError naming the file if not."""
+    """A kept head from ``path``: the JSON ``audit checkpoint`` writes, or an ``audit
+    export`` file (its last record); an InputError naming the file if neither."""
     try:
-        data = orjson.loads(Path(path).read_bytes())
+        text = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where=path) from None
+    try:
+        data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise InputError("not JSON: expected the file 'breakeven audit checkpoint' writes",
-                         where=path) from None
+        data = _last_exported(text)
     seq = data.get("seq") if isinstance(data, dict) else None
     digest = data.get("hash") if isinstance(data, dict) else None
     if (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0
             or not isinstance(digest, str) or len(digest) != 64):
         raise InputError("expected {\"seq\": N, \"hash\": \"<64 hex>\"} as 'breakeven audit "
-                         "checkpoint' writes it", where=path)
+                         "checkpoint' writes it, or an 'audit export' file", where=path)
     return coverage.Expected(seq, digest, Path(path).name)
+
+
+def _last_exported(text: bytes) -> Any:
+    """The last record of an ``audit export`` file (JSONL ending in its proof line)."""
+    lines = text.rstrip(b"\n").split(b"\n")
+    try:
+        if len(lines) >= 2 and "proof" in orjson.loads(lines[-1]):
+            return orjson.loads(lines[-2])
+    except (orjson.JSONDecodeError, TypeError):
+        pass
+    return None

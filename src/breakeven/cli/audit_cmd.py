@@ -41,8 +41,8 @@ def command() -> None:
 @click.option("--public-key", type=click.Path(dir_okay=False), default=None,
               help="Ed25519 public key (PEM or base64): checkpoint signatures must verify.")
 @click.option("--expect", "expect_paths", type=click.Path(dir_okay=False), multiple=True,
-              help="A head kept with 'audit checkpoint': the ledger must extend it "
-                   "(repeatable).")
+              help="A head kept with 'audit checkpoint' (or an 'audit export' file): the "
+                   "ledger must extend it (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 def verify_cmd(store_url: str, public_key: str | None, expect_paths: tuple[str, ...],
                as_json: bool) -> None:
