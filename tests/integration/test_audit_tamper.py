@@ -270,3 +270,15 @@ def test_an_export_is_a_kept_head_too(url, keys, pub, run_cli, tmp_path):
     _sql(url, "DELETE FROM checkpoints WHERE seq > 6")
     rc, found, _ = _verify(run_cli, url, "--public-key", pub, "--expect", str(out))
     assert rc == 1 and found["kind"] == "expected" and found["seq"] == 7
+
+
+def test_a_sqlite_file_that_is_not_a_store_is_left_untouched(run_cli, tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    result = run_cli("audit", "verify", "--store", f"sqlite:///{other}")
+    assert result.returncode == 2 and "not a breakeven store" in result.stderr
+    assert other.read_bytes() == before and not (tmp_path / "other.db-wal").exists()

@@ -148,10 +148,8 @@ class SQLite(Dialect):
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InputError(f"synchronous must be NORMAL, FULL or EXTRA (got {sync})",
                              where="store")
-        if not uri and not create and not Path(path).is_file():
-            raise InputError("no SQLite store here (the file does not exist): check the "
-                             "path; sqlite:///relative.db or sqlite:////absolute.db",
-                             where=path)
+        if not uri and not create:
+            _existing_store(path)
         if not uri:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -203,6 +201,26 @@ class SQLite(Dialect):
     def columns(self, cur: Any, table: str) -> list[str]:
         cur.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
         return [str(r[0]) for r in cur.fetchall()]
+
+
+def _existing_store(path: str) -> None:
+    """``path`` is a SQLite database with a ledger, or the InputError; read-only, so a file
+    that is not a breakeven store is left exactly as it was (not even put in WAL mode)."""
+    if not Path(path).is_file():
+        raise InputError("no SQLite store here (the file does not exist): check the path; "
+                         "sqlite:///relative.db or sqlite:////absolute.db", where=path)
+    try:
+        probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'ledger'").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot open SQLite store: {exc}", where=path) from None
+    if found is None:
+        raise InputError("not a breakeven store (it has no ledger table): check the path",
+                         where=path)
 
 
 class PostgreSQL(Dialect):
