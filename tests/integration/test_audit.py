@@ -79,7 +79,7 @@ def test_an_untouched_chain_verifies(store_url, keys, tmp_path):
     _fill(store_url, keys)
     report = _verify(store_url, keys[1], tmp_path)
     assert report["ok"] and report["records"] == 12
-    assert report["checkpoints"] == 3 and report["signed_checkpoints"] == 3  # 5, 10, close
+    assert report["checkpoints"] == 4 and report["signed_checkpoints"] == 4  # 0, 5, 10, close
 
 
 @pytest.mark.parametrize(("tamper", "kind", "where"), [

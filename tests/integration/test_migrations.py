@@ -315,7 +315,7 @@ def test_a_ledger_of_2026_11_is_adopted_with_every_row(url, variant, tmp_path):
     try:
         assert store.migrated == []
         report = _verify(store, public, tmp_path)
-        assert report["ok"] and report["records"] == 16 and report["checkpoints"] == 3
+        assert report["ok"] and report["records"] == 16 and report["checkpoints"] == 4  # 5, 12, 15, 16
         seqs = [r["seq"] for r in store.records()]
         assert seqs == list(range(1, 17))
     finally:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from breakeven.audit.chain import Checkpoint, checkpoint_message
+from breakeven.audit.chain import Checkpoint, checkpoint_message, envelope
 from breakeven.errors import InputError
 
 __all__ = ["Signer", "generate", "load_public_key", "verifier"]
@@ -45,8 +46,11 @@ class Signer:
         self._key = key
         self.key_id = key_id(key.public_key())
 
-    def sign(self, seq: int, head: str, ts: float) -> str:
-        return base64.b64encode(self._key.sign(checkpoint_message(seq, head, ts))).decode()
+    def sign(self, seq: int, head: str, ts: float, every: int | None = None) -> str:
+        """The ``signature`` cell of a checkpoint: ``v2:EVERY:BASE64`` when the interval
+        is signed too, the bare base64 (v1) when ``every`` is None."""
+        raw = base64.b64encode(self._key.sign(checkpoint_message(seq, head, ts, every))).decode()
+        return raw if every is None else f"v2:{every}:{raw}"
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
@@ -66,11 +70,13 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     return key
 
 
-def verifier(key: Ed25519PublicKey):  # type: ignore[no-untyped-def]
+def verifier(key: Ed25519PublicKey) -> Callable[[Checkpoint], bool]:
+    """A check of a checkpoint's signature (v1 or v2) against ``key``."""
+
     def check(cp: Checkpoint) -> bool:
+        every, raw = envelope(cp.signature)
         try:
-            key.verify(base64.b64decode(cp.signature or ""),
-                       checkpoint_message(cp.seq, cp.head, cp.ts))
+            key.verify(base64.b64decode(raw), checkpoint_message(cp.seq, cp.head, cp.ts, every))
             return True
         except (InvalidSignature, ValueError):
             return False

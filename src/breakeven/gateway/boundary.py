@@ -4,7 +4,7 @@ For every route and data class: which backends may serve it and why the others m
 (the same ``policy.choose`` the gateway runs, on healthy backends). Problems stop the
 gateway (an upstream key variable that is not set, an Anthropic backend on an embeddings
 route); warnings do not (a data class that no backend of a route may serve, a hosted
-backend that trains on or keeps your data, no client keys).
+backend that trains on or keeps your data, no client keys, an unsigned audit chain).
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
         if rule.action == "block":
             warnings.append(f"data class '{name}' is blocked: requests found to carry it are "
                             "refused with a 400")
+    if cfg.audit.signing_key_env is None:
+        warnings.append("AUDIT CHAIN UNSIGNED (audit.signing_key_env is not set): anyone who "
+                        "can write the store can rewrite the ledger and rehash it, and "
+                        "'breakeven audit verify' will still say ok; create a key with "
+                        "'breakeven audit keygen' and set audit.signing_key_env "
+                        "(require_signing: true makes it mandatory)")
     if not cfg.keys:
         warnings.append("no client keys: the gateway accepts anonymous requests as data "
                         "class 'general'")

@@ -44,8 +44,9 @@ class Dialect(ABC):
     claim_lock: ClassVar[str] = ""
 
     @abstractmethod
-    def connector(self, url: str) -> Connect:
-        """A function that opens a new connection to ``url``."""
+    def connector(self, url: str, create: bool = True) -> Connect:
+        """A function that opens a new connection to ``url``; ``create=False``: the
+        database must exist already (an auditor's read never creates one)."""
         ...
 
     @abstractmethod
@@ -98,6 +99,11 @@ class Dialect(ABC):
         stands still; None where the database offers none (read the head each time)."""
         return None
 
+    @abstractmethod
+    def snapshot(self, cur: Any) -> None:
+        """Begin a read transaction whose reads all see one state of the database."""
+        ...
+
     def bulk_read(self, cur: Any) -> None:
         """Prepare ``cur``'s connection for one large aggregate (a backfill)."""
         return None  # by default, nothing to do
@@ -128,7 +134,7 @@ class SQLite(Dialect):
     inline_commit = True
     least, greatest = "MIN", "MAX"
 
-    def connector(self, url: str) -> Connect:
+    def connector(self, url: str, create: bool = True) -> Connect:
         """``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``
         or a bare path; ``?synchronous=FULL`` survives power loss (NORMAL: a crash of the
         process)."""
@@ -142,6 +148,8 @@ class SQLite(Dialect):
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InputError(f"synchronous must be NORMAL, FULL or EXTRA (got {sync})",
                              where="store")
+        if not uri and not create:
+            _existing_store(path)
         if not uri:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
@@ -176,6 +184,9 @@ class SQLite(Dialect):
         # data_version changes only when *another* connection commits
         return cur.execute("PRAGMA data_version").fetchone()[0]
 
+    def snapshot(self, cur: Any) -> None:
+        cur.execute("BEGIN")  # WAL: the first read fixes the snapshot for the transaction
+
     def bulk_read(self, cur: Any) -> None:
         cur.execute("PRAGMA threads = 2")  # a second core for the GROUP BY sorter
 
@@ -190,6 +201,26 @@ class SQLite(Dialect):
     def columns(self, cur: Any, table: str) -> list[str]:
         cur.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,))
         return [str(r[0]) for r in cur.fetchall()]
+
+
+def _existing_store(path: str) -> None:
+    """``path`` is a SQLite database with a ledger, or the InputError; read-only, so a file
+    that is not a breakeven store is left exactly as it was (not even put in WAL mode)."""
+    if not Path(path).is_file():
+        raise InputError("no SQLite store here (the file does not exist): check the path; "
+                         "sqlite:///relative.db or sqlite:////absolute.db", where=path)
+    try:
+        probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'ledger'").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot open SQLite store: {exc}", where=path) from None
+    if found is None:
+        raise InputError("not a breakeven store (it has no ledger table): check the path",
+                         where=path)
 
 
 class PostgreSQL(Dialect):
@@ -211,8 +242,8 @@ class PostgreSQL(Dialect):
                              where="store") from None
         return psycopg
 
-    def connector(self, url: str) -> Connect:
-        psycopg = self._driver()
+    def connector(self, url: str, create: bool = True) -> Connect:
+        psycopg = self._driver()  # a database that does not exist fails to connect
 
         def connect() -> Any:
             return psycopg.connect(url)
@@ -235,6 +266,9 @@ class PostgreSQL(Dialect):
 
     def end_read(self, conn: Any) -> None:
         conn.rollback()
+
+    def snapshot(self, cur: Any) -> None:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # first statement
 
     def tables(self, cur: Any) -> set[str]:
         cur.execute("SELECT table_name FROM information_schema.tables "
