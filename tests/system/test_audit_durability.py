@@ -19,7 +19,7 @@ import pytest
 from breakeven.audit.signing import generate
 from breakeven.store import open_store
 
-from ..conftest import GatewayProcess, SimProcess
+from tests.support.servers import GatewayProcess, SimProcess
 
 KEY = "sk-audit-durability-0123456789"
 GPU = "{gpu: h100-sxm, usd_per_gpu_hour: 2, capacity_tokens_per_s: 5000}"
