@@ -23,9 +23,12 @@ them (names, addresses, dates of birth) are found within one string only.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import logging
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +61,7 @@ ENUMS: dict[str, frozenset[str]] = {
     "truncation": frozenset({"auto", "disabled"}),
     "verbosity": frozenset({"low", "medium", "high"}),
 }
-_ID_DIGITS = 9  # an integer this long may be an identifier: scanned as text
+_ID_MIN = 10 ** 8  # an integer of 9 digits or more may be an identifier: scanned as text
 _TOKEN_LIST = 8  # a list of this many integers elsewhere may be text as token ids
 _TOKEN_FIELDS = ("prompt", "input")  # where token ids are the API's documented form
 _WINDOW = 96  # characters each side of a boundary scanned joined
@@ -87,31 +90,37 @@ def _token_ids(value: list[Any]) -> bool:
 
 
 def strings(body: Any, unscannable: list[str] | None = None, path: str = "",
-            field: str | None = None) -> Iterator[tuple[str, str]]:
+            field: str | None = None) -> list[tuple[str, str]]:
     """Every ``(path, text)`` in ``body`` that may carry caller text, in document order;
     a dict key's path ends in ``#key``. Token-id lists go to ``unscannable`` instead."""
+    out: list[tuple[str, str]] = []
+    _walk(body, path, field, out, unscannable)
+    return out
+
+
+def _walk(body: Any, path: str, field: str | None, out: list[tuple[str, str]],
+          unscannable: list[str] | None) -> None:
     if isinstance(body, str):
         if body and not (field in ENUMS and body in ENUMS[field]):
-            yield path, body
+            out.append((path, body))
     elif isinstance(body, dict):
         for key, value in body.items():
             if not isinstance(key, str):
                 continue
             child = f"{path}.{key}" if path else key
-            yield f"{child}#key", key
+            out.append((f"{child}#key", key))
             if child == "model" and isinstance(value, str):
                 continue  # must name a route; an unknown one is refused before dispatch
-            yield from strings(value, unscannable, child, key)
+            _walk(value, child, key, out, unscannable)
     elif isinstance(body, list):
         long_ints = len(body) >= _TOKEN_LIST or (field in _TOKEN_FIELDS and path == field)
-        if unscannable is not None and _token_ids(body) and long_ints:
+        if unscannable is not None and long_ints and _token_ids(body):
             unscannable.append(path)
             return
         for i, value in enumerate(body):
-            yield from strings(value, unscannable, f"{path}[{i}]", field)
-    elif isinstance(body, int) and not isinstance(body, bool) and abs(body) >= 10 ** (
-            _ID_DIGITS - 1):
-        yield path, str(body)
+            _walk(value, f"{path}[{i}]", field, out, unscannable)
+    elif isinstance(body, int) and not isinstance(body, bool) and abs(body) >= _ID_MIN:
+        out.append((path, str(body)))
 
 
 def scan(body: Any, detector: Callable[[str], list[Finding]] = detect) -> Scanned:
@@ -137,27 +146,33 @@ def _detect(text: str) -> list[Finding] | tuple[Finding, ...]:
 
 def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
     unscannable: list[str] = []
-    pieces = list(strings(body, unscannable))
+    pieces = strings(body, unscannable)
     found: list[tuple[str, Finding]] = []
-    seen: set[tuple[str, str]] = set()  # (type, value) found within one string
+    seen: dict[str, set[str]] = {}  # type -> the values of it found within one string
     per_string = _detect if detector is detect else detector
     for path, text in pieces:
         for f in per_string(text):
             found.append((path, f))
-            seen.add((f.type, text[f.start:f.end]))
-    values = {v for _, v in seen}
+            seen.setdefault(f.type, set()).add(text[f.start:f.end])
+    values = {v for found_values in seen.values() for v in found_values}
     split = False
     texts = [p for p in pieces if not p[0].endswith("#key")]  # caller text, in order
+    joined = "".join(text for _, text in texts)
+    starts = list(itertools.accumulate((len(text) for _, text in texts), initial=0))
     for i in range(1, len(texts)):
-        window, cut, paths = _window(texts, i)
+        at = starts[i]
+        lo = max(0, at - _WINDOW)
+        window = joined[lo:at + _WINDOW]
+        cut = at - lo
         if not _could_straddle(window, cut):
             continue
         for f in detector(window):
             value = window[f.start:f.end]
-            if not f.start < cut < f.end or any(
-                    t == f.type and v in value for t, v in seen):
+            if not f.start < cut < f.end or any(v in value for v in seen.get(f.type, ())):
                 continue  # inside one string, or one found there with its neighbours glued
-            found.append(("+".join(paths), f))
+            first = bisect.bisect_right(starts, lo + f.start) - 1
+            last = bisect.bisect_left(starts, lo + f.end) - 1
+            found.append(("+".join(path for path, _ in texts[first:last + 1]), f))
             values.add(value)
             split = True
     return Scanned(tuple(found), tuple(unscannable), split, tuple(sorted(values)))
@@ -165,8 +180,9 @@ def _scan(body: Any, detector: Callable[[str], list[Finding]]) -> Scanned:
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 # how the secret formats the detector knows begin: a key split over two strings
-_SECRET_STARTS = ("sk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "github_pat_", "glpat-", "xox",
-                  "AKIA", "ASIA", "AIza", "-----BEGIN", "eyJ", "AccountKey=", "hooks.slack")
+_SECRET_START = re.compile("|".join(re.escape(p) for p in (
+    "sk-", "sk_", "rk_", "pk_", "ghp_", "gho_", "github_pat_", "glpat-", "xox", "AKIA", "ASIA",
+    "AIza", "-----BEGIN", "eyJ", "AccountKey=", "hooks.slack")))
 
 
 def _could_straddle(window: str, cut: int) -> bool:
@@ -175,32 +191,8 @@ def _could_straddle(window: str, cut: int) -> bool:
     national id) has digits on both sides of the cut, a secret begins with a known prefix.
     (Contextual types, names, addresses and dates found by the words around them, are
     found within one string only.)"""
-    if "@" in window or any(p in window for p in _SECRET_STARTS):
+    if "@" in window or _SECRET_START.search(window):
         return True
     before, after = window[max(0, cut - 6):cut], window[cut:cut + 6]  # a number goes on
     return (len(before) != len(before.translate(_NO_DIGITS))      # across the cut: digits
             and len(after) != len(after.translate(_NO_DIGITS)))   # close to it, each side
-
-
-def _window(pieces: list[tuple[str, str]], i: int) -> tuple[str, int, list[str]]:
-    """The text around the boundary before piece ``i``: up to ``_WINDOW`` characters of
-    the pieces before it and after it, joined end to end, and where the boundary is."""
-    before: list[str] = []
-    paths: list[str] = []
-    need = _WINDOW
-    j = i - 1
-    while j >= 0 and need > 0:
-        before.insert(0, pieces[j][1][-need:])
-        paths.insert(0, pieces[j][0])
-        need -= len(before[0])
-        j -= 1
-    after: list[str] = []
-    need = _WINDOW
-    j = i
-    while j < len(pieces) and need > 0:
-        after.append(pieces[j][1][:need])
-        paths.append(pieces[j][0])
-        need -= len(after[-1])
-        j += 1
-    head = "".join(before)
-    return head + "".join(after), len(head), paths
