@@ -78,7 +78,9 @@ keys:
                                 "--log-level", "warning"], stdout=subprocess.PIPE, text=True)
     try:
         assert gateway.stdout is not None
-        base = gateway.stdout.readline().split()[-1].removesuffix("/v1")
+        line = gateway.stdout.readline()
+        base = line.split()[-1].removesuffix("/v1")
+        print(f"gateway: {line.strip()}", flush=True)
         health = f"{base}/healthz"
         idle: list[float] = []
         stop = threading.Event()
