@@ -35,12 +35,13 @@ _DOB = re.compile(
     r"fecha de nacimiento|nacid[oa](?: el)?|data di nascita|nat[oa] il|"
     r"geboortedatum|geboren op|data urodzenia|urodzon[ya](?: dnia)?|"
     r"födelsedatum|född(?: den)?)"
-    r"[^0-9\n]{0,32}?(" + _DATE + ")",
+    r"[\s:=,(\"'-]{0,4}(?:in [A-ZÀ-Ý][\w-]{1,30},?\s{1,3})?"
+    r"(?:(?:is|was|am|on|le|el|il|op|ist|è|es|dnia|den)\s{1,3})?(" + _DATE + ")",
     re.IGNORECASE)
 
 _CITY = r"[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}(?:[ -](?:am |an der |sur |de |del )?[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}){0,2}"
 _UNIT = (r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Piso|Puerta|Scala|Int|"
-         r"Interno|bus|Bus|#)\.?[ \t]*[0-9A-Za-z]{1,5}|,?[ \t]*[0-9]{1,2}[º°ª](?:[ \t]?[A-Za-z0-9]"
+         r"Interno|bus|Bus|#)\.?[ \t]*[0-9A-Za-z]{1,5}|,?[ \t]*[0-9]{1,2}[º°ªoa](?:[ \t]?[A-Za-z0-9]"
          r"{1,4}\b)?){0,3}")
 _POSTCODE = (r"(?:[0-9]{5}|[0-9]{4}[ \t]?[A-Z]{2}\b|[0-9]{2}-[0-9]{3}|[0-9]{3}[ \t][0-9]{2}"
              r"|[A-Z]{1,2}-[0-9]{4,5}|[0-9]{4})")
@@ -49,7 +50,7 @@ _TAIL = (_UNIT + r"(?:(?:,[ \t]*|[ \t]*[-–][ \t]*|[ \t]+)" + _POSTCODE + r"[ \
          + r"(?:[ \t]*\([A-Z]{2}\))?" + r"|,[ \t]*" + _CITY + r"(?:,?[ \t]+[A-Z]{2})?,?[ \t]+"
          + _UK_ZIP + r"|,[ \t]*" + _CITY + r")?")
 _PARTICLE = r"(?:de|del|della|delle|dei|degli|di|dello|da|des|du|le|la|las|los|les|el|aux|au)"
-_NAMEWORD = r"[A-ZÀ-Ý0-9][\wÀ-ÿ'’.-]{0,30}"
+_NAMEWORD = r"[A-ZÀ-Ý][\wÀ-ÿ'’.-]{0,30}"
 _NAMED = (r"(?:(?:" + _PARTICLE + r"|[dl][’'])[ \t]*){0,3}" + _NAMEWORD + r"(?:[ \t]+(?:"
           + _PARTICLE + r"[ \t]+|[dl][’']){0,3}" + _NAMEWORD + r"){0,4}")
 _NUMBER = r"[0-9]{1,4}(?:[ \t]?[a-zA-Z]\b)?(?:[-/][0-9]{1,4}[a-zA-Z]?)?"
@@ -64,11 +65,13 @@ _EN = re.compile(r"\b[0-9]{1,5}[A-Za-z]?(?:-[0-9]{1,5})?,?[ \t]+(?:[A-Z][A-Za-z'
 _DE_SUFFIXES = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "ring",
                 "damm", "ufer", "chaussee", "steig", "pfad", "markt", "straat", "laan",
                 "gracht", "plein", "kade", "singel", "dijk", "steeg", "hof", "dreef")
+_DE_PREFIX = r"(?:\b(?:[A-ZÄÖÜ][a-zäöüß]{1,20}|van|von|de|der|den|St\.)[ \t])"
 _DE = re.compile(
-    r"(?:\b(?:[A-ZÄÖÜ][a-zäöüß]{1,20}|van|von|de|der|den|St\.)[ \t]){0,2}\b[A-ZÄÖÜ]"
-    r"[\wäöüßé'-]{0,40}?(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|"
-    r"chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|steeg|hof|markt|dreef|"
-    r"Straße|Strasse|Str\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer)[ \t]+" + _NUMBER)
+    _DE_PREFIX + r"{0,2}\b[A-ZÄÖÜ][\wäöüßé'-]{0,40}?(?:straße|strasse|str\.|weg|platz|allee|"
+    r"gasse|ring|damm|ufer|chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|"
+    r"steeg|hof|markt|dreef)[ \t]+" + _NUMBER +
+    r"|" + _DE_PREFIX + r"{1,2}(?:Straße|Strasse|Str\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer|"
+    r"Chaussee|Markt)[ \t]+" + _NUMBER)
 # French: 12 rue de la Paix, 3 bis avenue Victor Hugo (from the street type)
 _FR_TYPES = ("rue ", "avenue ", "av. ", "boulevard ", "bd ", "place ", "chemin ", "allée ",
              "impasse ", "quai ", "route ", "cours ", "square ")
@@ -96,7 +99,7 @@ _NAME = re.compile(r"(?:[Mm]y name is|I am|I'm|[Nn]ame:|Dear|Mr\.?|Mrs\.?|Ms\.?|
                    r"Herr|Frau|Madame|Monsieur|Señor|Señora|Signor[a]?|[Ii]ch heiße|"
                    r"[Jj]e m'appelle|[Mm]e llamo|[Mm]i chiamo|[Ii]k heet|[Nn]ombre:|[Nn]om ?:|"
                    r"[Nn]aam:|[Pp]atient:|[Ee]mployee:)[ \t]+"
-                   r"((?:[A-ZÀ-Ý][a-zà-ÿ'-]{1,30})(?:[ -][A-ZÀ-Ý][a-zà-ÿ'-]{1,30}){0,2})")
+                   r"((?:[A-ZÀ-Ý][a-zà-ÿ']{1,30})(?:[ -][A-ZÀ-Ý][a-zà-ÿ']{1,30}){0,2})")
 _NAME_CUES = ("my name", "i am", "i'm", "name:", "dear", "mr", "mrs", "ms", "dr", "herr",
               "frau", "madame", "monsieur", "señor", "signor", "ich heiße", "je m'appelle",
               "me llamo", "mi chiamo", "ik heet", "nombre:", "nom", "naam:", "patient:",
@@ -104,7 +107,8 @@ _NAME_CUES = ("my name", "i am", "i'm", "name:", "dear", "mr", "mrs", "ms", "dr"
 _NOT_NAMES = frozenset({"The", "A", "An", "I", "We", "You", "Sir", "Madam", "Customer",
                         "Team", "All", "Support", "Sales", "Hello", "Thanks", "Here",
                         "Not", "Sorry", "Happy", "Glad", "Going", "Looking", "Writing",
-                        "Admin", "User", "Unknown", "None", "Null", "Test"})
+                        "Admin", "User", "Unknown", "None", "Null", "Test", "Mr", "Mrs",
+                        "Ms", "Dr", "Herr", "Frau"})
 
 
 def _at_cues(text: str, lower: str, cues: tuple[str, ...],

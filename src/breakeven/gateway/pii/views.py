@@ -133,9 +133,10 @@ def _decoded(text: str, m: re.Match[str]) -> Iterator[tuple[int, int, str]]:
     run = m.group()
     if len(run) < 16 or not (_UPPER.search(run) and _LOWER.search(run)):
         return
-    usable = len(run) - len(run) % 4
+    usable = run[:len(run) - 1] if len(run) % 4 == 1 else run
     try:
-        raw = base64.b64decode(run[:usable].translate(_URLSAFE), validate=True)
+        raw = base64.b64decode(usable.translate(_URLSAFE) + "=" * (-len(usable) % 4),
+                               validate=True)
         decoded = raw.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return  # not base64, or binary: nothing a person wrote
