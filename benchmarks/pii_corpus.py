@@ -28,14 +28,13 @@ false positives on clean text <= 1%; under 1 ms per KB.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import string
 import time
 from collections import defaultdict
-from typing import Any
-
-import json
 from pathlib import Path
+from typing import Any
 
 from breakeven.gateway.pii import Finding, detect, warm_up
 

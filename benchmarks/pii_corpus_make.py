@@ -42,9 +42,7 @@ def card(rng: random.Random, prefix: str, length: int) -> str:
 
 
 def fmt_card(number: str, sep: str) -> str:
-    if len(number) == 15:
-        groups = [number[:4], number[4:10], number[10:]]
-    elif len(number) == 14:
+    if len(number) == 15 or len(number) == 14:
         groups = [number[:4], number[4:10], number[10:]]
     else:
         groups = [number[i:i + 4] for i in range(0, len(number), 4)]
@@ -203,7 +201,9 @@ def encoded(value: str, how: str) -> str:
 
 if __name__ == "__main__":
     from pii_corpus_clean import clean_rows
+    from pii_corpus_held import heldout_rows
     from pii_corpus_sets import dev_rows
 
     write("dev.jsonl", dev_rows(random.Random(11)))
+    write("heldout.jsonl", heldout_rows(random.Random(29)))
     write("clean.jsonl", clean_rows(random.Random(43)))

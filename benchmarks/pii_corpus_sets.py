@@ -9,8 +9,23 @@ import string
 from collections.abc import Callable
 
 from pii_corpus_make import (
-    card, de_tax, encoded, es_dni, es_nie, fmt_card, fmt_iban, fr_nir, it_cf, make_iban,
-    make_ssn, nino, nl_bsn, pl_pesel, place, rand, se_pnr,
+    card,
+    de_tax,
+    encoded,
+    es_dni,
+    es_nie,
+    fmt_card,
+    fmt_iban,
+    fr_nir,
+    it_cf,
+    make_iban,
+    make_ssn,
+    nino,
+    nl_bsn,
+    pl_pesel,
+    place,
+    rand,
+    se_pnr,
 )
 
 Maker = Callable[[random.Random, int], str]

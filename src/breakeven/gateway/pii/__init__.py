@@ -33,10 +33,10 @@ from typing import Any
 import phonenumbers
 
 from breakeven.gateway.pii.context import addresses, dates_of_birth, names
+from breakeven.gateway.pii.credentials import secrets
 from breakeven.gateway.pii.finding import Finding, dedupe
 from breakeven.gateway.pii.numbers import clusters, identifiers, ips
 from breakeven.gateway.pii.phones import REGIONS, phones
-from breakeven.gateway.pii.credentials import secrets
 from breakeven.gateway.pii.views import base64_runs, normalised
 
 __all__ = ["Finding", "detect", "request_texts", "scan", "warm_up"]

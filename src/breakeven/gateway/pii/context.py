@@ -23,7 +23,7 @@ __all__ = ["addresses", "dates_of_birth", "names"]
 _DOB_CUES = ("born", "dob", "d.o.b", "date of birth", "birth", "geburtsdatum", "geb.",
              "geboren", "née le", "nee le", "né le", "date de naissance",
              "fecha de nacimiento", "nacid", "data di nascita", "nato il", "nata il",
-             "geboortedatum", "data urodzenia", "urodzon", "födelsedatum", "född")
+             "geboortedatum", "data urodzenia", "urodzon", "födelsedatum", "född", "b. ")
 _MONTH = r"[A-Za-zéèûäöüíóáç]{3,10}\.?"
 _DATE = (r"(?:[0-9]{4}[./-][0-9]{1,2}[./-][0-9]{1,2}"
          r"|[0-9]{1,2}[./-][0-9]{1,2}[./-](?:[0-9]{4}|[0-9]{2})(?![0-9])"
@@ -34,15 +34,16 @@ _DOB = re.compile(
     r"geburtsdatum|geb\.|geboren(?: am)?|n[ée]e? le|date de naissance|"
     r"fecha de nacimiento|nacid[oa](?: el)?|data di nascita|nat[oa] il|"
     r"geboortedatum|geboren op|data urodzenia|urodzon[ya](?: dnia)?|"
-    r"födelsedatum|född(?: den)?)"
+    r"födelsedatum|född(?: den)?|b\.(?= [0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{4}))"
     r"[\s:=,(\"'-]{0,4}(?:in [A-ZÀ-Ý][\w-]{1,30},?\s{1,3})?"
     r"(?:(?:is|was|am|on|le|el|il|op|ist|è|es|dnia|den)\s{1,3})?(" + _DATE + ")",
     re.IGNORECASE)
 
-_CITY = r"[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}(?:[ -](?:am |an der |sur |de |del )?[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}){0,2}"
+_CITY = (r"[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}(?:[ -](?:am |an der |sur |de |del )?"
+         r"[A-ZÀ-Ý][\wÀ-ÿ'’.-]{1,30}){0,2}")
 _UNIT = (r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Piso|Puerta|Scala|Int|"
-         r"Interno|bus|Bus|#)\.?[ \t]*[0-9A-Za-z]{1,5}|,?[ \t]*[0-9]{1,2}[º°ªoa](?:[ \t]?[A-Za-z0-9]"
-         r"{1,4}\b)?){0,3}")
+         r"Interno|bus|Bus|#)\.?[ \t]*[0-9A-Za-z]{1,5}"
+         r"|,?[ \t]*[0-9]{1,2}[º°ªoa](?:[ \t]?[A-Za-z0-9]{1,4}\b)?){0,3}")
 _POSTCODE = (r"(?:[0-9]{5}|[0-9]{4}[ \t]?[A-Z]{2}\b|[0-9]{2}-[0-9]{3}|[0-9]{3}[ \t][0-9]{2}"
              r"|[A-Z]{1,2}-[0-9]{4,5}|[0-9]{4})")
 _UK_ZIP = r"(?:[0-9]{5}(?:-[0-9]{4})?|[A-Z]{1,2}[0-9][A-Z0-9]?[ \t]?[0-9][A-Z]{2})\b"
@@ -67,7 +68,7 @@ _DE_SUFFIXES = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", 
                 "gracht", "plein", "kade", "singel", "dijk", "steeg", "hof", "dreef")
 _DE_PREFIX = r"(?:\b(?:[A-ZÄÖÜ][a-zäöüß]{1,20}|van|von|de|der|den|St\.)[ \t])"
 _DE = re.compile(
-    _DE_PREFIX + r"{0,2}\b[A-ZÄÖÜ][\wäöüßé'-]{0,40}?(?:straße|strasse|str\.|weg|platz|allee|"
+    _DE_PREFIX + r"{0,2}\b[A-ZÄÖÜ][\wäöüßé'-]{2,40}?(?:straße|strasse|str\.|weg|platz|allee|"
     r"gasse|ring|damm|ufer|chaussee|steig|pfad|straat|laan|gracht|plein|kade|singel|dijk|"
     r"steeg|hof|markt|dreef)[ \t]+" + _NUMBER +
     r"|" + _DE_PREFIX + r"{1,2}(?:Straße|Strasse|Str\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer|"
@@ -99,7 +100,8 @@ _NAME = re.compile(r"(?:[Mm]y name is|I am|I'm|[Nn]ame:|Dear|Mr\.?|Mrs\.?|Ms\.?|
                    r"Herr|Frau|Madame|Monsieur|Señor|Señora|Signor[a]?|[Ii]ch heiße|"
                    r"[Jj]e m'appelle|[Mm]e llamo|[Mm]i chiamo|[Ii]k heet|[Nn]ombre:|[Nn]om ?:|"
                    r"[Nn]aam:|[Pp]atient:|[Ee]mployee:)[ \t]+"
-                   r"((?:[A-ZÀ-Ý][a-zà-ÿ']{1,30})(?:[ -][A-ZÀ-Ý][a-zà-ÿ']{1,30}){0,2})")
+                   r"((?:[A-ZÀ-Ý][a-zà-ÿ']{1,30})(?:[ -](?:(?:de|van|der|den|von|di|da|del|"
+                   r"la|le|ter|ten) ){0,2}[A-ZÀ-Ý][a-zà-ÿ']{1,30}){0,2})")
 _NAME_CUES = ("my name", "i am", "i'm", "name:", "dear", "mr", "mrs", "ms", "dr", "herr",
               "frau", "madame", "monsieur", "señor", "signor", "ich heiße", "je m'appelle",
               "me llamo", "mi chiamo", "ik heet", "nombre:", "nom", "naam:", "patient:",

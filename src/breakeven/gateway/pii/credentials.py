@@ -20,9 +20,11 @@ _T = r"(?![A-Za-z0-9_-])"  # the token ends here
 # (literals one of which must be present, pattern, group holding the secret)
 _FORMATS: tuple[tuple[tuple[str, ...], re.Pattern[str], int], ...] = tuple(
     (hints, re.compile(pattern), group) for hints, pattern, group in (
-        (("sk_live_", "sk_test_", "rk_live_", "rk_test_"), r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,247}" + _T, 0),  # Stripe
+        (("sk_live_", "sk_test_", "rk_live_", "rk_test_"),  # Stripe
+         r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,247}" + _T, 0),
         (("whsec_",), r"\bwhsec_[0-9A-Za-z+/]{24,128}", 0),  # Stripe webhook signing secret
-        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9]{30,251}" + _T, 0),  # GitHub
+        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),  # GitHub
+         r"\bgh[pousr]_[A-Za-z0-9]{30,251}" + _T, 0),
         (("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{22,255}", 0),
         (("glpat-",), r"\bglpat-[A-Za-z0-9_-]{20,64}", 0),  # GitLab
         (("xox",), r"\bxox[abposre]-[A-Za-z0-9-]{10,255}", 0),  # Slack tokens
@@ -32,9 +34,10 @@ _FORMATS: tuple[tuple[tuple[str, ...], re.Pattern[str], int], ...] = tuple(
         (("AccountKey=",), r"AccountKey=([A-Za-z0-9+/]{20,128}={0,2})", 1),  # Azure storage
         (("SharedAccessKey=",), r"SharedAccessKey=([A-Za-z0-9+/]{20,128}={0,2})", 1),
         (("sig=",), r"[?&]sig=([A-Za-z0-9%+/]{20,128}(?:%3D|=){0,2})", 1),  # Azure SAS
-        (("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"), r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}\b", 0),
-        (("ws_secret", "WS_SECRET"), r"(?i:aws_secret_access_key)\W{0,4}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-         1),
+        (("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"),  # AWS
+         r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}\b", 0),
+        (("ws_secret", "WS_SECRET"),
+         r"(?i:aws_secret_access_key)\W{0,4}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", 1),
         (("AIza",), r"\bAIza[0-9A-Za-z_-]{35}" + _T, 0),  # Google API key
         (("sk-",), r"\bsk-(?:proj-|svcacct-|admin-|ant-[a-z]{3,5}[0-9]{2}-)?[A-Za-z0-9_-]{20,255}",
          0),  # OpenAI, Anthropic
@@ -44,7 +47,9 @@ _FORMATS: tuple[tuple[tuple[str, ...], re.Pattern[str], int], ...] = tuple(
         (("pypi-",), r"\bpypi-AgE[A-Za-z0-9_-]{50,255}", 0),
         (("hf_",), r"\bhf_[A-Za-z0-9]{30,40}" + _T, 0),  # Hugging Face
         (("SG.",), r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}" + _T, 0),  # SendGrid
-        (("://",), r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s/@]{3,128})@", 1),
+        # user:password@host in a URL: the whole authority, so the host's e-mail look stays in
+        (("://",), r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://([^\s:/@]{1,64}:[^\s/@]{3,128}@"
+                   r"[^\s/:?#@]{1,255})", 1),
     ))
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s:,-]{0,65536}")

@@ -44,14 +44,14 @@ def _attached(text: str, start: int, end: int) -> str:
     return text[a:start] + text[end:b]
 
 
-def _plausible(text: str, m: re.Match[str]) -> tuple[str, bool, bool] | None:
-    raw = _EXTENSION.sub("", m.group()).strip()
+def _plausible(text: str, start: int, end: int) -> tuple[str, bool, bool] | None:
+    raw = _EXTENSION.sub("", text[start:end]).strip()
     digits = _NON_DIGIT.sub("", raw)
     if not 7 <= len(digits) <= 15 or _ISO_DATE.match(raw):
         return None
     grouped = bool(_GROUPED.search(raw))
     international = raw.startswith("+") or (raw.startswith("00") and grouped)
-    attached = _attached(text, m.start(), m.end())
+    attached = _attached(text, start, end)
     if "-" in attached and _HEX_DIGIT.search(attached) and _HEXY.search(
             attached.replace("-", " ").replace(".", " ")):
         return None  # glued to hex by hyphens: part of a UUID or a hash
@@ -73,16 +73,26 @@ def phones(text: str, taken: list[tuple[int, int]],
                 k += 1
             if k < len(spans) and spans[k][0] < m.end():
                 continue  # already a card, an IBAN, an id
-            seen = _plausible(text, m)
-            if seen is None:
-                continue
-            raw, grouped, international = seen
-            number = raw.replace("00", "+", 1) if raw.startswith("00") else raw
-            for region in (None,) if international else REGIONS:
-                try:
-                    parsed = phonenumbers.parse(number, region)
-                except phonenumbers.NumberParseException:
-                    continue
-                if phonenumbers.is_possible_number(parsed):
-                    yield Finding("PHONE", m.start(), m.end(), 0.9 if grouped else 0.6)
+            cut = m.group().rfind(" ")
+            for end in (m.end(), m.start() + cut) if cut > 0 else (m.end(),):
+                # "+44 20 7946 0958 0": the number, then a digit that is not part of it
+                found = _parsed(text, m.start(), end)
+                if found:
+                    yield found
                     break
+
+
+def _parsed(text: str, start: int, end: int) -> Finding | None:
+    seen = _plausible(text, start, end)
+    if seen is None:
+        return None
+    raw, grouped, international = seen
+    number = raw.replace("00", "+", 1) if raw.startswith("00") else raw
+    for region in (None,) if international else REGIONS:
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return Finding("PHONE", start, end, 0.9 if grouped else 0.6)
+    return None
