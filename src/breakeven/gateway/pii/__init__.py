@@ -47,6 +47,7 @@ _LOCAL = 64  # characters before an "@" an address's local part may take
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _DEPTH = 2  # base64 inside base64 is decoded; deeper is not
+_LONG = 12  # no secret format and no base64 run worth decoding is shorter
 
 
 def detect(text: str) -> list[Finding]:
@@ -57,15 +58,13 @@ def detect(text: str) -> list[Finding]:
 
 def _detect(text: str, depth: int) -> list[Finding]:
     view = normalised(text)
-    if view is None:
-        found = _plain(text)
-        decoded = text
-    else:
-        found = [Finding(f.type, *view.original(f.start, f.end), f.confidence)
-                 for f in _plain(view.text)]
-        decoded = view.text
-    if depth < _DEPTH and len(decoded) >= 16:
-        for start, end, inner in base64_runs(decoded):
+    read = text if view is None else view.text
+    longs = [t for t in read.split() if len(t) >= _LONG]  # where secrets and base64 can be
+    found = _plain(read, longs)
+    if view is not None:
+        found = [Finding(f.type, *view.original(f.start, f.end), f.confidence) for f in found]
+    if depth < _DEPTH and longs:
+        for start, end, inner in base64_runs(read, longs):
             kinds = {f.type: f.confidence for f in _detect(inner, depth + 1)}
             if view is not None:
                 start, end = view.original(start, end)
@@ -73,8 +72,9 @@ def _detect(text: str, depth: int) -> list[Finding]:
     return dedupe(found)
 
 
-def _plain(text: str) -> list[Finding]:
-    """The findings in ``text`` read as it is."""
+def _plain(text: str, longs: list[str]) -> list[Finding]:
+    """The findings in ``text`` read as it is; ``longs`` are its whitespace-separated
+    tokens of ``_LONG`` characters or more."""
     lower = text.lower()
     digits = len(text) - len(text.translate(_NO_DIGITS))
     found: list[Finding] = []
@@ -88,7 +88,7 @@ def _plain(text: str) -> list[Finding]:
     if digits >= 4:
         found += dates_of_birth(text, lower)
     found += addresses(text, lower, digits)
-    found += secrets(text, lower)
+    found += secrets(text, lower, " ".join(longs))
     found += names(text, lower)
     if digits >= 7:
         found += phones(text, [(f.start, f.end) for f in found], found_clusters)

@@ -118,15 +118,17 @@ def normalised(text: str) -> View | None:
     return View("".join(out), starts, spans, same)
 
 
-def base64_runs(text: str) -> Iterator[tuple[int, int, str]]:
+def base64_runs(text: str, tokens: list[str]) -> Iterator[tuple[int, int, str]]:
     """``(start, end, decoded)`` for every run of base64 (standard or URL-safe, 16
-    characters or more) in ``text`` that decodes to readable UTF-8 text."""
+    characters or more) that decodes to readable UTF-8 text, within ``tokens`` (the
+    long whitespace-separated tokens of ``text``, in order)."""
     pos = 0
-    for token in [t for t in text.split() if len(t) >= 16]:
+    for token in tokens:
         at = text.find(token, pos)
         pos = at + len(token)
-        for m in _B64.finditer(text, at, pos):
-            yield from _decoded(text, m)
+        if len(token) >= 16:
+            for m in _B64.finditer(text, at, pos):
+                yield from _decoded(text, m)
 
 
 def _decoded(text: str, m: re.Match[str]) -> Iterator[tuple[int, int, str]]:
