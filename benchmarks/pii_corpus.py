@@ -219,6 +219,8 @@ def labelled_main() -> None:
     warm_up()
     sets = {"dev": _load("dev.jsonl"), "held-out": _load("heldout.jsonl")
             if (DATA / "heldout.jsonl").exists() else []}
+    if (DATA / "blind.jsonl").exists():  # 3 per type: only its totals are printed
+        sets["blind"] = _load("blind.jsonl")
     clean = _load("clean.jsonl") if (DATA / "clean.jsonl").exists() else []
     tallies = {name: evaluate(rows) for name, rows in sets.items()}
     clean_hits: dict[str, int] = defaultdict(int)

@@ -200,6 +200,7 @@ def encoded(value: str, how: str) -> str:
 
 
 if __name__ == "__main__":
+    from pii_corpus_blind import blind_rows
     from pii_corpus_clean import clean_rows
     from pii_corpus_held import heldout_rows
     from pii_corpus_sets import dev_rows
@@ -207,3 +208,4 @@ if __name__ == "__main__":
     write("dev.jsonl", dev_rows(random.Random(11)))
     write("heldout.jsonl", heldout_rows(random.Random(29)))
     write("clean.jsonl", clean_rows(random.Random(43)))
+    write("blind.jsonl", blind_rows(random.Random(53)))
