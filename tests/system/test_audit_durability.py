@@ -18,7 +18,6 @@ import pytest
 
 from breakeven.audit.signing import generate
 from breakeven.store import open_store
-
 from tests.support.servers import GatewayProcess, SimProcess
 
 KEY = "sk-audit-durability-0123456789"

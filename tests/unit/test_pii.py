@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from breakeven.gateway.pii import detect, request_texts, scan
+from breakeven.gateway.pii import detect
+from breakeven.gateway.scan import scan, strings
 
 
 @pytest.mark.parametrize(("text", "kind"), [
@@ -47,14 +48,15 @@ def test_leaves_look_alikes_alone(text):
     assert detect(text) == []
 
 
-def test_request_texts_cover_every_place_text_can_hide():
+def test_the_walk_covers_every_place_text_can_hide():
     body = {"messages": [
         {"role": "system", "content": "a"},
         {"role": "user", "content": [{"type": "text", "text": "b"}]},
         {"role": "assistant", "tool_calls": [{"function": {"arguments": '{"x": "c"}'}}]},
     ], "prompt": "d", "input": ["e", "f"]}
-    assert list(request_texts(body)) == ["a", "b", '{"x": "c"}', "d", "e", "f"]
-    assert [f.type for f in scan({"input": ["ping bob@example.com"]})] == ["EMAIL"]
+    texts = [t for path, t in strings(body) if not path.endswith("#key")]
+    assert texts == ["a", "b", '{"x": "c"}', "d", "e", "f"]  # roles and types are enums
+    assert scan({"input": ["ping bob@example.com"]}).types == ["EMAIL"]
 
 
 SENSITIVE = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111",
@@ -83,7 +85,7 @@ def test_property_content_with_pii_never_gets_a_hosted_candidate(snippet, where,
             "tool": {"messages": [{"role": "assistant", "tool_calls": [
                 {"function": {"name": "f", "arguments": text}}]}]},
             "prompt": {"prompt": text}, "input": {"input": [text]}}[where]
-    findings = scan(body)
+    findings = [f for _, f in scan(body).findings]
     assert findings
     cls = "secret" if {f.type for f in findings} == {"SECRET"} else "pii"
     gpu = {"gpu": "a10g", "usd_per_gpu_hour": 1, "capacity_tokens_per_s": 100}
@@ -107,7 +109,6 @@ def test_a_detector_error_fails_closed():
     from breakeven.gateway.call import new_call
     from breakeven.gateway.config import GatewayConfig
     from breakeven.gateway.metrics import Metrics
-    from breakeven.gateway.scan import scan
 
     cfg = GatewayConfig.model_validate({
         "backends": [{"name": "s", "url": "http://a/v1", "model": "m", "hosting": "self",

@@ -27,8 +27,6 @@ downloads anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import phonenumbers
 
@@ -39,7 +37,7 @@ from breakeven.gateway.pii.numbers import clusters, identifiers, ips
 from breakeven.gateway.pii.phones import REGIONS, phones
 from breakeven.gateway.pii.views import base64_runs, normalised
 
-__all__ = ["Finding", "detect", "request_texts", "scan", "warm_up"]
+__all__ = ["Finding", "detect", "warm_up"]
 
 _EMAIL = re.compile(r"(?<![\w.+%-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
                     r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b")
@@ -111,40 +109,6 @@ def _emails(text: str) -> list[Finding]:
             last = m.end()
         at = text.find("@", max(at + 1, last))
     return found
-
-
-def request_texts(body: dict[str, Any]) -> Iterator[str]:
-    """Every piece of caller text in a chat/completions/embeddings body, tool calls and
-    tool arguments included."""
-    for msg in body.get("messages") or []:
-        if not isinstance(msg, dict):
-            continue
-        content = msg.get("content")
-        if isinstance(content, str):
-            yield content
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield part["text"]
-        for call in msg.get("tool_calls") or []:
-            if isinstance(call, dict):
-                fn = call.get("function") or {}
-                if isinstance(fn.get("arguments"), str):
-                    yield fn["arguments"]
-    for key in ("prompt", "input"):
-        value = body.get(key)
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, list):
-            yield from (v for v in value if isinstance(v, str))
-
-
-def scan(body: dict[str, Any]) -> list[Finding]:
-    """All findings in a request body (offsets are within each text)."""
-    out: list[Finding] = []
-    for text in request_texts(body):
-        out += detect(text)
-    return out
 
 
 def warm_up() -> None:
