@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from breakeven.gateway import dashboard, errors, memory, operations, pii
+from breakeven.gateway import dashboard, errors, guard, memory, operations, pii
 from breakeven.gateway.batch.api import BatchApi
 from breakeven.gateway.inference import Inference
 from breakeven.gateway.state import SERVICES, Services
@@ -27,14 +27,17 @@ __all__ = ["build_app"]
 
 def build_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=services.cfg.limits.max_body_bytes,
-                          middlewares=[errors.middleware])
+                          middlewares=[errors.middleware, guard.middleware])
     app[SERVICES] = services
+    app[operations.READY] = operations.Readiness()
     inference = Inference(services)
     for endpoint in ("chat/completions", "completions", "embeddings"):
         app.router.add_post(f"/v1/{endpoint}", inference.handler(endpoint))
-    batch = BatchApi(services.batches, services.auth)
+    batch = BatchApi(services.batches, services.auth, services.cfg.limits.body_timeout_s)
     app.router.add_post("/v1/files", batch.upload)
+    app.router.add_get("/v1/files", batch.files)
     app.router.add_get("/v1/files/{file_id}", batch.file)
+    app.router.add_delete("/v1/files/{file_id}", batch.delete)
     app.router.add_get("/v1/files/{file_id}/content", batch.content)
     app.router.add_post("/v1/batches", batch.create)
     app.router.add_get("/v1/batches", batch.list)
@@ -58,6 +61,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         pii.warm_up()
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(s.identity.watch(s.cfg.backend(name))) for name in s.identity.pins]
+    tasks.append(asyncio.create_task(operations.probe_every(s, app[operations.READY])))
     # a ledger from before the usage rollup is folded once, off the loop
     tasks.append(asyncio.create_task(asyncio.to_thread(usage.backfill, s.store)))
     if s.cfg.limits.memory_trim_s is not None:

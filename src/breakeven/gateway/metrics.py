@@ -24,6 +24,7 @@ class Metrics:
         self.escalations = Counter("breakeven_gateway_escalations_total", ("route",))
         self.rejections = Counter("breakeven_gateway_rejections_total", ("rule",))
         self.detections = Counter("breakeven_gateway_pii_detections_total", ("route", "types"))
+        self.auth_failures = Counter("breakeven_gateway_auth_failures_total", ("outcome",))
         self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
@@ -66,7 +67,7 @@ class Metrics:
         """The Prometheus text lines (``extra``: the batch scheduler's)."""
         lines: list[str] = []
         for counter in (self.requests, self.tokens, self.usd, self.fallbacks,
-                        self.escalations, self.rejections):
+                        self.escalations, self.rejections, self.auth_failures):
             lines += counter.lines()
         lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
         lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')

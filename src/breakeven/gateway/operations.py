@@ -1,5 +1,10 @@
 """The gateway's operational endpoints: /v1/models, /healthz, /readyz, /metrics,
-/openapi.json and /admin/ledger. Each reads the services it needs from the application."""
+/openapi.json and /admin/ledger. Each reads the services it needs from the application.
+
+``/readyz`` answers from ``Readiness``, which a background task (``probe_every``) fills
+by asking each self-hosted backend's ``/models`` every ``limits.ready_probe_s``: a public
+call costs no upstream request, and hosted backends are never probed (one counts as up
+while its circuit is closed). ``/metrics`` requires what ``limits.metrics_auth`` says."""
 
 from __future__ import annotations
 
@@ -13,10 +18,38 @@ from aiohttp import web
 from breakeven.errors import ApiError
 from breakeven.gateway.config import Backend
 from breakeven.gateway.openapi import document
-from breakeven.gateway.state import SERVICES
+from breakeven.gateway.state import SERVICES, Services
 from breakeven.store import LEDGER_COLUMNS
 
-__all__ = ["admin_ledger", "healthz", "metrics", "models", "openapi", "readyz"]
+__all__ = ["READY", "Readiness", "admin_ledger", "healthz", "metrics", "models", "openapi",
+           "probe_every", "readyz"]
+
+
+class Readiness:
+    """The last probe of each self-hosted backend (absent: not probed yet, not ready)."""
+
+    def __init__(self) -> None:
+        self.up: dict[str, bool] = {}
+
+
+READY = web.AppKey("ready", Readiness)
+
+
+async def probe_every(s: Services, ready: Readiness) -> None:
+    """Probe the self-hosted backends now and every ``limits.ready_probe_s``."""
+
+    async def probe(b: Backend) -> tuple[str, bool]:
+        try:
+            async with s.session.get(f"{b.url.rstrip('/')}/models", allow_redirects=False,
+                                     timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                return b.name, resp.status < 300
+        except (TimeoutError, aiohttp.ClientError):
+            return b.name, False
+
+    selfhosted = [b for b in s.cfg.backends if b.hosting == "self"]
+    while True:
+        ready.up.update(await asyncio.gather(*(probe(b) for b in selfhosted)))
+        await asyncio.sleep(s.cfg.limits.ready_probe_s)
 
 
 async def models(request: web.Request) -> web.Response:
@@ -39,17 +72,10 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     gw = request.app[SERVICES]
-
-    async def probe(b: Backend) -> tuple[str, bool]:
-        try:
-            async with gw.session.get(
-                    f"{b.url.rstrip('/')}/models",
-                    timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                return b.name, resp.status < 500
-        except (TimeoutError, aiohttp.ClientError):
-            return b.name, False
-
-    up = dict(await asyncio.gather(*(probe(b) for b in gw.cfg.backends)))
+    cached = request.app[READY].up
+    now = time.monotonic()
+    up = {b.name: cached.get(b.name, False) if b.hosting == "self"
+          else gw.states[b.name].open_until <= now for b in gw.cfg.backends}
     routes = {r.alias: any(up[n] for n in r.backends) for r in gw.cfg.routes}
     ready = all(routes.values())
     return web.json_response({"ready": ready, "backends": up, "routes": routes},
@@ -58,6 +84,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     s = request.app[SERVICES]
+    if s.cfg.limits.metrics_auth == "admin":
+        s.auth.admin(request.headers)
+    elif s.cfg.limits.metrics_auth == "key":
+        s.auth.caller(request.headers)
     lines = s.metrics.lines(s.states, time.monotonic(), s.batches.metric_lines)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 

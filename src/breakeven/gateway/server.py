@@ -88,8 +88,10 @@ class Server:
             await session.close()
             await store.close()
             raise
+        # idle keep-alive connections close after keepalive_s (aiohttp's default: an hour)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                                     shutdown_timeout=30)
+                                     shutdown_timeout=30,
+                                     keepalive_timeout=cfg.limits.keepalive_s)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=4096)
         await site.start()

@@ -30,6 +30,7 @@ __all__ = ["OPEN", "Lifecycle"]
 
 log = logging.getLogger(__name__)
 OPEN = ("queued", "leased")
+_EXPIRE_EVERY_S = 60.0
 # a blocking store call run off the loop; a coroutine run in the background
 Io = Callable[..., "asyncio.Future[Any]"]
 Spawn = Callable[[Any], None]
@@ -50,8 +51,14 @@ class Lifecycle:
             lambda: deque(maxlen=120))
         self.validating: set[str] = set()
         self.has_work = False  # some batch is in progress: the scheduler claims lines
+        self.expired_at = 0.0  # when expired files were last deleted
 
     async def sweep(self) -> None:
+        now = time.time()
+        if now - self.expired_at >= _EXPIRE_EVERY_S:  # files past batch.file_ttl_s
+            self.expired_at = now
+            for fid in await self.io(self.queue.expired_files, now):
+                await self.io(self.queue.delete_file, fid)
         active = await self.io(self.queue.active)
         self.has_work = any(b["status"] == "in_progress" for b in active)
         now = time.time()
@@ -129,9 +136,11 @@ class Lifecycle:
         for kind, lines in (("output", out), ("error", err)):
             if lines:
                 fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
+                ttl = self.cfg.file_ttl_s
                 await self.io(q.save_file, fid, batch["key_name"], "batch_output",
                               f"{batch['id']}_{kind}.jsonl",
-                              ("\n".join(lines) + "\n").encode())
+                              ("\n".join(lines) + "\n").encode(),
+                              None if ttl is None else time.time() + ttl)
                 ids[f"{kind}_file_id"] = fid
         await self.io(q.move, batch["id"], final, ["finalizing"],
                       **ids, **{f"{final}_at": time.time()})
