@@ -36,7 +36,9 @@ COLUMNS = {
                      "usd", "usd_other", "other_known", "fallbacks", "escalated",
                      "latency_ms", "first_ts", "last_ts"],
     "usage_mark": ["id", "backfill_to", "done"],
-    "files": ["id", "key_name", "purpose", "filename", "bytes", "created_at", "content"],
+    "files": ["id", "key_name", "purpose", "filename", "bytes", "created_at", "content",
+              "expires_at"],
+    "file_chunks": ["file_id", "seq", "data"],
     "batches": ["id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
                 "spill", "metadata", "errors", "output_file_id", "error_file_id", "total",
                 "created_at", "expires_at", "in_progress_at", "finalizing_at",
@@ -45,7 +47,8 @@ COLUMNS = {
                     "state", "attempts", "owner", "lease_until", "backend", "request_id",
                     "result"],
 }
-INDEXES = {"batch_lines_queue", "batch_lines_batch"}
+INDEXES = {"batch_lines_queue", "batch_lines_batch", "files_by_owner"}
+LATER = [m.name for m in MIGRATIONS[1:]]  # applied after the baseline, in order
 
 # -- a ledger written by the schema of 2026-11 (main before migrations), copied verbatim ----
 SCHEMA_2026_11 = {
@@ -253,7 +256,7 @@ async def _append(store: Any, start: int, n: int) -> None:
 def test_a_blank_database_gets_exactly_the_schema(url):
     store = open_store(url)
     try:
-        assert store.migrated == [BASELINE] == [m.name for m in MIGRATIONS]
+        assert store.migrated == [BASELINE, *LATER] == [m.name for m in MIGRATIONS]
     finally:
         asyncio.run(store.close())
     raw = Raw(url)
@@ -262,7 +265,7 @@ def test_a_blank_database_gets_exactly_the_schema(url):
         for table, columns in COLUMNS.items():
             assert raw.columns(table) == columns, table
         assert raw.indexes() == INDEXES
-        assert raw.migrations() == [(BASELINE, 0)]
+        assert raw.migrations() == [(BASELINE, 0), *((n, 0) for n in LATER)]
         assert raw.run("SELECT id, backfill_to, done FROM usage_mark") == [(1, 0, 0)]
         if raw.pg:  # the chain position is 64-bit on PostgreSQL
             assert raw.run("SELECT data_type FROM information_schema.columns WHERE "
@@ -283,11 +286,11 @@ def test_a_ledger_of_2026_11_is_adopted_with_every_row(url, variant, tmp_path):
     assert "_breakeven_migrations" not in raw.tables()
     store = open_store(url)
     try:
-        assert store.migrated == [BASELINE]
+        assert store.migrated == [BASELINE, *LATER]
         after = raw.dump()
-        for table, rows in before.items():  # every row kept, as it was
-            assert after[table] == rows, table
-        assert raw.migrations() == [(BASELINE, 1)]
+        for table, rows in before.items():  # every row kept, as it was (new columns: null)
+            assert [r[:len(rows[0])] for r in after[table]] == rows, table
+        assert raw.migrations() == [(BASELINE, 1), *((n, 0) for n in LATER)]
         assert raw.tables() == set(COLUMNS)  # what was missing was created
         assert raw.indexes() == INDEXES
         report = _verify(store, public, tmp_path)
@@ -369,12 +372,13 @@ def test_gateways_starting_at_once_migrate_once(url):
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(len(s.migrated) for s in stores) == [0, 0, 0, 1]
+    # each migration applied once, by whichever store took the lock first
+    assert sorted(n for s in stores for n in s.migrated) == sorted(m.name for m in MIGRATIONS)
     for store in stores:
         asyncio.run(store.close())
     raw = Raw(url)
     try:
-        assert raw.migrations() == [(BASELINE, 0)]
+        assert raw.migrations() == [(BASELINE, 0), *((n, 0) for n in LATER)]
     finally:
         raw.close()
 
@@ -394,13 +398,15 @@ def test_each_migration_is_one_transaction_applied_in_order(url):
             migrate(conn, dialect, (*MIGRATIONS, added, broken))
         # the first two were committed one by one; the third left nothing behind
         raw = Raw(url)
-        assert raw.migrations() == [(BASELINE, 0), ("0002_add_notes", 0)]
+        assert raw.migrations() == sorted([(BASELINE, 0), *((n, 0) for n in LATER),
+                                           ("0002_add_notes", 0)])
         assert "more_notes" not in raw.tables()
         assert raw.run("SELECT body FROM notes") == [("first",)]
         fixed = Migration("0003_broken", broken.steps[:1])
         assert migrate(conn, dialect, (*MIGRATIONS, added, fixed)) == ["0003_broken"]
         assert migrate(conn, dialect, (*MIGRATIONS, added, fixed)) == []
-        assert [n for n, _ in raw.migrations()] == [BASELINE, "0002_add_notes", "0003_broken"]
+        assert [n for n, _ in raw.migrations()] == sorted([BASELINE, *LATER, "0002_add_notes",
+                                                           "0003_broken"])
         raw.close()
     finally:
         conn.close()

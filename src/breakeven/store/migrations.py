@@ -109,7 +109,7 @@ _FILE_CHUNKS = """CREATE TABLE file_chunks (
     file_id TEXT NOT NULL, seq INTEGER NOT NULL, data {blob} NOT NULL,
     PRIMARY KEY (file_id, seq))"""
 _FILE_EXPIRY = "ALTER TABLE files ADD COLUMN expires_at DOUBLE PRECISION"
-_FILE_KEY_INDEX = "CREATE INDEX files_key ON files (key_name, created_at)"
+_FILE_KEY_INDEX = "CREATE INDEX files_by_owner ON files (key_name, created_at)"
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_baseline_2026_11", (
