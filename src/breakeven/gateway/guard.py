@@ -9,6 +9,8 @@
 - An address whose failed-authentication bucket is empty is refused 429 with Retry-After
   before its key is looked at; each 401 counts against it, and only the first 401 of an
   address per window is recorded in the ledger (``throttle``: the rest are counted).
+  Paths that never authenticate (``/healthz``, ``/readyz``, ``/openapi.json``,
+  ``/dashboard``, an open ``/metrics``) are not throttled.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from breakeven.gateway.state import SERVICES, Services
 __all__ = ["middleware", "read_within"]
 
 T = TypeVar("T")
+_OPEN = frozenset({"/healthz", "/readyz", "/openapi.json", "/dashboard"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -37,7 +40,8 @@ async def read_within(request: web.Request, coro: Awaitable[T], timeout_s: float
     try:
         return await asyncio.wait_for(coro, timeout_s)
     except TimeoutError:
-        request.protocol.force_close()
+        request.protocol.keep_alive(False)  # answered, then the connection is closed
+        request.protocol.close()
         raise ApiError(408, f"the request body was not received within {timeout_s:g} s",
                        code="body_timeout", rules=("body_timeout",)) from None
 
@@ -59,6 +63,9 @@ async def _read_body(request: web.Request, s: Services) -> None:
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     s = request.app[SERVICES]
+    if request.path in _OPEN or (request.path == "/metrics"
+                                 and s.cfg.limits.metrics_auth == "none"):
+        return await handler(request)  # never authenticates: nothing to throttle
     address = request.remote or "-"
     wait = s.auth.failures.wait_s(address)
     if wait is not None:
