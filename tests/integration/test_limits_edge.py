@@ -6,9 +6,8 @@ not chained into the ledger at line rate), a body over the limit is recorded as 
 
 from __future__ import annotations
 
-import socket
-
 import json
+import socket
 
 import openai
 
@@ -141,3 +140,23 @@ def test_readyz_answers_from_the_cached_probe_and_never_asks_hosted(tmp_path):
     assert status == 200 and json.loads(text)["backends"] == {"api": True, "local": True}
     assert hosted_calls["models"] == 0
     assert self_calls["models"] == 1  # the background probe, once (every 3600 s)
+
+
+def test_bodies_being_read_are_a_bounded_pool_of_their_own(tmp_path):
+    self_app, _ = priced_upstream()
+    limits = ", max_reading: 2, body_timeout_s: 30"
+    with upstreams.serving(self_app) as local, \
+            gateway(config(local, local, limits), tmp_path) as gw:
+        stalled = [_stall(gw.port) for _ in range(2)]
+        try:
+            for _ in range(100):  # until both stalled bodies are being read
+                status, _, text = http(gw.base, "POST", "/v1/chat/completions",
+                                       {"Authorization": f"Bearer {KEYS['app']}"},
+                                       {"model": "chat", "max_tokens": 2,
+                                        "messages": [{"role": "user", "content": "hi"}]})
+                if status == 503:
+                    break
+            assert status == 503 and json.loads(text)["error"]["code"] == "overloaded"
+        finally:
+            for s in stalled:
+                s.close()

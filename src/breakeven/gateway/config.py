@@ -199,6 +199,9 @@ class Limits(_Spec):
                                   "received in full by then is answered 408 and dropped")
     keepalive_s: float = Field(default=75.0, gt=0, description="an idle keep-alive "
                                "connection is closed after this many seconds")
+    max_reading: int = Field(default=4096, ge=1, description="request bodies read at once, "
+                             "at most (503 beyond): a pool apart from max_in_flight, so "
+                             "slow bodies do not take the slots of requests being served")
     default_max_tokens: int = Field(default=4096, ge=1, description="the output tokens a "
                                     "budget reserves for a request that sets no max_tokens")
     auth_failures_per_s: float = Field(default=5.0, gt=0, description="failed "

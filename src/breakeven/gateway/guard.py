@@ -49,6 +49,11 @@ async def read_within(request: web.Request, coro: Awaitable[T], timeout_s: float
 async def _read_body(request: web.Request, s: Services) -> None:
     """The body, within the deadline; a body over the limit on an inference endpoint is
     recorded (413, the caller's key) like any refused call."""
+    if s.metrics.reading >= s.cfg.limits.max_reading:  # bodies in memory stay bounded
+        raise ApiError(503, "the gateway is reading as many request bodies as it may; retry "
+                            "shortly", type_="server_error", code="overloaded", retry_after=1,
+                       rules=("overload",))
+    s.metrics.reading += 1
     try:
         await read_within(request, request.read(), s.cfg.limits.body_timeout_s)
     except web.HTTPRequestEntityTooLarge:
@@ -58,6 +63,8 @@ async def _read_body(request: web.Request, s: Services) -> None:
             request[CALL] = call
             call.key = s.auth.caller(request.headers)
         raise
+    finally:
+        s.metrics.reading -= 1
 
 
 @web.middleware

@@ -30,6 +30,7 @@ class Metrics:
         self.latency = Histogram()
         self.drift: dict[str, int] = {}  # backend -> 1 while its pinned identity drifted
         self.in_flight = 0  # interactive requests being served now
+        self.reading = 0  # request bodies being read now (guard)
         self.served = 0  # requests that finished, any outcome (memory trimming watches it)
 
     def refused(self, rules: Iterable[str]) -> None:
