@@ -88,6 +88,27 @@ class Queue:
             self.put_chunk(file_id, seq, content[at:at + CHUNK_BYTES])
         return self.commit_file(file_id, key, purpose, filename, len(content), expires_at)
 
+    def save_results(self, batch_id: str, done: bool, file_id: str, key: str | None,
+                     filename: str, expires_at: float | None) -> int:
+        """The batch's final lines that are (``done``) or are not done, in line order, as a
+        JSONL file written chunk by chunk (never held whole); its bytes (0: no file)."""
+        buf, seq, size = bytearray(), 0, 0
+        for _, state, result in self.results(batch_id):
+            if (state == "done") != done:
+                continue
+            buf += result.encode() + b"\n"
+            if len(buf) >= CHUNK_BYTES:
+                self.put_chunk(file_id, seq, bytes(buf[:CHUNK_BYTES]))
+                size += CHUNK_BYTES
+                del buf[:CHUNK_BYTES]
+                seq += 1
+        if buf:
+            self.put_chunk(file_id, seq, bytes(buf))
+            size += len(buf)
+        if size:
+            self.commit_file(file_id, key, "batch_output", filename, size, expires_at)
+        return size
+
     def file(self, file_id: str) -> dict[str, Any] | None:
         rows = self._read(f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE id = ?",
                           file_id)

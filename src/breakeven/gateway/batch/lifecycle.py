@@ -128,19 +128,13 @@ class Lifecycle:
             counts = await self.io(q.counts, batch["id"])
             final = ("cancelled" if batch["cancelling_at"] else
                      "expired" if counts.get("expired") else "completed")
-        out: list[str] = []
-        err: list[str] = []
-        for _, state, result in await self.io(lambda: list(q.results(batch["id"]))):
-            (out if state == "done" else err).append(result)
         ids: dict[str, Any] = {}
-        for kind, lines in (("output", out), ("error", err)):
-            if lines:
-                fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
-                ttl = self.cfg.file_ttl_s
-                await self.io(q.save_file, fid, batch["key_name"], "batch_output",
-                              f"{batch['id']}_{kind}.jsonl",
-                              ("\n".join(lines) + "\n").encode(),
-                              None if ttl is None else time.time() + ttl)
+        ttl = self.cfg.file_ttl_s
+        for kind, done in (("output", True), ("error", False)):
+            fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
+            if await self.io(q.save_results, batch["id"], done, fid, batch["key_name"],
+                             f"{batch['id']}_{kind}.jsonl",
+                             None if ttl is None else time.time() + ttl):
                 ids[f"{kind}_file_id"] = fid
         await self.io(q.move, batch["id"], final, ["finalizing"],
                       **ids, **{f"{final}_at": time.time()})
