@@ -113,5 +113,9 @@ def test_expired_files_are_found_and_deleted(store_url):
         assert q.delete_file("file-old") and not q.delete_file("file-old")
         assert q.chunk("file-old", 0) is None and q.expired_files(now) == []
         assert {f["id"] for f in q.files("app", None, 10, None)} == {"file-kept", "file-new"}
+        q.put_chunk("file-dead", 0, b"half an upload")  # its process died before the row
+        assert q.drop_orphans(now - 3600) == 0  # too recent: may still be uploading
+        assert q.drop_orphans(time.time() + 1) == 1
+        assert q.chunk("file-new", 0) == b"b"
     finally:
         asyncio.run(store.close())

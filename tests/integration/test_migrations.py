@@ -38,7 +38,7 @@ COLUMNS = {
     "usage_mark": ["id", "backfill_to", "done"],
     "files": ["id", "key_name", "purpose", "filename", "bytes", "created_at", "content",
               "expires_at"],
-    "file_chunks": ["file_id", "seq", "data"],
+    "file_chunks": ["file_id", "seq", "data", "created_at"],
     "batches": ["id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
                 "spill", "metadata", "errors", "output_file_id", "error_file_id", "total",
                 "created_at", "expires_at", "in_progress_at", "finalizing_at",

@@ -68,9 +68,9 @@ class Queue:
     # last, so a file is visible only once all of it is stored
     def put_chunk(self, file_id: str, seq: int, data: bytes) -> None:
         self._tx(lambda cur: cur.execute(self._q(
-            "INSERT INTO file_chunks (file_id, seq, data) VALUES (?, ?, ?) "
+            "INSERT INTO file_chunks (file_id, seq, data, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (file_id, seq) DO UPDATE SET data = excluded.data"),
-            (file_id, seq, data)))
+            (file_id, seq, data, time.time())))
 
     def commit_file(self, file_id: str, key: str | None, purpose: str, filename: str,
                     size: int, expires_at: float | None) -> dict[str, Any]:
@@ -167,6 +167,13 @@ class Queue:
         """The chunks of an upload that did not finish."""
         self._tx(lambda cur: cur.execute(self._q("DELETE FROM file_chunks WHERE file_id = ?"),
                                          (file_id,)))
+
+    def drop_orphans(self, before: float) -> int:
+        """Chunks of uploads that never finished (their process died) written before
+        ``before``: deleted; how many."""
+        return int(self._tx(lambda cur: cur.execute(self._q(
+            "DELETE FROM file_chunks WHERE created_at < ? AND file_id NOT IN "
+            "(SELECT id FROM files)"), (before,)).rowcount))
 
     def expired_files(self, now: float) -> list[str]:
         """Files past their expiry that no batch still being validated reads."""

@@ -107,7 +107,7 @@ _BATCH_INDEX = "CREATE INDEX batch_lines_batch ON batch_lines (batch_id, state)"
 # files.content stays for files stored before (new files write an empty one)
 _FILE_CHUNKS = """CREATE TABLE file_chunks (
     file_id TEXT NOT NULL, seq INTEGER NOT NULL, data {blob} NOT NULL,
-    PRIMARY KEY (file_id, seq))"""
+    created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (file_id, seq))"""
 _FILE_EXPIRY = "ALTER TABLE files ADD COLUMN expires_at DOUBLE PRECISION"
 _FILE_KEY_INDEX = "CREATE INDEX files_by_owner ON files (key_name, created_at)"
 

@@ -31,6 +31,7 @@ __all__ = ["OPEN", "Lifecycle"]
 log = logging.getLogger(__name__)
 OPEN = ("queued", "leased")
 _EXPIRE_EVERY_S = 60.0
+_ORPHAN_S = 86400.0  # an upload's chunks with no file row after a day: its process died
 # a blocking store call run off the loop; a coroutine run in the background
 Io = Callable[..., "asyncio.Future[Any]"]
 Spawn = Callable[[Any], None]
@@ -59,6 +60,7 @@ class Lifecycle:
             self.expired_at = now
             for fid in await self.io(self.queue.expired_files, now):
                 await self.io(self.queue.delete_file, fid)
+            await self.io(self.queue.drop_orphans, now - _ORPHAN_S)
         active = await self.io(self.queue.active)
         self.has_work = any(b["status"] == "in_progress" for b in active)
         now = time.time()
