@@ -2,10 +2,11 @@
 
 ``build_app`` maps paths to handlers (``inference``, ``batch.api``, ``operations``,
 ``dashboard``), puts the services on the application (``state.SERVICES``), installs the one
-error middleware (``errors``) and the lifecycle of the background tasks (``cleanup_ctx``):
-identity watches, the usage rollup's backfill, memory trimming and the batch scheduler
-start with the app and stop with it, before the session and the store close. Only
-``server`` imports this module.
+error middleware (``errors``) with the edge's guard inside it (``guard``: body deadline,
+failed-auth throttle) and the lifecycle of the background tasks (``cleanup_ctx``):
+identity watches, the readiness probe, the usage rollup's backfill, memory trimming and
+the batch scheduler start with the app and stop with it, before the session and the store
+close. Only ``server`` imports this module.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         pii.warm_up()
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(s.identity.watch(s.cfg.backend(name))) for name in s.identity.pins]
+    await operations.probe_once(s, app[operations.READY])  # /readyz is right from the start
     tasks.append(asyncio.create_task(operations.probe_every(s, app[operations.READY])))
     # a ledger from before the usage rollup is folded once, off the loop
     tasks.append(asyncio.create_task(asyncio.to_thread(usage.backfill, s.store)))
@@ -70,7 +72,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     s.batches.start()
     yield
     await s.batches.stop()
-    for task in tasks:
+    again = app[operations.READY].again  # a re-probe /readyz started
+    for task in (*tasks, *((again,) if again is not None else ())):
         task.cancel()
     await s.session.close()
     await s.store.close()

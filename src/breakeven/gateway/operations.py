@@ -1,10 +1,13 @@
 """The gateway's operational endpoints: /v1/models, /healthz, /readyz, /metrics,
 /openapi.json and /admin/ledger. Each reads the services it needs from the application.
 
-``/readyz`` answers from ``Readiness``, which a background task (``probe_every``) fills
-by asking each self-hosted backend's ``/models`` every ``limits.ready_probe_s``: a public
-call costs no upstream request, and hosted backends are never probed (one counts as up
-while its circuit is closed). ``/metrics`` requires what ``limits.metrics_auth`` says."""
+``/readyz`` answers from ``Readiness``, filled by asking each self-hosted backend's
+``/models`` once as the app starts (``probe_once``) and then every
+``limits.ready_probe_s`` from a background task (``probe_every``): a public call costs
+no upstream request (while not ready, it starts one background re-probe of the
+self-hosted backends, at most once a second), and hosted backends are never probed (one
+counts as up while its circuit is closed). ``/metrics`` requires what
+``limits.metrics_auth`` says."""
 
 from __future__ import annotations
 
@@ -30,26 +33,35 @@ class Readiness:
 
     def __init__(self) -> None:
         self.up: dict[str, bool] = {}
+        self.probed_at = 0.0  # monotonic
+        self.again: asyncio.Task[None] | None = None  # a re-probe asked for by /readyz
 
 
 READY = web.AppKey("ready", Readiness)
+_REPROBE_S = 1.0
 
 
-async def probe_every(s: Services, ready: Readiness) -> None:
-    """Probe the self-hosted backends now and every ``limits.ready_probe_s``."""
+async def probe_once(s: Services, ready: Readiness) -> None:
+    """Ask every self-hosted backend's ``/models`` (2 s at most) and keep the answers."""
 
     async def probe(b: Backend) -> tuple[str, bool]:
         try:
             async with s.session.get(f"{b.url.rstrip('/')}/models", allow_redirects=False,
                                      timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                return b.name, resp.status < 300
+                return b.name, resp.status < 500  # up, even without a /models route
         except (TimeoutError, aiohttp.ClientError):
             return b.name, False
 
     selfhosted = [b for b in s.cfg.backends if b.hosting == "self"]
+    ready.up.update(await asyncio.gather(*(probe(b) for b in selfhosted)))
+    ready.probed_at = time.monotonic()
+
+
+async def probe_every(s: Services, ready: Readiness) -> None:
+    """Probe again every ``limits.ready_probe_s`` (the first probe ran at start)."""
     while True:
-        ready.up.update(await asyncio.gather(*(probe(b) for b in selfhosted)))
         await asyncio.sleep(s.cfg.limits.ready_probe_s)
+        await probe_once(s, ready)
 
 
 async def models(request: web.Request) -> web.Response:
@@ -78,6 +90,12 @@ async def readyz(request: web.Request) -> web.Response:
           else gw.states[b.name].open_until <= now for b in gw.cfg.backends}
     routes = {r.alias: any(up[n] for n in r.backends) for r in gw.cfg.routes}
     ready = all(routes.values())
+    state = request.app[READY]
+    if not ready and now - state.probed_at >= _REPROBE_S and (
+            state.again is None or state.again.done()):
+        # not ready: probe again now, in the background (at most once a second), so a
+        # backend that came back is seen before the next scheduled probe
+        state.again = asyncio.create_task(probe_once(gw, state))
     return web.json_response({"ready": ready, "backends": up, "routes": routes},
                              status=200 if ready else 503)
 
