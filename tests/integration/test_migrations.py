@@ -36,7 +36,9 @@ COLUMNS = {
                      "usd", "usd_other", "other_known", "fallbacks", "escalated",
                      "latency_ms", "first_ts", "last_ts"],
     "usage_mark": ["id", "backfill_to", "done"],
-    "files": ["id", "key_name", "purpose", "filename", "bytes", "created_at", "content"],
+    "files": ["id", "key_name", "purpose", "filename", "bytes", "created_at", "content",
+              "expires_at"],
+    "file_chunks": ["file_id", "seq", "data", "created_at"],
     "batches": ["id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
                 "spill", "metadata", "errors", "output_file_id", "error_file_id", "total",
                 "created_at", "expires_at", "in_progress_at", "finalizing_at",
@@ -46,7 +48,7 @@ COLUMNS = {
                     "state", "attempts", "owner", "lease_until", "backend", "request_id",
                     "result"],
 }
-INDEXES = {"batch_lines_queue", "batch_lines_batch"}
+INDEXES = {"batch_lines_queue", "batch_lines_batch", "files_by_owner"}
 
 # -- a ledger written by the schema of 2026-11 (main before migrations), copied verbatim ----
 SCHEMA_2026_11 = {

@@ -2,10 +2,11 @@
 
 ``build_app`` maps paths to handlers (``inference``, ``batch.api``, ``operations``,
 ``dashboard``), puts the services on the application (``state.SERVICES``), installs the one
-error middleware (``errors``) and the lifecycle of the background tasks (``cleanup_ctx``):
-identity watches, the usage rollup's backfill, memory trimming and the batch scheduler
-start with the app and stop with it, before the session and the store close. Only
-``server`` imports this module.
+error middleware (``errors``) with the edge's guard inside it (``guard``: body deadline,
+failed-auth throttle) and the lifecycle of the background tasks (``cleanup_ctx``):
+identity watches, the readiness probe, the usage rollup's backfill, memory trimming and
+the batch scheduler start with the app and stop with it, before the session and the store
+close. Only ``server`` imports this module.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from breakeven.gateway import dashboard, errors, memory, operations, pii
+from breakeven.gateway import dashboard, errors, guard, memory, operations, pii
 from breakeven.gateway.batch.api import BatchApi
 from breakeven.gateway.inference import Inference
 from breakeven.gateway.state import SERVICES, Services
@@ -27,14 +28,17 @@ __all__ = ["build_app"]
 
 def build_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=services.cfg.limits.max_body_bytes,
-                          middlewares=[errors.middleware])
+                          middlewares=[errors.middleware, guard.middleware])
     app[SERVICES] = services
+    app[operations.READY] = operations.Readiness()
     inference = Inference(services)
     for endpoint in ("chat/completions", "completions", "embeddings"):
         app.router.add_post(f"/v1/{endpoint}", inference.handler(endpoint))
-    batch = BatchApi(services.batches, services.auth)
+    batch = BatchApi(services.batches, services.auth, services.cfg.limits.body_timeout_s)
     app.router.add_post("/v1/files", batch.upload)
+    app.router.add_get("/v1/files", batch.files)
     app.router.add_get("/v1/files/{file_id}", batch.file)
+    app.router.add_delete("/v1/files/{file_id}", batch.delete)
     app.router.add_get("/v1/files/{file_id}/content", batch.content)
     app.router.add_post("/v1/batches", batch.create)
     app.router.add_get("/v1/batches", batch.list)
@@ -58,6 +62,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         pii.warm_up()
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(s.identity.watch(s.cfg.backend(name))) for name in s.identity.pins]
+    await operations.probe_once(s, app[operations.READY])  # /readyz is right from the start
+    tasks.append(asyncio.create_task(operations.probe_every(s, app[operations.READY])))
     # a ledger from before the usage rollup is folded once, off the loop
     tasks.append(asyncio.create_task(asyncio.to_thread(usage.backfill, s.store)))
     if s.cfg.limits.memory_trim_s is not None:
@@ -66,7 +72,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     s.batches.start()
     yield
     await s.batches.stop()
-    for task in tasks:
+    again = app[operations.READY].again  # a re-probe /readyz started
+    for task in (*tasks, *((again,) if again is not None else ())):
         task.cancel()
     await s.session.close()
     await s.store.close()

@@ -1,17 +1,22 @@
 """Who is calling and whether they may, now: gateway keys (stored as SHA-256 hashes,
-compared in constant time), the admin flag, and each key's request rate and monthly
-budget. Refusals are ``ApiError``s carrying the rule that refused them."""
+compared in constant time), the admin flag, each key's request rate and monthly budget
+(a request's worst case is reserved before dispatch: ``spend``), and the throttle on
+failed authentication (``throttle``). Refusals are ``ApiError``s carrying the rule that
+refused them."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from breakeven.errors import ApiError
-from breakeven.gateway.call import ANONYMOUS
+from breakeven.gateway.call import ANONYMOUS, Call
 from breakeven.gateway.config import GatewayConfig, Key, hash_key
-from breakeven.gateway.spend import Spend
+from breakeven.gateway.spend import Spend, worst_usd
+from breakeven.gateway.throttle import Throttle
 
 __all__ = ["Auth"]
 
@@ -22,9 +27,11 @@ class _Rates(Protocol):
 
 class Auth:
     def __init__(self, cfg: GatewayConfig, rates: _Rates, spend: Spend) -> None:
+        self.cfg = cfg
         self.keys = {k.sha256: k for k in cfg.keys}
         self._rates = rates
         self._spend = spend
+        self.failures = Throttle(cfg.limits.auth_failures_per_s, cfg.limits.auth_failure_burst)
 
     def by_name(self, name: str | None) -> Key | None:
         """The key of that name (a batch's submitter), ANONYMOUS when the gateway is open."""
@@ -55,14 +62,33 @@ class Auth:
             raise ApiError(403, "admin key required", type_="permission_error")
         return key
 
-    async def admit(self, key: Key) -> None:
-        """Refuse a key over its request rate or its monthly budget (429)."""
+    async def admit(self, key: Key, call: Call | None = None,
+                    body: dict[str, Any] | None = None) -> None:
+        """Refuse a key over its request rate or its monthly budget (429); with the call
+        and its body, reserve the request's worst case against the budget."""
         if key.rate_per_s is not None and await self._rates.rate_hit(key.name) > key.rate_per_s:
             raise ApiError(429, f"rate limit of {key.rate_per_s:g} requests/s for key "
                                 f"'{key.name}' exceeded", type_="rate_limit_error",
                            code="rate_limit_exceeded", retry_after=1, rules=("rate_limit",))
-        if key.monthly_budget_usd is not None and (
-                await self._spend.of(key.name) >= key.monthly_budget_usd):
-            raise ApiError(429, f"monthly budget of ${key.monthly_budget_usd:,.2f} for key "
+        if call is None or body is None:
+            await self._within_budget(key)
+        else:
+            await self.reserve(key, call, body)
+
+    async def reserve(self, key: Key, call: Call, body: dict[str, Any]) -> None:
+        """Hold the call's worst case against the key's budget until its record is
+        committed (``Recorder`` releases it); 429 while spent + held reaches the budget."""
+        if key.monthly_budget_usd is None or call.route is None:
+            return
+        await self._within_budget(key)
+        size = len(orjson.dumps(body))
+        self._spend.reserve(key.name, call.id,
+                            worst_usd(self.cfg, call.route, call.endpoint, body, size))
+
+    async def _within_budget(self, key: Key) -> None:
+        budget = key.monthly_budget_usd
+        if budget is not None and (
+                await self._spend.of(key.name) + self._spend.reserved(key.name) >= budget):
+            raise ApiError(429, f"monthly budget of ${budget:,.2f} for key "
                                 f"'{key.name}' is spent", type_="insufficient_quota",
                            code="insufficient_quota", retry_after=3600, rules=("budget",))

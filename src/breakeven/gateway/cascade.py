@@ -5,6 +5,10 @@ answer's tokens under ``min_mean_logprob`` (needs a backend that returns logprob
 does), an empty answer, a refusal ("I can't help with that"), and, when the request asked
 for ``response_format`` ``json_object`` or ``json_schema``, content that is not JSON or
 misses the schema's required properties and types.
+
+A ``response_format`` that is not an object is the caller's error (400 naming it); an
+answer of an odd shape (no choices, a message that is not an object, content that is not
+text) is judged empty, so the stronger model is asked rather than the gateway failing.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import json
 import re
 from typing import Any
 
+from breakeven.errors import ApiError
 from breakeven.gateway.config import Cascade
 
-__all__ = ["judge"]
+__all__ = ["check_request", "judge"]
 
 _REFUSAL = re.compile(
     r"^\s*(I'?m sorry|I am sorry|I can(?:no|')t|I am unable|I'?m unable|I won'?t|"
@@ -33,10 +38,11 @@ def _schema_problem(value: Any, schema: dict[str, Any], where: str = "$") -> str
             kind in ("integer", "number") and isinstance(value, bool))):
         return f"{where} is not {kind}"
     if isinstance(value, dict):
-        for name in schema.get("required") or []:
-            if name not in value:
+        required = schema.get("required")
+        for name in required if isinstance(required, list) else []:
+            if isinstance(name, str) and name not in value:
                 return f"{where}.{name} is missing"
-        for name, sub in (schema.get("properties") or {}).items():
+        for name, sub in _obj(schema.get("properties")).items():
             if name in value and isinstance(sub, dict):
                 problem = _schema_problem(value[name], sub, f"{where}.{name}")
                 if problem:
@@ -49,32 +55,54 @@ def _schema_problem(value: Any, schema: dict[str, Any], where: str = "$") -> str
     return None
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def check_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The request's ``response_format`` (an object, or {}); a 400 naming it otherwise."""
+    fmt = request.get("response_format")
+    if fmt is None:
+        return {}
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str):
+        raise ApiError(400, "response_format must be an object with a string 'type' (got "
+                            f"{type(fmt).__name__})", "response_format")
+    if fmt.get("json_schema") is not None and not isinstance(fmt["json_schema"], dict):
+        raise ApiError(400, "response_format.json_schema must be an object",
+                       "response_format.json_schema")
+    return fmt
+
+
 def judge(answer: dict[str, Any], request: dict[str, Any], rule: Cascade) -> str | None:
     """Why the answer is weak (escalate), or None (keep it)."""
-    choices = answer.get("choices") or [{}]
-    choice = choices[0]
-    message = choice.get("message") or {}
+    fmt = check_request(request)
+    choices = answer.get("choices")
+    choice = _obj(choices[0]) if isinstance(choices, list) and choices else {}
+    message = _obj(choice.get("message"))
     content = message.get("content") or ""
+    if not isinstance(content, str):
+        content = ""
     if message.get("tool_calls"):
         return None  # a tool call is an answer to act on, not prose to grade
     if rule.on_empty and not content.strip():
         return "empty answer"
     if rule.on_refusal and _REFUSAL.match(content):
         return "refusal"
-    fmt = request.get("response_format") or {}
     if rule.on_invalid_json and fmt.get("type") in ("json_object", "json_schema"):
         try:
             value = json.loads(content)
         except ValueError:
             return "answer is not valid JSON"
-        schema = (fmt.get("json_schema") or {}).get("schema")
+        schema = _obj(fmt.get("json_schema")).get("schema")
         if isinstance(schema, dict):
             problem = _schema_problem(value, schema)
             if problem:
                 return f"answer fails the JSON schema: {problem}"
     if rule.min_mean_logprob is not None:
-        tokens = ((choice.get("logprobs") or {}).get("content")) or []
-        values = [t.get("logprob") for t in tokens if isinstance(t.get("logprob"), int | float)]
+        tokens = _obj(choice.get("logprobs")).get("content")
+        values = [t["logprob"] for t in (tokens if isinstance(tokens, list) else [])
+                  if isinstance(t, dict) and isinstance(t.get("logprob"), int | float)
+                  and not isinstance(t["logprob"], bool)]
         if values:
             mean = sum(values) / len(values)
             if mean < rule.min_mean_logprob:

@@ -230,6 +230,26 @@ class Limits(_Spec):
     memory_trim_s: float | None = Field(
         default=10.0, gt=0, description="how often freed heap memory is handed back to the "
         "OS after traffic (glibc malloc_trim); null: never")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="a request body not "
+                                  "received in full by then is answered 408 and dropped")
+    keepalive_s: float = Field(default=75.0, gt=0, description="an idle keep-alive "
+                               "connection is closed after this many seconds")
+    max_reading: int = Field(default=4096, ge=1, description="request bodies read at once, "
+                             "at most (503 beyond): a pool apart from max_in_flight, so "
+                             "slow bodies do not take the slots of requests being served")
+    default_max_tokens: int = Field(default=4096, ge=1, description="the output tokens a "
+                                    "budget reserves for a request that sets no max_tokens")
+    auth_failures_per_s: float = Field(default=5.0, gt=0, description="failed "
+                                       "authentications a client address may make per "
+                                       "second (a token bucket) before it is refused 429")
+    auth_failure_burst: int = Field(default=20, ge=1)
+    ready_probe_s: float = Field(default=5.0, gt=0, description="how often /readyz's "
+                                 "background probe asks each self-hosted backend")
+    metrics_auth: Literal["none", "key", "admin"] = Field(
+        default="none", description="what /metrics requires: nothing, any valid key, or an "
+        "admin key")
+    report_max_days: int = Field(default=400, ge=1, description="the furthest back "
+                                 "/admin/report's 'since' may reach")
 
 
 class Audit(_Spec):
@@ -251,6 +271,10 @@ class Batch(_Spec):
     """The Batch API: files of requests run on self-hosted backends when there is room."""
 
     max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    max_file_bytes_per_key: int = Field(default=1024 * 1024 * 1024, ge=1024, description=
+                                        "what one key's stored files may add up to")
+    file_ttl_s: float | None = Field(default=30 * 86400, gt=0, description="a file is "
+                                     "deleted this long after it was stored (null: kept)")
     max_lines: int = Field(default=50_000, ge=1)
     lease_s: float = Field(default=60.0, gt=0, description="a claimed line returns to the "
                            "queue when its process has not finished it by then")
@@ -317,6 +341,7 @@ class GatewayConfig(_Spec):
                         raise ValueError(f"routes[{i}] ({route.alias}): cascade backend "
                                          f"'{name}' is not one of the route's backends")
         classes = self.classes
+        _unique_keys(self.keys)
         for i, key in enumerate(self.keys):
             for alias in key.aliases:
                 if alias not in aliases:
@@ -358,3 +383,17 @@ class GatewayConfig(_Spec):
 
     def route(self, alias: str) -> Route | None:
         return next((r for r in self.routes if r.alias == alias), None)
+
+
+def _unique_keys(keys: tuple[Key, ...]) -> None:
+    """Two keys of one name (or one secret) would make the ledger, budgets and batches
+    attribute one caller's requests to the other: refused, naming both entries."""
+    for field in ("name", "sha256"):
+        seen: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            value = getattr(key, field)
+            if value in seen:
+                what = f"name '{value}'" if field == "name" else "secret (sha256)"
+                raise ValueError(f"keys[{seen[value]}] and keys[{i}] have the same {what}; "
+                                 "each key needs its own")
+            seen[value] = i

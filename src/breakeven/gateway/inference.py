@@ -87,4 +87,4 @@ class Inference:
         if not isinstance(stream, bool):
             raise ApiError(400, "'stream' must be true or false", "stream")
         call.stream = stream
-        await self.s.auth.admit(key)
+        await self.s.auth.admit(key, call, body)  # reserves the worst case (i-limits)

@@ -24,11 +24,13 @@ class Metrics:
         self.escalations = Counter("breakeven_gateway_escalations_total", ("route",))
         self.rejections = Counter("breakeven_gateway_rejections_total", ("rule",))
         self.detections = Counter("breakeven_gateway_pii_detections_total", ("route", "types"))
+        self.auth_failures = Counter("breakeven_gateway_auth_failures_total", ("outcome",))
         self.detector_errors = 0
         self.ttft = Histogram()
         self.latency = Histogram()
         self.drift: dict[str, int] = {}  # backend -> 1 while its pinned identity drifted
         self.in_flight = 0  # interactive requests being served now
+        self.reading = 0  # request bodies being read now (guard)
         self.served = 0  # requests that finished, any outcome (memory trimming watches it)
 
     def refused(self, rules: Iterable[str]) -> None:
@@ -66,7 +68,7 @@ class Metrics:
         """The Prometheus text lines (``extra``: the batch scheduler's)."""
         lines: list[str] = []
         for counter in (self.requests, self.tokens, self.usd, self.fallbacks,
-                        self.escalations, self.rejections):
+                        self.escalations, self.rejections, self.auth_failures):
             lines += counter.lines()
         lines += self.ttft.lines("breakeven_gateway_ttft_seconds", 'scope="all"')
         lines += self.latency.lines("breakeven_gateway_latency_seconds", 'scope="all"')

@@ -95,3 +95,6 @@ class Recorder:
             raise ApiError(503, "the ledger store is unavailable; the request was not "
                                 "recorded", type_="server_error", code="ledger_unavailable",
                            retry_after=1) from None
+        finally:  # the real cost is counted (or the call failed): its budget hold ends
+            if call.key is not None:
+                self.spend.release(call.key.name, call.id)

@@ -90,8 +90,12 @@ class Server:
             await session.close()
             await store.close()
             raise
+        # idle keep-alive connections close after keepalive_s (aiohttp's default: an hour);
+        # the unread rest of a refused body (408, 413) is drained for 1 s at most, not 10
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                                     shutdown_timeout=30)
+                                     shutdown_timeout=30,
+                                     keepalive_timeout=cfg.limits.keepalive_s,
+                                     lingering_time=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port, backlog=4096)
         await site.start()

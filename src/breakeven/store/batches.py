@@ -8,7 +8,8 @@ gateway processes pull from one queue without waiting on each other or taking th
 line; on SQLite under the database's write lock. A result is kept only if the line is
 still leased to the process that ran it (``finish``), so a line that was retried
 elsewhere after a lost lease appears once in the output, never twice. Transactions are
-short (line inserts go in chunks) because on SQLite they share the ledger's write lock.
+short (line inserts go in chunks, file content in ``CHUNK_BYTES`` pieces, one per
+transaction) because on SQLite they share the ledger's write lock.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["FINAL", "Queue"]
+__all__ = ["CHUNK_BYTES", "FILE_COLUMNS", "FINAL", "Queue"]
 
 FINAL = ("done", "failed", "cancelled", "expired")
 BATCH_COLUMNS = ("id", "key_name", "endpoint", "input_file_id", "completion_window", "status",
@@ -26,6 +27,8 @@ BATCH_COLUMNS = ("id", "key_name", "endpoint", "input_file_id", "completion_wind
                  "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at",
                  "data_class")
 _CHUNK = 2000
+CHUNK_BYTES = 1 << 20  # a file's content is stored, read and sent in pieces of this size
+FILE_COLUMNS = ("id", "key_name", "purpose", "filename", "bytes", "created_at", "expires_at")
 
 
 def _marks(n: int) -> str:
@@ -62,25 +65,123 @@ class Queue:
         return list(self.store._fetch(sql, params, False))
 
     # -- files -------------------------------------------------------------------------------
-    def save_file(self, file_id: str, key: str | None, purpose: str, filename: str,
-                  content: bytes) -> dict[str, Any]:
+    # content lives in file_chunks (CHUNK_BYTES each, in seq order); a file's row is written
+    # last, so a file is visible only once all of it is stored
+    def put_chunk(self, file_id: str, seq: int, data: bytes) -> None:
+        self._tx(lambda cur: cur.execute(self._q(
+            "INSERT INTO file_chunks (file_id, seq, data, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (file_id, seq) DO UPDATE SET data = excluded.data"),
+            (file_id, seq, data, time.time())))
+
+    def commit_file(self, file_id: str, key: str | None, purpose: str, filename: str,
+                    size: int, expires_at: float | None) -> dict[str, Any]:
         now = time.time()
         self._tx(lambda cur: cur.execute(self._q(
-            "INSERT INTO files (id, key_name, purpose, filename, bytes, created_at, content) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"),
-            (file_id, key, purpose, filename, len(content), now, content)))
+            "INSERT INTO files (id, key_name, purpose, filename, bytes, created_at, content, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"),
+            (file_id, key, purpose, filename, size, now, b"", expires_at)))
         return {"id": file_id, "key_name": key, "purpose": purpose, "filename": filename,
-                "bytes": len(content), "created_at": now}
+                "bytes": size, "created_at": now, "expires_at": expires_at}
+
+    def save_file(self, file_id: str, key: str | None, purpose: str, filename: str,
+                  content: bytes, expires_at: float | None = None) -> dict[str, Any]:
+        for seq, at in enumerate(range(0, len(content), CHUNK_BYTES)):
+            self.put_chunk(file_id, seq, content[at:at + CHUNK_BYTES])
+        return self.commit_file(file_id, key, purpose, filename, len(content), expires_at)
+
+    def save_results(self, batch_id: str, done: bool, file_id: str, key: str | None,
+                     filename: str, expires_at: float | None) -> int:
+        """The batch's final lines that are (``done``) or are not done, in line order, as a
+        JSONL file written chunk by chunk (never held whole); its bytes (0: no file)."""
+        buf, seq, size = bytearray(), 0, 0
+        for _, state, result in self.results(batch_id):
+            if (state == "done") != done:
+                continue
+            buf += result.encode() + b"\n"
+            if len(buf) >= CHUNK_BYTES:
+                self.put_chunk(file_id, seq, bytes(buf[:CHUNK_BYTES]))
+                size += CHUNK_BYTES
+                del buf[:CHUNK_BYTES]
+                seq += 1
+        if buf:
+            self.put_chunk(file_id, seq, bytes(buf))
+            size += len(buf)
+        if size:
+            self.commit_file(file_id, key, "batch_output", filename, size, expires_at)
+        return size
 
     def file(self, file_id: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT id, key_name, purpose, filename, bytes, created_at FROM files "
-                          "WHERE id = ?", file_id)
-        cols = ("id", "key_name", "purpose", "filename", "bytes", "created_at")
-        return dict(zip(cols, rows[0], strict=True)) if rows else None
+        rows = self._read(f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE id = ?",
+                          file_id)
+        return dict(zip(FILE_COLUMNS, rows[0], strict=True)) if rows else None
+
+    def files(self, key: str | None, purpose: str | None, limit: int, after: str | None,
+              newest_first: bool = True) -> list[dict[str, Any]]:
+        """A page of files; ``after``: the id of the last file of the previous page."""
+        sql = f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE 1 = 1"
+        params: list[Any] = []
+        for column, value in (("key_name", key), ("purpose", purpose)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        cmp, order = ("<", "DESC") if newest_first else (">", "ASC")
+        if after:
+            sql += (f" AND (created_at, id) {cmp} (SELECT created_at, id FROM files "
+                    "WHERE id = ?)")
+            params.append(after)
+        rows = self._read(sql + f" ORDER BY created_at {order}, id {order} LIMIT ?",
+                          *params, limit)
+        return [dict(zip(FILE_COLUMNS, r, strict=True)) for r in rows]
+
+    def chunk(self, file_id: str, seq: int) -> bytes | None:
+        """One chunk of a file's content (None past the end); seq 0 of a file stored
+        before chunks is its whole content."""
+        rows = self._read("SELECT data FROM file_chunks WHERE file_id = ? AND seq = ?",
+                          file_id, seq)
+        if rows:
+            return bytes(rows[0][0])
+        if seq == 0:
+            old = self._read("SELECT content FROM files WHERE id = ?", file_id)
+            return bytes(old[0][0]) if old and old[0][0] else None
+        return None
 
     def content(self, file_id: str) -> bytes:
-        rows = self._read("SELECT content FROM files WHERE id = ?", file_id)
-        return bytes(rows[0][0]) if rows else b""
+        parts, seq = [], 0
+        while (data := self.chunk(file_id, seq)) is not None:
+            parts.append(data)
+            seq += 1
+        return b"".join(parts)
+
+    def used_bytes(self, key: str | None) -> int:
+        rows = self._read("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE key_name = ?", key)
+        return int(rows[0][0])
+
+    def delete_file(self, file_id: str) -> bool:
+        def work(cur: Any) -> bool:
+            cur.execute(self._q("DELETE FROM file_chunks WHERE file_id = ?"), (file_id,))
+            cur.execute(self._q("DELETE FROM files WHERE id = ?"), (file_id,))
+            return bool(cur.rowcount)
+
+        return bool(self._tx(work))
+
+    def drop_chunks(self, file_id: str) -> None:
+        """The chunks of an upload that did not finish."""
+        self._tx(lambda cur: cur.execute(self._q("DELETE FROM file_chunks WHERE file_id = ?"),
+                                         (file_id,)))
+
+    def drop_orphans(self, before: float) -> int:
+        """Chunks of uploads that never finished (their process died) written before
+        ``before``: deleted; how many."""
+        return int(self._tx(lambda cur: cur.execute(self._q(
+            "DELETE FROM file_chunks WHERE created_at < ? AND file_id NOT IN "
+            "(SELECT id FROM files)"), (before,)).rowcount))
+
+    def expired_files(self, now: float) -> list[str]:
+        """Files past their expiry that no batch still being validated reads."""
+        rows = self._read("SELECT id FROM files WHERE expires_at IS NOT NULL AND "
+                          "expires_at < ? AND id NOT IN (SELECT input_file_id FROM batches "
+                          "WHERE status = 'validating')", now)
+        return [str(r[0]) for r in rows]
 
     # -- batches -----------------------------------------------------------------------------
     def create(self, row: dict[str, Any]) -> None:

@@ -103,6 +103,14 @@ _BATCH_LINES = """CREATE TABLE batch_lines (
 _QUEUE_INDEX = "CREATE INDEX batch_lines_queue ON batch_lines (state, alias)"
 _BATCH_INDEX = "CREATE INDEX batch_lines_batch ON batch_lines (batch_id, state)"
 
+# -- 2026-12: file content in bounded chunks (never held whole), file expiry, per-key quota --
+# files.content stays for files stored before (new files write an empty one)
+_FILE_CHUNKS = """CREATE TABLE file_chunks (
+    file_id TEXT NOT NULL, seq INTEGER NOT NULL, data {blob} NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (file_id, seq))"""
+_FILE_EXPIRY = "ALTER TABLE files ADD COLUMN expires_at DOUBLE PRECISION"
+_FILE_KEY_INDEX = "CREATE INDEX files_by_owner ON files (key_name, created_at)"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_baseline_2026_11", (
         _LEDGER, _CHECKPOINTS, _RATE_WINDOWS, _USAGE_HOURLY, _USAGE_MARK, _MARK,
@@ -111,6 +119,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # classified from it, as requests are
     Migration("0002_batches_declared_class", (
         "ALTER TABLE batches ADD COLUMN data_class TEXT",)),
+    # file contents in bounded chunks (streamed in and out), files that expire
+    Migration("0003_file_chunks_2026_12", (_FILE_CHUNKS, _FILE_EXPIRY, _FILE_KEY_INDEX)),
 )
 # what rebuilds the rollup; a migration that changes the rollup's tables changes this too
 _ROLLUP = {"usage_hourly": _USAGE_HOURLY, "usage_mark": _USAGE_MARK}

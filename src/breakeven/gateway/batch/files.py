@@ -111,7 +111,8 @@ def _line_problem(item: dict[str, Any], seen: set[str], endpoint: str) -> str | 
 def file_object(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "object": "file", "bytes": row["bytes"],
             "created_at": int(row["created_at"]), "filename": row["filename"],
-            "purpose": row["purpose"], "status": "processed", "expires_at": None,
+            "purpose": row["purpose"], "status": "processed",
+            "expires_at": int(row["expires_at"]) if row.get("expires_at") else None,
             "status_details": None}
 
 

@@ -30,6 +30,8 @@ __all__ = ["OPEN", "Lifecycle"]
 
 log = logging.getLogger(__name__)
 OPEN = ("queued", "leased")
+_EXPIRE_EVERY_S = 60.0
+_ORPHAN_S = 86400.0  # an upload's chunks with no file row after a day: its process died
 # a blocking store call run off the loop; a coroutine run in the background
 Io = Callable[..., "asyncio.Future[Any]"]
 Spawn = Callable[[Any], None]
@@ -50,8 +52,15 @@ class Lifecycle:
             lambda: deque(maxlen=120))
         self.validating: set[str] = set()
         self.has_work = False  # some batch is in progress: the scheduler claims lines
+        self.expired_at = 0.0  # when expired files were last deleted
 
     async def sweep(self) -> None:
+        now = time.time()
+        if now - self.expired_at >= _EXPIRE_EVERY_S:  # files past batch.file_ttl_s
+            self.expired_at = now
+            for fid in await self.io(self.queue.expired_files, now):
+                await self.io(self.queue.delete_file, fid)
+            await self.io(self.queue.drop_orphans, now - _ORPHAN_S)
         active = await self.io(self.queue.active)
         self.has_work = any(b["status"] == "in_progress" for b in active)
         now = time.time()
@@ -121,17 +130,13 @@ class Lifecycle:
             counts = await self.io(q.counts, batch["id"])
             final = ("cancelled" if batch["cancelling_at"] else
                      "expired" if counts.get("expired") else "completed")
-        out: list[str] = []
-        err: list[str] = []
-        for _, state, result in await self.io(lambda: list(q.results(batch["id"]))):
-            (out if state == "done" else err).append(result)
         ids: dict[str, Any] = {}
-        for kind, lines in (("output", out), ("error", err)):
-            if lines:
-                fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
-                await self.io(q.save_file, fid, batch["key_name"], "batch_output",
-                              f"{batch['id']}_{kind}.jsonl",
-                              ("\n".join(lines) + "\n").encode())
+        ttl = self.cfg.file_ttl_s
+        for kind, done in (("output", True), ("error", False)):
+            fid = f"file-{batch['id'].removeprefix('batch_')}-{kind}"
+            if await self.io(q.save_results, batch["id"], done, fid, batch["key_name"],
+                             f"{batch['id']}_{kind}.jsonl",
+                             None if ttl is None else time.time() + ttl):
                 ids[f"{kind}_file_id"] = fid
         await self.io(q.move, batch["id"], final, ["finalizing"],
                       **ids, **{f"{final}_at": time.time()})

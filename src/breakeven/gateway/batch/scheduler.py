@@ -17,9 +17,12 @@ Every gateway process runs the scheduler over the shared queue (``store.batches`
   their mean tokens, against ``fill_to`` x the backend's capacity), and updates the limits;
 - every second it runs the lifecycle's sweep (expiry, cancellation, spill, finalizing).
 
-A line whose attempt fails with a retryable error (5xx, 429, no eligible backend) goes
-back to the queue until ``max_line_attempts``; a process that dies leaves leased lines
-that return to the queue when their lease ends; SIGTERM hands its lines back at once.
+Each line reserves its worst case against its key's monthly budget before it is sent, as
+an interactive request does (a key whose budget is spent fails its lines,
+``insufficient_quota``). A line whose attempt fails with a retryable error (5xx, 429, no
+eligible backend) goes back to the queue until ``max_line_attempts``; a process that
+dies leaves leased lines that return to the queue when their lease ends; SIGTERM hands
+its lines back at once.
 """
 
 from __future__ import annotations
@@ -263,6 +266,7 @@ class Batches:
             rule = cfg.rule(call.data_class)
             call.pseudonymise = rule is not None and rule.action == "pseudonymise"
             body = orjson.loads(line["body"])
+            await self.auth.reserve(call.key, call, body)  # the key's budget, held
             among = (slot,) if slot != "spill" else tuple(
                 n for n in call.route.backends if cfg.backend(n).hosting == "hosted")
             if slot == "spill":
@@ -283,7 +287,7 @@ class Batches:
                 await self.recorder.record(call, exc.status, exc.message)
             retry = (exc.status >= 500 or exc.status == 429) and (
                 line["attempts"] < self.cfg.max_line_attempts
-                and exc.code != "too_many_attempts")
+                and exc.code not in ("too_many_attempts", "insufficient_quota"))
             failure = None if retry else orjson.dumps(batchfile.error_line(
                 no, cid, exc.code or "error", exc.message, call.id if call else None,
                 exc.status)).decode()
