@@ -10,7 +10,7 @@ import time
 
 import openai
 
-from tests import upstreams
+from tests.support import upstreams
 from tests.support.limits import KEYS, gateway, priced_upstream, sha
 
 # output: $1000 per Mtok, so a request of max_tokens 50 costs about $0.05

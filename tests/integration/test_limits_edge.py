@@ -11,7 +11,7 @@ import socket
 
 import openai
 
-from tests import upstreams
+from tests.support import upstreams
 from tests.support.limits import KEYS, gateway, http, priced_upstream, sha
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from breakeven.store import open_store
 from breakeven.store.batches import CHUNK_BYTES, Queue
-from tests import upstreams
+from tests.support import upstreams
 from tests.support.limits import KEYS, gateway, priced_upstream, sha
 
 

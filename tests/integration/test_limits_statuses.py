@@ -9,7 +9,7 @@ import json
 import openai
 import pytest
 
-from tests import upstreams
+from tests.support import upstreams
 from tests.support.limits import KEYS, gateway, http, priced_upstream, sha
 
 

@@ -8,18 +8,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
-from breakeven.gateway.config import GatewayConfig
-from breakeven.gateway.server import Server
+from tests.support.servers import InProcessGateway
 
 KEYS = {"app": "k-app", "admin": "k-admin", "other": "k-other"}
 
@@ -59,12 +56,13 @@ def priced_upstream(delay_s: float = 0.0) -> tuple[web.Application, Counter[str]
 
 
 class Running:
-    def __init__(self, url: str, store: Path, loop: asyncio.AbstractEventLoop) -> None:
+    """A gateway started by ``gateway()``: its URLs and its SQLite ledger."""
+
+    def __init__(self, url: str, store: Path) -> None:
         self.url = url  # http://127.0.0.1:PORT/v1
         self.base = url.removesuffix("/v1")
         self.port = int(self.base.rsplit(":", 1)[1])
         self.store = store
-        self.loop = loop
 
     def ledger(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.store) as conn:
@@ -73,37 +71,14 @@ class Running:
 
 @contextmanager
 def gateway(config: str, tmp: Path) -> Iterator[Running]:
-    """``breakeven gateway`` in-process with ``config`` (YAML; ``{store}`` filled in)."""
+    """``breakeven gateway`` in-process (``servers.InProcessGateway``) with ``config``
+    (YAML; ``{store}`` filled in with a SQLite ledger in ``tmp``)."""
     store = tmp / "ledger.db"
-    cfg = GatewayConfig.model_validate(yaml.safe_load(config.replace(
-        "{store}", f"sqlite:///{store}")) | {"port": 0})
-    loop = asyncio.new_event_loop()
-    server = Server(cfg, env={})
-    box: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            box["url"] = loop.run_until_complete(server.start())
-        except BaseException as exc:
-            box["error"] = exc
-        ready.set()
-        if "url" in box:
-            loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(30)
-    if "error" in box:
-        raise box["error"]
+    running = InProcessGateway(config.replace("{store}", f"sqlite:///{store}"), tmp)
     try:
-        yield Running(box["url"], store, loop)
+        yield Running(running.url, store)
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
+        running.stop()
 
 
 def http(base: str, method: str, path: str, headers: dict[str, str] | None = None,
