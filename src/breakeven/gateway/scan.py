@@ -73,8 +73,8 @@ class Scanned:
 
 
 def _token_ids(value: list[Any]) -> bool:
-    return bool(value) and all(isinstance(v, int) and not isinstance(v, bool)
-                               or isinstance(v, list) and _token_ids(v) for v in value)
+    return bool(value) and all((isinstance(v, int) and not isinstance(v, bool))
+                               or (isinstance(v, list) and _token_ids(v)) for v in value)
 
 
 def strings(body: Any, unscannable: list[str] | None = None, path: str = "",

@@ -36,7 +36,10 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
 
     table = Table(title="Options (cheapest first)", show_lines=False)
     for col in ("#", "kind", "option", "$/month", "hosted", "self-hosted", "GPUs", "util."):
-        table.add_column(col, justify="right" if col not in ("kind", "option") else "left")
+        # the option names model and GPU ids: fold them onto more lines, never cut them
+        table.add_column(col, justify="right" if col not in ("kind", "option") else "left",
+                         overflow="fold" if col == "option" else "ellipsis",
+                         no_wrap=col != "option")
     for i, o in enumerate(plan.options[:_MAX_OPTIONS], 1):
         dep = o.deployment
         mark = " *" if o is chosen else ""
@@ -110,14 +113,9 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
 
 
 def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None = None) -> None:
-    con = console or Console()
-    if not rows:
-        return
-    hide = {"source", "hf_ids", "basis", "mla", "moe", "quantizations", "vendors"}
-    cols = [c for c in rows[0] if c not in hide] + ["source"]
-    table = Table(title=name, show_lines=False)
-    for c in cols:
-        table.add_column(c, overflow="fold", max_width=40 if c == "source" else None)
-    for r in rows:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    con.print(table)
+    """The compact catalog table (``render.catalog_table``), ages from today."""
+    from datetime import date
+
+    from breakeven.render.catalog_table import print_catalog as table
+
+    table(name, rows, today=date.today(), console=console)
