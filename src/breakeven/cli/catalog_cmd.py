@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from typing import Any
 
@@ -149,7 +150,7 @@ def check_command(ctx: click.Context, catalog_dir: str | None, as_json: bool,
         click.echo(f"{stale} stale price row(s) (over {limit} days on {today.isoformat()}), "
                    f"{len(findings) - stale} retired model(s)")
     if findings:
-        ctx.exit(1)
+        sys.exit(1)
 
 
 def _register_feeds() -> None:

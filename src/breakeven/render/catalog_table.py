@@ -82,6 +82,8 @@ def print_catalog(name: str, rows: list[dict[str, Any]], *, today: date, wide: b
     con = console or Console()
     if not rows:
         return
+    if wide and console is None:  # every field: as wide as it takes (pipe to `less -S`)
+        con = Console(width=max(con.width, 250))
     if wide:
         fields = [c for c in rows[0] if c != "source"] + ["source"]
         columns: list[Column] = [(f, (lambda k: lambda r: _num(r.get(k)))(f)) for f in fields]
