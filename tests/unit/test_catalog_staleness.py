@@ -87,7 +87,7 @@ def test_a_retired_model_in_a_workload_is_refused_naming_its_successor(cat, tmp_
     assert "candidates.hosted[0]" in message and "claude-sonnet-4-6" in message
     assert "\n" not in message
     # before its retirement date it is an ordinary candidate
-    w, merged = load_workload(f, cat, today=date(2026, 6, 1))
+    _, merged = load_workload(f, cat, today=date(2026, 6, 1))
     assert merged.has_hosted("claude-sonnet-4")
 
 

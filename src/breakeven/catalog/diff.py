@@ -46,8 +46,9 @@ def _hosted(a: dict[str, HostedModel], b: dict[str, HostedModel]) -> list[Change
                  for f in HOSTED_PRICES if getattr(a[k], f) != getattr(b[k], f)]
         if moved:
             out.append(Change("hosted", "changed", k, "; ".join(moved)))
-        if b[k].retired is not None and a[k].retired != b[k].retired:
-            out.append(Change("hosted", "retired", k, f"on {b[k].retired.isoformat()}, "
+        gone = b[k].retired
+        if gone is not None and a[k].retired != gone:
+            out.append(Change("hosted", "retired", k, f"on {gone.isoformat()}, "
                               f"successor {b[k].successor}"))
     return out
 

@@ -99,12 +99,13 @@ class _Terms:
 
 def _match(catalog: Catalog, name: str) -> tuple[HostedModel | None, HostedModel | None]:
     """(the catalog row this feed entry *is*, the catalog row it serves the same model as)."""
-    tail = _slug(name.rsplit("/", 1)[-1]).replace(".", "-")
-    if catalog.has_hosted(tail):
-        return catalog.hosted_model(tail), None
-    dated = re.fullmatch(r"(.+?)-(\d{8}|\d{4}-\d{2}-\d{2}|latest)", tail)
-    if dated and catalog.has_hosted(dated.group(1)):
-        return None, catalog.hosted_model(dated.group(1))
+    tail = _slug(name.rsplit("/", 1)[-1])
+    for form in dict.fromkeys((tail, tail.replace(".", "-"))):  # gpt-5.4; claude-sonnet-4.5
+        if catalog.has_hosted(form):
+            return catalog.hosted_model(form), None
+        dated = re.fullmatch(r"(.+?)-(\d{8}|\d{4}-\d{2}-\d{2}|latest)", form)
+        if dated and catalog.has_hosted(dated.group(1)):
+            return None, catalog.hosted_model(dated.group(1))
     return None, None
 
 
@@ -176,10 +177,13 @@ def _openrouter(data: Mapping[str, Any], catalog: Catalog, file_name: str,
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             yield None
             continue
-        pricing = entry.get("pricing") if isinstance(entry.get("pricing"), dict) else {}
+        raw = entry.get("pricing")
+        pricing: dict[str, Any] = raw if isinstance(raw, dict) else {}
         inp, out = _per_mtok(pricing.get("prompt")), _per_mtok(pricing.get("completion"))
         window = _int(entry.get("context_length"))
-        modality = str((entry.get("architecture") or {}).get("modality", "text->text"))
+        arch = entry.get("architecture")
+        modality = str(arch.get("modality", "text->text")) if isinstance(arch, dict) \
+            else "text->text"
         if inp is None or out is None or window is None or not modality.endswith("->text") \
                 or entry["id"].endswith(":free"):
             yield None
