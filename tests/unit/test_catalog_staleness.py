@@ -155,3 +155,17 @@ def test_catalog_shows_one_row_and_a_wide_view(capsys, monkeypatch):
     assert "fp4_tflops" in out
     code, _, err = _run(capsys, "catalog", "hosted", "gpt-9")
     assert code == 2 and "unknown hosted model 'gpt-9'" in err
+
+
+def test_plan_options_never_cut_an_id_at_80_columns(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    example = str(ROOT / "examples" / "hybrid-support-bot.yaml")
+    code, out, err = _run(capsys, "plan", example, "--as-of", "2026-12-01")
+    assert code == 0, err
+    table = out.split("Options (cheapest first)")[1].split("Why")[0]
+    assert max(len(line) for line in table.splitlines()) <= 80  # (the launch line is not)
+    code, data, _ = _run(capsys, "plan", example, "--json", "--as-of", "2026-12-01")
+    ids = {p["model"] for o in json.loads(data)["options"][:12] for p in o["placements"]}
+    assert ids and "…" not in table
+    for model_id in ids:
+        assert model_id in table, model_id
