@@ -165,7 +165,7 @@ def _litellm(data: Mapping[str, Any], catalog: Catalog, file_name: str,
         retired = entry.get("deprecation_date")
         if isinstance(retired, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", retired):
             fields.update(retired=date.fromisoformat(retired),
-                          successor="see the provider's deprecation page")
+                          successor="the provider's replacement (the feed names none)")
         source = f"{_NAMES['litellm']} ({file_name}), key {key!r}"
         yield _row(fields, catalog, terms, key, source, as_of)
 
