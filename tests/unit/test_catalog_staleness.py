@@ -132,16 +132,22 @@ def test_catalog_check_exits_1_when_rows_are_stale_or_retired(capsys):
 
 def test_catalog_tables_fit_80_columns_with_whole_ids_and_ages(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
-    for table in ("gpus", "offers", "models", "hosted", "engines", "quality"):
+    cat = load_catalog()
+    tables = {"gpus": cat.gpus, "offers": cat.offers, "models": cat.models,
+              "hosted": cat.hosted, "engines": cat.engines, "quality": cat.quality_rows}
+    for table, rows in tables.items():
         code, out, err = _run(capsys, "catalog", table, "--as-of", "2026-12-01")
         assert code == 0, err
         assert max(len(line) for line in out.splitlines()) <= 80, table
-        assert "age" in out and "as_of" in out
+        assert "age" in out and "as_of" in out and "…" not in out
+        for row in rows:  # every date whole, every id whole
+            assert row.as_of.isoformat() in out, (table, row)
+            assert getattr(row, "id", getattr(row, "model", getattr(row, "gpu", ""))) in out
     code, out, _ = _run(capsys, "catalog", "hosted", "--as-of", "2026-12-01")
     for row_id in ("claude-sonnet-4-5-bedrock-eu", "gemini-3.1-flash-lite-preview",
                    "together/llama-3.1-405b"):
         assert row_id in out
-    assert "claude-sonnet-4 (retired)" in out
+    assert "claude-sonnet-4 x" in out and "x: retired" in out
 
 
 def test_catalog_shows_one_row_and_a_wide_view(capsys, monkeypatch):

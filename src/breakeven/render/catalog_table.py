@@ -20,6 +20,8 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         if abs(value) >= 1000:
             return f"{value:,.0f}"
+        if 0 < abs(value) < 0.1:
+            return f"{value:.4g}"
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     return str(value)
 
@@ -33,13 +35,18 @@ def _tokens(value: Any) -> str:
 
 
 def _batch(row: dict[str, Any]) -> str:
-    if row.get("batch_input_per_mtok") is None:
+    """The Batch API's prices: "1/2" when they are half the standard ones (the usual case)."""
+    bin_, bout = row.get("batch_input_per_mtok"), row.get("batch_output_per_mtok")
+    if bin_ is None or bout is None:
         return "-"
-    return f"{_num(row['batch_input_per_mtok'])}/{_num(row['batch_output_per_mtok'])}"
+    if abs(bin_ * 2 - row["input_per_mtok"]) < 1e-9 and abs(
+            bout * 2 - row["output_per_mtok"]) < 1e-9:
+        return "1/2"
+    return f"{_num(bin_)}/{_num(bout)}"
 
 
 def _hosted_id(row: dict[str, Any]) -> str:
-    return str(row["id"]) + (" (retired)" if row.get("retired") else "")
+    return str(row["id"]) + (" x" if row.get("retired") else "")
 
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]
@@ -57,7 +64,8 @@ COMPACT: dict[str, list[Column]] = {
     "models": [("id", lambda r: r["id"]), ("params", lambda r: _num(r["params_b"])),
                ("active", lambda r: _num(r["active_params_b"])),
                ("ctx", lambda r: _tokens(r["max_context"])),
-               ("weights", lambda r: r.get("native_format") or r["native_quant"])],
+               ("weights", lambda r: (r.get("native_format") or r["native_quant"]).split()[0]
+                .rstrip(","))],
     "hosted": [("id", _hosted_id), ("in", lambda r: _num(r["input_per_mtok"])),
                ("out", lambda r: _num(r["output_per_mtok"])),
                ("cache", lambda r: _num(r["cached_input_per_mtok"])), ("batch", _batch),
@@ -65,9 +73,11 @@ COMPACT: dict[str, list[Column]] = {
     "engines": [("id", lambda r: r["id"]), ("prod", lambda r: "yes" if r["production"] else "no"),
                 ("mbu", lambda r: _num(r["mbu"])), ("mfu", lambda r: _num(r["mfu"]))],
     "quality": [("model", lambda r: r["model"])] + [
-        (task, (lambda t: lambda r: r.get(t) or "-")(task))
-        for task in ("chat", "code", "reasoning", "rag", "long_context")],
+        (head, (lambda t: lambda r: _TIER.get(r.get(t), "-"))(task))
+        for head, task in (("chat", "chat"), ("code", "code"), ("reas.", "reasoning"),
+                           ("long", "long_context"), ("emb.", "embeddings"))],
 }
+_TIER = {"frontier": "F", "high": "H", "mid": "M", "small": "S"}
 _KEYS = {"offers": None, "quality": "model"}
 
 
@@ -91,8 +101,13 @@ def print_catalog(name: str, rows: list[dict[str, Any]], *, today: date, wide: b
         columns = list(COMPACT[name])
     columns += [("as_of", lambda r: str(r["as_of"])), ("age", lambda r: _age(r, today))]
     title = name if max_age_days is None else f"{name} (age in days on {today.isoformat()})"
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  collapse_padding=True)
+    # SIMPLE_HEAD's column edges are single spaces: no padding needed, 80 columns go further
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    if name == "quality" and not wide:
+        table.caption = "F frontier, H high, M mid, S small (--wide for the basis and source)"
+    if name == "hosted" and not wide:
+        table.caption = ("USD per million tokens; batch 1/2: half price; x: retired "
+                         "(see `catalog check`)")
     first = columns[0][0]
     width = max(len(columns[0][1](r)) for r in rows)
     for header, _ in columns:
