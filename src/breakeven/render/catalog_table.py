@@ -50,6 +50,7 @@ def _hosted_id(row: dict[str, Any]) -> str:
 
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]
+_TIER: dict[Any, str] = {"frontier": "F", "high": "H", "mid": "M", "small": "S"}
 
 # table -> (header, cell) for the compact view; as_of and age are added to every table
 COMPACT: dict[str, list[Column]] = {
@@ -77,7 +78,6 @@ COMPACT: dict[str, list[Column]] = {
         for head, task in (("chat", "chat"), ("code", "code"), ("reas.", "reasoning"),
                            ("long", "long_context"), ("emb.", "embeddings"))],
 }
-_TIER = {"frontier": "F", "high": "H", "mid": "M", "small": "S"}
 _KEYS = {"offers": None, "quality": "model"}
 
 
