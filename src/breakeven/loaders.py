@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from breakeven.gateway.config import GatewayConfig
 
 __all__ = ["default_catalog_dir", "load_catalog", "load_gateway_config", "load_workload",
-           "parse_workload"]
+           "parse_workload", "read_json"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _FILES = {
@@ -107,21 +107,84 @@ def _rows(path: Path, data: Any, key: str, kind: type[_M]) -> list[_M]:
     return out
 
 
-def load_catalog(directory: Path | str | None = None) -> Catalog:
-    """Load the packaged catalog, or a user's copy of the same five files."""
-    root = Path(directory) if directory is not None else default_catalog_dir()
-    if not root.is_dir():
-        raise CatalogError("catalog directory not found", where=str(root))
+def _row_key(key: str, row: Any) -> Any:
+    if key == "offers":
+        return (row.gpu, row.provider, row.region, row.pricing)
+    return (row.model if key == "quality" else row.id).lower()
+
+
+def _overlaid(base: list[Any], extra: list[Any], key: str) -> list[Any]:
+    """``base`` with ``extra`` laid over it: a row with the same key replaces, others add."""
+    merged = {_row_key(key, row): row for row in base}
+    merged.update({_row_key(key, row): row for row in extra})
+    return list(merged.values())
+
+
+def _read_tables(root: Path) -> tuple[dict[str, list[Any]], dict[str, bool]]:
+    """The rows of each file in ``root`` and, per table, whether it is an overlay
+    (``overlay: true`` at the top: its rows lie over the packaged ones)."""
     tables: dict[str, list[Any]] = {}
+    overlay: dict[str, bool] = {}
     for name, keys in _FILES.items():
         path = root / name
+        if not path.exists():
+            continue
         data = _read_yaml(path, CatalogError)
+        is_overlay = isinstance(data, dict) and data.get("overlay") is True
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in ("overlay", "feed")}
         for key in keys:
+            if is_overlay and isinstance(data, dict) and key not in data:
+                continue
             tables[key] = _rows(path, data, key, _ROW_TYPES[key])
+            overlay[key] = is_overlay
+    return tables, overlay
+
+
+def load_catalog(directory: Path | str | None = None) -> Catalog:
+    """Load the packaged catalog, a user's copy of the same five files, or an overlay.
+
+    An overlay directory (``breakeven catalog import`` writes one) holds only the files it
+    changes, each marked ``overlay: true``; its rows replace or add to the packaged rows by
+    id, and the files it lacks are the packaged ones.
+    """
+    packaged = default_catalog_dir()
+    root = Path(directory) if directory is not None else packaged
+    if not root.is_dir():
+        raise CatalogError("catalog directory not found", where=str(root))
+    tables, overlay = _read_tables(root)
+    if any(overlay.values()) and root != packaged:
+        base, _ = _read_tables(packaged)
+        for key in _ROW_TYPES:
+            if key not in tables:
+                tables[key] = base[key]
+            elif overlay[key]:
+                tables[key] = _overlaid(base[key], tables[key], key)
+    for name, keys in _FILES.items():
+        if any(key not in tables for key in keys):
+            raise CatalogError("file not found", where=str(root / name))
     try:
         return Catalog(**tables)
     except CatalogError as exc:
         raise CatalogError(exc.message, where=str(root)) from None
+
+
+def read_json(path: Path | str, what: str) -> Any:
+    """A local JSON file (a price feed), or one-line ``InputError``."""
+    import json
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", where=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", where=str(p)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg} (expected {what})", where=str(p)) from None
 
 
 def _mapping(kind: type[_M], data: Any, where: str, error: type[InputError], what: str) -> _M:
@@ -149,9 +212,26 @@ def load_workload(path: Path | str, catalog: Catalog, *, today: date | None = No
     where = str(path)
     workload = parse_workload(_read_yaml(Path(path), WorkloadError), where)
     check_references(workload, catalog, where)
+    day = today or date.today()
+    _refuse_retired(workload, catalog, where, day)
     merged = apply_overrides(workload, catalog, source=f"workload file {Path(path).name}",
-                             as_of=workload.as_of or today or date.today())
-    return workload, merged
+                             as_of=workload.as_of or day)
+    return workload, merged.current(day)
+
+
+def _refuse_retired(workload: Workload, catalog: Catalog, where: str, today: date) -> None:
+    """A workload naming a hosted model its provider has retired: one line, the successor."""
+    gone = {h.id.lower(): h for h in catalog.retired(today)}
+    refs = [(f"candidates.hosted[{i}]", ref)
+            for i, ref in enumerate(workload.candidates.hosted or ())]
+    refs += [(f"prices.hosted.{ref}", ref) for ref in workload.prices.hosted]
+    for field, ref in refs:
+        row = gone.get(ref.lower())
+        if row is not None:
+            assert row.retired is not None
+            raise WorkloadError(f"{row.id!r} was retired by {row.provider} on "
+                                f"{row.retired.isoformat()}; use {row.successor} instead",
+                                where=where, field=field)
 
 
 def load_gateway_config(path: Path | str) -> GatewayConfig:

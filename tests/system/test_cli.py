@@ -210,7 +210,7 @@ def test_plan_emits_a_gateway_config_that_checks(run_cli, tmp_path):
     assert pii_route["side"] == "self_hosted"
     allowed = next(r["allowed"] for r in rows
                    if r["route"] == "support-account" and r["data_class"] == "pii")
-    assert allowed and all(name.startswith("gemma") for name in allowed)
+    assert allowed and all(name.startswith(pii_route["model"]) for name in allowed)
     hosted_only = next(r for r in rows
                        if r["route"] == "support-escalation" and r["data_class"] == "pii")
     assert hosted_only["allowed"] == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import TypeVar
 
 from breakeven.catalog.schema import (
@@ -99,6 +100,17 @@ class Catalog:
 
     def hosted_model(self, ref: str) -> HostedModel:
         return self._find(self._hosted, ref, "hosted model")
+
+    def retired(self, today: date) -> tuple[HostedModel, ...]:
+        """Hosted rows whose provider has retired them by ``today``."""
+        return tuple(h for h in self._hosted.values() if h.retired_by(today))
+
+    def current(self, today: date) -> Catalog:
+        """This catalog without the hosted models retired by ``today`` (nothing to compare)."""
+        gone = {h.id for h in self.retired(today)}
+        if not gone:
+            return self
+        return self.replace(hosted=[h for h in self.hosted if h.id not in gone])
 
     def engine(self, ref: str) -> Engine:
         return self._find(self._engines, ref, "engine")

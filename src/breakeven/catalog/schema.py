@@ -15,6 +15,7 @@ __all__ = [
     "GPU",
     "MLA",
     "MOE",
+    "PRICE_TABLES",
     "TASKS",
     "TIERS",
     "Engine",
@@ -40,10 +41,13 @@ TASKS: tuple[Task, ...] = (
 )
 
 
+PRICE_TABLES = ("offers", "hosted")  # the tables whose figures go stale (prices move)
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    source: str = Field(min_length=3)
-    as_of: date
+    source: str = Field(min_length=3, description="where the figures came from, exactly")
+    as_of: date = Field(description="when that source published the figures, or was read")
 
 
 class GPU(_Row):
@@ -54,6 +58,7 @@ class GPU(_Row):
     bandwidth_gbs: float = Field(gt=0)
     bf16_tflops: float = Field(gt=0)
     fp8_tflops: float | None = Field(default=None, gt=0)
+    fp4_tflops: float | None = Field(default=None, gt=0, description="dense FP4/MXFP4")
     interconnect: str
     interconnect_gbs: float = Field(gt=0)
     gpus_per_node: int = Field(default=8, ge=1)
@@ -99,6 +104,13 @@ class OpenModel(_Row):
     vocab: int = Field(gt=0)
     max_context: int = Field(gt=0)
     native_quant: Quant = "bf16"
+    native_format: str | None = Field(
+        default=None, description="the checkpoint's own format when Quant has no word for it "
+                                  "(mxfp4, fp8 block-128 ...)")
+    sliding_window: int | None = Field(default=None, gt=0, description="local attention span")
+    sliding_window_layers: int | None = Field(
+        default=None, ge=0, description="how many of the layers attend only locally")
+    released: date | None = None
     mla: MLA | None = None
     moe: MOE | None = None
 
@@ -108,6 +120,10 @@ class OpenModel(_Row):
             raise ValueError("active_params_b cannot exceed params_b")
         if self.moe is not None and self.moe.expert_params_b >= self.params_b:
             raise ValueError("moe.expert_params_b must be below params_b")
+        if self.sliding_window_layers is not None and self.sliding_window_layers > self.layers:
+            raise ValueError("sliding_window_layers cannot exceed layers")
+        if (self.sliding_window is None) != (self.sliding_window_layers is None):
+            raise ValueError("give sliding_window and sliding_window_layers together")
         return self
 
 
@@ -122,11 +138,37 @@ class HostedModel(_Row):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_output_per_mtok: float | None = Field(default=None, ge=0)
+    long_context_threshold: int | None = Field(
+        default=None, gt=0, description="prompts above this many tokens pay the long rates")
+    long_input_per_mtok: float | None = Field(default=None, ge=0)
+    long_output_per_mtok: float | None = Field(default=None, ge=0)
     context_window: int = Field(gt=0)
     regions: tuple[str, ...] = Field(min_length=1)
     trains_on_data: bool
     zero_retention: bool
+    retention: str | None = Field(default=None, description="the provider's retention terms")
     pinned_weights: bool = False
+    released: date | None = None
+    retired: date | None = Field(default=None, description="requests fail from this date")
+    successor: str | None = Field(default=None, description="what the provider says to use")
+
+    @model_validator(mode="after")
+    def _tiers(self) -> HostedModel:
+        long = (self.long_input_per_mtok, self.long_output_per_mtok)
+        if (self.long_context_threshold is None) != (long == (None, None)):
+            raise ValueError("long_context_threshold and the long_* prices go together")
+        if self.long_context_threshold is not None and None in long:
+            raise ValueError("give both long_input_per_mtok and long_output_per_mtok")
+        if self.retired is not None and not self.successor:
+            raise ValueError("a retired model names its successor")
+        if (self.batch_input_per_mtok is None) != (self.batch_output_per_mtok is None):
+            raise ValueError("give batch_input_per_mtok and batch_output_per_mtok together")
+        return self
+
+    def retired_by(self, today: date) -> bool:
+        return self.retired is not None and self.retired <= today
 
 
 class Engine(_Row):

@@ -23,7 +23,7 @@ _COMMANDS = {
     "audit": ("breakeven.cli.audit_cmd", "Verify or export the ledger's tamper-evident chain."),
     "identity": ("breakeven.cli.identity_cmd", "Pin a model: weights digest, fingerprint."),
     "report": ("breakeven.cli.report_cmd", "Is self-hosting still paying off? From the ledger."),
-    "catalog": ("breakeven.cli.catalog_cmd", "List GPUs, offers, models, hosted, engines."),
+    "catalog": ("breakeven.cli.catalog_cmd", "The catalog: list, check ages, import feeds, diff."),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,21 @@ from breakeven.cli._common import catalog_option, emit_json, json_option
                    "estimate for the deployment it measured. Repeatable.")
 @click.option("--emit-gateway", "gateway_path", type=click.Path(dir_okay=False), default=None,
               help="Write the gateway config this plan implies (routes, backends, prices).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Plan as of this date (YYYY-MM-DD): price ages and retirements are "
+                   "measured from it instead of today.")
 def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
             tokens_per_day: float | None, results: tuple[str, ...],
-            gateway_path: str | None) -> None:
+            gateway_path: str | None, as_of: datetime | None) -> None:
     """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_workload
     from breakeven.planner.search import plan
     from breakeven.render.data import plan_dict
 
-    today = date.today()
+    # ages are measured from today (or --as-of), never from the workload's own as_of: that
+    # dates only the figures the workload file declares
+    today = as_of.date() if as_of is not None else date.today()
     wl, catalog = load_workload(workload, load_catalog(catalog_dir), today=today)
     if tokens_per_day is not None:
         if tokens_per_day < 0:
@@ -48,7 +53,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
 
         cals = tuple(from_result(load_result(r), Path(r).name).resolved(catalog)
                      for r in results)
-    result = plan(wl, catalog, today=wl.as_of or today, calibrations=cals)
+    result = plan(wl, catalog, today=today, calibrations=cals)
     if gateway_path:
         _emit_gateway(result, catalog, gateway_path)
     if html_path:

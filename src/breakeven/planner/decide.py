@@ -23,7 +23,6 @@ __all__ = ["Verdict", "hosted_gate", "model_gate", "offer_gate", "verdict", "war
 
 Verdict = Literal["hosted", "self_host", "hybrid", "none"]
 LOW_UTILISATION = 0.30
-STALE_DAYS = 183
 
 
 def hosted_gate(h: HostedModel, seg: SegmentSpec, workload: Workload,
@@ -162,7 +161,7 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
     if workload.traffic.peak_to_mean >= 3 and dep is not None:
         out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
                    f"sized for the peak sit idle; consider bursting peaks to the hosted API")
-    out += _stale_price_warnings(chosen, today)
+    out += _stale_price_warnings(options, today, workload.decision.max_price_age_days)
     return list(dict.fromkeys(out))
 
 
@@ -221,11 +220,27 @@ def _placement_warnings(chosen: Option, segments: list[SegmentSpec]) -> list[str
     return out
 
 
-def _stale_price_warnings(chosen: Option | None, today: date) -> list[str]:
-    return [f"price of {row_id} dates from {as_of.isoformat()}: re-check it or "
-            f"override it in the workload file"
-            for row_id, as_of in (chosen.price_dates if chosen else ())
-            if (today - as_of).days > STALE_DAYS]
+STALE_ONE_BY_ONE = 5  # more stale rows than this become one warning naming them all
+
+
+def _stale_price_warnings(options: list[Option], today: date, max_age: int) -> list[str]:
+    """Every price row the comparison used (not only the chosen option's) older than
+    ``max_age`` days on ``today``, oldest first: one warning each, or one naming them all."""
+    oldest: dict[str, date] = {}
+    for option in options:
+        for row_id, as_of in option.price_dates:
+            oldest[row_id] = min(as_of, oldest.get(row_id, as_of))
+    stale = sorted((as_of, row_id) for row_id, as_of in oldest.items()
+                   if (today - as_of).days > max_age)
+    advice = "re-check it or override it in the workload file"
+    if len(stale) <= STALE_ONE_BY_ONE:
+        return [f"price of {row_id} dates from {as_of.isoformat()} ({(today - as_of).days} "
+                f"days old, over decision.max_price_age_days {max_age}): {advice}"
+                for as_of, row_id in stale]
+    rows = ", ".join(f"{row_id} ({as_of.isoformat()})" for as_of, row_id in stale)
+    return [f"{len(stale)} compared prices are over decision.max_price_age_days {max_age} "
+            f"days old on {today.isoformat()}: {rows}; re-check them (breakeven catalog "
+            f"check) or override them in the workload file"]
 
 
 def _boundary_warnings(chosen: Option, segments: list[SegmentSpec]) -> list[str]:

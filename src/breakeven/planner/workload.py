@@ -156,6 +156,10 @@ class Decision(_Spec):
     target_peak_load: float = Field(
         default=0.85, gt=0, le=1, description="fraction of capacity used at peak"
     )
+    max_price_age_days: int = Field(
+        default=120, ge=0,
+        description="warn about every compared price older than this many days (from today)",
+    )
     gpu_schedule: Literal["always_on", "traffic_hours"] = Field(
         default="always_on",
         description="pay GPUs around the clock, or only in the traffic window (scale to zero)",
@@ -165,7 +169,9 @@ class Decision(_Spec):
 class Workload(_Spec):
     name: str = "workload"
     description: str = ""
-    as_of: date | None = None
+    as_of: date | None = Field(
+        default=None, description="date of the figures this file declares (its overrides); "
+                                  "ages are measured from today, not from this")
     month_days: float = Field(default=30, gt=0, le=31)
     task: Task = "chat"
     quality: Tier = "high"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -34,10 +35,17 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         head += f"  {chosen.label}  [bold]{_usd(chosen.monthly_usd)}/month[/]"
     con.print(Panel(head, title=f"breakeven plan: {plan.workload.name}", expand=False))
 
-    table = Table(title="Options (cheapest first)", show_lines=False)
+    table = Table(title="Options (cheapest first)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    shown = plan.options[:_MAX_OPTIONS]
+    # the option names model and GPU ids: wrap between them, never through one, never cut
+    longest = max((len(w) for o in shown for w in o.label.split()), default=6)
     for col in ("#", "kind", "option", "$/month", "hosted", "self-hosted", "GPUs", "util."):
-        table.add_column(col, justify="right" if col not in ("kind", "option") else "left")
-    for i, o in enumerate(plan.options[:_MAX_OPTIONS], 1):
+        table.add_column(col, justify="right" if col not in ("kind", "option") else "left",
+                         overflow="fold" if col == "option" else "ellipsis",
+                         no_wrap=col != "option",
+                         min_width=min(longest, 40) if col == "option" else None)
+    for i, o in enumerate(shown, 1):
         dep = o.deployment
         mark = " *" if o is chosen else ""
         table.add_row(
@@ -110,14 +118,9 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
 
 
 def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None = None) -> None:
-    con = console or Console()
-    if not rows:
-        return
-    hide = {"source", "hf_ids", "basis", "mla", "moe", "quantizations", "vendors"}
-    cols = [c for c in rows[0] if c not in hide] + ["source"]
-    table = Table(title=name, show_lines=False)
-    for c in cols:
-        table.add_column(c, overflow="fold", max_width=40 if c == "source" else None)
-    for r in rows:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
-    con.print(table)
+    """The compact catalog table (``render.catalog_table``), ages from today."""
+    from datetime import date
+
+    from breakeven.render.catalog_table import print_catalog as table
+
+    table(name, rows, today=date.today(), console=console)
