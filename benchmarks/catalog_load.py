@@ -30,7 +30,8 @@ def main() -> None:
             len(cat.engines), len(cat.quality_rows))
     print(f"machine: {platform.machine()}, Python {platform.python_version()}; "
           f"{args.runs} runs after one warm-up")
-    print("rows: gpus %d, offers %d, models %d, hosted %d, engines %d, quality %d" % rows)
+    names = ("gpus", "offers", "models", "hosted", "engines", "quality")
+    print("rows: " + ", ".join(f"{name} {n}" for name, n in zip(names, rows, strict=True)))
     ms = [t * 1000 for t in times]
     print(f"load_catalog()  median {statistics.median(ms):7.1f} ms  min {min(ms):6.1f}  "
           f"max {max(ms):6.1f}")
