@@ -15,7 +15,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import GPU, Engine, GPUOffer, HostedModel, OpenModel, QualityRow
+from breakeven.catalog.schema import (
+    GPU,
+    Engine,
+    GPUOffer,
+    HostedModel,
+    Interconnect,
+    OpenModel,
+    QualityRow,
+)
 from breakeven.errors import CatalogError, InputError, WorkloadError
 from breakeven.planner.workload import Workload
 
@@ -32,7 +40,9 @@ _FILES = {
     "hosted.yaml": ("hosted",),
     "engines.yaml": ("engines",),
     "quality.yaml": ("quality",),
+    "interconnects.yaml": ("interconnects",),
 }
+_OPTIONAL = {"interconnects.yaml"}  # a user's older catalog copy may lack it
 _ROW_TYPES: dict[str, type[BaseModel]] = {
     "gpus": GPU,
     "offers": GPUOffer,
@@ -40,6 +50,7 @@ _ROW_TYPES: dict[str, type[BaseModel]] = {
     "hosted": HostedModel,
     "engines": Engine,
     "quality": QualityRow,
+    "interconnects": Interconnect,
 }
 
 
@@ -115,6 +126,9 @@ def load_catalog(directory: Path | str | None = None) -> Catalog:
     tables: dict[str, list[Any]] = {}
     for name, keys in _FILES.items():
         path = root / name
+        if name in _OPTIONAL and not path.exists():
+            tables.update({key: [] for key in keys})
+            continue
         data = _read_yaml(path, CatalogError)
         for key in keys:
             tables[key] = _rows(path, data, key, _ROW_TYPES[key])
