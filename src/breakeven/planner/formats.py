@@ -70,8 +70,8 @@ def quant_refusal(gpu: GPU, engine: Engine, quant: Quant) -> str | None:
     if quant not in engine.quantizations:
         return f"{engine.name} does not serve {quant.upper()} weights"
     if quant == "fp4" and not gpu.fp4_tflops:
-        return (f"NVFP4 needs FP4 tensor cores (Blackwell); {gpu.name} has none: use fp8, "
-                f"int4 or mxfp4")
+        return (f"NVFP4 needs FP4 tensor cores (Blackwell); {gpu.name} has none (fp8, "
+                f"int4 and mxfp4 run on it)")
     return None
 
 

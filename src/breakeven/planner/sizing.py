@@ -205,7 +205,11 @@ def size(
     max_batched_tokens: int | None = None,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
-    the engine accepts no layout for raises ``InputError``)."""
+    the engine accepts no layout for, or a format the engine or GPU cannot run, raises
+    ``InputError``)."""
+    refused = quant_refusal(gpu, engine, quant)
+    if refused is not None:
+        raise InputError(refused, field="quant")
     options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
     if gpus is not None:
         options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
