@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from breakeven.catalog.schema import GPU, Engine, Interconnect, KVCacheDtype, OpenModel, Quant
@@ -28,6 +29,7 @@ from breakeven.planner.formats import (
 __all__ = [
     "GIB",
     "Deployment",
+    "Rates",
     "KVDtype",
     "Memory",
     "bytes_per_weight",
@@ -43,6 +45,30 @@ KVChoice = Literal["auto", "bf16", "fp8"]
 _BLOCK = 16  # vLLM's default KV block size in tokens
 _NCCL_GIB = 0.5  # non-torch memory taken by NCCL buffers when TP/PP > 1
 _MAX_TP_STEPS = (1, 2, 4, 8)
+_LINK_SHARE = 0.4  # achieved busbw over the datasheet's two-way total (360 / 900 on H100)
+_LINK_LATENCY_S = 10e-6
+_NODE_HOP_S = 50e-6  # pipeline stage hand-off across nodes
+_TIED = ("gemma",)  # families whose lm_head is the embedding table (then it is streamed)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What one step of a deployment costs per unit, computed once per deployment: bytes
+    streamed (dense part without the embedding look-up, routed experts), the achieved
+    bandwidth and FLOP rates, KV bytes and attention FLOPs per cached token, the fabric."""
+
+    dense_bytes: float
+    expert_bytes: float
+    expert_share: float  # experts per token / experts (0: dense)
+    bandwidth: float  # bytes/s one GPU reads
+    gemm_flops: float  # FLOP/s of the replica's GEMMs
+    attention_flops: float  # FLOP/s of attention (BF16)
+    active_flops_per_token: float
+    kv_bytes_per_token: float  # per GPU
+    attention_flops_per_token: float  # per query and cached token, all layers
+    busbw: float
+    link_latency_s: float
+    fixed_s: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,40 @@ class Deployment:
     @property
     def peak_flops(self) -> float:
         return compute_tflops(self.gpu, self.quant) * 1e12
+
+    @cached_property
+    def mem(self) -> Memory:
+        """``memory(self)``, computed once."""
+        return memory(self)
+
+    @cached_property
+    def rates(self) -> Rates:
+        m, e = self.model, self.engine
+        total = weight_bytes(m, self.quant)
+        experts = m.moe.expert_params_b * 1e9 * bytes_per_weight(self.quant) if m.moe else 0.0
+        dense = total - experts
+        if not m.family.lower().startswith(_TIED):
+            emb = "bf16" if self.quant == "mxfp4" else self.quant
+            dense -= m.vocab * m.hidden * bytes_per_weight(emb)
+        if m.mla is not None:
+            per = 2 * m.heads * (2 * m.mla.kv_lora_rank + m.mla.qk_rope_head_dim)
+        else:
+            per = 4 * m.heads * m.head_dim
+        if self.link is not None:
+            busbw, latency = self.link.busbw_gbs * 1e9, self.link.latency_us * 1e-6
+        else:
+            busbw, latency = self.gpu.interconnect_gbs * 1e9 * _LINK_SHARE, _LINK_LATENCY_S
+        return Rates(
+            dense_bytes=max(dense, 0.0), expert_bytes=experts,
+            expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
+            bandwidth=self.gpu.bandwidth_gbs * 1e9 * e.mbu,
+            gemm_flops=self.peak_flops * e.mfu * self.tp,
+            attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
+            active_flops_per_token=2 * m.active_params_b * 1e9,
+            kv_bytes_per_token=kv_bytes_per_token(m, self.kv, self.tp),
+            attention_flops_per_token=per * m.layers,
+            busbw=busbw, link_latency_s=latency,
+            fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S)
 
 
 def kv_bytes_per_token(model: OpenModel, kv_dtype: str = "bf16", tp: int = 1) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment, memory
+from breakeven.planner.replica import Deployment
 from breakeven.planner.step import decode_step_s, prefill_s
 
 __all__ = [
@@ -90,7 +90,7 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
         return _point(c, t, 0.0, input_len, output_len)
     n = output_len - 1
     context = input_len + output_len / 2
-    kv_seqs = memory(dep).kv_tokens / (input_len + output_len)
+    kv_seqs = dep.mem.kv_tokens / (input_len + output_len)
     cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
     x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0
     for _ in range(80):
@@ -102,7 +102,7 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
         tpot = t / (1 - busy)
         ttft = service * (1 + 0.5 * min(rate * service * (1 - 1 / c), 1.0))
         target = min(cap, max(c - rate * ttft, 1.0))
-        if abs(target - x) <= 1e-4 * cap:
+        if abs(target - x) <= 1e-3 * cap:
             break
         x = 0.5 * x + 0.5 * target
     if c - rate * ttft > cap * 1.001:  # callers beyond the decode slots queue for one

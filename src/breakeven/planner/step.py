@@ -14,82 +14,23 @@ from __future__ import annotations
 
 import math
 
-from breakeven.planner.formats import bytes_per_weight, weight_bytes
-from breakeven.planner.replica import Deployment, kv_bytes_per_token
+from breakeven.planner.replica import Deployment
 
 __all__ = ["allreduce_s", "attention_flops", "decode_step_s", "prefill_s"]
-
-_LINK_SHARE = 0.4  # achieved busbw over the datasheet's two-way total (360 / 900 on H100)
-_LINK_LATENCY_S = 10e-6
-_NODE_HOP_S = 50e-6  # pipeline stage hand-off across nodes
-_TIED = ("gemma",)  # families whose lm_head is the embedding table (then it is streamed)
-
-
-def _link(dep: Deployment) -> tuple[float, float]:
-    if dep.link is not None:
-        return dep.link.busbw_gbs * 1e9, dep.link.latency_us * 1e-6
-    return dep.gpu.interconnect_gbs * 1e9 * _LINK_SHARE, _LINK_LATENCY_S
 
 
 def allreduce_s(dep: Deployment, tokens: float) -> float:
     """Two ring all-reduces of the activations per layer across the TP ranks."""
     if dep.tp == 1:
         return 0.0
-    busbw, latency = _link(dep)
-    message = tokens * dep.model.hidden * 2
-    ring = 2 * (dep.tp - 1) / dep.tp * message / busbw
-    return 2 * dep.model.layers * (ring + latency)
-
-
-def _weight_split(dep: Deployment) -> tuple[float, float]:
-    """(dense bytes streamed per step, routed-expert bytes) of the whole replica."""
-    m = dep.model
-    total = weight_bytes(m, dep.quant)
-    experts = 0.0
-    if m.moe is not None:
-        experts = m.moe.expert_params_b * 1e9 * bytes_per_weight(dep.quant)
-    dense = total - experts
-    if not m.family.lower().startswith(_TIED):
-        emb = "bf16" if dep.quant == "mxfp4" else dep.quant
-        dense -= m.vocab * m.hidden * bytes_per_weight(emb)
-    return max(dense, 0.0), experts
-
-
-def _gemm_s(dep: Deployment, tokens: float) -> float:
-    m = dep.model
-    bandwidth = dep.gpu.bandwidth_gbs * 1e9 * dep.engine.mbu
-    dense, experts = _weight_split(dep)
-    read_s = dense / dep.tp / bandwidth
-    if m.moe is not None and experts:
-        share = m.moe.experts_per_token / m.moe.experts
-        touched = 1 - (1 - share) ** max(tokens, 1.0)
-        read_s += experts * touched / dep.tp / (bandwidth * dep.engine.moe_efficiency)
-    flops = 2 * m.active_params_b * 1e9 * tokens
-    compute_s = flops / (dep.peak_flops * dep.engine.mfu * dep.tp)
-    return max(read_s, compute_s)
+    r = dep.rates
+    ring = 2 * (dep.tp - 1) / dep.tp * tokens * dep.model.hidden * 2 / r.busbw
+    return 2 * dep.model.layers * (ring + r.link_latency_s)
 
 
 def attention_flops(dep: Deployment, queries: float, context: float) -> float:
     """FLOPs of ``queries`` tokens attending to ``context`` cached tokens each (all layers)."""
-    m = dep.model
-    if m.mla is not None:
-        per = 2 * m.heads * (2 * m.mla.kv_lora_rank + m.mla.qk_rope_head_dim)
-    else:
-        per = 4 * m.heads * m.head_dim
-    return per * queries * context * m.layers
-
-
-def _attention_s(dep: Deployment, batch: float, context: float, prefill: float,
-                 prefill_context: float) -> float:
-    bandwidth = dep.gpu.bandwidth_gbs * 1e9 * dep.engine.mbu
-    read = batch * context * kv_bytes_per_token(dep.model, dep.kv, dep.tp) / bandwidth
-    rate = dep.gpu.bf16_tflops * 1e12 * dep.engine.mfu * dep.tp
-    decode = attention_flops(dep, batch, context) / rate
-    return max(read, decode) + attention_flops(dep, prefill, prefill_context) / rate
-
-
-def _fixed_s(dep: Deployment) -> float:
-    return dep.engine.step_overhead_ms / 1e3 + (dep.pp - 1) * _NODE_HOP_S
+    return dep.rates.attention_flops_per_token * queries * context
 
 
 def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens: float = 0,
@@ -97,10 +38,19 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     """One engine step: ``batch`` sequences decode one token each at mean ``context`` while
     ``prefill_tokens`` of prompts ride along (chunked prefill), attending on average to
     ``prefill_context`` tokens (default: half the chunk)."""
+    r = dep.rates
     tokens = batch + prefill_tokens
+    read_s = r.dense_bytes / dep.tp / r.bandwidth
+    if r.expert_bytes:
+        touched = 1 - (1 - r.expert_share) ** max(tokens, 1.0)
+        read_s += (r.expert_bytes * touched / dep.tp
+                   / (r.bandwidth * dep.engine.moe_efficiency))
+    gemm = max(read_s, r.active_flops_per_token * tokens / r.gemm_flops)
     pctx = prefill_tokens / 2 if prefill_context is None else prefill_context
-    return (_gemm_s(dep, tokens) + _attention_s(dep, batch, context, prefill_tokens, pctx)
-            + allreduce_s(dep, tokens) + _fixed_s(dep))
+    kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
+    attention = (max(kv_read, r.attention_flops_per_token * batch * context / r.attention_flops)
+                 + r.attention_flops_per_token * prefill_tokens * pctx / r.attention_flops)
+    return gemm + attention + allreduce_s(dep, tokens) + r.fixed_s
 
 
 def prefill_s(dep: Deployment, tokens: int, sequences: int = 1) -> float:
