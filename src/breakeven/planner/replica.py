@@ -29,9 +29,9 @@ from breakeven.planner.formats import (
 __all__ = [
     "GIB",
     "Deployment",
-    "Rates",
     "KVDtype",
     "Memory",
+    "Rates",
     "bytes_per_weight",
     "kv_bytes_per_token",
     "layout_refusal",
