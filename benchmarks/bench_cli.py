@@ -48,7 +48,8 @@ def main() -> None:
         "breakeven plan examples/seed-worked-example.yaml": (
             [*exe, "plan", str(HERE.parent / "examples" / "seed-worked-example.yaml")], 1.0),
         "breakeven size 70B FP8 2 x H100, 8192/1024 at 64, spread 0.2": (
-            [*exe, "size", "--model", "llama-3.3-70b", "--gpu", "h100-sxm", "--quant", "fp8",
+            [*exe, "size", "--model", "llama-3.3-70b", "--gpu", "h100-sxm", "--gpus", "2",
+             "--quant", "fp8",
              "--input-len", "8192", "--output-len", "1024", "--concurrency", "64",
              "--length-spread", "0.2", "--json"], 0.5),
         "breakeven size 8B BF16 1 x H100 (saturation, 256 seqs) --json": (

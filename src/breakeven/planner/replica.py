@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from breakeven.catalog.schema import GPU, Engine, Interconnect, KVCacheDtype, OpenModel, Quant
 from breakeven.planner.formats import (
@@ -127,6 +127,12 @@ class Deployment:
     @property
     def peak_flops(self) -> float:
         return compute_tflops(self.gpu, self.quant) * 1e12
+
+    @cached_property
+    def memo(self) -> dict[tuple[int, int, int], Any]:
+        """Analytic operating points already solved for this deployment (they are pure
+        functions of it): the planner asks for the same ones several times."""
+        return {}
 
     @cached_property
     def mem(self) -> Memory:

@@ -77,13 +77,23 @@ def _prefill_cost(dep: Deployment, x: float, context: float, inp: int, group: fl
 def operating_point(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
     OperatingPoint
 ):
-    """Steady state of a closed loop of ``concurrency`` callers (continuous batching).
+    """Steady state of a closed loop of ``concurrency`` callers (continuous batching),
+    memoised on the deployment.
 
     ``x`` sequences decode per step; each prompt adds its prefill's extra time to the steps
     that carry it (``delta``), so the engine's time per second is ``rate * (n * t / x +
     delta)`` with ``n = output - 1``. The others' prefills land in a request's decode
     window and stretch its TPOT; the callers not decoding are prefilling or waiting
     (``x = C - rate * TTFT``); ``x`` is capped by max_num_seqs and the KV cache."""
+    key = (input_len, output_len, concurrency)
+    point = dep.memo.get(key)
+    if point is None:
+        point = dep.memo[key] = _solve(dep, input_len, output_len, concurrency)
+    return point
+
+
+def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
+        OperatingPoint):
     c = max(1, concurrency)
     if output_len <= 1:  # embeddings and one-token answers: prefill only, batched
         t = prefill_s(dep, input_len, c)
