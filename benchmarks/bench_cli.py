@@ -1,5 +1,6 @@
 """CLI wall time, interpreter start-up included: `breakeven --help` and `breakeven plan` on a
-five-segment workload over the whole catalog. Targets: --help < 0.3 s, plan < 1 s.
+five-segment workload over the whole catalog, and `breakeven size` (which runs the
+simulation). Targets: --help < 0.3 s, plan < 1 s, size < 0.5 s.
 
     python benchmarks/bench_cli.py [--runs 15]
 
@@ -46,6 +47,13 @@ def main() -> None:
             [*exe, "plan", str(HERE / "five-segment-workload.yaml"), "--json"], 1.0),
         "breakeven plan examples/seed-worked-example.yaml": (
             [*exe, "plan", str(HERE.parent / "examples" / "seed-worked-example.yaml")], 1.0),
+        "breakeven size 70B FP8 2 x H100, 8192/1024 at 64, spread 0.2": (
+            [*exe, "size", "--model", "llama-3.3-70b", "--gpu", "h100-sxm", "--gpus", "2",
+             "--quant", "fp8",
+             "--input-len", "8192", "--output-len", "1024", "--concurrency", "64",
+             "--length-spread", "0.2", "--json"], 0.5),
+        "breakeven size 8B BF16 1 x H100 (saturation, 256 seqs) --json": (
+            [*exe, "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--json"], 0.5),
     }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {runs} runs each, one warm-up")

@@ -15,7 +15,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import GPU, Engine, GPUOffer, HostedModel, OpenModel, QualityRow
+from breakeven.catalog.schema import (
+    GPU,
+    Engine,
+    GPUOffer,
+    HostedModel,
+    Interconnect,
+    OpenModel,
+    QualityRow,
+)
 from breakeven.errors import CatalogError, InputError, WorkloadError
 from breakeven.planner.workload import Workload
 
@@ -32,7 +40,9 @@ _FILES = {
     "hosted.yaml": ("hosted",),
     "engines.yaml": ("engines",),
     "quality.yaml": ("quality",),
+    "interconnects.yaml": ("interconnects",),
 }
+_OPTIONAL = {"interconnects.yaml"}  # a user's older catalog copy may lack it
 _ROW_TYPES: dict[str, type[BaseModel]] = {
     "gpus": GPU,
     "offers": GPUOffer,
@@ -40,6 +50,7 @@ _ROW_TYPES: dict[str, type[BaseModel]] = {
     "hosted": HostedModel,
     "engines": Engine,
     "quality": QualityRow,
+    "interconnects": Interconnect,
 }
 
 
@@ -160,6 +171,9 @@ def load_catalog(directory: Path | str | None = None) -> Catalog:
                 tables[key] = base[key]
             elif overlay[key]:
                 tables[key] = _overlaid(base[key], tables[key], key)
+    for name in _OPTIONAL:  # a copy of the catalog from before the file existed
+        for key in _FILES[name]:
+            tables.setdefault(key, [])
     for name, keys in _FILES.items():
         if any(key not in tables for key in keys):
             raise CatalogError("file not found", where=str(root / name))

@@ -3,7 +3,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import yaml
 
 from breakeven.planner.sizing import (
     Deployment,
@@ -15,8 +14,6 @@ from breakeven.planner.sizing import (
     size,
 )
 from tests.support.paths import DATA
-
-MEASURED = DATA / "measured_throughput.yaml"
 
 
 @pytest.mark.parametrize(
@@ -119,18 +116,3 @@ def test_slo_concurrency_is_the_largest_that_meets_it(catalog):
     assert 1 <= s.slo_concurrency < s.max_concurrency
     assert operating_point(dep, 1000, 200, s.slo_concurrency).tpot_ms <= 40
     assert operating_point(dep, 1000, 200, s.slo_concurrency + 1).tpot_ms > 40
-
-
-def _points():
-    return yaml.safe_load(MEASURED.read_text())["points"]
-
-
-@pytest.mark.parametrize("point", [p for p in _points() if p["in_scope"]],
-                         ids=lambda p: p["name"])
-def test_prediction_within_25_percent_of_published_measurement(catalog, point):
-    conc = None if point["concurrency"] == "max" else point["concurrency"]
-    s = size(catalog.model(point["model"]), catalog.gpu(point["gpu"]),
-             catalog.engine(point["engine"]), quant=point["quant"], gpus=point["gpus"],
-             input_len=point["input_len"], output_len=point["output_len"], concurrency=conc)
-    predicted = getattr(s.point, point["metric"])
-    assert predicted == pytest.approx(point["measured"], rel=0.25), point["source"]

@@ -19,6 +19,7 @@ from breakeven.catalog.schema import (
     Engine,
     GPUOffer,
     HostedModel,
+    Interconnect,
     OpenModel,
     QualityRow,
     Task,
@@ -53,6 +54,7 @@ class Catalog:
         hosted: Iterable[HostedModel],
         engines: Iterable[Engine],
         quality: Iterable[QualityRow],
+        interconnects: Iterable[Interconnect] = (),
     ) -> None:
         self._gpus = _index(gpus, "GPU")
         self._models = _index(models, "open model")
@@ -60,6 +62,8 @@ class Catalog:
         self._engines = _index(engines, "engine")
         self.offers: tuple[GPUOffer, ...] = tuple(offers)
         self._quality = {row.model.lower(): row for row in quality}
+        self.interconnects: tuple[Interconnect, ...] = tuple(interconnects)
+        self._links = {gpu: row for row in self.interconnects for gpu in row.gpus}
         self._aliases = {
             alias.lower(): model.id for model in self._models.values() for alias in model.hf_ids
         }
@@ -115,6 +119,10 @@ class Catalog:
     def engine(self, ref: str) -> Engine:
         return self._find(self._engines, ref, "engine")
 
+    def interconnect_for(self, gpu: GPU) -> Interconnect | None:
+        """The fabric a node of ``gpu`` all-reduces over (None: not catalogued)."""
+        return self._links.get(gpu.id)
+
     def offers_for(self, gpu_id: str) -> tuple[GPUOffer, ...]:
         return tuple(o for o in self.offers if o.gpu == gpu_id)
 
@@ -164,6 +172,7 @@ class Catalog:
             hosted=self.hosted if hosted is None else hosted,
             engines=self.engines,
             quality=self.quality_rows if quality is None else quality,
+            interconnects=self.interconnects,
         )
 
     @staticmethod

@@ -21,6 +21,8 @@ __all__ = [
     "Engine",
     "GPUOffer",
     "HostedModel",
+    "Interconnect",
+    "KVCacheDtype",
     "ModelKind",
     "OpenModel",
     "Pricing",
@@ -30,7 +32,8 @@ __all__ = [
     "Tier",
 ]
 
-Quant = Literal["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+Quant = Literal["bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4"]
+KVCacheDtype = Literal["bf16", "fp8"]
 Pricing = Literal["on_demand", "reserved", "spot"]
 ModelKind = Literal["chat", "embedding"]
 Tier = Literal["small", "mid", "high", "frontier"]
@@ -184,6 +187,32 @@ class Engine(_Row):
     max_max_seqs: int = Field(gt=0)
     runtime_overhead_gib: float = Field(ge=0)
     quantizations: tuple[Quant, ...]
+    version: str | None = None
+    max_batched_tokens: int | None = Field(
+        default=None, gt=0, description="step token budget; None: 8192 on GPUs of 70 GB+, "
+        "2048 below (vLLM's rule)")
+    fp8_kv_for: tuple[Quant, ...] = Field(
+        default=(), description="weight formats whose published runs use an FP8 KV cache "
+        "(what --kv-dtype auto resolves to)")
+    moe_efficiency: float = Field(
+        default=0.7, gt=0, le=1, description="fraction of the dense MBU that grouped expert "
+        "GEMMs reach")
+    tp_divides_kv_heads: bool = Field(
+        default=False, description="the engine refuses TP degrees that do not divide the "
+        "KV heads (and do not divide by them)")
+    kv_fraction_of_free: bool = Field(
+        default=False, description="gpu_memory_utilization applies to the memory left after "
+        "the weights (TensorRT-LLM's kv_cache_free_gpu_mem_fraction)")
+
+
+class Interconnect(_Row):
+    """Achieved all-reduce bandwidth of a node's GPU fabric (NCCL/RCCL bus bandwidth)."""
+
+    id: str
+    name: str
+    gpus: tuple[str, ...] = Field(min_length=1, description="GPU ids on this fabric")
+    busbw_gbs: float = Field(gt=0, description="all-reduce bus bandwidth at 1-64 MB")
+    latency_us: float = Field(gt=0, description="one small all-reduce")
 
 
 class QualityRow(_Row):

@@ -14,7 +14,7 @@ catalog_option = click.option(
     help="Directory with your own copy of the catalog YAML files.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 
-QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq"]
+QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4"]
 
 
 def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,7 +26,7 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpus", type=click.IntRange(min=1), default=None,
                      help="GPUs per replica (default: the fewest that fit)."),
         click.option("--quant", type=click.Choice(QUANTS), default="bf16", show_default=True),
-        click.option("--kv-dtype", type=click.Choice(["bf16", "fp8"]), default="bf16",
+        click.option("--kv-dtype", type=click.Choice(["auto", "bf16", "fp8"]), default="auto",
                      show_default=True),
         click.option("--engine", default="vllm", show_default=True),
     )):

@@ -1,10 +1,33 @@
-"""``breakeven size --model M --gpu G``."""
+"""``breakeven size --model M --gpu G``.
+
+Exit codes: 0 a layout fits; 2 bad input, including a GPU count no layout the engine
+accepts has (TP that does not divide the heads, TP beyond a node); 3 nothing fits.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+
+NOTHING_FITS = 3
+
+
+def _concurrency(value: str) -> int | None:
+    from breakeven.errors import InputError
+
+    if value == "max":
+        return None
+    try:
+        conc = int(value)
+    except ValueError:
+        conc = 0
+    if conc < 1:
+        raise InputError(f"expected a whole number >= 1 or 'max' (got {value!r})",
+                         where="--concurrency")
+    return conc
 
 
 @click.command("size")
@@ -12,38 +35,55 @@ from breakeven.cli._common import catalog_option, deployment_options, emit_json,
 @click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--output-len", type=click.IntRange(min=0), default=200, show_default=True)
 @click.option("--concurrency", default="max", show_default=True,
-              help="Concurrent requests, or 'max' for saturation.")
+              help="Concurrent requests (a closed loop), or 'max': as many as the KV cache "
+                   "holds, at most the engine's max_num_seqs.")
+@click.option("--length-spread", type=click.FloatRange(0, 0.9), default=0.0,
+              show_default=True,
+              help="Draw lengths uniformly in [1 - spread, 1] x the length (0.2: "
+                   "InferenceMAX's ratio); 0 keeps them fixed.")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
+              help="Engine max_num_seqs (default: the engine's).")
+@click.option("--max-batched-tokens", type=click.IntRange(min=1), default=None,
+              help="Engine max_num_batched_tokens (default: the engine's).")
+@click.option("--engine-version", default=None,
+              help="Engine release the figures should describe (recorded; default: the "
+                   "catalog's).")
 @click.option("--ttft-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="TTFT SLO for the SLO concurrency.")
 @click.option("--tpot-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="TPOT SLO for the SLO concurrency.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the simulated run's lengths.")
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
-            input_len: int, output_len: int, concurrency: str, ttft_ms: float | None,
-            tpot_ms: float | None, catalog_dir: str | None, as_json: bool) -> None:
+            input_len: int, output_len: int, concurrency: str, length_spread: float,
+            max_num_seqs: int | None, max_batched_tokens: int | None,
+            engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
+            seed: int, catalog_dir: str | None, as_json: bool) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
-    from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import SloTarget, size
     from breakeven.render.data import sizing_dict
+    from breakeven.sim.offline import simulated
 
-    conc: int | None = None
-    if concurrency != "max":
-        try:
-            conc = int(concurrency)
-        except ValueError:
-            conc = 0
-        if conc < 1:
-            raise InputError(f"expected a whole number >= 1 or 'max' (got {concurrency!r})",
-                             where="--concurrency")
+    conc = _concurrency(concurrency)
     cat = load_catalog(catalog_dir)
-    result = size(cat.model(model), cat.gpu(gpu), cat.engine(engine), quant=quant,  # type: ignore[arg-type]
+    row = cat.engine(engine)
+    if engine_version is not None:
+        row = row.model_copy(update={"version": engine_version})
+    the_gpu = cat.gpu(gpu)
+    result = size(cat.model(model), the_gpu, row, quant=quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=input_len, output_len=output_len, concurrency=conc,
-                  slo=SloTarget(ttft_ms, tpot_ms), kv_dtype=kv_dtype)  # type: ignore[arg-type]
+                  slo=SloTarget(ttft_ms, tpot_ms), kv_dtype=kv_dtype,  # type: ignore[arg-type]
+                  link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
+                  max_batched_tokens=max_batched_tokens)
+    result = simulated(result, spread=length_spread, seed=seed)
     if as_json:
         emit_json(sizing_dict(result))
     else:
         from breakeven.render.terminal import print_sizing
 
         print_sizing(result)
+    if not result.fits:
+        sys.exit(NOTHING_FITS)

@@ -115,8 +115,8 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
     gpu = cat.gpu(offer.gpu)
     found: list[SelfConfig] = []
     last_reason = ""
-    for tp, pp in layouts(m, gpu, w.candidates.max_gpus):
-        dep = Deployment(m, gpu, engine, quant, tp, pp)
+    for tp, pp in layouts(m, gpu, w.candidates.max_gpus, engine):
+        dep = Deployment(m, gpu, engine, quant, tp, pp, link=cat.interconnect_for(gpu))
         cal = next((c for c in cals if c.matches(dep)), None)
         sizings, capacity = {}, {}
         for seg in segs:

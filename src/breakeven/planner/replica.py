@@ -1,51 +1,85 @@
 """One replica's layout and memory: a model in a quantisation on ``tp * pp`` GPUs. Pure.
 
-Memory follows vLLM's accounting: the engine may use ``gpu_memory_utilization`` of each GPU;
-weights (split over tensor- and pipeline-parallel ranks), a runtime overhead and the
-activation peak of one batched-token budget come off it; the rest is paged KV cache.
-KV bytes per token are ``2 * layers * kv_heads * head_dim * bytes`` (GQA; KV heads are
-replicated when TP exceeds them) or ``layers * (kv_lora_rank + rope_dim) * bytes`` for MLA,
-whose latent is replicated on every TP rank.
+Memory follows vLLM's accounting: the engine may use ``gpu_memory_utilization`` of each GPU
+(TensorRT-LLM: that fraction of what the weights leave free); weights (split over tensor-
+and pipeline-parallel ranks), a runtime overhead and the activation peak of one
+batched-token budget come off it; the rest is paged KV cache. KV bytes per token are
+``2 * layers * kv_heads * head_dim * bytes`` (GQA; KV heads are replicated when TP exceeds
+them) or ``layers * (kv_lora_rank + rope_dim) * bytes`` for MLA, whose latent is replicated
+on every TP rank. Quantisation formats and the layouts engines accept live in
+``breakeven.planner.formats``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
-from breakeven.catalog.schema import GPU, Engine, OpenModel, Quant
+from breakeven.catalog.schema import GPU, Engine, Interconnect, KVCacheDtype, OpenModel, Quant
+from breakeven.planner.formats import (
+    bytes_per_weight,
+    compute_tflops,
+    kv_default,
+    layout_refusal,
+    weight_bytes,
+)
 
 __all__ = [
     "GIB",
     "Deployment",
     "KVDtype",
     "Memory",
+    "Rates",
     "bytes_per_weight",
     "kv_bytes_per_token",
+    "layout_refusal",
     "layouts",
     "memory",
 ]
 
 GIB = 1024**3
-KVDtype = Literal["bf16", "fp8"]
+KVDtype = KVCacheDtype
+KVChoice = Literal["auto", "bf16", "fp8"]
 _BLOCK = 16  # vLLM's default KV block size in tokens
 _NCCL_GIB = 0.5  # non-torch memory taken by NCCL buffers when TP/PP > 1
 _MAX_TP_STEPS = (1, 2, 4, 8)
+_LINK_SHARE = 0.4  # achieved busbw over the datasheet's two-way total (360 / 900 on H100)
+_LINK_LATENCY_S = 10e-6
+_NODE_HOP_S = 50e-6  # pipeline stage hand-off across nodes
+_TIED = ("gemma",)  # families whose lm_head is the embedding table (then it is streamed)
 
 
-def bytes_per_weight(quant: Quant) -> float:
-    """Bytes per parameter; 4-bit formats carry an fp16 scale per group of 128 weights."""
-    if quant == "bf16":
-        return 2.0
-    if quant in ("fp8", "int8"):
-        return 1.0
-    return 0.5 + 2.0 / 128
+@dataclass(frozen=True)
+class Rates:
+    """What one step of a deployment costs per unit, computed once per deployment: bytes
+    streamed (dense part without the embedding look-up, routed experts), the achieved
+    bandwidth and FLOP rates, KV bytes and attention FLOPs per cached token, the fabric."""
+
+    dense_bytes: float
+    expert_bytes: float
+    expert_share: float  # experts per token / experts (0: dense)
+    bandwidth: float  # bytes/s one GPU reads
+    gemm_flops: float  # FLOP/s of the replica's GEMMs
+    attention_flops: float  # FLOP/s of attention (BF16)
+    active_flops_per_token: float
+    kv_bytes_per_token: float  # per GPU
+    attention_flops_per_token: float  # per query and cached token, all layers
+    busbw: float
+    link_latency_s: float
+    fixed_s: float
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """One replica: a model in a quantisation on ``tp * pp`` GPUs of one type."""
+    """One replica: a model in a quantisation on ``tp * pp`` GPUs of one type.
+
+    ``kv_dtype="auto"`` resolves at construction to the engine's default for the weight
+    format (``Engine.fp8_kv_for``), so ``dep.kv_dtype`` is always concrete. ``max_num_seqs``
+    and ``max_batched_tokens`` default to the engine's; ``link`` is the node's fabric (None:
+    40% of the GPU row's datasheet figure).
+    """
 
     model: OpenModel
     gpu: GPU
@@ -53,8 +87,19 @@ class Deployment:
     quant: Quant
     tp: int = 1
     pp: int = 1
-    kv_dtype: KVDtype = "bf16"
+    kv_dtype: KVChoice = "auto"
     gpu_memory_utilization: float | None = None
+    link: Interconnect | None = None
+    max_num_seqs: int | None = None
+    max_batched_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kv_dtype == "auto":
+            object.__setattr__(self, "kv_dtype", kv_default(self.engine, self.quant))
+
+    @property
+    def kv(self) -> KVDtype:
+        return "fp8" if self.kv_dtype == "fp8" else "bf16"
 
     @property
     def gpus(self) -> int:
@@ -66,21 +111,67 @@ class Deployment:
 
     @property
     def batched_tokens(self) -> int:
-        """vLLM's max_num_batched_tokens default: 8192 on large GPUs, 2048 on small ones."""
+        """The step's token budget: the engine's, else vLLM's rule (8192 on GPUs of 70 GB
+        and more, 2048 on smaller ones)."""
+        if self.max_batched_tokens:
+            return self.max_batched_tokens
+        if self.engine.max_batched_tokens:
+            return self.engine.max_batched_tokens
         return 8192 if self.gpu.memory_gib >= 70 else 2048
 
     @property
+    def seqs(self) -> int:
+        """max_num_seqs: the sequences the engine runs at once."""
+        return self.max_num_seqs or self.engine.default_max_seqs
+
+    @property
     def peak_flops(self) -> float:
-        if self.quant == "fp8" and self.gpu.fp8_tflops:
-            return self.gpu.fp8_tflops * 1e12
-        if self.quant == "int8":
-            return (self.gpu.fp8_tflops or 2 * self.gpu.bf16_tflops) * 1e12
-        return self.gpu.bf16_tflops * 1e12
+        return compute_tflops(self.gpu, self.quant) * 1e12
+
+    @cached_property
+    def memo(self) -> dict[tuple[int, int, int], Any]:
+        """Analytic operating points already solved for this deployment (they are pure
+        functions of it): the planner asks for the same ones several times."""
+        return {}
+
+    @cached_property
+    def mem(self) -> Memory:
+        """``memory(self)``, computed once."""
+        return memory(self)
+
+    @cached_property
+    def rates(self) -> Rates:
+        m, e = self.model, self.engine
+        total = weight_bytes(m, self.quant)
+        experts = m.moe.expert_params_b * 1e9 * bytes_per_weight(self.quant) if m.moe else 0.0
+        dense = total - experts
+        if not m.family.lower().startswith(_TIED):
+            emb = "bf16" if self.quant == "mxfp4" else self.quant
+            dense -= m.vocab * m.hidden * bytes_per_weight(emb)
+        if m.mla is not None:
+            per = 2 * m.heads * (2 * m.mla.kv_lora_rank + m.mla.qk_rope_head_dim)
+        else:
+            per = 4 * m.heads * m.head_dim
+        if self.link is not None:
+            busbw, latency = self.link.busbw_gbs * 1e9, self.link.latency_us * 1e-6
+        else:
+            busbw, latency = self.gpu.interconnect_gbs * 1e9 * _LINK_SHARE, _LINK_LATENCY_S
+        return Rates(
+            dense_bytes=max(dense, 0.0), expert_bytes=experts,
+            expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
+            bandwidth=self.gpu.bandwidth_gbs * 1e9 * e.mbu,
+            gemm_flops=self.peak_flops * e.mfu * self.tp,
+            attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
+            active_flops_per_token=2 * m.active_params_b * 1e9,
+            kv_bytes_per_token=kv_bytes_per_token(m, self.kv, self.tp),
+            attention_flops_per_token=per * m.layers,
+            busbw=busbw, link_latency_s=latency,
+            fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S)
 
 
-def kv_bytes_per_token(model: OpenModel, kv_dtype: KVDtype = "bf16", tp: int = 1) -> float:
+def kv_bytes_per_token(model: OpenModel, kv_dtype: str = "bf16", tp: int = 1) -> float:
     """KV-cache bytes one token occupies on one GPU of a ``tp``-way replica (all layers)."""
-    size = 2 if kv_dtype == "bf16" else 1
+    size = 1 if kv_dtype == "fp8" else 2
     if model.kind == "embedding":
         return 0.0
     if model.mla is not None:
@@ -103,15 +194,19 @@ class Memory:
 
 def memory(dep: Deployment) -> Memory:
     model = dep.model
-    weights = model.params_b * 1e9 * bytes_per_weight(dep.quant)
+    weights = weight_bytes(model, dep.quant)
     per_gpu = weights / dep.gpus
     activations = dep.batched_tokens * (4 * model.hidden + 2 * model.intermediate / dep.tp) * 2
     overhead = dep.engine.runtime_overhead_gib * GIB + activations
     if dep.gpus > 1:
         overhead += _NCCL_GIB * GIB
-    usable = dep.gpu.memory_gib * GIB * dep.memory_utilization
+    total = dep.gpu.memory_gib * GIB
+    if dep.engine.kv_fraction_of_free:  # TensorRT-LLM: a fraction of what is left
+        usable = per_gpu + overhead + max(0.0, total - per_gpu - overhead) * dep.memory_utilization
+    else:
+        usable = total * dep.memory_utilization
     kv_budget = max(0.0, usable - per_gpu - overhead)
-    kv_per_gpu = kv_bytes_per_token(model, dep.kv_dtype, dep.tp) / dep.pp
+    kv_per_gpu = kv_bytes_per_token(model, dep.kv, dep.tp) / dep.pp
     if kv_per_gpu > 0:
         kv_tokens = int(kv_budget // kv_per_gpu) // _BLOCK * _BLOCK
     else:  # encoders keep no cache: memory only has to hold the weights
@@ -121,19 +216,21 @@ def memory(dep: Deployment) -> Memory:
         weights_gib_per_gpu=per_gpu / GIB,
         overhead_gib_per_gpu=overhead / GIB,
         kv_cache_gib_per_gpu=kv_budget / GIB,
-        kv_bytes_per_token=kv_bytes_per_token(model, dep.kv_dtype, 1),
+        kv_bytes_per_token=kv_bytes_per_token(model, dep.kv, 1),
         kv_bytes_per_token_per_gpu=kv_per_gpu,
         kv_tokens=kv_tokens,
         usable_gib_per_gpu=usable / GIB,
     )
 
 
-def layouts(model: OpenModel, gpu: GPU, max_gpus: int = 64) -> list[tuple[int, int]]:
-    """(tp, pp) pairs in increasing GPU count: TP within a node, then pipeline across nodes."""
+def layouts(model: OpenModel, gpu: GPU, max_gpus: int = 64,
+            engine: Engine | None = None) -> list[tuple[int, int]]:
+    """(tp, pp) pairs in increasing GPU count that the engine accepts: TP within a node,
+    then pipeline stages across nodes."""
     out = [
         (tp, 1)
         for tp in _MAX_TP_STEPS
-        if tp <= gpu.gpus_per_node and tp <= max_gpus and model.heads % tp == 0
+        if tp <= max_gpus and layout_refusal(model, gpu, engine, tp, 1) is None
     ]
     if out:
         tp = out[-1][0]
@@ -142,4 +239,3 @@ def layouts(model: OpenModel, gpu: GPU, max_gpus: int = 64) -> list[tuple[int, i
             out.append((tp, pp))
             pp *= 2
     return out
-

@@ -1,11 +1,13 @@
-"""Speed: a roofline with the engine's achieved fractions of the datasheet peaks. Pure.
+"""The analytic operating point: a closed loop's steady state from the step model. Pure.
 
-A decode step reads the weights (for MoE, the experts a batch touches) plus the KV of every
-running sequence, or is bound by the FLOPs of its tokens, whichever is slower, plus TP
-all-reduce and a per-step engine overhead. Prefill is compute-bound. At a concurrency B the
-steady state is solved as a fixed point: prefill tokens of new requests ride in the decode
-steps (chunked prefill) and lengthen them. Every figure here is an *estimate* until a
-benchmark calibrates it.
+This is the planner's fast path (the figures ``size`` shows come from the discrete-event
+simulation of the same step model, ``breakeven.sim.offline``; tests hold the two together).
+At concurrency ``C`` with ``x`` sequences decoding per step, work conservation fixes the
+prefill tokens every step must carry, ``x * in / (out - 1)``, and the step's token budget
+caps ``x`` (prompts longer than the budget's room take several steps; nothing is dropped).
+The request rate is ``x / ((out - 1) * step)``; a prompt waits for the prefill budget like
+a queue whose load is the share of the budget prefill needs; the callers not decoding are
+waiting or prefilling (``x = C - rate * TTFT``). Solved as a damped fixed point.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment, bytes_per_weight, kv_bytes_per_token
+from breakeven.planner.replica import Deployment
+from breakeven.planner.step import decode_step_s, prefill_s
 
 __all__ = [
     "SLO_NONE",
@@ -24,9 +27,6 @@ __all__ = [
     "prefill_s",
     "slo_concurrency",
 ]
-
-_ALLREDUCE_LATENCY_S = 8e-6  # per collective, floor used by llm-analysis
-_NODE_HOP_S = 50e-6  # pipeline stage hand-off across nodes
 
 
 @dataclass(frozen=True)
@@ -43,67 +43,6 @@ class SloTarget:
 SLO_NONE = SloTarget()
 
 
-def _weights_read_bytes(dep: Deployment, batch: float) -> float:
-    """Weight bytes one GPU reads per forward pass: MoE reads only the experts it touches."""
-    model = dep.model
-    params = model.params_b * 1e9
-    if model.moe is not None:
-        experts = model.moe.expert_params_b * 1e9
-        touched = 1 - (1 - model.moe.experts_per_token / model.moe.experts) ** max(batch, 1)
-        params = params - experts + experts * touched
-    return params * bytes_per_weight(dep.quant) / dep.tp
-
-
-def _allreduce_s(dep: Deployment, tokens: float) -> float:
-    if dep.tp == 1:
-        return 0.0
-    message = tokens * dep.model.hidden * 2
-    ring = 2 * (dep.tp - 1) / dep.tp * message / (dep.gpu.interconnect_gbs * 1e9)
-    return 2 * dep.model.layers * (ring + _ALLREDUCE_LATENCY_S)
-
-
-def _fixed_s(dep: Deployment) -> float:
-    return dep.engine.step_overhead_ms / 1e3 + (dep.pp - 1) * _NODE_HOP_S
-
-
-def _bandwidth(dep: Deployment) -> float:
-    return dep.gpu.bandwidth_gbs * 1e9 * dep.engine.mbu
-
-
-def _compute(dep: Deployment) -> float:
-    return dep.peak_flops * dep.engine.mfu * dep.tp
-
-
-def _attention_flops(dep: Deployment, queries: float, context: float) -> float:
-    m = dep.model
-    return 4 * queries * context * m.heads * m.head_dim * m.layers
-
-
-def decode_step_s(dep: Deployment, batch: int, context: float, prefill_tokens: float = 0) -> float:
-    """One engine step: ``batch`` sequences decode one token each at mean ``context``,
-    while ``prefill_tokens`` of new prompts ride along (chunked prefill)."""
-    memory_s = (
-        _weights_read_bytes(dep, batch + prefill_tokens)
-        + batch * context * kv_bytes_per_token(dep.model, dep.kv_dtype, dep.tp)
-    ) / _bandwidth(dep)
-    active = dep.model.active_params_b * 1e9
-    flops = 2 * active * (batch + prefill_tokens) + _attention_flops(dep, batch, context)
-    flops += _attention_flops(dep, prefill_tokens, prefill_tokens / 2)
-    compute_s = flops / _compute(dep)
-    return max(memory_s, compute_s) + _allreduce_s(dep, batch + prefill_tokens) + _fixed_s(dep)
-
-
-def prefill_s(dep: Deployment, tokens: int, sequences: int = 1) -> float:
-    """Time to prefill ``sequences`` prompts of ``tokens`` each, alone on the replica."""
-    total = tokens * sequences
-    chunks = max(1, math.ceil(total / dep.batched_tokens))
-    active = dep.model.active_params_b * 1e9
-    flops = 2 * active * total + _attention_flops(dep, total, tokens / 2)
-    compute_s = flops / _compute(dep)
-    memory_s = chunks * _weights_read_bytes(dep, total) / _bandwidth(dep)
-    return max(compute_s, memory_s) + _allreduce_s(dep, total) + chunks * _fixed_s(dep)
-
-
 @dataclass(frozen=True)
 class OperatingPoint:
     concurrency: int
@@ -115,53 +54,70 @@ class OperatingPoint:
     total_tok_s: float
 
 
+def _point(c: int, ttft: float, tpot: float, inp: int, out: int) -> OperatingPoint:
+    e2e = ttft + max(out - 1, 0) * tpot
+    rate = c / e2e
+    return OperatingPoint(c, ttft * 1e3, tpot * 1e3, e2e * 1e3, rate, rate * out,
+                          rate * (inp + out))
+
+
+def _prefill_cost(dep: Deployment, x: float, context: float, inp: int, group: float) -> (
+        tuple[float, float]):
+    """(extra engine time per prompt, time to its first token) when prompts are prefilled
+    ``group`` at a time in the steps of ``x`` decoding sequences (chunked when the budget's
+    room is smaller than the group: every token is computed, in as many steps as needed)."""
+    room = max(dep.batched_tokens - x, 1.0)
+    tokens = group * inp
+    steps = max(1, math.ceil(tokens / room))
+    with_prefill = decode_step_s(dep, x, context, tokens / steps, inp / 2)
+    extra = steps * (with_prefill - decode_step_s(dep, x, context))
+    return extra / group, steps * with_prefill
+
+
 def operating_point(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
     OperatingPoint
 ):
-    """Steady state of a closed loop of ``concurrency`` requests (continuous batching).
+    """Steady state of a closed loop of ``concurrency`` callers (continuous batching),
+    memoised on the deployment.
 
-    Prompts are prefilled whole, ``g`` at a time, inside the step that admits them (vLLM's
-    chunked prefill fills a step's token budget; a prompt longer than the budget takes
-    several steps). ``g`` is the number of prompts that arrive during one step, at least one
-    and at most what the budget holds. Every running request sees the prefill steps of the
-    others: ``(concurrency - 1) / g`` of its ``output_len - 1`` decode steps are the slower
-    prefill steps. Solved as a fixed point on the request rate.
-    """
-    b = max(1, concurrency)
-    if output_len == 0:  # embeddings: prefill only, requests batched into token chunks
-        per_batch = prefill_s(dep, input_len, b)
-        rate = b / per_batch
-        return OperatingPoint(b, per_batch * 1e3, 0.0, per_batch * 1e3, rate, 0.0,
-                              rate * input_len)
+    ``x`` sequences decode per step; each prompt adds its prefill's extra time to the steps
+    that carry it (``delta``), so the engine's time per second is ``rate * (n * t / x +
+    delta)`` with ``n = output - 1``. The others' prefills land in a request's decode
+    window and stretch its TPOT; the callers not decoding are prefilling or waiting
+    (``x = C - rate * TTFT``); ``x`` is capped by max_num_seqs and the KV cache."""
+    key = (input_len, output_len, concurrency)
+    point = dep.memo.get(key)
+    if point is None:
+        point = dep.memo[key] = _solve(dep, input_len, output_len, concurrency)
+    return point
+
+
+def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
+        OperatingPoint):
+    c = max(1, concurrency)
+    if output_len <= 1:  # embeddings and one-token answers: prefill only, batched
+        t = prefill_s(dep, input_len, c)
+        return _point(c, t, 0.0, input_len, output_len)
+    n = output_len - 1
     context = input_len + output_len / 2
-    budget = dep.batched_tokens
-    steps_per_prompt = max(1, math.ceil(input_len / budget))
-    fit = max(1, budget // input_len)
-    t_decode = decode_step_s(dep, b, context)
-    ttft = alone = prefill_s(dep, input_len)
-    tpot = t_decode
-    rate = b / (alone + output_len * t_decode)
-    for _ in range(30 if b > 1 else 0):
-        g = min(fit, b, max(1.0, rate * tpot))
-        chunk = g * input_len / steps_per_prompt
-        t_prefill = decode_step_s(dep, max(0.0, b - g), context, chunk)  # type: ignore[arg-type]
-        slow = min(output_len - 1, (b - 1) / g * steps_per_prompt)
-        tpot = ((output_len - 1 - slow) * t_decode + slow * t_prefill) / max(output_len - 1, 1)
-        ttft = steps_per_prompt * t_prefill + tpot
-        previous, rate = rate, b / (ttft + (output_len - 1) * tpot)
-        if abs(rate - previous) <= 1e-4 * previous:
+    kv_seqs = dep.mem.kv_tokens / (input_len + output_len)
+    cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
+    x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0
+    for _ in range(80):
+        t = decode_step_s(dep, max(x, 1.0), context)
+        group = max(1.0, min(rate * t, (dep.batched_tokens - x) / input_len, float(c)))
+        delta, service = _prefill_cost(dep, max(x, 1.0), context, input_len, group)
+        rate = 1 / (n * t / max(x, 1.0) + delta)
+        busy = min(rate * delta * (1 - 1 / c), 0.95)
+        tpot = t / (1 - busy)
+        ttft = service * (1 + 0.5 * min(rate * service * (1 - 1 / c), 1.0))
+        target = min(cap, max(c - rate * ttft, 1.0))
+        if abs(target - x) <= 1e-3 * cap:
             break
-    e2e = ttft + max(output_len - 1, 0) * tpot
-    rate = b / e2e
-    return OperatingPoint(
-        concurrency=b,
-        ttft_ms=ttft * 1e3,
-        tpot_ms=tpot * 1e3,
-        e2e_ms=e2e * 1e3,
-        requests_per_s=rate,
-        output_tok_s=rate * output_len,
-        total_tok_s=rate * (input_len + output_len),
-    )
+        x = 0.5 * x + 0.5 * target
+    if c - rate * ttft > cap * 1.001:  # callers beyond the decode slots queue for one
+        ttft = c / rate - n * tpot
+    return _point(c, ttft, tpot, input_len, output_len)
 
 
 def slo_concurrency(dep: Deployment, input_len: int, output_len: int, limit: int,

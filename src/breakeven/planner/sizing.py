@@ -1,22 +1,29 @@
 """Sizing: one open model on one GPU type under one engine. Pure.
 
-``size`` tries the layouts of ``model`` on ``gpu`` in increasing GPU count and answers with
-the first that fits (a ``Sizing``: memory, the saturation and SLO operating points), or,
-when none does, with why and what would (another quantisation, more GPUs, a bigger GPU).
-The memory model lives in ``breakeven.planner.replica`` and the speed model (roofline) in
-``breakeven.planner.roofline``; this module re-exports their public names. Every figure
-here is an *estimate* until a benchmark calibrates it.
+``size`` tries the layouts the engine accepts for ``model`` on ``gpu`` in increasing GPU
+count and answers with the first that fits (a ``Sizing``: memory, the saturation and SLO
+operating points), or, when none does, with why and what would (another quantisation, more
+GPUs, a bigger GPU). A GPU count no accepted layout has is refused (``InputError``). A
+layout that fits but whose lone request decodes slower than a reader reads, or waits more
+than a minute for its first token, is marked ``impractical`` with the reason. The memory
+model lives in ``replica``, the step model in ``step`` and the analytic steady state in
+``roofline``; the simulated figures ``size`` shows come from ``breakeven.sim.offline``.
+Every figure here is an *estimate* until a benchmark calibrates it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from breakeven.catalog.schema import GPU, Engine, OpenModel, Quant
+from breakeven.catalog.schema import GPU, Engine, Interconnect, OpenModel, Quant
+from breakeven.errors import InputError
+from breakeven.planner.formats import layout_refusal, quant_refusal
 from breakeven.planner.replica import (
     GIB,
     Deployment,
+    KVChoice,
     KVDtype,
     Memory,
     bytes_per_weight,
@@ -55,6 +62,9 @@ __all__ = [
     "slo_concurrency",
 ]
 
+_READING_TPOT_MS = 200.0  # 5 tokens/s: slower than people read
+_PATIENCE_TTFT_MS = 60_000.0
+
 
 # -- one sizing answer --------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -75,10 +85,32 @@ class Sizing:
     suggestions: tuple[str, ...] = field(default=())
     estimated: bool = True
     calibration: str | None = None  # where a measured figure came from
+    impractical: str | None = None  # fits, but no interactive SLO can be met: why
+    method: str = "roofline"  # how ``point`` was computed: roofline or simulated
+    simulation: dict[str, Any] | None = None  # the run behind a simulated point
 
     @property
     def max_seqs(self) -> int:
         return max(1, self.max_concurrency)
+
+    @property
+    def provenance(self) -> str:
+        """Where the figures come from: ``measured``, ``simulated`` or ``roofline``."""
+        return "measured" if not self.estimated else self.method
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The engine settings the figures assume (every default stated)."""
+        dep = self.deployment
+        return {
+            "engine_version": dep.engine.version,
+            "max_num_seqs": dep.seqs,
+            "max_num_batched_tokens": dep.batched_tokens,
+            "kv_cache_dtype": dep.kv,
+            "gpu_memory_utilization": dep.memory_utilization,
+            "memory_fraction_of": "free" if dep.engine.kv_fraction_of_free else "total",
+            "allreduce_busbw_gbs": dep.link.busbw_gbs if dep.link else None,
+        }
 
 
 def max_model_len(model: OpenModel, input_len: int, output_len: int) -> int:
@@ -91,8 +123,11 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
     m = dep.model
     if need > m.max_context:
         return f"{m.name} has a {m.max_context:,}-token context; requests need {need:,}"
-    if dep.quant not in dep.engine.quantizations:
-        return f"{dep.engine.name} does not serve {dep.quant.upper()} weights"
+    refused = quant_refusal(dep.gpu, dep.engine, dep.quant)
+    if refused is None:
+        refused = layout_refusal(m, dep.gpu, dep.engine, dep.tp, dep.pp)
+    if refused is not None:
+        return refused
     if dep.gpu.vendor not in dep.engine.vendors:
         return f"{dep.engine.name} does not run on {dep.gpu.vendor.upper()} GPUs"
     if mem.weights_gib_per_gpu + mem.overhead_gib_per_gpu >= mem.usable_gib_per_gpu:
@@ -110,9 +145,21 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
     return None
 
 
+def _impractical(alone: OperatingPoint, output_len: int) -> str | None:
+    if output_len > 1 and alone.tpot_ms > _READING_TPOT_MS:
+        return (f"a lone request decodes at {alone.tpot_ms:,.0f} ms per token "
+                f"({1e3 / alone.tpot_ms:,.1f} tokens/s), slower than reading speed: "
+                f"no interactive SLO can be met")
+    if alone.ttft_ms > _PATIENCE_TTFT_MS:
+        return (f"a lone request waits {alone.ttft_ms / 1e3:,.0f} s for its first token: "
+                f"no interactive SLO can be met")
+    return None
+
+
 def evaluate(dep: Deployment, input_len: int, output_len: int,
              concurrency: int | None = None, slo: SloTarget = SLO_NONE) -> Sizing:
-    """Size one fixed layout. ``concurrency=None`` means saturation (max concurrency)."""
+    """Size one fixed layout. ``concurrency=None`` means saturation: as many sequences as
+    the KV cache holds, at most the engine's ``max_num_seqs``."""
     mem = memory(dep)
     model_len = max_model_len(dep.model, input_len, output_len)
     reason = _fit_reason(dep, mem, input_len + output_len)
@@ -121,13 +168,23 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
                       slo, 0, None)
     per_request = input_len + output_len if dep.model.kind == "chat" else input_len
     kv_limit = mem.kv_tokens // per_request
-    max_conc = max(1, min(dep.engine.max_max_seqs, kv_limit))
+    max_conc = max(1, min(dep.seqs, kv_limit))
     conc = max_conc if concurrency is None else concurrency
     point = operating_point(dep, input_len, output_len, conc)
     best = slo_concurrency(dep, input_len, output_len, max_conc, slo)
     slo_point = operating_point(dep, input_len, output_len, best) if best else None
+    alone = point if conc == 1 else operating_point(dep, input_len, output_len, 1)
     return Sizing(dep, input_len, output_len, model_len, mem, True, None, max_conc, conc,
-                  point, slo, best, slo_point)
+                  point, slo, best, slo_point, impractical=_impractical(alone, output_len))
+
+
+def _refuse_count(model: OpenModel, gpu: GPU, engine: Engine, gpus: int) -> InputError:
+    why = layout_refusal(model, gpu, engine, gpus, 1)
+    if why is None:
+        why = f"{engine.name} has no tensor x pipeline layout of {gpus} GPUs for {model.name}"
+    return InputError(f"{why}; valid GPU counts: "
+                      f"{', '.join(str(t * p) for t, p in layouts(model, gpu, 64, engine))}",
+                      field="gpus")
 
 
 def size(
@@ -141,46 +198,61 @@ def size(
     output_len: int = 200,
     concurrency: int | None = None,
     slo: SloTarget = SLO_NONE,
-    kv_dtype: KVDtype = "bf16",
+    kv_dtype: KVChoice = "auto",
     max_gpus: int = 64,
+    link: Interconnect | None = None,
+    max_num_seqs: int | None = None,
+    max_batched_tokens: int | None = None,
 ) -> Sizing:
-    """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given."""
-    options = layouts(model, gpu, max_gpus)
+    """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
+    the engine accepts no layout for, or a format the engine or GPU cannot run, raises
+    ``InputError``)."""
+    refused = quant_refusal(gpu, engine, quant)
+    if refused is not None:
+        raise InputError(refused, field="quant")
+    options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
     if gpus is not None:
-        options = [(tp, pp) for tp, pp in options if tp * pp == gpus] or [(gpus, 1)]
+        options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
+        if not options:
+            raise _refuse_count(model, gpu, engine, gpus)
     first: Sizing | None = None
     for tp, pp in options:
-        dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype)
+        dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
+                         max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens)
         result = evaluate(dep, input_len, output_len, concurrency, slo)
         if result.fits:
             return result
         first = first or result
-    assert first is not None
-    return _with_suggestions(first, options, max_gpus, concurrency, slo)
+    if first is None:  # no layout at all (a GPU whose node cannot split the heads)
+        dep = Deployment(model, gpu, engine, quant, 1, 1, kv_dtype, link=link)
+        first = evaluate(dep, input_len, output_len, concurrency, slo)
+    return _with_suggestions(first, max_gpus, concurrency, slo)
 
 
-def _with_suggestions(failed: Sizing, options: list[tuple[int, int]], max_gpus: int,
-                      concurrency: int | None, slo: SloTarget) -> Sizing:
+def _with_suggestions(failed: Sizing, max_gpus: int, concurrency: int | None,
+                      slo: SloTarget) -> Sizing:
     dep = failed.deployment
     hints: list[str] = []
-    for quant in ("fp8", "int8", "awq"):
-        if quant == dep.quant or quant not in dep.engine.quantizations:
+    options = layouts(dep.model, dep.gpu, max_gpus, dep.engine)
+    for quant in ("fp8", "int8", "fp4", "awq"):
+        if quant == dep.quant or quant_refusal(dep.gpu, dep.engine, quant) is not None:
             continue
-        for tp, pp in layouts(dep.model, dep.gpu, max_gpus):
-            alt = Deployment(dep.model, dep.gpu, dep.engine, quant, tp, pp, dep.kv_dtype)
+        for tp, pp in options:
+            alt = replace(dep, quant=quant, tp=tp, pp=pp)
             if evaluate(alt, failed.input_len, failed.output_len, concurrency, slo).fits:
                 hints.append(f"use {quant.upper()} on {alt.gpus} {dep.gpu.name}")
                 break
         if len(hints) == 1:
             break
-    for tp, pp in layouts(dep.model, dep.gpu, max_gpus):
-        if tp * pp <= dep.gpus:
-            continue
-        alt = Deployment(dep.model, dep.gpu, dep.engine, dep.quant, tp, pp, dep.kv_dtype)
-        if evaluate(alt, failed.input_len, failed.output_len, concurrency, slo).fits:
-            how = "tensor parallelism" if pp == 1 else f"TP {tp} x PP {pp} across nodes"
-            hints.append(f"{alt.gpus} x {dep.gpu.name} with {how}")
-            break
+    if quant_refusal(dep.gpu, dep.engine, dep.quant) is None:
+        for tp, pp in options:
+            if tp * pp <= dep.gpus:
+                continue
+            alt = replace(dep, tp=tp, pp=pp)
+            if evaluate(alt, failed.input_len, failed.output_len, concurrency, slo).fits:
+                how = "tensor parallelism" if pp == 1 else f"TP {tp} x PP {pp} across nodes"
+                hints.append(f"{alt.gpus} x {dep.gpu.name} with {how}")
+                break
     if not hints and dep.gpu.memory_gib < 140:
         hints.append("a GPU with more memory (H200, B200, MI300X)")
     reason = failed.reason or "does not fit"

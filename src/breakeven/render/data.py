@@ -73,7 +73,35 @@ def sizing_dict(s: Sizing) -> dict[str, Any]:
         "calibration": s.calibration,
         "reason": s.reason,
         "suggestions": list(s.suggestions),
+        "impractical": s.impractical,
+        "provenance": _provenance(s),
+        "engine_settings": s.settings,
+        "simulation": _simulation(s.simulation),
     }
+    return out
+
+
+def _provenance(s: Sizing) -> dict[str, str]:
+    """How each figure was obtained: ``simulated``, ``roofline`` or ``measured``."""
+    point = s.provenance
+    slo = "measured" if not s.estimated else "roofline"
+    return {"memory": "roofline", "max_concurrency": "roofline", "ttft_ms": point,
+            "tpot_ms": point, "output_tok_s": point, "total_tok_s": point,
+            "requests_per_s": point, "at_slo": slo}
+
+
+def _simulation(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    keep = ("requests", "requests_total", "warmup_requests", "concurrency", "length_spread",
+            "seed", "steps", "preemptions", "kv_cache_tokens", "max_num_seqs")
+    out: dict[str, Any] = {k: run[k] for k in keep if k in run}
+    for metric in ("ttft_ms", "tpot_ms"):
+        stats = run.get(metric) or {}
+        out[metric] = {k: _r(stats.get(k), 2) for k in ("mean", "p50", "p90", "p99")}
+    roof = run.get("roofline")
+    if roof:
+        out["roofline"] = {k: _r(v, 2) for k, v in roof.items()}
     return out
 
 

@@ -103,18 +103,25 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{mem.kv_tokens:,} tokens")
     table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
     table.add_row("max concurrency", f"{s.max_concurrency:,}")
+    st = s.settings
+    table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
+                  f"max_num_seqs {st['max_num_seqs']}, max_batched_tokens "
+                  f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
+                  f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}")
     if s.point is not None:
         p = s.point
         table.add_row(f"at concurrency {p.concurrency}",
                       f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
                       f"{p.requests_per_s:,.2f} req/s "
-                      f"({s.calibration or 'estimated'})")
+                      f"({s.calibration or s.provenance})")
     if s.slo.ttft_ms or s.slo.tpot_ms:
         table.add_row("largest concurrency within SLO", f"{s.slo_concurrency:,}")
     con.print(table)
     if s.reason:
         con.print(f"[red]{s.reason}[/]")
+    if s.impractical:
+        con.print(f"[yellow]impractical: {s.impractical}[/]")
 
 
 def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None = None) -> None:

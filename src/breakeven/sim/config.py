@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from breakeven.planner.replica import Deployment, memory
-from breakeven.planner.roofline import decode_step_s
+from breakeven.planner.step import decode_step_s
 
 __all__ = ["BLOCK", "EngineConfig", "engine_config"]
 
@@ -41,7 +41,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
     model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
-    seqs = max_num_seqs or dep.engine.default_max_seqs
+    seqs = max_num_seqs or dep.seqs
 
     def step_time(batch: int, context: float, prefill: int) -> float:
         return decode_step_s(dep, batch, context, prefill)

@@ -2,19 +2,25 @@
 
 Requests arrive at their trace timestamps (or all at once, or at a Poisson rate) and the
 engine runs until the last one finishes; the answer is the latency percentiles and the
-throughput a real engine of that size would show, in well under a second.
+throughput a real engine of that size would show, in well under a second. ``closed_loop``
+and ``simulated`` run the case ``breakeven size`` is asked for (concurrency C, fixed or
+spread lengths), so TTFT, TPOT and throughput come from the same mechanism as ``sim``.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import asdict, replace
 from typing import Any
 
 from breakeven.bench.metrics import percentiles
 from breakeven.bench.workload import RequestSpec
+from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, max_model_len
+from breakeven.sim.config import engine_config
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 
-__all__ = ["simulate"]
+__all__ = ["closed_loop", "simulate", "simulated"]
 
 
 def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None = None,
@@ -65,3 +71,48 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
         "kv_cache_tokens": config.kv_tokens,
         "max_num_seqs": config.max_num_seqs,
     }
+
+
+def _lengths(n: int, length: int, spread: float, rng: random.Random) -> list[int]:
+    """Fixed lengths, or uniform in ``[1 - spread, 1] * length`` (InferenceMAX's
+    random-range ratio) when ``spread > 0``."""
+    if spread <= 0:
+        return [length] * n
+    low = max(1, math.floor(length * (1 - spread)))
+    return [rng.randint(low, length) for _ in range(n)]
+
+
+def closed_loop(dep: Deployment, input_len: int, output_len: int, concurrency: int, *,
+                spread: float = 0.0, seed: int = 0, turns: int = 4) -> dict[str, Any]:
+    """A closed loop of ``concurrency`` callers on ``dep``, as benchmarks run one: each
+    caller sends ``turns`` requests back to back; the first turn is left out of the
+    figures (the cold start), so TTFT includes the cohorts a fixed-length run keeps."""
+    rng = random.Random(seed)
+    n = concurrency * turns
+    model_len = max_model_len(dep.model, input_len, output_len)
+    config = engine_config(dep, max_model_len=model_len)
+    specs = [RequestSpec(out, prompt="x", input_tokens=inp)
+             for inp, out in zip(_lengths(n, input_len, spread, rng),
+                                 _lengths(n, output_len, spread, rng), strict=True)]
+    result = simulate(config, specs, concurrency=concurrency, seed=seed, warmup=1 / turns)
+    result.update(concurrency=concurrency, length_spread=spread, seed=seed,
+                  requests_total=n, warmup_requests=concurrency)
+    return result
+
+
+def simulated(s: Sizing, *, spread: float = 0.0, seed: int = 0) -> Sizing:
+    """``s`` with its operating point from ``closed_loop`` (the roofline point is kept in
+    ``simulation["roofline"]``); sizings that do not fit, encoders and one-token answers
+    keep the roofline."""
+    if not s.fits or s.point is None or s.output_len < 2:
+        return s
+    run = closed_loop(s.deployment, s.input_len, s.output_len, s.concurrency,
+                      spread=spread, seed=seed)
+    if not run.get("requests") or run.get("tpot_ms") is None:
+        return s
+    ttft, tpot = run["ttft_ms"]["mean"], run["tpot_ms"]["mean"]
+    rate = run["request_throughput"]
+    point = OperatingPoint(s.concurrency, ttft, tpot, run["e2e_ms"]["mean"], rate,
+                           run["output_throughput"], run["total_token_throughput"])
+    run["roofline"] = asdict(s.point)
+    return replace(s, point=point, method="simulated", simulation=run)

@@ -1,0 +1,94 @@
+"""Weight formats and the layouts engines accept. Pure.
+
+A format fixes the bytes a weight occupies (4-bit formats carry their block scales: AWQ and
+GPTQ an fp16 scale per 128 weights, NVFP4 an FP8 scale per 16, MXFP4 an 8-bit scale per
+32, i.e. 4.25 bits) and the tensor-core rate its GEMMs run at: weight-only formats (int4,
+AWQ, GPTQ; MXFP4 on GPUs without FP4 tensor cores, as vLLM runs gpt-oss on Hopper)
+dequantise to BF16 and compute at the BF16 rate; FP8 and INT8 (W8A8) at the 8-bit rate;
+NVFP4 only where the GPU row has ``fp4_tflops`` (Blackwell). gpt-oss keeps attention,
+embeddings and router in BF16 and only its experts in MXFP4, so MXFP4 applies to a MoE's
+expert weights only.
+"""
+
+from __future__ import annotations
+
+from breakeven.catalog.schema import GPU, Engine, KVCacheDtype, OpenModel, Quant
+
+__all__ = [
+    "bytes_per_weight",
+    "compute_tflops",
+    "kv_default",
+    "layout_refusal",
+    "quant_refusal",
+    "weight_bytes",
+]
+
+_BYTES: dict[str, float] = {
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5 + 2.0 / 128,
+    "awq": 0.5 + 2.0 / 128,
+    "gptq": 0.5 + 2.0 / 128,
+    "fp4": 0.5 + 1.0 / 16,
+    "mxfp4": 4.25 / 8,
+}
+
+
+def bytes_per_weight(quant: Quant) -> float:
+    """Bytes per parameter, block scales included."""
+    return _BYTES[quant]
+
+
+def weight_bytes(model: OpenModel, quant: Quant) -> float:
+    """All weight bytes of ``model`` in ``quant`` (MXFP4: experts only, the rest BF16)."""
+    params = model.params_b * 1e9
+    if quant == "mxfp4" and model.moe is not None:
+        experts = model.moe.expert_params_b * 1e9
+        return experts * _BYTES["mxfp4"] + (params - experts) * _BYTES["bf16"]
+    return params * _BYTES[quant]
+
+
+def compute_tflops(gpu: GPU, quant: Quant) -> float:
+    """Dense tensor TFLOPs the GEMMs of ``quant`` weights run at on ``gpu``."""
+    if quant in ("fp4", "mxfp4") and gpu.fp4_tflops:
+        return gpu.fp4_tflops
+    if quant == "fp8" and gpu.fp8_tflops:
+        return gpu.fp8_tflops
+    if quant == "int8":
+        return gpu.fp8_tflops or 2 * gpu.bf16_tflops
+    return gpu.bf16_tflops
+
+
+def kv_default(engine: Engine, quant: Quant) -> KVCacheDtype:
+    """What ``--kv-dtype auto`` means: the engine's KV cache for this weight format."""
+    return "fp8" if quant in engine.fp8_kv_for else "bf16"
+
+
+def quant_refusal(gpu: GPU, engine: Engine, quant: Quant) -> str | None:
+    """Why ``engine`` cannot serve ``quant`` weights on ``gpu`` (None: it can)."""
+    if quant not in engine.quantizations:
+        return f"{engine.name} does not serve {quant.upper()} weights"
+    if quant == "fp4" and not gpu.fp4_tflops:
+        return (f"NVFP4 needs FP4 tensor cores (Blackwell); {gpu.name} has none (fp8, "
+                f"int4 and mxfp4 run on it)")
+    return None
+
+
+def layout_refusal(model: OpenModel, gpu: GPU, engine: Engine | None, tp: int,
+                   pp: int) -> str | None:
+    """Why an engine refuses ``tp`` x ``pp`` for ``model`` on ``gpu`` (None: it accepts)."""
+    if tp > gpu.gpus_per_node:
+        return (f"tensor parallelism {tp} spans more than one {gpu.gpus_per_node}-GPU node; "
+                f"engines keep TP inside a node (use pipeline stages across nodes)")
+    if model.heads % tp:
+        return (f"tensor parallelism {tp} does not divide the {model.heads} attention heads "
+                f"of {model.name}")
+    kv = model.kv_heads
+    if (engine is not None and engine.tp_divides_kv_heads and model.mla is None
+            and kv % tp and tp % kv):
+        return (f"tensor parallelism {tp} neither divides nor is a multiple of the {kv} KV "
+                f"heads of {model.name} ({engine.name} refuses it)")
+    if pp > model.layers:
+        return f"{pp} pipeline stages exceed the {model.layers} layers of {model.name}"
+    return None

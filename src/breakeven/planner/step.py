@@ -1,0 +1,66 @@
+"""One engine step's duration: the step model shared by sizing and the simulator. Pure.
+
+A step runs, one after the other (they do not overlap): the GEMMs, bound by reading the
+weights or by their FLOPs, whichever is slower; attention, bound by reading the running
+sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
+(2 * kv_lora_rank + rope_dim)`` FLOPs per cached token, which makes it compute-bound at
+large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
+engine's fixed per-step overhead. The embedding table is a look-up, not streamed; an MoE
+reads only the experts its tokens touch, through grouped GEMMs that reach
+``engine.moe_efficiency`` of the dense bandwidth.
+"""
+
+from __future__ import annotations
+
+import math
+
+from breakeven.planner.replica import Deployment
+
+__all__ = ["allreduce_s", "attention_flops", "decode_step_s", "prefill_s"]
+
+
+def allreduce_s(dep: Deployment, tokens: float) -> float:
+    """Two ring all-reduces of the activations per layer across the TP ranks."""
+    if dep.tp == 1:
+        return 0.0
+    r = dep.rates
+    ring = 2 * (dep.tp - 1) / dep.tp * tokens * dep.model.hidden * 2 / r.busbw
+    return 2 * dep.model.layers * (ring + r.link_latency_s)
+
+
+def attention_flops(dep: Deployment, queries: float, context: float) -> float:
+    """FLOPs of ``queries`` tokens attending to ``context`` cached tokens each (all layers)."""
+    return dep.rates.attention_flops_per_token * queries * context
+
+
+def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens: float = 0,
+                  prefill_context: float | None = None) -> float:
+    """One engine step: ``batch`` sequences decode one token each at mean ``context`` while
+    ``prefill_tokens`` of prompts ride along (chunked prefill), attending on average to
+    ``prefill_context`` tokens (default: half the chunk)."""
+    r = dep.rates
+    tokens = batch + prefill_tokens
+    read_s = r.dense_bytes / dep.tp / r.bandwidth
+    if r.expert_bytes:
+        touched = 1 - (1 - r.expert_share) ** max(tokens, 1.0)
+        read_s += (r.expert_bytes * touched / dep.tp
+                   / (r.bandwidth * dep.engine.moe_efficiency))
+    gemm = max(read_s, r.active_flops_per_token * tokens / r.gemm_flops)
+    pctx = prefill_tokens / 2 if prefill_context is None else prefill_context
+    kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
+    attention = (max(kv_read, r.attention_flops_per_token * batch * context / r.attention_flops)
+                 + r.attention_flops_per_token * prefill_tokens * pctx / r.attention_flops)
+    return gemm + attention + allreduce_s(dep, tokens) + r.fixed_s
+
+
+def prefill_s(dep: Deployment, tokens: int, sequences: int = 1) -> float:
+    """Time to prefill ``sequences`` prompts of ``tokens`` each, alone on the replica, in
+    steps of the engine's token budget (work-conserving: every token is computed)."""
+    total = tokens * sequences
+    budget = dep.batched_tokens
+    full, rest = divmod(total, budget)
+    ctx = tokens / 2
+    time = full * decode_step_s(dep, 0, 0.0, budget, ctx) if full else 0.0
+    if rest:
+        time += decode_step_s(dep, 0, 0.0, rest, ctx)
+    return time if total else math.inf

@@ -1,0 +1,69 @@
+"""Layouts engines accept, refusals, impractical fits and the exit codes of ``size``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breakeven.cli import main
+from breakeven.errors import InputError
+from breakeven.planner.formats import layout_refusal
+from breakeven.planner.sizing import layouts, size
+
+
+@pytest.mark.parametrize("gpus", [3, 5, 6, 12])
+def test_a_gpu_count_no_accepted_layout_has_is_refused(catalog, gpus):
+    with pytest.raises(InputError, match="valid GPU counts: 1, 2, 4, 8"):
+        size(catalog.model("llama-3.1-70b"), catalog.gpu("h100-sxm"), catalog.engine("vllm"),
+             gpus=gpus)
+
+
+def test_tp_beyond_a_node_and_kv_heads_the_engine_cannot_split(catalog):
+    m, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
+    assert "node" in (layout_refusal(m, gpu, catalog.engine("vllm"), 16, 1) or "")
+    odd = m.model_copy(update={"heads": 24, "kv_heads": 3})
+    assert "KV heads" in (layout_refusal(odd, gpu, catalog.engine("vllm"), 2, 1) or "")
+    assert (2, 1) not in layouts(odd, gpu, 8, catalog.engine("vllm"))
+    assert layout_refusal(odd, gpu, catalog.engine("vllm"), 3, 1) is None  # vLLM runs TP 3
+    assert (8, 1) in layouts(m, gpu, 8, catalog.engine("vllm"))
+
+
+def test_a_fit_no_interactive_slo_can_use_is_marked_impractical(catalog):
+    s = size(catalog.model("llama-3.1-405b"), catalog.gpu("a10g"), catalog.engine("vllm"),
+             gpus=64)
+    assert s.fits and s.deployment.tp == 8 and s.deployment.pp == 8
+    assert s.impractical is not None and "no interactive SLO" in s.impractical
+    ok = size(catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm"), catalog.engine("vllm"))
+    assert ok.impractical is None
+
+
+def _size(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["size", *args])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return int(exit_info.value.code or 0), out.out, out.err
+
+
+def test_size_exit_codes(capsys):
+    code, _, err = _size(capsys, "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "3")
+    assert code == 2 and "does not divide the 64 attention heads" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, _ = _size(capsys, "--model", "llama-3.1-405b", "--gpu", "a10g", "--gpus", "8",
+                         "--json")
+    assert code == 3 and json.loads(out)["fits"] is False
+    code, _, err = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "l40s", "--quant", "fp4")
+    assert code == 2 and "FP4 tensor cores" in err
+
+
+def test_size_json_states_provenance_and_engine_settings(capsys):
+    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant",
+                         "fp8", "--concurrency", "32", "--length-spread", "0.2", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["provenance"]["ttft_ms"] == "simulated"
+    assert data["provenance"]["memory"] == "roofline"
+    assert data["engine_settings"]["max_num_seqs"] == 256
+    assert data["engine_settings"]["kv_cache_dtype"] == "fp8"  # vLLM's FP8 runs
+    assert data["simulation"]["length_spread"] == 0.2
+    assert data["simulation"]["roofline"]["concurrency"] == 32
