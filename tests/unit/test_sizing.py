@@ -13,7 +13,6 @@ from breakeven.planner.sizing import (
     operating_point,
     size,
 )
-from tests.support.paths import DATA
 
 
 @pytest.mark.parametrize(
