@@ -25,7 +25,7 @@ import aiohttp
 from breakeven.errors import ApiError, UpstreamError
 from breakeven.gateway import pseudonym, upstream
 from breakeven.gateway.call import Call
-from breakeven.gateway.cascade import judge
+from breakeven.gateway.cascade import check_request, judge
 from breakeven.gateway.config import Backend, GatewayConfig
 from breakeven.gateway.load import Load
 from breakeven.gateway.policy import BackendState, Choice, choose
@@ -154,10 +154,14 @@ class Dispatcher:
         route = call.route
         assert route is not None
         rule = route.cascade
+        if rule is not None:
+            check_request(body)  # a malformed response_format is the caller's 400, first
         if rule is None:
             b, answer = await self.complete(call, body)
             call.answered(b, answer.tokens_in, answer.tokens_out)
-            call.trace.served_in = (answer.body.get("usage") or {}).get("inference_geo")
+            usage = answer.body.get("usage")
+            geo = usage.get("inference_geo") if isinstance(usage, dict) else None
+            call.trace.served_in = geo if isinstance(geo, str) else None
             return answer.body
         asked = {**body, "stream": False}
         if rule.min_mean_logprob is not None and all(
@@ -178,7 +182,8 @@ class Dispatcher:
                 call.answered(then, answer.tokens_in, answer.tokens_out)
         if not body.get("logprobs"):
             for choice in answer.body.get("choices") or []:
-                choice["logprobs"] = None
+                if isinstance(choice, dict):
+                    choice["logprobs"] = None
         return answer.body
 
     def _failed(self, b: Backend, exc: UpstreamError) -> None:

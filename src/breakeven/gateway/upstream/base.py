@@ -29,7 +29,7 @@ from breakeven.errors import UpstreamError
 from breakeven.gateway.config import Backend
 
 __all__ = ["Answer", "Decoder", "Stream", "Upstream", "api_key", "complete", "open_stream",
-           "redact"]
+           "redact", "tokens"]
 
 
 class Answer:
@@ -37,9 +37,19 @@ class Answer:
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
-        usage = body.get("usage") or {}
-        self.tokens_in = int(usage.get("prompt_tokens") or 0)
-        self.tokens_out = int(usage.get("completion_tokens") or 0)
+        self.tokens_in, self.tokens_out = tokens(body.get("usage"))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def tokens(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of an upstream's ``usage``; what is not a count is 0
+    (an upstream's odd usage must not turn an answer into a 500)."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
 
 
 class Decoder(ABC):
@@ -197,8 +207,7 @@ class Stream:
         await self._cm.__aexit__(None, None, None)
 
     def _usage(self, usage: dict[str, Any]) -> None:
-        self.tokens_in = int(usage.get("prompt_tokens") or 0)
-        self.tokens_out = int(usage.get("completion_tokens") or 0)
+        self.tokens_in, self.tokens_out = tokens(usage)
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""

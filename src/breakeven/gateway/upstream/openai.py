@@ -22,6 +22,15 @@ def _headers(b: Backend) -> dict[str, str]:
     return headers
 
 
+def _choices_ok(choices: Any) -> bool:
+    """``choices`` as the API promises: a list of objects whose ``delta``/``message``,
+    when present, are objects (anything else would break the relay, not the caller)."""
+    return isinstance(choices, list) and all(
+        isinstance(c, dict) and all(isinstance(c.get(k, {}), dict | type(None))
+                                    for k in ("delta", "message"))
+        for c in choices)
+
+
 class _Chunks(Decoder):
     def __init__(self, b: Backend, alias: str) -> None:
         self.name = b.name
@@ -34,6 +43,9 @@ class _Chunks(Decoder):
             message = err.get("message") if isinstance(err, dict) else err
             raise UpstreamError("http", f"{self.name} stream error: "
                                         f"{redact(self.backend, str(message))}", 502)
+        if not _choices_ok(event.get("choices", [])):
+            raise UpstreamError("protocol", f"{self.name} sent a chunk whose 'choices' is not "
+                                            "a list of objects")
         event["model"] = self.alias
         return [event]
 
@@ -56,8 +68,10 @@ class OpenAIUpstream(Upstream):
 
     def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
                alias: str) -> dict[str, Any]:
-        if endpoint != "embeddings" and not isinstance(data.get("choices"), list):
-            raise UpstreamError("protocol", f"{b.name} answered without 'choices'")
+        if endpoint != "embeddings" and not (isinstance(data.get("choices"), list)
+                                             and _choices_ok(data["choices"])):
+            raise UpstreamError("protocol", f"{b.name} answered without 'choices' (a list "
+                                            "of objects)")
         data["model"] = alias
         return data
 
