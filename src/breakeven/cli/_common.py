@@ -25,7 +25,9 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpu", required=True, help="GPU id (h100-sxm, a10g, mi300x ...)."),
         click.option("--gpus", type=click.IntRange(min=1), default=None,
                      help="GPUs per replica (default: the fewest that fit)."),
-        click.option("--quant", type=click.Choice(QUANTS), default="bf16", show_default=True),
+        click.option("--quant", type=click.Choice(QUANTS), default=None,
+                     help="Weight format (default: the model's own, e.g. mxfp4 for "
+                          "gpt-oss, fp8 for DeepSeek, bf16 for most)."),
         click.option("--kv-dtype", type=click.Choice(["auto", "bf16", "fp8"]), default="auto",
                      show_default=True),
         click.option("--engine", default="vllm", show_default=True),

@@ -11,14 +11,16 @@ import click
 from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
 
 
-def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str,
+def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
                 kv_dtype: str, engine: str) -> Any:
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import size
 
     cat = load_catalog(catalog_dir)
-    result = size(cat.model(model), cat.gpu(gpu), cat.engine(engine), quant=quant,  # type: ignore[arg-type]
+    the_model = cat.model(model)
+    result = size(the_model, cat.gpu(gpu), cat.engine(engine),
+                  quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype)  # type: ignore[arg-type]
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
@@ -54,7 +56,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Offline: a closed loop of this many callers instead.")
 @catalog_option
 @json_option
-def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
+def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             max_model_len: int | None, max_num_seqs: int | None, scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,

@@ -56,7 +56,7 @@ def _concurrency(value: str) -> int | None:
               help="Seed of the simulated run's lengths.")
 @catalog_option
 @json_option
-def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, engine: str,
+def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             input_len: int, output_len: int, concurrency: str, length_spread: float,
             max_num_seqs: int | None, max_batched_tokens: int | None,
             engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
@@ -73,7 +73,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
     if engine_version is not None:
         row = row.model_copy(update={"version": engine_version})
     the_gpu = cat.gpu(gpu)
-    result = size(cat.model(model), the_gpu, row, quant=quant,  # type: ignore[arg-type]
+    the_model = cat.model(model)
+    result = size(the_model, the_gpu, row, quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=input_len, output_len=output_len, concurrency=conc,
                   slo=SloTarget(ttft_ms, tpot_ms), kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
