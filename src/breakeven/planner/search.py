@@ -70,7 +70,8 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 
 # -- assignment ------------------------------------------------------------------------------
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
-        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog) -> Option:
+        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog,
+        launch: dict[str, str]) -> Option:
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
     p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
@@ -99,11 +100,9 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[
     if kind == "hybrid":
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
                                                   if pl.side == "hosted"}))
-    first = next(iter(cfg.sizings.values()))
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
-                         tuple((s.name, cfg.sizings[s.name]) for s in on_self),
-                         launch_lines(first))
+                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
 
@@ -125,10 +124,11 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
                         / max(s.demand.requests_per_month, 1e-9))
         subsets = [ranked[:i] for i in range(len(ranked) + 1)]
     results = []
+    launch = launch_lines(next(iter(cfg.sizings.values())))  # one per deployment
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat))
+            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat, launch))
     if not results:
         return []
     best = min(results, key=lambda o: o.monthly_usd)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import upstreams
-from tests.support.servers import InProcessGateway
+from tests.support.servers import GatewayProcess
 
 KEY = "k-general"
 VALUES = ["jane.doe@example.com", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00"]
@@ -118,7 +118,7 @@ class Boundary:
         self._servers = [upstreams.serving(self.local.app()), upstreams.serving(self.cloud.app()),
                          upstreams.serving(upstreams.anthropic_app(self.claude_log))]
         urls = [s.__enter__() for s in self._servers]
-        self.gateway = InProcessGateway(_config(*urls, f"sqlite:///{tmp}/ledger.db", pseudonymise),
+        self.gateway = GatewayProcess(_config(*urls, f"sqlite:///{tmp}/ledger.db", pseudonymise),
                                       tmp)
 
     def hosted(self) -> list[bytes]:
