@@ -152,10 +152,17 @@ def _notes(cps: Sequence[Checkpoint], signed: bool,
     return tuple(notes)
 
 
+HEAD_SQL = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
+
+
 def pin(store: Any) -> dict[str, Any]:
     """The head of ``store`` now, as an auditor keeps it (``--expect`` reads it)."""
     with store.snapshot() as snap:
-        rows = snap.query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+        return head_pin(snap.query(HEAD_SQL))
+
+
+def head_pin(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """The kept-head document for the rows of ``HEAD_SQL`` (the genesis when empty)."""
     seq, digest = (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
     return {"format": _PIN_FORMAT, "seq": seq, "hash": digest, "taken_at": time.time()}
 

@@ -50,6 +50,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/readyz", operations.readyz)
     app.router.add_get("/metrics", operations.metrics)
     app.router.add_get("/admin/ledger", operations.admin_ledger)
+    app.router.add_get("/admin/audit/head", operations.audit_head)
     app.router.add_get("/admin/report", dashboard.admin_report)
     app.router.add_get("/dashboard", dashboard.page)
     app.cleanup_ctx.append(_lifecycle)

@@ -18,14 +18,15 @@ import time
 import aiohttp
 from aiohttp import web
 
+from breakeven.audit.check import HEAD_SQL, head_pin
 from breakeven.errors import ApiError
 from breakeven.gateway.config import Backend
 from breakeven.gateway.openapi import document
 from breakeven.gateway.state import SERVICES, Services
 from breakeven.store import LEDGER_COLUMNS
 
-__all__ = ["READY", "Readiness", "admin_ledger", "healthz", "metrics", "models", "openapi",
-           "probe_every", "readyz"]
+__all__ = ["READY", "Readiness", "admin_ledger", "audit_head", "healthz", "metrics", "models",
+           "openapi", "probe_every", "readyz"]
 
 
 class Readiness:
@@ -128,3 +129,13 @@ async def admin_ledger(request: web.Request) -> web.Response:
                 rec[name] = json.loads(rec[name])
         records.append(rec)
     return web.json_response({"object": "list", "data": records})
+
+
+async def audit_head(request: web.Request) -> web.Response:
+    """The chain's head now, as ``breakeven audit checkpoint`` writes it: an auditor (or a
+    client) keeps it and later runs ``audit verify --expect FILE``, which fails if the
+    ledger no longer extends it (admin key)."""
+    gw = request.app[SERVICES]
+    gw.auth.admin(request.headers)
+    return web.json_response(head_pin(await gw.store.fetch(HEAD_SQL)),
+                             headers={"Cache-Control": "no-store"})
