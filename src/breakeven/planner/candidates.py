@@ -16,7 +16,7 @@ from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Q
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
 from breakeven.planner.economics import hosted_monthly_usd
-from breakeven.planner.sizing import Deployment, Sizing, evaluate, layouts
+from breakeven.planner.sizing import Deployment, Sizing, SloTarget, evaluate, layouts
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
 
@@ -119,8 +119,12 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
         dep = Deployment(m, gpu, engine, quant, tp, pp, link=cat.interconnect_for(gpu))
         cal = next((c for c in cals if c.matches(dep)), None)
         sizings, capacity = {}, {}
+        sized: dict[tuple[int, int, SloTarget], Sizing] = {}
         for seg in segs:
-            s = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, None, seg.slo)
+            key = (seg.demand.input_tokens, seg.demand.output_tokens, seg.slo)
+            if key not in sized:  # segments of the same shape share one sizing
+                sized[key] = evaluate(dep, key[0], key[1], None, seg.slo)
+            s = sized[key]
             if not s.fits:
                 last_reason = s.reason or "does not fit"
                 break
