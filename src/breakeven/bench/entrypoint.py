@@ -3,7 +3,7 @@
 ``breakeven bench`` is a thin shell over these (it parses and validates its options, calls
 them, and renders); a library user calls them directly::
 
-    work = build_work(input_len="fixed:1000", output_len="fixed:200", count=200)
+    work = build_work(input_len="1000", output_len="200", count=200)  # +/- 20% spread
     levels = plan_levels(work, concurrency=[1, 4, 16])
     run = run_bench(Target(url, model), work, levels, load=Load(requests=200))
     write_result(run.result, "bench.json")  # from breakeven.bench.result
@@ -27,7 +27,15 @@ from breakeven.bench import workload as wl
 from breakeven.bench.client import Target
 from breakeven.bench.metrics import Slo
 from breakeven.bench.result import SCHEMA, compare, load_result
-from breakeven.bench.runner import BenchError, Level, Load, Runner, preflight, sweep_rates
+from breakeven.bench.runner import (
+    MIN_COMPLETED,
+    BenchError,
+    Level,
+    Load,
+    Runner,
+    preflight,
+    sweep_rates,
+)
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import InputError
 
@@ -82,8 +90,8 @@ class BenchRun:
 
 # -- the work ------------------------------------------------------------------------------
 def build_work(*, dataset: str | None = None, trace: str | None = None,
-               workload: str | None = None, input_len: str = "fixed:1000",
-               output_len: str = "fixed:200", prefix_tokens: int = 0, count: int = 200,
+               workload: str | None = None, input_len: str = "1000",
+               output_len: str = "200", prefix_tokens: int = 0, count: int = 200,
                seed: int = 0, endpoint: str = "chat") -> BenchWork:
     """The requests: a ShareGPT ``dataset``, a JSONL ``trace``, a planner ``workload`` file's
     segments, or (none of them) synthetic ones of ``input_len`` / ``output_len`` tokens."""
@@ -103,7 +111,10 @@ def build_work(*, dataset: str | None = None, trace: str | None = None,
     specs = wl.synthetic(count, inp, out, seed=seed, prefix_tokens=prefix_tokens,
                          chat=endpoint == "chat")
     return BenchWork(specs, {"source": "synthetic", "input_len": input_len,
-                             "output_len": output_len, "prefix_tokens": prefix_tokens,
+                             "output_len": output_len,
+                             "input_distribution": inp.describe(),
+                             "output_distribution": out.describe(),
+                             "prefix_tokens": prefix_tokens,
                              "endpoint": endpoint})
 
 
@@ -209,6 +220,11 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
         run.interrupted = True
     if any(lv["status"] == "failed" for lv in result["levels"]):
         result["status"] = "failed"
+    few = [lv["level"] for lv in result["levels"] if lv.get("too_few")]
+    if few:
+        result["warnings"].append(
+            f"{', '.join(few)}: fewer than {MIN_COMPLETED} completed requests; too few to "
+            "trust (calibration leaves them out); rerun with more --requests")
     if any(lv["client"]["saturated"] for lv in result["levels"]):
         result["warnings"].append("the client saturated on some levels; rerun with --workers")
     return run
@@ -224,6 +240,7 @@ def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
                    "fixed_output_length": target.fixed_output},
         "workload": work.info,
         "slo": slo.as_dict() if slo else None,
+        "load": load.as_dict(),
         "client": {"workers": load.workers, "python": platform.python_version(),
                    "cpus": os.cpu_count(), "host": platform.node()},
         "server": None, "deployment": None, "levels": [], "warnings": [], "status": "ok",

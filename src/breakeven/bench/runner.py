@@ -27,10 +27,12 @@ from breakeven.bench.workload import RequestSpec
 from breakeven.errors import BreakevenError
 from breakeven.event_loop import event_loop
 
-__all__ = ["BenchError", "Level", "Load", "Runner", "offsets", "preflight", "sweep_rates"]
+__all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", "preflight",
+           "sweep_rates"]
 
 _SATURATED_CPU = 0.9  # a worker busier than this cannot be trusted to send on time
 _SATURATED_LAG_MS = 10.0
+MIN_COMPLETED = 50  # a level with fewer completed requests is ``too_few`` to trust
 
 
 class BenchError(BreakevenError):
@@ -62,6 +64,13 @@ class Load:
     warmup: float = 0.1  # fraction of the measured requests / duration sent first
     workers: int = 1
     seed: int = 0
+    stagger_s: float = 0.2  # closed loop: the callers' first sends spread over this
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting, for the result document."""
+        return {"requests": self.requests, "duration_s": self.duration_s,
+                "warmup": self.warmup, "workers": self.workers, "seed": self.seed,
+                "stagger_s": self.stagger_s, "min_completed": MIN_COMPLETED}
 
 
 def offsets(level: Level, count: int, rng: random.Random) -> list[float]:
@@ -196,14 +205,14 @@ class Runner:
                             warmup_s=warm_s, start_at=start_at), count
             return Work(self.target, self.specs, concurrency=int(level.value),
                         duration_s=load.duration_s + warm_s, warmup_s=warm_s,
-                        start_at=start_at), 0
-        measured = load.requests or 1
+                        start_at=start_at, stagger_s=load.stagger_s), 0
+        measured = load.requests or 200
         warm = math.ceil(measured * load.warmup)
         if level.mode == "rate":
             return Work(self.target, self.specs, offsets=offsets(level, measured + warm, rng),
                         warmup=warm, start_at=start_at), measured + warm
         return Work(self.target, self.specs, concurrency=int(level.value), count=measured + warm,
-                    warmup=warm, start_at=start_at), measured + warm
+                    warmup=warm, start_at=start_at, stagger_s=load.stagger_s), measured + warm
 
     def run(self, level: Level) -> dict[str, Any]:
         work, planned = self._work(level)
@@ -249,6 +258,7 @@ class Runner:
             "arrival": level.arrival if level.mode == "rate" else None,
             "burstiness": level.burstiness if level.mode == "rate" else None,
             "status": "failed" if failed else ("degraded" if summary["failed"] else "ok"),
+            "too_few": summary["completed"] < MIN_COMPLETED,
             **summary,
             "error_samples": samples,
             "wall_s": time.perf_counter() - started,

@@ -74,16 +74,16 @@ def _slo(text: str | None) -> Any:
 @click.option("--sweep-concurrency", type=click.IntRange(min=1), default=256,
               show_default=True, help="Closed-loop concurrency used to find saturation.")
 @click.option("--requests", type=click.IntRange(min=1), default=None,
-              help="Measured requests per level (default 200).")
+              help="Measured requests per level, after the warm-up (default 200).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Measured seconds per level instead of a count.")
 @click.option("--warmup", type=click.FloatRange(min=0, max=1), default=0.1, show_default=True,
               help="Extra share of each level sent first and not measured.")
-@click.option("--input-len", default="fixed:1000", show_default=True,
-              help="Synthetic prompt tokens: N, fixed:N, uniform:LO,HI, normal:M,SD, "
-                   "lognormal:MEDIAN,SIGMA.")
-@click.option("--output-len", default="fixed:200", show_default=True,
-              help="Synthetic output tokens (same forms).")
+@click.option("--input-len", default="1000", show_default=True,
+              help="Synthetic prompt tokens: N (spread uniformly over N +/- 20%), fixed:N "
+                   "(exactly N), uniform:LO,HI, normal:M,SD, lognormal:MEDIAN,SIGMA.")
+@click.option("--output-len", default="200", show_default=True,
+              help="Synthetic output tokens (same forms; N is spread, fixed:N exact).")
 @click.option("--prefix-tokens", type=click.IntRange(min=0), default=0, show_default=True,
               help="Shared system prompt of N tokens ahead of every request.")
 @click.option("--endpoint", type=click.Choice(["chat", "completions"]), default="chat",
@@ -160,7 +160,7 @@ def _run(opts: dict[str, Any]) -> int:
     workers = opts["workers"] or default_workers(levels)
     target = Target(opts["url"], opts["model"], api_key, opts["stream"],
                     not opts["natural_length"], opts["timeout"])
-    load = Load(opts["requests"] if not opts["duration"] else None, opts["duration"],
+    load = Load(count if not opts["duration"] else None, opts["duration"],
                 opts["warmup"], workers, opts["seed"])
     sweep = Sweep(opts["sweep_points"], opts["sweep_concurrency"], opts["arrival"],
                   opts["burstiness"]) if opts["sweep_points"] else None
