@@ -26,7 +26,7 @@ from typing import Any
 from breakeven.bench import workload as wl
 from breakeven.bench.client import Target
 from breakeven.bench.metrics import Slo
-from breakeven.bench.result import SCHEMA, compare, load_result
+from breakeven.bench.result import SCHEMA, compare, differences, load_result
 from breakeven.bench.runner import (
     MIN_COMPLETED,
     BenchError,
@@ -128,8 +128,11 @@ def _from_workload_file(path: str, count: int, seed: int) -> BenchWork:
             for s in spec.segments] or [(1.0, t.input_tokens, t.output_tokens)]
     specs = wl.from_workload(segs, count, seed)
     mean_rps = t.daily_requests / (t.hours_per_day * 3600)
+    slo = {k: v for k, v in (("ttft_ms", spec.slo.ttft_ms), ("tpot_ms", spec.slo.tpot_ms))
+           if v is not None}
     return BenchWork(specs, {"source": "workload", "file": path, "segments": len(segs),
-                             "mean_rps": mean_rps, "peak_rps": mean_rps * t.peak_to_mean})
+                             "mean_rps": mean_rps, "peak_rps": mean_rps * t.peak_to_mean,
+                             "slo": slo or None})
 
 
 # -- the levels ----------------------------------------------------------------------------
@@ -225,9 +228,39 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
         result["warnings"].append(
             f"{', '.join(few)}: fewer than {MIN_COMPLETED} completed requests; too few to "
             "trust (calibration leaves them out); rerun with more --requests")
-    if any(lv["client"]["saturated"] for lv in result["levels"]):
-        result["warnings"].append("the client saturated on some levels; rerun with --workers")
+    for lv in result["levels"]:
+        client = lv["client"]
+        if client.get("saturated_by"):
+            result["warnings"].append(f"{lv['level']}: the client saturated "
+                                      f"({client['saturated_by']}); rerun with --workers")
+        elif client.get("late_sends"):
+            result["warnings"].append(f"{lv['level']}: {client['late_sends']}")
+    _label_scaled(result)
     return run
+
+
+def _label_scaled(result: dict[str, Any]) -> None:
+    """Against a breakeven sim at a time scale: each level's simulated figures beside the
+    wall-clock ones, and a warning that says so."""
+    card = (result.get("server") or {}).get("breakeven")
+    scale = card.get("time_scale") if isinstance(card, dict) else None
+    if not isinstance(scale, int | float) or scale <= 0 or scale == 1:
+        return
+    result["time_scale"] = scale
+    for lv in result["levels"]:
+        sim: dict[str, Any] = {
+            key: lv[key] * scale for key in ("request_throughput", "output_throughput",
+                                             "total_token_throughput", "goodput")
+            if isinstance(lv.get(key), int | float)}
+        for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+            stats = lv.get(key)
+            if isinstance(stats, dict):
+                sim[key] = {k: v / scale for k, v in stats.items()}
+        lv["simulated"] = sim
+    result["warnings"].append(
+        f"the target is a breakeven sim running at time scale {scale:g}: times and rates "
+        f"here are wall-clock, {1 / scale:g}x faster than the simulated engine; each "
+        "level's 'simulated' holds the engine's own figures")
 
 
 def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
@@ -261,9 +294,19 @@ def _run_levels(runner: Runner, levels: list[Level], sweep: Sweep | None,
 
 
 # -- comparing runs ------------------------------------------------------------------------
-def compare_files(a: str, b: str) -> list[dict[str, Any]]:
-    """Two result files compared level by level (B relative to A); they must share one."""
-    rows = compare(load_result(a), load_result(b))
+def compare_files(a: str, b: str,
+                  warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Two result files compared level by level (B relative to A); they must share a
+    level and have measured the same lengths (else ``InputError``); what else differs is
+    appended to ``warnings``."""
+    doc_a, doc_b = load_result(a), load_result(b)
+    refuse, warn = differences(doc_a, doc_b)
+    if refuse:
+        raise InputError(f"the runs measured different work: {'; '.join(refuse)}",
+                         where=f"{a} / {b}")
+    if warnings is not None:
+        warnings.extend(warn)
+    rows = compare(doc_a, doc_b)
     if not rows:
         raise InputError("the two results share no level (same --concurrency/--rate?)",
                          where=f"{a} / {b}")

@@ -32,6 +32,7 @@ __all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", 
 
 _SATURATED_CPU = 0.9  # a worker busier than this cannot be trusted to send on time
 _SATURATED_LAG_MS = 10.0
+_BUSY_CPU = 0.5  # late sends count against the client only when it was this busy
 MIN_COMPLETED = 50  # a level with fewer completed requests is ``too_few`` to trust
 
 
@@ -243,8 +244,7 @@ class Runner:
         cpu = max((res.cpu_s / res.wall_s if res.wall_s else 0.0) for res in results)
         lag = percentiles(lags, scale=1.0)
         send_lag = summary.get("send_lag_ms") or {}
-        saturated = cpu > _SATURATED_CPU or (lag or {}).get("p99", 0.0) > _SATURATED_LAG_MS or (
-            level.mode != "concurrency" and send_lag.get("p99", 0.0) > _SATURATED_LAG_MS)
+        saturated_by, late = _saturation(cpu, send_lag.get("p99", 0.0), level.mode)
         failed = summary["completed"] == 0 or summary["failed"] > summary["requests"] / 2
         samples: dict[str, str] = {}
         for r in records:
@@ -267,9 +267,26 @@ class Runner:
                 "cpu_fraction": round(cpu, 3),
                 "cpu_s": round(sum(res.cpu_s for res in results), 3),
                 "loop_lag_ms": lag,
-                "saturated": saturated,
+                "saturated": saturated_by is not None,
+                "saturated_by": saturated_by,  # the figure that says so
+                "late_sends": late,  # sent late though the client was not busy: the host was
             },
         }
+
+
+def _saturation(cpu: float, send_lag_p99_ms: float, mode: str) -> tuple[str | None, str | None]:
+    """(what says the client saturated, what says the host delayed it): judged on the
+    client's own CPU time and, open loop, on how late it sent; loop lag or late sends with
+    an idle client are other processes' load, not the client's."""
+    if cpu > _SATURATED_CPU:
+        return f"the client's own CPU at {cpu:.0%} of a core", None
+    if mode == "concurrency" or send_lag_p99_ms <= _SATURATED_LAG_MS:
+        return None, None
+    if cpu > _BUSY_CPU:
+        return (f"send lag p99 {send_lag_p99_ms:,.1f} ms with the client's own CPU at "
+                f"{cpu:.0%} of a core"), None
+    return None, (f"send lag p99 {send_lag_p99_ms:,.1f} ms while the client used {cpu:.0%} "
+                  "of a core: other processes on the host delayed it")
 
 
 def sweep_rates(idle: dict[str, Any], saturation: dict[str, Any], points: int,

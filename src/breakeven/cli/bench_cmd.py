@@ -153,6 +153,10 @@ def _run(opts: dict[str, Any]) -> int:
                       input_len=opts["input_len"], output_len=opts["output_len"],
                       prefix_tokens=opts["prefix_tokens"], count=max(count, 64),
                       seed=opts["seed"], endpoint=opts["endpoint"])
+    if slo is None and work.info.get("slo"):  # a workload file's SLO sets goodput
+        from breakeven.bench.metrics import Slo
+
+        slo = Slo(**work.info["slo"])
     levels = plan_levels(work, concurrency=_floats(opts["concurrency"], "--concurrency",
                                                    integer=True),
                          rates=_floats(opts["rate"], "--rate"), arrival=opts["arrival"],
@@ -223,9 +227,12 @@ def compare_cmd(a: str, b: str, as_json: bool) -> None:
     """Compare two bench results level by level (B relative to A)."""
     from breakeven.bench.entrypoint import compare_files
 
-    rows = compare_files(a, b)
+    warnings: list[str] = []
+    rows = compare_files(a, b, warnings)
+    for line in warnings:
+        click.echo(f"breakeven: warning: {line}", err=True)
     if as_json:
-        emit_json({"a": a, "b": b, "rows": rows})
+        emit_json({"a": a, "b": b, "rows": rows, "warnings": warnings})
     else:
         from breakeven.render.bench import print_compare
 
