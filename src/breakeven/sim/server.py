@@ -24,8 +24,10 @@ from breakeven.errors import ApiError
 from breakeven.event_loop import event_loop
 from breakeven.planner.sizing import Deployment
 from breakeven.prometheus import Histogram
+from breakeven.sim.bodies import Job, chunk, response_body, usage_chunk
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
-from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
+from breakeven.sim.protocol import parse_job
+from breakeven.sim.tokens import Vocabulary
 
 __all__ = ["SimServer", "serve", "start"]
 
@@ -64,6 +66,7 @@ class SimServer:
         self.ttft = Histogram()
         self.tpot = Histogram()
         self.e2e = Histogram()
+        self.vocabulary = Vocabulary()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._origin = self._loop.time()
@@ -103,7 +106,8 @@ class SimServer:
             for seq in step.finished:
                 stream = seq.key  # type: ignore[assignment]
                 stream.done = True
-                self.finished[stream.job.finish_reason] += 1
+                reason = stream.job.finish_reason
+                self.finished[reason] = self.finished.get(reason, 0) + 1
                 self.e2e.observe(engine.now - seq.arrival)
                 if seq.output_tokens > 1 and seq.first_token is not None:
                     self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
@@ -124,6 +128,11 @@ class SimServer:
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
+        for path, handler in (("/tokenize", self.tokenize), ("/detokenize", self.detokenize)):
+            app.router.add_post(path, handler)
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/ping", self.health)
+        app.router.add_post("/ping", self.health)
 
         async def on_startup(_: web.Application) -> None:
             self.start()
@@ -170,6 +179,50 @@ class SimServer:
 
     async def health(self, _: web.Request) -> web.Response:
         return web.Response(status=200)
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        return body
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        """vLLM's ``/tokenize``: a ``prompt`` or chat ``messages`` -> count and ids."""
+        body = await self._body(request)
+        if isinstance(body.get("messages"), list):
+            pairs = []
+            for i, m in enumerate(body["messages"]):
+                content = m.get("content") if isinstance(m, dict) else None
+                if isinstance(content, list):
+                    content = " ".join(str(p.get("text", "")) for p in content
+                                       if isinstance(p, dict))
+                if not isinstance(content, str):
+                    raise ApiError(400, f"messages[{i}].content must be a string",
+                                   f"messages[{i}]")
+                pairs.append((str(m.get("role", "user")), content))
+            ids = self.vocabulary.encode_chat(pairs)
+        elif isinstance(body.get("prompt"), str):
+            ids = self.vocabulary.encode(body["prompt"],
+                                         body.get("add_special_tokens", True) is not False)
+        else:
+            raise ApiError(400, "give 'prompt' (a string) or 'messages'", "prompt")
+        return web.json_response({"count": len(ids), "max_model_len":
+                                  self.config.max_model_len, "tokens": ids,
+                                  "token_strs": None})
+
+    async def detokenize(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        ids = body.get("tokens")
+        if not isinstance(ids, list):
+            raise ApiError(400, "'tokens' must be a list of token ids", "tokens")
+        return web.json_response({"prompt": self.vocabulary.decode(ids)})
+
+    async def version(self, _: web.Request) -> web.Response:
+        return web.json_response({"version": self.dep.engine.version or "unknown",
+                                  "served_by": "breakeven sim"})
 
     async def models(self, _: web.Request) -> web.Response:
         dep = self.dep
