@@ -140,3 +140,25 @@ def test_tokenize_detokenize_version_and_ping(sim):
     status, version = _call(f"{root}/version")
     assert status == 200 and "version" in version
     assert _call(f"{root}/ping")[0] == 200
+
+
+def test_n_choices_each_run_and_are_counted(client, sim):
+    done = client.chat.completions.create(model=MODEL, messages=_ask(), n=3, max_tokens=20,
+                                          extra_body={"ignore_eos": True})
+    assert [c.index for c in done.choices] == [0, 1, 2]
+    assert len({c.message.content for c in done.choices}) == 3
+    assert done.usage.completion_tokens == 60
+    assert sum(count_tokens(c.message.content) for c in done.choices) == 60
+    stream = client.chat.completions.create(
+        model=MODEL, messages=_ask(), n=2, max_tokens=12, stream=True,
+        stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+    texts, finishes, used = {0: "", 1: ""}, {}, None
+    for event in stream:
+        if event.usage is not None:
+            used = event.usage.completion_tokens
+        for choice in event.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+    assert finishes == {0: "length", 1: "length"} and used == 24
+    assert [count_tokens(t) for t in texts.values()] == [12, 12]

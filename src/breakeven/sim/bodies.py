@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-__all__ = ["Job", "chunk", "response_body", "usage", "usage_chunk"]
+__all__ = ["Job", "chunk", "response_body", "siblings", "usage", "usage_chunk"]
 
 Kind = Literal["chat", "completion"]
 
@@ -27,7 +27,9 @@ class Job:
     id: str = ""
     priority: int = 0
     tool: tuple[str, str] | None = None  # (function name, call id): the tokens are arguments
-    choices: list[list[tuple[str, float]]] = field(default_factory=list)  # n > 1: the others
+    # n > 1: the other choices' (tokens, finish reason); ``index`` is this one's
+    choices: list[tuple[list[tuple[str, float]], str]] = field(default_factory=list)
+    index: int = 0
 
     @property
     def completion_tokens(self) -> int:
@@ -91,9 +93,22 @@ def _call(job: Job, arguments: str, first: bool) -> dict[str, Any]:
             "function": {"name": name, "arguments": arguments}}
 
 
+def siblings(job: Job) -> list[Job]:
+    """The request's choices as one job each (``n`` > 1: run as ``n`` sequences)."""
+    return [replace(job, choices=[])] + [
+        replace(job, tokens=tokens, finish_reason=reason, index=i, choices=[])
+        for i, (tokens, reason) in enumerate(job.choices, 1)]
+
+
 def response_body(job: Job, created: int) -> dict[str, Any]:
-    """The non-streaming answer."""
-    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": job.finish_reason}
+    """The non-streaming answer (every choice, usage summed over them)."""
+    if job.choices:
+        parts = [response_body(j, created) for j in siblings(job)]
+        done = sum(p["usage"]["completion_tokens"] for p in parts)
+        return parts[0] | {"choices": [p["choices"][0] for p in parts],
+                           "usage": usage(job, done)}
+    choice: dict[str, Any] = {"index": job.index, "logprobs": None,
+                              "finish_reason": job.finish_reason}
     if job.kind == "chat":
         choice["message"] = {"role": "assistant", "content": job.text, "tool_calls": []}
         if job.tool is not None:
@@ -126,13 +141,13 @@ def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
             delta = {"content": text}
             if job.logprobs:
                 logprobs = _chat_logprobs(job, start, pieces)
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": logprobs,
+        choice: dict[str, Any] = {"index": job.index, "delta": delta, "logprobs": logprobs,
                                   "finish_reason": job.finish_reason if finish else None}
         obj = "chat.completion.chunk"
     else:
         if pieces and job.logprobs:
             logprobs = _completion_logprobs(job, start, offset, pieces)
-        choice = {"index": 0, "text": text, "logprobs": logprobs,
+        choice = {"index": job.index, "text": text, "logprobs": logprobs,
                   "finish_reason": job.finish_reason if finish else None}
         obj = "text_completion"
     event: dict[str, Any] = {"id": job.id, "object": obj, "created": created,
@@ -144,6 +159,7 @@ def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
 
 def usage_chunk(job: Job, created: int) -> str:
     obj = "chat.completion.chunk" if job.kind == "chat" else "text_completion"
+    done = sum(j.completion_tokens for j in siblings(job))
     event = {"id": job.id, "object": obj, "created": created, "model": job.model,
-             "choices": [], "usage": usage(job)}
+             "choices": [], "usage": usage(job, done)}
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"

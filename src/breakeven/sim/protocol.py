@@ -3,9 +3,9 @@
 Pure: parses a decoded JSON body into a ``Job`` (prompt tokens, the whole synthetic answer
 decided up front, finish reason) and builds response bodies and SSE chunks. Supported, with
 vLLM's semantics: ``max_tokens`` / ``max_completion_tokens`` (default: the rest of the
-context for chat, 16 for completions), ``stop``, ``n=1``, ``seed``, ``logprobs`` and
-``top_logprobs`` (chat) or integer ``logprobs`` (completions), ``stream`` with
-``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens`` and ``priority``;
+context for chat, 16 for completions), ``stop``, ``n`` (each choice its own sequence),
+``seed``, ``logprobs`` and ``top_logprobs`` (chat) or integer ``logprobs`` (completions),
+``stream`` with ``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens`` and ``priority``;
 ``response_format`` (JSON mode, ``json_schema``) and a forced or ``required``
 ``tool_choice`` answer with JSON from ``structured``; the bodies are built in ``bodies``.
 Without ``ignore_eos`` the answer ends at a natural length drawn per request (median
@@ -34,6 +34,7 @@ __all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "u
 
 _NATURAL_MEDIAN = 180
 _NATURAL_SIGMA = 0.7
+_MAX_N = 128
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -141,17 +142,18 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
                             f"({max_tokens})", "min_tokens")
     sampling = _sampling(body, priorities)
     rng = random.Random(_rng_seed(sampling, prompt.text, variant, entropy))
-    shaped = structured(body, rng, max_tokens) if kind == "chat" else None
-    if shaped is None:
-        tokens, reason = _answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
-    else:
-        tokens, reason = shaped[1], shaped[2]
+    answers = []
+    for _ in range(_number(body, "n", int, 1, _MAX_N) or 1):
+        shaped = structured(body, rng, max_tokens) if kind == "chat" else None
+        answers.append(_answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
+                       if shaped is None else (shaped[1], shaped[2]))
+    (tokens, reason), others = answers[0], answers[1:]
     tool = (shaped[0].tool, f"chatcmpl-tool-{rng.getrandbits(64):016x}") if (
         shaped and shaped[0].tool) else None
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
                sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
-               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool)
+               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others)
 
 
 @dataclass(frozen=True)
@@ -182,9 +184,7 @@ def _served_model(body: Any, served: str) -> str:
     if model != served:
         raise ApiError(404, f"The model `{model}` does not exist.", "model",
                        "NotFoundError", "model_not_found")
-    n = _number(body, "n", int, 1)
-    if n not in (None, 1):
-        raise ApiError(400, "only n=1 is supported by breakeven sim", "n")
+    _number(body, "n", int, 1, _MAX_N)
     return model
 
 

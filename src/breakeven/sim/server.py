@@ -24,10 +24,10 @@ from breakeven.errors import ApiError
 from breakeven.event_loop import event_loop
 from breakeven.planner.sizing import Deployment
 from breakeven.prometheus import Histogram
-from breakeven.sim.bodies import Job, chunk, response_body, usage_chunk
+from breakeven.sim.bodies import Job, chunk, response_body, siblings, usage_chunk
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.protocol import parse_job
-from breakeven.sim.tokens import Vocabulary
+from breakeven.sim.tokens import Vocabulary, detokenize, tokenize
 
 __all__ = ["SimServer", "serve", "start"]
 
@@ -190,35 +190,11 @@ class SimServer:
         return body
 
     async def tokenize(self, request: web.Request) -> web.Response:
-        """vLLM's ``/tokenize``: a ``prompt`` or chat ``messages`` -> count and ids."""
-        body = await self._body(request)
-        if isinstance(body.get("messages"), list):
-            pairs = []
-            for i, m in enumerate(body["messages"]):
-                content = m.get("content") if isinstance(m, dict) else None
-                if isinstance(content, list):
-                    content = " ".join(str(p.get("text", "")) for p in content
-                                       if isinstance(p, dict))
-                if not isinstance(content, str):
-                    raise ApiError(400, f"messages[{i}].content must be a string",
-                                   f"messages[{i}]")
-                pairs.append((str(m.get("role", "user")), content))
-            ids = self.vocabulary.encode_chat(pairs)
-        elif isinstance(body.get("prompt"), str):
-            ids = self.vocabulary.encode(body["prompt"],
-                                         body.get("add_special_tokens", True) is not False)
-        else:
-            raise ApiError(400, "give 'prompt' (a string) or 'messages'", "prompt")
-        return web.json_response({"count": len(ids), "max_model_len":
-                                  self.config.max_model_len, "tokens": ids,
-                                  "token_strs": None})
+        answer = tokenize(self.vocabulary, await self._body(request))
+        return web.json_response(answer | {"max_model_len": self.config.max_model_len})
 
     async def detokenize(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        ids = body.get("tokens")
-        if not isinstance(ids, list):
-            raise ApiError(400, "'tokens' must be a list of token ids", "tokens")
-        return web.json_response({"prompt": self.vocabulary.decode(ids)})
+        return web.json_response(detokenize(self.vocabulary, await self._body(request)))
 
     async def version(self, _: web.Request) -> web.Response:
         return web.json_response({"version": self.dep.engine.version or "unknown",
@@ -292,51 +268,60 @@ class SimServer:
                         max_model_len=self.config.max_model_len,
                         entropy=self.rng.getrandbits(64),
                         priorities=self.config.policy == "priority")
-        stream = _Stream(job)
-        if job.completion_tokens == 0:  # a stop string at the very start: nothing to run
-            stream.done = True
-        else:
-            seq = Sequence(job.prompt_tokens, job.completion_tokens, self.sim_now(), stream,
-                           priority=job.priority)
-            self.engine.add(seq)
-            self._wake.set()
+        wake = asyncio.Event()  # one for all the request's choices
+        streams = [_Stream(j, wake=wake) for j in siblings(job)]
+        seqs = {}
+        for stream in streams:
+            if stream.job.completion_tokens == 0:  # a stop string at once: nothing to run
+                stream.done = True
+            else:
+                seqs[id(stream)] = Sequence(job.prompt_tokens, stream.job.completion_tokens,
+                                            self.sim_now(), stream, priority=job.priority)
+                self.engine.add(seqs[id(stream)])
+        self._wake.set()
         try:
             if job.stream:
-                return await self._stream(request, stream)
-            while not stream.done:
-                stream.wake.clear()
-                await stream.wake.wait()
+                return await self._stream(request, job, streams)
+            while not all(s.done for s in streams):
+                wake.clear()
+                await wake.wait()
             return web.json_response(response_body(job, int(time.time())))
         finally:
-            if not stream.done and job.completion_tokens:
-                self.engine.abort(seq)
-                self.finished["abort"] += 1
+            for stream in streams:
+                if not stream.done and id(stream) in seqs:
+                    self.engine.abort(seqs[id(stream)])
+                    self.finished["abort"] += 1
 
-    async def _stream(self, request: web.Request, stream: _Stream) -> web.StreamResponse:
-        job = stream.job
+    async def _stream(self, request: web.Request, job: Job,
+                      streams: list[_Stream]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
         created = int(time.time())
         # as vLLM: the role chunk goes out with the first token, not before it
-        role = job.kind == "chat"
-        sent, offset = 0, 0
+        role = {id(s): job.kind == "chat" for s in streams}
+        sent = {id(s): 0 for s in streams}
+        offset = {id(s): 0 for s in streams}
+        wake = streams[0].wake
         while True:
-            if stream.ready == sent and not stream.done:
-                stream.wake.clear()
-                await stream.wake.wait()
-            ready = stream.ready if not stream.done else job.completion_tokens
-            if role and (ready or stream.done):
-                await response.write(chunk(job, created, 0, 0, role=True).encode())
-                role = False
-            if ready > sent:
-                piece = chunk(job, created, sent, ready, offset)
-                offset += sum(len(t) for t, _ in job.tokens[sent:ready])
-                sent = ready
-                await response.write(piece.encode())
-            if stream.done and sent >= job.completion_tokens:
+            if all(s.ready == sent[id(s)] and not s.done for s in streams):
+                wake.clear()
+                await wake.wait()
+            for stream in streams:
+                sub, key = stream.job, id(stream)
+                ready = stream.ready if not stream.done else sub.completion_tokens
+                if role[key] and (ready or stream.done):
+                    await response.write(chunk(sub, created, 0, 0, role=True).encode())
+                    role[key] = False
+                if ready > sent[key]:
+                    piece = chunk(sub, created, sent[key], ready, offset[key])
+                    offset[key] += sum(len(t) for t, _ in sub.tokens[sent[key]:ready])
+                    sent[key] = ready
+                    await response.write(piece.encode())
+            if all(s.done and sent[id(s)] >= s.job.completion_tokens for s in streams):
                 break
-        tail = chunk(job, created, sent, sent, finish=True)
+        tail = "".join(chunk(s.job, created, sent[id(s)], sent[id(s)], finish=True)
+                       for s in streams)
         if job.include_usage:
             tail += usage_chunk(job, created)
         await response.write((tail + "data: [DONE]\n\n").encode())

@@ -7,10 +7,11 @@ Pure (one ``Vocabulary`` object holds the ids)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["Vocabulary"]
+__all__ = ["Vocabulary", "detokenize", "tokenize"]
 
 _PIECE = re.compile(r"\s*(?:[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d])")
 _MAX_WORD = 10
@@ -65,3 +66,31 @@ class Vocabulary:
                         0 <= i < len(self._pieces)), None)
             raise ApiError(400, f"token id {bad!r} is out of vocabulary range", "tokens") \
                 from None
+
+
+def tokenize(vocab: Vocabulary, body: dict[str, Any]) -> dict[str, Any]:
+    """vLLM's ``/tokenize``: a ``prompt`` or chat ``messages`` -> count and ids."""
+    if isinstance(body.get("messages"), list):
+        pairs = []
+        for i, m in enumerate(body["messages"]):
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, list):
+                content = " ".join(str(p.get("text", "")) for p in content
+                                   if isinstance(p, dict))
+            if not isinstance(content, str):
+                raise ApiError(400, f"messages[{i}].content must be a string",
+                               f"messages[{i}]")
+            pairs.append((str(m.get("role", "user")), content))
+        ids = vocab.encode_chat(pairs)
+    elif isinstance(body.get("prompt"), str):
+        ids = vocab.encode(body["prompt"], body.get("add_special_tokens", True) is not False)
+    else:
+        raise ApiError(400, "give 'prompt' (a string) or 'messages'", "prompt")
+    return {"count": len(ids), "tokens": ids, "token_strs": None}
+
+
+def detokenize(vocab: Vocabulary, body: dict[str, Any]) -> dict[str, Any]:
+    ids = body.get("tokens")
+    if not isinstance(ids, list):
+        raise ApiError(400, "'tokens' must be a list of token ids", "tokens")
+    return {"prompt": vocab.decode(ids)}
