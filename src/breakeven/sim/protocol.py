@@ -5,7 +5,8 @@ decided up front, finish reason) and builds response bodies and SSE chunks. Supp
 vLLM's semantics: ``max_tokens`` / ``max_completion_tokens`` (default: the rest of the
 context for chat, 16 for completions), ``stop``, ``n`` (each choice its own sequence),
 ``seed``, ``logprobs`` and ``top_logprobs`` (chat) or integer ``logprobs`` (completions),
-``stream`` with ``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens`` and ``priority``;
+``stream`` with ``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens``
+and ``priority``;
 ``response_format`` (JSON mode, ``json_schema``) and a forced or ``required``
 ``tool_choice`` answer with JSON from ``structured``; the bodies are built in ``bodies``.
 Without ``ignore_eos`` the answer ends at a natural length drawn per request (median
