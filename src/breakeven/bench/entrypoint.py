@@ -34,6 +34,7 @@ from breakeven.bench.runner import (
     Load,
     Runner,
     preflight,
+    server_lateness,
     sweep_rates,
 )
 from breakeven.bench.workload import RequestSpec
@@ -235,6 +236,13 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
                                       f"({client['saturated_by']}); rerun with --workers")
         elif client.get("late_sends"):
             result["warnings"].append(f"{lv['level']}: {client['late_sends']}")
+    late = [lv for lv in result["levels"] if lv.get("server_late")]
+    if late:
+        result["warnings"].append(
+            f"{', '.join(lv['level'] for lv in late)}: the sim fell behind its schedule "
+            f"(late on {max(lv['server_lateness']['late_share'] for lv in late):.0%} of its "
+            "steps): the host could not keep up, so these figures measure the machine; "
+            "rerun the sim with a larger --time-scale")
     _label_scaled(result)
     return run
 
@@ -285,12 +293,32 @@ def _run_levels(runner: Runner, levels: list[Level], sweep: Sweep | None,
     """Each level's summary is appended to ``out`` as it finishes, so a run cut short keeps
     what it measured."""
     if sweep is not None:
-        idle = runner.run(Level("concurrency", 1))
-        top = runner.run(Level("concurrency", sweep.concurrency))
+        idle = _measure(runner, Level("concurrency", 1))
+        top = _measure(runner, Level("concurrency", sweep.concurrency))
         out += [idle, top]
         levels = sweep_rates(idle, top, sweep.points, sweep.arrival, sweep.burstiness) + levels
     for level in levels:
-        out.append(runner.run(level))
+        out.append(_measure(runner, level))
+
+
+_LATE_SHARE = 0.05  # a level whose server was late on more of its steps fell behind
+
+
+def _measure(runner: Runner, level: Level) -> dict[str, Any]:
+    """One level, with how far a breakeven sim fell behind its schedule during it."""
+    before = asyncio.run(server_lateness(runner.target))
+    out = runner.run(level)
+    after = asyncio.run(server_lateness(runner.target)) if before else None
+    if before and after:
+        steps = after["steps"] - before["steps"]
+        late = after["late_steps"] - before["late_steps"]
+        share = late / steps if steps else 0.0
+        out["server_lateness"] = {
+            "steps": steps, "late_steps": late, "late_share": round(share, 4),
+            "late_seconds": round(after["late_seconds"] - before["late_seconds"], 6),
+            "max_lag_seconds": after["max_lag_seconds"]}
+        out["server_late"] = share > _LATE_SHARE
+    return out
 
 
 # -- comparing runs ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from breakeven.errors import BreakevenError
 from breakeven.event_loop import event_loop
 
 __all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", "preflight",
-           "sweep_rates"]
+           "server_lateness", "sweep_rates"]
 
 _SATURATED_CPU = 0.9  # a worker busier than this cannot be trusted to send on time
 _SATURATED_LAG_MS = 10.0
@@ -123,6 +123,24 @@ def _bump(n: int) -> None:
 def _worker(work: Work) -> WorkerResult:
     with asyncio.Runner(loop_factory=event_loop) as runner:
         return runner.run(run_work(work, _bump))
+
+
+async def server_lateness(target: Target) -> dict[str, float] | None:
+    """A breakeven sim's count of how far it fell behind its schedule (its model card's
+    ``breakeven.lateness``), or None from any other server."""
+    timeout = aiohttp.ClientTimeout(total=min(target.timeout_s, 10))
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                f"{target.url.rstrip('/')}/models", headers=target.headers()) as resp:
+            listing = await resp.json(content_type=None) if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    for card in (listing or {}).get("data") or []:
+        sim = card.get("breakeven") if isinstance(card, dict) else None
+        if card.get("id") == target.model and isinstance(sim, dict) and isinstance(
+                sim.get("lateness"), dict):
+            return dict(sim["lateness"])
+    return None
 
 
 async def preflight(target: Target, spec: RequestSpec) -> dict[str, Any] | None:

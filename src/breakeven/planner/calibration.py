@@ -1,7 +1,8 @@
 """Calibration: a bench result replaces the roofline estimate for the deployment it measured.
 
 A bench run measures one (model, GPU count and type, quantisation, engine) at several loads.
-Each trusted level (not failed, at least ``MIN_COMPLETED`` requests) is a point: its
+Each trusted level (not failed, at least ``MIN_COMPLETED`` requests, its server not behind
+its schedule) is a point: its
 concurrency (a closed loop's, or Little's law for an open one), request rate and median
 TPOT, in engine seconds (a simulator's time scale undone). The engine model is fitted to
 those points with one speed factor ``k`` (the engine runs the model's steps ``k`` times
@@ -161,7 +162,7 @@ def _number(level: dict[str, Any], key: str, pct: str) -> float | None:
 
 def _level(lv: dict[str, Any], scale: float) -> Measured | None:
     """A trusted level in engine seconds, or None."""
-    if lv.get("status") == "failed" or lv.get("too_few") or (
+    if lv.get("status") == "failed" or lv.get("too_few") or lv.get("server_late") or (
             lv.get("completed") or 0) < MIN_COMPLETED:
         return None
     ttft, tpot = _number(lv, "ttft_ms", "p90"), _number(lv, "tpot_ms", "p90")

@@ -33,6 +33,9 @@ __all__ = ["SimServer", "serve", "start"]
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 32 * 1024 * 1024
+_LATE_MIN_S = 0.001
+_LATE_SHARE = 0.25
+_LOG_LAG_S = 0.05
 
 
 @dataclass
@@ -62,6 +65,8 @@ class SimServer:
         self.created = int(time.time())
         self.lag_s = 0.0
         self.max_lag_s = 0.0
+        self.late_steps = 0
+        self.late_s_total = 0.0
         self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
         self.ttft = Histogram()
         self.tpot = Histogram()
@@ -94,8 +99,7 @@ class SimServer:
                 await asyncio.sleep(delay)
                 self.lag_s = 0.0
             else:
-                self.lag_s = -delay
-                self.max_lag_s = max(self.max_lag_s, self.lag_s)
+                self._late(-delay, step.duration * self.time_scale)
                 await asyncio.sleep(0)  # let the streams write before the next step
             for seq in step.emitted:
                 stream: _Stream = seq.key  # type: ignore[assignment]
@@ -112,6 +116,25 @@ class SimServer:
                 if seq.output_tokens > 1 and seq.first_token is not None:
                     self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
                 stream.wake.set()
+
+    def _late(self, lag: float, step_wall: float) -> None:
+        """A step that ended behind its schedule by ``lag`` wall seconds: counted late when
+        that is over a quarter of the step (or a millisecond), and logged as it grows."""
+        self.lag_s = lag
+        if lag > max(_LATE_MIN_S, _LATE_SHARE * step_wall):
+            self.late_steps += 1
+            self.late_s_total += lag
+        if lag > max(self.max_lag_s * 2, _LOG_LAG_S):
+            log.warning("breakeven sim is %.3f s behind its schedule (time scale %g): the "
+                        "host cannot keep up; wall-clock figures are stretched", lag,
+                        self.time_scale)
+        self.max_lag_s = max(self.max_lag_s, lag)
+
+    def lateness(self) -> dict[str, float]:
+        """How far the server fell behind its schedule, since it started."""
+        return {"steps": self.engine.steps, "late_steps": self.late_steps,
+                "late_seconds": round(self.late_s_total, 6),
+                "max_lag_seconds": round(self.max_lag_s, 6)}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_engine())
@@ -213,6 +236,7 @@ class SimServer:
                 "engine": dep.engine.id, "time_scale": self.time_scale,
                 "max_num_seqs": self.config.max_num_seqs,
                 "kv_cache_tokens": self.config.kv_tokens,
+                "lateness": self.lateness(),
             },
         }
         return web.json_response({"object": "list", "data": [card]})
@@ -247,6 +271,11 @@ class SimServer:
             f"breakeven_sim_lag_seconds {self.lag_s:.6f}",
             "# TYPE breakeven_sim_max_lag_seconds gauge",
             f"breakeven_sim_max_lag_seconds {self.max_lag_s:.6f}",
+            "# HELP breakeven_sim_late_steps_total Steps that ended behind the schedule.",
+            "# TYPE breakeven_sim_late_steps_total counter",
+            f"breakeven_sim_late_steps_total {self.late_steps}",
+            "# TYPE breakeven_sim_late_seconds_total counter",
+            f"breakeven_sim_late_seconds_total {self.late_s_total:.6f}",
             "# TYPE breakeven_sim_steps_total counter",
             f"breakeven_sim_steps_total {e.steps}",
         ]
