@@ -54,7 +54,8 @@ def test_a_spread_bench_calibrates_to_the_simulations_capacity(run_cli, tmp_path
     assert calibrated.slo_point.requests_per_s == pytest.approx(truth, rel=0.25)
     assert calibrated.slo_point.requests_per_s > measured_top  # not capped at c = 16
     assert "calibrated from bench.json" in (calibrated.calibration or "")
-    assert "lower bound" not in (calibrated.calibration or "")  # c = 16 came close
+    if max(lv.concurrency for lv in cal.levels) == 16:  # not left out as late
+        assert "lower bound" not in (calibrated.calibration or "")  # c = 16 came close
     loose = calibrate(size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
                            input_len=1000, output_len=200,
                            slo=SloTarget(ttft_ms=5000, tpot_ms=300)), cal)

@@ -301,7 +301,7 @@ def _run_levels(runner: Runner, levels: list[Level], sweep: Sweep | None,
         out.append(_measure(runner, level))
 
 
-_LATE_SHARE = 0.05  # a level whose server was late on more of its steps fell behind
+_LATE_SHARE = 0.1  # a level whose server was late on more of its steps fell behind
 
 
 def _measure(runner: Runner, level: Level) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Calibration: a bench result replaces the roofline estimate for the deployment it measured.
 
 A bench run measures one (model, GPU count and type, quantisation, engine) at several loads.
-Each trusted level (not failed, at least ``MIN_COMPLETED`` requests, its server not behind
-its schedule) is a point: its
+Each trusted level (not failed, at least ``MIN_COMPLETED`` requests; a sim's levels that
+fell behind their schedule only when no other is left) is a point: its
 concurrency (a closed loop's, or Little's law for an open one), request rate and median
 TPOT, in engine seconds (a simulator's time scale undone). The engine model is fitted to
 those points with one speed factor ``k`` (the engine runs the model's steps ``k`` times
@@ -162,7 +162,7 @@ def _number(level: dict[str, Any], key: str, pct: str) -> float | None:
 
 def _level(lv: dict[str, Any], scale: float) -> Measured | None:
     """A trusted level in engine seconds, or None."""
-    if lv.get("status") == "failed" or lv.get("too_few") or lv.get("server_late") or (
+    if lv.get("status") == "failed" or lv.get("too_few") or (
             lv.get("completed") or 0) < MIN_COMPLETED:
         return None
     ttft, tpot = _number(lv, "ttft_ms", "p90"), _number(lv, "tpot_ms", "p90")
@@ -187,7 +187,10 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
     card = (data.get("server") or {}).get("breakeven") or {}
     scale = float(card.get("time_scale", 1.0)) if dep.get("simulated") else 1.0
     levels, weights, inp, out = [], 0.0, 0.0, 0.0
-    for lv in data.get("levels", []):
+    trusted = [lv for lv in data.get("levels", []) if _level(lv, scale) is not None]
+    on_time = [lv for lv in trusted if not lv.get("server_late")]
+    late = len(trusted) - len(on_time)
+    for lv in on_time or trusted:  # a sim's late levels only when no other is left
         m = _level(lv, scale)
         if m is None:
             continue
@@ -202,4 +205,6 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
     return Calibration(str(dep["model"]), str(dep["gpu"]), int(dep.get("gpus", 1)),
                        str(dep.get("quant", "bf16")), str(dep.get("engine", "vllm")),
                        max(1, round(inp / weights)), max(1, round(out / weights)),
-                       tuple(levels), f"{source} ({data.get('created', 'undated')})")
+                       tuple(levels), f"{source} ({data.get('created', 'undated')})"
+                       + (f" [{late} level(s) where the sim fell behind "
+                          f"{'left out' if on_time else 'used: no other'}]" if late else ""))
