@@ -79,3 +79,19 @@ def test_saturation_is_judged_on_the_clients_own_cpu_and_send_lag():
     by, late = _saturation(0.02, 40.0, "rate")  # busy host, idle client: not saturated
     assert by is None and "other processes" in late
     assert _saturation(0.02, 40.0, "concurrency") == (None, None)
+
+
+def test_a_workloads_rates_are_scaled_to_the_sims_time_scale(run_cli, tmp_path, sim):
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        "name: w\ntraffic: {requests_per_day: 86400, input_tokens: 200, "
+        "output_tokens: 20}\nquality: mid\ncandidates: {open_models: [llama-3.1-8b]}\n")
+    out = tmp_path / "rates.json"
+    result = run_cli("bench", "--url", sim.url, "--model", MODEL, "--quiet", "--requests",
+                     "50", "--workload", str(workload), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    mean = data["workload"]["mean_rps"]
+    assert data["workload"]["rates_scaled_by"] == pytest.approx(500)
+    assert data["levels"][0]["rate"] == pytest.approx(mean * 500)
+    assert any("sent 500x as fast" in w for w in data["warnings"])

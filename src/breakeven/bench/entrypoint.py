@@ -19,7 +19,7 @@ import asyncio
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -214,6 +214,7 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
         card = asyncio.run(preflight(target, work.specs[0]))
         result["server"] = card
         result["deployment"] = describe_deployment(deployment, card)
+        levels = _scaled_to_sim(list(levels), work, card, result["warnings"])
         with Runner(target, work.specs, load, slo, progress) as runner:
             _run_levels(runner, list(levels), sweep, result["levels"])
     except BenchError as exc:
@@ -269,6 +270,26 @@ def _label_scaled(result: dict[str, Any]) -> None:
         f"the target is a breakeven sim running at time scale {scale:g}: times and rates "
         f"here are wall-clock, {1 / scale:g}x faster than the simulated engine; each "
         "level's 'simulated' holds the engine's own figures")
+
+
+def _scaled_to_sim(levels: list[Level], work: BenchWork, card: dict[str, Any] | None,
+                   warnings: list[str]) -> list[Level]:
+    """A workload file's own mean and peak rates, sent to a sim at time scale ``s``, are
+    sent ``1/s`` times as fast (the sim's second is ``s`` wall seconds)."""
+    sim = (card or {}).get("breakeven")
+    scale = sim.get("time_scale") if isinstance(sim, dict) else None
+    info = work.info
+    if info.get("source") != "workload" or not isinstance(scale, int | float) or (
+            scale <= 0 or scale == 1):
+        return levels
+    own = {info["mean_rps"], info["peak_rps"]}
+    out = [replace(lv, value=lv.value / scale) if lv.mode == "rate" and lv.value in own
+           else lv for lv in levels]
+    if out != levels:
+        info["rates_scaled_by"] = 1 / scale
+        warnings.append(f"the workload's rates were sent {1 / scale:g}x as fast, to match "
+                        f"the sim's time scale {scale:g}")
+    return out
 
 
 def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
