@@ -162,3 +162,30 @@ def test_n_choices_each_run_and_are_counted(client, sim):
                 finishes[choice.index] = choice.finish_reason
     assert finishes == {0: "length", 1: "length"} and used == 24
     assert [count_tokens(t) for t in texts.values()] == [12, 12]
+
+
+def _count(metrics: str, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith(name + "_count{"))
+
+
+def test_metrics_use_vllm_0_11_names_and_semantics(client, sim):
+    url = sim.url.removesuffix("/v1") + "/metrics"
+
+    def scrape() -> str:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.read().decode()
+
+    before = scrape()
+    for _ in range(2):
+        client.chat.completions.create(model=MODEL, messages=_ask(), max_tokens=10,
+                                       extra_body={"ignore_eos": True})
+    after = scrape()
+    assert 'engine="0"' in after
+
+    def grew(name: str) -> float:
+        return _count(after, name) - _count(before, name)
+
+    assert grew("vllm:inter_token_latency_seconds") == 2 * 9  # every gap
+    assert grew("vllm:request_time_per_output_token_seconds") == 2  # one per request
+    assert grew("vllm:request_decode_time_seconds") == 2

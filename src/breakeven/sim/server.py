@@ -26,6 +26,7 @@ from breakeven.planner.sizing import Deployment
 from breakeven.prometheus import Histogram
 from breakeven.sim.bodies import Job, chunk, response_body, siblings, usage_chunk
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.exposition import metrics_text
 from breakeven.sim.protocol import parse_job
 from breakeven.sim.tokens import Vocabulary, detokenize, tokenize
 
@@ -46,6 +47,7 @@ class _Stream:
     ready: int = 0
     done: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last: float | None = None  # engine time of the last token handed over
 
 
 class SimServer:
@@ -69,7 +71,9 @@ class SimServer:
         self.late_s_total = 0.0
         self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
         self.ttft = Histogram()
-        self.tpot = Histogram()
+        self.tpot = Histogram()  # per request: (e2e - ttft) / (tokens - 1)
+        self.itl = Histogram()  # every gap between a request's tokens
+        self.decode = Histogram()  # first token to the last
         self.e2e = Histogram()
         self.vocabulary = Vocabulary()
         self._wake = asyncio.Event()
@@ -106,6 +110,9 @@ class SimServer:
                 stream.ready += 1
                 if stream.ready == 1:
                     self.ttft.observe(engine.now - seq.arrival)
+                elif stream.last is not None:
+                    self.itl.observe(engine.now - stream.last)
+                stream.last = engine.now
                 stream.wake.set()
             for seq in step.finished:
                 stream = seq.key  # type: ignore[assignment]
@@ -113,6 +120,8 @@ class SimServer:
                 reason = stream.job.finish_reason
                 self.finished[reason] = self.finished.get(reason, 0) + 1
                 self.e2e.observe(engine.now - seq.arrival)
+                if seq.first_token is not None:
+                    self.decode.observe(engine.now - seq.first_token)
                 if seq.output_tokens > 1 and seq.first_token is not None:
                     self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
                 stream.wake.set()
@@ -242,45 +251,8 @@ class SimServer:
         return web.json_response({"object": "list", "data": [card]})
 
     async def metrics(self, _: web.Request) -> web.Response:
-        e = self.engine
-        labels = f'model_name="{self.served_name}"'
-        lines = [
-            "# TYPE vllm:num_requests_running gauge",
-            f"vllm:num_requests_running{{{labels}}} {len(e.running)}",
-            "# TYPE vllm:num_requests_waiting gauge",
-            f"vllm:num_requests_waiting{{{labels}}} {len(e.waiting)}",
-            "# TYPE vllm:kv_cache_usage_perc gauge",
-            f"vllm:kv_cache_usage_perc{{{labels}}} {e.kv_usage:.6f}",
-            "# TYPE vllm:num_preemptions_total counter",
-            f"vllm:num_preemptions_total{{{labels}}} {e.preemptions}",
-            "# TYPE vllm:prompt_tokens_total counter",
-            f"vllm:prompt_tokens_total{{{labels}}} {e.prompt_tokens_total}",
-            "# TYPE vllm:generation_tokens_total counter",
-            f"vllm:generation_tokens_total{{{labels}}} {e.generation_tokens_total}",
-            "# TYPE vllm:request_success_total counter",
-        ]
-        lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
-                  for reason, count in self.finished.items()]
-        lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
-        lines += self.tpot.lines("vllm:time_per_output_token_seconds", labels)
-        lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
-        lines += [
-            "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "
-            "schedule at its last step (wall seconds).",
-            "# TYPE breakeven_sim_lag_seconds gauge",
-            f"breakeven_sim_lag_seconds {self.lag_s:.6f}",
-            "# TYPE breakeven_sim_max_lag_seconds gauge",
-            f"breakeven_sim_max_lag_seconds {self.max_lag_s:.6f}",
-            "# HELP breakeven_sim_late_steps_total Steps that ended behind the schedule.",
-            "# TYPE breakeven_sim_late_steps_total counter",
-            f"breakeven_sim_late_steps_total {self.late_steps}",
-            "# TYPE breakeven_sim_late_seconds_total counter",
-            f"breakeven_sim_late_seconds_total {self.late_s_total:.6f}",
-            "# TYPE breakeven_sim_steps_total counter",
-            f"breakeven_sim_steps_total {e.steps}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n",
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(text=metrics_text(self), content_type="text/plain",
+                            charset="utf-8")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, "chat")
