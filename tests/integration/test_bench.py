@@ -86,7 +86,7 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
 @pytest.mark.slow
 def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
     out = tmp_path / "cal.json"
-    assert _bench(run_cli, sim_8b.url, "--concurrency", "2,12", "--requests", "36",
+    assert _bench(run_cli, sim_8b.url, "--concurrency", "2,12", "--requests", "60",
                   "--input-len", "500", "--output-len", "100",
                   "--json", str(out)).returncode == 0
     data = json.loads(out.read_text())
@@ -114,7 +114,7 @@ def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
     assert deployment(before)["throughput"] == "estimated"
     assert deployment(after)["throughput"] == "measured"
     seg = next(iter(deployment(worse)["segments"].values()))
-    assert "measured by slow.json" in seg["calibration"]
+    assert "calibrated from slow.json" in seg["calibration"]
     assert deployment(worse)["gpu_count"] > deployment(after)["gpu_count"]
     assert not any("estimated" in w for w in worse["warnings"])
 

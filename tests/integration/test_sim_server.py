@@ -106,8 +106,8 @@ def test_stop_seed_and_natural_length(client):
 def test_errors_in_the_openai_format(client, sim_8b):
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="n=1"):
-        client.chat.completions.create(model=MODEL, n=2,
+    with pytest.raises(openai.BadRequestError, match="'n' must be between 1 and 128"):
+        client.chat.completions.create(model=MODEL, n=0,
                                        messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError, match="maximum context length"):
         client.chat.completions.create(model=MODEL, max_tokens=10**6,

@@ -61,6 +61,7 @@ class Work:
     warmup: int = 0  # the first N sends are warm-up
     warmup_s: float = 0.0  # and so is whatever is due in the first seconds
     start_at: float = 0.0  # perf_counter time to begin (workers start together)
+    stagger_s: float = 0.0  # closed loop: caller k first sends at k / concurrency of this
 
 
 @dataclass
@@ -250,13 +251,17 @@ async def run_work(work: Work, progress: Callable[[int], None] | None = None) ->
                 counter = iter(range(work.count if work.count is not None else 1 << 62))
                 end = t0 + work.duration_s if work.duration_s is not None else float("inf")
 
-                async def caller() -> None:
+                callers = max(1, work.concurrency)
+
+                async def caller(k: int) -> None:
+                    if work.stagger_s > 0 and k:  # no cohort: first sends spread out
+                        await asyncio.sleep(work.stagger_s * k / callers)
                     for i in counter:
                         if time.perf_counter() >= end:
                             return
                         await send(i, time.perf_counter())
 
-                await asyncio.gather(*(caller() for _ in range(max(1, work.concurrency))))
+                await asyncio.gather(*(caller(k) for k in range(callers)))
         finally:  # a run that fails leaves no ticker behind and the collector as it was
             stop.set()
             await ticker

@@ -3,7 +3,7 @@
 ``breakeven bench`` is a thin shell over these (it parses and validates its options, calls
 them, and renders); a library user calls them directly::
 
-    work = build_work(input_len="fixed:1000", output_len="fixed:200", count=200)
+    work = build_work(input_len="1000", output_len="200", count=200)  # +/- 20% spread
     levels = plan_levels(work, concurrency=[1, 4, 16])
     run = run_bench(Target(url, model), work, levels, load=Load(requests=200))
     write_result(run.result, "bench.json")  # from breakeven.bench.result
@@ -19,15 +19,24 @@ import asyncio
 import os
 import platform
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from breakeven.bench import workload as wl
 from breakeven.bench.client import Target
 from breakeven.bench.metrics import Slo
-from breakeven.bench.result import SCHEMA, compare, load_result
-from breakeven.bench.runner import BenchError, Level, Load, Runner, preflight, sweep_rates
+from breakeven.bench.result import SCHEMA, compare, differences, load_result
+from breakeven.bench.runner import (
+    MIN_COMPLETED,
+    BenchError,
+    Level,
+    Load,
+    Runner,
+    preflight,
+    server_lateness,
+    sweep_rates,
+)
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import InputError
 
@@ -82,8 +91,8 @@ class BenchRun:
 
 # -- the work ------------------------------------------------------------------------------
 def build_work(*, dataset: str | None = None, trace: str | None = None,
-               workload: str | None = None, input_len: str = "fixed:1000",
-               output_len: str = "fixed:200", prefix_tokens: int = 0, count: int = 200,
+               workload: str | None = None, input_len: str = "1000",
+               output_len: str = "200", prefix_tokens: int = 0, count: int = 200,
                seed: int = 0, endpoint: str = "chat") -> BenchWork:
     """The requests: a ShareGPT ``dataset``, a JSONL ``trace``, a planner ``workload`` file's
     segments, or (none of them) synthetic ones of ``input_len`` / ``output_len`` tokens."""
@@ -103,7 +112,10 @@ def build_work(*, dataset: str | None = None, trace: str | None = None,
     specs = wl.synthetic(count, inp, out, seed=seed, prefix_tokens=prefix_tokens,
                          chat=endpoint == "chat")
     return BenchWork(specs, {"source": "synthetic", "input_len": input_len,
-                             "output_len": output_len, "prefix_tokens": prefix_tokens,
+                             "output_len": output_len,
+                             "input_distribution": inp.describe(),
+                             "output_distribution": out.describe(),
+                             "prefix_tokens": prefix_tokens,
                              "endpoint": endpoint})
 
 
@@ -117,8 +129,11 @@ def _from_workload_file(path: str, count: int, seed: int) -> BenchWork:
             for s in spec.segments] or [(1.0, t.input_tokens, t.output_tokens)]
     specs = wl.from_workload(segs, count, seed)
     mean_rps = t.daily_requests / (t.hours_per_day * 3600)
+    slo = {k: v for k, v in (("ttft_ms", spec.slo.ttft_ms), ("tpot_ms", spec.slo.tpot_ms))
+           if v is not None}
     return BenchWork(specs, {"source": "workload", "file": path, "segments": len(segs),
-                             "mean_rps": mean_rps, "peak_rps": mean_rps * t.peak_to_mean})
+                             "mean_rps": mean_rps, "peak_rps": mean_rps * t.peak_to_mean,
+                             "slo": slo or None})
 
 
 # -- the levels ----------------------------------------------------------------------------
@@ -199,6 +214,7 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
         card = asyncio.run(preflight(target, work.specs[0]))
         result["server"] = card
         result["deployment"] = describe_deployment(deployment, card)
+        levels = _scaled_to_sim(list(levels), work, card, result["warnings"])
         with Runner(target, work.specs, load, slo, progress) as runner:
             _run_levels(runner, list(levels), sweep, result["levels"])
     except BenchError as exc:
@@ -209,9 +225,71 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
         run.interrupted = True
     if any(lv["status"] == "failed" for lv in result["levels"]):
         result["status"] = "failed"
-    if any(lv["client"]["saturated"] for lv in result["levels"]):
-        result["warnings"].append("the client saturated on some levels; rerun with --workers")
+    few = [lv["level"] for lv in result["levels"] if lv.get("too_few")]
+    if few:
+        result["warnings"].append(
+            f"{', '.join(few)}: fewer than {MIN_COMPLETED} completed requests; too few to "
+            "trust (calibration leaves them out); rerun with more --requests")
+    for lv in result["levels"]:
+        client = lv["client"]
+        if client.get("saturated_by"):
+            result["warnings"].append(f"{lv['level']}: the client saturated "
+                                      f"({client['saturated_by']}); rerun with --workers")
+        elif client.get("late_sends"):
+            result["warnings"].append(f"{lv['level']}: {client['late_sends']}")
+    late = [lv for lv in result["levels"] if lv.get("server_late")]
+    if late:
+        result["warnings"].append(
+            f"{', '.join(lv['level'] for lv in late)}: the sim fell behind its schedule "
+            f"(late on {max(lv['server_lateness']['late_share'] for lv in late):.0%} of its "
+            "steps): the host could not keep up, so these figures measure the machine; "
+            "rerun the sim with a larger --time-scale")
+    _label_scaled(result)
     return run
+
+
+def _label_scaled(result: dict[str, Any]) -> None:
+    """Against a breakeven sim at a time scale: each level's simulated figures beside the
+    wall-clock ones, and a warning that says so."""
+    card = (result.get("server") or {}).get("breakeven")
+    scale = card.get("time_scale") if isinstance(card, dict) else None
+    if not isinstance(scale, int | float) or scale <= 0 or scale == 1:
+        return
+    result["time_scale"] = scale
+    for lv in result["levels"]:
+        sim: dict[str, Any] = {
+            key: lv[key] * scale for key in ("request_throughput", "output_throughput",
+                                             "total_token_throughput", "goodput")
+            if isinstance(lv.get(key), int | float)}
+        for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+            stats = lv.get(key)
+            if isinstance(stats, dict):
+                sim[key] = {k: v / scale for k, v in stats.items()}
+        lv["simulated"] = sim
+    result["warnings"].append(
+        f"the target is a breakeven sim running at time scale {scale:g}: times and rates "
+        f"here are wall-clock, {1 / scale:g}x faster than the simulated engine; each "
+        "level's 'simulated' holds the engine's own figures")
+
+
+def _scaled_to_sim(levels: list[Level], work: BenchWork, card: dict[str, Any] | None,
+                   warnings: list[str]) -> list[Level]:
+    """A workload file's own mean and peak rates, sent to a sim at time scale ``s``, are
+    sent ``1/s`` times as fast (the sim's second is ``s`` wall seconds)."""
+    sim = (card or {}).get("breakeven")
+    scale = sim.get("time_scale") if isinstance(sim, dict) else None
+    info = work.info
+    if info.get("source") != "workload" or not isinstance(scale, int | float) or (
+            scale <= 0 or scale == 1):
+        return levels
+    own = {info["mean_rps"], info["peak_rps"]}
+    out = [replace(lv, value=lv.value / scale) if lv.mode == "rate" and lv.value in own
+           else lv for lv in levels]
+    if out != levels:
+        info["rates_scaled_by"] = 1 / scale
+        warnings.append(f"the workload's rates were sent {1 / scale:g}x as fast, to match "
+                        f"the sim's time scale {scale:g}")
+    return out
 
 
 def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
@@ -224,6 +302,7 @@ def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
                    "fixed_output_length": target.fixed_output},
         "workload": work.info,
         "slo": slo.as_dict() if slo else None,
+        "load": load.as_dict(),
         "client": {"workers": load.workers, "python": platform.python_version(),
                    "cpus": os.cpu_count(), "host": platform.node()},
         "server": None, "deployment": None, "levels": [], "warnings": [], "status": "ok",
@@ -235,18 +314,48 @@ def _run_levels(runner: Runner, levels: list[Level], sweep: Sweep | None,
     """Each level's summary is appended to ``out`` as it finishes, so a run cut short keeps
     what it measured."""
     if sweep is not None:
-        idle = runner.run(Level("concurrency", 1))
-        top = runner.run(Level("concurrency", sweep.concurrency))
+        idle = _measure(runner, Level("concurrency", 1))
+        top = _measure(runner, Level("concurrency", sweep.concurrency))
         out += [idle, top]
         levels = sweep_rates(idle, top, sweep.points, sweep.arrival, sweep.burstiness) + levels
     for level in levels:
-        out.append(runner.run(level))
+        out.append(_measure(runner, level))
+
+
+_LATE_SHARE = 0.1  # a level whose server was late on more of its steps fell behind
+
+
+def _measure(runner: Runner, level: Level) -> dict[str, Any]:
+    """One level, with how far a breakeven sim fell behind its schedule during it."""
+    before = asyncio.run(server_lateness(runner.target))
+    out = runner.run(level)
+    after = asyncio.run(server_lateness(runner.target)) if before else None
+    if before and after:
+        steps = after["steps"] - before["steps"]
+        late = after["late_steps"] - before["late_steps"]
+        share = late / steps if steps else 0.0
+        out["server_lateness"] = {
+            "steps": steps, "late_steps": late, "late_share": round(share, 4),
+            "late_seconds": round(after["late_seconds"] - before["late_seconds"], 6),
+            "max_lag_seconds": after["max_lag_seconds"]}
+        out["server_late"] = share > _LATE_SHARE
+    return out
 
 
 # -- comparing runs ------------------------------------------------------------------------
-def compare_files(a: str, b: str) -> list[dict[str, Any]]:
-    """Two result files compared level by level (B relative to A); they must share one."""
-    rows = compare(load_result(a), load_result(b))
+def compare_files(a: str, b: str,
+                  warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Two result files compared level by level (B relative to A); they must share a
+    level and have measured the same lengths (else ``InputError``); what else differs is
+    appended to ``warnings``."""
+    doc_a, doc_b = load_result(a), load_result(b)
+    refuse, warn = differences(doc_a, doc_b)
+    if refuse:
+        raise InputError(f"the runs measured different work: {'; '.join(refuse)}",
+                         where=f"{a} / {b}")
+    if warnings is not None:
+        warnings.extend(warn)
+    rows = compare(doc_a, doc_b)
     if not rows:
         raise InputError("the two results share no level (same --concurrency/--rate?)",
                          where=f"{a} / {b}")

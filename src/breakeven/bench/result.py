@@ -9,7 +9,9 @@ from typing import Any
 
 from breakeven.errors import InputError
 
-__all__ = ["SCHEMA", "compare", "load_result", "write_result"]
+__all__ = ["SCHEMA", "compare", "differences", "load_result", "write_result"]
+
+_SAME_LENGTH = 0.1  # shared levels whose mean lengths differ more measured other work
 
 SCHEMA = "breakeven.bench/v1"
 
@@ -71,3 +73,37 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"level": level["level"], "metric": label, "a": x, "b": y,
                          "change": change, "higher_is_better": higher})
     return rows
+
+
+def _mean_tokens(doc: dict[str, Any], key: str) -> float | None:
+    pairs = [(lv.get(key), lv.get("completed") or 0) for lv in doc["levels"]]
+    total = sum(n for v, n in pairs if isinstance(v, int | float))
+    if not total:
+        return None
+    return sum(v * n for v, n in pairs if isinstance(v, int | float)) / total
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(why the two runs measured different work, what else differs): mean input or output
+    lengths more than 10% apart refuse the comparison; other settings, streaming and
+    levels run by one only, are warnings."""
+    refuse, warn = [], []
+    for key, name in (("mean_input_tokens", "input"), ("mean_output_tokens", "output")):
+        x, y = _mean_tokens(a, key), _mean_tokens(b, key)
+        if x and y and abs(y - x) > _SAME_LENGTH * x:
+            refuse.append(f"mean {name} lengths differ ({x:,.0f} vs {y:,.0f} tokens)")
+    wa, wb = a.get("workload") or {}, b.get("workload") or {}
+    for key in ("source", "input_distribution", "output_distribution", "prefix_tokens",
+                "file"):
+        if wa.get(key) != wb.get(key):
+            warn.append(f"workload {key} differs ({wa.get(key)!r} vs {wb.get(key)!r})")
+    if (a.get("target") or {}).get("stream") != (b.get("target") or {}).get("stream"):
+        warn.append("one run streamed and the other did not")
+    if (a.get("slo") or None) != (b.get("slo") or None):
+        warn.append("the runs' goodput SLOs differ")
+    la = [lv["level"] for lv in a["levels"]]
+    lb = [lv["level"] for lv in b["levels"]]
+    only = [x for x in la if x not in lb] + [x for x in lb if x not in la]
+    if only:
+        warn.append(f"levels run by one only (not compared): {', '.join(only)}")
+    return refuse, warn

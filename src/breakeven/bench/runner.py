@@ -27,10 +27,13 @@ from breakeven.bench.workload import RequestSpec
 from breakeven.errors import BreakevenError
 from breakeven.event_loop import event_loop
 
-__all__ = ["BenchError", "Level", "Load", "Runner", "offsets", "preflight", "sweep_rates"]
+__all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", "preflight",
+           "server_lateness", "sweep_rates"]
 
 _SATURATED_CPU = 0.9  # a worker busier than this cannot be trusted to send on time
 _SATURATED_LAG_MS = 10.0
+_BUSY_CPU = 0.5  # late sends count against the client only when it was this busy
+MIN_COMPLETED = 50  # a level with fewer completed requests is ``too_few`` to trust
 
 
 class BenchError(BreakevenError):
@@ -62,6 +65,13 @@ class Load:
     warmup: float = 0.1  # fraction of the measured requests / duration sent first
     workers: int = 1
     seed: int = 0
+    stagger_s: float = 0.2  # closed loop: the callers' first sends spread over this
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting, for the result document."""
+        return {"requests": self.requests, "duration_s": self.duration_s,
+                "warmup": self.warmup, "workers": self.workers, "seed": self.seed,
+                "stagger_s": self.stagger_s, "min_completed": MIN_COMPLETED}
 
 
 def offsets(level: Level, count: int, rng: random.Random) -> list[float]:
@@ -113,6 +123,24 @@ def _bump(n: int) -> None:
 def _worker(work: Work) -> WorkerResult:
     with asyncio.Runner(loop_factory=event_loop) as runner:
         return runner.run(run_work(work, _bump))
+
+
+async def server_lateness(target: Target) -> dict[str, float] | None:
+    """A breakeven sim's count of how far it fell behind its schedule (its model card's
+    ``breakeven.lateness``), or None from any other server."""
+    timeout = aiohttp.ClientTimeout(total=min(target.timeout_s, 10))
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                f"{target.url.rstrip('/')}/models", headers=target.headers()) as resp:
+            listing = await resp.json(content_type=None) if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    for card in (listing or {}).get("data") or []:
+        sim = card.get("breakeven") if isinstance(card, dict) else None
+        if card.get("id") == target.model and isinstance(sim, dict) and isinstance(
+                sim.get("lateness"), dict):
+            return dict(sim["lateness"])
+    return None
 
 
 async def preflight(target: Target, spec: RequestSpec) -> dict[str, Any] | None:
@@ -196,14 +224,14 @@ class Runner:
                             warmup_s=warm_s, start_at=start_at), count
             return Work(self.target, self.specs, concurrency=int(level.value),
                         duration_s=load.duration_s + warm_s, warmup_s=warm_s,
-                        start_at=start_at), 0
-        measured = load.requests or 1
+                        start_at=start_at, stagger_s=load.stagger_s), 0
+        measured = load.requests or 200
         warm = math.ceil(measured * load.warmup)
         if level.mode == "rate":
             return Work(self.target, self.specs, offsets=offsets(level, measured + warm, rng),
                         warmup=warm, start_at=start_at), measured + warm
         return Work(self.target, self.specs, concurrency=int(level.value), count=measured + warm,
-                    warmup=warm, start_at=start_at), measured + warm
+                    warmup=warm, start_at=start_at, stagger_s=load.stagger_s), measured + warm
 
     def run(self, level: Level) -> dict[str, Any]:
         work, planned = self._work(level)
@@ -234,8 +262,7 @@ class Runner:
         cpu = max((res.cpu_s / res.wall_s if res.wall_s else 0.0) for res in results)
         lag = percentiles(lags, scale=1.0)
         send_lag = summary.get("send_lag_ms") or {}
-        saturated = cpu > _SATURATED_CPU or (lag or {}).get("p99", 0.0) > _SATURATED_LAG_MS or (
-            level.mode != "concurrency" and send_lag.get("p99", 0.0) > _SATURATED_LAG_MS)
+        saturated_by, late = _saturation(cpu, send_lag.get("p99", 0.0), level.mode)
         failed = summary["completed"] == 0 or summary["failed"] > summary["requests"] / 2
         samples: dict[str, str] = {}
         for r in records:
@@ -249,6 +276,7 @@ class Runner:
             "arrival": level.arrival if level.mode == "rate" else None,
             "burstiness": level.burstiness if level.mode == "rate" else None,
             "status": "failed" if failed else ("degraded" if summary["failed"] else "ok"),
+            "too_few": summary["completed"] < MIN_COMPLETED,
             **summary,
             "error_samples": samples,
             "wall_s": time.perf_counter() - started,
@@ -257,9 +285,26 @@ class Runner:
                 "cpu_fraction": round(cpu, 3),
                 "cpu_s": round(sum(res.cpu_s for res in results), 3),
                 "loop_lag_ms": lag,
-                "saturated": saturated,
+                "saturated": saturated_by is not None,
+                "saturated_by": saturated_by,  # the figure that says so
+                "late_sends": late,  # sent late though the client was not busy: the host was
             },
         }
+
+
+def _saturation(cpu: float, send_lag_p99_ms: float, mode: str) -> tuple[str | None, str | None]:
+    """(what says the client saturated, what says the host delayed it): judged on the
+    client's own CPU time and, open loop, on how late it sent; loop lag or late sends with
+    an idle client are other processes' load, not the client's."""
+    if cpu > _SATURATED_CPU:
+        return f"the client's own CPU at {cpu:.0%} of a core", None
+    if mode == "concurrency" or send_lag_p99_ms <= _SATURATED_LAG_MS:
+        return None, None
+    if cpu > _BUSY_CPU:
+        return (f"send lag p99 {send_lag_p99_ms:,.1f} ms with the client's own CPU at "
+                f"{cpu:.0%} of a core"), None
+    return None, (f"send lag p99 {send_lag_p99_ms:,.1f} ms while the client used {cpu:.0%} "
+                  "of a core: other processes on the host delayed it")
 
 
 def sweep_rates(idle: dict[str, Any], saturation: dict[str, Any], points: int,

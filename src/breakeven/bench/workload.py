@@ -20,8 +20,10 @@ from typing import Any
 from breakeven.errors import InputError
 from breakeven.sim.text import chat_prompt_tokens, count_tokens
 
-__all__ = ["Lengths", "RequestSpec", "from_workload", "load_sharegpt", "load_trace",
+__all__ = ["SPREAD", "Lengths", "RequestSpec", "from_workload", "load_sharegpt", "load_trace",
            "synthetic"]
+
+SPREAD = 0.2  # a bare length N means uniform over N * (1 -/+ SPREAD)
 
 _WORDS = (
     "report summary customer order account invoice product service support ticket issue "
@@ -60,7 +62,8 @@ class RequestSpec:
 @dataclass(frozen=True)
 class Lengths:
     """A token-length distribution: ``fixed:N``, ``uniform:LO,HI``, ``normal:MEAN,SD``,
-    ``lognormal:MEDIAN,SIGMA``."""
+    ``lognormal:MEDIAN,SIGMA``; a bare ``N`` is spread ``uniform`` over N +/- 20% (so closed
+    loops do not keep their requests in lock-step), ``fixed:N`` is exactly N."""
 
     kind: str
     a: float
@@ -70,7 +73,10 @@ class Lengths:
     def parse(cls, text: str, where: str) -> Lengths:
         kind, _, args = text.partition(":")
         if not args and kind.isdigit():
-            kind, args = "fixed", kind
+            n = int(kind)
+            if n < 1:
+                raise InputError(f"expected a length >= 1 (got {text!r})", where=where)
+            return cls("uniform", max(1, round(n * (1 - SPREAD))), round(n * (1 + SPREAD)))
         try:
             values = [float(v) for v in args.split(",") if v.strip()]
         except ValueError:
@@ -94,6 +100,12 @@ class Lengths:
         else:
             value = rng.lognormvariate(math.log(self.a), self.b)
         return max(1, round(value))
+
+    def describe(self) -> str:
+        """The distribution in the form ``parse`` reads."""
+        if self.kind == "fixed":
+            return f"fixed:{self.a:g}"
+        return f"{self.kind}:{self.a:g},{self.b:g}"
 
     @property
     def mean(self) -> float:

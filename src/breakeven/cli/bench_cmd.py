@@ -74,16 +74,16 @@ def _slo(text: str | None) -> Any:
 @click.option("--sweep-concurrency", type=click.IntRange(min=1), default=256,
               show_default=True, help="Closed-loop concurrency used to find saturation.")
 @click.option("--requests", type=click.IntRange(min=1), default=None,
-              help="Measured requests per level (default 200).")
+              help="Measured requests per level, after the warm-up (default 200).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Measured seconds per level instead of a count.")
 @click.option("--warmup", type=click.FloatRange(min=0, max=1), default=0.1, show_default=True,
               help="Extra share of each level sent first and not measured.")
-@click.option("--input-len", default="fixed:1000", show_default=True,
-              help="Synthetic prompt tokens: N, fixed:N, uniform:LO,HI, normal:M,SD, "
-                   "lognormal:MEDIAN,SIGMA.")
-@click.option("--output-len", default="fixed:200", show_default=True,
-              help="Synthetic output tokens (same forms).")
+@click.option("--input-len", default="1000", show_default=True,
+              help="Synthetic prompt tokens: N (spread uniformly over N +/- 20%), fixed:N "
+                   "(exactly N), uniform:LO,HI, normal:M,SD, lognormal:MEDIAN,SIGMA.")
+@click.option("--output-len", default="200", show_default=True,
+              help="Synthetic output tokens (same forms; N is spread, fixed:N exact).")
 @click.option("--prefix-tokens", type=click.IntRange(min=0), default=0, show_default=True,
               help="Shared system prompt of N tokens ahead of every request.")
 @click.option("--endpoint", type=click.Choice(["chat", "completions"]), default="chat",
@@ -153,6 +153,10 @@ def _run(opts: dict[str, Any]) -> int:
                       input_len=opts["input_len"], output_len=opts["output_len"],
                       prefix_tokens=opts["prefix_tokens"], count=max(count, 64),
                       seed=opts["seed"], endpoint=opts["endpoint"])
+    if slo is None and work.info.get("slo"):  # a workload file's SLO sets goodput
+        from breakeven.bench.metrics import Slo
+
+        slo = Slo(**work.info["slo"])
     levels = plan_levels(work, concurrency=_floats(opts["concurrency"], "--concurrency",
                                                    integer=True),
                          rates=_floats(opts["rate"], "--rate"), arrival=opts["arrival"],
@@ -160,7 +164,7 @@ def _run(opts: dict[str, Any]) -> int:
     workers = opts["workers"] or default_workers(levels)
     target = Target(opts["url"], opts["model"], api_key, opts["stream"],
                     not opts["natural_length"], opts["timeout"])
-    load = Load(opts["requests"] if not opts["duration"] else None, opts["duration"],
+    load = Load(count if not opts["duration"] else None, opts["duration"],
                 opts["warmup"], workers, opts["seed"])
     sweep = Sweep(opts["sweep_points"], opts["sweep_concurrency"], opts["arrival"],
                   opts["burstiness"]) if opts["sweep_points"] else None
@@ -223,9 +227,12 @@ def compare_cmd(a: str, b: str, as_json: bool) -> None:
     """Compare two bench results level by level (B relative to A)."""
     from breakeven.bench.entrypoint import compare_files
 
-    rows = compare_files(a, b)
+    warnings: list[str] = []
+    rows = compare_files(a, b, warnings)
+    for line in warnings:
+        click.echo(f"breakeven: warning: {line}", err=True)
     if as_json:
-        emit_json({"a": a, "b": b, "rows": rows})
+        emit_json({"a": a, "b": b, "rows": rows, "warnings": warnings})
     else:
         from breakeven.render.bench import print_compare
 

@@ -1,23 +1,40 @@
 """Calibration: a bench result replaces the roofline estimate for the deployment it measured.
 
 A bench run measures one (model, GPU count and type, quantisation, engine) at several loads.
-For a workload's SLO the measured capacity is the highest request rate among the levels
-whose p90 TTFT and p90 TPOT meet it (the estimate is a steady-state mean, so the measured
-side is held to the tail). The ratio of that capacity to the sizing model's estimate on the
-*bench's* token lengths scales the estimate on the workload's lengths, so a benchmark with
-other lengths still transfers. The figure is then marked measured. Pure.
+Each trusted level (not failed, at least ``MIN_COMPLETED`` requests; a sim's levels that
+fell behind their schedule only when no other is left) is a point: its
+concurrency (a closed loop's, or Little's law for an open one), request rate and median
+TPOT, in engine seconds (a simulator's time scale undone). The engine model is fitted to
+those points with one speed factor ``k`` (the engine runs the model's steps ``k`` times
+faster: rates times ``k``, latencies over ``k``), and the workload's capacity at its SLO
+comes from the fitted model on the workload's own lengths, between and beyond the measured
+levels, never below the best measured level that met the SLO at p90. The note says what was
+measured, the fit, the ratio to the estimate and when the figure is only a lower bound.
+Pure.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.errors import InputError
-from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, SloTarget, evaluate
+from breakeven.planner.sizing import (
+    Deployment,
+    OperatingPoint,
+    Sizing,
+    SloTarget,
+    operating_point,
+    slo_concurrency,
+)
 
-__all__ = ["Calibration", "Measured", "calibrate", "from_result"]
+__all__ = ["MIN_COMPLETED", "Calibration", "Measured", "calibrate", "from_result"]
+
+MIN_COMPLETED = 50  # as bench marks ``too_few``
+_HEADROOM = 0.8  # a level within 80% of every SLO bound met it with headroom
+_LENGTHS_DIFFER = 0.25
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,12 @@ class Measured:
     rps: float
     ttft_p90_ms: float
     tpot_p90_ms: float
+    concurrency: int = 1
+    tpot_p50_ms: float = 0.0
+
+    def meets(self, slo: SloTarget, margin: float = 1.0) -> bool:
+        return (slo.ttft_ms is None or self.ttft_p90_ms <= slo.ttft_ms * margin) and (
+            slo.tpot_ms is None or self.tpot_p90_ms <= slo.tpot_ms * margin)
 
 
 @dataclass(frozen=True)
@@ -51,43 +74,107 @@ class Calibration:
             self.model, self.gpu, self.gpus, self.quant, self.engine)
 
     def capacity(self, slo: SloTarget) -> float:
-        """Requests/s of the best level within ``slo`` (0: no level met it)."""
-        return max((lv.rps for lv in self.levels
-                    if (slo.ttft_ms is None or lv.ttft_p90_ms <= slo.ttft_ms)
-                    and (slo.tpot_ms is None or lv.tpot_p90_ms <= slo.tpot_ms)), default=0.0)
+        """Requests/s of the best measured level within ``slo`` at p90 (0: none met it)."""
+        return max((lv.rps for lv in self.levels if lv.meets(slo)), default=0.0)
+
+    def speed(self, dep: Deployment) -> float:
+        """The fitted factor ``k``: geometric mean over the levels of measured over modelled
+        rate and modelled over measured TPOT, on the bench's lengths."""
+        logs = []
+        for lv in self.levels:
+            est = operating_point(dep, self.input_len, self.output_len, lv.concurrency)
+            if lv.rps > 0 and est.requests_per_s > 0:
+                logs.append(math.log(lv.rps / est.requests_per_s))
+            if lv.tpot_p50_ms > 0 and est.tpot_ms > 0:
+                logs.append(math.log(est.tpot_ms / lv.tpot_p50_ms))
+        return math.exp(sum(logs) / len(logs)) if logs else 1.0
 
     def factor(self, dep: Deployment, slo: SloTarget) -> float:
-        """Measured over estimated capacity on the bench's own lengths."""
-        est = evaluate(dep, self.input_len, self.output_len, None, slo)
-        point = est.slo_point if slo.ttft_ms or slo.tpot_ms else est.point
-        if point is None or point.requests_per_s <= 0:
-            return 0.0
-        return self.capacity(slo) / point.requests_per_s
+        """The fitted speed factor (kept for callers of the old name)."""
+        return self.speed(dep)
+
+    def caveats(self, s: Sizing) -> list[str]:
+        """Why the figure is only a bound or may not transfer to ``s``'s workload."""
+        out = []
+        met = [lv for lv in self.levels if lv.meets(s.slo)]
+        top = max(self.levels, key=lambda lv: lv.rps)
+        if met and top in met and top.meets(s.slo, _HEADROOM):
+            out.append(f"every level met the SLO with headroom: the measured "
+                       f"{self.capacity(s.slo):.2f} req/s is a lower bound, the rest is "
+                       "the fitted model")
+        if len(self.levels) > 1 and len(met) == 1 and met[0] is min(
+                self.levels, key=lambda lv: lv.rps):
+            out.append("only the lowest level met the SLO: bench between it and the next")
+        for name, bench, want in (("input", self.input_len, s.input_len),
+                                  ("output", self.output_len, s.output_len)):
+            if abs(bench - want) > _LENGTHS_DIFFER * want:
+                out.append(f"the bench's {name} length ({bench}) differs from the "
+                           f"workload's ({want})")
+        return out
 
 
-def _scaled(point: OperatingPoint | None, factor: float) -> OperatingPoint | None:
+def _scaled(point: OperatingPoint | None, k: float) -> OperatingPoint | None:
     if point is None:
         return None
-    return replace(point, requests_per_s=point.requests_per_s * factor,
-                   output_tok_s=point.output_tok_s * factor,
-                   total_tok_s=point.total_tok_s * factor)
+    return replace(point, ttft_ms=point.ttft_ms / k, tpot_ms=point.tpot_ms / k,
+                   e2e_ms=point.e2e_ms / k, requests_per_s=point.requests_per_s * k,
+                   output_tok_s=point.output_tok_s * k, total_tok_s=point.total_tok_s * k)
 
 
 def calibrate(s: Sizing, cal: Calibration) -> Sizing:
-    """``s`` with its SLO capacity replaced by the measured one (0 when none met the SLO)."""
-    factor = cal.factor(s.deployment, s.slo)
-    note = f"measured by {cal.source}: {factor:.2f}x the estimate"
-    if factor <= 0:
+    """``s`` with its figures from the engine model fitted to ``cal`` (no SLO point when
+    no measured level met the SLO and the fitted model says none would)."""
+    dep = s.deployment
+    k = cal.speed(dep)
+    slo = s.slo
+    loose = SloTarget(slo.ttft_ms * k if slo.ttft_ms is not None else None,
+                      slo.tpot_ms * k if slo.tpot_ms is not None else None)
+    best = slo_concurrency(dep, s.input_len, s.output_len, s.max_seqs, loose)
+    slo_point = _scaled(operating_point(dep, s.input_len, s.output_len, best), k) if best \
+        else None
+    measured = cal.capacity(slo)
+    where = (f"calibrated from {cal.source} ({cal.model} {cal.quant} on {cal.gpus} x "
+             f"{cal.gpu}, {cal.engine}; levels at concurrency "
+             f"{', '.join(str(lv.concurrency) for lv in cal.levels)})")
+    if slo_point is None:
         return replace(s, slo_concurrency=0, slo_point=None, estimated=False,
-                       calibration=f"measured by {cal.source}: no level met the SLO")
-    return replace(s, point=_scaled(s.point, factor), slo_point=_scaled(s.slo_point, factor),
-                   estimated=False, calibration=note)
+                       calibration=f"{where}: no level met the SLO and the fitted model "
+                                   f"({k:.2f}x the estimate's speed) says none would")
+    if slo_point.requests_per_s < measured:  # the measured p90 already met it there
+        slo_point = replace(slo_point, requests_per_s=measured,
+                            output_tok_s=measured * s.output_len,
+                            total_tok_s=measured * (s.input_len + s.output_len))
+    est = s.slo_point.requests_per_s if s.slo_point else 0.0
+    ratio = f", {slo_point.requests_per_s / est:.2f}x the estimate" if est else ""
+    parts = [f"{where}: measured {measured:.2f} req/s at the SLO; the engine model fitted "
+             f"to the levels runs {k:.2f}x the estimate's speed and gives "
+             f"{slo_point.requests_per_s:.2f} req/s at the SLO here{ratio}",
+             *cal.caveats(s)]
+    return replace(s, point=_scaled(s.point, k), slo_concurrency=best, slo_point=slo_point,
+                   estimated=False, calibration="; ".join(parts))
 
 
 def _number(level: dict[str, Any], key: str, pct: str) -> float | None:
     stats = level.get(key)
     value = stats.get(pct) if isinstance(stats, dict) else None
     return float(value) if isinstance(value, int | float) else None
+
+
+def _level(lv: dict[str, Any], scale: float) -> Measured | None:
+    """A trusted level in engine seconds, or None."""
+    if lv.get("status") == "failed" or lv.get("too_few") or (
+            lv.get("completed") or 0) < MIN_COMPLETED:
+        return None
+    ttft, tpot = _number(lv, "ttft_ms", "p90"), _number(lv, "tpot_ms", "p90")
+    if ttft is None:
+        return None
+    rps = float(lv["request_throughput"])
+    conc = lv.get("concurrency")
+    if not isinstance(conc, int):  # an open loop: Little's law
+        e2e = _number(lv, "e2e_ms", "mean") or _number(lv, "e2e_ms", "p50") or 0.0
+        conc = max(1, round(rps * e2e / 1e3))
+    return Measured(rps * scale, ttft / scale, (tpot or 0.0) / scale, conc,
+                    (_number(lv, "tpot_ms", "p50") or 0.0) / scale)
 
 
 def from_result(data: dict[str, Any], source: str) -> Calibration:
@@ -100,21 +187,24 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
     card = (data.get("server") or {}).get("breakeven") or {}
     scale = float(card.get("time_scale", 1.0)) if dep.get("simulated") else 1.0
     levels, weights, inp, out = [], 0.0, 0.0, 0.0
-    for lv in data.get("levels", []):
-        if lv.get("status") == "failed" or not lv.get("completed"):
+    trusted = [lv for lv in data.get("levels", []) if _level(lv, scale) is not None]
+    on_time = [lv for lv in trusted if not lv.get("server_late")]
+    late = len(trusted) - len(on_time)
+    for lv in on_time or trusted:  # a sim's late levels only when no other is left
+        m = _level(lv, scale)
+        if m is None:
             continue
-        ttft, tpot = _number(lv, "ttft_ms", "p90"), _number(lv, "tpot_ms", "p90")
-        if ttft is None:
-            continue
-        levels.append(Measured(lv["request_throughput"] * scale, ttft / scale,
-                               (tpot or 0.0) / scale))
+        levels.append(m)
         n = lv["completed"]
         weights += n
         inp += lv.get("mean_input_tokens", 0) * n
         out += lv.get("mean_output_tokens", 0) * n
     if not levels or weights == 0:
-        raise InputError("the result has no successful level to calibrate from", where=source)
+        raise InputError(f"the result has no successful level to calibrate from (each "
+                         f"needs {MIN_COMPLETED} completed requests)", where=source)
     return Calibration(str(dep["model"]), str(dep["gpu"]), int(dep.get("gpus", 1)),
                        str(dep.get("quant", "bf16")), str(dep.get("engine", "vllm")),
                        max(1, round(inp / weights)), max(1, round(out / weights)),
-                       tuple(levels), f"{source} ({data.get('created', 'undated')})")
+                       tuple(levels), f"{source} ({data.get('created', 'undated')})"
+                       + (f" [{late} level(s) where the sim fell behind "
+                          f"{'left out' if on_time else 'used: no other'}]" if late else ""))

@@ -72,10 +72,10 @@ def print_levels(result: dict[str, Any], console: Console | None = None) -> None
             sample = lv.get("error_samples", {}).get(kind, "")
             con.print(f"[red]{lv['level']}: {count} x {kind}[/] {sample}")
         if lv["client"]["saturated"]:
+            why = lv["client"].get("saturated_by") or (
+                f"CPU {lv['client']['cpu_fraction']:.0%}")
             con.print(f"[yellow]warning: {lv['level']}: the client itself was saturated "
-                      f"(CPU {lv['client']['cpu_fraction']:.0%}, loop lag p99 "
-                      f"{_ms(lv['client']['loop_lag_ms'], 'p99')} ms): its figures understate "
-                      "the server; add --workers[/]")
+                      f"({why}): its figures understate the server; add --workers[/]")
         if lv["token_source"] != "usage":
             con.print(f"[yellow]note: {lv['level']}: the server sent no usage; output tokens "
                       "were counted from stream chunks[/]")

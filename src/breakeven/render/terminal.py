@@ -72,6 +72,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         con.print("[bold yellow]Warnings[/]")
         for w in plan.warnings:
             con.print(f"  [yellow]![/] {w}")
+    _print_calibrations(plan, con)
     if chosen is not None and chosen.deployment is not None:
         dep = chosen.deployment
         basis = "measured" if dep.measured else "estimated"
@@ -86,6 +87,23 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         con.print("[bold red]Eliminated[/]")
         for what, why in plan.eliminated[:20]:
             con.print(f"  {what}: {why}")
+
+
+def _print_calibrations(plan: Plan, con: Console) -> None:
+    """What each bench file calibrated, and which options used it."""
+    used: dict[str, list[str]] = {}
+    for option in plan.options:
+        if option.deployment is None:
+            continue
+        for segment, s in option.deployment.sizings:
+            if s.calibration:
+                used.setdefault(s.calibration, []).append(f"{option.label} ({segment})")
+    if not used:
+        return
+    con.print("[bold]Calibration[/]")
+    for note, options in used.items():
+        con.print(f"  {note}", soft_wrap=True, highlight=False)
+        con.print(f"    used by: {', '.join(options)}", soft_wrap=True, highlight=False)
 
 
 def print_sizing(s: Sizing, console: Console | None = None) -> None:

@@ -3,9 +3,12 @@
 Pure: parses a decoded JSON body into a ``Job`` (prompt tokens, the whole synthetic answer
 decided up front, finish reason) and builds response bodies and SSE chunks. Supported, with
 vLLM's semantics: ``max_tokens`` / ``max_completion_tokens`` (default: the rest of the
-context for chat, 16 for completions), ``stop``, ``n=1``, ``seed``, ``logprobs`` and
-``top_logprobs`` (chat) or integer ``logprobs`` (completions), ``stream`` with
-``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens`` and ``priority``.
+context for chat, 16 for completions), ``stop``, ``n`` (each choice its own sequence),
+``seed``, ``logprobs`` and ``top_logprobs`` (chat) or integer ``logprobs`` (completions),
+``stream`` with ``stream_options.include_usage``, and vLLM's ``ignore_eos``, ``min_tokens``
+and ``priority``;
+``response_format`` (JSON mode, ``json_schema``) and a forced or ``required``
+``tool_choice`` answer with JSON from ``structured``; the bodies are built in ``bodies``.
 Without ``ignore_eos`` the answer ends at a natural length drawn per request (median
 ~180 tokens) within ``[min_tokens, max_tokens]``.
 
@@ -21,39 +24,18 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from breakeven.errors import ApiError
+from breakeven.sim.bodies import Job, Kind, chunk, response_body, usage, usage_chunk
+from breakeven.sim.structured import structured
 from breakeven.sim.text import chat_prompt_tokens, count_tokens, generate
 
 __all__ = ["ApiError", "Job", "chunk", "parse_job", "response_body", "usage", "usage_chunk"]
 
-Kind = Literal["chat", "completion"]
 _NATURAL_MEDIAN = 180
 _NATURAL_SIGMA = 0.7
-
-
-@dataclass
-class Job:
-    kind: Kind
-    model: str
-    prompt_tokens: int
-    tokens: list[tuple[str, float]]
-    finish_reason: str
-    stream: bool = False
-    include_usage: bool = False
-    logprobs: bool = False
-    top_logprobs: int = 0
-    id: str = ""
-    priority: int = 0
-
-    @property
-    def completion_tokens(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def text(self) -> str:
-        return "".join(t for t, _ in self.tokens)
+_MAX_N = 128
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -161,11 +143,18 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
                             f"({max_tokens})", "min_tokens")
     sampling = _sampling(body, priorities)
     rng = random.Random(_rng_seed(sampling, prompt.text, variant, entropy))
-    tokens, reason = _answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
+    answers = []
+    for _ in range(_number(body, "n", int, 1, _MAX_N) or 1):
+        shaped = structured(body, rng, max_tokens) if kind == "chat" else None
+        answers.append(_answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
+                       if shaped is None else (shaped[1], shaped[2]))
+    (tokens, reason), others = answers[0], answers[1:]
+    tool = (shaped[0].tool, f"chatcmpl-tool-{rng.getrandbits(64):016x}") if (
+        shaped and shaped[0].tool) else None
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
                sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
-               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority)
+               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others)
 
 
 @dataclass(frozen=True)
@@ -196,9 +185,7 @@ def _served_model(body: Any, served: str) -> str:
     if model != served:
         raise ApiError(404, f"The model `{model}` does not exist.", "model",
                        "NotFoundError", "model_not_found")
-    n = _number(body, "n", int, 1)
-    if n not in (None, 1):
-        raise ApiError(400, "only n=1 is supported by breakeven sim", "n")
+    _number(body, "n", int, 1, _MAX_N)
     return model
 
 
@@ -302,98 +289,3 @@ def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],
     return tokens, False
 
 
-# -- bodies ---------------------------------------------------------------------------------
-def usage(job: Job, completion_tokens: int | None = None) -> dict[str, int]:
-    done = job.completion_tokens if completion_tokens is None else completion_tokens
-    return {"prompt_tokens": job.prompt_tokens, "completion_tokens": done,
-            "total_tokens": job.prompt_tokens + done}
-
-
-def _top(job: Job, tok: str, lp: float, index: int) -> list[tuple[str, float]]:
-    """Well-formed alternatives: the sampled token plus lower-probability words."""
-    if not job.top_logprobs:
-        return []
-    rest = max(1e-9, 1 - math.exp(lp))
-    alts = [(tok, lp)]
-    for k in range(1, job.top_logprobs):
-        alt = f" alt{(index * 7 + k) % 97}"
-        alts.append((alt, math.log(rest * 0.5**k)))
-    alts.sort(key=lambda a: -a[1])
-    return alts
-
-
-def _chat_logprobs(job: Job, start: int, pieces: list[tuple[str, float]]) -> dict[str, Any]:
-    def entry(tok: str, lp: float) -> dict[str, Any]:
-        return {"token": tok, "logprob": lp, "bytes": list(tok.encode())}
-
-    content = []
-    for i, (tok, lp) in enumerate(pieces, start):
-        item = entry(tok, lp)
-        item["top_logprobs"] = [entry(t, p) for t, p in _top(job, tok, lp, i)]
-        content.append(item)
-    return {"content": content}
-
-
-def _completion_logprobs(job: Job, start: int, offset: int,
-                         pieces: list[tuple[str, float]]) -> dict[str, Any]:
-    offsets, tops = [], []
-    for i, (tok, lp) in enumerate(pieces, start):
-        offsets.append(offset)
-        offset += len(tok)
-        tops.append(dict(_top(job, tok, lp, i)) or None)
-    return {"tokens": [t for t, _ in pieces], "token_logprobs": [lp for _, lp in pieces],
-            "top_logprobs": tops, "text_offset": offsets}
-
-
-def response_body(job: Job, created: int) -> dict[str, Any]:
-    """The non-streaming answer."""
-    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": job.finish_reason}
-    if job.kind == "chat":
-        choice["message"] = {"role": "assistant", "content": job.text, "tool_calls": []}
-        if job.logprobs:
-            choice["logprobs"] = _chat_logprobs(job, 0, job.tokens)
-        obj = "chat.completion"
-    else:
-        choice["text"] = job.text
-        if job.logprobs:
-            choice["logprobs"] = _completion_logprobs(job, 0, 0, job.tokens)
-        obj = "text_completion"
-    return {"id": job.id, "object": obj, "created": created, "model": job.model,
-            "choices": [choice], "usage": usage(job)}
-
-
-def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
-          role: bool = False, finish: bool = False) -> str:
-    """One SSE event carrying tokens ``[start, end)`` (or the role / the finish reason)."""
-    pieces = job.tokens[start:end]
-    text = "".join(t for t, _ in pieces)
-    logprobs: Any = None
-    if job.kind == "chat":
-        delta: dict[str, Any] = {}
-        if role:
-            delta = {"role": "assistant", "content": ""}
-        elif pieces:
-            delta = {"content": text}
-            if job.logprobs:
-                logprobs = _chat_logprobs(job, start, pieces)
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": logprobs,
-                                  "finish_reason": job.finish_reason if finish else None}
-        obj = "chat.completion.chunk"
-    else:
-        if pieces and job.logprobs:
-            logprobs = _completion_logprobs(job, start, offset, pieces)
-        choice = {"index": 0, "text": text, "logprobs": logprobs,
-                  "finish_reason": job.finish_reason if finish else None}
-        obj = "text_completion"
-    event: dict[str, Any] = {"id": job.id, "object": obj, "created": created,
-                             "model": job.model, "choices": [choice]}
-    if job.include_usage:
-        event["usage"] = None
-    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
-
-
-def usage_chunk(job: Job, created: int) -> str:
-    obj = "chat.completion.chunk" if job.kind == "chat" else "text_completion"
-    event = {"id": job.id, "object": obj, "created": created, "model": job.model,
-             "choices": [], "usage": usage(job)}
-    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"

@@ -24,13 +24,19 @@ from breakeven.errors import ApiError
 from breakeven.event_loop import event_loop
 from breakeven.planner.sizing import Deployment
 from breakeven.prometheus import Histogram
+from breakeven.sim.bodies import Job, chunk, response_body, siblings, usage_chunk
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
-from breakeven.sim.protocol import Job, chunk, parse_job, response_body, usage_chunk
+from breakeven.sim.exposition import metrics_text
+from breakeven.sim.protocol import parse_job
+from breakeven.sim.tokens import Vocabulary, detokenize, tokenize
 
 __all__ = ["SimServer", "serve", "start"]
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 32 * 1024 * 1024
+_LATE_MIN_S = 0.001
+_LATE_SHARE = 0.25
+_LOG_LAG_S = 0.05
 
 
 @dataclass
@@ -41,6 +47,7 @@ class _Stream:
     ready: int = 0
     done: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last: float | None = None  # engine time of the last token handed over
 
 
 class SimServer:
@@ -60,10 +67,15 @@ class SimServer:
         self.created = int(time.time())
         self.lag_s = 0.0
         self.max_lag_s = 0.0
+        self.late_steps = 0
+        self.late_s_total = 0.0
         self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
         self.ttft = Histogram()
-        self.tpot = Histogram()
+        self.tpot = Histogram()  # per request: (e2e - ttft) / (tokens - 1)
+        self.itl = Histogram()  # every gap between a request's tokens
+        self.decode = Histogram()  # first token to the last
         self.e2e = Histogram()
+        self.vocabulary = Vocabulary()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._origin = self._loop.time()
@@ -91,23 +103,47 @@ class SimServer:
                 await asyncio.sleep(delay)
                 self.lag_s = 0.0
             else:
-                self.lag_s = -delay
-                self.max_lag_s = max(self.max_lag_s, self.lag_s)
+                self._late(-delay, step.duration * self.time_scale)
                 await asyncio.sleep(0)  # let the streams write before the next step
             for seq in step.emitted:
                 stream: _Stream = seq.key  # type: ignore[assignment]
                 stream.ready += 1
                 if stream.ready == 1:
                     self.ttft.observe(engine.now - seq.arrival)
+                elif stream.last is not None:
+                    self.itl.observe(engine.now - stream.last)
+                stream.last = engine.now
                 stream.wake.set()
             for seq in step.finished:
                 stream = seq.key  # type: ignore[assignment]
                 stream.done = True
-                self.finished[stream.job.finish_reason] += 1
+                reason = stream.job.finish_reason
+                self.finished[reason] = self.finished.get(reason, 0) + 1
                 self.e2e.observe(engine.now - seq.arrival)
+                if seq.first_token is not None:
+                    self.decode.observe(engine.now - seq.first_token)
                 if seq.output_tokens > 1 and seq.first_token is not None:
                     self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
                 stream.wake.set()
+
+    def _late(self, lag: float, step_wall: float) -> None:
+        """A step that ended behind its schedule by ``lag`` wall seconds: counted late when
+        that is over a quarter of the step (or a millisecond), and logged as it grows."""
+        self.lag_s = lag
+        if lag > max(_LATE_MIN_S, _LATE_SHARE * step_wall):
+            self.late_steps += 1
+            self.late_s_total += lag
+        if lag > max(self.max_lag_s * 2, _LOG_LAG_S):
+            log.warning("breakeven sim is %.3f s behind its schedule (time scale %g): the "
+                        "host cannot keep up; wall-clock figures are stretched", lag,
+                        self.time_scale)
+        self.max_lag_s = max(self.max_lag_s, lag)
+
+    def lateness(self) -> dict[str, float]:
+        """How far the server fell behind its schedule, since it started."""
+        return {"steps": self.engine.steps, "late_steps": self.late_steps,
+                "late_seconds": round(self.late_s_total, 6),
+                "max_lag_seconds": round(self.max_lag_s, 6)}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_engine())
@@ -124,6 +160,11 @@ class SimServer:
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
+        for path, handler in (("/tokenize", self.tokenize), ("/detokenize", self.detokenize)):
+            app.router.add_post(path, handler)
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/ping", self.health)
+        app.router.add_post("/ping", self.health)
 
         async def on_startup(_: web.Application) -> None:
             self.start()
@@ -171,6 +212,26 @@ class SimServer:
     async def health(self, _: web.Request) -> web.Response:
         return web.Response(status=200)
 
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        return body
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        answer = tokenize(self.vocabulary, await self._body(request))
+        return web.json_response(answer | {"max_model_len": self.config.max_model_len})
+
+    async def detokenize(self, request: web.Request) -> web.Response:
+        return web.json_response(detokenize(self.vocabulary, await self._body(request)))
+
+    async def version(self, _: web.Request) -> web.Response:
+        return web.json_response({"version": self.dep.engine.version or "unknown",
+                                  "served_by": "breakeven sim"})
+
     async def models(self, _: web.Request) -> web.Response:
         dep = self.dep
         card = {
@@ -184,45 +245,14 @@ class SimServer:
                 "engine": dep.engine.id, "time_scale": self.time_scale,
                 "max_num_seqs": self.config.max_num_seqs,
                 "kv_cache_tokens": self.config.kv_tokens,
+                "lateness": self.lateness(),
             },
         }
         return web.json_response({"object": "list", "data": [card]})
 
     async def metrics(self, _: web.Request) -> web.Response:
-        e = self.engine
-        labels = f'model_name="{self.served_name}"'
-        lines = [
-            "# TYPE vllm:num_requests_running gauge",
-            f"vllm:num_requests_running{{{labels}}} {len(e.running)}",
-            "# TYPE vllm:num_requests_waiting gauge",
-            f"vllm:num_requests_waiting{{{labels}}} {len(e.waiting)}",
-            "# TYPE vllm:kv_cache_usage_perc gauge",
-            f"vllm:kv_cache_usage_perc{{{labels}}} {e.kv_usage:.6f}",
-            "# TYPE vllm:num_preemptions_total counter",
-            f"vllm:num_preemptions_total{{{labels}}} {e.preemptions}",
-            "# TYPE vllm:prompt_tokens_total counter",
-            f"vllm:prompt_tokens_total{{{labels}}} {e.prompt_tokens_total}",
-            "# TYPE vllm:generation_tokens_total counter",
-            f"vllm:generation_tokens_total{{{labels}}} {e.generation_tokens_total}",
-            "# TYPE vllm:request_success_total counter",
-        ]
-        lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
-                  for reason, count in self.finished.items()]
-        lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
-        lines += self.tpot.lines("vllm:time_per_output_token_seconds", labels)
-        lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
-        lines += [
-            "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "
-            "schedule at its last step (wall seconds).",
-            "# TYPE breakeven_sim_lag_seconds gauge",
-            f"breakeven_sim_lag_seconds {self.lag_s:.6f}",
-            "# TYPE breakeven_sim_max_lag_seconds gauge",
-            f"breakeven_sim_max_lag_seconds {self.max_lag_s:.6f}",
-            "# TYPE breakeven_sim_steps_total counter",
-            f"breakeven_sim_steps_total {e.steps}",
-        ]
-        return web.Response(text="\n".join(lines) + "\n",
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(text=metrics_text(self), content_type="text/plain",
+                            charset="utf-8")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, "chat")
@@ -239,51 +269,60 @@ class SimServer:
                         max_model_len=self.config.max_model_len,
                         entropy=self.rng.getrandbits(64),
                         priorities=self.config.policy == "priority")
-        stream = _Stream(job)
-        if job.completion_tokens == 0:  # a stop string at the very start: nothing to run
-            stream.done = True
-        else:
-            seq = Sequence(job.prompt_tokens, job.completion_tokens, self.sim_now(), stream,
-                           priority=job.priority)
-            self.engine.add(seq)
-            self._wake.set()
+        wake = asyncio.Event()  # one for all the request's choices
+        streams = [_Stream(j, wake=wake) for j in siblings(job)]
+        seqs = {}
+        for stream in streams:
+            if stream.job.completion_tokens == 0:  # a stop string at once: nothing to run
+                stream.done = True
+            else:
+                seqs[id(stream)] = Sequence(job.prompt_tokens, stream.job.completion_tokens,
+                                            self.sim_now(), stream, priority=job.priority)
+                self.engine.add(seqs[id(stream)])
+        self._wake.set()
         try:
             if job.stream:
-                return await self._stream(request, stream)
-            while not stream.done:
-                stream.wake.clear()
-                await stream.wake.wait()
+                return await self._stream(request, job, streams)
+            while not all(s.done for s in streams):
+                wake.clear()
+                await wake.wait()
             return web.json_response(response_body(job, int(time.time())))
         finally:
-            if not stream.done and job.completion_tokens:
-                self.engine.abort(seq)
-                self.finished["abort"] += 1
+            for stream in streams:
+                if not stream.done and id(stream) in seqs:
+                    self.engine.abort(seqs[id(stream)])
+                    self.finished["abort"] += 1
 
-    async def _stream(self, request: web.Request, stream: _Stream) -> web.StreamResponse:
-        job = stream.job
+    async def _stream(self, request: web.Request, job: Job,
+                      streams: list[_Stream]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
         created = int(time.time())
         # as vLLM: the role chunk goes out with the first token, not before it
-        role = job.kind == "chat"
-        sent, offset = 0, 0
+        role = {id(s): job.kind == "chat" for s in streams}
+        sent = {id(s): 0 for s in streams}
+        offset = {id(s): 0 for s in streams}
+        wake = streams[0].wake
         while True:
-            if stream.ready == sent and not stream.done:
-                stream.wake.clear()
-                await stream.wake.wait()
-            ready = stream.ready if not stream.done else job.completion_tokens
-            if role and (ready or stream.done):
-                await response.write(chunk(job, created, 0, 0, role=True).encode())
-                role = False
-            if ready > sent:
-                piece = chunk(job, created, sent, ready, offset)
-                offset += sum(len(t) for t, _ in job.tokens[sent:ready])
-                sent = ready
-                await response.write(piece.encode())
-            if stream.done and sent >= job.completion_tokens:
+            if all(s.ready == sent[id(s)] and not s.done for s in streams):
+                wake.clear()
+                await wake.wait()
+            for stream in streams:
+                sub, key = stream.job, id(stream)
+                ready = stream.ready if not stream.done else sub.completion_tokens
+                if role[key] and (ready or stream.done):
+                    await response.write(chunk(sub, created, 0, 0, role=True).encode())
+                    role[key] = False
+                if ready > sent[key]:
+                    piece = chunk(sub, created, sent[key], ready, offset[key])
+                    offset[key] += sum(len(t) for t, _ in sub.tokens[sent[key]:ready])
+                    sent[key] = ready
+                    await response.write(piece.encode())
+            if all(s.done and sent[id(s)] >= s.job.completion_tokens for s in streams):
                 break
-        tail = chunk(job, created, sent, sent, finish=True)
+        tail = "".join(chunk(s.job, created, sent[id(s)], sent[id(s)], finish=True)
+                       for s in streams)
         if job.include_usage:
             tail += usage_chunk(job, created)
         await response.write((tail + "data: [DONE]\n\n").encode())

@@ -1,0 +1,56 @@
+"""``/metrics`` of ``breakeven sim`` in vLLM's (0.11+) names and semantics: per-gap
+``vllm:inter_token_latency_seconds`` (also under the older ``time_per_output_token``
+name, which vLLM kept as its alias), per-request
+``vllm:request_time_per_output_token_seconds``, decode time, the ``engine`` label; times in
+simulated seconds; plus the server's own lateness against its schedule. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["metrics_text"]
+
+
+def metrics_text(self: Any) -> str:
+    """The exposition of a ``SimServer`` (``self``)."""
+    e = self.engine
+    labels = f'model_name="{self.served_name}",engine="0"'
+    lines = [
+        "# TYPE vllm:num_requests_running gauge",
+        f"vllm:num_requests_running{{{labels}}} {len(e.running)}",
+        "# TYPE vllm:num_requests_waiting gauge",
+        f"vllm:num_requests_waiting{{{labels}}} {len(e.waiting)}",
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        f"vllm:kv_cache_usage_perc{{{labels}}} {e.kv_usage:.6f}",
+        "# TYPE vllm:num_preemptions_total counter",
+        f"vllm:num_preemptions_total{{{labels}}} {e.preemptions}",
+        "# TYPE vllm:prompt_tokens_total counter",
+        f"vllm:prompt_tokens_total{{{labels}}} {e.prompt_tokens_total}",
+        "# TYPE vllm:generation_tokens_total counter",
+        f"vllm:generation_tokens_total{{{labels}}} {e.generation_tokens_total}",
+        "# TYPE vllm:request_success_total counter",
+    ]
+    lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
+              for reason, count in self.finished.items()]
+    lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
+    lines += self.itl.lines("vllm:inter_token_latency_seconds", labels)
+    lines += self.itl.lines("vllm:time_per_output_token_seconds", labels)  # pre-0.11
+    lines += self.tpot.lines("vllm:request_time_per_output_token_seconds", labels)
+    lines += self.decode.lines("vllm:request_decode_time_seconds", labels)
+    lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
+    lines += [
+        "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "
+        "schedule at its last step (wall seconds).",
+        "# TYPE breakeven_sim_lag_seconds gauge",
+        f"breakeven_sim_lag_seconds {self.lag_s:.6f}",
+        "# TYPE breakeven_sim_max_lag_seconds gauge",
+        f"breakeven_sim_max_lag_seconds {self.max_lag_s:.6f}",
+        "# HELP breakeven_sim_late_steps_total Steps that ended behind the schedule.",
+        "# TYPE breakeven_sim_late_steps_total counter",
+        f"breakeven_sim_late_steps_total {self.late_steps}",
+        "# TYPE breakeven_sim_late_seconds_total counter",
+        f"breakeven_sim_late_seconds_total {self.late_s_total:.6f}",
+        "# TYPE breakeven_sim_steps_total counter",
+        f"breakeven_sim_steps_total {e.steps}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""``plan --calibrate`` from a bench run against the simulator in this process: the engine
+model fitted to the measured levels gives the simulation's own capacity at the SLO (within
+25%), also beyond the highest measured level, and the terminal plan says what it used."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breakeven.planner.calibration import calibrate, from_result
+from breakeven.planner.sizing import SloTarget, size
+from breakeven.sim.offline import closed_loop
+from tests.support.servers import InProcessSim
+
+MODEL = "llama-3.1-8b"
+SLO = SloTarget(ttft_ms=2000, tpot_ms=90)
+
+
+def _simulated_capacity(dep, input_len: int, output_len: int, limit: int) -> float:
+    """Requests/s of the largest closed loop whose simulated mean TTFT and TPOT meet SLO."""
+    best = 0.0
+    for c in range(1, limit + 1):
+        run = closed_loop(dep, input_len, output_len, c, spread=0.2)
+        if run["ttft_ms"]["mean"] > SLO.ttft_ms or run["tpot_ms"]["mean"] > SLO.tpot_ms:
+            break
+        best = run["request_throughput"]
+    return best
+
+
+
+
+def test_a_spread_bench_calibrates_to_the_simulations_capacity(run_cli, tmp_path, catalog):
+    sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", "0.02")
+    out = tmp_path / "bench.json"
+    try:
+        result = run_cli("bench", "--url", sim.url, "--model", MODEL, "--quiet",
+                         "--concurrency", "1,4,16", "--requests", "60",
+                         "--input-len", "1000", "--output-len", "200", "--json", str(out))
+        assert result.returncode == 0, result.stderr
+    finally:
+        sim.stop()
+    data = json.loads(out.read_text())
+    assert [lv["too_few"] for lv in data["levels"]] == [False, False, False]
+    cal = from_result(data, "bench.json").resolved(catalog)
+    s = size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
+             input_len=1000, output_len=200, slo=SLO)
+    calibrated = calibrate(s, cal)
+    assert calibrated.slo_point is not None and not calibrated.estimated
+    truth = _simulated_capacity(s.deployment, 1000, 200, s.max_concurrency)
+    measured_top = max(lv.rps for lv in cal.levels)
+    print(f"calibrated {calibrated.slo_point.requests_per_s:.3f} req/s, simulation "
+          f"{truth:.3f}, highest measured {measured_top:.3f}; {calibrated.calibration}")
+    assert calibrated.slo_point.requests_per_s == pytest.approx(truth, rel=0.25)
+    assert calibrated.slo_point.requests_per_s > measured_top  # not capped at c = 16
+    assert "calibrated from bench.json" in (calibrated.calibration or "")
+    if max(lv.concurrency for lv in cal.levels) == 16:  # not left out as late
+        assert "lower bound" not in (calibrated.calibration or "")  # c = 16 came close
+    loose = calibrate(size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
+                           input_len=1000, output_len=200,
+                           slo=SloTarget(ttft_ms=5000, tpot_ms=300)), cal)
+    assert "lower bound" in (loose.calibration or "")  # every level met it with headroom
+
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        "name: calibrated\ntraffic: {requests_per_day: 200000, input_tokens: 1000, "
+        "output_tokens: 200}\nslo: {ttft_ms: 2000, tpot_ms: 90}\n"
+        "quality: mid\ncompliance: {audit: true}\n"
+        "candidates: {open_models: [llama-3.1-8b], gpus: [a10g], quantizations: [bf16], "
+        "max_gpus: 1}\n")
+    shown = run_cli("plan", str(workload), "--calibrate", str(out))
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "Calibration" in text and "calibrated from bench.json" in text
+    assert "x the estimate" in text
