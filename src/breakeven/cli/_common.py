@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -37,3 +38,43 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def write_output(path: str, text: str, option: str) -> None:
+    """Write ``text`` to ``path`` (an output option's file), or one-line ``InputError``:
+    a missing folder or an unwritable place is the user's input, not a crash."""
+    from pathlib import Path
+
+    from breakeven.errors import InputError
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError(f"folder {str(target.parent)!r} does not exist (create it first)",
+                         where=option, field=None)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", where=option) from None
+
+
+def check_bindable(host: str, port: int, where: str) -> None:
+    """Refuse, in one line, a host this machine cannot listen on or a port in use, before a
+    server starts (its own error would be a log line and a bare exit code)."""
+    import socket
+
+    from breakeven.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"cannot resolve host {host!r}: {exc}", where=where) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            why = ("the port is in use" if exc.errno == errno.EADDRINUSE
+                   else "not an address of this machine" if exc.errno == errno.EADDRNOTAVAIL
+                   else exc.strerror or str(exc))
+            raise InputError(f"cannot listen on {host}:{port}: {why}", where=where) from None

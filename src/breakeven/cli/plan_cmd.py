@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import catalog_option, emit_json, json_option
+from breakeven.cli._common import catalog_option, emit_json, json_option, write_output
 
 
 @click.command("plan")
@@ -31,7 +31,6 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
             tokens_per_day: float | None, results: tuple[str, ...],
             gateway_path: str | None, as_of: datetime | None) -> None:
     """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
-    from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_workload
     from breakeven.planner.search import plan
     from breakeven.render.data import plan_dict
@@ -41,11 +40,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     today = as_of.date() if as_of is not None else date.today()
     wl, catalog = load_workload(workload, load_catalog(catalog_dir), today=today)
     if tokens_per_day is not None:
-        if tokens_per_day < 0:
-            raise InputError(f"must be >= 0 (got {tokens_per_day:g})", where="--tokens-per-day")
-        traffic = wl.traffic.model_copy(update={"tokens_per_day": tokens_per_day,
-                                                "requests_per_day": None})
-        wl = wl.model_copy(update={"traffic": traffic})
+        wl = _with_volume(wl, tokens_per_day)
     cals: tuple[Any, ...] = ()
     if results:
         from breakeven.bench.result import load_result
@@ -59,7 +54,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     if html_path:
         from breakeven.render.html import plan_html
 
-        Path(html_path).write_text(plan_html(result, catalog), encoding="utf-8")
+        write_output(html_path, plan_html(result, catalog), "--html")
     if as_json:
         emit_json(plan_dict(result))
     else:
@@ -70,6 +65,21 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
             click.echo(f"HTML report: {html_path}")
 
 
+
+
+def _with_volume(wl: Any, tokens_per_day: float) -> Any:
+    """``wl`` with ``--tokens-per-day`` in place of its volume, validated as the file is."""
+    from pydantic import ValidationError
+
+    from breakeven.errors import InputError
+    from breakeven.loaders import validation_error
+
+    data = wl.traffic.model_dump() | {"tokens_per_day": tokens_per_day, "requests_per_day": None}
+    try:
+        traffic = type(wl.traffic).model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, "--tokens-per-day", InputError) from None
+    return wl.model_copy(update={"traffic": traffic})
 
 
 def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
@@ -85,4 +95,6 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
     header = (f"# Gateway config for the plan of {result.workload.name!r}, written by\n"
               "# 'breakeven plan --emit-gateway'. Point the self-hosted URLs at your engines,\n"
               "# add client keys (breakeven gateway hash-key), then: breakeven gateway check\n")
-    Path(path).write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    write_output(path, header + yaml.safe_dump(config, sort_keys=False), "--emit-gateway")
+    click.echo(f"gateway config: {path} (fill in the keys and URLs, then: breakeven gateway "
+               f"check --config {path})", err=True)

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+from breakeven.cli._common import (
+    catalog_option,
+    check_bindable,
+    deployment_options,
+    emit_json,
+    json_option,
+)
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str,
@@ -105,6 +111,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str, kv_dtype: str, e
         print(f"breakeven sim: {describe}; time scale {time_scale:g}", flush=True)
         print(f"listening on {url}", flush=True)
 
+    check_bindable(host, port, "--host/--port")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     serve(dep, config, served_name=served_model_name or model, host=host, port=port,
           time_scale=time_scale, seed=seed, api_key=api_key, announce=announce,

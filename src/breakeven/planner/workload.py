@@ -12,7 +12,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from breakeven.catalog.schema import ModelKind, Pricing, Quant, Task, Tier
 
@@ -33,20 +41,35 @@ __all__ = [
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are valid YAML floats (.inf, .nan) and no valid figure here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# more than any one workload sends: a figure past these is a typo or a unit slip (1e30)
+MAX_TOKENS_PER_DAY = 1e12
+MAX_REQUESTS_PER_DAY = 1e10
 
 
 class Traffic(_Spec):
     """Volume on an active day, mean token lengths per request, and its shape."""
 
-    requests_per_day: float | None = Field(default=None, ge=0)
-    tokens_per_day: float | None = Field(default=None, ge=0, description="input + output")
+    requests_per_day: float | None = Field(default=None, gt=0)
+    tokens_per_day: float | None = Field(default=None, gt=0, description="input + output")
     input_tokens: int = Field(default=1000, gt=0)
     output_tokens: int = Field(default=250, ge=0)
     cached_input_fraction: float = Field(default=0.0, ge=0, le=1)
     peak_to_mean: float = Field(default=2.0, ge=1)
     hours_per_day: float = Field(default=24, gt=0, le=24)
     days_per_week: float = Field(default=7, gt=0, le=7)
+
+    @field_validator("tokens_per_day", "requests_per_day")
+    @classmethod
+    def _plausible(cls, value: float | None, info: ValidationInfo) -> float | None:
+        cap = MAX_TOKENS_PER_DAY if info.field_name == "tokens_per_day" else MAX_REQUESTS_PER_DAY
+        if value is not None and value > cap:
+            raise ValueError(f"{value:g} a day is past any one workload (at most {cap:g}); "
+                             "check the units")
+        return value
 
     @model_validator(mode="after")
     def _one_volume(self) -> Traffic:
@@ -115,7 +138,8 @@ class HostedPrice(_Spec):
 
 
 class Prices(_Spec):
-    gpus: dict[str, float] = Field(default_factory=dict)
+    gpus: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="USD per GPU-hour, by GPU id: above zero")
     hosted: dict[str, HostedPrice] = Field(default_factory=dict)
 
 
