@@ -45,7 +45,7 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
         kind = "embedding" if task == "embeddings" else "chat"
         out_len = t.output_tokens if s.output_tokens is None else s.output_tokens
         slo = s.slo or w.slo
-        sensitive = s.data_class in w.sensitive_data_classes
+        sensitive = w.sensitive(s.data_class)
         demand = Demand(
             requests_per_day=t.daily_requests * s.share,
             input_tokens=s.input_tokens or t.input_tokens,

@@ -30,6 +30,7 @@ __all__ = [
     "Compliance",
     "CustomHosted",
     "CustomOffer",
+    "DataClass",
     "Decision",
     "HostedPrice",
     "Prices",
@@ -131,6 +132,32 @@ class Segment(_Spec):
     allow_hosted: bool | None = None
 
 
+class DataClass(_Spec):
+    """A kind of data a segment carries; a sensitive one stays self-hosted unless the
+    segment says ``allow_hosted: true`` (and then needs no-train, zero retention)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    sensitive: bool = False
+    description: str = ""
+
+
+DEFAULT_DATA_CLASSES = (
+    DataClass(name="general", description="nothing personal or secret"),
+    DataClass(name="pii", sensitive=True, description="personal data (GDPR, CCPA)"),
+    DataClass(name="phi", sensitive=True, description="health data (HIPAA)"),
+    DataClass(name="secret", sensitive=True, description="credentials, trade secrets"),
+)
+
+
+def _did_you_mean(value: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value.lower(), [n.lower() for n in names], n=1)
+    hint = f" (did you mean {names[[n.lower() for n in names].index(close[0])]!r}?)" \
+        if close else ""
+    return f"unknown data class {value!r}{hint}; declared: {', '.join(names)} (data_classes)"
+
+
 class HostedPrice(_Spec):
     input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float | None = Field(default=None, ge=0)
@@ -206,11 +233,40 @@ class Workload(_Spec):
     candidates: Candidates = Candidates()
     decision: Decision = Decision()
     segments: tuple[Segment, ...] = ()
-    sensitive_data_classes: tuple[str, ...] = ("pii", "phi", "secret")
+    stage: Literal["prototype", "production"] = Field(
+        default="production",
+        description="prototype: stays hosted unless compliance forbids it (models change "
+                    "often; self-hosting locks you in)")
+    data_classes: tuple[DataClass, ...] = Field(
+        default=DEFAULT_DATA_CLASSES, min_length=1,
+        description="the data classes segments may name, and which are sensitive")
     prices: Prices = Prices()
     hosted_models: tuple[CustomHosted, ...] = ()
     gpu_offers: tuple[CustomOffer, ...] = ()
     quality_overrides: dict[str, dict[Task, Tier]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_data_classes(self) -> Workload:
+        """Every segment's data class is a declared one, matched case-insensitively and
+        spelt as declared; a typo (``piii``) is an error, never silently general."""
+        names = [c.name for c in self.data_classes]
+        by_lower = {n.lower(): n for n in names}
+        if len(by_lower) != len(names):
+            raise ValueError("data_classes: names must be unique (case-insensitively)")
+        fixed = []
+        for i, seg in enumerate(self.segments):
+            name = by_lower.get(seg.data_class.lower())
+            if name is None:
+                raise ValueError(f"segments[{i}].data_class: "
+                                 + _did_you_mean(seg.data_class, names))
+            fixed.append(seg if name == seg.data_class
+                         else seg.model_copy(update={"data_class": name}))
+        object.__setattr__(self, "segments", tuple(fixed))
+        return self
+
+    def sensitive(self, data_class: str) -> bool:
+        return any(c.sensitive for c in self.data_classes
+                   if c.name.lower() == data_class.lower())
 
     @field_validator("segments")
     @classmethod
