@@ -19,7 +19,7 @@ from breakeven.catalog.schema import HostedModel
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration
 from breakeven.planner.candidates import SelfConfig, hosted_choices, self_configs
-from breakeven.planner.deploy import launch_lines
+from breakeven.planner.deploy import Context, context_for, launch_lines
 from breakeven.planner.economics import (
     Breakeven,
     Demand,
@@ -100,12 +100,22 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
                                                   if pl.side == "hosted"}))
     first = next(iter(cfg.sizings.values()))
+    context = _context(cfg, on_self, w)
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
                          tuple((s.name, cfg.sizings[s.name]) for s in on_self),
-                         launch_lines(first))
+                         launch_lines(first, context), context.note)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
+
+
+def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Context:
+    """The launch context for the longest segment this pool serves."""
+    t = w.traffic
+    kv = min(sizing.memory.kv_tokens for sizing in cfg.sizings.values())
+    found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
+                         t.max_input_tokens, t.max_output_tokens, kv) for s in on_self]
+    return max(found, key=lambda c: c.model_len)
 
 
 def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict[str, tuple[

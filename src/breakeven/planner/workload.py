@@ -58,6 +58,11 @@ class Traffic(_Spec):
     tokens_per_day: float | None = Field(default=None, gt=0, description="input + output")
     input_tokens: int = Field(default=1000, gt=0)
     output_tokens: int = Field(default=250, ge=0)
+    max_input_tokens: int | None = Field(
+        default=None, gt=0, description="longest prompt to accept (the launch context); "
+                                        "default: p99 of a lognormal around the mean")
+    max_output_tokens: int | None = Field(default=None, ge=0,
+                                          description="longest answer, as max_input_tokens")
     cached_input_fraction: float = Field(default=0.0, ge=0, le=1)
     peak_to_mean: float = Field(default=2.0, ge=1)
     hours_per_day: float = Field(default=24, gt=0, le=24)

@@ -107,7 +107,8 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
     launch = ""
     if chosen is not None and chosen.deployment is not None:
         launch = "<h2>Launch (throughput estimated)</h2>" + "".join(
-            f"<p>{e(k)}</p><code>{e(v)}</code>" for k, v in chosen.deployment.launch.items())
+            f"<p>{e(k)}</p><code>{e(v)}</code>" for k, v in chosen.deployment.launch.items()
+        ) + f"<p>{e(chosen.deployment.context_note)}</p>"
     be = plan.breakeven
     be_html = f"<p>{e(be.note)}</p>" if be else ""
     sources = []

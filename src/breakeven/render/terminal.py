@@ -73,11 +73,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         for w in plan.warnings:
             con.print(f"  [yellow]![/] {w}")
     if chosen is not None and chosen.deployment is not None:
-        dep = chosen.deployment
-        basis = "measured" if dep.measured else "estimated"
-        con.print(f"[bold]Launch[/] (throughput {basis}; {dep.offer.provider} "
-                  f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
-        con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
+        _print_launch(con, chosen.deployment)
     if chosen is not None and len(plan.segments) > 1:
         con.print("[bold]Routing[/]")
         for p in chosen.placements:
@@ -131,3 +127,12 @@ def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None
     from breakeven.render.catalog_table import print_catalog as table
 
     table(name, rows, today=date.today(), console=console)
+
+
+def _print_launch(con: Console, dep: Any) -> None:
+    basis = "measured" if dep.measured else "estimated"
+    con.print(f"[bold]Launch[/] (throughput {basis}; {dep.offer.provider} "
+              f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
+    con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
+    if dep.context_note:
+        con.print(f"  ({dep.context_note})", soft_wrap=True, highlight=False)
