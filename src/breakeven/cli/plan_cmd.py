@@ -93,8 +93,12 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
     except ValueError as exc:
         raise InputError(str(exc), where="--emit-gateway") from None
     header = (f"# Gateway config for the plan of {result.workload.name!r}, written by\n"
-              "# 'breakeven plan --emit-gateway'. Point the self-hosted URLs at your engines,\n"
-              "# add client keys (breakeven gateway hash-key), then: breakeven gateway check\n")
+              "# 'breakeven plan --emit-gateway'. It enforces what the plan assumed (regions,\n"
+              "# data classes, terms). Before starting it: point the self-hosted URLs at your\n"
+              "# engines; replace each keys[].sha256 placeholder (no key matches it) with\n"
+              "# 'breakeven gateway hash-key'; set each api_key_env; with audit, set the\n"
+              "# signing key ('breakeven audit keygen') and write the identity fingerprints\n"
+              "# ('breakeven identity fingerprint'). Then: breakeven gateway check --config FILE\n")
     write_output(path, header + yaml.safe_dump(config, sort_keys=False), "--emit-gateway")
     click.echo(f"gateway config: {path} (fill in the keys and URLs, then: breakeven gateway "
                f"check --config {path})", err=True)
