@@ -16,6 +16,7 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 
 QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4"]
+ENGINES = ["vllm", "sglang", "tgi", "tensorrt-llm", "ollama"]  # the catalog's engines.yaml
 
 
 def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,10 +27,16 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpu", required=True, help="GPU id (h100-sxm, a10g, mi300x ...)."),
         click.option("--gpus", type=click.IntRange(min=1), default=None,
                      help="GPUs per replica (default: the fewest that fit)."),
-        click.option("--quant", type=click.Choice(QUANTS), default="bf16", show_default=True),
+        click.option("--quant", type=click.Choice(QUANTS), default="bf16", show_default=True,
+                     help="Weight format: bf16 (16-bit), fp8/int8 (8-bit), int4/awq/gptq "
+                          "(4-bit integer), fp4/mxfp4 (4-bit float; Blackwell or MI355X)."),
         click.option("--kv-dtype", type=click.Choice(["auto", "bf16", "fp8"]), default="auto",
-                     show_default=True),
-        click.option("--engine", default="vllm", show_default=True),
+                     show_default=True,
+                     help="KV-cache format: auto (the engine's default for --quant), bf16 or "
+                          "fp8 (half the memory per token)."),
+        click.option("--engine", default="vllm", show_default=True,
+                     help=f"Serving engine: {', '.join(ENGINES)} (or one your --catalog "
+                          "adds)."),
     )):
         command = option(command)
     return command

@@ -18,19 +18,33 @@ from breakeven.cli._common import catalog_option, emit_json, json_option, write_
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report with charts.")
 @click.option("--tokens-per-day", type=float, default=None,
-              help="Replace the workload's daily volume (input + output tokens).")
+              help="Replace the workload's daily volume (input + output tokens): above 0, "
+                   "at most 1e12.")
 @click.option("--calibrate", "results", multiple=True, type=click.Path(dir_okay=False),
               help="A 'breakeven bench --json' result: its measured throughput replaces the "
                    "estimate for the deployment it measured. Repeatable.")
 @click.option("--emit-gateway", "gateway_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the gateway config this plan implies (routes, backends, prices).")
+              help="Write the gateway config this plan implies: backends with the catalog's "
+                   "regions and terms, routes limited to the residency, placeholder client "
+                   "keys to fill in, audit signing when compliance.audit. The folder must "
+                   "exist.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
               help="Plan as of this date (YYYY-MM-DD): price ages and retirements are "
                    "measured from it instead of today.")
 def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
             tokens_per_day: float | None, results: tuple[str, ...],
             gateway_path: str | None, as_of: datetime | None) -> None:
-    """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
+    """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced.
+
+    WORKLOAD is a YAML file (see examples/): traffic (tokens_per_day or requests_per_day,
+    mean and max lengths), slo, compliance (residency, audit), team, stage (prototype or
+    production), data_classes, segments (share, task, data_class, mode: interactive or
+    batch, route), candidates and price overrides.
+
+    Option labels: "2 x h100-sxm" is two replicas of one GPU each; "1 x 2-GPU h100-sxm" is
+    one replica spread over two GPUs (tensor or pipeline parallel).
+    """
     from breakeven.loaders import load_catalog, load_workload
     from breakeven.planner.search import plan
     from breakeven.render.data import plan_dict

@@ -126,7 +126,7 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>{e(title)}</title><style>{CSS}</style></head><body>
 <h1>{e(title)}</h1>
-<div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper())}
+<div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper().replace("_", "-"))}
 {e(chosen.label) if chosen else ''} {f'${chosen.monthly_usd:,.0f}/month' if chosen else ''}</div>
 <h2>Why</h2><ul>{reasons}</ul>
 {'<h2>Warnings</h2><ul>' + warns + '</ul>' if warns else ''}

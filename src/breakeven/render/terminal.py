@@ -49,12 +49,16 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         dep = o.deployment
         mark = " *" if o is chosen else ""
         table.add_row(
-            f"{i}{mark}", o.kind, o.label, _usd(o.monthly_usd), _usd(o.hosted_usd),
+            f"{i}{mark}", o.kind.replace("_", "-"), o.label, _usd(o.monthly_usd),
+            _usd(o.hosted_usd),
             _usd(o.self_usd), str(dep.pool.gpu_count) if dep else "-",
             f"{dep.utilisation:.0%}" if dep else "-",
         )
+    caption = ("N x GPU: N replicas of one GPU; N x K-GPU GPU: N replicas of K GPUs each"
+               if any(o.deployment for o in shown) else "")
     if len(plan.options) > _MAX_OPTIONS:
-        table.caption = f"{len(plan.options) - _MAX_OPTIONS} more with --json"
+        caption += f"{'; ' if caption else ''}{len(plan.options) - _MAX_OPTIONS} more with --json"
+    table.caption = caption or None
     con.print(table)
 
     con.print("[bold]Why[/]")
