@@ -39,3 +39,19 @@ def _hosted_usd(catalog, mode: str) -> float:
 
 def test_a_batch_segment_is_planned_at_half_the_hosted_price(catalog):
     assert _hosted_usd(catalog, "batch") == _hosted_usd(catalog, "interactive") / 2
+
+
+def test_a_workload_can_override_and_add_batch_rates(catalog):
+    from breakeven.planner.overrides import apply_overrides
+
+    w = parse_workload({
+        "traffic": {"tokens_per_day": 1_000_000},
+        "prices": {"hosted": {"claude-haiku-4-5": {"batch_input_per_mtok": 0.1,
+                                                   "batch_output_per_mtok": 0.2}}},
+        "hosted_models": [{"id": "mine", "input_per_mtok": 1, "output_per_mtok": 2,
+                           "batch_input_per_mtok": 0.5, "batch_output_per_mtok": 1}],
+    }, "w.yaml")
+    merged = apply_overrides(w, catalog, source="w.yaml", as_of=TODAY)
+    assert merged.hosted_model("claude-haiku-4-5").batch_output_per_mtok == 0.2
+    mine = merged.hosted_model("mine")
+    assert hosted_monthly_usd(mine, _demand(True)) == hosted_monthly_usd(mine, _demand(False)) / 2

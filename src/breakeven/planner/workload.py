@@ -167,6 +167,15 @@ class HostedPrice(_Spec):
     input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_input_per_mtok: float | None = Field(
+        default=None, ge=0, description="Batch API rate, what mode: batch segments pay")
+    batch_output_per_mtok: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _batch_pair(self) -> HostedPrice:
+        if (self.batch_input_per_mtok is None) != (self.batch_output_per_mtok is None):
+            raise ValueError("give batch_input_per_mtok and batch_output_per_mtok together")
+        return self
 
 
 class Prices(_Spec):
@@ -186,6 +195,8 @@ class CustomHosted(_Spec):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_output_per_mtok: float | None = Field(default=None, ge=0)
     context_window: int = Field(default=128000, gt=0)
     regions: tuple[str, ...] = ("global",)
     trains_on_data: bool = False
