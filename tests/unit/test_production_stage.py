@@ -63,3 +63,19 @@ def test_declared_data_classes_replace_the_defaults():
 def test_a_sensitive_segment_is_kept_off_hosted_apis(catalog):
     result = plan(parse_workload(_segmented("phi"), "w"), catalog, today=TODAY)
     assert all(p.side == "self_hosted" for p in result.chosen.placements)
+
+
+def test_the_peak_warning_needs_interactive_traffic_on_the_gpus(catalog):
+    peaky = BIG | {"traffic": BIG["traffic"] | {"peak_to_mean": 4, "tokens_per_day": 2e10}}
+    interactive = plan(parse_workload(peaky, "w"), catalog, today=TODAY)
+    assert interactive.verdict == "self_host"
+    assert any("peaks at 4x" in w for w in interactive.warnings)
+    batch = plan(parse_workload(peaky | {"segments": [{"name": "b", "share": 1.0,
+                                                       "mode": "batch"}]}, "w"),
+                 catalog, today=TODAY)
+    assert not any("peaks at" in w for w in batch.warnings)
+
+
+def test_the_compliance_warning_only_when_compliance_forced_it(catalog):
+    result = plan(parse_workload(BIG, "w"), catalog, today=TODAY)
+    assert not any("for compliance, not cost" in w for w in result.warnings)

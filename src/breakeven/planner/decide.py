@@ -181,7 +181,10 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
         out += _placement_warnings(chosen, segments)
     if decision.verdict == "hybrid" and chosen is not None:
         out.extend(_boundary_warnings(chosen, segments))
-    if workload.traffic.peak_to_mean >= 3 and dep is not None:
+    on_self = {p.segment for p in chosen.placements if p.side == "self_hosted"} \
+        if chosen is not None else set()
+    peaky = any(not s.demand.batch for s in segments if s.name in on_self)
+    if workload.traffic.peak_to_mean >= 3 and dep is not None and peaky:
         out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
                    f"sized for the peak sit idle; consider bursting peaks to the hosted API")
     out += _stale_price_warnings(options, today, workload.decision.max_price_age_days)
