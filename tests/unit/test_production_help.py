@@ -40,3 +40,21 @@ def test_the_html_verdict_matches_the_terminal(catalog):
     assert result.verdict == "self_host"
     page = plan_html(result, catalog)
     assert "SELF-HOST" in page and "SELF_HOST" not in page
+
+
+def test_the_html_has_no_empty_break_even_heading_and_cites_both_sides(catalog):
+    w = parse_workload({"name": "eu", "task": "chat", "quality": "mid",
+                        "traffic": {"tokens_per_day": 2_000_000_000, "input_tokens": 800,
+                                    "output_tokens": 200},
+                        "team": {"ops_fte": 0.1},
+                        "compliance": {"custom_weights": True}}, "w.yaml")
+    result = plan(w, catalog, today=TODAY)
+    page = plan_html(result, catalog)
+    if result.breakeven is None:
+        assert "<h2>Break-even</h2>" not in page
+    seed = parse_workload({"name": "s", "task": "chat", "quality": "mid",
+                           "traffic": {"tokens_per_day": 5_000_000}}, "w.yaml")
+    both = plan(seed, catalog, today=TODAY)
+    sources = plan_html(both, catalog).split("<h2>Sources</h2>")[1]
+    assert "/GPU-hour" in sources  # the self-hosted side it was weighed against
+    assert both.verdict == "hosted"
