@@ -80,6 +80,15 @@ CASES: dict[str, tuple[Case, str]] = {
         "gateway", "--config", _gateway(t, 0), "--host", "192.0.2.1"], "192.0.2.1"),
     "sim on a port in use": (lambda t, p: [
         "sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--port", str(p)], "in use"),
+    "audit keygen into a missing folder": (lambda t, p: [
+        "audit", "keygen", "--private", str(t / "nope" / "k"), "--public", str(t / "k.pub")],
+        "--private"),
+    "audit checkpoint into a missing folder": (lambda t, p: [
+        "audit", "checkpoint", "--store", f"sqlite:///{t}/l.db", "--out",
+        str(t / "nope" / "head.json")], "--out"),
+    "audit export into a missing folder": (lambda t, p: [
+        "audit", "export", "--store", f"sqlite:///{t}/l.db", "--out",
+        str(t / "nope" / "x.jsonl")], "--out"),
     "sim on a host not here": (lambda t, p: [
         "sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--host", "192.0.2.1",
         "--port", "0"], "192.0.2.1"),

@@ -47,6 +47,18 @@ def emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def check_folder(path: str, option: str) -> None:
+    """Refuse, in one line, an output file whose folder does not exist."""
+    from pathlib import Path
+
+    from breakeven.errors import InputError
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise InputError(f"folder {str(parent)!r} does not exist (create it first)",
+                         where=option)
+
+
 def write_output(path: str, text: str, option: str) -> None:
     """Write ``text`` to ``path`` (an output option's file), or one-line ``InputError``:
     a missing folder or an unwritable place is the user's input, not a crash."""
@@ -54,10 +66,8 @@ def write_output(path: str, text: str, option: str) -> None:
 
     from breakeven.errors import InputError
 
+    check_folder(path, option)
     target = Path(path)
-    if not target.parent.is_dir():
-        raise InputError(f"folder {str(target.parent)!r} does not exist (create it first)",
-                         where=option, field=None)
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
