@@ -70,7 +70,8 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 
 # -- assignment ------------------------------------------------------------------------------
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
-        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog) -> Option:
+        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog,
+        launch: dict[str, str], context: Context) -> Option:
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
     p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
@@ -99,18 +100,17 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[
     if kind == "hybrid":
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
                                                   if pl.side == "hosted"}))
-    first = next(iter(cfg.sizings.values()))
-    context = _context(cfg, on_self, w)
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
-                         tuple((s.name, cfg.sizings[s.name]) for s in on_self),
-                         launch_lines(first, context), context.note)
+                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch,
+                         context.note)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
 
 
 def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Context:
-    """The launch context for the longest segment this pool serves."""
+    """The launch context for the longest segment this deployment can serve (whichever
+    subset it ends up serving, the same engine launch takes them all)."""
     t = w.traffic
     kv = min(sizing.memory.kv_tokens for sizing in cfg.sizings.values())
     found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
@@ -134,11 +134,16 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
         ranked = sorted(optional, key=lambda s: -hosted_best[s.name][1] * cfg.capacity[s.name]
                         / max(s.demand.requests_per_month, 1e-9))
         subsets = [ranked[:i] for i in range(len(ranked) + 1)]
+    if not servable:
+        return []
     results = []
+    context = _context(cfg, servable, w)  # one launch per deployment
+    launch = launch_lines(next(iter(cfg.sizings.values())), context)
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat))
+            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat, launch,
+                                        context))
     if not results:
         return []
     best = min(results, key=lambda o: o.monthly_usd)
