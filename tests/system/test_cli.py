@@ -113,7 +113,7 @@ def test_bad_workload_is_one_line_naming_file_and_field_exit_2(run_cli, tmp_path
     (["size", "--model", "llama-3.1-8b", "--gpu", "a10g", "--concurrency", "lots"],
      "--concurrency: expected a whole number"),
     (["plan", str(EXAMPLES / "seed-worked-example.yaml"), "--tokens-per-day", "-1"],
-     "--tokens-per-day: must be >= 0"),
+     "--tokens-per-day: tokens_per_day: Input should be greater than 0"),
     (["catalog", "--catalog", "/nonexistent"], "catalog directory not found"),
 ])
 def test_bad_arguments_exit_2_without_traceback(run_cli, args, message):

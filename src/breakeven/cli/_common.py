@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ catalog_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 
 QUANTS = ["bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4"]
+ENGINES = ["vllm", "sglang", "tgi", "tensorrt-llm", "ollama"]  # the catalog's engines.yaml
 
 
 def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,11 +28,16 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpus", type=click.IntRange(min=1), default=None,
                      help="GPUs per replica (default: the fewest that fit)."),
         click.option("--quant", type=click.Choice(QUANTS), default=None,
-                     help="Weight format (default: the model's own, e.g. mxfp4 for "
-                          "gpt-oss, fp8 for DeepSeek, bf16 for most)."),
+                     help="Weight format (default: the model's own: mxfp4 for gpt-oss, fp8 "
+                          "for DeepSeek, bf16 for most): bf16 (16-bit), fp8/int8 (8-bit), "
+                          "int4/awq/gptq (4-bit integer), fp4/mxfp4 (4-bit float)."),
         click.option("--kv-dtype", type=click.Choice(["auto", "bf16", "fp8"]), default="auto",
-                     show_default=True),
-        click.option("--engine", default="vllm", show_default=True),
+                     show_default=True,
+                     help="KV-cache format: auto (the engine's default for --quant), bf16 or "
+                          "fp8 (half the memory per token)."),
+        click.option("--engine", default="vllm", show_default=True,
+                     help=f"Serving engine: {', '.join(ENGINES)} (or one your --catalog "
+                          "adds)."),
     )):
         command = option(command)
     return command
@@ -39,3 +46,53 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def check_folder(path: str, option: str) -> None:
+    """Refuse, in one line, an output file whose folder does not exist."""
+    from pathlib import Path
+
+    from breakeven.errors import InputError
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise InputError(f"folder {str(parent)!r} does not exist (create it first)",
+                         where=option)
+
+
+def write_output(path: str, text: str, option: str) -> None:
+    """Write ``text`` to ``path`` (an output option's file), or one-line ``InputError``:
+    a missing folder or an unwritable place is the user's input, not a crash."""
+    from pathlib import Path
+
+    from breakeven.errors import InputError
+
+    check_folder(path, option)
+    target = Path(path)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", where=option) from None
+
+
+def check_bindable(host: str, port: int, where: str) -> None:
+    """Refuse, in one line, a host this machine cannot listen on or a port in use, before a
+    server starts (its own error would be a log line and a bare exit code)."""
+    import socket
+
+    from breakeven.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"cannot resolve host {host!r}: {exc}", where=where) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            why = ("the port is in use" if exc.errno == errno.EADDRINUSE
+                   else "not an address of this machine" if exc.errno == errno.EADDRNOTAVAIL
+                   else exc.strerror or str(exc))
+            raise InputError(f"cannot listen on {host}:{port}: {why}", where=where) from None

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import emit_json
+from breakeven.cli._common import check_folder, emit_json
 
 _store_option = click.option("--store", "store_url", required=True,
                              help="The ledger store: sqlite:///PATH or postgresql://...")
@@ -96,6 +96,7 @@ def checkpoint_cmd(store_url: str, out: str, as_json: bool) -> None:
 
     from breakeven.audit.check import pin
 
+    check_folder(out, "--out")
     store = _open(store_url)
     try:
         head = pin(store)
@@ -124,6 +125,7 @@ def export_cmd(store_url: str, first: int, last: int | None, out: str) -> None:
     if last is not None and last < first:
         raise InputError(f"--to {last} is before --from {first}: nothing to export",
                          where="--to")
+    check_folder(out, "--out")
     store = _open(store_url)
     count, prev, end = 0, None, 0
     try:
@@ -157,6 +159,8 @@ def keygen_cmd(private_path: str, public_path: str, force: bool) -> None:
     from breakeven.audit.signing import generate
     from breakeven.errors import InputError
 
+    check_folder(private_path, "--private")
+    check_folder(public_path, "--public")
     for path in (private_path, public_path):
         if Path(path).exists() and not force:
             raise InputError("exists already: a new pair would orphan every checkpoint "

@@ -37,10 +37,17 @@ def _write(out: Path, imported: Any, file_name: str, as_of: date) -> Path:
 
     from breakeven.errors import InputError
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder: {exc.strerror or exc}",
+                         where=str(out)) from None
     path = out / "hosted.yaml"
     if path.exists():
-        head = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            head = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            head = None  # unreadable: not an overlay this command wrote
         if not (isinstance(head, dict) and head.get("overlay") is True):
             raise InputError("exists and is not an overlay (a full catalog copy?): not "
                              "overwritten", where=str(path))
@@ -48,9 +55,12 @@ def _write(out: Path, imported: Any, file_name: str, as_of: date) -> Path:
            "feed": {"name": imported.feed, "file": file_name, "as_of": as_of.isoformat(),
                     "rows": len(imported.rows), "skipped": imported.skipped},
            "hosted": [r.model_dump(mode="json", exclude_none=True) for r in imported.rows]}
-    path.write_text(_HEADER.format(out=out) + yaml.safe_dump(doc, sort_keys=False,
-                                                             allow_unicode=True),
-                    encoding="utf-8")
+    try:
+        path.write_text(_HEADER.format(out=out) + yaml.safe_dump(doc, sort_keys=False,
+                                                                 allow_unicode=True),
+                        encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", where=str(path)) from None
     return path
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import emit_json
+from breakeven.cli._common import check_bindable, emit_json
 
 
 @click.group("gateway", invoke_without_command=True)
@@ -43,6 +43,7 @@ def command(config_path: str | None, host: str | None, port: int | None,
                                               "'breakeven gateway check')"
                                               if len(found.problems) > 1 else ""),
                          where=config_path)
+    check_bindable(cfg.host, cfg.port, "--host/--port" if host or port else config_path)
     for line in found.warnings:
         click.echo(f"breakeven gateway: warning: {line}", err=True)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

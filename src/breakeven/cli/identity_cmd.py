@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import click
 
-from breakeven.cli._common import emit_json
+from breakeven.cli._common import emit_json, write_output
 
 
 @click.group("identity")
@@ -63,5 +62,5 @@ def fingerprint_cmd(url: str, model: str, api_key_env: str | None, out: str) -> 
     except UpstreamError as exc:
         raise InputError(str(exc), where=url) from None
     pinned = identity.fingerprint(answers)
-    Path(out).write_text(json.dumps(pinned, indent=2) + "\n", encoding="utf-8")
+    write_output(out, json.dumps(pinned, indent=2) + "\n", "--out")
     click.echo(f"fingerprint {pinned['digest'][:16]} of {model} at {url} written to {out}")

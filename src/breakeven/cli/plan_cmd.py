@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import catalog_option, emit_json, json_option
+from breakeven.cli._common import catalog_option, emit_json, json_option, write_output
 
 
 @click.command("plan")
@@ -18,20 +18,33 @@ from breakeven.cli._common import catalog_option, emit_json, json_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained HTML report with charts.")
 @click.option("--tokens-per-day", type=float, default=None,
-              help="Replace the workload's daily volume (input + output tokens).")
+              help="Replace the workload's daily volume (input + output tokens): above 0, "
+                   "at most 1e12.")
 @click.option("--calibrate", "results", multiple=True, type=click.Path(dir_okay=False),
               help="A 'breakeven bench --json' result: its measured throughput replaces the "
                    "estimate for the deployment it measured. Repeatable.")
 @click.option("--emit-gateway", "gateway_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the gateway config this plan implies (routes, backends, prices).")
+              help="Write the gateway config this plan implies: backends with the catalog's "
+                   "regions and terms, routes limited to the residency, placeholder client "
+                   "keys to fill in, audit signing when compliance.audit. The folder must "
+                   "exist.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
               help="Plan as of this date (YYYY-MM-DD): price ages and retirements are "
                    "measured from it instead of today.")
 def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: str | None,
             tokens_per_day: float | None, results: tuple[str, ...],
             gateway_path: str | None, as_of: datetime | None) -> None:
-    """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced."""
-    from breakeven.errors import InputError
+    """Self-host or call a hosted API? The verdict for WORKLOAD, with every figure sourced.
+
+    WORKLOAD is a YAML file (see examples/): traffic (tokens_per_day or requests_per_day,
+    mean and max lengths), slo, compliance (residency, audit), team, stage (prototype or
+    production), data_classes, segments (share, task, data_class, mode: interactive or
+    batch, route), candidates and price overrides.
+
+    Option labels: "2 x h100-sxm" is two replicas of one GPU each; "1 x 2-GPU h100-sxm" is
+    one replica spread over two GPUs (tensor or pipeline parallel).
+    """
     from breakeven.loaders import load_catalog, load_workload
     from breakeven.planner.search import plan
     from breakeven.render.data import plan_dict
@@ -41,11 +54,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     today = as_of.date() if as_of is not None else date.today()
     wl, catalog = load_workload(workload, load_catalog(catalog_dir), today=today)
     if tokens_per_day is not None:
-        if tokens_per_day < 0:
-            raise InputError(f"must be >= 0 (got {tokens_per_day:g})", where="--tokens-per-day")
-        traffic = wl.traffic.model_copy(update={"tokens_per_day": tokens_per_day,
-                                                "requests_per_day": None})
-        wl = wl.model_copy(update={"traffic": traffic})
+        wl = _with_volume(wl, tokens_per_day)
     cals: tuple[Any, ...] = ()
     if results:
         from breakeven.bench.result import load_result
@@ -59,7 +68,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     if html_path:
         from breakeven.render.html import plan_html
 
-        Path(html_path).write_text(plan_html(result, catalog), encoding="utf-8")
+        write_output(html_path, plan_html(result, catalog), "--html")
     if as_json:
         emit_json(plan_dict(result))
     else:
@@ -70,6 +79,21 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
             click.echo(f"HTML report: {html_path}")
 
 
+
+
+def _with_volume(wl: Any, tokens_per_day: float) -> Any:
+    """``wl`` with ``--tokens-per-day`` in place of its volume, validated as the file is."""
+    from pydantic import ValidationError
+
+    from breakeven.errors import InputError
+    from breakeven.loaders import validation_error
+
+    data = wl.traffic.model_dump() | {"tokens_per_day": tokens_per_day, "requests_per_day": None}
+    try:
+        traffic = type(wl.traffic).model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, "--tokens-per-day", InputError) from None
+    return wl.model_copy(update={"traffic": traffic})
 
 
 def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
@@ -83,6 +107,12 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
     except ValueError as exc:
         raise InputError(str(exc), where="--emit-gateway") from None
     header = (f"# Gateway config for the plan of {result.workload.name!r}, written by\n"
-              "# 'breakeven plan --emit-gateway'. Point the self-hosted URLs at your engines,\n"
-              "# add client keys (breakeven gateway hash-key), then: breakeven gateway check\n")
-    Path(path).write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+              "# 'breakeven plan --emit-gateway'. It enforces what the plan assumed (regions,\n"
+              "# data classes, terms). Before starting it: point the self-hosted URLs at your\n"
+              "# engines; replace each keys[].sha256 placeholder (no key matches it) with\n"
+              "# 'breakeven gateway hash-key'; set each api_key_env; with audit, set the\n"
+              "# signing key ('breakeven audit keygen') and write the identity fingerprints\n"
+              "# ('breakeven identity fingerprint'). Then: breakeven gateway check --config FILE\n")
+    write_output(path, header + yaml.safe_dump(config, sort_keys=False), "--emit-gateway")
+    click.echo(f"gateway config: {path} (fill in the keys and URLs, then: breakeven gateway "
+               f"check --config {path})", err=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from breakeven.cli._common import catalog_option, emit_json, json_option
+from breakeven.cli._common import catalog_option, emit_json, json_option, write_output
 
 if TYPE_CHECKING:
     from breakeven.report.run import Basis
@@ -69,7 +69,7 @@ def command(config_path: str | None, store_url: str | None, since: str, until: s
     if html_path:
         from breakeven.render.report_html import report_html
 
-        Path(html_path).write_text(report_html(data), encoding="utf-8")
+        write_output(html_path, report_html(data), "--html")
     if as_json:
         emit_json(data)
     else:
@@ -95,4 +95,4 @@ def _emit_workload(rows: list[dict[str, Any]], data: dict[str, Any], basis: Basi
         raise InputError(str(exc), where="--emit-workload") from None
     header = (f"# Workload implied by the traffic from {window['start']} to {window['until']},\n"
               "# written by 'breakeven report --emit-workload'. Rerun: breakeven plan FILE\n")
-    Path(path).write_text(header + yaml.safe_dump(out, sort_keys=False), encoding="utf-8")
+    write_output(path, header + yaml.safe_dump(out, sort_keys=False), "--emit-workload")

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+from breakeven.cli._common import (
+    catalog_option,
+    check_bindable,
+    deployment_options,
+    emit_json,
+    json_option,
+)
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
@@ -36,7 +42,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @click.option("--scheduling-policy", type=click.Choice(["fcfs", "priority"]), default="fcfs",
               show_default=True, help="As vLLM's: 'priority' orders the queue by each "
               "request's 'priority' (lower first) and preempts the lowest first.")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (an address of this machine; 0.0.0.0: all).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8001, show_default=True,
               help="0 picks a free port.")
 @click.option("--served-model-name", default=None, help="Name clients use (default: --model).")
@@ -44,7 +51,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Require 'Authorization: Bearer $VAR' on /v1 (like vllm --api-key).")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Wall seconds per simulated second (0.01: 100x faster).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the simulated answers and timings (same seed, same run).")
 @click.option("--variant", default="", help="Serve another model variant under the same name "
               "(its greedy answers differ), to test drift detection.")
 @click.option("--offline", is_flag=True, help="No server: run a trace and print the figures.")
@@ -107,6 +115,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         print(f"breakeven sim: {describe}; time scale {time_scale:g}", flush=True)
         print(f"listening on {url}", flush=True)
 
+    check_bindable(host, port, "--host/--port")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     serve(dep, config, served_name=served_model_name or model, host=host, port=port,
           time_scale=time_scale, seed=seed, api_key=api_key, announce=announce,

@@ -32,8 +32,10 @@ def _concurrency(value: str) -> int | None:
 
 @click.command("size")
 @deployment_options
-@click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--output-len", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Prompt tokens per request (>= 1).")
+@click.option("--output-len", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Generated tokens per request (>= 0; 0: prefill only, as embeddings).")
 @click.option("--concurrency", default="max", show_default=True,
               help="Concurrent requests (a closed loop), or 'max': as many as the KV cache "
                    "holds, at most the engine's max_num_seqs.")

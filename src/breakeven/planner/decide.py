@@ -79,6 +79,10 @@ class Decision:
     verdict: str  # one of Verdict
     chosen: Option | None
     reasons: tuple[str, ...]
+    forced: bool = False  # self-hosted because no all-hosted plan passes the gates
+
+
+PROTOTYPE_REASON = "move fast, change models often; self-hosting locks you in"
 
 
 def _usd(x: float) -> str:
@@ -102,7 +106,10 @@ def verdict(options: list[Option], workload: Workload, eliminated_hosted: list[s
         if not workload.team.can_operate_gpus:
             reasons.append("the team has no GPU operations capacity, but compliance leaves no "
                            "alternative: budget for it")
-        return Decision(best_s.kind, best_s, tuple(reasons))
+        if workload.stage == "prototype":
+            reasons.append("stage is prototype, which stays hosted by default, but compliance "
+                           "forbids an all-hosted plan")
+        return Decision(best_s.kind, best_s, tuple(reasons), forced=True)
     if best_s is None:
         reasons.append(_describe(best_h))
         reasons.append("no self-hosted option passes: " + "; ".join(eliminated_self[:3]))
@@ -111,7 +118,14 @@ def verdict(options: list[Option], workload: Workload, eliminated_hosted: list[s
     if not workload.team.can_operate_gpus:
         reasons.append(_describe(best_h))
         reasons.append(f"the team has no GPU operations capacity; the best self-hosted option "
-                       f"({_usd(best_s.monthly_usd)}/month) is ruled out")
+                       f"({_describe(best_s)}) is ruled out")
+        if workload.stage == "prototype":
+            reasons.append(f"stage: prototype: {PROTOTYPE_REASON}")
+        return Decision("hosted", best_h, tuple(reasons))
+    if workload.stage == "prototype":
+        reasons.append(_describe(best_h))
+        reasons.append(f"stage: prototype: {PROTOTYPE_REASON} (the best self-hosted option, "
+                       f"{_describe(best_s)}, is not considered until stage: production)")
         return Decision("hosted", best_h, tuple(reasons))
     if saving >= workload.decision.min_savings:
         reasons.append(f"{_describe(best_s)}: {saving:.0%} below the best hosted option "
@@ -123,26 +137,35 @@ def verdict(options: list[Option], workload: Workload, eliminated_hosted: list[s
     reasons.append(_describe(best_h))
     if saving > 0:
         reasons.append(
-            f"self-hosting ({best_s.label}) would save only {saving:.0%} "
+            f"self-hosting ({_describe(best_s)}) would save only {saving:.0%} "
             f"({_usd(best_h.monthly_usd - best_s.monthly_usd)}/month), under the "
             f"{workload.decision.min_savings:.0%} margin that estimated figures and "
             f"operational risk call for")
     else:
-        reasons.append(f"the cheapest self-hosted option ({best_s.label}) costs "
-                       f"{_usd(best_s.monthly_usd)}/month, "
+        reasons.append(f"the cheapest self-hosted option, {_describe(best_s)}, is "
                        f"{best_s.monthly_usd / max(best_h.monthly_usd, 1e-9):,.1f}x the hosted "
-                       f"bill")
+                       f"bill" + _what_decides(best_s, best_h.monthly_usd))
     return Decision("hosted", best_h, tuple(reasons))
 
 
 def _describe(o: Option) -> str:
+    """The option and its monthly cost split into GPUs, ops time and hosted calls."""
     if o.deployment is None:
         return f"hosted {o.label} costs {_usd(o.monthly_usd)}/month"
     d = o.deployment
-    ops = f" + {_usd(d.pool.ops_usd)} ops" if d.pool.ops_usd else ""
-    hosted = f" + {_usd(o.hosted_usd)} hosted" if o.hosted_usd else ""
-    return (f"{o.label} costs {_usd(o.monthly_usd)}/month ({d.pool.gpu_count} x {d.gpu} "
-            f"{_usd(d.pool.gpu_usd)}{ops}{hosted})")
+    ops = f" + ops time {_usd(d.pool.ops_usd)}" if d.pool.ops_usd else " + no ops time"
+    hosted = f" + hosted calls {_usd(o.hosted_usd)}" if o.hosted_usd else ""
+    return (f"{o.label} costs {_usd(o.monthly_usd)}/month (GPUs {_usd(d.pool.gpu_usd)} for "
+            f"{d.pool.gpu_count} x {d.gpu}{ops}{hosted})")
+
+
+def _what_decides(best_s: Option, hosted_usd: float) -> str:
+    """When the GPUs alone would beat the hosted bill, say that ops time decides."""
+    d = best_s.deployment
+    if d is None or not d.pool.ops_usd or d.pool.gpu_usd + best_s.hosted_usd >= hosted_usd:
+        return ""
+    return (f"; its GPUs alone ({_usd(d.pool.gpu_usd)}) are below the hosted bill: the "
+            f"ops time ({_usd(d.pool.ops_usd)}) decides")
 
 
 # -- warnings ------------------------------------------------------------------------------
@@ -158,7 +181,10 @@ def warnings(decision: Decision, options: list[Option], segments: list[SegmentSp
         out += _placement_warnings(chosen, segments)
     if decision.verdict == "hybrid" and chosen is not None:
         out.extend(_boundary_warnings(chosen, segments))
-    if workload.traffic.peak_to_mean >= 3 and dep is not None:
+    on_self = {p.segment for p in chosen.placements if p.side == "self_hosted"} \
+        if chosen is not None else set()
+    peaky = any(not s.demand.batch for s in segments if s.name in on_self)
+    if workload.traffic.peak_to_mean >= 3 and dep is not None and peaky:
         out.append(f"traffic peaks at {workload.traffic.peak_to_mean:g}x its mean: replicas "
                    f"sized for the peak sit idle; consider bursting peaks to the hosted API")
     out += _stale_price_warnings(options, today, workload.decision.max_price_age_days)
@@ -173,9 +199,10 @@ def _utilisation_warnings(decision: Decision, options: list[Option]) -> list[str
     selfish = [o for o in options if o.kind != "hosted"]
     best_s = min(selfish, key=lambda o: o.monthly_usd, default=None)
     if dep is not None and dep.utilisation < LOW_UTILISATION:
+        why = ("this plan self-hosts for compliance, not cost" if decision.forced else
+               "the hosted options here cost more still, but check the traffic estimate")
         out.append(f"self-hosted GPUs would average {dep.utilisation:.0%} utilisation: below "
-                   f"~30% the hosted API is usually cheaper; this plan self-hosts for "
-                   f"compliance, not cost")
+                   f"~30% the hosted API is usually cheaper; {why}")
     if decision.verdict == "hosted" and best_s is not None and best_s.deployment is not None:
         util = best_s.deployment.utilisation
         if util < LOW_UTILISATION:

@@ -20,6 +20,7 @@ __all__ = [
     "Breakeven",
     "Demand",
     "Pool",
+    "batch_priced",
     "breakeven_volume",
     "hosted_monthly_usd",
     "hosted_usd_per_request",
@@ -73,13 +74,27 @@ class Demand:
         return self.mean_rps * (1.0 if self.batch else self.peak_to_mean)
 
 
+def batch_priced(model: HostedModel, demand: Demand) -> bool:
+    """Whether ``demand`` pays ``model``'s Batch API rates: batch work, and a row that has them."""
+    return demand.batch and model.batch_input_per_mtok is not None
+
+
 def hosted_usd_per_request(model: HostedModel, demand: Demand) -> float:
-    cached = demand.cached_input_fraction if model.cached_input_per_mtok is not None else 0.0
-    cached_price = model.cached_input_per_mtok or 0.0
+    """Interactive rates, or the row's batch rates for batch work (about half, where sold);
+    a cached prefix never costs more than the batch input rate."""
+    input_price, output_price = model.input_per_mtok, model.output_per_mtok
+    cached_price = model.cached_input_per_mtok
+    if batch_priced(model, demand):
+        assert model.batch_input_per_mtok is not None
+        input_price = model.batch_input_per_mtok
+        output_price = model.batch_output_per_mtok or 0.0
+        if cached_price is not None:
+            cached_price = min(cached_price, input_price)
+    cached = demand.cached_input_fraction if cached_price is not None else 0.0
     return (
-        demand.input_tokens * (1 - cached) * model.input_per_mtok
-        + demand.input_tokens * cached * cached_price
-        + demand.output_tokens * model.output_per_mtok
+        demand.input_tokens * (1 - cached) * input_price
+        + demand.input_tokens * cached * (cached_price or 0.0)
+        + demand.output_tokens * output_price
     ) / 1e6
 
 

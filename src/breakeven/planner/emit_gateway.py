@@ -1,13 +1,22 @@
 """The gateway config a plan implies (``breakeven plan --emit-gateway FILE``). Pure.
 
-One self-hosted backend per replica of the chosen deployment (vLLM's default port upward,
-the model served under its Hugging Face id, GPU price and measured-or-estimated capacity
-from the plan), one hosted backend per hosted model the plan places traffic on (price,
-region and data policy from the catalog), and one route per segment route (or segment
-name) in front of the side the plan chose for it. Data classes keep their default rules,
-so a ``pii`` segment's route refuses hosted backends even if someone adds one later.
-The result is a starting point: point the URLs at the real servers, add client keys
-(``breakeven gateway hash-key``), and run ``breakeven gateway check``.
+The config enforces what the plan assumed, so that ``breakeven gateway check`` prints the
+boundary the plan was made for:
+
+- one self-hosted backend per replica of the chosen deployment (vLLM's default port upward,
+  the model under its Hugging Face id, the offer's region, GPU price and capacity);
+- one hosted backend per hosted model the plan places traffic on, with the catalog row's
+  region (the one the residency allows), the regional endpoint where residency needs one,
+  and its training and retention terms (``retention_days: 0`` only for a row with zero
+  retention; otherwise the 30 days providers keep API data for abuse monitoring);
+- one route per segment route (or name): its backends, ``regions`` from the workload's
+  residency, ``task`` from the segment (embeddings, batch, chat);
+- data-class rules for the workload's own sensitive classes (the defaults already keep
+  ``pii``/``phi``/``secret`` self-hosted);
+- one client key per data class, with a placeholder hash no key matches: the gateway is
+  never open to anonymous callers, and nobody can call it until the keys are filled in;
+- with ``compliance.audit``: a required audit signing key and an identity pin per
+  self-hosted backend (``breakeven identity fingerprint`` writes the file).
 """
 
 from __future__ import annotations
@@ -15,9 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from breakeven.catalog import Catalog
-from breakeven.planner.types import Plan
+from breakeven.catalog.schema import HostedModel
+from breakeven.planner.types import Plan, SegmentSpec
+from breakeven.planner.workload import Workload
 
-__all__ = ["PROVIDERS", "gateway_config"]
+__all__ = ["AUDIT_KEY_ENV", "PROVIDERS", "REGIONAL", "gateway_config", "placeholder_sha256"]
 
 # provider -> (API kind, base URL, environment variable for its key): public endpoints
 PROVIDERS: dict[str, tuple[str, str, str]] = {
@@ -29,8 +40,115 @@ PROVIDERS: dict[str, tuple[str, str, str]] = {
     "fireworks": ("openai", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
     "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
     "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "deepinfra": ("openai", "https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"),
 }
+# (provider, region) -> endpoint where data stays in the region (the global URL does not
+# promise that); CHANGE-ME parts are the user's project
+REGIONAL: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("openai", "eu"): ("openai", "https://eu.api.openai.com/v1", "OPENAI_API_KEY"),
+    ("google", "eu"): ("openai", "https://europe-west4-aiplatform.googleapis.com/v1/projects/"
+                       "CHANGE-ME-PROJECT/locations/europe-west4/endpoints/openapi",
+                       "GOOGLE_VERTEX_TOKEN"),
+    ("aws-bedrock", "eu"): ("openai", "https://bedrock-runtime.eu-central-1.amazonaws.com/"
+                            "openai/v1", "AWS_BEARER_TOKEN_BEDROCK"),
+}
+def placeholder_sha256(i: int) -> str:
+    """A hash no key is known to have (0...0, 0...1, one per key, as keys must differ):
+    the emitted keys admit nobody until the user fills them in."""
+    return f"{i:064x}"
+
+
+AUDIT_KEY_ENV = "BREAKEVEN_AUDIT_SIGNING_KEY"
 _SELF_PORT = 8000
+_DEFAULT_RETENTION_DAYS = 30
+
+
+def _region(regions: tuple[str, ...], residency: tuple[str, ...]) -> str:
+    return next((r for r in regions if r in residency), regions[0]) if residency \
+        else regions[0]
+
+
+def _hosted_backend(h: HostedModel, residency: tuple[str, ...]) -> dict[str, Any]:
+    region = _region(h.regions, residency)
+    fallback = ("openai", f"https://CHANGE-ME-{h.provider}/v1",
+                f"{h.provider.upper().replace('-', '_')}_API_KEY")
+    kind, url, key_env = REGIONAL.get((h.provider, region)) or PROVIDERS.get(h.provider,
+                                                                             fallback)
+    return {
+        "name": h.id.replace("/", "-"), "kind": kind, "url": url,
+        "model": h.same_model_as or h.id.split("/")[-1], "hosting": "hosted",
+        "region": region, "no_train": not h.trains_on_data,
+        "retention_days": 0 if h.zero_retention else _DEFAULT_RETENTION_DAYS,
+        "price": {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok},
+        "api_key_env": key_env,
+    }
+
+
+def _self_backends(plan: Plan, cat: Catalog, audit: bool) -> list[dict[str, Any]]:
+    dep = plan.chosen.deployment if plan.chosen else None
+    if dep is None:
+        return []
+    model = cat.model(dep.model)
+    served = model.hf_ids[0] if model.hf_ids else model.id
+    point = next((s.slo_point or s.point for _, s in dep.sizings
+                  if (s.slo_point or s.point) is not None), None)
+    capacity = point.total_tok_s if point is not None else 1000.0
+    out = []
+    for i in range(dep.pool.replicas):
+        name = f"{dep.model}-{i + 1}"
+        backend: dict[str, Any] = {
+            "name": name, "kind": "openai", "url": f"http://127.0.0.1:{_SELF_PORT + i}/v1",
+            "model": served, "hosting": "self", "region": dep.offer.region,
+            "gpu": {"gpu": dep.gpu, "count": dep.tp * dep.pp,
+                    "usd_per_gpu_hour": dep.offer.usd_per_gpu_hour,
+                    "capacity_tokens_per_s": round(capacity, 1)},
+        }
+        if audit:
+            backend["identity"] = {"fingerprint": f"fingerprints/{name}.json",
+                                   "on_drift": "block"}
+        out.append(backend)
+    return out
+
+
+def _task(seg: SegmentSpec) -> str:
+    if seg.kind == "embedding":
+        return "embeddings"
+    return "batch" if seg.mode == "batch" else "chat"
+
+
+def _routes(plan: Plan, self_names: list[str], hosted_names: dict[str, str],
+            residency: tuple[str, ...]) -> list[dict[str, Any]]:
+    assert plan.chosen is not None
+    routes: dict[str, dict[str, Any]] = {}
+    by_name = {s.name: s for s in plan.segments}
+    for placement in plan.chosen.placements:
+        seg = by_name[placement.segment]
+        alias = seg.route or seg.name
+        names = self_names if placement.side == "self_hosted" else [
+            hosted_names[placement.model]]
+        route = routes.setdefault(alias, {"alias": alias, "backends": [], "task": _task(seg)})
+        if residency:
+            route["regions"] = list(residency)
+        route["backends"] += [n for n in names if n not in route["backends"]]
+    return list(routes.values())
+
+
+def _keys(plan: Plan) -> list[dict[str, Any]]:
+    """One placeholder key per data class, limited to that class's routes."""
+    by_class: dict[str, list[str]] = {}
+    for seg in plan.segments:
+        aliases = by_class.setdefault(seg.data_class, [])
+        if (seg.route or seg.name) not in aliases:
+            aliases.append(seg.route or seg.name)
+    return [{"name": f"{cls}-client-CHANGE-ME", "sha256": placeholder_sha256(i),
+             "aliases": aliases, "data_class": cls}
+            for i, (cls, aliases) in enumerate(by_class.items())]
+
+
+def _class_rules(w: Workload) -> dict[str, Any]:
+    defaults = {"general", "pii", "phi", "secret"}
+    return {c.name: {"hosting": ["self"] if c.sensitive else ["self", "hosted"]}
+            for c in w.data_classes if c.name not in defaults}
 
 
 def gateway_config(plan: Plan, cat: Catalog, store: str = "sqlite:///breakeven-ledger.db"
@@ -38,51 +156,21 @@ def gateway_config(plan: Plan, cat: Catalog, store: str = "sqlite:///breakeven-l
     chosen = plan.chosen
     if chosen is None:
         raise ValueError("the plan chose no option, so there is no gateway to configure")
-    backends: list[dict[str, Any]] = []
-    self_names: list[str] = []
-    dep = chosen.deployment
-    if dep is not None:
-        model = cat.model(dep.model)
-        served = model.hf_ids[0] if model.hf_ids else model.id
-        sizing = dict(dep.sizings)
-        point = next((s.slo_point or s.point for s in sizing.values()
-                      if (s.slo_point or s.point) is not None), None)
-        capacity = point.total_tok_s if point is not None else 1000.0
-        for i in range(dep.pool.replicas):
-            name = f"{dep.model}-{i + 1}"
-            self_names.append(name)
-            backends.append({
-                "name": name, "kind": "openai", "url": f"http://127.0.0.1:{_SELF_PORT + i}/v1",
-                "model": served, "hosting": "self", "region": dep.offer.region,
-                "gpu": {"gpu": dep.gpu, "count": dep.tp * dep.pp,
-                        "usd_per_gpu_hour": dep.offer.usd_per_gpu_hour,
-                        "capacity_tokens_per_s": round(capacity, 1)},
-            })
+    c = plan.workload.compliance
+    backends = _self_backends(plan, cat, c.audit)
+    self_names = [b["name"] for b in backends]
     hosted_names: dict[str, str] = {}
     for placement in chosen.placements:
-        if placement.side != "hosted" or placement.model in hosted_names:
-            continue
-        h = cat.hosted_model(placement.model)
-        kind, url, key_env = PROVIDERS.get(h.provider, ("openai", "https://CHANGE-ME/v1",
-                                                        f"{h.provider.upper()}_API_KEY"))
-        name = h.id.replace("/", "-")
-        hosted_names[h.id] = name
-        backends.append({
-            "name": name, "kind": kind, "url": url, "model": h.id.split("/")[-1],
-            "hosting": "hosted", "region": h.regions[0], "no_train": not h.trains_on_data,
-            "retention_days": 0 if h.zero_retention else 30,
-            "price": {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok},
-            "api_key_env": key_env,
-        })
-    routes: dict[str, dict[str, Any]] = {}
-    by_name = {s.name: s for s in plan.segments}
-    for placement in chosen.placements:
-        seg = by_name[placement.segment]
-        alias = seg.route or seg.name
-        names = self_names if placement.side == "self_hosted" else [
-            hosted_names[placement.model]]
-        route = routes.setdefault(alias, {"alias": alias, "backends": [],
-                                          "task": "embeddings" if seg.kind == "embedding"
-                                          else "chat"})
-        route["backends"] += [n for n in names if n not in route["backends"]]
-    return {"store": store, "backends": backends, "routes": list(routes.values()), "keys": []}
+        if placement.side == "hosted" and placement.model not in hosted_names:
+            backend = _hosted_backend(cat.hosted_model(placement.model), c.residency)
+            hosted_names[placement.model] = backend["name"]
+            backends.append(backend)
+    config: dict[str, Any] = {"store": store, "backends": backends,
+                              "routes": _routes(plan, self_names, hosted_names, c.residency)}
+    rules = _class_rules(plan.workload)
+    if rules:
+        config["data_classes"] = rules
+    config["keys"] = _keys(plan)
+    if c.audit:
+        config["audit"] = {"signing_key_env": AUDIT_KEY_ENV, "require_signing": True}
+    return config

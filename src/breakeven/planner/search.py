@@ -19,7 +19,7 @@ from breakeven.catalog.schema import HostedModel
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration
 from breakeven.planner.candidates import SelfConfig, hosted_choices, self_configs
-from breakeven.planner.deploy import launch_lines
+from breakeven.planner.deploy import Context, context_for, launch_lines
 from breakeven.planner.economics import (
     Breakeven,
     Demand,
@@ -45,7 +45,7 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
         kind = "embedding" if task == "embeddings" else "chat"
         out_len = t.output_tokens if s.output_tokens is None else s.output_tokens
         slo = s.slo or w.slo
-        sensitive = s.data_class in w.sensitive_data_classes
+        sensitive = w.sensitive(s.data_class)
         demand = Demand(
             requests_per_day=t.daily_requests * s.share,
             input_tokens=s.input_tokens or t.input_tokens,
@@ -71,7 +71,7 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 # -- assignment ------------------------------------------------------------------------------
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
         HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog,
-        launch: dict[str, str]) -> Option:
+        launch: dict[str, str], context: Context) -> Option:
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
     p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
@@ -102,9 +102,20 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[
                                                   if pl.side == "hosted"}))
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
-                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch)
+                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch,
+                         context.note)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
+
+
+def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Context:
+    """The launch context for the longest segment this deployment can serve (whichever
+    subset it ends up serving, the same engine launch takes them all)."""
+    t = w.traffic
+    kv = min(sizing.memory.kv_tokens for sizing in cfg.sizings.values())
+    found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
+                         t.max_input_tokens, t.max_output_tokens, kv) for s in on_self]
+    return max(found, key=lambda c: c.model_len)
 
 
 def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict[str, tuple[
@@ -123,12 +134,16 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
         ranked = sorted(optional, key=lambda s: -hosted_best[s.name][1] * cfg.capacity[s.name]
                         / max(s.demand.requests_per_month, 1e-9))
         subsets = [ranked[:i] for i in range(len(ranked) + 1)]
+    if not servable:
+        return []
     results = []
-    launch = launch_lines(next(iter(cfg.sizings.values())))  # one per deployment
+    context = _context(cfg, servable, w)  # one launch per deployment
+    launch = launch_lines(next(iter(cfg.sizings.values())), context)
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat, launch))
+            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat, launch,
+                                        context))
     if not results:
         return []
     best = min(results, key=lambda o: o.monthly_usd)

@@ -58,6 +58,7 @@ class SelfDeployment:
     pool: Pool
     sizings: tuple[tuple[str, Sizing], ...]  # per segment served
     launch: dict[str, str]
+    context_note: str = ""  # how the launch context was chosen (the tail it accepts)
 
     @property
     def pricing(self) -> str:

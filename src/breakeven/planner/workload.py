@@ -12,7 +12,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from breakeven.catalog.schema import ModelKind, Pricing, Quant, Task, Tier
 
@@ -22,6 +30,7 @@ __all__ = [
     "Compliance",
     "CustomHosted",
     "CustomOffer",
+    "DataClass",
     "Decision",
     "HostedPrice",
     "Prices",
@@ -33,20 +42,40 @@ __all__ = [
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are valid YAML floats (.inf, .nan) and no valid figure here
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# more than any one workload sends: a figure past these is a typo or a unit slip (1e30)
+MAX_TOKENS_PER_DAY = 1e12
+MAX_REQUESTS_PER_DAY = 1e10
 
 
 class Traffic(_Spec):
     """Volume on an active day, mean token lengths per request, and its shape."""
 
-    requests_per_day: float | None = Field(default=None, ge=0)
-    tokens_per_day: float | None = Field(default=None, ge=0, description="input + output")
+    requests_per_day: float | None = Field(default=None, gt=0)
+    tokens_per_day: float | None = Field(default=None, gt=0, description="input + output")
     input_tokens: int = Field(default=1000, gt=0)
     output_tokens: int = Field(default=250, ge=0)
+    max_input_tokens: int | None = Field(
+        default=None, gt=0, description="longest prompt to accept (the launch context); "
+                                        "default: p99 of a lognormal around the mean")
+    max_output_tokens: int | None = Field(default=None, ge=0,
+                                          description="longest answer, as max_input_tokens")
     cached_input_fraction: float = Field(default=0.0, ge=0, le=1)
     peak_to_mean: float = Field(default=2.0, ge=1)
     hours_per_day: float = Field(default=24, gt=0, le=24)
     days_per_week: float = Field(default=7, gt=0, le=7)
+
+    @field_validator("tokens_per_day", "requests_per_day")
+    @classmethod
+    def _plausible(cls, value: float | None, info: ValidationInfo) -> float | None:
+        cap = MAX_TOKENS_PER_DAY if info.field_name == "tokens_per_day" else MAX_REQUESTS_PER_DAY
+        if value is not None and value > cap:
+            raise ValueError(f"{value:g} a day is past any one workload (at most {cap:g}); "
+                             "check the units")
+        return value
 
     @model_validator(mode="after")
     def _one_volume(self) -> Traffic:
@@ -108,14 +137,50 @@ class Segment(_Spec):
     allow_hosted: bool | None = None
 
 
+class DataClass(_Spec):
+    """A kind of data a segment carries; a sensitive one stays self-hosted unless the
+    segment says ``allow_hosted: true`` (and then needs no-train, zero retention)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    sensitive: bool = False
+    description: str = ""
+
+
+DEFAULT_DATA_CLASSES = (
+    DataClass(name="general", description="nothing personal or secret"),
+    DataClass(name="pii", sensitive=True, description="personal data (GDPR, CCPA)"),
+    DataClass(name="phi", sensitive=True, description="health data (HIPAA)"),
+    DataClass(name="secret", sensitive=True, description="credentials, trade secrets"),
+)
+
+
+def _did_you_mean(value: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value.lower(), [n.lower() for n in names], n=1)
+    hint = f" (did you mean {names[[n.lower() for n in names].index(close[0])]!r}?)" \
+        if close else ""
+    return f"unknown data class {value!r}{hint}; declared: {', '.join(names)} (data_classes)"
+
+
 class HostedPrice(_Spec):
     input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_input_per_mtok: float | None = Field(
+        default=None, ge=0, description="Batch API rate, what mode: batch segments pay")
+    batch_output_per_mtok: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _batch_pair(self) -> HostedPrice:
+        if (self.batch_input_per_mtok is None) != (self.batch_output_per_mtok is None):
+            raise ValueError("give batch_input_per_mtok and batch_output_per_mtok together")
+        return self
 
 
 class Prices(_Spec):
-    gpus: dict[str, float] = Field(default_factory=dict)
+    gpus: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="USD per GPU-hour, by GPU id: above zero")
     hosted: dict[str, HostedPrice] = Field(default_factory=dict)
 
 
@@ -130,6 +195,8 @@ class CustomHosted(_Spec):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_input_per_mtok: float | None = Field(default=None, ge=0)
+    batch_output_per_mtok: float | None = Field(default=None, ge=0)
     context_window: int = Field(default=128000, gt=0)
     regions: tuple[str, ...] = ("global",)
     trains_on_data: bool = False
@@ -182,11 +249,40 @@ class Workload(_Spec):
     candidates: Candidates = Candidates()
     decision: Decision = Decision()
     segments: tuple[Segment, ...] = ()
-    sensitive_data_classes: tuple[str, ...] = ("pii", "phi", "secret")
+    stage: Literal["prototype", "production"] = Field(
+        default="production",
+        description="prototype: stays hosted unless compliance forbids it (models change "
+                    "often; self-hosting locks you in)")
+    data_classes: tuple[DataClass, ...] = Field(
+        default=DEFAULT_DATA_CLASSES, min_length=1,
+        description="the data classes segments may name, and which are sensitive")
     prices: Prices = Prices()
     hosted_models: tuple[CustomHosted, ...] = ()
     gpu_offers: tuple[CustomOffer, ...] = ()
     quality_overrides: dict[str, dict[Task, Tier]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_data_classes(self) -> Workload:
+        """Every segment's data class is a declared one, matched case-insensitively and
+        spelt as declared; a typo (``piii``) is an error, never silently general."""
+        names = [c.name for c in self.data_classes]
+        by_lower = {n.lower(): n for n in names}
+        if len(by_lower) != len(names):
+            raise ValueError("data_classes: names must be unique (case-insensitively)")
+        fixed = []
+        for i, seg in enumerate(self.segments):
+            name = by_lower.get(seg.data_class.lower())
+            if name is None:
+                raise ValueError(f"segments[{i}].data_class: "
+                                 + _did_you_mean(seg.data_class, names))
+            fixed.append(seg if name == seg.data_class
+                         else seg.model_copy(update={"data_class": name}))
+        object.__setattr__(self, "segments", tuple(fixed))
+        return self
+
+    def sensitive(self, data_class: str) -> bool:
+        return any(c.sensitive for c in self.data_classes
+                   if c.name.lower() == data_class.lower())
 
     @field_validator("segments")
     @classmethod

@@ -144,6 +144,7 @@ def _option(o: Option, detail: bool = True) -> dict[str, Any]:
         if detail:
             out["deployment"]["segments"] = {name: sizing_dict(s) for name, s in dep.sizings}
             out["deployment"]["launch"] = dep.launch
+            out["deployment"]["context"] = dep.context_note
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import math
+from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.planner.types import Plan
@@ -59,18 +60,20 @@ def _charts(plan: Plan) -> list[tuple[str, str]]:
                     (be.tokens_per_day / 1e6, be.curve(be.tokens_per_day)[0]), fontsize=8)
     ax.axvline(current / 1e6, color="black", lw=1, label="this workload")
     ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
-           ylabel="USD per month", title="Monthly cost vs daily volume")
+           ylabel="USD per month")
     ax.legend(fontsize=8)
     out.append(("Monthly cost of each side", svg_of(fig)))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
     ax.plot(mtok, [p[2] * 100 for p in pts])
-    for level in (30, 80):
-        ax.axhline(level, color="grey", ls=":", lw=1)
-    ax.axvline(current / 1e6, color="black", lw=1)
+    for level, what in ((30, "30%: below, hosted usually wins"),
+                        (80, "80%: above, self-hosting usually pays")):
+        ax.axhline(level, color="grey", ls=":", lw=1, label=what)
+    ax.axvline(current / 1e6, color="black", lw=1, label="this workload")
     ax.set(xscale="log", xlabel="tokens per day (millions)", ylabel="GPU utilisation (%)",
-           ylim=(0, 100), title="Self-hosted utilisation vs volume")
+           ylim=(0, 100))
+    ax.legend(fontsize=8)
     out.append(("Utilisation", svg_of(fig)))
     plt.close(fig)
 
@@ -79,13 +82,37 @@ def _charts(plan: Plan) -> list[tuple[str, str]]:
     ax.plot(mtok, [p[0] / m for p, m in zip(pts, per_month, strict=True)], label="hosted API")
     ax.plot(mtok, [p[1] / m if math.isfinite(p[1]) else float("nan")
                    for p, m in zip(pts, per_month, strict=True)], label="self-hosted")
-    ax.axvline(current / 1e6, color="black", lw=1)
+    ax.axvline(current / 1e6, color="black", lw=1, label="this workload")
     ax.set(xscale="log", yscale="log", xlabel="tokens per day (millions)",
-           ylabel="USD per million tokens", title="Cost per million tokens")
+           ylabel="USD per million tokens")
     ax.legend(fontsize=8)
     out.append(("Cost per million tokens", svg_of(fig)))
     plt.close(fig)
     return out
+
+
+def _sources(plan: Plan, catalog: Catalog) -> list[str]:
+    """The price rows behind both sides compared: the chosen option's and the best option
+    of the other kind, so a reader can check what the verdict was weighed against."""
+    e = html.escape
+    best = {kind: min((o for o in plan.options if (o.kind == "hosted") == kind),
+                      key=lambda o: o.monthly_usd, default=None) for kind in (True, False)}
+    shown: list[Any] = []
+    for o in (plan.chosen, best[True], best[False]):
+        if o is not None and all(o is not seen for seen in shown):
+            shown.append(o)
+    out: list[str] = []
+    for option in shown:
+        for p in option.placements:
+            if p.side == "hosted" and catalog.has_hosted(p.model):
+                h = catalog.hosted_model(p.model)
+                out.append(f"<li>{e(h.id)}: {e(h.source)} ({h.as_of})</li>")
+        if option.deployment is not None:
+            offer = option.deployment.offer
+            out.append(f"<li>{e(offer.provider)} {e(offer.gpu)} "
+                       f"${offer.usd_per_gpu_hour}/GPU-hour: {e(offer.source)} "
+                       f"({offer.as_of})</li>")
+    return list(dict.fromkeys(out))
 
 
 def plan_html(plan: Plan, catalog: Catalog) -> str:
@@ -95,7 +122,7 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
     for i, o in enumerate(plan.options[:30], 1):
         dep = o.deployment
         rows.append(
-            f"<tr><td>{i}{' *' if o is chosen else ''}</td><td>{e(o.kind)}</td>"
+            f"<tr><td>{i}{' *' if o is chosen else ''}</td><td>{e(o.kind.replace('_', '-'))}</td>"
             f"<td>{e(o.label)}</td><td class=n>${o.monthly_usd:,.0f}</td>"
             f"<td class=n>${o.hosted_usd:,.0f}</td><td class=n>${o.self_usd:,.0f}</td>"
             f"<td class=n>{dep.pool.gpu_count if dep else '-'}</td>"
@@ -106,30 +133,24 @@ def plan_html(plan: Plan, catalog: Catalog) -> str:
     warns = "".join(f"<li class=warn>{e(w)}</li>" for w in plan.warnings)
     launch = ""
     if chosen is not None and chosen.deployment is not None:
-        launch = "<h2>Launch (throughput estimated)</h2>" + "".join(
-            f"<p>{e(k)}</p><code>{e(v)}</code>" for k, v in chosen.deployment.launch.items())
+        basis = "measured" if chosen.deployment.measured else "estimated"
+        launch = f"<h2>Launch (throughput {basis})</h2>" + "".join(
+            f"<p>{e(k)}</p><code>{e(v)}</code>" for k, v in chosen.deployment.launch.items()
+        ) + f"<p>{e(chosen.deployment.context_note)}</p>"
     be = plan.breakeven
     be_html = f"<p>{e(be.note)}</p>" if be else ""
-    sources = []
-    if chosen is not None:
-        for p in chosen.placements:
-            if p.side == "hosted" and catalog.has_hosted(p.model):
-                h = catalog.hosted_model(p.model)
-                sources.append(f"<li>{e(h.id)}: {e(h.source)} ({h.as_of})</li>")
-        if chosen.deployment is not None:
-            offer = chosen.deployment.offer
-            sources.append(f"<li>{e(offer.provider)} {e(offer.gpu)} "
-                           f"${offer.usd_per_gpu_hour}/GPU-hour: {e(offer.source)} "
-                           f"({offer.as_of})</li>")
+    if be_html or charts:
+        be_html = f"<h2>Break-even</h2>{be_html}"
+    sources = _sources(plan, catalog)
     title = f"breakeven plan: {plan.workload.name}"
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>{e(title)}</title><style>{CSS}</style></head><body>
 <h1>{e(title)}</h1>
-<div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper())}
+<div class="verdict {e(plan.verdict)}">{e(plan.verdict.upper().replace("_", "-"))}
 {e(chosen.label) if chosen else ''} {f'${chosen.monthly_usd:,.0f}/month' if chosen else ''}</div>
 <h2>Why</h2><ul>{reasons}</ul>
 {'<h2>Warnings</h2><ul>' + warns + '</ul>' if warns else ''}
-<h2>Break-even</h2>{be_html}<div class=charts>{charts}</div>
+{be_html}<div class=charts>{charts}</div>
 <h2>Options</h2><table><tr><th>#</th><th>kind</th><th>option</th><th>$/month</th>
 <th>hosted</th><th>self-hosted</th><th>GPUs</th><th>util.</th></tr>{''.join(rows)}</table>
 {launch}

@@ -49,12 +49,16 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
         dep = o.deployment
         mark = " *" if o is chosen else ""
         table.add_row(
-            f"{i}{mark}", o.kind, o.label, _usd(o.monthly_usd), _usd(o.hosted_usd),
+            f"{i}{mark}", o.kind.replace("_", "-"), o.label, _usd(o.monthly_usd),
+            _usd(o.hosted_usd),
             _usd(o.self_usd), str(dep.pool.gpu_count) if dep else "-",
             f"{dep.utilisation:.0%}" if dep else "-",
         )
+    caption = ("N x GPU: N replicas of one GPU; N x K-GPU GPU: N replicas of K GPUs each"
+               if any(o.deployment for o in shown) else "")
     if len(plan.options) > _MAX_OPTIONS:
-        table.caption = f"{len(plan.options) - _MAX_OPTIONS} more with --json"
+        caption += f"{'; ' if caption else ''}{len(plan.options) - _MAX_OPTIONS} more with --json"
+    table.caption = caption or None
     con.print(table)
 
     con.print("[bold]Why[/]")
@@ -74,11 +78,7 @@ def print_plan(plan: Plan, console: Console | None = None) -> None:
             con.print(f"  [yellow]![/] {w}")
     _print_calibrations(plan, con)
     if chosen is not None and chosen.deployment is not None:
-        dep = chosen.deployment
-        basis = "measured" if dep.measured else "estimated"
-        con.print(f"[bold]Launch[/] (throughput {basis}; {dep.offer.provider} "
-                  f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
-        con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
+        _print_launch(con, chosen.deployment)
     if chosen is not None and len(plan.segments) > 1:
         con.print("[bold]Routing[/]")
         for p in chosen.placements:
@@ -149,3 +149,12 @@ def print_catalog(name: str, rows: list[dict[str, Any]], console: Console | None
     from breakeven.render.catalog_table import print_catalog as table
 
     table(name, rows, today=date.today(), console=console)
+
+
+def _print_launch(con: Console, dep: Any) -> None:
+    basis = "measured" if dep.measured else "estimated"
+    con.print(f"[bold]Launch[/] (throughput {basis}; {dep.offer.provider} "
+              f"${dep.offer.usd_per_gpu_hour:,.2f}/GPU-hour, as of {dep.offer.as_of})")
+    con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
+    if dep.context_note:
+        con.print(f"  ({dep.context_note})", soft_wrap=True, highlight=False)

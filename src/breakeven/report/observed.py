@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from breakeven.gateway.config import GatewayConfig
-from breakeven.planner.workload import Segment, Workload
+from breakeven.planner.workload import DEFAULT_DATA_CLASSES, Segment, Workload
 
 __all__ = ["mismatches", "workload"]
 
@@ -82,8 +82,26 @@ def workload(rows: list[dict[str, Any]], hours: float, cfg: GatewayConfig | None
                     "hours_per_day": 24, "days_per_week": 7},
         "segments": segments,
     })
+    out["data_classes"] = _declared_classes(base, cfg, [s["data_class"] for s in segments])
     out.pop("as_of", None)
     return out
+
+
+def _declared_classes(base: Workload | None, cfg: GatewayConfig | None,
+                      seen: list[str]) -> list[dict[str, Any]]:
+    """The plan's data classes, plus any the gateway recorded that the plan lacks (sensitive
+    where the gateway keeps them off hosted backends), so the emitted file loads."""
+    declared = [c.model_dump(mode="json") for c in
+                (base.data_classes if base else DEFAULT_DATA_CLASSES)]
+    names = {c["name"].lower() for c in declared}
+    for name in dict.fromkeys(seen):
+        if name.lower() in names:
+            continue
+        rule = cfg.rule(name) if cfg else None
+        declared.append({"name": name, "sensitive": rule is None or "hosted" not in rule.hosting,
+                         "description": "recorded by the gateway"})
+        names.add(name.lower())
+    return declared
 
 
 def mismatches(base: Workload, rows: list[dict[str, Any]],
