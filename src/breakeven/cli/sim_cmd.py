@@ -27,7 +27,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
     the_model = cat.model(model)
     result = size(the_model, cat.gpu(gpu), cat.engine(engine),
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
-                  gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype)  # type: ignore[arg-type]
+                  gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
+                  link=cat.interconnect_for(cat.gpu(gpu)))
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
