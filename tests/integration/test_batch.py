@@ -306,3 +306,34 @@ def test_queue_claims_are_exclusive(pg_url):
         assert q.claim("c", ["chat"], 1, 60) == []
     finally:
         asyncio.run(store.close())
+
+
+def test_a_batch_keeps_the_class_its_creator_declared(tmp_path):
+    """x-data-class on POST /v1/batches holds for every line (it may raise the class,
+    never lower it): lines without a finding of their own are pii, so none may spill to
+    the hosted backend; the header twice is a 400."""
+    import sqlite3
+
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path}/l.db", spill=True)
+    try:
+        client = stack.client()
+        content = "\n".join(line(f"d{i}", content="summarise the meeting") for i in range(6))
+        f = client.files.create(file=("in.jsonl", content.encode()), purpose="batch")
+        with pytest.raises(openai.BadRequestError, match=r"x-data-class must name one class; got 2 \(pii, general\)"):
+            client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h",
+                                  extra_headers={"x-data-class": "pii, general"})
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h",
+                                      extra_headers={"x-data-class": "pii"})
+        done = wait_final(client, batch.id)
+        assert done.request_counts.completed == 6
+        with sqlite3.connect(f"{tmp_path}/l.db") as conn:
+            classes = {c for (c,) in conn.execute(
+                "SELECT data_class FROM batch_lines WHERE batch_id = ?", (batch.id,))}
+        assert classes == {"pii"}
+        rows = [r for r in ledger(stack.store) if r["batch"]]
+        assert len(rows) == 6 and {r["hosting"] for r in rows} == {"self"}
+        assert {r["data_class"] for r in rows} == {"pii"}
+    finally:
+        stack.stop()

@@ -92,14 +92,15 @@ def content_classes(call: Call, found: Scanned, route: Route) -> list[str]:
 
 def header_class(cfg: GatewayConfig, key: Key, headers: Mapping[str, str]) -> str:
     """The class a caller declares: the key's, raised (never lowered) by ``x-data-class``.
-    A header that names an unknown class, or comes twice, is a 400; one that would relax
-    a key's class is a 403."""
+    A header that names an unknown class, or more than one (repeated, or a list), is a
+    400; one that would relax a key's class is a 403."""
     sent = headers.getall(_HEADER, []) if hasattr(headers, "getall") else (
         [headers[_HEADER]] if _HEADER in headers else [])
-    if len(sent) > 1:
-        raise ApiError(400, f"x-data-class was sent {len(sent)} times; send it once",
-                       "x-data-class")
-    wanted = sent[0].strip() if sent else ""
+    values = [v.strip() for header in sent for v in header.split(",") if v.strip()]
+    if len(values) > 1:  # repeated, or a list in one header: which one would hold?
+        raise ApiError(400, f"x-data-class must name one class; got {len(values)} "
+                            f"({', '.join(values)})", "x-data-class")
+    wanted = values[0] if values else ""
     if not wanted or wanted == key.data_class:
         return key.data_class
     if wanted not in cfg.classes:
