@@ -319,7 +319,7 @@ def test_a_batch_keeps_the_class_its_creator_declared(tmp_path):
         client = stack.client()
         content = "\n".join(line(f"d{i}", content="summarise the meeting") for i in range(6))
         f = client.files.create(file=("in.jsonl", content.encode()), purpose="batch")
-        with pytest.raises(openai.BadRequestError, match=r"x-data-class must name one class; got 2 \(pii, general\)"):
+        with pytest.raises(openai.BadRequestError, match=r"must name one class; got 2"):
             client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
                                   completion_window="24h",
                                   extra_headers={"x-data-class": "pii, general"})
