@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -127,6 +128,23 @@ class Dialect(ABC):
         return f"<Dialect {self.name}>"
 
 
+def _wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """WAL mode, once per database. Switching needs the database to itself, and SQLite
+    answers "locked" at once (no busy wait) while another connection, say a second
+    gateway starting beside this one, holds it: wait and ask again; a database that is in
+    WAL already needs no switch."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SQLite(Dialect):
     name = "sqlite"
     schemes = ("sqlite", "")
@@ -157,7 +175,7 @@ class SQLite(Dialect):
             # autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE to write)
             conn = sqlite3.connect(path, timeout=30, check_same_thread=False,
                                    isolation_level=None, uri=uri)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             conn.execute(f"PRAGMA synchronous={sync}")
             conn.execute("PRAGMA busy_timeout=5000")
             return conn
