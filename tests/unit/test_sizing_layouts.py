@@ -67,3 +67,14 @@ def test_size_json_states_provenance_and_engine_settings(capsys):
     assert data["engine_settings"]["kv_cache_dtype"] == "fp8"  # vLLM's FP8 runs
     assert data["simulation"]["length_spread"] == 0.2
     assert data["simulation"]["roofline"]["concurrency"] == 32
+
+
+def test_a_request_past_the_context_is_told_so_not_to_buy_more_memory(catalog):
+    from breakeven.planner.sizing import size
+
+    s = size(catalog.model("llama-3.1-8b"), catalog.gpu("a10g"), catalog.engine("vllm"),
+             input_len=200_000, output_len=100)
+    assert not s.fits
+    assert "131,072-token context" in (s.reason or "")
+    assert s.suggestions and "longer context" in s.suggestions[0]
+    assert not any("more memory" in h for h in s.suggestions)

@@ -232,6 +232,10 @@ def size(
 def _with_suggestions(failed: Sizing, max_gpus: int, concurrency: int | None,
                       slo: SloTarget) -> Sizing:
     dep = failed.deployment
+    if failed.input_len + failed.output_len > dep.model.max_context:  # no GPU changes that
+        hint = (f"shorter requests (at most {dep.model.max_context:,} tokens in all), or a "
+                "model with a longer context")
+        return replace(failed, reason=f"{failed.reason}: {hint}", suggestions=(hint,))
     hints: list[str] = []
     options = layouts(dep.model, dep.gpu, max_gpus, dep.engine)
     for quant in ("fp8", "int8", "fp4", "awq"):
