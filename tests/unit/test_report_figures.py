@@ -80,3 +80,14 @@ def test_rules_pin_traffic_and_no_move_frees_a_replica():
     assert move["replicas_freed"] == 1  # b idles; a stays for the pii traffic
     crossover = report["crossover"]
     assert crossover["breakeven_utilisation"] > crossover["observed_utilisation"]
+
+
+def test_a_short_window_says_its_monthly_figures_are_an_extrapolation():
+    rows = [_usage("chat", "api", "hosted", 1000, usd=0.5)]
+    short = build(rows, T0, T0 + 0.5 * HOUR, CFG)["verdict"]
+    assert short["short_window"] is True
+    assert short["headline"].startswith("from 30 minutes of traffic only: ")
+    assert short["reasons"][0].startswith("only 30 minutes of traffic")
+    day = build([_usage("chat", "api", "hosted", 1000, hour=h, usd=0.5) for h in range(25)],
+                T0, T0 + 25 * HOUR, CFG)["verdict"]
+    assert "short_window" not in day and not day["headline"].startswith("from ")

@@ -10,7 +10,9 @@ Invariants:
   ``hosted_only``, ``keep``: a move is proposed only when it saves more than the decision
   threshold (``min_savings`` of its hosted cost towards self, 1% of the monthly total
   towards hosted); otherwise the verdict says what the current split costs;
-- the reasons are the figures behind the verdict, in a fixed order, as sentences.
+- the reasons are the figures behind the verdict, in a fixed order, as sentences;
+- a window shorter than ``min_window_hours`` (24) says so first, in the headline and the
+  reasons, and is marked ``short_window``: its monthly figures are extrapolations.
 """
 
 from __future__ import annotations
@@ -164,6 +166,14 @@ def verdict(t: Tally, pools: dict[str, Pool], load: Utilisation, w: Window, f: F
         name, head = _decide(t, pools, load.mean, w, f, moved, s)
         out = {"verdict": name, "headline": head,
                "reasons": _reasons(t, pools, load.mean, w, f, s)}
+        if w.hours < s.min_window_hours:  # a month extrapolated from minutes is no fact
+            out["short_window"] = True
+            out["headline"] = f"from {_span(w.hours)} of traffic only: {head}"
+            out["reasons"].insert(0, (
+                f"only {_span(w.hours)} of traffic: every monthly figure here is that "
+                f"period scaled {w.scale:,.0f}x to a month, an indication rather than a "
+                f"measurement; report over at least {s.min_window_hours:g} hours before "
+                "acting on it"))
     if t.batch.hosted_equivalent_usd > 0:
         out["reasons"].append(
             f"batch work on the self-hosted GPUs ({t.batch.requests:,} requests, "

@@ -34,6 +34,7 @@ class Settings:
     target_load: float = 0.85
     min_savings: float = 0.2
     plan_source: str | None = None
+    min_window_hours: float = 24.0  # below it, monthly figures are an indication only
 
     @property
     def month_hours(self) -> float:
