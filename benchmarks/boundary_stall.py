@@ -2,7 +2,8 @@
 
 A real gateway process (SQLite ledger, PII scan on) in front of ``zero_upstream.py`` on
 127.0.0.1. While one client sends chat requests whose bodies are ~100 KB of adversarial
-text (digit runs ``1 2 3 ...``, near-miss card numbers, ``@``- and ``.``-heavy runs), a
+text (``pii_speed.adversarial_text``: digit runs, near-miss cards, ``@``/``.`` runs,
+base64, full-width digits), a
 second client probes ``/healthz`` every 10 ms; the probe's p50/p99/max are printed, with
 the same probe on an idle gateway beside them, and the adversarial requests' own latency.
 Bodies over 32 KB are scanned on a worker thread, so the probe should barely move.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -25,17 +27,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pii_speed import adversarial_text  # the detector benchmark's adversarial text
+
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-c", "from breakeven.cli import main; main()"]
 KEY = "stall-key"
-
-
-def adversarial(kib: int) -> str:
-    parts = [" ".join(str(i % 10) for i in range(2000)),  # digit runs the phone check reads
-             " ".join(f"4111 1111 1111 {i:04d}" for i in range(300)),  # near-miss cards
-             "@." * 2000, "a-" * 2000, "x" * 3000 + "@" + "y" * 3000]
-    text = "\n".join(parts)
-    return (text * (kib * 1024 // len(text) + 1))[: kib * 1024]
 
 
 def probe(url: str, stop: threading.Event, out: list[float]) -> None:
@@ -90,7 +86,8 @@ keys:
         stop.set()
         t.join()
         body = json.dumps({"model": "zero", "max_tokens": 1, "messages": [
-            {"role": "user", "content": adversarial(args.kib)}]}).encode()
+            {"role": "user", "content": adversarial_text(args.kib * 1024,
+                                                           random.Random(0))}]}).encode()
         busy: list[float] = []
         stop = threading.Event()
         t = threading.Thread(target=probe, args=(health, stop, busy))

@@ -36,6 +36,17 @@ PROMPT = (
 )
 
 
+
+def _fill(pieces: list[str], size: int, rng: random.Random) -> str:
+    """``size`` characters of ``pieces`` drawn at random, end to end."""
+    out: list[str] = []
+    n = 0
+    while n < size:
+        piece = rng.choice(pieces)
+        out.append(piece)
+        n += len(piece)
+    return "".join(out)[:size]
+
 def normal_text(size: int, rng: random.Random) -> str:
     pieces = [
         PROMPT,
@@ -47,13 +58,7 @@ def normal_text(size: int, rng: random.Random) -> str:
         "numbers (revenue up 12.5% to $4.2M) and the v2.3.1 release notes. ",
         "2026-11-30T12:00:01.123Z INFO request done in 42 ms (status 200, 1,024 bytes)\n",
     ]
-    out: list[str] = []
-    n = 0
-    while n < size:
-        piece = rng.choice(pieces)
-        out.append(piece)
-        n += len(piece)
-    return "".join(out)[:size]
+    return _fill(pieces, size, rng)
 
 
 def adversarial_text(size: int, rng: random.Random) -> str:
@@ -69,13 +74,7 @@ def adversarial_text(size: int, rng: random.Random) -> str:
         "a@b." * 800 + " ", "token" * 800 + " ", "Straße-" * 500 + " ",
         "born " * 500, "DE89 " * 600, "1.2.3.4." * 400 + " ", "::" * 1500 + " ",
     ]
-    out: list[str] = []
-    n = 0
-    while n < size:
-        piece = rng.choice(pieces)
-        out.append(piece)
-        n += len(piece)
-    return "".join(out)[:size]
+    return _fill(pieces, size, rng)
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:
