@@ -78,16 +78,27 @@ class UpstreamError(BreakevenError):
     ``protocol`` and so on; ``retryable`` says whether the next backend is worth asking."""
 
     def __init__(self, kind: str, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, *, said: dict[str, Any] | None = None
+                 ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        # the upstream's own error object (message, type, param, code), keys redacted:
+        # a caller error it found is relayed with these, as it gave them
+        self.said = said or {}
+
+    @property
+    def misconfigured(self) -> bool:
+        """The gateway's own config is wrong for this backend: its key was refused (401,
+        403) or its URL or model does not exist there (404). Never the caller's fault."""
+        return self.kind == "http" and self.status in (401, 403, 404)
 
     @property
     def retryable(self) -> bool:
-        """Worth trying the next backend: connection trouble, timeouts, 429 and 5xx."""
-        if self.kind != "http":
+        """Worth trying the next backend: connection trouble, timeouts, 429, 5xx, and a
+        backend the gateway misconfigured."""
+        if self.kind != "http" or self.misconfigured:
             return True
         return self.status is not None and (self.status == 429 or self.status >= 500)
 

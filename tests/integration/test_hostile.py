@@ -7,6 +7,7 @@ Zero 5xx."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -168,10 +169,25 @@ def test_upstream_keys_never_leak(hostile):
                                    key="admin")
     finally:
         hostile.faults.mode = "ok"
-    assert status == 401 and "[redacted]" in raw.decode()
+    # the gateway's key was refused: the gateway's fault (502), never the caller's 401
+    assert status == 502 and "[redacted]" in raw.decode()
+    assert json.loads(raw)["error"]["code"] == "upstream_error"
     assert hostile.faults.log, "the echoing upstream was not reached"
     with urllib.request.urlopen(f"{hostile.base}/metrics", timeout=10) as resp:
         metrics = resp.read().decode()
-    for text in (raw.decode(), metrics, hostile.gateway.logs,
+    assert 'breakeven_gateway_backend_unready{backend="echo"} 1' in metrics
+    probes = {}
+    for _ in range(100):  # the echo backend is unready until /readyz's re-probe finds it
+        try:
+            with urllib.request.urlopen(f"{hostile.base}/readyz", timeout=10) as resp:
+                probes = json.loads(resp.read())["probes"]
+        except urllib.error.HTTPError as exc:
+            probes = json.loads(exc.read())["probes"]
+            exc.close()
+        if probes["echo"]["unready"] is None:
+            break
+        time.sleep(0.1)
+    assert probes["echo"]["unready"] is None and probes["echo"]["outcome"] == "ok"
+    for text in (raw.decode(), metrics, hostile.gateway.logs, json.dumps(probes),
                  json.dumps(ledger(hostile.store), default=str)):
         assert UPSTREAM_KEY not in text and "SECRET-0123" not in text

@@ -163,14 +163,34 @@ class Faults:
     (a JSON content type with a truncated body), bad_sse (a stream whose second event is
     not JSON), cut (a stream whose connection is reset after the first chunk), no_done (a
     stream that stops sending before [DONE] and never closes), no_usage (answers without
-    usage), 401-echo (a 401 whose message echoes the API key sent); every request body is
-    logged."""
+    usage), 401-echo (a 401 whose message echoes the API key sent), 401 / 403 / 404 (a bad
+    key, a key without access, an unknown model: OpenAI's bodies), 400-param (the context
+    length exceeded, with ``param`` and ``code``), 422 (a validation error with ``param``);
+    every request body is logged."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.retry_after: str | None = None
         self.delay_s = 1.0
         self.log: list[dict] = []
+
+
+# OpenAI's error bodies for what a misconfigured gateway or a caller's request meets
+REFUSALS: dict[str, tuple[int, dict]] = {
+    "401": (401, {"message": "Incorrect API key provided: sk-wr***ng.", "type":
+                  "invalid_request_error", "param": None, "code": "invalid_api_key"}),
+    "403": (403, {"message": "You are not allowed to sample from this model", "type":
+                  "invalid_request_error", "param": None, "code": None}),
+    "404": (404, {"message": "The model `faulty` does not exist or you do not have access "
+                             "to it.", "type": "invalid_request_error", "param": None,
+                  "code": "model_not_found"}),
+    "400-param": (400, {"message": "This model's maximum context length is 8192 tokens. "
+                                   "However, your messages resulted in 9000 tokens.",
+                        "type": "invalid_request_error", "param": "messages",
+                        "code": "context_length_exceeded"}),
+    "422": (422, {"message": "temperature: Input should be less than or equal to 2",
+                  "type": "BadRequestError", "param": "temperature", "code": "422"}),
+}
 
 
 async def _refusal(request: web.Request, faults: Faults) -> web.StreamResponse | None:
@@ -180,6 +200,9 @@ async def _refusal(request: web.Request, faults: Faults) -> web.StreamResponse |
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         return web.json_response({"error": {"message": f"Incorrect API key provided: "
                                                        f"{key}"}}, status=401)
+    if mode in REFUSALS:
+        status, error = REFUSALS[mode]
+        return web.json_response({"error": error}, status=status)
     if mode in ("500", "502", "503"):
         return web.json_response({"error": {"message": "boom"}}, status=int(mode))
     if mode == "bad_json":
@@ -263,4 +286,20 @@ def faulty_app(faults: Faults) -> web.Application:
     application.router.add_post("/v1/chat/completions", completions)
     application.router.add_post("/v1/embeddings", embeddings)
     application.router.add_get("/v1/models", _models)
+    return application
+
+
+def anthropic_refusing(status: int, kind: str, message: str) -> web.Application:
+    """A Messages API upstream that refuses every request with Anthropic's error body
+    (``{"type": "error", "error": {"type": kind, "message": message}}``; a 401 is
+    ``authentication_error``, a 404 ``not_found_error``); ``/v1/models`` answers the same."""
+
+    async def refuse(_: web.Request) -> web.Response:
+        return web.json_response({"type": "error", "error": {"type": kind,
+                                                             "message": message}},
+                                 status=status)
+
+    application = web.Application()
+    application.router.add_post("/v1/messages", refuse)
+    application.router.add_get("/v1/models", refuse)
     return application

@@ -45,6 +45,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/v1/batches/{batch_id}", batch.get)
     app.router.add_post("/v1/batches/{batch_id}/cancel", batch.cancel)
     app.router.add_get("/v1/models", operations.models)
+    app.router.add_get("/v1/models/{model:.+}", operations.model)
     app.router.add_get("/healthz", operations.healthz)
     app.router.add_get("/openapi.json", operations.openapi)
     app.router.add_get("/readyz", operations.readyz)

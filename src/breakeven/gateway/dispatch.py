@@ -4,7 +4,14 @@
 applied on every attempt), counts each one in the backend's state (outstanding requests,
 circuit breaker), falls back on connection errors, timeouts, 429 and 5xx within the route's
 attempt budget, waits out a Retry-After from the last eligible backend, and turns what is
-left into the ``ApiError`` that explains it. What an attempt does is the caller's ``run``:
+left into the ``ApiError`` that explains it. An upstream 401/403/404 is the gateway's own
+config (its key, URL or model for that backend), never the caller's: the backend is marked
+unready (skipped until ``probe`` finds it right), the next one is asked, and what is left
+is a 502 ``upstream_error`` naming the backend and what it said. A caller error the
+upstream found (400, 422) is relayed at once with its message, param and code. A backend
+whose API cannot honour a field of the request (``Upstream.cannot``: an Anthropic backend
+and ``n`` > 1 or logprobs) is passed over for one of the route's that can; when none
+can, the caller gets a 400 naming the field. What an attempt does is the caller's ``run``:
 a non-streaming completion here, a relayed stream in ``streaming``. A stream that fails
 after its first bytes reached the caller raises ``Broken``: no fallback can undo it.
 
@@ -55,28 +62,55 @@ class Dispatcher:
         self.load = load
         self.session = session
 
-    def choose(self, call: Call, among: tuple[str, ...] | None) -> list[str]:
-        """The backends that may serve the call now, best first; a 503 naming the rules
-        when there are none."""
+    def choose(self, call: Call, among: tuple[str, ...] | None,
+               body: dict[str, Any] | None = None) -> list[str]:
+        """The backends that may serve the call now, best first (those whose API has the
+        endpoint and can honour every field of ``body``); when there are none, the error
+        that says why (``_none``)."""
         assert call.route is not None and call.key is not None
         choice = choose(self.cfg, call.route, call.data_class, call.key.regions, self.states,
                         time.monotonic(), among)
         skipped = list(choice.skipped)
         names = []
         for name in choice.candidates:
-            if self.cfg.backend(name).serves(call.endpoint):
-                names.append(name)
+            b = self.cfg.backend(name)
+            lacks = upstream.api_for(b).cannot(body) if body is not None else None
+            if not b.serves(call.endpoint):
+                skipped.append((name, "endpoint", f"an {b.kind.capitalize()} backend cannot "
+                                                  f"serve /v1/{call.endpoint}"))
+            elif lacks is not None:
+                skipped.append((name, "capability", f"{lacks[1]}"))
             else:
-                kind = self.cfg.backend(name).kind.capitalize()
-                skipped.append((name, "endpoint",
-                                f"an {kind} backend cannot serve /v1/{call.endpoint}"))
+                names.append(name)
         call.trace.skipped += [s for s in skipped if s not in call.trace.skipped]
         if not names:
-            raise ApiError(503, Choice((), tuple(skipped)).why_none(call.route, call.data_class),
-                           type_="server_error", code="no_eligible_backend", retry_after=5,
-                           rules=tuple(rule for _, rule, _ in skipped))
+            raise self._none(call, skipped, among, body)
         call.trace.rules.append(f"class {call.data_class}: " + ",".join(names[:4]))
         return names
+
+    def _none(self, call: Call, skipped: list[tuple[str, str, str]],
+              among: tuple[str, ...] | None, body: dict[str, Any] | None) -> ApiError:
+        """Why no backend may serve the call: a 400 naming the field when no backend of
+        the route could ever honour it (an Anthropic backend and ``n`` > 1, say); a 502
+        when the only ones left are unready (the gateway's config for them is wrong);
+        else a 503 naming the rules."""
+        assert call.route is not None
+        every = among or call.route.backends
+        lacks = [upstream.api_for(self.cfg.backend(n)).cannot(body) if body else None
+                 for n in every]
+        first = lacks[0]
+        if first is not None and all(lacks):
+            return ApiError(400, f"'{first[0]}' cannot be honoured on route "
+                                 f"'{call.route.alias}': {first[1]} (and no other backend "
+                                 "of the route can serve it)", first[0],
+                            code="unsupported_parameter", rules=("capability",))
+        rules = tuple(rule for _, rule, _ in skipped)
+        why = Choice((), tuple(skipped)).why_none(call.route, call.data_class)
+        if rules and all(rule == "unready" for rule in rules):
+            return ApiError(502, why, type_="server_error", code="upstream_error",
+                            retry_after=5, rules=rules)
+        return ApiError(503, why, type_="server_error", code="no_eligible_backend",
+                        retry_after=5, rules=rules)
 
     def outbound(self, call: Call, b: Backend, body: dict[str, Any]
                  ) -> tuple[dict[str, Any], dict[str, str] | None]:
@@ -95,7 +129,7 @@ class Dispatcher:
     async def attempts(self, call: Call, body: dict[str, Any], run: Run[T],
                        among: tuple[str, ...] | None = None) -> tuple[Backend, T]:
         assert call.route is not None
-        names = self.choose(call, among)
+        names = self.choose(call, among, body)
         last: UpstreamError | None = None
         budget = call.route.max_attempts
         i = 0
@@ -118,7 +152,7 @@ class Dispatcher:
                     raise
                 last = exc
                 if not exc.retryable:
-                    raise ApiError(exc.status or 502, str(exc), code="upstream_error") from None
+                    raise relayed(exc) from None
                 wait = self._retry_wait(exc, i == len(names) - 1, budget)
                 if wait is not None:
                     await asyncio.sleep(wait)  # the last one asked us to wait
@@ -165,7 +199,9 @@ class Dispatcher:
             return answer.body
         asked = {**body, "stream": False}
         if rule.min_mean_logprob is not None and all(
-                self.cfg.backend(n).supports_logprobs for n in rule.first):
+                self.cfg.backend(n).supports_logprobs and upstream.api_for(
+                    self.cfg.backend(n)).cannot({"logprobs": True}) is None
+                for n in rule.first):
             asked["logprobs"] = True
         first, answer = await self.complete(call, asked, rule.first)
         call.answered(first, answer.tokens_in, answer.tokens_out)
@@ -187,7 +223,10 @@ class Dispatcher:
         return answer.body
 
     def _failed(self, b: Backend, exc: UpstreamError) -> None:
-        if exc.retryable:
+        if exc.misconfigured:  # skipped until a probe finds it right again (``probe``)
+            self.states[b.name].unready = str(exc)
+            log.warning("backend %s marked unready: %s", b.name, exc)
+        elif exc.retryable:
             limits = self.cfg.limits
             if self.states[b.name].failed(time.monotonic(), limits.circuit_failures,
                                           limits.circuit_cooldown_s):
@@ -211,9 +250,26 @@ def exhausted(last: UpstreamError | None, trace: Trace) -> ApiError:
         message += "; not allowed: " + "; ".join(f"{b}: {why}" for b, why in blocked)
         return ApiError(503, message, type_="server_error", code="no_allowed_backend_up",
                         retry_after=5)
+    if last is not None and last.misconfigured:  # what the backend said, not the caller's
+        return ApiError(502, f"{message}; {last} ({_FIX[last.status or 404]})",
+                        type_="server_error", code="upstream_error", retry_after=1)
     if last is not None and last.kind == "timeout":
         return ApiError(504, message, type_="server_error", code="upstream_timeout")
     if last is not None and last.status == 429:
         return ApiError(429, message, type_="rate_limit_error", code="upstream_rate_limited",
                         retry_after=last.retry_after or 1)
     return ApiError(502, message, type_="server_error", code="upstream_error", retry_after=1)
+
+
+_FIX = {401: "the gateway's key for it is wrong: check the backend's api_key_env",
+        403: "the gateway's key for it may not do this: check the backend's api_key_env",
+        404: "the gateway's config names a path or model it does not have: check the "
+             "backend's url and model"}
+
+
+def relayed(exc: UpstreamError) -> ApiError:
+    """A caller error the upstream found (a 400 or 422: a context length exceeded, a bad
+    parameter): its status, and its message, type, param and code as it gave them."""
+    said = exc.said
+    return ApiError(exc.status or 502, said.get("message") or str(exc), said.get("param"),
+                    type_=said.get("type") or "invalid_request_error", code=said.get("code"))

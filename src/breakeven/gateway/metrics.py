@@ -83,4 +83,8 @@ class Metrics:
                   "# TYPE breakeven_gateway_circuit_open gauge"]
         lines += [f'breakeven_gateway_circuit_open{{backend="{n}"}} '
                   f"{int(s.open_until > now)}" for n, s in states.items()]
+        # 1 while a backend refuses the gateway's own key, URL or model (until a probe)
+        lines += ["# TYPE breakeven_gateway_backend_unready gauge"]
+        lines += [f'breakeven_gateway_backend_unready{{backend="{n}"}} '
+                  f"{int(s.unready is not None)}" for n, s in states.items()]
         return lines + (extra() if extra else [])

@@ -1,77 +1,60 @@
-"""The gateway's operational endpoints: /v1/models, /healthz, /readyz, /metrics,
-/openapi.json and /admin/ledger. Each reads the services it needs from the application.
+"""The gateway's operational endpoints: /v1/models (and /v1/models/{model}), /healthz,
+/readyz, /metrics, /openapi.json and /admin/ledger. Each reads the services it needs from
+the application.
 
-``/readyz`` answers from ``Readiness``, filled by asking each self-hosted backend's
-``/models`` once as the app starts (``probe_once``) and then every
-``limits.ready_probe_s`` from a background task (``probe_every``): a public call costs
-no upstream request (while not ready, it starts one background re-probe of the
-self-hosted backends, at most once a second), and hosted backends are never probed (one
-counts as up while its circuit is closed). ``/metrics`` requires what
-``limits.metrics_auth`` says."""
+``/readyz`` answers from ``probe.Readiness``, filled as the app starts and then every
+``limits.ready_probe_s`` (``probe``): a public call costs no upstream request (while not
+ready, it starts one background re-probe, at most once a second). A backend is up when
+its last probe was (a hosted one, never probed while fine: while its circuit is closed)
+and it is not marked unready; each backend's last probe is reported beside.
+``/metrics`` requires what ``limits.metrics_auth`` says."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from breakeven.audit.check import HEAD_SQL, head_pin
 from breakeven.errors import ApiError
-from breakeven.gateway.config import Backend
 from breakeven.gateway.openapi import document
-from breakeven.gateway.state import SERVICES, Services
+from breakeven.gateway.probe import READY, Readiness, probe_every, probe_once
+from breakeven.gateway.state import SERVICES
 from breakeven.store import LEDGER_COLUMNS
 
-__all__ = ["READY", "Readiness", "admin_ledger", "audit_head", "healthz", "metrics", "models",
-           "openapi", "probe_every", "readyz"]
+__all__ = ["READY", "Readiness", "admin_ledger", "audit_head", "healthz", "metrics", "model",
+           "models", "openapi", "probe_every", "probe_once", "readyz"]
 
-
-class Readiness:
-    """The last probe of each self-hosted backend (absent: not probed yet, not ready)."""
-
-    def __init__(self) -> None:
-        self.up: dict[str, bool] = {}
-        self.probed_at = 0.0  # monotonic
-        self.again: asyncio.Task[None] | None = None  # a re-probe asked for by /readyz
-
-
-READY = web.AppKey("ready", Readiness)
 _REPROBE_S = 1.0
 
 
-async def probe_once(s: Services, ready: Readiness) -> None:
-    """Ask every self-hosted backend's ``/models`` (2 s at most) and keep the answers."""
-
-    async def probe(b: Backend) -> tuple[str, bool]:
-        try:
-            async with s.session.get(f"{b.url.rstrip('/')}/models", allow_redirects=False,
-                                     timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                return b.name, resp.status < 500  # up, even without a /models route
-        except (TimeoutError, aiohttp.ClientError):
-            return b.name, False
-
-    selfhosted = [b for b in s.cfg.backends if b.hosting == "self"]
-    ready.up.update(await asyncio.gather(*(probe(b) for b in selfhosted)))
-    ready.probed_at = time.monotonic()
+def _model(alias: str) -> dict[str, Any]:
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
 
 
-async def probe_every(s: Services, ready: Readiness) -> None:
-    """Probe again every ``limits.ready_probe_s`` (the first probe ran at start)."""
-    while True:
-        await asyncio.sleep(s.cfg.limits.ready_probe_s)
-        await probe_once(s, ready)
+def _aliases(request: web.Request) -> list[str]:
+    """The route aliases the caller's key may use."""
+    gw = request.app[SERVICES]
+    key = gw.auth.caller(request.headers)
+    return [r.alias for r in gw.cfg.routes if not key.aliases or r.alias in key.aliases]
 
 
 async def models(request: web.Request) -> web.Response:
-    gw = request.app[SERVICES]
-    key = gw.auth.caller(request.headers)
-    aliases = [r.alias for r in gw.cfg.routes if not key.aliases or r.alias in key.aliases]
-    return web.json_response({"object": "list", "data": [
-        {"id": a, "object": "model", "created": 0, "owned_by": "breakeven-gateway"}
-        for a in aliases]})
+    return web.json_response({"object": "list",
+                              "data": [_model(a) for a in _aliases(request)]})
+
+
+async def model(request: web.Request) -> web.Response:
+    """One model (``client.models.retrieve``): a route the key may use, else a 404 as
+    OpenAI's (a route the key may not use looks like one that does not exist)."""
+    name = request.match_info["model"]
+    if name not in _aliases(request):
+        raise ApiError(404, f"The model '{name}' does not exist or you do not have access "
+                            "to it.", "model", code="model_not_found")
+    return web.json_response(_model(name))
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -85,20 +68,24 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     gw = request.app[SERVICES]
-    cached = request.app[READY].up
+    state = request.app[READY]
     now = time.monotonic()
-    up = {b.name: cached.get(b.name, False) if b.hosting == "self"
-          else gw.states[b.name].open_until <= now for b in gw.cfg.backends}
+    up = {b.name: gw.states[b.name].unready is None and (
+        state.up.get(b.name, False) if b.hosting == "self"
+        else gw.states[b.name].open_until <= now) for b in gw.cfg.backends}
     routes = {r.alias: any(up[n] for n in r.backends) for r in gw.cfg.routes}
     ready = all(routes.values())
-    state = request.app[READY]
-    if not ready and now - state.probed_at >= _REPROBE_S and (
+    probes = {b.name: {**(state.probes[b.name].json() if b.name in state.probes else
+                          {"at": None, "outcome": "not_probed"}),
+                       "unready": gw.states[b.name].unready} for b in gw.cfg.backends}
+    stale = not ready or any(gw.states[b.name].unready for b in gw.cfg.backends)
+    if stale and now - state.probed_at >= _REPROBE_S and (
             state.again is None or state.again.done()):
-        # not ready: probe again now, in the background (at most once a second), so a
-        # backend that came back is seen before the next scheduled probe
+        # not ready (or a backend unready): probe again now, in the background (at most
+        # once a second), so a backend that came back is seen before the next probe
         state.again = asyncio.create_task(probe_once(gw, state))
-    return web.json_response({"ready": ready, "backends": up, "routes": routes},
-                             status=200 if ready else 503)
+    return web.json_response({"ready": ready, "backends": up, "routes": routes,
+                              "probes": probes}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -8,7 +8,8 @@ The rules, applied to every candidate on every attempt (fallback and cascade inc
    contain the backend's region;
 3. **identity**: a backend whose pinned identity drifted is skipped (``on_drift: block``);
 4. **health**: a backend whose circuit is open (too many consecutive failures) is skipped
-   until its cooldown ends, then probed with one request;
+   until its cooldown ends, then probed with one request; one marked unready (it refused
+   the gateway's key, URL or model) is skipped until the readiness probe finds it right;
 5. **capacity**: a backend at its concurrency limit is skipped.
 
 Backends serving the same upstream model the same way are replicas: they keep their place
@@ -36,6 +37,9 @@ class BackendState:
     open_until: float = 0.0
     probing: bool = False
     drifted: str | None = None  # why the pinned identity no longer matches (blocks routing)
+    # what the backend said when it refused the gateway's own config (401/403/404):
+    # skipped until a probe finds it right again
+    unready: str | None = None
 
     def failed(self, now: float, threshold: int, cooldown_s: float) -> bool:
         """Count a failure; True when it opened the circuit."""
@@ -97,6 +101,9 @@ def choose(cfg: GatewayConfig, route: Route, data_class: str, key_regions: tuple
                                   f"{', '.join(sorted(allowed)) or 'the empty set'}"))
         elif state.drifted is not None:
             skipped.append((name, "identity", f"identity drifted: {state.drifted}"))
+        elif state.unready is not None:
+            skipped.append((name, "unready", f"unready until a probe succeeds: "
+                                             f"{state.unready}"))
         elif state.open_until > now:
             skipped.append((name, "circuit", f"circuit open after {state.failures} failures "
                                   f"(probed again in {state.open_until - now:.0f} s)"))

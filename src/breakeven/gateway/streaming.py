@@ -5,7 +5,9 @@ The relay is one ``run`` of the dispatcher's attempt loop: nothing is sent to th
 until the first chunk with content, so a backend that fails before that is retried or
 replaced unseen; after it, a failure is ``Broken`` and the caller gets an error event.
 The chunk with ``finish_reason`` and the usage chunk are held back until the ledger
-record is committed, so a caller who saw the end of a stream can find its record.
+record is committed, so a caller who saw the end of a stream can find its record. Chunks
+carry ``usage`` as OpenAI's do: only when the caller asked ``stream_options.include_usage``
+(``null`` but on the final usage chunk), whatever the upstream sent.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class _Relay:
         self.request, self.call, self.body = request, call, body
         self.dispatch, self.load = dispatch, load
         self.include_usage = _wants_usage(body)
+        self.usage_chunk: dict[str, Any] | None = None  # the upstream's, once it passed
+        self.base: dict[str, Any] = {}  # id, object, created, model of the last chunk
         self.response: web.StreamResponse | None = None  # once the caller saw a byte
 
     async def __call__(self, b: Backend, payload: dict[str, Any],
@@ -92,6 +96,7 @@ class _Relay:
         keep = call.route.store_content
         held: list[bytes] = []
         text: list[str] = []
+        self.usage_chunk = None  # this attempt's
         async for chunk in opened.chunks():
             if restorer is not None:  # placeholders back to values, in every text field
                 restorer.chunk(chunk)
@@ -100,9 +105,7 @@ class _Relay:
                 call.ttft_ms = (time.perf_counter() - call.started) * 1e3
                 if b.hosting == "self":  # batch admission reacts to it now, not at the end
                     self.load.first_token(b.name, call.ttft_ms)
-            if not choices:  # the usage chunk: the caller may not want it
-                if self.include_usage:
-                    held.append(sse(chunk))
+            if self._usage_only(chunk, choices, held):
                 continue
             delta = choices[0].get("delta") or {}
             if choices[0].get("finish_reason"):
@@ -116,7 +119,29 @@ class _Relay:
             await self.response.write(sse(chunk))
         if keep:
             call.content = {"request": self.body, "response": "".join(text)}
+        if self.include_usage and self.usage_chunk is None:  # it came on another chunk
+            held.append(sse({**self.base, "choices": [], "usage": {
+                "prompt_tokens": opened.tokens_in, "completion_tokens": opened.tokens_out,
+                "total_tokens": opened.tokens_in + opened.tokens_out}}))
         return held
+
+    def _usage_only(self, chunk: dict[str, Any], choices: list[Any],
+                    held: list[bytes]) -> bool:
+        """OpenAI's rule for ``usage`` in a stream: no key at all unless the caller asked
+        ``stream_options.include_usage``; then ``null`` on every chunk but one, the last
+        before [DONE], whose ``choices`` is empty. (The gateway always asks upstreams for
+        usage: the ledger needs it.) True for the usage chunk itself: held or dropped."""
+        if not choices:
+            if self.include_usage:
+                self.usage_chunk = chunk
+                held.append(sse(chunk))
+            return True
+        self.base = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
+        if self.include_usage:
+            chunk["usage"] = None
+        else:
+            chunk.pop("usage", None)
+        return False
 
 
 async def relay(request: web.Request, call: Call, body: dict[str, Any], dispatch: Dispatcher,
@@ -146,9 +171,11 @@ async def replay(request: web.Request, call: Call, body: dict[str, Any],
     base = {"id": answer.get("id", call.id), "object": "chat.completion.chunk",
             "created": answer.get("created", int(time.time())), "model": answer.get("model")}
 
+    usage = {"usage": None} if _wants_usage(body) else {}  # null until the last chunk
+
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                         "finish_reason": finish}]})
+                                         "finish_reason": finish}], **usage})
 
     response = await _open(request, call)
     delta = {"content": message.get("content") or ""}

@@ -1,6 +1,7 @@
 """Anthropic Messages API backends: chat completions translated to ``/v1/messages`` and
 back (``anthropic_wire``), streams included. Completions and embeddings have no Anthropic
-equivalent, so such a backend is never chosen for them."""
+equivalent, so such a backend is never chosen for them; nor for a request asking ``n`` > 1
+or logprobs (``cannot``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def _headers(b: Backend) -> dict[str, str]:
     if key:
         headers["x-api-key"] = key
     return headers
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class _Events(Decoder):
@@ -62,3 +67,14 @@ class AnthropicUpstream(Upstream):
 
     def decoder(self, b: Backend, alias: str) -> Decoder:
         return _Events(b, alias)
+
+    def cannot(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        """The Messages API gives one answer per request and no token log probabilities:
+        dropping ``n`` > 1 or ``logprobs`` would answer another question than the one
+        asked."""
+        if _count(body.get("n")) > 1:
+            return "n", f"an Anthropic backend gives one choice per request, not n={body['n']}"
+        for name in ("logprobs", "top_logprobs"):
+            if body.get(name) is True or _count(body.get(name)) > 0:
+                return name, "an Anthropic backend gives no token log probabilities"
+        return None

@@ -86,6 +86,11 @@ class Upstream(ABC):
     @abstractmethod
     def decoder(self, b: Backend, alias: str) -> Decoder: ...
 
+    def cannot(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        """The field of ``body`` this API cannot honour and why, or None: the request is
+        then given to another backend of the route, or refused (400) when none can."""
+        return None
+
 
 def api_key(b: Backend) -> str:
     return os.environ.get(b.api_key_env, "") if b.api_key_env else ""
@@ -106,18 +111,33 @@ def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
         return None
 
 
-async def _fail(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
-    raw = await resp.read()
-    detail = raw[:300].decode("utf-8", "replace")
+def _said(b: Backend, raw: bytes) -> dict[str, Any]:
+    """The upstream's error object, OpenAI's ``{"error": {...}}`` or Anthropic's
+    ``{"type": "error", "error": {...}}``: its message, type, param and code where they
+    are strings, keys redacted ({} when the body is not such an object)."""
     try:
         body = json.loads(raw)
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict) and err.get("message"):
-            detail = str(err["message"])[:300]
     except ValueError:
-        pass
-    return UpstreamError("http", f"{b.name} answered {resp.status}: {redact(b, detail)}",
-                         resp.status, _retry_after(resp))
+        return {}
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(body, dict) and body.get("object") == "error":
+        err = body  # vLLM before 0.10: the error object at the top level
+    if not isinstance(err, dict):
+        return {}
+    said = {k: redact(b, err[k])[:2000] for k in ("message", "type", "param", "code")
+            if isinstance(err.get(k), str)}
+    if isinstance(err.get("code"), int) and not isinstance(err["code"], bool):
+        said["code"] = str(err["code"])  # vLLM puts the status there
+    return said
+
+
+async def _fail(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
+    raw = await resp.read()
+    said = _said(b, raw)
+    detail = said["message"][:300] if said.get("message") else redact(
+        b, raw[:300].decode("utf-8", "replace"))
+    return UpstreamError("http", f"{b.name} answered {resp.status}: {detail}",
+                         resp.status, _retry_after(resp), said=said)
 
 
 DEFAULT_LIMIT = 32 * 1024 * 1024  # bytes of one answer: limits.max_response_bytes
