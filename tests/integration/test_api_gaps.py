@@ -34,6 +34,8 @@ routes:
   - {{alias: claude, backends: [claude]}}
   - {{alias: mixed, backends: [claude, llama]}}
   - {{alias: org/model-v1, backends: [llama]}}
+  - {{alias: smart, backends: [llama, claude],
+      cascade: {{first: [llama], then: [claude], min_mean_logprob: -0.5}}}}
 keys:
   - {{name: app, sha256: {sha(KEYS['app'])}}}
   - {{name: narrow, sha256: {sha(KEYS['narrow'])}, aliases: [chat]}}
@@ -180,6 +182,19 @@ def test_a_route_with_another_backend_serves_n_and_logprobs_there(stack):
         model="mixed", messages=MSG, max_tokens=4, logprobs=True, top_logprobs=2)
     assert lp.headers["x-breakeven-backend"] == "llama"
     assert lp.parse().choices[0].logprobs is not None
+
+
+def test_a_cascade_keeps_its_first_answer_when_the_stronger_backend_cannot_give_n(stack):
+    """A weak first answer (sim_confidence) would escalate to the Anthropic backend, which
+    cannot give n=2: the cascade keeps the first answer instead of failing the call."""
+    before = len(stack.claude_log)
+    raw = stack.client.chat.completions.with_raw_response.create(
+        model="smart", messages=MSG, max_tokens=8, n=2, extra_body={"sim_confidence": 0.2})
+    assert raw.headers["x-breakeven-backend"] == "llama"
+    assert len(raw.parse().choices) == 2 and len(stack.claude_log) == before
+    weak = stack.client.chat.completions.with_raw_response.create(
+        model="smart", messages=MSG, max_tokens=8, extra_body={"sim_confidence": 0.2})
+    assert weak.headers["x-breakeven-backend"] == "claude"  # without n it does escalate
 
 
 # litellm's own pydantic models warn as it builds them: not the gateway's concern

@@ -218,6 +218,8 @@ def test_the_engines_context_error_keeps_its_param(stack):
 
 
 def test_readyz_reports_each_backends_last_probe(stack):
+    with pytest.raises(openai.APIStatusError):  # misnamed is unready from here on
+        stack.client.chat.completions.create(model="wrong", messages=MSG)
     status, text = stack.get("/readyz")
     ready = json.loads(text)
     assert status == 503 and not ready["routes"]["wrong"]  # its one backend is unready

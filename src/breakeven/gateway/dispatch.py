@@ -164,7 +164,9 @@ class Dispatcher:
             state.succeeded()
             call.trace.attempt(b.name, "ok", started)
             return b, result
-        raise exhausted(last, call.trace)
+        tried = dict.fromkeys(a["backend"] for a in call.trace.attempts)
+        raise exhausted(last, call.trace, tuple(
+            why for n in tried if (why := self.states[n].unready) is not None))
 
     async def complete(self, call: Call, body: dict[str, Any],
                        among: tuple[str, ...] | None = None
@@ -208,7 +210,7 @@ class Dispatcher:
         why = judge(answer.body, body, rule)
         if why is not None:
             try:
-                self.choose(call, rule.then)
+                self.choose(call, rule.then, body)
             except ApiError as exc:  # the data class may not go further: keep the answer
                 call.trace.rules.append(f"not escalated ({why}): {exc.message}")
             else:
@@ -224,7 +226,7 @@ class Dispatcher:
 
     def _failed(self, b: Backend, exc: UpstreamError) -> None:
         if exc.misconfigured:  # skipped until a probe finds it right again (``probe``)
-            self.states[b.name].unready = str(exc)
+            self.states[b.name].unready = f"{exc} ({_FIX[exc.status or 404]})"
             log.warning("backend %s marked unready: %s", b.name, exc)
         elif exc.retryable:
             limits = self.cfg.limits
@@ -241,18 +243,22 @@ class Dispatcher:
         return None
 
 
-def exhausted(last: UpstreamError | None, trace: Trace) -> ApiError:
-    """The error for a call every eligible backend failed, naming each attempt."""
+def exhausted(last: UpstreamError | None, trace: Trace, refused: tuple[str, ...] = ()
+              ) -> ApiError:
+    """The error for a call every eligible backend failed, naming each attempt and what
+    the backends that refused the gateway's config said (``refused``)."""
     tried = "; ".join(f"{a['backend']}: {a['outcome']}" for a in trace.attempts)
     message = f"every eligible backend failed ({tried})"
+    if refused:  # the gateway's config is wrong for them: their words, never the caller's
+        message += "; " + "; ".join(refused)
     blocked = [(b, why) for b, rule, why in trace.skipped if rule in ("data_class", "residency")]
     if blocked:  # the boundary held: say which rule kept the request from the others
         message += "; not allowed: " + "; ".join(f"{b}: {why}" for b, why in blocked)
         return ApiError(503, message, type_="server_error", code="no_allowed_backend_up",
                         retry_after=5)
-    if last is not None and last.misconfigured:  # what the backend said, not the caller's
-        return ApiError(502, f"{message}; {last} ({_FIX[last.status or 404]})",
-                        type_="server_error", code="upstream_error", retry_after=1)
+    if last is not None and last.misconfigured:
+        return ApiError(502, message, type_="server_error", code="upstream_error",
+                        retry_after=1)
     if last is not None and last.kind == "timeout":
         return ApiError(504, message, type_="server_error", code="upstream_timeout")
     if last is not None and last.status == 429:

@@ -92,9 +92,10 @@ async def _ask(session: aiohttp.ClientSession, b: Backend) -> Probe:
                 except ValueError:
                     listed = None
             ms = (time.perf_counter() - started) * 1e3
+            # a 404 is an engine without the route: up, and not an error to report
+            wrong = resp.status in (401, 403) or resp.status >= 500
             return Probe(at, resp.status < 500, ms, resp.status,
-                         None if resp.status < 400 else f"/models answered {resp.status}",
-                         listed)
+                         f"/models answered {resp.status}" if wrong else None, listed)
     except (TimeoutError, aiohttp.ClientError) as exc:
         ms = (time.perf_counter() - started) * 1e3
         why = "no answer within 2 s" if isinstance(exc, TimeoutError) else type(exc).__name__
