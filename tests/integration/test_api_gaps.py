@@ -128,7 +128,7 @@ def test_files_list_pages_and_delete(stack):
     assert list(stack.client.files.list()) == []
 
 
-@pytest.mark.parametrize("alias", ["chat", "claude"])
+@pytest.mark.parametrize("alias", ["chat", "claude", "smart"])
 def test_no_usage_key_in_chunks_unless_asked(stack, alias):
     chunks = stack.raw_stream({"model": alias, "messages": MSG, "max_tokens": 8})
     assert len(chunks) >= 3
@@ -137,7 +137,7 @@ def test_no_usage_key_in_chunks_unless_asked(stack, alias):
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
 
 
-@pytest.mark.parametrize("alias", ["chat", "claude"])
+@pytest.mark.parametrize("alias", ["chat", "claude", "smart"])
 def test_include_usage_puts_it_on_the_final_chunk_only(stack, alias):
     chunks = stack.raw_stream({"model": alias, "messages": MSG, "max_tokens": 8,
                                "stream_options": {"include_usage": True}})
