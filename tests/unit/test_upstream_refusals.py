@@ -49,6 +49,11 @@ def test_error_bodies_of_each_wire_are_read():
     assert _said(b, anthropic_body) == {"type": "not_found_error", "message": "m"}
     vllm_old = b'{"object": "error", "message": "x", "type": "BadRequestError", "code": 400}'
     assert _said(b, vllm_old) == {"message": "x", "type": "BadRequestError", "code": "400"}
+    tgi = b'{"error": "Input validation error: `temperature` must be positive", ' \
+          b'"error_type": "validation"}'
+    assert _said(b, tgi) == {"message": "Input validation error: `temperature` must be "
+                                        "positive", "type": "validation"}
+    assert _said(b, b'{"error": "model \'x\' not found"}') == {"message": "model 'x' not found"}
     assert _said(b, b"<html>") == {} and _said(b, b"[1]") == {}
     leaked = b'{"error": {"message": "Incorrect API key provided: sk-abcdef123456"}}'
     assert "sk-abcdef" not in _said(b, leaked)["message"]

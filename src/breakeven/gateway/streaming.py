@@ -67,7 +67,7 @@ class _Relay:
         self.dispatch, self.load = dispatch, load
         self.include_usage = _wants_usage(body)
         self.usage_chunk: dict[str, Any] | None = None  # the upstream's, once it passed
-        self.base: dict[str, Any] = {}  # id, object, created, model of the last chunk
+        self.base: dict[str, Any] = {}  # id, object, created, model of the stream
         self.response: web.StreamResponse | None = None  # once the caller saw a byte
 
     async def __call__(self, b: Backend, payload: dict[str, Any],
@@ -96,7 +96,7 @@ class _Relay:
         keep = call.route.store_content
         held: list[bytes] = []
         text: list[str] = []
-        self.usage_chunk = None  # this attempt's
+        self.usage_chunk, self.base = None, {}  # this attempt's
         async for chunk in opened.chunks():
             if restorer is not None:  # placeholders back to values, in every text field
                 restorer.chunk(chunk)
@@ -136,7 +136,9 @@ class _Relay:
                 self.usage_chunk = chunk
                 held.append(sse(chunk))
             return True
-        self.base = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
+        if not self.base:  # the same on every chunk of a stream
+            self.base = {k: chunk[k] for k in ("id", "object", "created", "model")
+                         if k in chunk}
         if self.include_usage:
             chunk["usage"] = None
         else:

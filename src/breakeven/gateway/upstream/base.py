@@ -112,16 +112,19 @@ def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
 
 
 def _said(b: Backend, raw: bytes) -> dict[str, Any]:
-    """The upstream's error object, OpenAI's ``{"error": {...}}`` or Anthropic's
-    ``{"type": "error", "error": {...}}``: its message, type, param and code where they
-    are strings, keys redacted ({} when the body is not such an object)."""
+    """The upstream's error object (OpenAI's ``{"error": {...}}``, Anthropic's ``{"type":
+    "error", "error": {...}}``, vLLM's and SGLang's top-level one, TGI's and Ollama's
+    ``{"error": "text"}``): its message, type, param and code where they are strings, keys
+    redacted ({} when the body is none of these)."""
     try:
         body = json.loads(raw)
     except ValueError:
         return {}
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(body, dict) and body.get("object") == "error":
-        err = body  # vLLM before 0.10: the error object at the top level
+        err = body  # vLLM before 0.10, SGLang: the error object at the top level
+    if isinstance(err, str):  # TGI ({"error": ..., "error_type": ...}), Ollama
+        err = {"message": err, "type": body.get("error_type")}
     if not isinstance(err, dict):
         return {}
     said = {k: redact(b, err[k])[:2000] for k in ("message", "type", "param", "code")
