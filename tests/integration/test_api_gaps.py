@@ -99,33 +99,46 @@ def test_models_retrieve(stack):
             narrow.models.retrieve("claude")
 
 
-def test_files_list_pages_and_delete(stack):
-    made = [stack.client.files.create(file=(f"{i}.jsonl", b"{}\n"), purpose="batch")
-            for i in range(3)]
-    ids = [f.id for f in made]
-    try:
-        first = stack.client.files.list(limit=2, order="asc")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def files_gateway(request, stack, tmp_path):
+    """A gateway of its own (files are per store) on SQLite or PostgreSQL."""
+    store = (f"sqlite:///{tmp_path}/files.db" if request.param == "sqlite"
+             else request.getfixturevalue("pg_url"))
+    gw = InProcessGateway(config(stack.sim.url, "http://127.0.0.1:9/v1", store), tmp_path,
+                          name="files")
+    yield gw
+    gw.stop()
+
+
+def test_files_list_pages_and_delete(files_gateway):
+    client = openai.OpenAI(base_url=files_gateway.url, api_key=KEYS["app"], max_retries=0)
+    other = openai.OpenAI(base_url=files_gateway.url, api_key=KEYS["hr"], max_retries=0)
+    with client, other:
+        ids = [client.files.create(file=(f"{i}.jsonl", b"{}\n"), purpose="batch").id
+               for i in range(3)]
+        first = client.files.list(limit=2, order="asc")
         assert [f.id for f in first.data] == ids[:2] and first.has_more
-        rest = stack.client.files.list(limit=2, order="asc", after=ids[1])
+        rest = client.files.list(limit=2, order="asc", after=ids[1])
         assert [f.id for f in rest.data] == ids[2:] and not rest.has_more
-        newest = stack.client.files.list(limit=1, order="desc")
-        assert [f.id for f in newest.data] == ids[-1:]
+        newest = client.files.list(limit=2, order="desc")
+        assert [f.id for f in newest.data] == ids[:0:-1] and newest.has_more
+        assert [f.id for f in client.files.list(limit=2, after=ids[1])] == ids[:1]
         # the SDK's auto-pagination follows ``after`` page by page
-        assert [f.id for f in stack.client.files.list(limit=1, order="asc")] == ids
-        assert [f.id for f in stack.client.files.list(purpose="batch", order="asc")] == ids
-        assert list(stack.client.files.list(purpose="fine-tune")) == []
-        with stack.sdk("hr") as other:  # another key's files are not there for it
-            assert list(other.files.list()) == []
-            with pytest.raises(openai.NotFoundError):
-                other.files.delete(ids[0])
+        assert [f.id for f in client.files.list(limit=1, order="asc")] == ids
+        assert [f.id for f in client.files.list(purpose="batch", order="asc")] == ids
+        assert list(client.files.list(purpose="fine-tune")) == []
+        assert list(other.files.list()) == []  # another key's files are not there for it
+        with pytest.raises(openai.NotFoundError):
+            other.files.delete(ids[0])
         with pytest.raises(openai.BadRequestError) as err:
-            stack.client.files.list(order="sideways")  # type: ignore[arg-type]
+            client.files.list(order="sideways")  # type: ignore[arg-type]
         assert err.value.body["param"] == "order"
-    finally:
         for fid in ids:
-            deleted = stack.client.files.delete(fid)
+            deleted = client.files.delete(fid)
             assert deleted.deleted and deleted.id == fid
-    assert list(stack.client.files.list()) == []
+        with pytest.raises(openai.NotFoundError):
+            client.files.delete(ids[0])
+        assert list(client.files.list()) == []
 
 
 @pytest.mark.parametrize("alias", ["chat", "claude", "smart"])
