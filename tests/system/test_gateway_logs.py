@@ -36,12 +36,15 @@ keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
                                                   "Content-Type": "application/json"})
             try:
                 urllib.request.urlopen(req, timeout=30).close()
-                raise AssertionError("the echoing upstream's 401 was not passed on")
+                raise AssertionError("the echoing upstream's 401 was not reported")
             except urllib.error.HTTPError as err:
                 with err:
                     status, raw = err.code, err.read().decode()
             assert faults.log, "the echoing upstream was not reached"
         finally:
             gateway.stop()
-    assert status == 401 and "[redacted]" in raw
+    # the gateway's key was refused: a 502 naming the backend (never the caller's 401); the
+    # warning that marks it unready quotes the upstream, redacted
+    assert status == 502 and "[redacted]" in raw and "echo answered 401" in raw
+    assert "marked unready" in gateway.stderr
     assert UPSTREAM_KEY not in gateway.stderr and "SECRET-0123" not in gateway.stderr

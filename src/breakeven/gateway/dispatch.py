@@ -79,7 +79,7 @@ class Dispatcher:
                 skipped.append((name, "endpoint", f"an {b.kind.capitalize()} backend cannot "
                                                   f"serve /v1/{call.endpoint}"))
             elif lacks is not None:
-                skipped.append((name, "capability", f"{lacks[1]}"))
+                skipped.append((name, "capability", lacks[1]))
             else:
                 names.append(name)
         call.trace.skipped += [s for s in skipped if s not in call.trace.skipped]
