@@ -229,3 +229,30 @@ def test_readyz_reports_each_backends_last_probe(stack):
     assert llama["outcome"] == "ok" and llama["status"] == 200
     assert llama["at"] > time.time() - 3600 and llama["latency_ms"] >= 0
     assert probes["claude"]["outcome"] in ("not_probed", "error")  # hosted: only if unready
+
+
+# litellm's own pydantic models warn as it builds them: not the gateway's concern
+@pytest.mark.filterwarnings("ignore:.* the `ReadOnly` qualifier:UserWarning")
+def test_litellm_sees_the_gateways_502_not_an_authentication_error(stack, monkeypatch):
+    """litellm's router treats an AuthenticationError as the caller's (no fallback, no
+    retry): an upstream's refused key must reach it as the gateway's 502."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetched at import
+    litellm = pytest.importorskip("litellm")
+    stack.lone.mode = "401"
+    try:
+        with pytest.raises(litellm.exceptions.BadGatewayError) as err:
+            litellm.completion(model="openai/solo", messages=MSG, api_base=stack.gateway.url,
+                               api_key=KEYS["app"], num_retries=0, max_retries=0)
+    finally:
+        stack.lone.mode = "ok"
+    assert not isinstance(err.value, litellm.AuthenticationError | litellm.NotFoundError)
+    assert err.value.status_code == 502 and "lone answered 401" in str(err.value)
+    stack.until_ready("lone")
+    with pytest.raises(litellm.BadRequestError) as bad:  # a caller error stays the caller's
+        stack.flaky.mode = "400-param"
+        try:
+            litellm.completion(model="openai/fb", messages=MSG, api_base=stack.gateway.url,
+                               api_key=KEYS["app"], num_retries=0, max_retries=0)
+        finally:
+            stack.flaky.mode = "ok"
+    assert "maximum context length" in str(bad.value)
