@@ -1,11 +1,13 @@
 """The smaller API gaps, through the official openai SDK (and litellm's client) against a
 gateway in this process in front of a sim and an Anthropic-wire upstream:
 ``models.retrieve`` (a 404 for a model the key may not use), ``files.list`` pagination
-(``limit``, ``after``, ``order``, ``purpose``) and ``files.delete``, ``usage`` in stream
-chunks only when ``stream_options.include_usage`` asks (then ``null`` on every chunk but
-the final one, whose ``choices`` is empty, as OpenAI's), and ``n`` > 1 / ``logprobs``
-through an Anthropic backend: refused with a 400 naming the field when the route has no
-other backend, served by the route's OpenAI-wire backend when it has one."""
+(``limit``, ``after``, ``order``, ``purpose``) and ``files.delete`` on SQLite and
+PostgreSQL, ``usage`` in stream chunks only when ``stream_options.include_usage`` asks
+(then ``null`` on every chunk but the final one, whose ``choices`` is empty, as OpenAI's;
+relayed, translated from Anthropic, or replayed by a cascade), and ``n`` > 1 /
+``logprobs`` through an Anthropic backend: refused with a 400 naming the field when the
+route has no other backend, served by the route's OpenAI-wire backend when it has one, and
+no escalation of a cascade to a backend that cannot honour them."""
 
 from __future__ import annotations
 
