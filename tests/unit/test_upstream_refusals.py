@@ -79,3 +79,31 @@ def test_an_unready_backend_is_skipped_with_why():
     assert choice.candidates == ("b",)
     assert choice.skipped == (("a", "unready",
                                "unready until a probe succeeds: a answered 401: bad key"),)
+
+
+def _probe(status, listed=None):
+    from breakeven.gateway.probe import Probe
+
+    return Probe(at=0.0, up=status < 500, latency_ms=1.0, status=status, listed=listed)
+
+
+def test_what_a_probe_decides():
+    from breakeven.gateway.config import Backend
+    from breakeven.gateway.probe import _judge
+
+    b = Backend(name="b", url="http://127.0.0.1:9/v1", model="m", hosting="self", gpu=GPU)
+    state = BackendState()
+    assert _judge(b, state, _probe(401)).status == 401 and "401" in state.unready
+    _judge(b, state, _probe(503))  # not a 200: still unready
+    assert state.unready is not None
+    _judge(b, state, _probe(200, ("other",)))  # a key fault: any 200 clears it
+    assert state.unready is None
+    state.unready = "b answered 404: no such model"
+    seen = _judge(b, state, _probe(200, ("other",)))
+    assert state.unready is not None and "'m' is not among the 1" in seen.error
+    assert seen.json()["outcome"] == "error"
+    assert _judge(b, state, _probe(200, ("other", "m"))).json()["outcome"] == "ok"
+    assert state.unready is None
+    state.unready = "b answered 404: no such path"
+    _judge(b, state, _probe(200))  # lists nothing to check against: right again
+    assert state.unready is None
