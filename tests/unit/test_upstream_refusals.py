@@ -61,8 +61,9 @@ def test_error_bodies_of_each_wire_are_read():
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"top_logprobs": 3}, "top_logprobs"),
-    ({"n": 1}, None), ({"logprobs": False, "top_logprobs": 0}, None), ({"n": True}, None),
-    ({}, None)])
+    ({"n": "2"}, "n"), ({"n": 0}, "n"), ({"n": True}, "n"), ({"logprobs": "yes"}, "logprobs"),
+    ({"top_logprobs": False}, "top_logprobs"), ({"n": 1}, None), ({"n": None}, None),
+    ({"logprobs": False, "top_logprobs": 0}, None), ({"logprobs": None}, None), ({}, None)])
 def test_what_an_anthropic_backend_cannot_honour(body, field):
     lacks = AnthropicUpstream().cannot(body)
     assert (lacks[0] if lacks else None) == field

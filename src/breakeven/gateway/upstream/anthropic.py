@@ -27,10 +27,6 @@ def _headers(b: Backend) -> dict[str, str]:
     return headers
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 class _Events(Decoder):
     def __init__(self, b: Backend, alias: str) -> None:
         self.name = b.name
@@ -72,9 +68,13 @@ class AnthropicUpstream(Upstream):
         """The Messages API gives one answer per request and no token log probabilities:
         dropping ``n`` > 1 or ``logprobs`` would answer another question than the one
         asked."""
-        if _count(body.get("n")) > 1:
-            return "n", f"an Anthropic backend gives one choice per request, not n={body['n']}"
-        for name in ("logprobs", "top_logprobs"):
-            if body.get(name) is True or _count(body.get(name)) > 0:
-                return name, "an Anthropic backend gives no token log probabilities"
+        n = body.get("n")
+        if n is not None and (isinstance(n, bool) or n != 1):  # anything but one answer
+            return "n", f"an Anthropic backend gives one choice per request, not n={n!r}"
+        no_logprobs = "an Anthropic backend gives no token log probabilities"
+        if body.get("logprobs") not in (None, False):
+            return "logprobs", no_logprobs
+        top = body.get("top_logprobs")
+        if top is not None and (isinstance(top, bool) or top != 0):
+            return "top_logprobs", no_logprobs
         return None
