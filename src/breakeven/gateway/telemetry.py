@@ -15,7 +15,7 @@ caller's key, or an error message (which may quote the request).
 Export is batched on the SDK's worker threads. At most ``max_queue`` spans wait; beyond
 that new spans are dropped, counted (``dropped``) and logged once, so an unreachable
 collector costs memory bounded by the queue and never a request's time. ``shutdown``
-flushes what is queued, within ``export_timeout_s``.
+flushes what is queued, waiting ``export_timeout_s`` at most.
 """
 
 from __future__ import annotations
@@ -281,12 +281,12 @@ class Otel:
         span.end(end)
 
     def shutdown(self) -> None:
-        """Flush what is queued and stop the export threads, waiting at most twice
-        ``export_timeout_s`` (traces, then metrics): an unreachable collector does not hold
-        the gateway's exit. Blocking: run it off the event loop."""
+        """Flush what is queued and stop the export threads, waiting ``export_timeout_s`` at
+        most: an unreachable collector does not hold the gateway's exit. Blocking: run it
+        off the event loop."""
         closing = threading.Thread(target=self._close, name="otel shutdown", daemon=True)
         closing.start()
-        closing.join(2 * self.cfg.export_timeout_s)
+        closing.join(self.cfg.export_timeout_s)
         if closing.is_alive():
             log.warning("telemetry: the collector did not take the last export in time; "
                         "what was queued is lost")

@@ -49,10 +49,10 @@ class Telemetry(BaseModel):
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"'{value}' is not an http(s) URL of an OTLP/HTTP collector "
-                             "(e.g. http://127.0.0.1:4318)")
+            raise ValueError("not the http(s) URL of an OTLP/HTTP collector (e.g. "
+                             "http://127.0.0.1:4318)")
         if parts.query or parts.fragment:
-            raise ValueError(f"'{value}': the OTLP base URL takes no query or fragment")
+            raise ValueError("the OTLP/HTTP base URL takes no query or fragment")
         return value.rstrip("/")
 
     @property
