@@ -122,6 +122,13 @@ def _attempt_status(outcome: str) -> int | None:
     return int(code) if kind == "http" and code.isdigit() else None
 
 
+def _server(b: Backend) -> dict[str, Any]:
+    url = urlsplit(b.url)
+    return {"gen_ai.provider.name": b.kind, "gen_ai.request.model": b.model,
+            "server.address": url.hostname or "",
+            "server.port": url.port or (443 if url.scheme == "https" else 80)}
+
+
 def _request_attributes(call: Call) -> dict[str, Any]:
     """What the caller asked for, from the sampling parameters the trace keeps."""
     params, out = call.trace.params, dict[str, Any]()
@@ -157,6 +164,7 @@ class Otel:
                  env: Mapping[str, str]) -> None:
         self.cfg = cfg
         self.backends = {b.name: b for b in backends}
+        self.servers = {b.name: _server(b) for b in backends}  # an attempt's fixed attributes
         headers, timeout = cfg.export_headers(env), cfg.export_timeout_s
         resource = Resource.create({"service.name": cfg.service_name})
         self.processor = _Bounded(_Counted(OTLPSpanExporter(
@@ -262,11 +270,7 @@ class Otel:
                                       "breakeven.backend": attempt["backend"],
                                       "breakeven.outcome": outcome}
         if b is not None:
-            url = urlsplit(b.url)
-            attributes.update({"gen_ai.provider.name": b.kind, "gen_ai.request.model": b.model,
-                               "server.address": url.hostname or "",
-                               "server.port": url.port or (443 if url.scheme == "https"
-                                                           else 80)})
+            attributes.update(self.servers[b.name])
             if outcome == "ok":
                 attributes["gen_ai.response.model"] = b.model
         if code is not None:
