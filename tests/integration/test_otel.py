@@ -15,7 +15,7 @@ import pytest
 from tests.support import upstreams
 from tests.support.configs import GPU, KEYS, sha
 from tests.support.otlp import Collector, ReceivedSpan
-from tests.support.servers import InProcessGateway
+from tests.support.servers import InProcessGateway, free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -199,5 +199,21 @@ def test_a_stuck_collector_neither_slows_nor_fails_requests_and_drops_are_counte
         collector.release()
         gw.stop()
     assert gw.logs.count("the span queue is full") == 1  # logged once, not per span
-    assert "4 span(s) were dropped" in gw.logs
+    assert "4 span(s) were dropped (queue full), 0 not taken" in gw.logs
     assert len(collector.spans) == 8  # the held batch and the queue, flushed at shutdown
+
+
+def test_an_unreachable_collector_fails_no_request_and_is_logged_once(tmp_path, sim_8b):
+    gw = InProcessGateway(config("http://127.0.0.1:9/v1", sim_8b.url,
+                                 f"sqlite:///{tmp_path}/l.db",
+                                 f"{{otlp_endpoint: 'http://127.0.0.1:{free_port()}', "
+                                 "export_interval_s: 3600, export_timeout_s: 1}"), tmp_path)
+    client = openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0)
+    try:
+        answers = [client.completions.create(model="plain", prompt="hi", max_tokens=2)
+                   for _ in range(3)]
+    finally:
+        gw.stop()  # the one export (at shutdown) fails: said once, then counted
+    assert all(a.usage.completion_tokens > 0 for a in answers)
+    assert gw.logs.count("Transient error") <= 1
+    assert "span(s) were dropped (queue full), 6 not taken by the collector" in gw.logs

@@ -15,7 +15,7 @@ caller's key, or an error message (which may quote the request).
 Export is batched on the SDK's worker threads. At most ``max_queue`` spans wait; beyond
 that new spans are dropped, counted (``dropped``) and logged once, so an unreachable
 collector costs memory bounded by the queue and never a request's time. ``shutdown``
-flushes what is queued, waiting ``export_timeout_s`` at most.
+flushes what is queued, waiting twice ``export_timeout_s`` at most (traces, then metrics).
 """
 
 from __future__ import annotations
@@ -62,18 +62,42 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _W3C = ("traceparent", "tracestate")
 
 
+class _Once(logging.Filter):
+    """Lets each kind of complaint of the SDK's exporters through once: a collector that is
+    down is said once, not at every export interval (``_Counted`` counts the failures)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[object] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in self.seen:
+            return False
+        self.seen.add(record.msg)
+        return True
+
+
+_EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",
+                     "opentelemetry.exporter.otlp.proto.http.metric_exporter")
+
+
 class _Counted(SpanExporter):
-    """The OTLP exporter, counting spans out of the queue as the batch worker takes them."""
+    """The OTLP exporter, counting spans out of the queue as the batch worker takes them,
+    and those the collector did not take."""
 
     def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner
         self.lock = threading.Lock()
         self.pending = 0
+        self.failed = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self.lock:
             self.pending -= len(spans)
-        return self.inner.export(spans)
+        result = self.inner.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            self.failed += len(spans)  # only the batch worker's thread writes it
+        return result
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -172,6 +196,9 @@ class Otel:
         self.tracers = TracerProvider(resource=resource,
                                       sampler=ParentBased(TraceIdRatioBased(cfg.sample_ratio)))
         self.tracers.add_span_processor(self.processor)
+        self.quiet = _Once()
+        for name in _EXPORTER_LOGGERS:
+            logging.getLogger(name).addFilter(self.quiet)
         self.tracer = self.tracers.get_tracer("breakeven.gateway")
         reader = PeriodicExportingMetricReader(
             OTLPMetricExporter(endpoint=cfg.signal_url("metrics"), headers=headers,
@@ -285,18 +312,22 @@ class Otel:
         span.end(end)
 
     def shutdown(self) -> None:
-        """Flush what is queued and stop the export threads, waiting ``export_timeout_s`` at
-        most: an unreachable collector does not hold the gateway's exit. Blocking: run it
-        off the event loop."""
+        """Flush what is queued and stop the export threads, waiting twice
+        ``export_timeout_s`` at most (traces, then metrics): an unreachable collector does
+        not hold the gateway's exit. Blocking: run it off the event loop."""
         closing = threading.Thread(target=self._close, name="otel shutdown", daemon=True)
         closing.start()
-        closing.join(self.cfg.export_timeout_s)
+        closing.join(2 * self.cfg.export_timeout_s)
         if closing.is_alive():
-            log.warning("telemetry: the collector did not take the last export in time; "
-                        "what was queued is lost")
-        if self.dropped:
-            log.warning("telemetry: %d span(s) were dropped (queue full)", self.dropped)
+            log.warning("telemetry: the collector did not take the last export within "
+                        "export_timeout_s; what was queued is lost")
+        for name in _EXPORTER_LOGGERS:
+            logging.getLogger(name).removeFilter(self.quiet)
 
     def _close(self) -> None:
         self.tracers.shutdown()  # the batch worker exports what is queued, then stops
+        failed = self.processor.exporter.failed
+        if self.dropped or failed:
+            log.warning("telemetry: %d span(s) were dropped (queue full), %d not taken by the "
+                        "collector", self.dropped, failed)
         self.meters.shutdown(timeout_millis=self.cfg.export_timeout_s * 1e3)

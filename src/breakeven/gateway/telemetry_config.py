@@ -32,7 +32,9 @@ class Telemetry(BaseModel):
     export_interval_s: float = Field(default=5.0, gt=0, le=3600, description="how often "
                                      "spans and metrics are sent (batched, off the request "
                                      "path)")
-    export_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    export_timeout_s: float = Field(default=5.0, gt=0, le=300, description="one export's "
+                                    "deadline, retries included; shutdown waits twice this "
+                                    "at most")
     sample_ratio: float = Field(default=1.0, ge=0, le=1, description="share of traces kept "
                                 "(a caller's traceparent decides for its own trace)")
     max_queue: int = Field(default=2048, ge=1, description="spans waiting for export, at "
