@@ -22,16 +22,19 @@ CALLER_SPAN = "00f067aa0ba902b7"
 SECRET_TEXT = "Zebra-quartz-7731 wants the report; mail jane.doe@example.com"
 
 
-def config(bad: str, sim: str, store: str, telemetry: str) -> str:
+def config(bad: str, sim: str, store: str, telemetry: str,
+           vec: str = "http://127.0.0.1:9/v1") -> str:
     return f"""
 store: {store}
 limits: {{circuit_failures: 100}}
 backends:
   - {{name: bad, url: "{bad}", model: faulty, hosting: self, gpu: {GPU}}}
   - {{name: llama, url: "{sim}", model: llama-3.1-8b, hosting: self, gpu: {GPU}}}
+  - {{name: vec, url: "{vec}", model: bge-small, hosting: self, gpu: {GPU}}}
 routes:
   - {{alias: assistant, backends: [bad, llama]}}
   - {{alias: plain, backends: [llama]}}
+  - {{alias: vectors, task: embeddings, backends: [vec]}}
 keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
 telemetry: {telemetry}
 """
@@ -42,6 +45,12 @@ def failing():
     faults = upstreams.Faults()
     faults.mode = "500"
     with upstreams.serving(upstreams.faulty_app(faults)) as url:
+        yield url
+
+
+@pytest.fixture
+def embedder():
+    with upstreams.serving(upstreams.faulty_app(upstreams.Faults())) as url:
         yield url
 
 
@@ -68,17 +77,18 @@ def _traffic(gw: InProcessGateway) -> dict:
         model="assistant", messages=[{"role": "user", "content": "count to three"}],
         max_tokens=4, stream=True, stream_options={"include_usage": True}))
     text = client.completions.create(model="plain", prompt="Once upon", max_tokens=3)
+    vectors = client.embeddings.create(model="vectors", input="Once upon a vector")
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url, api_key="k-wrong", max_retries=0).chat.completions.create(
             model="assistant", messages=[{"role": "user", "content": "hi"}])
-    return {"chat": chat, "stream": stream, "text": text}
+    return {"chat": chat, "stream": stream, "text": text, "vectors": vectors}
 
 
 def test_each_request_is_a_genai_trace_with_one_span_per_attempt(tmp_path, sim_8b, failing,
-                                                                   collector):
+                                                                   embedder, collector):
     gw = InProcessGateway(config(failing, sim_8b.url, f"sqlite:///{tmp_path}/l.db",
                                  f"{{otlp_endpoint: '{collector.url}', export_interval_s: 3600,"
-                                 " service_name: test-gw}"), tmp_path)
+                                 " service_name: test-gw}", embedder), tmp_path)
     try:
         got = _traffic(gw)
     finally:
@@ -86,7 +96,7 @@ def test_each_request_is_a_genai_trace_with_one_span_per_attempt(tmp_path, sim_8
     spans = collector.spans
     assert collector.content_types == {"application/x-protobuf"}
     roots = {s.attributes["breakeven.request_id"]: s for s in spans if s.kind == "SERVER"}
-    assert len(roots) == 4 and all(s.resource["service.name"] == "test-gw" for s in spans)
+    assert len(roots) == 5 and all(s.resource["service.name"] == "test-gw" for s in spans)
 
     chat = got["chat"]
     root = next(s for s in roots.values() if s.trace_id == TRACE_ID)
@@ -130,6 +140,10 @@ def test_each_request_is_a_genai_trace_with_one_span_per_attempt(tmp_path, sim_8
     text = next(s for s in others if s.attributes.get("breakeven.route") == "plain")
     assert text.name == "text_completion plain"
     assert text.attributes["gen_ai.usage.output_tokens"] == got["text"].usage.completion_tokens
+    vectors = next(s for s in others if s.attributes.get("breakeven.route") == "vectors")
+    assert (vectors.name, vectors.attributes["gen_ai.response.model"],
+            vectors.attributes["gen_ai.usage.input_tokens"]) == (
+        "embeddings vectors", "bge-small", got["vectors"].usage.prompt_tokens)
     refused = next(s for s in others if "breakeven.route" not in s.attributes)
     assert (refused.name, refused.attributes["error.type"],
             refused.attributes["http.response.status_code"]) == ("chat", "401", 401)
@@ -142,10 +156,10 @@ def test_each_request_is_a_genai_trace_with_one_span_per_attempt(tmp_path, sim_8
 
 
 def test_the_genai_metrics_arrive_with_their_units_and_points(tmp_path, sim_8b, failing,
-                                                               collector):
+                                                               embedder, collector):
     gw = InProcessGateway(config(failing, sim_8b.url, f"sqlite:///{tmp_path}/l.db",
-                                 f"{{otlp_endpoint: '{collector.url}', export_interval_s: 3600}}"),
-                          tmp_path)
+                                 f"{{otlp_endpoint: '{collector.url}', export_interval_s: 3600}}",
+                                 embedder), tmp_path)
     try:
         got = _traffic(gw)
     finally:
@@ -156,7 +170,7 @@ def test_the_genai_metrics_arrive_with_their_units_and_points(tmp_path, sim_8b, 
                      "gen_ai.server.time_to_first_token": "s",
                      "gen_ai.client.token.usage": "{token}"}
     duration = [p for p in points if p.name == "gen_ai.client.operation.duration"]
-    assert sum(p.count for p in duration) == 4
+    assert sum(p.count for p in duration) == 5
     assert duration[0].bounds[:3] == (0.01, 0.02, 0.04)
     failed = [p for p in duration if p.attributes.get("error.type") == "401"]
     assert [p.count for p in failed] == [1]
@@ -166,12 +180,13 @@ def test_the_genai_metrics_arrive_with_their_units_and_points(tmp_path, sim_8b, 
     usages = [got["chat"].usage, got["stream"][-1].usage, got["text"].usage]
     by_type = {t: sum(p.sum for p in tokens if p.attributes["gen_ai.token.type"] == t)
                for t in ("input", "output")}
-    assert by_type == {"input": sum(u.prompt_tokens for u in usages),
+    assert by_type == {"input": sum(u.prompt_tokens for u in usages)
+                       + got["vectors"].usage.prompt_tokens,
                        "output": sum(u.completion_tokens for u in usages)}
-    assert all(p.attributes["gen_ai.provider.name"] == "openai" and
-               p.attributes["gen_ai.response.model"] == "llama-3.1-8b" for p in tokens)
-    assert {p.attributes["gen_ai.operation.name"] for p in tokens} == {"chat",
-                                                                      "text_completion"}
+    assert all(p.attributes["gen_ai.provider.name"] == "openai" for p in tokens)
+    assert {(p.attributes["gen_ai.operation.name"], p.attributes["gen_ai.response.model"])
+            for p in tokens} == {("chat", "llama-3.1-8b"), ("text_completion", "llama-3.1-8b"),
+                                 ("embeddings", "bge-small")}
 
 
 def test_a_stuck_collector_neither_slows_nor_fails_requests_and_drops_are_counted(
