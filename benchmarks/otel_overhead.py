@@ -11,7 +11,10 @@ path from one client (p50, p99 of each path; "added" is the gateway's figure min
 upstream's direct one) and the gateway process's CPU time per request (from /proc, export
 threads included). Medians of the rounds are printed, and each round's figures.
 
-    python benchmarks/otel_overhead.py [--runs 5] [--requests 1000]
+``--baseline SRC`` adds a gateway run from another checkout's ``src`` (``/work/main/src``:
+the code before telemetry) to show what the telemetry-off path costs against none at all.
+
+    python benchmarks/otel_overhead.py [--runs 5] [--requests 1000] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--baseline", default=None, metavar="SRC",
+                        help="also run a gateway from this src folder (code without telemetry)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     up_port, sink_port, dead_port = _port(), _port(), _port()
@@ -132,11 +137,15 @@ def main() -> None:
             "export_timeout_s: 2}",
     }
     paths: list[tuple[str, str, str | None, int]] = [("direct", direct, None, procs[0].pid)]
-    for i, (name, telemetry) in enumerate(variants.items()):
+    runs = [(name, telemetry, os.environ) for name, telemetry in variants.items()]
+    if args.baseline:
+        runs.insert(0, ("baseline (no telemetry code)", "",
+                        {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}))
+    for i, (name, telemetry, env) in enumerate(runs):
         port = _port()
         gw = subprocess.Popen([*CLI, "gateway", "--config",
                                str(config(tmp, f"g{i}", direct, telemetry)), "--port",
-                               str(port), "--log-level", "error"],
+                               str(port), "--log-level", "error"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(gw)
         _wait(f"http://127.0.0.1:{port}/healthz")
