@@ -77,7 +77,8 @@ def _traffic(gw: InProcessGateway) -> dict:
         model="assistant", messages=[{"role": "user", "content": "count to three"}],
         max_tokens=4, stream=True, stream_options={"include_usage": True}))
     text = client.completions.create(model="plain", prompt="Once upon", max_tokens=3)
-    vectors = client.embeddings.create(model="vectors", input="Once upon a vector")
+    vectors = client.with_options(default_headers={"traceparent": "00-zz-not-a-trace-01"}
+                                  ).embeddings.create(model="vectors", input="Once upon a vector")
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url, api_key="k-wrong", max_retries=0).chat.completions.create(
             model="assistant", messages=[{"role": "user", "content": "hi"}])
@@ -144,6 +145,7 @@ def test_each_request_is_a_genai_trace_with_one_span_per_attempt(tmp_path, sim_8
     assert (vectors.name, vectors.attributes["gen_ai.response.model"],
             vectors.attributes["gen_ai.usage.input_tokens"]) == (
         "embeddings vectors", "bge-small", got["vectors"].usage.prompt_tokens)
+    assert vectors.parent_span_id == ""  # a malformed traceparent: a trace of its own
     refused = next(s for s in others if "breakeven.route" not in s.attributes)
     assert (refused.name, refused.attributes["error.type"],
             refused.attributes["http.response.status_code"]) == ("chat", "401", 401)
@@ -232,3 +234,23 @@ def test_an_unreachable_collector_fails_no_request_and_is_logged_once(tmp_path, 
     assert all(a.usage.completion_tokens > 0 for a in answers)
     assert gw.logs.count("Transient error") <= 1
     assert "span(s) were dropped (queue full), 6 not taken by the collector" in gw.logs
+
+
+def test_sampling_keeps_the_callers_sampled_traces_and_every_metric(tmp_path, sim_8b,
+                                                                     collector):
+    gw = InProcessGateway(config("http://127.0.0.1:9/v1", sim_8b.url,
+                                 f"sqlite:///{tmp_path}/l.db",
+                                 f"{{otlp_endpoint: '{collector.url}', export_interval_s: 3600,"
+                                 " sample_ratio: 0}"), tmp_path)
+    client = openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0)
+    traced = client.with_options(default_headers={
+        "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"})
+    try:
+        for c in (client, traced, client):
+            c.completions.create(model="plain", prompt="hi", max_tokens=2)
+    finally:
+        gw.stop()
+    assert {(s.trace_id, s.kind) for s in collector.spans} == {(TRACE_ID, "SERVER"),
+                                                              (TRACE_ID, "CLIENT")}
+    duration = [p for p in collector.points if p.name == "gen_ai.client.operation.duration"]
+    assert sum(p.count for p in duration) == 3
