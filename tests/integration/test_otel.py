@@ -254,3 +254,35 @@ def test_sampling_keeps_the_callers_sampled_traces_and_every_metric(tmp_path, si
                                                               (TRACE_ID, "CLIENT")}
     duration = [p for p in collector.points if p.name == "gen_ai.client.operation.duration"]
     assert sum(p.count for p in duration) == 3
+
+
+def test_an_anthropic_backend_is_provider_anthropic_with_its_finish_reason(tmp_path,
+                                                                           collector):
+    with upstreams.serving(upstreams.anthropic_app()) as claude:
+        gw = InProcessGateway(f"""
+store: sqlite:///{tmp_path}/l.db
+backends:
+  - {{name: claude, kind: anthropic, url: "{claude}", model: claude-upstream,
+      hosting: hosted, price: {{input_per_mtok: 3, output_per_mtok: 15}},
+      api_key_env: TEST_ANTHROPIC_KEY}}
+routes: [{{alias: smart, backends: [claude]}}]
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
+telemetry: {{otlp_endpoint: '{collector.url}', export_interval_s: 3600}}
+""", tmp_path, env={"TEST_ANTHROPIC_KEY": "sk-ant-secret-123"})
+        client = openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0)
+        try:
+            answer = client.chat.completions.create(
+                model="smart", messages=[{"role": "user", "content": "Zebra-quartz-7731"}])
+        finally:
+            gw.stop()
+    root = next(s for s in collector.spans if s.kind == "SERVER")
+    (attempt,) = _children(collector.spans, root)
+    assert (root.name, root.attributes["gen_ai.provider.name"],
+            root.attributes["gen_ai.response.model"],
+            root.attributes["gen_ai.response.finish_reasons"]) == (
+        "chat smart", "anthropic", "claude-upstream", [answer.choices[0].finish_reason])
+    assert root.attributes["gen_ai.usage.output_tokens"] == answer.usage.completion_tokens
+    assert (attempt.name, attempt.attributes["gen_ai.provider.name"]) == (
+        "chat claude-upstream", "anthropic")
+    everything = json.dumps([s.attributes for s in collector.spans])
+    assert "Zebra" not in everything and "sk-ant" not in everything
