@@ -11,4 +11,5 @@ fixtures in ``tests/conftest.py``), never from one another.
 - ``upstreams``: small fake upstreams (faulty OpenAI, Anthropic wire format) in a thread.
 - ``ledgers``: reading a ledger back; traffic through a gateway for the report tests.
 - ``batches``: the Batch API helpers (input lines, polling, a gateway with two sims).
+- ``otlp``: an OTLP/HTTP receiver (``Collector``) that decodes what a gateway exports.
 """

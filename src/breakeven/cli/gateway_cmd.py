@@ -67,11 +67,23 @@ def check_cmd(config_path: str, as_json: bool) -> None:
         emit_json({"boundary": [{"route": r, "data_class": c, "allowed": list(a),
                                  "blocked": [{"backend": b, "why": w} for b, w in blocked]}
                                 for r, c, a, blocked in found.rows],
-                   "problems": list(found.problems), "warnings": list(found.warnings)})
+                   "problems": list(found.problems), "warnings": list(found.warnings),
+                   "telemetry": cfg.telemetry.describe()})
     else:
+        _print_telemetry(cfg.telemetry.describe())
         _print_boundary(found)
     if found.problems:
         sys.exit(2)
+
+
+def _print_telemetry(shown: dict[str, Any]) -> None:
+    if not shown["enabled"]:
+        click.echo("telemetry: off (telemetry.otlp_endpoint is not set)")
+        return
+    headers = f", headers {', '.join(shown['headers'])}" if shown["headers"] else ""
+    click.echo(f"telemetry: OTLP/HTTP to {shown['traces']} and {shown['metrics']} as "
+               f"'{shown['service_name']}', every {shown['export_interval_s']:g} s, "
+               f"{shown['sample_ratio']:.0%} of traces{headers}")
 
 
 def _print_boundary(found: Any) -> None:

@@ -77,5 +77,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     again = app[operations.READY].again  # a re-probe /readyz started
     for task in (*tasks, *((again,) if again is not None else ())):
         task.cancel()
+    if s.telemetry is not None:  # what is queued goes out (bounded wait), off the loop
+        await asyncio.to_thread(s.telemetry.shutdown)
     await s.session.close()
     await s.store.close()

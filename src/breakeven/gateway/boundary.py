@@ -27,7 +27,7 @@ class Boundary:
 
 def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
     rows, problems, warnings = _routes(cfg)
-    problems += _backend_keys(cfg, env)
+    problems += _backend_keys(cfg, env) + cfg.telemetry.problems(env)
     warnings += _data_terms(cfg) + _key_regions(cfg)
     for name, rule in cfg.classes.items():
         if rule.action == "block":

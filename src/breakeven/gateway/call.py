@@ -51,6 +51,10 @@ class Call:
     # the sensitive values the scan found: kept in memory to scrub them from what the
     # ledger stores (errors, decisions); never stored, never logged
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # for telemetry: the caller's W3C trace context headers (kept only when it is on), and
+    # the last answer (a stream's finishing chunk) whose finish reasons and id it reports
+    carrier: dict[str, str] | None = None
+    answer: dict[str, Any] | None = field(default=None, repr=False)
 
     def answered(self, backend: Backend, tokens_in: int, tokens_out: int) -> None:
         """The backend that served the call, and the tokens it reported."""

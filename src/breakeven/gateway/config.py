@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from breakeven.gateway.telemetry_config import Telemetry
+
 __all__ = [
     "KIND_ENDPOINTS",
     "UNMASKABLE",
@@ -147,9 +149,8 @@ DEFAULT_CLASSES = {
     "phi": ClassRule(hosting=("self",)),
     "secret": ClassRule(hosting=("self",)),
 }
-# A class the gateway adds itself (never configured): a sensitive value it found split
-# over several strings cannot be replaced by placeholders, so it may not be pseudonymised
-# on its way to a hosted backend.
+# A class the gateway adds itself (never configured): a sensitive value found split over
+# several strings cannot be replaced by placeholders, so it is never pseudonymised for hosting
 UNMASKABLE = "unmaskable"
 _BUILTIN = {UNMASKABLE: ClassRule(hosting=("self",))}
 _ACTION_RANK = {"route": 0, "pseudonymise": 1, "block": 2}
@@ -315,6 +316,7 @@ class GatewayConfig(_Spec):
     audit: Audit = Audit()
     dashboard: Dashboard = Dashboard()
     batch: Batch = Batch()
+    telemetry: Telemetry = Telemetry()  # OpenTelemetry export (telemetry_config)
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -386,8 +388,7 @@ class GatewayConfig(_Spec):
 
 
 def _unique_keys(keys: tuple[Key, ...]) -> None:
-    """Two keys of one name (or one secret) would make the ledger, budgets and batches
-    attribute one caller's requests to the other: refused, naming both entries."""
+    """Two keys of one name (or secret) would credit one caller's requests to the other."""
     for field in ("name", "sha256"):
         seen: dict[str, int] = {}
         for i, key in enumerate(keys):

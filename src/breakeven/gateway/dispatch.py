@@ -183,7 +183,9 @@ class Dispatcher:
                 pseudonym.restore_answer(answer.body, mapping)
             return answer
 
-        return await self.attempts(call, body, run, among)
+        b, answer = await self.attempts(call, body, run, among)
+        call.answer = answer.body  # telemetry reads its finish reasons (a reference only)
+        return b, answer
 
     async def answer(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         """The answer to a non-streaming call (or a cascade, which always buffers)."""

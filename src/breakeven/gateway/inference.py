@@ -43,6 +43,8 @@ class Inference:
         s = self.s
         call = new_call(endpoint)
         request[CALL] = call  # the error edge records the call if it leaves by an exception
+        if s.telemetry is not None:  # the caller's trace, if any, is the request span's parent
+            call.carrier = s.telemetry.carrier(request.headers)
         call.key = s.auth.caller(request.headers)
         if s.metrics.in_flight >= s.cfg.limits.max_in_flight:
             raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",

@@ -30,10 +30,14 @@ class Trace:
     served_in: str | None = None  # where the provider says it ran (inference_geo)
     found: list[str] = field(default_factory=list)  # detected data types (never the values)
     identity: dict[str, Any] | None = None  # the pinned identity the backend served under
+    # each attempt's (start, end) on perf_counter, for telemetry's spans; not in the ledger
+    times: list[tuple[float, float]] = field(default_factory=list)
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
+        now = time.perf_counter()
         self.attempts.append({"backend": backend, "outcome": outcome,
-                              "ms": round((time.perf_counter() - started) * 1e3, 2)})
+                              "ms": round((now - started) * 1e3, 2)})
+        self.times.append((started, now))
 
     def as_dict(self) -> dict[str, Any]:
         return {"rules": self.rules, "skipped": [{"backend": b, "rule": r, "why": w}

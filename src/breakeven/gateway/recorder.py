@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from breakeven.errors import ApiError
 from breakeven.gateway.call import ENDPOINT_TASK, Call
@@ -22,6 +22,9 @@ from breakeven.gateway.metrics import Metrics
 from breakeven.gateway.policy import BackendState
 from breakeven.gateway.record import row
 from breakeven.gateway.spend import Spend
+
+if TYPE_CHECKING:  # the SDK is loaded only when telemetry is configured
+    from breakeven.gateway.telemetry import Otel
 
 __all__ = ["Recorder", "scrub"]
 
@@ -49,7 +52,7 @@ class _Ledger(Protocol):
 class Recorder:
     def __init__(self, cfg: GatewayConfig, store: _Ledger, metrics: Metrics, load: Load,
                  spend: Spend, states: Mapping[str, BackendState],
-                 pins: Mapping[str, dict[str, Any]]) -> None:
+                 pins: Mapping[str, dict[str, Any]], telemetry: Otel | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.metrics = metrics
@@ -57,6 +60,7 @@ class Recorder:
         self.spend = spend
         self.states = states
         self.pins = pins
+        self.telemetry = telemetry
 
     async def record(self, call: Call, status: int, error: str | None,
                      task: str | None = None) -> None:
@@ -84,6 +88,8 @@ class Recorder:
                 record[column] = scrub(record[column], call.secrets)
         self.metrics.recorded(call, status, latency / 1e3, record["usd"], record["fallbacks"],
                               bool(record["escalated"]))
+        if self.telemetry is not None:  # spans and GenAI metrics, built after this turn
+            self.telemetry.recorded(call, status)
         if backend is not None and backend.hosting == "self" and not call.batch:
             self.load.finished(backend.name, call.tokens_in + call.tokens_out)
         if call.key is not None:

@@ -9,8 +9,9 @@ identity watch use the same dispatch and recorder, and read the interactive load
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +28,9 @@ from breakeven.gateway.recorder import Recorder
 from breakeven.gateway.spend import Spend
 from breakeven.report.run import Basis
 from breakeven.store import Store
+
+if TYPE_CHECKING:  # imported (with the OpenTelemetry SDK) only when telemetry is on
+    from breakeven.gateway.telemetry import Otel
 
 __all__ = ["SERVICES", "Services", "services"]
 
@@ -47,6 +51,7 @@ class Services:
     identity: IdentityWatch
     # /admin/report per window: (computed at, report, planner run at)
     reports: dict[str, tuple[float, dict[str, Any], float]]
+    telemetry: Otel | None = None  # OpenTelemetry export, when telemetry.otlp_endpoint is set
 
 
 SERVICES = web.AppKey("services", Services)
@@ -59,9 +64,14 @@ def services(cfg: GatewayConfig, store: Store, basis: Basis,
     states = {b.name: BackendState() for b in cfg.backends}
     pins = {b.name: load_pin(b) for b in cfg.backends if b.identity is not None}
     auth = Auth(cfg, store, spend)
-    recorder = Recorder(cfg, store, metrics, load, spend, states, pins)
+    telemetry = None
+    if cfg.telemetry.enabled:  # the SDK is imported here, only when it is configured
+        from breakeven.gateway.telemetry import Otel
+
+        telemetry = Otel(cfg.telemetry, cfg.backends, os.environ)
+    recorder = Recorder(cfg, store, metrics, load, spend, states, pins, telemetry)
     dispatch = Dispatcher(cfg, states, load, session)
     batches = Batches(cfg, store, auth, dispatch, recorder, metrics, load, states)
     identity = IdentityWatch(session, states, pins, metrics, recorder)
     return Services(cfg, store, basis, session, metrics, states, load, auth, recorder,
-                    dispatch, batches, identity, {})
+                    dispatch, batches, identity, {}, telemetry)

@@ -109,6 +109,7 @@ class _Relay:
                 continue
             delta = choices[0].get("delta") or {}
             if choices[0].get("finish_reason"):
+                call.answer = chunk  # telemetry reads its finish reason (a reference only)
                 held.append(sse(chunk))
                 continue
             if self.response is None:
