@@ -15,7 +15,8 @@ Invariants:
   its ``usd_other`` (``unpriced``: requests with no counterfactual price);
 - a row may **move** to the other side only where the gateway's own rules (route, data
   class, the key's regions) would have let it reach that backend; a self-hosted row that
-  may not is ``bound``, hosted spend that may not reach a pool is ``hosted_kept``.
+  may not is ``bound`` (and ``held``: by route, why, for the report's notes), hosted
+  spend that may not reach a pool is ``hosted_kept``.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class Tally:
     # route -> pool key -> the traffic that may move
     to_hosted: dict[str, dict[str, Movable]]
     to_self: dict[str, dict[str, Movable]]
+    # route -> why its self-hosted traffic may not reach the hosted side -> requests
+    held: dict[str, dict[str, int]]
 
     def volume_section(self, by_day: list[dict[str, Any]]) -> dict[str, Any]:
         v = self.volume
@@ -175,6 +178,7 @@ class _Pass:
         self.to_hosted: dict[str, dict[str, Moving]] = defaultdict(
             lambda: defaultdict(Moving))
         self.to_self: dict[str, dict[str, Moving]] = defaultdict(lambda: defaultdict(Moving))
+        self.held: dict[str, dict[str, int]] = {}
 
     def add(self, r: dict[str, Any]) -> None:
         self._volume(r)
@@ -223,11 +227,15 @@ class _Pass:
             self.batch["hosted_equivalent_usd"] += r["usd_other"]
         if r["other_known"] < r["requests"]:
             side["unpriced"] += r["requests"] - r["other_known"]
-        if self.mover and r["other_side"] and self.mover.may(r, r["other_side"]):
+        why = self.mover.why_not(r, r["other_side"] or "") if self.mover else "no config"
+        if why is None:
             if pool is not None:
                 self.to_hosted[r["alias"]][pool.key].add(h, tokens, r["usd_other"])
         else:
             side["bound"] += r["requests"]
+            if self.mover is not None:
+                held = self.held.setdefault(r["alias"], {})
+                held[why] = held.get(why, 0) + r["requests"]
 
     def _hosted(self, r: dict[str, Any], h: int, tokens: int, slot: dict[str, Any]) -> None:
         self.hosted_usd += r["usd"]
@@ -254,7 +262,8 @@ class _Pass:
             hosted_usd=self.hosted_usd, hosted_kept=self.hosted_kept,
             ledger_self_usd=self.ledger_self_usd,
             self_side=SelfSide(**self.self_side), batch=Batch(**self.batch),
-            to_hosted=frozen(self.to_hosted), to_self=frozen(self.to_self))
+            to_hosted=frozen(self.to_hosted), to_self=frozen(self.to_self),
+            held=self.held)
 
 
 def tally(rows: list[dict[str, Any]], w: Window, cfg: GatewayConfig | None,
