@@ -79,9 +79,18 @@ def _hosted_backend(h: HostedModel, residency: tuple[str, ...]) -> dict[str, Any
         "model": h.same_model_as or h.id.split("/")[-1], "hosting": "hosted",
         "region": region, "no_train": not h.trains_on_data,
         "retention_days": 0 if h.zero_retention else _DEFAULT_RETENTION_DAYS,
-        "price": {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok},
-        "api_key_env": key_env,
+        "price": _price(h), "api_key_env": key_env,
     }
+
+
+def _price(h: HostedModel) -> dict[str, float]:
+    """The row's prices, with its Batch API rates where it has them (batch work is priced
+    at those by the gateway's ledger and the report)."""
+    price = {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok}
+    if h.batch_input_per_mtok is not None and h.batch_output_per_mtok is not None:
+        price |= {"batch_input_per_mtok": h.batch_input_per_mtok,
+                  "batch_output_per_mtok": h.batch_output_per_mtok}
+    return price
 
 
 def _self_backends(plan: Plan, cat: Catalog, audit: bool) -> list[dict[str, Any]]:
