@@ -115,6 +115,9 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
     rows = {r.get_attribute("data-route"): r.find_elements(By.TAG_NAME, "td")[1].text
             for r in browser.find_elements(By.CSS_SELECTOR, "#routes tr[data-route]")}
     assert rows == {g["alias"]: f"{g['requests']:,}" for g in data["volume"]["by_route"]}
+    findings = browser.find_elements(By.CSS_SELECTOR, "#findings li[data-finding]")
+    assert [f.get_attribute("data-finding") for f in findings] == (
+        ["idle"] * len(shown["idle"]) + ["move"] * min(3, len(shown["moves"])))
     charts = browser.find_elements(By.CSS_SELECTOR, ".charts svg")
     assert len(charts) == 4
     assert browser.find_elements(By.CSS_SELECTOR, "#util-chart polyline")  # drawn, not empty
