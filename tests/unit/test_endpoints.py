@@ -30,7 +30,7 @@ def test_every_endpoint_has_a_source_a_date_and_a_kind_the_gateway_speaks():
     ("gpt-4o", ("us",), "us", "https://us.api.openai.com/v1", "gpt-4o", "openai"),
     ("gpt-4o", (), "global", "https://api.openai.com/v1", "gpt-4o", "openai"),
     ("claude-sonnet-4-5-bedrock-eu", ("eu",), "eu",
-     "https://bedrock-mantle.eu-central-1.api.aws/anthropic/v1",
+     "https://bedrock-runtime.eu-central-1.amazonaws.com/anthropic/v1",
      "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic"),
 ])
 def test_the_emitted_backend_for_a_row_and_a_residency(catalog, row, residency, region, url,

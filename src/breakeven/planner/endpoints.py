@@ -50,13 +50,14 @@ _VERTEX = ("cloud.google.com/vertex-ai/generative-ai/docs/migrate/openai/auth-an
 _VERTEX_NOTE = ("GOOGLE_VERTEX_TOKEN is an OAuth access token ('gcloud auth "
                 "print-access-token'): it lasts an hour, so refresh it")
 _BEDROCK = ("docs.aws.amazon.com/bedrock/latest/userguide/inference-messages-api.html "
-            "(Claude through the Anthropic Messages API at bedrock-mantle.{region}.api.aws/"
-            "anthropic/v1/messages, Bedrock API keys; bedrock-runtime's OpenAI-compatible "
-            "Chat Completions serves OpenAI models only, per "
-            "docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html); "
-            "model ids from platform.claude.com/docs/en/build-with-claude/"
-            "claude-on-amazon-bedrock (Sonnet 4.5 anthropic.claude-sonnet-4-5-20250929-v1:0, "
-            "offered in the EU), with the eu. prefix of an EU geographic inference profile")
+            "(Claude through the Anthropic Messages API on the recommended bedrock-runtime "
+            "endpoint, base URL bedrock-runtime.{region}.amazonaws.com/anthropic, in every "
+            "Region with Claude; SigV4 or a Bedrock API key) and .../endpoints.html; "
+            "bedrock-runtime's OpenAI-compatible Chat Completions serves OpenAI models only "
+            "(.../inference-chat-completions.html); model ids from the Bedrock model cards "
+            "(Haiku 4.5: anthropic.claude-haiku-4-5-20251001-v1:0, geographic id eu.<id>) and "
+            "platform.claude.com/docs/en/build-with-claude/claude-on-amazon-bedrock (Sonnet "
+            "4.5: anthropic.claude-sonnet-4-5-20250929-v1:0, offered in the EU)")
 
 # (provider, region) -> the endpoint where the provider keeps the data in that region
 REGIONAL: dict[tuple[str, str], Endpoint] = {
@@ -77,7 +78,7 @@ REGIONAL: dict[tuple[str, str], Endpoint] = {
         "CHANGE-ME-PROJECT/locations/us-central1/endpoints/openapi", "GOOGLE_VERTEX_TOKEN",
         _VERTEX, date(2026, 12, 1), model_format="google/{model}", note=_VERTEX_NOTE),
     ("aws-bedrock", "eu"): Endpoint(
-        "anthropic", "https://bedrock-mantle.eu-central-1.api.aws/anthropic/v1",
+        "anthropic", "https://bedrock-runtime.eu-central-1.amazonaws.com/anthropic/v1",
         "AWS_BEARER_TOKEN_BEDROCK", _BEDROCK, date(2026, 12, 1),
         models={"claude-sonnet-4-5": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
                 "claude-haiku-4-5": "eu.anthropic.claude-haiku-4-5-20251001-v1:0"},
