@@ -26,7 +26,7 @@ PURE_MODULES = [
     "breakeven.gateway.config", "breakeven.gateway.policy", "breakeven.gateway.boundary",
     "breakeven.gateway.cascade", "breakeven.gateway.pii", "breakeven.gateway.pseudonym",
     "breakeven.gateway.openapi", "breakeven.gateway.identity", "breakeven.gateway.record",
-    "breakeven.gateway.batch.admission", "breakeven.gateway.throttle", "breakeven.gateway.price",
+    "breakeven.gateway.batch.admission", "breakeven.gateway.throttle",
 ]
 # Not "socket": pydantic's model construction imports email.utils, which imports it; the
 # core itself opens nothing. These are the adapters the core must never pull in.
