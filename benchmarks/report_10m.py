@@ -8,7 +8,9 @@ three data classes), then times, with the usage rollup emptied before each run:
   as the gateway keeps it: every append folds its rows into the hourly rollup, so the
   report reads the rollup (after 10,000 more records appended through ``Store.record``);
 - ``backfill``: the one-time migration of a ledger written before the rollup existed
-  (rollup tables dropped): every row aggregated with SQL GROUP BY over seq ranges.
+  (rollup tables dropped): every row aggregated with SQL GROUP BY over seq ranges;
+- ``tails``: the p99 request lengths ``report --emit-workload`` reads from the ledger's
+  rows (``report.run.tails``: a count and two ORDER BY .. LIMIT 1 OFFSET k), in-process.
 
     python benchmarks/report_10m.py [--rows 10000000] [--db /tmp/breakeven-10m.db] [--runs 3]
 
@@ -142,6 +144,24 @@ def main() -> None:
         runs.append(seconds)
     print(f"report over {data['volume']['requests']:,} records: median "
           f"{statistics.median(runs):.2f} s {[round(x, 2) for x in runs]}")
+    print(f"p99 lengths for --emit-workload: median {tail_seconds(args.db, args.runs):.2f} s")
+
+
+def tail_seconds(db: str, runs: int) -> float:
+    from breakeven.report.run import tails
+
+    store = open_store(f"sqlite:///{db}")
+    try:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            found = tails(store, 0, time.time() + 3600)
+            times.append(time.perf_counter() - start)
+        print(f"p99 input/output tokens of {found[2]:,} served requests: {found[:2]} "
+              f"({[round(x, 2) for x in times]} s)" if found else "no served requests")
+    finally:
+        asyncio.run(store.close())
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def sims():
 
     started = [InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale",
                             "0.02", "--served-model-name", name)
-               for name in ("gemini-2.5-flash", "us-model")]
+               for name in ("google/gemini-2.5-flash", "us-model")]
     yield started
     for sim in started:
         sim.stop()

@@ -115,6 +115,9 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
     rows = {r.get_attribute("data-route"): r.find_elements(By.TAG_NAME, "td")[1].text
             for r in browser.find_elements(By.CSS_SELECTOR, "#routes tr[data-route]")}
     assert rows == {g["alias"]: f"{g['requests']:,}" for g in data["volume"]["by_route"]}
+    findings = browser.find_elements(By.CSS_SELECTOR, "#findings li[data-finding]")
+    assert [f.get_attribute("data-finding") for f in findings] == (
+        ["idle"] * len(shown["idle"]) + ["move"] * min(3, len(shown["moves"])))
     charts = browser.find_elements(By.CSS_SELECTOR, ".charts svg")
     assert len(charts) == 4
     assert browser.find_elements(By.CSS_SELECTOR, "#util-chart polyline")  # drawn, not empty
@@ -128,3 +131,39 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
     before = data["volume"]["requests"]
     traffic.send(n_chat=3, n_hard=0, n_pii=0)  # + one refused request (unknown model)
     wait.until(lambda b: _figure(b, "volume.requests") == f"{before + 4:,}")
+
+
+def test_the_html_report_draws_the_idle_replicas_and_the_moves(browser, tmp_path):
+    """Two replicas, one needed; a route with no hosted backend and one with: the page
+    lists the idle finding first and prices only the move that can happen."""
+    from selenium.webdriver.common.by import By
+
+    from breakeven.gateway.config import GatewayConfig
+    from breakeven.render.report_html import report_html
+    from breakeven.report.build import build
+
+    gpu = {"gpu": "h100", "usd_per_gpu_hour": 0.985, "capacity_tokens_per_s": 100}
+    cfg = GatewayConfig.model_validate({
+        "backends": [{"name": n, "url": f"http://{n}/v1", "model": "m", "hosting": "self",
+                      "gpu": gpu} for n in ("r0", "r1")]
+        + [{"name": "api", "url": "http://api/v1", "model": "m", "hosting": "hosted",
+            "price": {"input_per_mtok": 1, "output_per_mtok": 1}}],
+        "routes": [{"alias": "batchy", "backends": ["r0", "r1"]},
+                   {"alias": "chat", "backends": ["r0", "r1", "api"]}]})
+    t0 = 1_700_000_000 // 3600 * 3600.0
+    rows = [{"hour": int(t0 // 3600), "key_name": "k", "alias": alias, "backend": backend,
+             "hosting": "self", "data_class": "general", "task": "chat", "batch": 0,
+             "status": 200, "other_side": "api", "requests": 1, "tokens_in": tokens,
+             "tokens_out": 0, "usd": 0.0, "usd_other": 1.0, "other_known": 1,
+             "fallbacks": 0, "escalated": 0, "latency_ms": 0.0, "first_ts": t0,
+             "last_ts": t0 + 1} for alias, backend, tokens in (("batchy", "r0", 90_000),
+                                                                ("chat", "r1", 60_000))]
+    page = tmp_path / "report.html"
+    page.write_text(report_html(build(rows, t0, t0 + 3600, cfg)))
+    browser.get(page.as_uri())
+    items = browser.find_elements(By.CSS_SELECTOR, "#findings li")
+    assert [i.get_attribute("data-finding") for i in items] == ["idle", "move"]
+    assert items[0].text == ("remove 1 idle replica of openai:m (2 provisioned, 1 needed): "
+                             "$709.20/month")
+    assert items[1].get_attribute("data-route") == "chat"
+    assert "1 idle replica: $709/month" in browser.find_element(By.ID, "verdict").text

@@ -1,5 +1,6 @@
 """The report's figures from usage rows, no store and no server: an empty window, hosted
-traffic only, a route move that frees a replica, traffic the rules pin to self-hosting."""
+traffic only, a route move that frees a replica, traffic the rules pin to self-hosting
+(idle replicas and unmovable routes: test_report_idle.py)."""
 
 from __future__ import annotations
 
@@ -76,8 +77,14 @@ def test_rules_pin_traffic_and_no_move_frees_a_replica():
             _usage("chat", "a", "self", 1000, usd_other=0.1)]
     report = build(rows, T0, T0 + HOUR, CFG)
     assert report["counterfactuals"]["all_hosted"]["requests_rules_keep_self"] == 1
+    # 2,000 tokens in an hour need one replica: b is idle whatever moves, and moving the
+    # general traffic frees nothing (a stays for the pii traffic)
+    assert [(x["pool"], x["idle_replicas"]) for x in report["idle"]] == [("openai:m", 1)]
     move = next(m for m in report["moves"] if m["to"] == "hosted")
-    assert move["replicas_freed"] == 1  # b idles; a stays for the pii traffic
+    assert move["replicas_freed"] == 0
+    assert any(n.startswith("1 request of route `chat` cannot move to the hosted API "
+                            "(data class 'pii' may reach self-hosted backends only")
+               for n in report["notes"])
     crossover = report["crossover"]
     assert crossover["breakeven_utilisation"] > crossover["observed_utilisation"]
 

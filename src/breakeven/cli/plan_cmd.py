@@ -100,7 +100,7 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
     import yaml
 
     from breakeven.errors import InputError
-    from breakeven.planner.emit_gateway import gateway_config
+    from breakeven.planner.emit_gateway import endpoint_notes, gateway_config
 
     try:
         config = gateway_config(result, catalog)
@@ -112,7 +112,8 @@ def _emit_gateway(result: Any, catalog: Any, path: str) -> None:
               "# engines; replace each keys[].sha256 placeholder (no key matches it) with\n"
               "# 'breakeven gateway hash-key'; set each api_key_env; with audit, set the\n"
               "# signing key ('breakeven audit keygen') and write the identity fingerprints\n"
-              "# ('breakeven identity fingerprint'). Then: breakeven gateway check --config FILE\n")
+              "# ('breakeven identity fingerprint'). Then: breakeven gateway check --config FILE\n"
+              + "".join(f"# - {note}\n" for note in endpoint_notes(config)))
     write_output(path, header + yaml.safe_dump(config, sort_keys=False), "--emit-gateway")
     click.echo(f"gateway config: {path} (fill in the keys and URLs, then: breakeven gateway "
                f"check --config {path})", err=True)

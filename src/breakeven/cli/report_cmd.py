@@ -39,7 +39,7 @@ def command(config_path: str | None, store_url: str | None, since: str, until: s
 
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog, load_gateway_config, load_workload
-    from breakeven.report.run import Basis, parse_time, report
+    from breakeven.report.run import Basis, parse_time, report, tails
     from breakeven.store import open_store
 
     if config_path is None and store_url is None:
@@ -62,10 +62,11 @@ def command(config_path: str | None, store_url: str | None, since: str, until: s
     store = open_store(url)
     try:
         data, rows = report(store, basis, start, end)
+        tail = tails(store, start, end) if workload_path else None
     finally:
         asyncio.run(store.close())
     if workload_path:
-        _emit_workload(rows, data, basis, workload_path)
+        _emit_workload(rows, data, basis, workload_path, tail)
     if html_path:
         from breakeven.render.report_html import report_html
 
@@ -81,7 +82,7 @@ def command(config_path: str | None, store_url: str | None, since: str, until: s
 
 
 def _emit_workload(rows: list[dict[str, Any]], data: dict[str, Any], basis: Basis,
-                   path: str) -> None:
+                   path: str, tail: tuple[int, int, int] | None) -> None:
     import yaml
 
     from breakeven.errors import InputError
@@ -90,9 +91,12 @@ def _emit_workload(rows: list[dict[str, Any]], data: dict[str, Any], basis: Basi
     window = data["window"]
     name = f"{basis.plan.name}-observed" if basis.plan else "observed"
     try:
-        out = workload(rows, float(window["hours"]), basis.cfg, basis.plan, name)
+        out = workload(rows, float(window["hours"]), basis.cfg, basis.plan, name,
+                       tail[:2] if tail else None)
     except ValueError as exc:
         raise InputError(str(exc), where="--emit-workload") from None
     header = (f"# Workload implied by the traffic from {window['start']} to {window['until']},\n"
-              "# written by 'breakeven report --emit-workload'. Rerun: breakeven plan FILE\n")
+              "# written by 'breakeven report --emit-workload'. Rerun: breakeven plan FILE\n"
+              + (f"# max_input_tokens / max_output_tokens: the p99 of {tail[2]:,} served "
+                 "requests' lengths\n" if tail else ""))
     write_output(path, header + yaml.safe_dump(out, sort_keys=False), "--emit-workload")

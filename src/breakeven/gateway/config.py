@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from breakeven.gateway.price import Price
 from breakeven.gateway.telemetry_config import Telemetry
 
 __all__ = [
@@ -50,13 +51,6 @@ def hash_key(key: str) -> str:
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Price(_Spec):
-    """Hosted: what the provider charges."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
 
 
 class GpuCost(_Spec):
@@ -125,10 +119,11 @@ class Backend(_Spec):
         """Whether this backend's API has an equivalent of the gateway endpoint."""
         return endpoint in KIND_ENDPOINTS[self.kind]
 
-    def usd(self, tokens_in: int, tokens_out: int) -> float:
+    def usd(self, tokens_in: int, tokens_out: int, batch: bool = False) -> float:
+        """What the tokens cost here (``batch``: at the Batch API's rates where given)."""
         if self.price is not None:
-            return (tokens_in * self.price.input_per_mtok
-                    + tokens_out * self.price.output_per_mtok) / 1e6
+            rate_in, rate_out = self.price.per_mtok(batch)
+            return (tokens_in * rate_in + tokens_out * rate_out) / 1e6
         assert self.gpu is not None
         return (tokens_in + tokens_out) * self.gpu.usd_per_token
 

@@ -4,7 +4,11 @@ Cost: a hosted backend charges its price per token; a self-hosted one costs its 
 hourly price spread over the tokens it can serve at full load (``capacity_tokens_per_s``),
 the amortised cost of the request at 100% utilisation (the report adds idle time back).
 The counterfactual is the cheapest backend on the *other* side of the boundary in the same
-route (any in the config when the route has none), priced for the same tokens.
+route (any in the config when the route has none), priced for the same tokens; for a batch
+line at the hosted backend's Batch API rates where its price has them (batch work would go
+through the provider's Batch API), else at its interactive rates. A batch line the gateway
+spills to a hosted backend is sent as an ordinary request and billed as one, so its own
+``usd`` stays at the interactive rates.
 """
 
 from __future__ import annotations
@@ -60,14 +64,14 @@ class Trace:
 
 
 def other_side(cfg: GatewayConfig, route: Route, b: Backend, tokens_in: int,
-               tokens_out: int) -> tuple[str | None, float | None]:
+               tokens_out: int, batch: bool = False) -> tuple[str | None, float | None]:
     want = "hosted" if b.hosting == "self" else "self"
     pool = [cfg.backend(n) for n in route.backends if cfg.backend(n).hosting == want]
     pool = pool or [x for x in cfg.backends if x.hosting == want]
     if not pool:
         return None, None
-    best = min(pool, key=lambda x: x.usd(tokens_in, tokens_out))
-    return best.name, best.usd(tokens_in, tokens_out)
+    best = min(pool, key=lambda x: x.usd(tokens_in, tokens_out, batch))
+    return best.name, best.usd(tokens_in, tokens_out, batch)
 
 
 def row(*, request_id: str, started_wall: float, key: str | None, alias: str | None,
@@ -76,7 +80,7 @@ def row(*, request_id: str, started_wall: float, key: str | None, alias: str | N
         latency_ms: float, trace: Trace, cfg: GatewayConfig, route: Route | None,
         content: dict[str, Any] | None = None, batch: bool = False) -> dict[str, Any]:
     usd = backend.usd(tokens_in, tokens_out) if backend is not None else 0.0
-    other, other_usd = (other_side(cfg, route, backend, tokens_in, tokens_out)
+    other, other_usd = (other_side(cfg, route, backend, tokens_in, tokens_out, batch)
                         if backend is not None and route is not None else (None, None))
     return {
         "id": request_id, "ts": started_wall, "key_name": key, "alias": alias,

@@ -6,7 +6,9 @@ boundary the plan was made for:
 - one self-hosted backend per replica of the chosen deployment (vLLM's default port upward,
   the model under its Hugging Face id, the offer's region, GPU price and capacity);
 - one hosted backend per hosted model the plan places traffic on, with the catalog row's
-  region (the one the residency allows), the regional endpoint where residency needs one,
+  region (the one the residency allows; without residency its global one), the regional
+  endpoint where residency needs one (``endpoints``: each with its source and date) and
+  the model as that endpoint names it,
   and its training and retention terms (``retention_days: 0`` only for a row with zero
   retention; otherwise the 30 days providers keep API data for abuse monitoring);
 - one route per segment route (or name): its backends, ``regions`` from the workload's
@@ -21,37 +23,19 @@ boundary the plan was made for:
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import HostedModel
+from breakeven.planner.endpoints import GLOBAL, REGIONAL, Endpoint
 from breakeven.planner.types import Plan, SegmentSpec
 from breakeven.planner.workload import Workload
 
-__all__ = ["AUDIT_KEY_ENV", "PROVIDERS", "REGIONAL", "gateway_config", "placeholder_sha256"]
+__all__ = ["AUDIT_KEY_ENV", "endpoint_notes", "gateway_config", "hosted_backend",
+           "placeholder_sha256"]
 
-# provider -> (API kind, base URL, environment variable for its key): public endpoints
-PROVIDERS: dict[str, tuple[str, str, str]] = {
-    "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
-    "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "google": ("openai", "https://generativelanguage.googleapis.com/v1beta/openai",
-               "GEMINI_API_KEY"),
-    "together": ("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    "fireworks": ("openai", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
-    "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "deepseek": ("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
-    "deepinfra": ("openai", "https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"),
-}
-# (provider, region) -> endpoint where data stays in the region (the global URL does not
-# promise that); CHANGE-ME parts are the user's project
-REGIONAL: dict[tuple[str, str], tuple[str, str, str]] = {
-    ("openai", "eu"): ("openai", "https://eu.api.openai.com/v1", "OPENAI_API_KEY"),
-    ("google", "eu"): ("openai", "https://europe-west4-aiplatform.googleapis.com/v1/projects/"
-                       "CHANGE-ME-PROJECT/locations/europe-west4/endpoints/openapi",
-                       "GOOGLE_VERTEX_TOKEN"),
-    ("aws-bedrock", "eu"): ("openai", "https://bedrock-runtime.eu-central-1.amazonaws.com/"
-                            "openai/v1", "AWS_BEARER_TOKEN_BEDROCK"),
-}
+
 def placeholder_sha256(i: int) -> str:
     """A hash no key is known to have (0...0, 0...1, one per key, as keys must differ):
     the emitted keys admit nobody until the user fills them in."""
@@ -64,24 +48,37 @@ _DEFAULT_RETENTION_DAYS = 30
 
 
 def _region(regions: tuple[str, ...], residency: tuple[str, ...]) -> str:
-    return next((r for r in regions if r in residency), regions[0]) if residency \
-        else regions[0]
+    """The row's region the residency allows; without residency its global one (where it
+    has one: a region the global endpoint does not keep data in is not claimed)."""
+    if residency:
+        return next((r for r in regions if r in residency), regions[0])
+    return "global" if "global" in regions else regions[0]
 
 
-def _hosted_backend(h: HostedModel, residency: tuple[str, ...]) -> dict[str, Any]:
+def hosted_backend(h: HostedModel, residency: tuple[str, ...]) -> dict[str, Any]:
+    """The gateway backend for a catalog hosted row under a workload's residency."""
     region = _region(h.regions, residency)
-    fallback = ("openai", f"https://CHANGE-ME-{h.provider}/v1",
-                f"{h.provider.upper().replace('-', '_')}_API_KEY")
-    kind, url, key_env = REGIONAL.get((h.provider, region)) or PROVIDERS.get(h.provider,
-                                                                             fallback)
+    fallback = Endpoint("openai", f"https://CHANGE-ME-{h.provider}/v1",
+                        f"{h.provider.upper().replace('-', '_')}_API_KEY",
+                        "no endpoint known for this provider", date(2026, 12, 1))
+    ep = REGIONAL.get((h.provider, region)) or GLOBAL.get(h.provider, fallback)
     return {
-        "name": h.id.replace("/", "-"), "kind": kind, "url": url,
-        "model": h.same_model_as or h.id.split("/")[-1], "hosting": "hosted",
+        "name": h.id.replace("/", "-"), "kind": ep.kind, "url": ep.url,
+        "model": ep.model(h.same_model_as or h.id.split("/")[-1]), "hosting": "hosted",
         "region": region, "no_train": not h.trains_on_data,
         "retention_days": 0 if h.zero_retention else _DEFAULT_RETENTION_DAYS,
-        "price": {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok},
-        "api_key_env": key_env,
+        "price": _price(h), "api_key_env": ep.key_env,
     }
+
+
+def _price(h: HostedModel) -> dict[str, float]:
+    """The row's prices, with its Batch API rates where it has them (batch work is priced
+    at those by the gateway's ledger and the report)."""
+    price = {"input_per_mtok": h.input_per_mtok, "output_per_mtok": h.output_per_mtok}
+    if h.batch_input_per_mtok is not None and h.batch_output_per_mtok is not None:
+        price |= {"batch_input_per_mtok": h.batch_input_per_mtok,
+                  "batch_output_per_mtok": h.batch_output_per_mtok}
+    return price
 
 
 def _self_backends(plan: Plan, cat: Catalog, audit: bool) -> list[dict[str, Any]]:
@@ -162,7 +159,7 @@ def gateway_config(plan: Plan, cat: Catalog, store: str = "sqlite:///breakeven-l
     hosted_names: dict[str, str] = {}
     for placement in chosen.placements:
         if placement.side == "hosted" and placement.model not in hosted_names:
-            backend = _hosted_backend(cat.hosted_model(placement.model), c.residency)
+            backend = hosted_backend(cat.hosted_model(placement.model), c.residency)
             hosted_names[placement.model] = backend["name"]
             backends.append(backend)
     config: dict[str, Any] = {"store": store, "backends": backends,
@@ -174,3 +171,14 @@ def gateway_config(plan: Plan, cat: Catalog, store: str = "sqlite:///breakeven-l
     if c.audit:
         config["audit"] = {"signing_key_env": AUDIT_KEY_ENV, "require_signing": True}
     return config
+
+
+def endpoint_notes(config: dict[str, Any]) -> list[str]:
+    """What the user must know about each emitted hosted endpoint, with its source."""
+    known = {ep.url: ep for ep in [*REGIONAL.values(), *GLOBAL.values()]}
+    out = []
+    for b in config["backends"]:
+        ep = known.get(b["url"])
+        if b["hosting"] == "hosted" and ep is not None and ep.note:
+            out.append(f"{b['name']}: {ep.note} (source: {ep.source}, as of {ep.as_of})")
+    return out

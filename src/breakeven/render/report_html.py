@@ -149,6 +149,19 @@ function render(d) {
     {name: 'hosted', kind: 'bar', color: COLORS.hosted, values: [c.usd_per_mtok.hosted, 0]},
     {name: 'self-hosted', kind: 'bar', color: COLORS.self, values: [0, c.usd_per_mtok.self]}],
     {fmt: usd});
+  const findings = $('findings'); findings.replaceChildren();
+  for (const x of d.idle || []) {
+    el('li', {'data-finding': 'idle', 'data-pool': x.pool}, findings,
+       `remove ${x.idle_replicas} idle replica${x.idle_replicas === 1 ? '' : 's'} of ` +
+       `${x.pool} (${x.replicas} provisioned, ${x.needed_replicas} needed): ` +
+       `${usd(x.monthly_saving_usd)}/month`);
+  }
+  for (const m of d.moves.slice(0, 3)) {
+    el('li', {'data-finding': 'move', 'data-route': m.route}, findings,
+       `move route ${m.route} to ${m.to === 'hosted' ? 'the hosted API' : 'self-hosted'}: ` +
+       `${usd(m.monthly_saving_usd)}/month`);
+  }
+  if (!findings.children.length) el('li', {class: 'muted'}, findings, 'none');
   const table = $('routes'); table.replaceChildren();
   const head = el('tr', {}, table);
   ['route', 'requests', 'tokens in', 'tokens out', 'errors', 'fallbacks', 'escalations',
@@ -207,6 +220,7 @@ _BODY = """
 <div class="verdict" id="verdict"></div>
 <ul id="reasons"></ul>
 <div class="cards" id="cards"></div>
+<h2>Findings</h2><ul id="findings"></ul>
 <div class="charts"><div id="cost-chart"></div><div id="util-chart"></div>
 <div id="route-chart"></div><div id="mtok-chart"></div></div>
 <h2>By route</h2><table id="routes"></table>

@@ -69,6 +69,11 @@ def print_report(data: dict[str, Any], console: Console | None = None) -> None:
                        f"{r['tokens_out']:,}", f"{r['errors']:,}", f"{r['fallbacks']:,}",
                        _usd(r["usd"]))
     con.print(routes)
+    for idle in data.get("idle", []):
+        con.print(f"remove {idle['idle_replicas']} idle replica"
+                  f"{'' if idle['idle_replicas'] == 1 else 's'} of {idle['pool']} "
+                  f"({idle['replicas']} provisioned, {idle['needed_replicas']} needed): "
+                  f"{_usd(idle['monthly_saving_usd'])}/month")
     for move in data["moves"][:3]:
         con.print(f"move `{move['route']}` to {move['to']}: "
                   f"{_usd(move['monthly_saving_usd'])}/month")

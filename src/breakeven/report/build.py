@@ -6,7 +6,8 @@ settings. Output: a JSON-ready dict (schema ``breakeven.report/v1``, docs/schema
 
 The passes, each its own module: the period (``window``), the self-hosted pools and how
 busy they were (``pools``), one pass over the rows (``tally``), the cost, counterfactual and
-crossover figures (``figures``), the proposed moves and the verdict (``verdict``). This
+crossover figures (``figures``), the idle replicas (``idle``), the proposed moves and the
+verdict (``verdict``). This
 module composes them; the economics are stated in each.
 """
 
@@ -16,10 +17,11 @@ from typing import Any
 
 from breakeven.gateway.config import GatewayConfig
 from breakeven.report.figures import figures
+from breakeven.report.idle import idle as idle_of
 from breakeven.report.pools import pools as pools_of
 from breakeven.report.pools import utilisation
 from breakeven.report.tally import input_notes, tally
-from breakeven.report.verdict import moves, verdict
+from breakeven.report.verdict import held_notes, moves, verdict
 from breakeven.report.window import Settings, iso, span, window
 
 __all__ = ["SCHEMA", "Settings", "build", "span"]
@@ -37,19 +39,22 @@ def build(rows: list[dict[str, Any]], since: float, until: float,
     t = tally(rows, w, cfg, pools)
     load = utilisation(pools, t.served, w, settings.target_load)
     f = figures(t, pools, load, w, cfg, settings, planner)
+    idle = idle_of(t, pools, f.costs, w, settings)
     moved = moves(t, pools, f.costs, w, settings)
     return {
         "schema": SCHEMA,
         "window": {"since": iso(since), "until": iso(until), "start": iso(w.start),
                    "hours": w.hours, "month_hours": w.month_hours,
                    "plan": settings.plan_source},
-        "notes": [*input_notes(rows, t, cfg, settings), *load.notes, *f.notes],
+        "notes": [*input_notes(rows, t, cfg, settings), *load.notes, *f.notes,
+                  *held_notes(t)],
         "volume": t.volume_section(f.by_day),
         "utilisation": load.section(),
         "cost": f.cost,
         "counterfactuals": f.counterfactuals,
         "crossover": f.crossover,
         "batch": t.batch.section(),
+        "idle": idle,
         "moves": moved,
-        "verdict": verdict(t, pools, load, w, f, moved, settings),
+        "verdict": verdict(t, pools, load, w, f, moved, idle, settings),
     }

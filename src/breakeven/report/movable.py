@@ -2,8 +2,10 @@
 let a rollup row's traffic reach a backend. Pure.
 
 A report proposes moving traffic only where the gateway itself would have sent it: the
-row's route must exist and list the backend, and ``gateway.policy.choose`` (data class,
-residency, the key's regions) must keep the backend among its candidates. Backends are
+row's route must exist and list the backend (a route with no backend on the other side
+cannot move there, whatever the config holds elsewhere), and ``gateway.policy.choose``
+(data class, residency, the key's regions) must keep the backend among its candidates;
+where it may not, ``Mover.why_not`` says why, for the report's notes. Backends are
 taken as healthy (the question is what the rules allow, not what was up at the time).
 
 Invariants: the answer depends only on (route, data class, key, backend), and is asked of
@@ -51,23 +53,35 @@ def frozen(moving: dict[str, dict[str, Moving]]) -> dict[str, dict[str, Movable]
 
 
 class Mover:
-    """Whether the gateway's rules would let a row's traffic reach a given backend."""
+    """Whether the gateway's rules would let a row's traffic reach a given backend, and
+    if not, why not."""
 
     def __init__(self, cfg: GatewayConfig) -> None:
         self.cfg = cfg
         self.states = {b.name: BackendState() for b in cfg.backends}
-        self.cache: dict[tuple[str, str, str, str], bool] = {}
+        self.cache: dict[tuple[str, str, str, str], str | None] = {}
 
     def may(self, row: dict[str, Any], target: str) -> bool:
+        return self.why_not(row, target) is None
+
+    def why_not(self, row: dict[str, Any], target: str) -> str | None:
+        """None when the row's traffic may reach ``target``; else the reason, a clause."""
         k = (row["alias"], row["data_class"], row["key_name"], target)
         if k not in self.cache:
-            route = self.cfg.route(row["alias"])
-            key = next((x for x in self.cfg.keys if x.name == row["key_name"]), None)
-            ok = route is not None and any(b.name == target for b in self.cfg.backends)
-            if ok:
-                assert route is not None
-                choice = choose(self.cfg, route, row["data_class"], key.regions if key else (),
-                                self.states, 0.0, among=(target,))
-                ok = target in choice.candidates
-            self.cache[k] = ok
+            self.cache[k] = self._why_not(row, target)
         return self.cache[k]
+
+    def _why_not(self, row: dict[str, Any], target: str) -> str | None:
+        route = self.cfg.route(row["alias"])
+        side = "self-hosted" if row["hosting"] == "hosted" else "hosted"
+        if route is None:
+            return "the route is not in the config"
+        if not target or target not in route.backends:  # other_side looks in the route first
+            return f"the route lists no {side} backend"
+        key = next((x for x in self.cfg.keys if x.name == row["key_name"]), None)
+        choice = choose(self.cfg, route, row["data_class"], key.regions if key else (),
+                        self.states, 0.0, among=(target,))
+        if target in choice.candidates:
+            return None
+        return next((why for name, _, why in choice.skipped if name == target),
+                    f"the rules keep it off {target}")

@@ -2,8 +2,10 @@
 
 From the hourly usage rollup: volume per day over the window, mean input and output tokens,
 the peak-to-mean of hourly request rates, and one segment per (route, data class, batch)
-with its share and lengths. Everything the ledger cannot know (quality tier, SLO, team,
-compliance, candidates, prices) comes from the plan's workload when one is given; a segment
+with its share and lengths; given the observed p99 lengths (``run.tails`` reads them from
+the ledger's rows, which the rollup does not keep), the longest request to accept.
+Everything the ledger cannot know (quality tier, SLO, team, compliance, candidates,
+prices) comes from the plan's workload when one is given; a segment
 takes the task, quality, SLO and ``allow_hosted`` of the plan's segment for the same route.
 Failed requests (status >= 400) are not demand and are left out.
 """
@@ -30,8 +32,11 @@ def _plan_segment(base: Workload | None, alias: str) -> Segment | None:
 
 
 def workload(rows: list[dict[str, Any]], hours: float, cfg: GatewayConfig | None,
-             base: Workload | None, name: str) -> dict[str, Any]:
-    """A workload file (as a dict) for the traffic in ``rows`` over ``hours``."""
+             base: Workload | None, name: str,
+             tails: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A workload file (as a dict) for the traffic in ``rows`` over ``hours``; ``tails``:
+    the observed p99 input and output tokens per request (from the ledger's rows), which
+    become ``traffic.max_input_tokens``/``max_output_tokens`` (the launch context)."""
     served = _served(rows)
     total = sum(r["requests"] for r in served)
     if total == 0 or hours <= 0:
@@ -79,12 +84,22 @@ def workload(rows: list[dict[str, Any]], hours: float, cfg: GatewayConfig | None
                     "input_tokens": max(1, round(tokens_in / total)),
                     "output_tokens": round(tokens_out / total),
                     "peak_to_mean": round(max(1.0, peak / mean_per_hour), 3),
-                    "hours_per_day": 24, "days_per_week": 7},
+                    "hours_per_day": 24, "days_per_week": 7,
+                    **_maxima(tails, tokens_in / total, tokens_out / total)},
         "segments": segments,
     })
     out["data_classes"] = _declared_classes(base, cfg, [s["data_class"] for s in segments])
     out.pop("as_of", None)
     return out
+
+
+def _maxima(tails: tuple[int, int] | None, mean_in: float, mean_out: float
+            ) -> dict[str, int]:
+    """The observed p99 lengths, never below the means the file states."""
+    if tails is None:
+        return {}
+    return {"max_input_tokens": max(1, tails[0], round(mean_in)),
+            "max_output_tokens": max(tails[1], round(mean_out))}
 
 
 def _declared_classes(base: Workload | None, cfg: GatewayConfig | None,

@@ -6,6 +6,7 @@ come from the pure ``breakeven.report.build`` and ``breakeven.report.observed``.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from breakeven.report.observed import mismatches, workload
 from breakeven.store import Store
 from breakeven.store import usage as rollup
 
-__all__ = ["Basis", "parse_time", "report"]
+__all__ = ["Basis", "parse_time", "report", "tails"]
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -94,3 +95,29 @@ def report(store: Store, basis: Basis, since: float, until: float | None = None,
     if basis.plan is not None:
         out["notes"] += mismatches(basis.plan, rows, basis.cfg)
     return out, rows
+
+
+_SERVED = ("FROM ledger WHERE ts >= ? AND ts < ? AND status > 0 AND status < 400 "
+           "AND COALESCE(task, '') <> 'identity'")
+
+
+def tails(store: Store, since: float, until: float, q: float = 0.99
+          ) -> tuple[int, int, int] | None:
+    """The ``q`` quantile (nearest rank) of the served requests' input and output tokens
+    in [since, until), and how many requests that is; None for none (blocking).
+
+    The rollup keeps sums only, so this reads the ledger's rows: a count, then per column
+    one ``ORDER BY .. DESC LIMIT 1 OFFSET k`` with k the requests above the quantile (the
+    database keeps the top k + 1, so memory is bounded by 1 - q of the window)."""
+    found = store._fetch(f"SELECT COUNT(*) {_SERVED}", (since, until), False)
+    n = int(found[0][0]) if found else 0
+    if n == 0:
+        return None
+    above = n - math.ceil(q * n - 1e-9)
+    out = []
+    for column in ("tokens_in", "tokens_out"):
+        row = store._fetch(f"SELECT COALESCE({column}, 0) {_SERVED} ORDER BY "
+                           f"COALESCE({column}, 0) DESC LIMIT 1 OFFSET {above}",
+                           (since, until), False)
+        out.append(int(row[0][0]) if row else 0)
+    return out[0], out[1], n

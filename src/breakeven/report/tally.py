@@ -12,10 +12,13 @@ Invariants:
 - a row's hosting is its backend's in the config, else the ledger's;
 - the window's edges cut hours: a row outside the covered hours is counted in the nearest;
 - **hosted** spend is what the ledger recorded; a **self-hosted** row's hosted price is
-  its ``usd_other`` (``unpriced``: requests with no counterfactual price);
+  its ``usd_other`` (``unpriced``: requests with no counterfactual price), which the
+  gateway records at the Batch API's rates for batch lines where the config's price has
+  them (``interactive_priced``: the hosted backends that had none);
 - a row may **move** to the other side only where the gateway's own rules (route, data
   class, the key's regions) would have let it reach that backend; a self-hosted row that
-  may not is ``bound``, hosted spend that may not reach a pool is ``hosted_kept``.
+  may not is ``bound`` (and ``held``: by route, why, for the report's notes), hosted
+  spend that may not reach a pool is ``hosted_kept``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class Batch:
     requests: int
     tokens: int
     hosted_equivalent_usd: float  # of the batch work done on the self-hosted side
+    # hosted backends that priced it with no Batch API rates in the config (interactive)
+    interactive_priced: tuple[str, ...] = ()
 
     def section(self) -> dict[str, Any]:
         return {"requests": self.requests, "tokens": self.tokens,
@@ -101,6 +106,8 @@ class Tally:
     # route -> pool key -> the traffic that may move
     to_hosted: dict[str, dict[str, Movable]]
     to_self: dict[str, dict[str, Movable]]
+    # route -> why its self-hosted traffic may not reach the hosted side -> requests
+    held: dict[str, dict[str, int]]
 
     def volume_section(self, by_day: list[dict[str, Any]]) -> dict[str, Any]:
         v = self.volume
@@ -164,6 +171,7 @@ class _Pass:
         self.groups = (_Groups("alias"), _Groups("backend", ("hosting",)),
                        _Groups("data_class"))
         self.unknown: set[str] = set()
+        self.interactive_priced: set[str] = set()
         self.hourly: dict[str, dict[int, float]] = {key: {} for key in pools}
         self.hourly_batch: dict[str, dict[int, float]] = {key: {} for key in pools}
         self.hosted_usd = self.hosted_kept = 0.0
@@ -175,6 +183,7 @@ class _Pass:
         self.to_hosted: dict[str, dict[str, Moving]] = defaultdict(
             lambda: defaultdict(Moving))
         self.to_self: dict[str, dict[str, Moving]] = defaultdict(lambda: defaultdict(Moving))
+        self.held: dict[str, dict[str, int]] = {}
 
     def add(self, r: dict[str, Any]) -> None:
         self._volume(r)
@@ -221,13 +230,20 @@ class _Pass:
         side["usd"] += r["usd_other"]
         if r["batch"]:
             self.batch["hosted_equivalent_usd"] += r["usd_other"]
+            other = self.known.get(r["other_side"])
+            if other is not None and other.price is not None and not other.price.has_batch:
+                self.interactive_priced.add(other.name)
         if r["other_known"] < r["requests"]:
             side["unpriced"] += r["requests"] - r["other_known"]
-        if self.mover and r["other_side"] and self.mover.may(r, r["other_side"]):
+        why = self.mover.why_not(r, r["other_side"] or "") if self.mover else "no config"
+        if why is None:
             if pool is not None:
                 self.to_hosted[r["alias"]][pool.key].add(h, tokens, r["usd_other"])
         else:
             side["bound"] += r["requests"]
+            if self.mover is not None:
+                held = self.held.setdefault(r["alias"], {})
+                held[why] = held.get(why, 0) + r["requests"]
 
     def _hosted(self, r: dict[str, Any], h: int, tokens: int, slot: dict[str, Any]) -> None:
         self.hosted_usd += r["usd"]
@@ -253,8 +269,10 @@ class _Pass:
             served=Served(self.hourly, self.hourly_batch),
             hosted_usd=self.hosted_usd, hosted_kept=self.hosted_kept,
             ledger_self_usd=self.ledger_self_usd,
-            self_side=SelfSide(**self.self_side), batch=Batch(**self.batch),
-            to_hosted=frozen(self.to_hosted), to_self=frozen(self.to_self))
+            self_side=SelfSide(**self.self_side),
+            batch=Batch(**self.batch, interactive_priced=tuple(sorted(self.interactive_priced))),
+            to_hosted=frozen(self.to_hosted), to_self=frozen(self.to_self),
+            held=self.held)
 
 
 def tally(rows: list[dict[str, Any]], w: Window, cfg: GatewayConfig | None,
@@ -283,6 +301,11 @@ def input_notes(rows: list[dict[str, Any]], t: Tally, cfg: GatewayConfig | None,
     if settings.ops_usd_per_month is None:
         notes.append("no plan given: the ops time of running GPUs is not counted "
                      "(pass --plan WORKLOAD.yaml)")
+    if t.batch.interactive_priced:
+        notes.append("batch work is priced at the interactive rates of "
+                     f"{', '.join(t.batch.interactive_priced)}: no batch_input_per_mtok / "
+                     "batch_output_per_mtok in its price (add the provider's Batch API "
+                     "rates; 'plan --emit-gateway' copies them from the catalog)")
     if cfg is not None and t.unknown:
         notes.append(f"backends in the ledger but not in the config: {', '.join(t.unknown)} "
                      "(their self-hosted GPUs are not costed)")
