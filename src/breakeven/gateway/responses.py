@@ -2,15 +2,16 @@
 
 ``POST /v1/responses`` checks the request (``responses_wire.request``), continues the
 conversation of ``previous_response_id`` from the store (this key's, unexpired, stored),
-and classifies everything the backends will see - this turn's items, the stored history,
-``instructions``, tool outputs, every other field (the ``scan`` walk) - with the stored
-turn's data class in force too. The chat body it becomes goes through the same
-``dispatch`` (boundary, pseudonymisation, fallback, cascade) and ``recorder`` (ledger row,
-endpoint ``responses``) as a chat completion; a stream through ``responses_stream``. The
-answer is stored before the caller gets it, unless ``store`` is false or the data class
-may not be kept (``responses.never_store``): then a row says why, and continuing from it
-is a 400. ``GET``/``DELETE /v1/responses/{id}`` and ``GET .../input_items`` read the
-caller's own rows only: another key's id does not exist (404).
+and classifies everything: the chat body exactly as a backend will get it (this turn's
+items, the stored history, ``instructions``, tool outputs) and every field not sent on
+(the ``scan`` walk), with the stored turn's data class in force too. The chat body goes
+through the same ``dispatch`` (boundary, pseudonymisation, fallback, cascade) and
+``recorder`` (ledger row, endpoint ``responses``) as a chat completion; a stream through
+``responses_stream``. The answer is stored before the caller gets it, unless ``store``
+is false or the data class may not be kept (``responses.never_store``): then a row says
+why, and continuing from it is a 400. ``GET``/``DELETE /v1/responses/{id}`` and
+``GET .../input_items`` read the caller's own rows only: another key's id does not
+exist (404).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ class ResponsesApi:
         turn = wire.request(body)
         history, prior = await self._history(key, turn.previous)
         chat = wire.to_chat(turn, history)
-        seen = {**body, "input": [*history, *turn.items]}  # all the backends will see
+        # what is scanned: the chat body exactly as a backend gets it (the stored history
+        # in it), and every field that is not sent on (metadata, user, ...)
+        seen = {**{k: v for k, v in body.items() if k not in wire.SENT}, **chat}
         await self._admit(call, request, seen, chat, prior, len(raw))
         route = call.route
         assert route is not None
@@ -127,7 +130,7 @@ class ResponsesApi:
         cfg, key = self.s.cfg, call.key
         assert key is not None
         if prior is not None:
-            size += len(orjson.dumps(seen["input"]))
+            size += len(orjson.dumps(seen["messages"]))
 
         def declared() -> str:
             said = header_class(cfg, key, request.headers)

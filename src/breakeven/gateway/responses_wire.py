@@ -22,7 +22,11 @@ from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["Turn", "output_items", "request", "response", "shell", "to_chat", "usage"]
+__all__ = ["SENT", "Turn", "output_items", "request", "response", "shell", "to_chat", "usage"]
+
+# the fields ``to_chat`` turns into the chat body; every other field is not sent on
+SENT = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text",
+                  "max_output_tokens", "temperature", "top_p", "stream"})
 
 # accepted and not sent on: they change nothing a chat backend does
 _IGNORED = frozenset({"include", "truncation", "service_tier", "prompt_cache_key",
@@ -181,10 +185,10 @@ def _item(item: Any, where: str) -> dict[str, Any]:
         if not isinstance(item.get("call_id"), str):
             raise _bad(f"{where}.call_id", "must be a string")
         output = item.get("output")
-        if isinstance(output, list):
-            output = "".join(_part_text(p, f"{where}.output[{j}]")
-                             for j, p in enumerate(output))
-        if not isinstance(output, str):
+        if isinstance(output, list):  # kept as parts: never glued (see _chat_content)
+            output = [{"type": "input_text", "text": _part_text(p, f"{where}.output[{j}]")}
+                      for j, p in enumerate(output)]
+        if not isinstance(output, str | list):
             raise _bad(f"{where}.output", "must be a string (or a list of text parts)")
         return {"type": "function_call_output", "call_id": item["call_id"], "output": output}
     if kind == "reasoning":  # a model's own reasoning passed back: nothing a chat API takes
@@ -236,9 +240,12 @@ def _part_text(part: Any, where: str) -> str:
 
 # -- to a chat completions body --------------------------------------------------------------
 def _chat_content(item: dict[str, Any]) -> str | list[dict[str, Any]]:
+    """The message's parts as chat content. Never joined: each string reaches the backend
+    as the caller wrote it, as the scan read it and as the pseudonymiser will (two parts
+    glued could hide a value from the detector)."""
     parts = item["content"]
-    if all(p["type"] in _TEXT_PARTS for p in parts):
-        return "".join(p["text"] for p in parts)
+    if len(parts) == 1 and parts[0]["type"] in _TEXT_PARTS:
+        return str(parts[0]["text"])
     out: list[dict[str, Any]] = []
     for p in parts:
         if p["type"] == "input_image":
@@ -269,8 +276,10 @@ def _messages(items: list[dict[str, Any]], instructions: str | None) -> list[dic
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": item["output"]})
+            output = item["output"]
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content":
+                             output if isinstance(output, str) else
+                             [{"type": "text", "text": p["text"]} for p in output]})
     return messages
 
 
