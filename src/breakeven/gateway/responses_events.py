@@ -82,8 +82,9 @@ class Events:
         text = delta.get("content")
         if isinstance(text, str) and text:
             events += self._text_delta(text)
-        for call in delta.get("tool_calls") or []:
-            if isinstance(call, dict):
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            if isinstance(call, dict) and isinstance(call.get("index", 0), int):
                 events += self._call_delta(call)
         if choice.get("finish_reason"):
             self.finish = choice["finish_reason"]
@@ -126,7 +127,8 @@ class Events:
 
     def _call_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         index = call.get("index", 0)
-        fn = call.get("function") or {}
+        fn = call.get("function")
+        fn = fn if isinstance(fn, dict) else {}
         events: list[dict[str, Any]] = []
         item = self._calls.get(index)
         if item is None:

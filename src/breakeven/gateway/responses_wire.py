@@ -76,7 +76,10 @@ def request(body: dict[str, Any]) -> Turn:
     """The checked request, or the 400 that names its first malformed field."""
     for field in body:
         if field not in _FIELDS:
-            raise ApiError(400, f"unknown parameter '{field}' for /v1/responses", field)
+            raise ApiError(400, f"unsupported parameter '{field}' for /v1/responses on this "
+                                "gateway", field)
+    if not isinstance(body.get("model"), str):
+        raise ApiError(400, "'model' is required and must be a string", "model")
     if body.get("background"):
         raise _bad("background", "is not supported by this gateway (send false or omit it)")
     for field in ("instructions", "previous_response_id"):
@@ -355,8 +358,11 @@ def output_items(message: dict[str, Any], rid: str) -> list[dict[str, Any]]:
                       "role": "assistant", "content": [
                           {"type": "output_text", "text": text, "annotations": [],
                            "logprobs": []}]})
-    for i, call in enumerate(message.get("tool_calls") or []):
-        fn = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for i, call in enumerate(calls if isinstance(calls, list) else []):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            continue  # not a function call (an upstream's odd shape): nothing to show
         items.append({"id": f"fc_{rid[5:]}_{len(items)}", "type": "function_call",
                       "status": "completed", "call_id": call.get("id") or f"call_{i}",
                       "name": fn.get("name") or "", "arguments": fn.get("arguments") or ""})
