@@ -159,7 +159,7 @@ class Events:
         item, index = c["item"], c["index"]
         item["status"] = "completed"
         return [self._event("response.function_call_arguments.done", item_id=item["id"],
-                            output_index=index, name=item["name"], arguments=item["arguments"]),
+                            output_index=index, arguments=item["arguments"]),
                 self._event("response.output_item.done", output_index=index,
                             item=copy.deepcopy(item))]
 
