@@ -181,7 +181,7 @@ def test_store_false_is_not_kept_and_cannot_be_continued(rig):
         out = c.responses.create(model="echo", input="forget me", store=False)
         with pytest.raises(openai.NotFoundError):
             c.responses.retrieve(out.id)
-        with pytest.raises(openai.BadRequestError) as err:
+        with pytest.raises(openai.NotFoundError) as err:
             c.responses.create(model="echo", input="x", previous_response_id=out.id)
     assert "store: false" in err.value.message
     assert err.value.body["param"] == "previous_response_id"

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from breakeven.store import open_store
-from breakeven.store.responses import Conversations
+from breakeven.store.responses import PURGE_S, Conversations
 from tests.support import upstreams
 from tests.support.configs import GPU, KEYS, sha
 from tests.support.ledgers import ledger
@@ -131,10 +131,12 @@ def test_retention_expires_rows_and_every_read_is_per_key(store_url):
         assert rows.get("resp_a", "other", now=109.0) is None  # another key's id
         assert rows.get("resp_b", "app", now=109.0).withheld == "not stored"
         assert rows.get("resp_a", "app", now=110.0) is None  # past its retention
-        rows.put("resp_c", "app", "general", 10.0, content, now=112.0)  # purges resp_a
+        rows.put("resp_c", "app", "general", 10.0, content, now=112.0)  # within a minute
+        assert len(store.query("SELECT id FROM responses")) == 3  # unread, not yet deleted
+        rows.put("resp_d", "app", "general", 10.0, content, now=100.0 + PURGE_S + 1)
         left = store.query("SELECT id FROM responses ORDER BY id")
-        assert left == [("resp_b",), ("resp_c",)]
-        assert rows.purge(now=200.0) == 2
-        assert not rows.delete("resp_c", "app")
+        assert left == [("resp_d",)]  # the first write a minute on deleted the expired
+        assert rows.purge(now=500.0) == 1
+        assert not rows.delete("resp_d", "app")
     finally:
         asyncio.run(store.close())

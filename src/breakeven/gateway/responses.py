@@ -112,10 +112,11 @@ class ResponsesApi:
         """The items before this turn and the class they were sent under."""
         if previous is None:
             return [], None
-        stored = await self.s.store.in_reader(self.conversations.get, previous, key.name)
+        stored = await self.conversations.find(previous, key.name)
         if stored is None:
             raise ApiError(404, f"Previous response with id '{previous}' not found (it "
-                                "expired, was deleted, or belongs to another key)",
+                                "expired, was deleted, was created with store: false, or "
+                                "belongs to another key)",
                            "previous_response_id", code="previous_response_not_found")
         if stored.content is None:
             raise ApiError(400, f"previous response '{previous}' was not stored "
@@ -147,17 +148,17 @@ class ResponsesApi:
                     out: dict[str, Any]) -> None:
         key = call.key
         assert key is not None
+        if not turn.store:  # as OpenAI: not kept, so not found later (and no write now)
+            return
         withheld = None
-        if not turn.store:
-            withheld = "it was created with store: false"
-        elif not self.s.cfg.responses.storable(call.data_class):
+        if not self.s.cfg.responses.storable(call.data_class):
             withheld = (f"its data class '{call.data_class}' is never stored "
                         "(responses.never_store)")
         content = None if withheld else {"response": out, "input": turn.items,
                                          "context": history}
         try:
-            await self.s.store.in_reader(self.conversations.put, out["id"], key.name,
-                                         call.data_class, self.retention_s, content, withheld)
+            await self.conversations.keep(out["id"], key.name, call.data_class,
+                                          self.retention_s, content, withheld)
         except Exception as exc:  # any store failure: the caller hears it, never a 500
             raise ApiError(503, f"the response store is unavailable ({type(exc).__name__}); "
                                 "the response was not stored", type_="server_error",
@@ -166,7 +167,7 @@ class ResponsesApi:
     async def _own(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         key = self.s.auth.caller(request.headers)
         rid = request.match_info["response_id"]
-        stored = await self.s.store.in_reader(self.conversations.get, rid, key.name)
+        stored = await self.conversations.find(rid, key.name)
         if stored is None or stored.content is None:
             raise ApiError(404, f"No response found with id '{rid}'.", "response_id",
                            code="not_found")
@@ -191,7 +192,7 @@ class ResponsesApi:
     async def delete(self, request: web.Request) -> web.Response:
         key = self.s.auth.caller(request.headers)
         rid = request.match_info["response_id"]
-        if not await self.s.store.in_reader(self.conversations.delete, rid, key.name):
+        if not await self.conversations.drop(rid, key.name):
             raise ApiError(404, f"No response found with id '{rid}'.", "response_id",
                            code="not_found")
         return web.json_response({"id": rid, "object": "response.deleted", "deleted": True})

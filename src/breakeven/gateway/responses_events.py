@@ -17,7 +17,6 @@ stream began is ``response.failed``. Each event goes out as ``event: TYPE`` plus
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
@@ -60,14 +59,15 @@ class Events:
         return b"".join(out)
 
     def _snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy({**self.base, "output": self.output})
+        # shallow: an event is serialised before the next chunk changes anything, and a
+        # change replaces an item's key (status, content, arguments), never edits inside
+        return {**self.base, "output": [dict(i) for i in self.output]}
 
     def start(self) -> list[dict[str, Any]]:
         """created and in_progress: the Response with no output yet (they go out just
         before the first item's events, which the first chunk may have made already)."""
-        empty = {**self.base, "output": []}
-        return [self._event("response.created", response=copy.deepcopy(empty)),
-                self._event("response.in_progress", response=copy.deepcopy(empty))]
+        return [self._event("response.created", response={**self.base, "output": []}),
+                self._event("response.in_progress", response={**self.base, "output": []})]
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """The events one chunk stands for (its finish is kept for ``end``)."""
@@ -100,7 +100,7 @@ class Events:
             self.output.append(item)
             events.append(self._event("response.output_item.added",
                                       output_index=self._text["index"],
-                                      item=copy.deepcopy(item)))
+                                      item=dict(item)))
             events.append(self._event("response.content_part.added", item_id=item["id"],
                                       output_index=self._text["index"], content_index=0,
                                       part=_part("")))
@@ -123,7 +123,7 @@ class Events:
                 self._event("response.content_part.done", item_id=item["id"],
                             output_index=index, content_index=0, part=_part(text)),
                 self._event("response.output_item.done", output_index=index,
-                            item=copy.deepcopy(item))]
+                            item=dict(item))]
 
     def _call_delta(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         index = call.get("index", 0)
@@ -142,7 +142,7 @@ class Events:
             self.output.append(item)
             events.append(self._event("response.output_item.added",
                                       output_index=len(self.output) - 1,
-                                      item=copy.deepcopy(item)))
+                                      item=dict(item)))
         args = fn.get("arguments")
         if isinstance(args, str) and args:
             item["arguments"] += args
@@ -161,7 +161,7 @@ class Events:
         return [self._event("response.function_call_arguments.done", item_id=item["id"],
                             output_index=index, arguments=item["arguments"]),
                 self._event("response.output_item.done", output_index=index,
-                            item=copy.deepcopy(item))]
+                            item=dict(item))]
 
     def closing(self) -> list[dict[str, Any]]:
         """The items' done events: sent once the record is committed, with ``end``."""
