@@ -236,3 +236,20 @@ def test_a_failure_before_the_first_byte_is_an_http_error(sim_8b, tmp_path):
         assert err.value.status_code == 502
     finally:
         r.stop()
+
+
+def test_pseudonymised_for_a_native_hosted_backend_and_restored(sim_8b, tmp_path):
+    extra = "data_classes: {pii: {hosting: [self, hosted], action: pseudonymise}}"
+    r = Rig(sim_8b.url, tmp_path, f"sqlite:///{tmp_path}/l.db", extra)
+    try:
+        with r.client() as c:
+            out = c.responses.create(model="native", input="refund jane.doe@example.com")
+            with c.responses.stream(model="native",
+                                    input="refund jane.doe@example.com") as stream:
+                streamed = stream.get_final_response()
+    finally:
+        r.stop()
+    sent = [json.dumps(body) for body in r.native_log]
+    assert len(sent) == 2 and all("jane.doe" not in s and "[EMAIL_1]" in s for s in sent)
+    assert out.output_text == "native: refund jane.doe@example.com"  # restored
+    assert streamed.output_text.strip() == "native: refund jane.doe@example.com"

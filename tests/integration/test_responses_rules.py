@@ -39,6 +39,8 @@ routes:
   - {{alias: faulty, backends: [faulty]}}
   - {{alias: fallback, backends: [dead, echo]}}
   - {{alias: claude, backends: [claude]}}
+  - {{alias: cascade, backends: [echo, claude], cascade: {{first: [echo], then: [claude],
+      min_mean_logprob: null}}}}
 keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
 """
 
@@ -140,3 +142,19 @@ def test_retention_expires_rows_and_every_read_is_per_key(store_url):
         assert not rows.delete("resp_d", "app")
     finally:
         asyncio.run(store.close())
+
+
+def test_a_cascade_buffers_then_streams_the_events(rig):
+    with _client(rig) as c:
+        with c.responses.stream(model="cascade", input="one two") as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+        plain = c.responses.create(model="cascade", input="three")
+    types = [e.type for e in events]
+    assert types[:4] == ["response.created", "response.in_progress",
+                         "response.output_item.added", "response.content_part.added"]
+    assert types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert final.output_text == "echo: one two" and plain.output_text == "echo: three"
+    assert rig.claude_log == []  # the open model's answer was kept
+    assert rig.log[-2]["stream"] is False  # a cascade asks without streaming
