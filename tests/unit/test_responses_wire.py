@@ -181,3 +181,25 @@ def test_a_native_stream_reads_back_as_chat_chunks():
         {"type": "output_text", "text": "pa"}]}]}, "a", "up")
     assert answer["choices"][0]["finish_reason"] == "length"
     assert json.dumps(answer)  # plain JSON, as the chat path expects
+
+
+def _cfg(**extra):
+    from breakeven.gateway.config import GatewayConfig
+
+    return GatewayConfig.model_validate({
+        "backends": [{"name": "claude", "kind": "anthropic", "url": "http://x/v1",
+                      "model": "c", "hosting": "hosted",
+                      "price": {"input_per_mtok": 1, "output_per_mtok": 1}, **extra}],
+        "routes": [{"alias": "chat", "backends": ["claude"]}]})
+
+
+def test_the_config_refuses_what_cannot_work_before_the_start():
+    from breakeven.gateway.boundary import boundary
+
+    assert not any("serves_responses" in p for p in boundary(_cfg(), {}).problems)
+    assert any("serves_responses is for OpenAI-wire backends" in p
+               for p in boundary(_cfg(serves_responses=True), {}).problems)
+    cfg = _cfg().model_copy(update={"responses": _cfg().responses.model_copy(
+        update={"never_store": ("secret", "sekret")})})
+    assert any("unknown data class 'sekret'" in p for p in boundary(cfg, {}).problems)
+    assert cfg.responses.storable("pii") and not cfg.responses.storable("pii+secret")

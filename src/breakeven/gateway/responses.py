@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from breakeven.errors import ApiError, InputError
+from breakeven.errors import ApiError
 from breakeven.gateway import responses_stream
 from breakeven.gateway import responses_wire as wire
 from breakeven.gateway.call import Call, new_call
@@ -42,12 +42,7 @@ _SAMPLING = ("temperature", "top_p", "max_tokens", "response_format")
 
 class ResponsesApi:
     def __init__(self, services: Services) -> None:
-        for b in services.cfg.backends:  # a misconfiguration fails at start
-            if b.serves_responses and b.kind != "openai":
-                raise InputError(f"backend {b.name}: 'serves_responses' is for OpenAI-wire "
-                                 f"backends (kind openai), not kind {b.kind}",
-                                 where="backends")
-        self.s = services
+        self.s = services  # the config's problems (boundary._responses) refused the start
         self.conversations = Conversations(services.store)
         self.retention_s = services.cfg.responses.retention_days * 86400
 
