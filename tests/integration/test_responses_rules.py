@@ -158,3 +158,20 @@ def test_a_cascade_buffers_then_streams_the_events(rig):
     assert final.output_text == "echo: one two" and plain.output_text == "echo: three"
     assert rig.claude_log == []  # the open model's answer was kept
     assert rig.log[-2]["stream"] is False  # a cascade asks without streaming
+
+
+def test_a_store_that_cannot_keep_the_response_is_a_clear_error(rig, tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.db") as db:  # the table gone under the gateway
+        db.execute("DROP TABLE responses")
+    with _client(rig) as c:
+        with pytest.raises(openai.APIStatusError) as err:
+            c.responses.create(model="echo", input="keep me")
+        assert err.value.status_code == 503 and err.value.body["code"] == "store_unavailable"
+        events = list(c.responses.create(model="echo", input="stream me", stream=True))
+        kept = c.responses.create(model="echo", input="not kept", store=False)
+    assert events[-1].type == "response.failed" and "not stored" in \
+        events[-1].response.error.message
+    assert kept.output_text == "echo: not kept"  # store: false needs no store
+    assert [r["status"] for r in ledger(rig.store)[-3:]] == [503, 503, 200]

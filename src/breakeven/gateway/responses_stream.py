@@ -10,13 +10,14 @@ go out only after the response is stored (``keep``) and the ledger record is com
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from breakeven.errors import UpstreamError
+from breakeven.errors import ApiError, UpstreamError
 from breakeven.gateway import pseudonym, upstream
 from breakeven.gateway.call import Call
 from breakeven.gateway.config import Backend
@@ -117,12 +118,21 @@ async def _finish(request: web.Request, call: Call, events: Events,
     head = [] if response is not None else events.start()
     closing = events.closing()
     final = events.response(time.time())
-    await keep(final)
-    response = response or await _open(request, call)
-    await recorder.record(call, 200, None)  # committed before the end goes out
-    await response.write(events.emit(head + closing + events.end(final)))
-    await response.write_eof()
-    return response
+    try:
+        await keep(final)
+        await recorder.record(call, 200, None)  # committed before the end goes out
+    except ApiError as exc:  # the store or the ledger failed: an error status if we can
+        if response is None:
+            raise
+        if not call.logged:
+            with contextlib.suppress(ApiError):  # the ledger is down too: still say why
+                await recorder.record(call, exc.status, exc.message)
+        await response.write(events.emit(events.failed(exc.message)))
+        return response
+    opened = response or await _open(request, call)
+    await opened.write(events.emit(head + closing + events.end(final)))
+    await opened.write_eof()
+    return opened
 
 
 async def replay(request: web.Request, call: Call, base: dict[str, Any],
