@@ -33,6 +33,7 @@ routes:
   - {{alias: sim, backends: [llama]}}
   - {{alias: echo, backends: [echo]}}
   - {{alias: native, backends: [native]}}
+  - {{alias: mixed, backends: [native, echo]}}
 keys:
   - {{name: app, sha256: {sha(KEYS['app'])}}}
   - {{name: hr, sha256: {sha(KEYS['hr'])}}}
@@ -253,3 +254,16 @@ def test_pseudonymised_for_a_native_hosted_backend_and_restored(sim_8b, tmp_path
     assert len(sent) == 2 and all("jane.doe" not in s and "[EMAIL_1]" in s for s in sent)
     assert out.output_text == "native: refund jane.doe@example.com"  # restored
     assert streamed.output_text.strip() == "native: refund jane.doe@example.com"
+
+
+def test_a_stored_turns_class_holds_on_the_next_turn(rig):
+    with rig.client() as c:
+        first = c.responses.create(model="mixed", input="hello",
+                                   extra_headers={"x-data-class": "pii"})
+        second = c.responses.create(model="mixed", input="and then?",
+                                    previous_response_id=first.id)
+        fresh = c.responses.create(model="mixed", input="a new conversation")
+    assert first.output_text == "echo: hello"  # pii: self-hosted only
+    assert second.output_text == "echo: and then?"  # no header, no finding: still pii
+    assert fresh.output_text == "native: a new conversation"  # general: the first backend
+    assert len(rig.native_log) == 1
