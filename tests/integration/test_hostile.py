@@ -122,6 +122,30 @@ def test_hypothesis_bodies_never_cause_a_5xx(hostile, body):
         assert json.loads(raw)["error"]["message"]
 
 
+_responses_fields = st.fixed_dictionaries({}, optional={
+    "model": st.sampled_from(["chat", "embed", "nope"]) | _json,
+    "input": st.text(max_size=30) | st.lists(st.fixed_dictionaries({}, optional={
+        "type": st.sampled_from(["message", "function_call", "function_call_output",
+                                 "reasoning", "web_search_call"]) | _json,
+        "role": st.sampled_from(["user", "assistant", "developer", "x"]) | _json,
+        "content": st.text(max_size=20) | _json, "call_id": _json, "name": _json,
+        "arguments": _json, "output": _json}), max_size=3) | _json,
+    "instructions": _json, "tools": _json, "tool_choice": _json, "text": _json,
+    "max_output_tokens": _json, "temperature": _json, "store": _json, "stream": _json,
+    "previous_response_id": _json, "metadata": _json, "unknown_field": _json,
+})
+
+
+@given(body=_responses_fields)
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_hypothesis_responses_bodies_never_cause_a_5xx(hostile, body):
+    status, raw = hostile.post("/v1/responses", json.dumps(body).encode())
+    assert status < 500, (body, raw[:300])
+    if status >= 400:
+        assert json.loads(raw)["error"]["message"]
+
+
 @pytest.mark.parametrize("data", [
     b"\xff\xfe not utf-8", b"{" * 5000, b"[" * 100000 + b"]" * 100000, b"", b"null",
     json.dumps({"model": "chat", "messages": [{"role": "user", "content": "x"}],

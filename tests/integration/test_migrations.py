@@ -47,8 +47,10 @@ COLUMNS = {
     "batch_lines": ["batch_id", "line_no", "custom_id", "alias", "data_class", "body",
                     "state", "attempts", "owner", "lease_until", "backend", "request_id",
                     "result"],
+    "responses": ["id", "key_name", "created_at", "expires_at", "data_class", "withheld",
+                  "content"],
 }
-INDEXES = {"batch_lines_queue", "batch_lines_batch", "files_by_owner"}
+INDEXES = {"batch_lines_queue", "batch_lines_batch", "files_by_owner", "responses_by_expiry"}
 
 # -- a ledger written by the schema of 2026-11 (main before migrations), copied verbatim ----
 SCHEMA_2026_11 = {

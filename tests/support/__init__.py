@@ -9,6 +9,8 @@ fixtures in ``tests/conftest.py``), never from one another.
   session's own PostgreSQL server (``PostgresServer``, behind the ``postgres_server``
   fixture).
 - ``upstreams``: small fake upstreams (faulty OpenAI, Anthropic wire format) in a thread.
+- ``responses_upstreams``: a recording chat upstream and a backend serving the Responses
+  API itself, for the ``/v1/responses`` tests.
 - ``ledgers``: reading a ledger back; traffic through a gateway for the report tests.
 - ``batches``: the Batch API helpers (input lines, polling, a gateway with two sims).
 - ``otlp``: an OTLP/HTTP receiver (``Collector``) that decodes what a gateway exports.

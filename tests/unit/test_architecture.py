@@ -28,6 +28,8 @@ PURE_MODULES = [
     "breakeven.gateway.openapi", "breakeven.gateway.identity", "breakeven.gateway.record",
     "breakeven.gateway.batch.admission", "breakeven.gateway.throttle",
     "breakeven.gateway.telemetry_config",
+    "breakeven.gateway.responses_wire", "breakeven.gateway.responses_events",
+    "breakeven.gateway.responses_native", "breakeven.gateway.responses_config",
 ]
 # Not "socket": pydantic's model construction imports email.utils, which imports it; the
 # core itself opens nothing. These are the adapters the core must never pull in.

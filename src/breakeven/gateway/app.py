@@ -1,6 +1,6 @@
 """``breakeven gateway``'s HTTP application: the routes and the middleware, nothing else.
 
-``build_app`` maps paths to handlers (``inference``, ``batch.api``, ``operations``,
+``build_app`` maps paths to handlers (``inference``, ``responses``, ``batch.api``, ``operations``,
 ``dashboard``), puts the services on the application (``state.SERVICES``), installs the one
 error middleware (``errors``) with the edge's guard inside it (``guard``: body deadline,
 failed-auth throttle) and the lifecycle of the background tasks (``cleanup_ctx``):
@@ -20,6 +20,7 @@ from aiohttp import web
 from breakeven.gateway import dashboard, errors, guard, memory, operations, pii
 from breakeven.gateway.batch.api import BatchApi
 from breakeven.gateway.inference import Inference
+from breakeven.gateway.responses import ResponsesApi
 from breakeven.gateway.state import SERVICES, Services
 from breakeven.store import usage
 
@@ -34,6 +35,11 @@ def build_app(services: Services) -> web.Application:
     inference = Inference(services)
     for endpoint in ("chat/completions", "completions", "embeddings"):
         app.router.add_post(f"/v1/{endpoint}", inference.handler(endpoint))
+    responses = ResponsesApi(services)
+    app.router.add_post("/v1/responses", responses.create)
+    app.router.add_get("/v1/responses/{response_id}", responses.get)
+    app.router.add_delete("/v1/responses/{response_id}", responses.delete)
+    app.router.add_get("/v1/responses/{response_id}/input_items", responses.input_items)
     batch = BatchApi(services.batches, services.auth, services.cfg.limits.body_timeout_s)
     app.router.add_post("/v1/files", batch.upload)
     app.router.add_get("/v1/files", batch.files)

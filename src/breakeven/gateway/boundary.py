@@ -3,8 +3,9 @@
 For every route and data class: which backends may serve it and why the others may not
 (the same ``policy.choose`` the gateway runs, on healthy backends). Problems stop the
 gateway (an upstream key variable that is not set, an Anthropic backend on an embeddings
-route); warnings do not (a data class that no backend of a route may serve, a hosted
-backend that trains on or keeps your data, no client keys, an unsigned audit chain).
+route or with ``serves_responses``, an unknown class in ``responses.never_store``);
+warnings do not (a data class that no backend of a route may serve, a hosted backend that
+trains on or keeps your data, no client keys, an unsigned audit chain).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Boundary:
 
 def boundary(cfg: GatewayConfig, env: Mapping[str, str]) -> Boundary:
     rows, problems, warnings = _routes(cfg)
-    problems += _backend_keys(cfg, env) + cfg.telemetry.problems(env)
+    problems += _backend_keys(cfg, env) + cfg.telemetry.problems(env) + _responses(cfg)
     warnings += _data_terms(cfg) + _key_regions(cfg)
     for name, rule in cfg.classes.items():
         if rule.action == "block":
@@ -80,6 +81,18 @@ def _routes(cfg: GatewayConfig) -> tuple[list[_Row], list[str], list[str]]:
 def _backend_keys(cfg: GatewayConfig, env: Mapping[str, str]) -> list[str]:
     return [f"backend '{b.name}': environment variable {b.api_key_env} (its API key) is "
             "not set" for b in cfg.backends if b.api_key_env and not env.get(b.api_key_env)]
+
+
+def _responses(cfg: GatewayConfig) -> list[str]:
+    """The Responses API's settings: a passthrough only an OpenAI-wire API has, classes
+    that exist."""
+    out = [f"backend '{b.name}': serves_responses is for OpenAI-wire backends (kind "
+           f"openai), not kind {b.kind}" for b in cfg.backends
+           if b.serves_responses and b.kind != "openai"]
+    out += [f"responses.never_store names unknown data class '{c}' (known: "
+            f"{', '.join(cfg.classes)})" for c in cfg.responses.never_store
+            if c not in cfg.classes]
+    return out
 
 
 def _data_terms(cfg: GatewayConfig) -> list[str]:

@@ -20,7 +20,8 @@ from breakeven.gateway.record import Trace
 __all__ = ["ANONYMOUS", "ENDPOINT_TASK", "Call", "new_call"]
 
 # the task a route must serve for each endpoint the gateway relays
-ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings"}
+ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings",
+                 "responses": "chat"}
 # the caller when the config has no keys: everything is open, and the ledger says so
 ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
 _IDS = random.Random(os.urandom(16))  # request ids are unique, not secret: no syscall each

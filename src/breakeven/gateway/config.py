@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from breakeven.gateway.price import Price
+from breakeven.gateway.responses_config import Responses
 from breakeven.gateway.telemetry_config import Telemetry
 
 __all__ = [
@@ -37,11 +38,10 @@ __all__ = [
 ]
 
 Hosting = Literal["self", "hosted"]
-# the gateway endpoints each backend API has an equivalent of (Anthropic's has no
-# completions or embeddings); the upstream registry implements one class per kind here
+# the gateway endpoints each backend API has an equivalent of (responses: as chat)
 KIND_ENDPOINTS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat/completions", "completions", "embeddings"}),
-    "anthropic": frozenset({"chat/completions"}),
+    "openai": frozenset({"chat/completions", "completions", "embeddings", "responses"}),
+    "anthropic": frozenset({"chat/completions", "responses"}),
 }
 
 
@@ -97,11 +97,11 @@ class Backend(_Spec):
     max_concurrency: int = Field(default=256, ge=1)
     timeouts: Timeouts = Timeouts()
     supports_logprobs: bool = True
+    serves_responses: bool = False  # has /v1/responses itself (kind openai): passed through
     identity: Identity | None = None
-    batch_priority: int | None = Field(
-        default=None, ge=1, description="the engine's request priority for batch lines "
-        "(vLLM --scheduling-policy priority: lower runs first; interactive requests are "
-        "sent with 0)")
+    batch_priority: int | None = Field(default=None, ge=1, description="the engine's "
+        "request priority for batch lines (vLLM --scheduling-policy priority: lower runs "
+        "first; interactive requests are sent with 0)")
 
     @model_validator(mode="after")
     def _costed(self) -> Backend:
@@ -241,9 +241,8 @@ class Limits(_Spec):
     auth_failure_burst: int = Field(default=20, ge=1)
     ready_probe_s: float = Field(default=5.0, gt=0, description="how often /readyz's "
                                  "background probe asks each self-hosted backend")
-    metrics_auth: Literal["none", "key", "admin"] = Field(
-        default="none", description="what /metrics requires: nothing, any valid key, or an "
-        "admin key")
+    metrics_auth: Literal["none", "key", "admin"] = Field(default="none", description=
+        "what /metrics requires: nothing, any valid key, or an admin key")
     report_max_days: int = Field(default=400, ge=1, description="the furthest back "
                                  "/admin/report's 'since' may reach")
 
@@ -306,6 +305,7 @@ class GatewayConfig(_Spec):
     backends: tuple[Backend, ...] = Field(min_length=1)
     routes: tuple[Route, ...] = Field(min_length=1)
     data_classes: dict[str, ClassRule] = Field(default_factory=dict)
+    responses: Responses = Responses()
     keys: tuple[Key, ...] = ()
     limits: Limits = Limits()
     audit: Audit = Audit()

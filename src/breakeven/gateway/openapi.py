@@ -57,6 +57,26 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+def _responses(model: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/responses``: the fields the gateway reads (responses_wire)."""
+    item = {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["message", "function_call",
+                                            "function_call_output"]},
+        "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
+        "content": {"type": "string"}, "call_id": {"type": "string"},
+        "name": {"type": "string"}, "arguments": {"type": "string"},
+        "output": {"type": "string"}}}
+    return {"type": "object", "required": ["model", "input"], "properties": {
+        "model": model, "input": {"oneOf": [{"type": "string"}, {
+            "type": "array", "items": item}]}, "instructions": {"type": "string"},
+        "max_output_tokens": {"type": "integer"}, "temperature": {"type": "number"},
+        "top_p": {"type": "number"}, "store": {"type": "boolean"},
+        "stream": {"type": "boolean"}, "previous_response_id": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        "tools": {"type": "array", "items": {"type": "object", "properties": {
+            "type": {"type": "string"}, "name": {"type": "string"}}}}}}
+
+
 def document(aliases: list[str]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a gateway whose routes are ``aliases``."""
     model = {"type": "string", "enum": aliases or ["model"]}
@@ -86,6 +106,12 @@ def document(aliases: list[str]) -> dict[str, Any]:
             "/v1/chat/completions": {"post": _op("chat completion", _body(chat))},
             "/v1/completions": {"post": _op("text completion", _body(completion))},
             "/v1/embeddings": {"post": _op("embeddings", _body(embedding))},
+            "/v1/responses": {"post": _op("create a response (Responses API)",
+                                          _body(_responses(model)))},
+            "/v1/responses/{response_id}": {
+                "get": _op("a stored response", params=[_path_param("response_id")]),
+                "delete": _op("delete a stored response",
+                              params=[_path_param("response_id")])},
             "/v1/models": {"get": _op("routes this key may use")},
             "/v1/models/{model}": {"get": _op("one route this key may use",
                                               params=[_path_param("model")])},

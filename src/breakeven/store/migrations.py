@@ -111,6 +111,14 @@ _FILE_CHUNKS = """CREATE TABLE file_chunks (
 _FILE_EXPIRY = "ALTER TABLE files ADD COLUMN expires_at DOUBLE PRECISION"
 _FILE_KEY_INDEX = "CREATE INDEX files_by_owner ON files (key_name, created_at)"
 
+# -- 2026-12: the Responses API's stored conversations (previous_response_id), per key ------
+# content is NULL for a response that was not kept (store: false, or a data class that may
+# not be stored): the row says why, so previous_response_id on it is a clear 400
+_RESPONSES = """CREATE TABLE responses (
+    id TEXT PRIMARY KEY, key_name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL, data_class TEXT, withheld TEXT, content TEXT)"""
+_RESPONSES_EXPIRY = "CREATE INDEX responses_by_expiry ON responses (expires_at)"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_baseline_2026_11", (
         _LEDGER, _CHECKPOINTS, _RATE_WINDOWS, _USAGE_HOURLY, _USAGE_MARK, _MARK,
@@ -121,6 +129,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE batches ADD COLUMN data_class TEXT",)),
     # file contents in bounded chunks (streamed in and out), files that expire
     Migration("0003_file_chunks_2026_12", (_FILE_CHUNKS, _FILE_EXPIRY, _FILE_KEY_INDEX)),
+    # stored Responses (the conversation previous_response_id continues), with retention
+    Migration("0004_responses_2026_12", (_RESPONSES, _RESPONSES_EXPIRY)),
 )
 # what rebuilds the rollup; a migration that changes the rollup's tables changes this too
 _ROLLUP = {"usage_hourly": _USAGE_HOURLY, "usage_mark": _USAGE_MARK}

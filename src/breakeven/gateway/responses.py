@@ -1,0 +1,197 @@
+"""``/v1/responses``: OpenAI's Responses API on the gateway's one pipeline.
+
+``POST /v1/responses`` checks the request (``responses_wire.request``), continues the
+conversation of ``previous_response_id`` from the store (this key's, unexpired, stored),
+and classifies everything: the chat body exactly as a backend will get it (this turn's
+items, the stored history, ``instructions``, tool outputs) and every field not sent on
+(the ``scan`` walk), with the stored turn's data class in force too. The chat body goes
+through the same ``dispatch`` (boundary, pseudonymisation, fallback, cascade) and
+``recorder`` (ledger row, endpoint ``responses``) as a chat completion; a stream through
+``responses_stream``. The answer is stored before the caller gets it, unless ``store``
+is false or the data class may not be kept (``responses.never_store``): then a row says
+why, and continuing from it is a 400. ``GET``/``DELETE /v1/responses/{id}`` and
+``GET .../input_items`` read the caller's own rows only: another key's id does not
+exist (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from breakeven.errors import ApiError
+from breakeven.gateway import responses_stream
+from breakeven.gateway import responses_wire as wire
+from breakeven.gateway.call import Call, new_call
+from breakeven.gateway.classify import classify, header_class
+from breakeven.gateway.config import Key
+from breakeven.gateway.errors import CALL
+from breakeven.gateway.scan import scan
+from breakeven.gateway.state import Services
+from breakeven.store.responses import Conversations
+
+__all__ = ["ResponsesApi"]
+
+_OFF_LOOP_BYTES = 32 * 1024  # as inference: a large body is scanned on a worker thread
+_SAMPLING = ("temperature", "top_p", "max_tokens", "response_format")
+
+
+class ResponsesApi:
+    def __init__(self, services: Services) -> None:
+        self.s = services  # the config's problems (boundary._responses) refused the start
+        self.conversations = Conversations(services.store)
+        self.retention_s = services.cfg.responses.retention_days * 86400
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        s = self.s
+        call = new_call("responses")
+        call.trace.endpoint = "responses"  # the ledger row says which API was called
+        request[CALL] = call
+        call.key = s.auth.caller(request.headers)
+        if s.metrics.in_flight >= s.cfg.limits.max_in_flight:
+            raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
+                           type_="server_error", code="overloaded", retry_after=1,
+                           rules=("overload",))
+        s.metrics.in_flight += 1
+        try:
+            return await self._create(request, call)
+        finally:
+            s.metrics.in_flight -= 1
+            s.metrics.served += 1
+
+    async def _create(self, request: web.Request, call: Call) -> web.StreamResponse:
+        s, key = self.s, call.key
+        assert key is not None
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        turn = wire.request(body)
+        history, prior = await self._history(key, turn.previous)
+        chat = wire.to_chat(turn, history)
+        # what is scanned: the chat body exactly as a backend gets it (the stored history
+        # in it), and every field that is not sent on (metadata, user, ...)
+        seen = {**{k: v for k, v in body.items() if k not in wire.SENT}, **chat}
+        await self._admit(call, request, seen, chat, prior, len(raw))
+        route = call.route
+        assert route is not None
+        rid, created = f"resp_{call.id}", time.time()
+
+        async def keep(out: dict[str, Any]) -> None:
+            await self._keep(call, turn, history, out)
+            if route.store_content:
+                call.content = {"request": body, "response": out["output"]}
+
+        base = wire.shell(rid, turn, route.alias, created)
+        if call.stream and route.cascade is None:
+            return await responses_stream.relay(request, call, chat, base, s.dispatch, s.load,
+                                                s.recorder, keep)
+        answer = await s.dispatch.answer(call, chat)
+        if call.stream:  # a cascade buffers, then streams the final answer
+            return await responses_stream.replay(request, call, base, answer, s.recorder, keep)
+        out = wire.response(rid, turn, route.alias, created, time.time(), answer)
+        await keep(out)
+        await s.recorder.record(call, 200, None)
+        return web.Response(body=orjson.dumps(out), content_type="application/json",
+                            headers=call.headers())
+
+    async def _history(self, key: Key, previous: str | None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+        """The items before this turn and the class they were sent under."""
+        if previous is None:
+            return [], None
+        stored = await self.conversations.find(previous, key.name)
+        if stored is None:
+            raise ApiError(404, f"Previous response with id '{previous}' not found (it "
+                                "expired, was deleted, was created with store: false, or "
+                                "belongs to another key)",
+                           "previous_response_id", code="previous_response_not_found")
+        if stored.content is None:
+            raise ApiError(400, f"previous response '{previous}' was not stored "
+                                f"({stored.withheld}); send the whole conversation in "
+                                "'input' instead", "previous_response_id",
+                           code="previous_response_not_stored")
+        c = stored.content
+        return [*c["context"], *c["input"], *c["response"]["output"]], stored.data_class
+
+    async def _admit(self, call: Call, request: web.Request, seen: dict[str, Any],
+                     chat: dict[str, Any], prior: str | None, size: int) -> None:
+        cfg, key = self.s.cfg, call.key
+        assert key is not None
+        if prior is not None:
+            size += len(orjson.dumps(seen["messages"]))
+
+        def declared() -> str:
+            said = header_class(cfg, key, request.headers)
+            return cfg.combine(said, prior) if prior and cfg.rule(prior) else said
+
+        scanned = await asyncio.to_thread(scan, seen) if size > _OFF_LOOP_BYTES else None
+        classify(cfg, call, seen, declared, scanned)
+        self.s.metrics.classified(call)
+        call.trace.params = {k: chat[k] for k in _SAMPLING if k in chat}
+        call.stream = bool(chat.get("stream"))
+        await self.s.auth.admit(key, call, chat)
+
+    async def _keep(self, call: Call, turn: wire.Turn, history: list[dict[str, Any]],
+                    out: dict[str, Any]) -> None:
+        key = call.key
+        assert key is not None
+        if not turn.store:  # as OpenAI: not kept, so not found later (and no write now)
+            return
+        withheld = None
+        if not self.s.cfg.responses.storable(call.data_class):
+            withheld = (f"its data class '{call.data_class}' is never stored "
+                        "(responses.never_store)")
+        content = None if withheld else {"response": out, "input": turn.items,
+                                         "context": history}
+        try:
+            await self.conversations.keep(out["id"], key.name, call.data_class,
+                                          self.retention_s, content, withheld)
+        except Exception as exc:  # any store failure: the caller hears it, never a 500
+            raise ApiError(503, f"the response store is unavailable ({type(exc).__name__}); "
+                                "the response was not stored", type_="server_error",
+                           code="store_unavailable", retry_after=1) from None
+
+    async def _own(self, request: web.Request) -> tuple[str, dict[str, Any]]:
+        key = self.s.auth.caller(request.headers)
+        rid = request.match_info["response_id"]
+        stored = await self.conversations.find(rid, key.name)
+        if stored is None or stored.content is None:
+            raise ApiError(404, f"No response found with id '{rid}'.", "response_id",
+                           code="not_found")
+        return rid, stored.content
+
+    async def get(self, request: web.Request) -> web.Response:
+        _, content = await self._own(request)
+        return web.json_response(content["response"], dumps=_dumps)
+
+    async def input_items(self, request: web.Request) -> web.Response:
+        rid, content = await self._own(request)
+        items = [{"id": f"in_{rid[5:]}_{i}", **item} for i, item in enumerate(content["input"])]
+        order = request.query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise ApiError(400, f"'order' must be asc or desc (got {order!r})", "order")
+        if order == "desc":
+            items.reverse()
+        return web.json_response({"object": "list", "data": items, "has_more": False,
+                                  "first_id": items[0]["id"] if items else None,
+                                  "last_id": items[-1]["id"] if items else None}, dumps=_dumps)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        key = self.s.auth.caller(request.headers)
+        rid = request.match_info["response_id"]
+        if not await self.conversations.drop(rid, key.name):
+            raise ApiError(404, f"No response found with id '{rid}'.", "response_id",
+                           code="not_found")
+        return web.json_response({"id": rid, "object": "response.deleted", "deleted": True})
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
