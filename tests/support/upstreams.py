@@ -90,8 +90,8 @@ def serving(application: web.Application) -> Iterator[str]:
 
 def anthropic_app(log: list[dict] | None = None) -> web.Application:
     """A Messages API upstream (the real wire format): echoes the last user text,
-    ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked.
-    Every request body is appended to ``log``."""
+    ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked;
+    ``/v1/messages/count_tokens`` counts words. Every request body is appended to ``log``."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
         if request.headers.get("anthropic-version") is None:
@@ -151,8 +151,16 @@ def anthropic_app(log: list[dict] | None = None) -> web.Application:
         await send("message_stop", {})
         return resp
 
+    async def count_tokens(request: web.Request) -> web.Response:
+        body = await request.json()
+        if log is not None:
+            log.append(body)
+        words = sum(len(str(m["content"]).split()) for m in body["messages"])
+        return web.json_response({"input_tokens": words + 3})
+
     application = web.Application()
     application.router.add_post("/v1/messages", messages)
+    application.router.add_post("/v1/messages/count_tokens", count_tokens)
     application.router.add_get("/v1/models", _models)
     return application
 

@@ -32,7 +32,8 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app[operations.READY] = operations.Readiness()
     inference = Inference(services)
-    for endpoint in ("chat/completions", "completions", "embeddings"):
+    for endpoint in ("chat/completions", "completions", "embeddings", "messages",
+                     "messages/count_tokens"):
         app.router.add_post(f"/v1/{endpoint}", inference.handler(endpoint))
     batch = BatchApi(services.batches, services.auth, services.cfg.limits.body_timeout_s)
     app.router.add_post("/v1/files", batch.upload)

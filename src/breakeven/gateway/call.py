@@ -20,7 +20,8 @@ from breakeven.gateway.record import Trace
 __all__ = ["ANONYMOUS", "ENDPOINT_TASK", "Call", "new_call"]
 
 # the task a route must serve for each endpoint the gateway relays
-ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings"}
+ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings",
+                 "messages": "chat", "messages/count_tokens": "chat"}
 # the caller when the config has no keys: everything is open, and the ledger says so
 ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
 _IDS = random.Random(os.urandom(16))  # request ids are unique, not secret: no syscall each
@@ -59,9 +60,12 @@ class Call:
     def headers(self) -> dict[str, str]:
         """What the caller is told about the route taken (on every answer, errors too)."""
         backend = self.backend.name if self.backend else None
-        return {"x-request-id": self.id, "x-breakeven-backend": backend or "",
-                "x-breakeven-route": self.trace.header(
-                    self.route.alias if self.route else "-", backend)}
+        headers = {"x-request-id": self.id, "x-breakeven-backend": backend or "",
+                   "x-breakeven-route": self.trace.header(
+                       self.route.alias if self.route else "-", backend)}
+        if self.endpoint.startswith("messages"):  # the Messages API names it so
+            headers["request-id"] = self.id
+        return headers
 
 
 def new_call(endpoint: str) -> Call:

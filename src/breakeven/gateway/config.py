@@ -37,8 +37,9 @@ Hosting = Literal["self", "hosted"]
 # the gateway endpoints each backend API has an equivalent of (Anthropic's has no
 # completions or embeddings); the upstream registry implements one class per kind here
 KIND_ENDPOINTS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat/completions", "completions", "embeddings"}),
-    "anthropic": frozenset({"chat/completions"}),
+    "openai": frozenset({"chat/completions", "completions", "embeddings", "messages",
+                         "messages/count_tokens"}),
+    "anthropic": frozenset({"chat/completions", "messages", "messages/count_tokens"}),
 }
 
 

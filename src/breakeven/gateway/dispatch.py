@@ -187,7 +187,7 @@ class Dispatcher:
         return answer.body
 
     def _failed(self, b: Backend, exc: UpstreamError) -> None:
-        if exc.retryable:
+        if exc.retryable and exc.kind != "unsupported":  # a missing feature is no fault
             limits = self.cfg.limits
             if self.states[b.name].failed(time.monotonic(), limits.circuit_failures,
                                           limits.circuit_cooldown_s):

@@ -30,6 +30,7 @@ class Job:
     # n > 1: the other choices' (tokens, finish reason); ``index`` is this one's
     choices: list[tuple[list[tuple[str, float]], str]] = field(default_factory=list)
     index: int = 0
+    continuous_usage: bool = False  # usage on every chunk (vLLM's continuous_usage_stats)
 
     @property
     def completion_tokens(self) -> int:
@@ -153,7 +154,7 @@ def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
     event: dict[str, Any] = {"id": job.id, "object": obj, "created": created,
                              "model": job.model, "choices": [choice]}
     if job.include_usage:
-        event["usage"] = None
+        event["usage"] = usage(job, end) if job.continuous_usage else None
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 

@@ -154,7 +154,8 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
                sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
-               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others)
+               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others,
+               continuous_usage=sampling.continuous_usage)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class _Sampling:
     stream: bool
     include_usage: bool
     priority: int
+    continuous_usage: bool = False
 
 
 def _served_model(body: Any, served: str) -> str:
@@ -233,12 +235,14 @@ def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
     if not isinstance(options, dict):
         raise ApiError(400, "'stream_options' must be an object", "stream_options")
     include_usage = bool(options.get("include_usage")) and stream
+    # vLLM's continuous_usage_stats: usage on every chunk, the prompt's tokens from the first
+    continuous = include_usage and bool(options.get("continuous_usage_stats"))
     seed = _number(body, "seed", int)
     priority = _number(body, "priority", int) or 0
     if priority and not priorities:
         raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
                        "priority")
-    return _Sampling(temperature, seed, stream, include_usage, priority)
+    return _Sampling(temperature, seed, stream, include_usage, priority, continuous)
 
 
 def _rng_seed(sampling: _Sampling, prompt_text: str, variant: str, entropy: int) -> int:

@@ -45,11 +45,16 @@ def _count(value: Any) -> int:
 
 
 def tokens(usage: Any) -> tuple[int, int]:
-    """(prompt, completion) tokens of an upstream's ``usage``; what is not a count is 0
+    """(prompt, completion) tokens of an upstream's ``usage``, OpenAI's names or the
+    Messages API's (its input counts cache reads and writes too); what is not a count is 0
     (an upstream's odd usage must not turn an answer into a 500)."""
     if not isinstance(usage, dict):
         return 0, 0
-    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    prompt = sum(_count(usage.get(k)) for k in ("input_tokens", "cache_read_input_tokens",
+                                                 "cache_creation_input_tokens"))
+    return prompt, _count(usage.get("output_tokens"))
 
 
 class Decoder(ABC):
@@ -60,6 +65,10 @@ class Decoder(ABC):
     @abstractmethod
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """The chunks one event stands for; raises ``UpstreamError`` for an error event."""
+
+    def end(self) -> list[dict[str, Any]]:
+        """What the stream's end (``[DONE]``) stands for, if anything."""
+        return []
 
 
 class Upstream(ABC):
@@ -84,7 +93,8 @@ class Upstream(ABC):
         ``UpstreamError`` (protocol) when it is not what the API promises."""
 
     @abstractmethod
-    def decoder(self, b: Backend, alias: str) -> Decoder: ...
+    def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
+                ) -> Decoder: ...
 
 
 def api_key(b: Backend) -> str:
@@ -190,6 +200,10 @@ async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, en
     return Answer(api.answer(b, endpoint, data, alias))
 
 
+def _nested(message: Any) -> Any:
+    return message.get("usage") if isinstance(message, dict) else None
+
+
 class Stream:
     """An open upstream stream: OpenAI chunk dicts, and the usage once it has passed."""
 
@@ -206,8 +220,14 @@ class Stream:
     async def close(self) -> None:
         await self._cm.__aexit__(None, None, None)
 
-    def _usage(self, usage: dict[str, Any]) -> None:
-        self.tokens_in, self.tokens_out = tokens(usage)
+    def _usage(self, chunk: dict[str, Any]) -> None:
+        """The counts a chunk reports (a Messages event nests them in ``message``); a
+        count it leaves out keeps its earlier value."""
+        usage = chunk.get("usage") or _nested(chunk.get("message"))
+        if usage:
+            tokens_in, tokens_out = tokens(usage)
+            self.tokens_in = tokens_in or self.tokens_in
+            self.tokens_out = tokens_out or self.tokens_out
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""
@@ -224,10 +244,11 @@ class Stream:
                 data = line[5:].strip()
                 if data == b"[DONE]":
                     decoder.done = True
+                    for chunk in decoder.end():
+                        yield chunk
                     return
                 for chunk in decoder.feed(orjson.loads(data)):
-                    if chunk.get("usage"):
-                        self._usage(chunk["usage"])
+                    self._usage(chunk)
                     yield chunk
                 if decoder.done:
                     return
@@ -254,4 +275,4 @@ async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
         error = _redirected(b, resp) if 300 <= resp.status < 400 else await _fail(b, resp)
         await cm.__aexit__(None, None, None)
         raise error
-    return Stream(b, api.decoder(b, alias), resp, cm, limit)
+    return Stream(b, api.decoder(b, alias, endpoint), resp, cm, limit)

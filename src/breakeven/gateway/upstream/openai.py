@@ -1,5 +1,11 @@
 """OpenAI-compatible backends (vLLM, SGLang, TGI, Ollama, and hosted OpenAI-wire APIs):
-the body is passed through with the backend's model name; streams are asked for usage."""
+the body is passed through with the backend's model name; streams are asked for usage.
+
+A Messages API call (endpoint ``messages``) is translated to a chat completion and its
+answer back (``messages_wire``); its stream asks for usage on every chunk
+(``continuous_usage_stats``, as vLLM and SGLang offer) so ``message_start`` can carry the
+prompt's tokens at once. ``messages/count_tokens`` asks the engine's ``/tokenize`` (vLLM's,
+at the server's root) to count the chat through its template."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import functools
 from typing import Any
 
 from breakeven.errors import UpstreamError
+from breakeven.gateway import messages_wire
 from breakeven.gateway.config import Backend
 from breakeven.gateway.upstream.base import Decoder, Upstream, api_key, redact
 
@@ -50,30 +57,60 @@ class _Chunks(Decoder):
         return [event]
 
 
+class _Events(Decoder):
+    """Chat chunks -> Messages events (``messages_wire.ChatEvents``)."""
+
+    def __init__(self, b: Backend, alias: str) -> None:
+        self.chunks = _Chunks(b, alias)
+        self.events = messages_wire.ChatEvents(alias)
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for chunk in self.chunks.feed(event) for e in self.events.feed(chunk)]
+
+    def end(self) -> list[dict[str, Any]]:
+        return self.events.end()
+
+
 class OpenAIUpstream(Upstream):
     kind = "openai"
 
     def target(self, b: Backend, endpoint: str) -> str:
-        return f"{b.url.rstrip('/')}/{endpoint}"
+        url = b.url.rstrip("/")
+        if endpoint == "messages/count_tokens":
+            return f"{url.removesuffix('/v1')}/tokenize"
+        return f"{url}/{'chat/completions' if endpoint == 'messages' else endpoint}"
 
     def headers(self, b: Backend) -> dict[str, str]:
         return _headers(b)
 
     def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
                      streaming: bool) -> dict[str, Any]:
+        if endpoint == "messages/count_tokens":
+            return messages_wire.count_body(body, b.model)
+        if endpoint == "messages":
+            body = messages_wire.to_chat(body, b.model)
         out = {**body, "model": b.model, "stream": streaming}
         if streaming and endpoint != "embeddings":
             out["stream_options"] = {"include_usage": True}  # the ledger needs the usage
+            if endpoint == "messages":  # message_start carries the prompt's tokens
+                out["stream_options"]["continuous_usage_stats"] = True
         return out
 
     def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
                alias: str) -> dict[str, Any]:
+        if endpoint == "messages/count_tokens":
+            count = data.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise UpstreamError("protocol", f"{b.name}'s /tokenize answered without a "
+                                                "'count'")
+            return {"input_tokens": count}
         if endpoint != "embeddings" and not (isinstance(data.get("choices"), list)
                                              and _choices_ok(data["choices"])):
             raise UpstreamError("protocol", f"{b.name} answered without 'choices' (a list "
                                             "of objects)")
         data["model"] = alias
-        return data
+        return messages_wire.from_chat(data, alias) if endpoint == "messages" else data
 
-    def decoder(self, b: Backend, alias: str) -> Decoder:
-        return _Chunks(b, alias)
+    def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
+                ) -> Decoder:
+        return _Events(b, alias) if endpoint == "messages" else _Chunks(b, alias)
