@@ -223,6 +223,9 @@ async def _stream(request: web.Request, body: dict, faults: Faults,
         event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
                  "choices": [{"index": 0, "delta": {"content": " " + word},
                               "finish_reason": None}]}
+        if (body.get("stream_options") or {}).get("continuous_usage_stats"):  # as vLLM
+            event["usage"] = {"prompt_tokens": 7, "completion_tokens": i + 1,
+                              "total_tokens": 8 + i}
         await resp.write(f"data: {json.dumps(event)}\n\n".encode())
     if mode == "no_done":
         await asyncio.sleep(30)  # nothing more, connection open

@@ -27,6 +27,8 @@ PURE_MODULES = [
     "breakeven.gateway.cascade", "breakeven.gateway.pii", "breakeven.gateway.pseudonym",
     "breakeven.gateway.openapi", "breakeven.gateway.identity", "breakeven.gateway.record",
     "breakeven.gateway.batch.admission", "breakeven.gateway.throttle",
+    "breakeven.gateway.messages_body", "breakeven.gateway.messages_wire",
+    "breakeven.gateway.error_shapes", "breakeven.gateway.stream_wire",
 ]
 # Not "socket": pydantic's model construction imports email.utils, which imports it; the
 # core itself opens nothing. These are the adapters the core must never pull in.

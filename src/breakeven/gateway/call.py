@@ -70,4 +70,6 @@ class Call:
 
 def new_call(endpoint: str) -> Call:
     """A call with a time-ordered id (like UUIDv7: sorts by time, unique, not secret)."""
-    return Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+    call = Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+    call.trace.endpoint = endpoint  # the ledger's decision says which API was spoken
+    return call

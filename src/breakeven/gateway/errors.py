@@ -45,8 +45,8 @@ def _answer(exc: ApiError, call: Call | None, request: web.Request) -> web.Respo
     if error_shapes.anthropic_style(request.path):
         if call is not None:
             headers["request-id"] = call.id
-        return web.json_response(error_shapes.anthropic(exc), status=exc.status,
-                                 headers=headers)
+        return web.json_response(error_shapes.anthropic(exc, call.id if call else None),
+                                 status=exc.status, headers=headers)
     return web.json_response(exc.body(), status=exc.status, headers=headers)
 
 

@@ -129,7 +129,7 @@ class Inference:
 
         try:
             b, answer = await s.dispatch.attempts(call, body, run)
-        except ApiError as exc:
+        except ApiError:
             if call.trace.attempts and all(a["outcome"] == "unsupported"
                                            for a in call.trace.attempts):
                 asked = ", ".join(a["backend"] for a in call.trace.attempts)

@@ -17,9 +17,9 @@ silently dropped.
 
 Answers (``from_chat``): content -> a text block, ``tool_calls`` -> ``tool_use`` blocks
 with parsed input; ``finish_reason`` stop -> ``end_turn`` (``stop_sequence`` when the
-engine names the stop string it met, as vLLM's ``stop_reason`` does), length ->
-``max_tokens``, tool_calls -> ``tool_use``, content_filter -> ``refusal``; usage prompt /
-completion tokens -> input / output tokens.
+engine names the stop string it met, as vLLM's ``stop_reason`` does; ``tool_use`` when
+the turn called a tool), length -> ``max_tokens``, tool_calls -> ``tool_use``,
+content_filter -> ``refusal``; usage prompt / completion tokens -> input / output tokens.
 
 Streams (``ChatEvents``): chat chunks in, Messages events out, in the order and with the
 indices Anthropic sends them: ``message_start`` (with the input tokens), ``ping``, per block
@@ -193,9 +193,13 @@ def _input(arguments: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
-def _stop(choice: dict[str, Any]) -> tuple[str, str | None]:
+def _stop(choice: dict[str, Any], tools: bool) -> tuple[str, str | None]:
+    """``stop_reason`` and ``stop_sequence``; a turn that called a tool stopped for it,
+    whatever the engine says (vLLM finishes a named tool choice with ``stop``)."""
     finish = str(choice.get("finish_reason") or "stop")
     matched = choice.get("stop_reason")  # vLLM: the stop string met (an int: a token id)
+    if finish == "stop" and tools:
+        return "tool_use", None
     if finish == "stop" and isinstance(matched, str) and matched:
         return "stop_sequence", matched
     return STOP_REASONS.get(finish, "end_turn"), None
@@ -219,7 +223,7 @@ def from_chat(answer: dict[str, Any], alias: str) -> dict[str, Any]:
         fn = _obj(_obj(call).get("function"))
         content.append({"type": "tool_use", "id": str(_obj(call).get("id") or ""),
                         "name": str(fn.get("name") or ""), "input": _input(fn.get("arguments"))})
-    reason, sequence = _stop(choice)
+    reason, sequence = _stop(choice, any(b["type"] == "tool_use" for b in content))
     counts = _obj(answer.get("usage"))
     return {"id": f"msg_{answer.get('id') or ''}", "type": "message", "role": "assistant",
             "model": alias, "content": content, "stop_reason": reason,
@@ -296,7 +300,7 @@ class ChatEvents:
         for call in delta.get("tool_calls") or []:
             self._tool(out, _obj(call))
         if choice.get("finish_reason"):
-            self.stop = _stop(choice)
+            self.stop = _stop(choice, bool(self.tools))
         if not self.started:
             self.pending += out
             return self._start() if self.tokens_in else []

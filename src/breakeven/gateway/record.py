@@ -30,6 +30,7 @@ class Trace:
     served_in: str | None = None  # where the provider says it ran (inference_geo)
     found: list[str] = field(default_factory=list)  # detected data types (never the values)
     identity: dict[str, Any] | None = None  # the pinned identity the backend served under
+    endpoint: str | None = None  # the API the caller spoke (chat/completions, messages, ...)
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
         self.attempts.append({"backend": backend, "outcome": outcome,
@@ -40,7 +41,7 @@ class Trace:
                                                  for b, r, w in self.skipped],
                 "attempts": self.attempts, "escalation": self.escalation,
                 "params": self.params, "served_in": self.served_in, "found": self.found,
-                "identity": self.identity}
+                "identity": self.identity, "endpoint": self.endpoint}
 
     def header(self, route: str, backend: str | None) -> str:
         """The short ``x-breakeven-route`` value: rule and candidates tried."""
