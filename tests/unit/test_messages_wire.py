@@ -284,3 +284,9 @@ def test_a_placeholder_split_over_events_is_restored_before_the_block_stops():
     ({"Authorization": "Bearer k5", "x-api-key": "other"}, "k5"), ({}, "")])
 def test_the_key_a_request_presents(headers, key):
     assert presented(headers) == key
+
+
+def test_prepare_puts_system_first_as_the_model_reads_it():
+    body = {**BASE, "system": "s"}
+    assert list(messages_body.prepare(body)) == ["system", "model", "max_tokens", "messages"]
+    assert messages_body.prepare(BASE) is BASE

@@ -43,13 +43,15 @@ _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_complet
 class Inbound:
     """What an endpoint of another API needs beyond chat completions' path."""
 
-    check: Callable[[dict[str, Any]], None]  # the body's shape, before anything reads it
+    # the body checked (a 400 naming a malformed field) before anything else reads it, in
+    # the order the model reads it
+    prepare: Callable[[dict[str, Any]], dict[str, Any]]
     wire: Callable[[dict[str, Any]], ChatWire]  # how its stream is written
 
 
 INBOUND = {
-    "messages": Inbound(messages_body.check, lambda _: MessagesWire()),
-    "messages/count_tokens": Inbound(lambda body: messages_body.check(body, count=True),
+    "messages": Inbound(messages_body.prepare, lambda _: MessagesWire()),
+    "messages/count_tokens": Inbound(lambda body: messages_body.prepare(body, count=True),
                                      lambda _: MessagesWire()),
 }
 _UNCOUNTED = (404, 405, 501)  # an engine without /tokenize
@@ -83,7 +85,7 @@ class Inference:
                 raise ApiError(400, "the request body is not valid JSON") from None
             inbound = INBOUND.get(endpoint)
             if inbound is not None and isinstance(body, dict):
-                inbound.check(body)
+                body = inbound.prepare(body)
             await self._admit(call, request, body, len(raw))
             assert call.route is not None
             if inbound is not None and call.route.cascade is not None:

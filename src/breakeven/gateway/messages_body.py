@@ -8,6 +8,10 @@ as ``param``: so the translation (``messages_wire``), the scan and the pseudonym
 ever see the shapes they expect, and a malformed field is the caller's 400, never a 500.
 As Anthropic does, ``max_tokens`` is required on ``/v1/messages`` and a field it does not
 know is refused rather than dropped.
+
+``prepare`` also puts ``system`` first, the order the model reads the request in: the scan
+looks for a value split over neighbouring strings in the body's order, and a caller could
+otherwise send half a card number at the end of ``system`` after the half in ``messages``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["FIELDS", "check"]
+__all__ = ["FIELDS", "check", "prepare"]
 
 # the request fields of the Messages API (docs.anthropic.com, "Create a Message")
 FIELDS = frozenset({
@@ -192,3 +196,11 @@ def check(body: dict[str, Any], count: bool = False) -> None:
     _system(body.get("system"))
     _tools(body.get("tools"))
     _tool_choice(body.get("tool_choice"))
+
+
+def prepare(body: dict[str, Any], count: bool = False) -> dict[str, Any]:
+    """The checked body, ``system`` first (in reading order for the scan)."""
+    check(body, count)
+    if "system" not in body:
+        return body
+    return {"system": body["system"], **{k: v for k, v in body.items() if k != "system"}}
