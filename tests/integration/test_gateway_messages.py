@@ -364,3 +364,38 @@ def test_messages_on_a_postgresql_ledger(tmp_path, pg_url):
                                                   final.usage.input_tokens}
     finally:
         s.stop()
+
+
+def test_failed_x_api_key_and_api_key_count_against_the_same_throttle(tmp_path):
+    faults = upstreams.Faults()
+    with upstreams.serving(upstreams.faulty_app(faults)) as flaky:
+        gw = InProcessGateway(f"""
+store: sqlite:///{tmp_path}/ledger.db
+limits: {{auth_failures_per_s: 0.01, auth_failure_burst: 3}}
+backends:
+  - {{name: flaky, url: "{flaky}", model: faulty, hosting: self,
+      gpu: {{gpu: a10g, usd_per_gpu_hour: 1, capacity_tokens_per_s: 1000}}}}
+routes: [{{alias: chat, backends: [flaky]}}]
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
+""", tmp_path)
+        try:
+            bad = [anthropic.Anthropic(base_url=gw.base, api_key=f"wrong{i}", max_retries=0)
+                   for i in range(2)]
+            for client in bad:
+                with pytest.raises(anthropic.AuthenticationError):
+                    client.messages.create(model="chat", max_tokens=3, messages=HI)
+            with openai.OpenAI(base_url=gw.url, api_key="unused", max_retries=0,
+                               default_headers={"Authorization": "", "api-key": "x"}) as azure:
+                with pytest.raises(openai.AuthenticationError):
+                    azure.chat.completions.create(model="chat", max_tokens=3, messages=HI)
+                with pytest.raises(openai.RateLimitError) as err:  # the bucket is empty now
+                    azure.chat.completions.create(model="chat", max_tokens=3, messages=HI)
+            assert err.value.body["code"] == "auth_throttled"
+            good = anthropic.Anthropic(base_url=gw.base, api_key=KEYS["app"], max_retries=0)
+            with pytest.raises(anthropic.RateLimitError) as throttled:  # even the right key
+                good.messages.create(model="chat", max_tokens=3, messages=HI)
+            assert throttled.value.body["error"]["type"] == "rate_limit_error"
+            for client in (*bad, good):
+                client.close()
+        finally:
+            gw.stop()
