@@ -240,8 +240,8 @@ def test_max_tokens_missing_is_a_bad_request(stack):
         stack.client().post("/v1/messages", body={"model": "local", "messages": HI},
                             cast_to=anthropic.types.Message)
     assert err.value.body["error"] == {"type": "invalid_request_error",
-                                       "message": "max_tokens: is required (a positive "
-                                                  "whole number)"}
+                                       "message": "max_tokens: is required (a whole "
+                                                  "number of at least 0)"}
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -399,3 +399,16 @@ keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
                 client.close()
         finally:
             gw.stop()
+
+
+def test_structured_output_through_the_engine_and_inference_geo_refused(stack):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"], "additionalProperties": False}
+    msg = stack.client().messages.create(
+        model="local", max_tokens=40, messages=HI,
+        output_config={"format": {"type": "json_schema", "schema": schema}})
+    assert set(json.loads(msg.content[0].text)) == {"city"}
+    with pytest.raises(anthropic.BadRequestError) as err:
+        stack.client().messages.create(model="claude", max_tokens=5, messages=HI,
+                                       inference_geo="us")
+    assert "residency" in err.value.message

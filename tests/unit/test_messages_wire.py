@@ -23,7 +23,7 @@ def _with(**fields):
 # every field, malformed: (body, the param the 400 must name)
 MALFORMED = [
     ({"model": "m", "messages": BASE["messages"]}, "max_tokens"),
-    (_with(max_tokens=0), "max_tokens"),
+    (_with(max_tokens=-1), "max_tokens"),
     (_with(max_tokens="16"), "max_tokens"),
     (_with(max_tokens=True), "max_tokens"),
     (_with(messages="hi"), "messages"),
@@ -73,6 +73,10 @@ MALFORMED = [
     (_with(stream="yes"), "stream"),
     (_with(thinking=True), "thinking"),
     (_with(n=2), "n"),
+    (_with(inference_geo="us"), "inference_geo"),  # residency is the gateway's
+    (_with(output_config=[]), "output_config"),
+    (_with(output_config={"format": {"type": "json_schema"}}), "output_config.format"),
+    (_with(output_config={"effort": 3}), "output_config.effort"),
 ]
 
 
@@ -145,6 +149,8 @@ def test_tool_choice_kinds(choice, chat):
      "messages[0].content[0]"),
     (_with(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools[0]"),
     (_with(thinking={"type": "enabled", "budget_tokens": 1024}), "thinking"),
+    (_with(container="c1"), "container"),
+    (_with(max_tokens=0), "max_tokens"),  # Anthropic's cache warming
 ])
 def test_what_chat_cannot_carry_is_refused_not_dropped(body, param):
     messages_body.check(body)
@@ -290,3 +296,15 @@ def test_prepare_puts_system_first_as_the_model_reads_it():
     body = {**BASE, "system": "s"}
     assert list(messages_body.prepare(body)) == ["system", "model", "max_tokens", "messages"]
     assert messages_body.prepare(BASE) is BASE
+
+
+def test_structured_output_becomes_a_json_schema_response_format():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = _with(output_config={"format": {"type": "json_schema", "schema": schema},
+                                "effort": "low"}, speed="fast", cache_control={
+        "type": "ephemeral"})
+    messages_body.check(body)
+    chat = messages_wire.to_chat(body, "m")
+    assert chat["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "output", "schema": schema}}
+    assert not {"output_config", "speed", "cache_control"} & set(chat)  # hints only

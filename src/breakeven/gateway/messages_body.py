@@ -22,13 +22,18 @@ from breakeven.errors import ApiError
 
 __all__ = ["FIELDS", "check", "prepare"]
 
-# the request fields of the Messages API (docs.anthropic.com, "Create a Message")
+# the request fields of the Messages API (docs.anthropic.com, "Create a Message"; the
+# anthropic SDK's MessageCreateParams), and of count_tokens (MessageCountTokensParams)
 FIELDS = frozenset({
     "model", "messages", "max_tokens", "system", "tools", "tool_choice", "stop_sequences",
     "metadata", "temperature", "top_p", "top_k", "stream", "thinking", "service_tier",
+    "cache_control", "container", "diagnostics", "output_config", "speed",
+    "user_profile_id", "workspace_id", "inference_geo",
 })
-_COUNT_FIELDS = FIELDS - {"max_tokens", "stop_sequences", "metadata", "temperature",
-                          "top_p", "top_k", "stream", "service_tier"}
+_COUNT_FIELDS = frozenset({
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "cache_control",
+    "output_config", "speed", "user_profile_id", "workspace_id",
+})
 _CHOICES = frozenset({"auto", "any", "tool", "none"})
 
 
@@ -171,10 +176,29 @@ def _options(body: dict[str, Any]) -> None:
         raise _bad("top_k", f"must be a whole number of at least 0 (got {top_k!r})")
     if not isinstance(body.get("stream", False), bool):
         raise _bad("stream", "must be true or false")
+    if body.get("inference_geo") is not None:  # residency is the gateway's rule
+        raise _bad("inference_geo", "is not taken from a request: where a request may run "
+                                    "is the gateway's residency rule (keys[].regions, "
+                                    "backends[].region)")
+
+
+def _config(body: dict[str, Any]) -> None:
+    """``thinking`` and ``output_config`` (both endpoints take them)."""
     thinking = body.get("thinking")
     if thinking is not None and not (isinstance(thinking, dict)
                                      and isinstance(thinking.get("type"), str)):
         raise _bad("thinking", "must be an object with a string 'type'")
+    config = body.get("output_config")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise _bad("output_config", "must be an object")
+    fmt = config.get("format")
+    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+                                and isinstance(fmt.get("schema"), dict)):
+        raise _bad("output_config.format", "must be {'type': 'json_schema', 'schema': {...}}")
+    if config.get("effort") is not None and not isinstance(config["effort"], str):
+        raise _bad("output_config.effort", "must be a string")
 
 
 def check(body: dict[str, Any], count: bool = False) -> None:
@@ -188,10 +212,11 @@ def check(body: dict[str, Any], count: bool = False) -> None:
     if not count:
         cap = body.get("max_tokens")
         if cap is None:
-            raise _bad("max_tokens", "is required (a positive whole number)")
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-            raise _bad("max_tokens", f"must be a positive whole number (got {cap!r})")
+            raise _bad("max_tokens", "is required (a whole number of at least 0)")
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+            raise _bad("max_tokens", f"must be a whole number of at least 0 (got {cap!r})")
         _options(body)
+    _config(body)
     _messages(body.get("messages"))
     _system(body.get("system"))
     _tools(body.get("tools"))

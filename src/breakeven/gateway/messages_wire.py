@@ -11,9 +11,10 @@ arguments); a user's ``tool_result`` blocks become ``tool`` messages, placed bef
 of that turn as OpenAI requires; ``tools`` become functions, ``tool_choice`` auto / any /
 tool / none becomes auto / required / a named function / none (``disable_parallel_tool_use``:
 ``parallel_tool_calls: false``); ``stop_sequences`` -> ``stop``, ``metadata.user_id`` ->
-``user``, ``temperature``, ``top_p``, ``top_k`` and ``max_tokens`` as they are. What has no
-OpenAI equivalent (documents, server tools, extended thinking) is the caller's 400, never
-silently dropped.
+``user``, ``output_config.format`` -> a ``json_schema`` response format, ``temperature``,
+``top_p``, ``top_k`` and ``max_tokens`` as they are. What has no OpenAI equivalent and
+changes the answer (documents, server tools, extended thinking, a container) is the
+caller's 400, never silently dropped.
 
 Answers (``from_chat``): content -> a text block, ``tool_calls`` -> ``tool_use`` blocks
 with parsed input; ``finish_reason`` stop -> ``end_turn`` (``stop_sequence`` when the
@@ -154,14 +155,28 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["parallel_tool_calls"] = False
 
 
-def to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """A (checked) Messages request as a chat completion request for ``model``."""
+def _refuse_untranslatable(body: dict[str, Any]) -> None:
     thinking = _obj(body.get("thinking"))
     if thinking.get("type") not in (None, "disabled"):
         raise _no_equivalent("thinking", "extended thinking")
+    if body.get("container") is not None:
+        raise _no_equivalent("container", "a code execution container")
+    if body.get("max_tokens") == 0:
+        raise _no_equivalent("max_tokens", "max_tokens 0 (warming Anthropic's prompt cache)")
+
+
+def to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """A (checked) Messages request as a chat completion request for ``model``. Hints that
+    only tune Anthropic's own service (``cache_control``, ``speed``, ``service_tier``,
+    ``output_config.effort``, ``diagnostics``, account ids) are not sent on."""
+    _refuse_untranslatable(body)
     out: dict[str, Any] = {"model": model, "messages": _chat_messages(body)}
     if "max_tokens" in body:
         out["max_tokens"] = body["max_tokens"]
+    fmt = _obj(body.get("output_config")).get("format")
+    if fmt:  # structured output: the engine's guided decoding
+        out["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": "output", "schema": fmt["schema"]}}
     for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             out[name] = body[name]
