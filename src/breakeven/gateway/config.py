@@ -34,12 +34,11 @@ __all__ = [
 ]
 
 Hosting = Literal["self", "hosted"]
-# the gateway endpoints each backend API has an equivalent of (Anthropic's has no
-# completions or embeddings); the upstream registry implements one class per kind here
+# the endpoints each backend kind serves, natively or translated (one upstream class each)
+_MESSAGES = frozenset({"messages", "messages/count_tokens"})  # Anthropic's Messages API
 KIND_ENDPOINTS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat/completions", "completions", "embeddings", "messages",
-                         "messages/count_tokens"}),
-    "anthropic": frozenset({"chat/completions", "messages", "messages/count_tokens"}),
+    "openai": frozenset({"chat/completions", "completions", "embeddings"}) | _MESSAGES,
+    "anthropic": frozenset({"chat/completions"}) | _MESSAGES,
 }
 
 
