@@ -302,6 +302,10 @@ def test_a_failure_after_the_stream_started_is_an_error_event(stack):
     assert events[0][0] == "message_start" and events[-1][0] == "error"
     assert events[-1][1]["error"]["type"] == "api_error"
     assert stack.ledger(1)[0]["status"] == 502
+    with pytest.raises(anthropic.APIStatusError) as err, stack.client().messages.stream(
+            model="flaky", max_tokens=5, messages=HI) as s:
+        s.get_final_message()  # the SDK raises on the error event, after text began
+    assert err.value.body["error"]["type"] == "api_error"
 
 
 def test_count_tokens_from_a_backend_that_can_count(stack):
