@@ -416,3 +416,14 @@ def test_structured_output_through_the_engine_and_inference_geo_refused(stack):
         stack.client().messages.create(model="claude", max_tokens=5, messages=HI,
                                        inference_geo="us")
     assert "residency" in err.value.message
+
+
+def test_stop_sequences_reach_the_engine_and_cut_the_answer(stack):
+    client = stack.client()
+    ask = {"model": "local", "max_tokens": 30, "messages": HI,
+           "extra_body": {"temperature": 0}}  # the sim answers a prompt the same each time
+    text = client.messages.create(**ask).content[0].text
+    word = text.split()[3]
+    cut = client.messages.create(**ask, stop_sequences=[f" {word}"]).content[0].text
+    assert text.startswith(cut) and len(cut) < len(text) and f" {word}" not in cut
+    assert stack.ledger(1)[0]["decision"]["params"]["stop_sequences"] == [f" {word}"]
