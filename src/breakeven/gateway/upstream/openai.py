@@ -1,23 +1,49 @@
 """OpenAI-compatible backends (vLLM, SGLang, TGI, Ollama, and hosted OpenAI-wire APIs):
 the body is passed through with the backend's model name; streams are asked for usage.
 
-A Messages API call (endpoint ``messages``) is translated to a chat completion and its
-answer back (``messages_wire``); its stream asks for usage on every chunk
-(``continuous_usage_stats``, as vLLM and SGLang offer) so ``message_start`` can carry the
-prompt's tokens at once. ``messages/count_tokens`` asks the engine's ``/tokenize`` (vLLM's,
-at the server's root) to count the chat through its template."""
+An endpoint of another API that such an engine serves as a chat completion is in
+``TRANSLATED``: its request becomes a chat request, the answer and the stream's chunks
+become its own (``messages``: Anthropic's Messages API, ``messages_wire``). Its stream asks
+for usage on every chunk (``continuous_usage_stats``, as vLLM and SGLang offer), so that
+what opens its stream (``message_start``) can carry the prompt's tokens at once.
+``messages/count_tokens`` asks the engine's ``/tokenize`` (vLLM's, at the server's root)
+to count the chat through its template."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from breakeven.errors import UpstreamError
 from breakeven.gateway import messages_wire
 from breakeven.gateway.config import Backend
 from breakeven.gateway.upstream.base import Decoder, Upstream, api_key, redact
 
-__all__ = ["OpenAIUpstream"]
+__all__ = ["TRANSLATED", "OpenAIUpstream", "Translated"]
+
+
+class _Events(Protocol):
+    """Chat chunks in, the endpoint's own stream events out."""
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def end(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Translated:
+    """An inbound API served as a chat completion: its request for a model, a chat answer
+    as its answer for an alias, and the translator of a stream for an alias."""
+
+    request: Callable[[dict[str, Any], str], dict[str, Any]]
+    answer: Callable[[dict[str, Any], str], dict[str, Any]]
+    events: Callable[[str], _Events]
+
+
+TRANSLATED = {"messages": Translated(messages_wire.to_chat, messages_wire.from_chat,
+                                     messages_wire.ChatEvents)}
 
 
 @functools.cache  # read once per backend: keys come from the environment
@@ -57,12 +83,12 @@ class _Chunks(Decoder):
         return [event]
 
 
-class _Events(Decoder):
-    """Chat chunks -> Messages events (``messages_wire.ChatEvents``)."""
+class _Translating(Decoder):
+    """Chat chunks, checked as any, then translated to the endpoint's events."""
 
-    def __init__(self, b: Backend, alias: str) -> None:
+    def __init__(self, b: Backend, alias: str, events: _Events) -> None:
         self.chunks = _Chunks(b, alias)
-        self.events = messages_wire.ChatEvents(alias)
+        self.events = events
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         return [e for chunk in self.chunks.feed(event) for e in self.events.feed(chunk)]
@@ -78,7 +104,7 @@ class OpenAIUpstream(Upstream):
         url = b.url.rstrip("/")
         if endpoint == "messages/count_tokens":
             return f"{url.removesuffix('/v1')}/tokenize"
-        return f"{url}/{'chat/completions' if endpoint == 'messages' else endpoint}"
+        return f"{url}/{'chat/completions' if endpoint in TRANSLATED else endpoint}"
 
     def headers(self, b: Backend) -> dict[str, str]:
         return _headers(b)
@@ -87,12 +113,13 @@ class OpenAIUpstream(Upstream):
                      streaming: bool) -> dict[str, Any]:
         if endpoint == "messages/count_tokens":
             return messages_wire.count_body(body, b.model)
-        if endpoint == "messages":
-            body = messages_wire.to_chat(body, b.model)
+        translated = TRANSLATED.get(endpoint)
+        if translated is not None:
+            body = translated.request(body, b.model)
         out = {**body, "model": b.model, "stream": streaming}
         if streaming and endpoint != "embeddings":
             out["stream_options"] = {"include_usage": True}  # the ledger needs the usage
-            if endpoint == "messages":  # message_start carries the prompt's tokens
+            if translated is not None:  # e.g. message_start carries the prompt's tokens
                 out["stream_options"]["continuous_usage_stats"] = True
         return out
 
@@ -109,8 +136,12 @@ class OpenAIUpstream(Upstream):
             raise UpstreamError("protocol", f"{b.name} answered without 'choices' (a list "
                                             "of objects)")
         data["model"] = alias
-        return messages_wire.from_chat(data, alias) if endpoint == "messages" else data
+        translated = TRANSLATED.get(endpoint)
+        return translated.answer(data, alias) if translated is not None else data
 
     def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
                 ) -> Decoder:
-        return _Events(b, alias) if endpoint == "messages" else _Chunks(b, alias)
+        translated = TRANSLATED.get(endpoint)
+        if translated is None:
+            return _Chunks(b, alias)
+        return _Translating(b, alias, translated.events(alias))
