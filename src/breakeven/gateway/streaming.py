@@ -100,14 +100,15 @@ class _Relay:
                     continue
                 if keep:
                     text.append(wire.text(event))
-                pending.append(wire.encode(event))
-                if self.response is None and not generated:
+                if self.response is not None:
+                    await self.response.write(wire.encode(event))
                     continue
-                if self.response is None:
+                pending.append(wire.encode(event))
+                if generated:  # the first generated event opens the caller's response
                     call.backend = b
                     self.response = await _open(self.request, call)
-                await self.response.write(b"".join(pending))
-                pending = []
+                    await self.response.write(b"".join(pending))
+                    pending = []
         if keep:
             call.content = {"request": self.body, "response": "".join(text)}
         return pending + held
