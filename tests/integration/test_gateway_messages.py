@@ -427,3 +427,39 @@ def test_stop_sequences_reach_the_engine_and_cut_the_answer(stack):
     cut = client.messages.create(**ask, stop_sequences=[f" {word}"]).content[0].text
     assert text.startswith(cut) and len(cut) < len(text) and f" {word}" not in cut
     assert stack.ledger(1)[0]["decision"]["params"]["stop_sequences"] == [f" {word}"]
+
+
+def test_pseudonymised_for_a_hosted_backend_and_restored_in_answers_and_streams(tmp_path):
+    log: list[dict] = []
+    faults = upstreams.Faults()
+    with upstreams.serving(upstreams.anthropic_app(log)) as claude, \
+            upstreams.serving(upstreams.faulty_app(faults)) as cloud:
+        gw = InProcessGateway(f"""
+store: sqlite:///{tmp_path}/ledger.db
+backends:
+  - {{name: claude, kind: anthropic, url: "{claude}", model: claude-upstream, hosting: hosted,
+      price: {{input_per_mtok: 3, output_per_mtok: 15}}}}
+  - {{name: cloud, url: "{cloud}", model: gpt, hosting: hosted,
+      price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
+routes: [{{alias: claude, backends: [claude]}}, {{alias: cloud, backends: [cloud]}}]
+data_classes:
+  pii: {{hosting: [self, hosted], action: pseudonymise}}
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
+""", tmp_path)
+        ask = [{"role": "user", "content": [{"type": "text",
+                                             "text": "refund jane.doe@example.com"}]}]
+        try:
+            with anthropic.Anthropic(base_url=gw.base, api_key=KEYS["app"],
+                                     max_retries=0) as c:
+                out = c.messages.create(model="claude", max_tokens=20, messages=ask,
+                                        system="for jane.doe@example.com")
+                with c.messages.stream(model="claude", max_tokens=20, messages=ask) as s:
+                    streamed = "".join(s.text_stream)
+                c.messages.create(model="cloud", max_tokens=20, messages=ask)
+        finally:
+            gw.stop()
+    assert all("jane.doe" not in json.dumps(body) for body in (*log, *faults.log))
+    assert "[EMAIL_1]" in json.dumps(log[0]["system"]) and "[EMAIL_1]" in json.dumps(
+        faults.log[0]["messages"])
+    assert out.content[0].text == "Claude says: refund jane.doe@example.com"  # restored
+    assert streamed == "Claude says: refund jane.doe@example.com"

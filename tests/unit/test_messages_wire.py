@@ -308,3 +308,13 @@ def test_structured_output_becomes_a_json_schema_response_format():
     assert chat["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "output", "schema": schema}}
     assert not {"output_config", "speed", "cache_control"} & set(chat)  # hints only
+
+
+@pytest.mark.parametrize("odd", [{"tool_calls": 7}, {"tool_calls": "x"}, {"content": 5},
+                                 {"tool_calls": [None, 3]}])
+def test_an_odd_answer_or_chunk_from_an_engine_does_not_crash(odd):
+    out = messages_wire.from_chat({"choices": [{"message": odd, "finish_reason": "stop"}],
+                                   "usage": "n/a"}, "a")
+    assert out["type"] == "message" and out["usage"]["input_tokens"] == 0
+    events = _run([{"choices": [{"delta": odd, "finish_reason": "stop"}]}])
+    assert events[-1] == {"type": "message_stop"}

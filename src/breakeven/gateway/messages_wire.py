@@ -48,6 +48,10 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
@@ -234,7 +238,7 @@ def from_chat(answer: dict[str, Any], alias: str) -> dict[str, Any]:
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
-    for call in message.get("tool_calls") or []:
+    for call in _list(message.get("tool_calls")):
         fn = _obj(_obj(call).get("function"))
         content.append({"type": "tool_use", "id": str(_obj(call).get("id") or ""),
                         "name": str(fn.get("name") or ""), "input": _input(fn.get("arguments"))})
@@ -312,7 +316,7 @@ class ChatEvents:
                 self._block(out, {"type": "text", "text": ""})
             out.append({"type": "content_block_delta", "index": self.open,
                         "delta": {"type": "text_delta", "text": text}})
-        for call in delta.get("tool_calls") or []:
+        for call in _list(delta.get("tool_calls")):
             self._tool(out, _obj(call))
         if choice.get("finish_reason"):
             self.stop = _stop(choice, bool(self.tools))
