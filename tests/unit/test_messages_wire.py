@@ -148,7 +148,6 @@ def test_tool_choice_kinds(choice, chat):
         {"type": "document", "source": {"type": "base64", "data": "x"}}]}]),
      "messages[0].content[0]"),
     (_with(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools[0]"),
-    (_with(thinking={"type": "enabled", "budget_tokens": 1024}), "thinking"),
     (_with(container="c1"), "container"),
     (_with(max_tokens=0), "max_tokens"),  # Anthropic's cache warming
 ])
@@ -318,3 +317,25 @@ def test_an_odd_answer_or_chunk_from_an_engine_does_not_crash(odd):
     assert out["type"] == "message" and out["usage"]["input_tokens"] == 0
     events = _run([{"choices": [{"delta": odd, "finish_reason": "stop"}]}])
     assert events[-1] == {"type": "message_stop"}
+
+
+def test_an_engines_reasoning_becomes_thinking_blocks():
+    body = _with(thinking={"type": "enabled", "budget_tokens": 1024},
+                 context_management={"edits": []})
+    messages_body.check(body)
+    assert not {"thinking", "context_management"} & set(messages_wire.to_chat(body, "m"))
+    answer = _answer("stop", content="42", reasoning_content="six times seven")
+    out = messages_wire.from_chat(answer, "a")
+    assert out["content"] == [{"type": "thinking", "thinking": "six times seven",
+                               "signature": ""}, {"type": "text", "text": "42"}]
+    u = {"prompt_tokens": 3, "completion_tokens": 1}
+    events = _run([_chunk({"reasoning_content": "six "}, usage=u),
+                   _chunk({"reasoning": "times seven"}, usage=u),
+                   _chunk({"content": "42"}, usage=u), _chunk(finish="stop", usage=u)])
+    kinds = [(e["type"], e.get("index"), (e.get("delta") or {}).get("type")) for e in events]
+    assert kinds[2:9] == [
+        ("content_block_start", 0, None), ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"), ("content_block_stop", 0, None),
+        ("content_block_start", 1, None), ("content_block_delta", 1, "text_delta"),
+        ("content_block_stop", 1, None)]
+    assert events[2]["content_block"]["type"] == "thinking"

@@ -28,11 +28,11 @@ FIELDS = frozenset({
     "model", "messages", "max_tokens", "system", "tools", "tool_choice", "stop_sequences",
     "metadata", "temperature", "top_p", "top_k", "stream", "thinking", "service_tier",
     "cache_control", "container", "diagnostics", "output_config", "speed",
-    "user_profile_id", "workspace_id", "inference_geo",
+    "user_profile_id", "workspace_id", "inference_geo", "context_management",
 })
 _COUNT_FIELDS = frozenset({
     "model", "messages", "system", "tools", "tool_choice", "thinking", "cache_control",
-    "output_config", "speed", "user_profile_id", "workspace_id",
+    "output_config", "speed", "user_profile_id", "workspace_id", "context_management",
 })
 _CHOICES = frozenset({"auto", "any", "tool", "none"})
 
@@ -199,6 +199,9 @@ def _config(body: dict[str, Any]) -> None:
         raise _bad("output_config.format", "must be {'type': 'json_schema', 'schema': {...}}")
     if config.get("effort") is not None and not isinstance(config["effort"], str):
         raise _bad("output_config.effort", "must be a string")
+    managed = body.get("context_management")
+    if managed is not None and not isinstance(managed, dict):
+        raise _bad("context_management", "must be an object")
 
 
 def check(body: dict[str, Any], count: bool = False) -> None:

@@ -13,22 +13,24 @@ tool / none becomes auto / required / a named function / none (``disable_paralle
 ``parallel_tool_calls: false``); ``stop_sequences`` -> ``stop``, ``metadata.user_id`` ->
 ``user``, ``output_config.format`` -> a ``json_schema`` response format, ``temperature``,
 ``top_p``, ``top_k`` and ``max_tokens`` as they are. What has no OpenAI equivalent and
-changes the answer (documents, server tools, extended thinking, a container) is the
-caller's 400, never silently dropped.
+changes the answer (documents, server tools, a container) is the caller's 400, never
+silently dropped.
 
-Answers (``from_chat``): content -> a text block, ``tool_calls`` -> ``tool_use`` blocks
-with parsed input; ``finish_reason`` stop -> ``end_turn`` (``stop_sequence`` when the
-engine names the stop string it met, as vLLM's ``stop_reason`` does; ``tool_use`` when
-the turn called a tool), length -> ``max_tokens``, tool_calls -> ``tool_use``,
-content_filter -> ``refusal``; usage prompt / completion tokens -> input / output tokens.
+Answers (``from_chat``): reasoning (``reasoning_content``) -> a thinking block, content ->
+a text block, ``tool_calls`` -> ``tool_use`` blocks with parsed input; ``finish_reason``
+stop -> ``end_turn`` (``stop_sequence`` when the engine names the stop string it met, as
+vLLM's ``stop_reason`` does; ``tool_use`` when the turn called a tool), length ->
+``max_tokens``, tool_calls -> ``tool_use``, content_filter -> ``refusal``; usage prompt /
+completion tokens -> input / output tokens.
 
 Streams (``ChatEvents``): chat chunks in, Messages events out, in the order and with the
 indices Anthropic sends them: ``message_start`` (with the input tokens), ``ping``, per block
-``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``) /
-``content_block_stop``, then ``message_delta`` (``stop_reason``, output tokens) and
-``message_stop``. ``message_start`` waits until the backend has reported the prompt's
-tokens (vLLM and SGLang do on every chunk with ``continuous_usage_stats``; others only at
-the end, and then the whole message waits): it never says 0 for a prompt that had tokens.
+``content_block_start`` / ``content_block_delta`` (``thinking_delta``, ``text_delta``,
+``input_json_delta``) / ``content_block_stop``, then ``message_delta`` (``stop_reason``,
+output tokens) and ``message_stop``. ``message_start`` waits until the backend has
+reported the prompt's tokens (vLLM and SGLang do on every chunk with
+``continuous_usage_stats``; others only at the end, and then the whole message waits): it
+never says 0 for a prompt that had tokens.
 """
 
 from __future__ import annotations
@@ -160,9 +162,6 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _refuse_untranslatable(body: dict[str, Any]) -> None:
-    thinking = _obj(body.get("thinking"))
-    if thinking.get("type") not in (None, "disabled"):
-        raise _no_equivalent("thinking", "extended thinking")
     if body.get("container") is not None:
         raise _no_equivalent("container", "a code execution container")
     if body.get("max_tokens") == 0:
@@ -171,8 +170,10 @@ def _refuse_untranslatable(body: dict[str, Any]) -> None:
 
 def to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     """A (checked) Messages request as a chat completion request for ``model``. Hints that
-    only tune Anthropic's own service (``cache_control``, ``speed``, ``service_tier``,
-    ``output_config.effort``, ``diagnostics``, account ids) are not sent on."""
+    only tune Anthropic's own service (``cache_control``, ``context_management``, ``speed``,
+    ``service_tier``, ``output_config.effort``, ``diagnostics``, account ids) are not sent
+    on, nor is ``thinking``: whether an engine reasons is its chat template's and reasoning
+    parser's to say, and what it reasons comes back as thinking blocks."""
     _refuse_untranslatable(body)
     out: dict[str, Any] = {"model": model, "messages": _chat_messages(body)}
     if "max_tokens" in body:
@@ -212,6 +213,14 @@ def _input(arguments: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
 
+def _reasoning(part: dict[str, Any]) -> str:
+    """What an engine reasoned (vLLM: ``reasoning_content``, newer ``reasoning``)."""
+    for name in ("reasoning_content", "reasoning"):
+        if isinstance(part.get(name), str) and part[name]:
+            return str(part[name])
+    return ""
+
+
 def _stop(choice: dict[str, Any], tools: bool) -> tuple[str, str | None]:
     """``stop_reason`` and ``stop_sequence``; a turn that called a tool stopped for it,
     whatever the engine says (vLLM finishes a named tool choice with ``stop``)."""
@@ -235,6 +244,9 @@ def from_chat(answer: dict[str, Any], alias: str) -> dict[str, Any]:
     choice = _obj(choices[0]) if isinstance(choices, list) and choices else {}
     message = _obj(choice.get("message"))
     content: list[dict[str, Any]] = []
+    reasoning = _reasoning(message)
+    if reasoning:  # an engine's reasoning parser: Anthropic's thinking block
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -310,6 +322,12 @@ class ChatEvents:
         choices = chunk.get("choices") or []
         choice = _obj(choices[0]) if choices else {}
         delta = _obj(choice.get("delta"))
+        reasoning = _reasoning(delta)
+        if reasoning:
+            if self.kind != "thinking":
+                self._block(out, {"type": "thinking", "thinking": "", "signature": ""})
+            out.append({"type": "content_block_delta", "index": self.open,
+                        "delta": {"type": "thinking_delta", "thinking": reasoning}})
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.kind != "text":
