@@ -57,8 +57,10 @@ class Stack:
                                 "--time-scale", "0.01", "--seed", "3")
         self.faults = upstreams.Faults()
         self.claude_log: list[dict] = []
+        self.claude_headers: list[dict] = []
         self._flaky = upstreams.serving(upstreams.faulty_app(self.faults))
-        self._claude = upstreams.serving(upstreams.anthropic_app(self.claude_log))
+        self._claude = upstreams.serving(upstreams.anthropic_app(self.claude_log,
+                                                                 self.claude_headers))
         flaky, claude = self._flaky.__enter__(), self._claude.__enter__()
         self.gateway = InProcessGateway(config(self.sim.url, flaky, claude, store), tmp,
                                         env={"TEST_ANTHROPIC_KEY": "sk-ant-secret-123"})
@@ -76,11 +78,12 @@ class Stack:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())["data"]
 
-    def post(self, path: str, body: object, key: str = "app") -> tuple[int, dict, bytes]:
+    def post(self, path: str, body: object, key: str = "app",
+             headers: dict | None = None) -> tuple[int, dict, bytes]:
         req = urllib.request.Request(f"{self.gateway.base}{path}", method="POST",
                                      data=json.dumps(body).encode(), headers={
                                          "x-api-key": KEYS[key], "anthropic-version": "2023-06-01",
-                                         "content-type": "application/json"})
+                                         "content-type": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=20) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -463,3 +466,24 @@ keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
         faults.log[0]["messages"])
     assert out.content[0].text == "Claude says: refund jane.doe@example.com"  # restored
     assert streamed == "Claude says: refund jane.doe@example.com"
+
+
+def test_anthropic_beta_reaches_an_anthropic_backend_and_nothing_else_does(stack):
+    beta = "context-management-2025-06-27, prompt-caching-scope-2026-01-05"
+    client = stack.client(default_headers={"anthropic-beta": beta, "x-custom": "no"})
+    managed = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    client.messages.create(model="claude", max_tokens=5, messages=HI,
+                           extra_body={"context_management": managed})
+    with client.messages.stream(model="claude", max_tokens=5, messages=HI) as s:
+        s.get_final_message()
+    client.messages.count_tokens(model="claude", messages=HI)
+    sent = stack.claude_headers[-3:]
+    assert [h.get("anthropic-beta") for h in sent] == [beta] * 3
+    assert all("x-custom" not in h and h["x-api-key"] == "sk-ant-secret-123" for h in sent)
+    assert stack.claude_log[-3]["context_management"] == managed  # passed through
+    assert client.messages.create(model="local", max_tokens=5, messages=HI,
+                                  extra_body={"context_management": managed}).content
+    status, _, raw = stack.post("/v1/messages", {"model": "claude", "max_tokens": 5,
+                                                 "messages": HI}, headers={
+        "anthropic-beta": "bad beta; x"})
+    assert status == 400 and "anthropic-beta" in json.loads(raw)["error"]["message"]

@@ -88,12 +88,16 @@ def serving(application: web.Application) -> Iterator[str]:
         loop.close()
 
 
-def anthropic_app(log: list[dict] | None = None) -> web.Application:
+def anthropic_app(log: list[dict] | None = None,
+                  headers: list[dict] | None = None) -> web.Application:
     """A Messages API upstream (the real wire format): echoes the last user text,
     ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked;
-    ``/v1/messages/count_tokens`` counts words. Every request body is appended to ``log``."""
+    ``/v1/messages/count_tokens`` counts words. Every request body is appended to ``log``,
+    its headers to ``headers``."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
+        if headers is not None:
+            headers.append(dict(request.headers))
         if request.headers.get("anthropic-version") is None:
             return web.json_response({"type": "error", "error": {
                 "type": "invalid_request_error", "message": "anthropic-version required"}},
@@ -152,6 +156,8 @@ def anthropic_app(log: list[dict] | None = None) -> web.Application:
         return resp
 
     async def count_tokens(request: web.Request) -> web.Response:
+        if headers is not None:
+            headers.append(dict(request.headers))
         body = await request.json()
         if log is not None:
             log.append(body)

@@ -339,3 +339,18 @@ def test_an_engines_reasoning_becomes_thinking_blocks():
         ("content_block_start", 1, None), ("content_block_delta", 1, "text_delta"),
         ("content_block_stop", 1, None)]
     assert events[2]["content_block"]["type"] == "thinking"
+
+
+def test_only_a_well_formed_anthropic_beta_is_passed_and_only_to_anthropic_backends():
+    from breakeven.gateway.upstream import KINDS
+
+    assert messages_body.betas({}) == {}
+    assert messages_body.betas({"anthropic-beta": "a-1, b.2"}) == {"anthropic-beta": "a-1, b.2"}
+    for bad in ("a b", "x\r\ny", "a;b", "," * 3):
+        with pytest.raises(ApiError) as err:
+            messages_body.betas({"anthropic-beta": bad})
+        assert err.value.param == "anthropic-beta"
+    forward = {"anthropic-beta": "a"}
+    assert KINDS["anthropic"].forwarded("messages", forward) == forward
+    assert KINDS["anthropic"].forwarded("chat/completions", forward) == {}
+    assert KINDS["openai"].forwarded("messages", forward) == {}

@@ -48,6 +48,8 @@ class Call:
     logged: bool = False
     content: dict[str, Any] | None = None  # kept only when the route opts in
     pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
+    # caller headers a backend kind may pass on (Messages API: anthropic-beta), checked
+    forward: dict[str, str] = field(default_factory=dict)
     batch: bool = False  # a line of a batch job, not interactive traffic
     # the sensitive values the scan found: kept in memory to scrub them from what the
     # ledger stores (errors, decisions); never stored, never logged

@@ -142,7 +142,7 @@ class Dispatcher:
         async def run(b: Backend, payload: dict[str, Any],
                       mapping: dict[str, str] | None) -> upstream.Answer:
             answer = await upstream.complete(self.session, b, call.endpoint, payload, alias,
-                                             self.cfg.limits.max_response_bytes)
+                                             self.cfg.limits.max_response_bytes, call.forward)
             if mapping:
                 pseudonym.restore_answer(answer.body, mapping)
             return answer

@@ -14,7 +14,7 @@ chat completions only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +47,14 @@ class Inbound:
     # the order the model reads it
     prepare: Callable[[dict[str, Any]], dict[str, Any]]
     wire: Callable[[dict[str, Any]], ChatWire]  # how its stream is written
+    # the caller's headers its backends may read (checked), for the call's ``forward``
+    forward: Callable[[Mapping[str, str]], dict[str, str]] = lambda _: {}
 
 
 INBOUND = {
-    "messages": Inbound(messages_body.prepare, lambda _: MessagesWire()),
+    "messages": Inbound(messages_body.prepare, lambda _: MessagesWire(), messages_body.betas),
     "messages/count_tokens": Inbound(lambda body: messages_body.prepare(body, count=True),
-                                     lambda _: MessagesWire()),
+                                     lambda _: MessagesWire(), messages_body.betas),
 }
 _UNCOUNTED = (404, 405, 501)  # an engine without /tokenize
 
@@ -86,6 +88,7 @@ class Inference:
             inbound = INBOUND.get(endpoint)
             if inbound is not None and isinstance(body, dict):
                 body = inbound.prepare(body)
+                call.forward = inbound.forward(request.headers)
             await self._admit(call, request, body, len(raw))
             assert call.route is not None
             if inbound is not None and call.route.cascade is not None:
@@ -122,7 +125,7 @@ class Inference:
                       mapping: dict[str, str] | None) -> upstream.Answer:
             try:
                 return await upstream.complete(s.dispatch.session, b, call.endpoint, payload,
-                                               alias, limit)
+                                               alias, limit, call.forward)
             except UpstreamError as exc:
                 if exc.kind == "http" and exc.status in _UNCOUNTED:
                     raise UpstreamError("unsupported", f"{b.name} cannot count tokens "

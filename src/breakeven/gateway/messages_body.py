@@ -16,11 +16,13 @@ otherwise send half a card number at the end of ``system`` after the half in ``m
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["FIELDS", "check", "prepare"]
+__all__ = ["FIELDS", "betas", "check", "prepare"]
 
 # the request fields of the Messages API (docs.anthropic.com, "Create a Message"; the
 # anthropic SDK's MessageCreateParams), and of count_tokens (MessageCountTokensParams)
@@ -35,6 +37,7 @@ _COUNT_FIELDS = frozenset({
     "output_config", "speed", "user_profile_id", "workspace_id", "context_management",
 })
 _CHOICES = frozenset({"auto", "any", "tool", "none"})
+_BETAS = re.compile(r"[A-Za-z0-9._-]{1,64}(?:\s*,\s*[A-Za-z0-9._-]{1,64}){0,31}")
 
 
 def _bad(where: str, what: str) -> ApiError:
@@ -232,3 +235,16 @@ def prepare(body: dict[str, Any], count: bool = False) -> dict[str, Any]:
     if "system" not in body:
         return body
     return {"system": body["system"], **{k: v for k, v in body.items() if k != "system"}}
+
+
+def betas(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's ``anthropic-beta`` (the beta features its body uses, comma-separated
+    names; repeated headers join), for an Anthropic backend; a 400 for anything else."""
+    sent = headers.getall("anthropic-beta", []) if hasattr(headers, "getall") else (
+        [headers["anthropic-beta"]] if "anthropic-beta" in headers else [])
+    value = ",".join(v.strip() for v in sent if v.strip())
+    if not value:
+        return {}
+    if not _BETAS.fullmatch(value):
+        raise _bad("anthropic-beta", "must be a comma-separated list of beta names")
+    return {"anthropic-beta": value}

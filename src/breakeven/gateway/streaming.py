@@ -63,7 +63,8 @@ class _Relay:
         assert call.route is not None
         opened = await upstream.open_stream(self.dispatch.session, b, call.endpoint, payload,
                                             call.route.alias,
-                                            self.dispatch.cfg.limits.max_response_bytes)
+                                            self.dispatch.cfg.limits.max_response_bytes,
+                                            call.forward)
         try:
             held = await self._relay(b, opened, mapping)
         except UpstreamError as exc:

@@ -7,6 +7,7 @@ embeddings have no Anthropic equivalent, so such a backend is never chosen for t
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from breakeven.errors import UpstreamError
@@ -76,6 +77,12 @@ class AnthropicUpstream(Upstream):
 
     def headers(self, b: Backend) -> dict[str, str]:
         return _headers(b)
+
+    def forwarded(self, endpoint: str, forward: Mapping[str, str]) -> dict[str, str]:
+        """A Messages API caller's ``anthropic-beta`` (the beta features its body uses)."""
+        if not endpoint.startswith("messages"):
+            return {}
+        return {k: v for k, v in forward.items() if k == "anthropic-beta"}
 
     def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
                      streaming: bool) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -95,6 +95,18 @@ class Upstream(ABC):
     @abstractmethod
     def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
                 ) -> Decoder: ...
+
+    def forwarded(self, endpoint: str, forward: Mapping[str, str]) -> dict[str, str]:
+        """Which of the caller's headers this API reads for ``endpoint`` (none by
+        default: a caller's headers never reach a backend unless its kind says so)."""
+        return {}
+
+
+def _headers(api: Upstream, b: Backend, endpoint: str,
+             forward: Mapping[str, str] | None) -> dict[str, str]:
+    headers = api.headers(b)
+    passed = api.forwarded(endpoint, forward) if forward else None
+    return {**headers, **passed} if passed else headers
 
 
 def api_key(b: Backend) -> str:
@@ -178,13 +190,15 @@ def _redirected(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
 
 
 async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                   body: dict[str, Any], alias: str, limit: int = DEFAULT_LIMIT) -> Answer:
+                   body: dict[str, Any], alias: str, limit: int = DEFAULT_LIMIT,
+                   forward: Mapping[str, str] | None = None) -> Answer:
     """One non-streaming call; the answer translated to OpenAI's shape. Redirects are
-    never followed: the body must not reach a host the config does not name."""
+    never followed: the body must not reach a host the config does not name. ``forward``:
+    the caller's headers the kind may pass on (``Upstream.forwarded``)."""
     try:
         async with session.post(api.target(b, endpoint),
                                 data=orjson.dumps(api.request_body(b, endpoint, body, False)),
-                                headers=api.headers(b), timeout=_timeout(b),
+                                headers=_headers(api, b, endpoint, forward), timeout=_timeout(b),
                                 allow_redirects=False) as resp:
             if 300 <= resp.status < 400:
                 raise _redirected(b, resp)
@@ -262,11 +276,13 @@ class Stream:
 
 async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
                       endpoint: str, body: dict[str, Any], alias: str,
-                      limit: int = DEFAULT_LIMIT) -> Stream:
+                      limit: int = DEFAULT_LIMIT,
+                      forward: Mapping[str, str] | None = None) -> Stream:
     """Open a streaming call (headers received, status checked); iterate ``chunks()``."""
     cm = session.post(api.target(b, endpoint),
                       data=orjson.dumps(api.request_body(b, endpoint, body, True)),
-                      headers=api.headers(b), timeout=_timeout(b), allow_redirects=False)
+                      headers=_headers(api, b, endpoint, forward), timeout=_timeout(b),
+                      allow_redirects=False)
     try:
         resp = await cm.__aenter__()
     except (TimeoutError, aiohttp.ClientError) as exc:
