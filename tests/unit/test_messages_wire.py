@@ -149,6 +149,11 @@ def test_tool_choice_kinds(choice, chat):
      "messages[0].content[0]"),
     (_with(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools[0]"),
     (_with(container="c1"), "container"),
+    (_with(messages=[{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t", "content": [
+            {"type": "text", "text": "see"},
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]}]}]),
+     "messages[0].content[0].content[1]"),
     (_with(max_tokens=0), "max_tokens"),  # Anthropic's cache warming
 ])
 def test_what_chat_cannot_carry_is_refused_not_dropped(body, param):

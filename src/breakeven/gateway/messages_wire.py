@@ -13,8 +13,8 @@ tool / none becomes auto / required / a named function / none (``disable_paralle
 ``parallel_tool_calls: false``); ``stop_sequences`` -> ``stop``, ``metadata.user_id`` ->
 ``user``, ``output_config.format`` -> a ``json_schema`` response format, ``temperature``,
 ``top_p``, ``top_k`` and ``max_tokens`` as they are. What has no OpenAI equivalent and
-changes the answer (documents, server tools, a container) is the caller's 400, never
-silently dropped.
+changes the answer (documents, server tools, a container, an image in a tool result) is
+the caller's 400, never silently dropped.
 
 Answers (``from_chat``): reasoning (``reasoning_content``) -> a thinking block, content ->
 a text block, ``tool_calls`` -> ``tool_use`` blocks with parsed input; ``finish_reason``
@@ -95,8 +95,13 @@ def _user(content: Any, where: str) -> list[dict[str, Any]]:
     tools, parts = [], []
     for j, block in enumerate(content):
         if block["type"] == "tool_result":
+            inner = block.get("content")
+            for k, part in enumerate(inner if isinstance(inner, list) else []):
+                if part["type"] != "text":  # an OpenAI tool message carries text only
+                    raise _no_equivalent(f"{where}[{j}].content[{k}]",
+                                         f"a {part['type']!r} block in a tool result")
             tools.append({"role": "tool", "tool_call_id": block["tool_use_id"],
-                          "content": _text_of(block.get("content"))})
+                          "content": _text_of(inner)})
         else:
             part = _part(block, f"{where}[{j}]")
             if part is not None:
