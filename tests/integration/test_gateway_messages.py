@@ -427,8 +427,15 @@ def test_stop_sequences_reach_the_engine_and_cut_the_answer(stack):
            "extra_body": {"temperature": 0}}  # the sim answers a prompt the same each time
     text = client.messages.create(**ask).content[0].text
     word = text.split()[3]
-    cut = client.messages.create(**ask, stop_sequences=[f" {word}"]).content[0].text
+    stopped = client.messages.create(**ask, stop_sequences=[f" {word}"])
+    cut = stopped.content[0].text
     assert text.startswith(cut) and len(cut) < len(text) and f" {word}" not in cut
+    # the sim names the stop string it met, as vLLM does: Anthropic's stop_sequence
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", f" {word}")
+    with client.messages.stream(**ask, stop_sequences=[f" {word}"]) as s:
+        final = s.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", f" {word}")
+    assert final.content[0].text == cut
     assert stack.ledger(1)[0]["decision"]["params"]["stop_sequences"] == [f" {word}"]
 
 
