@@ -112,6 +112,35 @@ _fields = st.fixed_dictionaries({}, optional={
 })
 
 
+_blocks = st.lists(st.fixed_dictionaries({"type": st.sampled_from(
+    ["text", "image", "tool_use", "tool_result", "document", "x"]) | _json}, optional={
+    "text": _json, "source": _json, "id": _json, "name": _json, "input": _json,
+    "tool_use_id": _json, "content": _json, "is_error": _json}), max_size=3)
+_message_fields = st.fixed_dictionaries({}, optional={
+    "model": st.sampled_from(["chat", "embed", "nope"]) | _json,
+    "messages": st.lists(st.fixed_dictionaries({
+        "role": st.sampled_from(["user", "assistant", "system"]) | _json,
+        "content": st.text(max_size=30) | _blocks | _json}), max_size=3) | _json,
+    "max_tokens": st.integers(min_value=-2, max_value=10**15) | _json,
+    "system": st.text(max_size=20) | _blocks | _json, "tools": _json,
+    "tool_choice": st.fixed_dictionaries({"type": st.sampled_from(
+        ["auto", "any", "tool", "none"]) | _json}, optional={"name": _json}) | _json,
+    "stop_sequences": _json, "metadata": _json, "top_k": _json, "stream": _json,
+    "thinking": _json,
+})
+
+
+@given(body=_message_fields | _json.map(lambda v: v))
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_hypothesis_bodies_on_messages_never_cause_a_5xx(hostile, body):
+    status, raw = hostile.post("/v1/messages", json.dumps(body).encode())
+    assert status < 500, (body, raw[:300])
+    if status >= 400:
+        answer = json.loads(raw)
+        assert answer["type"] == "error" and answer["error"]["message"]  # Anthropic's shape
+
+
 @given(body=_fields | _json.map(lambda v: v))
 @settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
@@ -156,8 +185,10 @@ def test_hypothesis_responses_bodies_never_cause_a_5xx(hostile, body):
     json.dumps({"model": ["chat"], "messages": []}).encode(),
 ], ids=["invalid-utf8", "open-braces", "deep-nesting", "empty", "null", "huge-max-tokens",
         "negative-max-tokens", "messages-string", "model-list"])
-def test_malformed_bodies_are_4xx(hostile, data):
-    status, raw = hostile.post("/v1/chat/completions", data)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages",
+                                  "/v1/messages/count_tokens"])
+def test_malformed_bodies_are_4xx(hostile, data, path):
+    status, raw = hostile.post(path, data)
     assert 400 <= status < 500, raw[:300]
     assert json.loads(raw)["error"]["message"]
 
@@ -166,6 +197,9 @@ def test_oversized_body_is_413(hostile):
     status, raw = hostile.post("/v1/chat/completions", b'{"model": "chat", "x": "'
                                + b"a" * 70000 + b'"}')
     assert status == 413 and json.loads(raw)["error"]["code"] == "request_too_large"
+    status, raw = hostile.post("/v1/messages", b'{"model": "chat", "x": "'
+                               + b"a" * 70000 + b'"}')
+    assert status == 413 and json.loads(raw)["error"]["type"] == "request_too_large"
 
 
 def test_scopes(hostile):

@@ -88,12 +88,16 @@ def serving(application: web.Application) -> Iterator[str]:
         loop.close()
 
 
-def anthropic_app(log: list[dict] | None = None) -> web.Application:
+def anthropic_app(log: list[dict] | None = None,
+                  headers: list[dict] | None = None) -> web.Application:
     """A Messages API upstream (the real wire format): echoes the last user text,
-    ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked.
-    Every request body is appended to ``log``."""
+    ``stop_reason`` end_turn, usage; streams message_start ... message_stop when asked;
+    ``/v1/messages/count_tokens`` counts words. Every request body is appended to ``log``,
+    its headers to ``headers``."""
 
     async def messages(request: web.Request) -> web.StreamResponse:
+        if headers is not None:
+            headers.append(dict(request.headers))
         if request.headers.get("anthropic-version") is None:
             return web.json_response({"type": "error", "error": {
                 "type": "invalid_request_error", "message": "anthropic-version required"}},
@@ -151,8 +155,18 @@ def anthropic_app(log: list[dict] | None = None) -> web.Application:
         await send("message_stop", {})
         return resp
 
+    async def count_tokens(request: web.Request) -> web.Response:
+        if headers is not None:
+            headers.append(dict(request.headers))
+        body = await request.json()
+        if log is not None:
+            log.append(body)
+        words = sum(len(str(m["content"]).split()) for m in body["messages"])
+        return web.json_response({"input_tokens": words + 3})
+
     application = web.Application()
     application.router.add_post("/v1/messages", messages)
+    application.router.add_post("/v1/messages/count_tokens", count_tokens)
     application.router.add_get("/v1/models", _models)
     return application
 
@@ -238,6 +252,9 @@ async def _stream(request: web.Request, body: dict, faults: Faults,
         event = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
                  "choices": [{"index": 0, "delta": {"content": " " + word},
                               "finish_reason": None}]}
+        if (body.get("stream_options") or {}).get("continuous_usage_stats"):  # as vLLM
+            event["usage"] = {"prompt_tokens": 7, "completion_tokens": i + 1,
+                              "total_tokens": 8 + i}
         await resp.write(f"data: {json.dumps(event)}\n\n".encode())
     if mode == "no_done":
         await asyncio.sleep(30)  # nothing more, connection open

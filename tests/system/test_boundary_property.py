@@ -1,7 +1,8 @@
 """The boundary, tried as an attacker would: a sensitive value in ANY string position of
-any request shape (or split over two), sent through a real gateway whose self-hosted side
-fails in every way, never reaches a hosted upstream that records every body it receives,
-unless replaced by a placeholder; and the caller always gets a clear answer, never a 500.
+any request shape, chat completions or Anthropic's Messages API alike (or split over two),
+sent through a real gateway whose self-hosted side fails in every way, never reaches a
+hosted upstream that records every body it receives, unless replaced by a placeholder; and
+the caller always gets a clear answer, never a 500.
 """
 
 from __future__ import annotations
@@ -169,6 +170,44 @@ def _tool_call(arguments: Any) -> dict[str, Any]:
         "id": "c1", "type": "function", "function": {"name": "lookup", "arguments": arguments}}]}
 
 
+def _msg(*messages: dict[str, Any], **extra: Any) -> tuple[str, dict[str, Any]]:
+    """A Messages API request (``/v1/messages``) on the same route."""
+    return "messages", {"model": "chat", "max_tokens": 5,
+                        "messages": list(messages) or [_user("hi")], **extra}
+
+
+def _tool_use(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return ({"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f",
+                                               "input": {"to": {"deep": [value]}}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                          "content": "ok"}]})
+
+
+# the same places in Anthropic's Messages API: system, blocks, tool inputs and results
+MESSAGES: dict[str, Callable[[str], tuple[str, dict[str, Any]]]] = {
+    "messages content": lambda v: _msg(_user(f"please help {v} thanks")),
+    "messages blocks": lambda v: _msg(_user([{"type": "text", "text": "see"},
+                                             {"type": "text", "text": v}])),
+    "messages system": lambda v: _msg(system=f"the user is {v}"),
+    "messages system blocks": lambda v: _msg(system=[{"type": "text", "text": v}]),
+    "messages tool input": lambda v: _msg(_user("go"), *_tool_use(v)),
+    "messages tool result": lambda v: _msg(_user("go"), {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        _user([{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": v}]}])),
+    "messages tool description": lambda v: _msg(tools=[{"name": "f", "description": v,
+                                                        "input_schema": {"type": "object"}}]),
+    "messages tool enum": lambda v: _msg(tools=[{"name": "f", "input_schema": {
+        "type": "object", "properties": {"to": {"type": "string", "enum": [v]}}}}]),
+    "messages metadata": lambda v: _msg(metadata={"user_id": v}),
+    "messages stop_sequences": lambda v: _msg(stop_sequences=[v]),
+    "messages image url": lambda v: _msg(_user([{"type": "image", "source": {
+        "type": "url", "url": f"https://img.test/{v}"}}])),
+    "messages stream": lambda v: _msg(_user(f"stream {v}"), stream=True),
+    "messages count_tokens": lambda v: ("messages/count_tokens", {
+        "model": "chat", "messages": [_user(f"count {v}")]}),
+}
+
 # every place a string can hide, on every endpoint that reaches a backend
 SHAPES: dict[str, Callable[[str], tuple[str, dict[str, Any]]]] = {
     "content": lambda v: _chat(_user(f"please help {v} thanks")),
@@ -236,8 +275,10 @@ SHAPES: dict[str, Callable[[str], tuple[str, dict[str, Any]]]] = {
     "responses schema": lambda v: _responses(text={"format": {
         "type": "json_schema", "name": "x", "schema": {"type": "object", "description": v}}}),
     "responses stream": lambda v: _responses(input=f"stream {v}", stream=True),
+    **MESSAGES,
 }
-RESTORED = ("content", "parts", "stream", "completion prompt", "responses input",
+RESTORED = ("content", "parts", "stream", "completion prompt", "messages content",
+            "messages stream", "responses input",
             "responses stream")
 TOKEN_IDS = {
     "completion token ids": ("completions", {"model": "text", "prompt": [9906, 1917, 11, 856],
@@ -275,7 +316,7 @@ def _clear(status: int, raw: bytes) -> None:
         assert error["message"], raw[:300]
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=170, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(shape=st.sampled_from(sorted(SHAPES)), value=st.sampled_from(VALUES),
        local=st.sampled_from(["ok", "500", "hang"]))
@@ -296,10 +337,10 @@ def test_a_sensitive_value_anywhere_never_reaches_a_hosted_backend(boundary, sha
         assert value in raw.decode(), shape  # the placeholder was restored for the caller
 
 
-@settings(max_examples=20, deadline=None, derandomize=True,
+@settings(max_examples=28, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(split=st.sampled_from(SPLITS),
-       how=st.sampled_from(["messages", "parts", "fields", "responses"]),
+       how=st.sampled_from(["messages", "parts", "fields", "responses", "anthropic"]),
        local=st.sampled_from(["ok", "500"]))
 def test_a_value_split_over_two_strings_is_found(boundary, split, how, local):
     boundary.local.mode = local
@@ -312,8 +353,11 @@ def test_a_value_split_over_two_strings_is_found(boundary, split, how, local):
                                       {"type": "text", "text": f"{b} ok"}]))
     elif how == "responses":
         endpoint, body = _responses(input=[_user(f"mine is {a}"), _user(f"{b} ok")])
-    else:
+    elif how == "fields":
         endpoint, body = _chat(_user(f"mine is {a}"), user=b)
+    else:  # the Messages API: the end of the system prompt and the first message, with
+        # "system" sent last in the JSON (the model still reads it first)
+        endpoint, body = _msg(_user(f"{b} ok"), system=f"mine is {a}")
     status, raw = boundary.send(endpoint, body)
     _clear(status, raw)
     # a split value cannot be replaced by a placeholder: nothing goes to hosted at all

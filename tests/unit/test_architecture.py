@@ -30,6 +30,8 @@ PURE_MODULES = [
     "breakeven.gateway.telemetry_config",
     "breakeven.gateway.responses_wire", "breakeven.gateway.responses_events",
     "breakeven.gateway.responses_native", "breakeven.gateway.responses_config",
+    "breakeven.gateway.messages_body", "breakeven.gateway.messages_wire",
+    "breakeven.gateway.error_shapes", "breakeven.gateway.stream_wire",
 ]
 # Not "socket": pydantic's model construction imports email.utils, which imports it; the
 # core itself opens nothing. These are the adapters the core must never pull in.

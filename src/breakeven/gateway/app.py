@@ -33,7 +33,8 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app[operations.READY] = operations.Readiness()
     inference = Inference(services)
-    for endpoint in ("chat/completions", "completions", "embeddings"):
+    for endpoint in ("chat/completions", "completions", "embeddings", "messages",
+                     "messages/count_tokens"):
         app.router.add_post(f"/v1/{endpoint}", inference.handler(endpoint))
     responses = ResponsesApi(services)
     app.router.add_post("/v1/responses", responses.create)

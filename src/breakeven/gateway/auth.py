@@ -1,8 +1,8 @@
-"""Who is calling and whether they may, now: gateway keys (stored as SHA-256 hashes,
-compared in constant time), the admin flag, each key's request rate and monthly budget
-(a request's worst case is reserved before dispatch: ``spend``), and the throttle on
-failed authentication (``throttle``). Refusals are ``ApiError``s carrying the rule that
-refused them."""
+"""Who is calling and whether they may, now: gateway keys (presented as a Bearer token,
+``x-api-key`` or ``api-key``; stored as SHA-256 hashes, compared in constant time), the
+admin flag, each key's request rate and monthly budget (a request's worst case is reserved
+before dispatch: ``spend``), and the throttle on failed authentication (``throttle``).
+Refusals are ``ApiError``s carrying the rule that refused them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,22 @@ from breakeven.gateway.config import GatewayConfig, Key, hash_key
 from breakeven.gateway.spend import Spend, worst_usd
 from breakeven.gateway.throttle import Throttle
 
-__all__ = ["Auth"]
+__all__ = ["Auth", "presented"]
+
+_KEY_HEADERS = ("x-api-key", "api-key")  # Anthropic's, and Azure OpenAI's
+
+
+def presented(headers: Mapping[str, str]) -> str:
+    """The key a request presents: ``Authorization: Bearer KEY``, else ``x-api-key`` (as
+    the Anthropic SDK sends it), else ``api-key`` (Azure style); "" when none is."""
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for name in _KEY_HEADERS:
+        value = headers.get(name, "").strip()
+        if value:
+            return value
+    return ""
 
 
 class _Rates(Protocol):
@@ -42,12 +57,13 @@ class Auth:
     def caller(self, headers: Mapping[str, str]) -> Key:
         if not self.keys:
             return ANONYMOUS
-        scheme, _, token = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'",
+        token = presented(headers)
+        if not token:
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY' (or "
+                                "'x-api-key: KEY', or 'api-key: KEY')",
                            type_="authentication_error", code="invalid_api_key",
                            rules=("auth",))
-        digest = hash_key(token.strip())
+        digest = hash_key(token)
         key = next((k for sha, k in self.keys.items() if hmac.compare_digest(sha, digest)),
                    None)
         if key is None or key.revoked:

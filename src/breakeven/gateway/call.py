@@ -21,7 +21,7 @@ __all__ = ["ANONYMOUS", "ENDPOINT_TASK", "Call", "new_call"]
 
 # the task a route must serve for each endpoint the gateway relays
 ENDPOINT_TASK = {"chat/completions": "chat", "completions": "chat", "embeddings": "embeddings",
-                 "responses": "chat"}
+                 "responses": "chat", "messages": "chat", "messages/count_tokens": "chat"}
 # the caller when the config has no keys: everything is open, and the ledger says so
 ANONYMOUS = Key(name="anonymous", sha256="0" * 64)
 _IDS = random.Random(os.urandom(16))  # request ids are unique, not secret: no syscall each
@@ -48,6 +48,8 @@ class Call:
     logged: bool = False
     content: dict[str, Any] | None = None  # kept only when the route opts in
     pseudonymise: bool = False  # hosted backends get placeholders, the answer is restored
+    # caller headers a backend kind may pass on (Messages API: anthropic-beta), checked
+    forward: dict[str, str] = field(default_factory=dict)
     batch: bool = False  # a line of a batch job, not interactive traffic
     # the sensitive values the scan found: kept in memory to scrub them from what the
     # ledger stores (errors, decisions); never stored, never logged
@@ -64,11 +66,16 @@ class Call:
     def headers(self) -> dict[str, str]:
         """What the caller is told about the route taken (on every answer, errors too)."""
         backend = self.backend.name if self.backend else None
-        return {"x-request-id": self.id, "x-breakeven-backend": backend or "",
-                "x-breakeven-route": self.trace.header(
-                    self.route.alias if self.route else "-", backend)}
+        headers = {"x-request-id": self.id, "x-breakeven-backend": backend or "",
+                   "x-breakeven-route": self.trace.header(
+                       self.route.alias if self.route else "-", backend)}
+        if self.endpoint.startswith("messages"):  # the Messages API names it so
+            headers["request-id"] = self.id
+        return headers
 
 
 def new_call(endpoint: str) -> Call:
     """A call with a time-ordered id (like UUIDv7: sorts by time, unique, not secret)."""
-    return Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+    call = Call(f"{time.time_ns():016x}{_IDS.getrandbits(64):016x}", endpoint)
+    call.trace.endpoint = endpoint  # the ledger's decision says which API was spoken
+    return call

@@ -38,10 +38,12 @@ __all__ = [
 ]
 
 Hosting = Literal["self", "hosted"]
-# the gateway endpoints each backend API has an equivalent of (responses: as chat)
+# the endpoints each backend kind serves, natively or translated (responses: as chat)
+_MESSAGES = frozenset({"messages", "messages/count_tokens"})  # Anthropic's Messages API
 KIND_ENDPOINTS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat/completions", "completions", "embeddings", "responses"}),
-    "anthropic": frozenset({"chat/completions", "responses"}),
+    "openai": frozenset({"chat/completions", "completions", "embeddings", "responses"})
+    | _MESSAGES,
+    "anthropic": frozenset({"chat/completions", "responses"}) | _MESSAGES,
 }
 
 

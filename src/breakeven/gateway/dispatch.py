@@ -178,7 +178,7 @@ class Dispatcher:
         async def run(b: Backend, payload: dict[str, Any],
                       mapping: dict[str, str] | None) -> upstream.Answer:
             answer = await upstream.complete(self.session, b, call.endpoint, payload, alias,
-                                             self.cfg.limits.max_response_bytes)
+                                             self.cfg.limits.max_response_bytes, call.forward)
             if mapping:
                 pseudonym.restore_answer(answer.body, mapping)
             return answer
@@ -230,7 +230,7 @@ class Dispatcher:
         if exc.misconfigured:  # skipped until a probe finds it right again (``probe``)
             self.states[b.name].unready = f"{exc} ({_FIX[exc.status or 404]})"
             log.warning("backend %s marked unready: %s", b.name, exc)
-        elif exc.retryable:
+        elif exc.retryable and exc.kind != "unsupported":  # a missing feature is no fault
             limits = self.cfg.limits
             if self.states[b.name].failed(time.monotonic(), limits.circuit_failures,
                                           limits.circuit_cooldown_s):

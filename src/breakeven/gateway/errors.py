@@ -1,6 +1,7 @@
 """The one place errors become HTTP responses (an outer aiohttp middleware).
 
-Handlers raise; this answers. An ``ApiError`` is answered OpenAI-style with its status and
+Handlers raise; this answers. An ``ApiError`` is answered in the endpoint's own error shape
+(OpenAI's; Anthropic's on the Messages API: ``error_shapes``) with its status and
 Retry-After, and its rules are counted in ``/metrics``; aiohttp's own HTTP errors (413 for
 a body over ``limits.max_body_bytes``, 405, 404) the same way; a caller that went away
 (the task cancelled, or the connection reset under a write) is recorded as 499; anything
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from breakeven.errors import ApiError
+from breakeven.gateway import error_shapes
 from breakeven.gateway.call import Call
 from breakeven.gateway.state import SERVICES, Services
 
@@ -37,9 +39,14 @@ async def _record(s: Services, call: Call | None, status: int, message: str) -> 
     return None
 
 
-def _answer(exc: ApiError, call: Call | None) -> web.Response:
+def _answer(exc: ApiError, call: Call | None, request: web.Request) -> web.Response:
     headers = call.headers() if call is not None else {}
     headers.update(exc.headers())
+    if error_shapes.anthropic_style(request.path):
+        if call is not None:
+            headers["request-id"] = call.id
+        return web.json_response(error_shapes.anthropic(exc, call.id if call else None),
+                                 status=exc.status, headers=headers)
     return web.json_response(exc.body(), status=exc.status, headers=headers)
 
 
@@ -54,19 +61,19 @@ async def middleware(request: web.Request,
     except ApiError as exc:
         call = request.get(CALL)
         s.metrics.refused(exc.rules)
-        return _answer(await _record(s, call, exc.status, exc.message) or exc, call)
+        return _answer(await _record(s, call, exc.status, exc.message) or exc, call, request)
     except web.HTTPRequestEntityTooLarge:
         call = request.get(CALL)
         s.metrics.refused(("body_size",))
         err = ApiError(413, f"request body larger than {s.cfg.limits.max_body_bytes} bytes",
                        code="request_too_large")
-        return _answer(await _record(s, call, 413, err.message) or err, call)
+        return _answer(await _record(s, call, 413, err.message) or err, call, request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         err = ApiError(exc.status, exc.reason or "error")
         return _answer(await _record(s, request.get(CALL), exc.status, err.message) or err,
-                       request.get(CALL))
+                       request.get(CALL), request)
     except (asyncio.CancelledError, ConnectionResetError):
         # the caller left: while we waited on a backend (cancelled) or under a write
         await asyncio.shield(_record(s, request.get(CALL), 499, "client closed the connection"))
@@ -76,4 +83,4 @@ async def middleware(request: web.Request,
         call = request.get(CALL)
         await _record(s, call, 500, f"internal error: {type(exc).__name__}")
         return _answer(ApiError(500, "internal error in the gateway", type_="server_error"),
-                       call)
+                       call, request)

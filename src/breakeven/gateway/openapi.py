@@ -2,7 +2,8 @@
 
 It describes what the gateway accepts, in the OpenAI wire format it speaks: request bodies
 with the fields the gateway itself reads (anything else is passed to the backend as
-OpenAI's API does), the Batch API, and the operational and admin endpoints. The
+OpenAI's API does), Anthropic's Messages API, the Batch API, and the operational and admin
+endpoints. The
 schemathesis suite (tests/test_hostile.py) generates requests from it.
 """
 
@@ -30,6 +31,33 @@ _SAMPLING = {
     "n": {"type": "integer"}, "stop": {"oneOf": [{"type": "string"}, {
         "type": "array", "items": {"type": "string"}}]},
     "logprobs": {"type": "boolean"}, "top_logprobs": {"type": "integer"},
+}
+
+
+_BLOCK = {"type": "object", "required": ["type"], "properties": {
+    "type": {"type": "string", "enum": ["text", "image", "tool_use", "tool_result"]},
+    "text": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"},
+    "input": {"type": "object"}, "tool_use_id": {"type": "string"},
+    "content": {"type": "string"}}}
+_ANTHROPIC = {
+    "messages": {"type": "array", "items": {
+        "type": "object", "required": ["role", "content"], "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": _BLOCK}]}}}},
+    "max_tokens": {"type": "integer"}, "system": {"oneOf": [{"type": "string"}, {
+        "type": "array", "items": _BLOCK}]},
+    "stop_sequences": {"type": "array", "items": {"type": "string"}},
+    "temperature": {"type": "number"}, "top_p": {"type": "number"},
+    "top_k": {"type": "integer"}, "stream": {"type": "boolean"},
+    "metadata": {"type": "object", "properties": {"user_id": {"type": "string"}}},
+    "tools": {"type": "array", "items": {"type": "object", "required": ["name"],
+                                         "properties": {
+                                             "name": {"type": "string"},
+                                             "description": {"type": "string"},
+                                             "input_schema": {"type": "object"}}}},
+    "tool_choice": {"type": "object", "required": ["type"], "properties": {
+        "type": {"type": "string", "enum": ["auto", "any", "tool", "none"]},
+        "name": {"type": "string"}}},
 }
 
 
@@ -95,13 +123,20 @@ def document(aliases: list[str]) -> dict[str, Any]:
                             "completion_window": {"type": "string"},
                             "metadata": {"type": "object", "additionalProperties": {
                                 "type": "string"}}}}
+    anthropic = {"type": "object", "required": ["model", "messages", "max_tokens"],
+                 "properties": {"model": model, **_ANTHROPIC}}
+    count = {"type": "object", "required": ["model", "messages"],
+             "properties": {"model": model, "messages": _ANTHROPIC["messages"]}}
     upload = {"type": "object", "required": ["file", "purpose"], "properties": {
         "file": {"type": "string", "format": "binary"}, "purpose": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "breakeven gateway", "version": "1"},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            "api-key": {"type": "apiKey", "in": "header", "name": "api-key"}}},
+        "security": [{"bearer": []}, {"x-api-key": []}, {"api-key": []}],
         "paths": {
             "/v1/chat/completions": {"post": _op("chat completion", _body(chat))},
             "/v1/completions": {"post": _op("text completion", _body(completion))},
@@ -112,6 +147,9 @@ def document(aliases: list[str]) -> dict[str, Any]:
                 "get": _op("a stored response", params=[_path_param("response_id")]),
                 "delete": _op("delete a stored response",
                               params=[_path_param("response_id")])},
+            "/v1/messages": {"post": _op("Anthropic Messages API", _body(anthropic))},
+            "/v1/messages/count_tokens": {"post": _op("count a message's input tokens",
+                                                      _body(count))},
             "/v1/models": {"get": _op("routes this key may use")},
             "/v1/models/{model}": {"get": _op("one route this key may use",
                                               params=[_path_param("model")])},

@@ -16,7 +16,8 @@ from typing import Any
 from breakeven.gateway.pii import detect
 from breakeven.gateway.scan import ENUMS
 
-__all__ = ["ChunkRestorer", "StreamRestorer", "pseudonymise", "restore", "restore_answer"]
+__all__ = ["ChunkRestorer", "EventRestorer", "StreamRestorer", "pseudonymise", "restore",
+           "restore_answer"]
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 
@@ -165,3 +166,36 @@ class ChunkRestorer:
                     {"index": where[2], "function": {"arguments": rest}})
             else:
                 delta[where[1]] = (delta.get(where[1]) or "") + rest
+
+
+_DELTA_TEXT = {"text_delta": "text", "input_json_delta": "partial_json",
+               "thinking_delta": "thinking"}
+
+
+class EventRestorer:
+    """Restores the streamed text of Messages API events, per content block: each
+    ``content_block_delta``'s text, tool input JSON or thinking; what is still held when
+    the block stops goes out as one more delta just before its ``content_block_stop``."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+        self._held: dict[Any, tuple[str, str, StreamRestorer]] = {}
+
+    def event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = event.get("type")
+        index = event.get("index")
+        if kind == "content_block_delta" and isinstance(event.get("delta"), dict):
+            delta = event["delta"]
+            name = _DELTA_TEXT.get(str(delta.get("type")))
+            if name is not None and isinstance(delta.get(name), str):
+                _, _, restorer = self._held.setdefault(
+                    index, (str(delta["type"]), name, StreamRestorer(self.mapping)))
+                delta[name] = restorer.feed(delta[name])
+            return [event]
+        if kind == "content_block_stop" and index in self._held:
+            delta_type, name, restorer = self._held.pop(index)
+            rest = restorer.flush()
+            if rest:
+                return [{"type": "content_block_delta", "index": index,
+                         "delta": {"type": delta_type, name: rest}}, event]
+        return [event]

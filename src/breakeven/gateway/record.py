@@ -36,7 +36,7 @@ class Trace:
     identity: dict[str, Any] | None = None  # the pinned identity the backend served under
     # each attempt's (start, end) on perf_counter, for telemetry's spans; not in the ledger
     times: list[tuple[float, float]] = field(default_factory=list)
-    endpoint: str | None = None  # the inbound API when not chat completions ("responses")
+    endpoint: str | None = None  # the API the caller spoke (chat/completions, messages, ...)
 
     def attempt(self, backend: str, outcome: str, started: float) -> None:
         now = time.perf_counter()
@@ -49,8 +49,7 @@ class Trace:
                                                  for b, r, w in self.skipped],
                 "attempts": self.attempts, "escalation": self.escalation,
                 "params": self.params, "served_in": self.served_in, "found": self.found,
-                "identity": self.identity,
-                **({"endpoint": self.endpoint} if self.endpoint else {})}
+                "identity": self.identity, "endpoint": self.endpoint}
 
     def header(self, route: str, backend: str | None) -> str:
         """The short ``x-breakeven-route`` value: rule and candidates tried."""

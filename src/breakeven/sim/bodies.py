@@ -30,6 +30,8 @@ class Job:
     # n > 1: the other choices' (tokens, finish reason); ``index`` is this one's
     choices: list[tuple[list[tuple[str, float]], str]] = field(default_factory=list)
     index: int = 0
+    continuous_usage: bool = False  # usage on every chunk (vLLM's continuous_usage_stats)
+    stop_reason: str | None = None  # the stop string met, as vLLM names it (first choice)
 
     @property
     def completion_tokens(self) -> int:
@@ -96,7 +98,7 @@ def _call(job: Job, arguments: str, first: bool) -> dict[str, Any]:
 def siblings(job: Job) -> list[Job]:
     """The request's choices as one job each (``n`` > 1: run as ``n`` sequences)."""
     return [replace(job, choices=[])] + [
-        replace(job, tokens=tokens, finish_reason=reason, index=i, choices=[])
+        replace(job, tokens=tokens, finish_reason=reason, index=i, choices=[], stop_reason=None)
         for i, (tokens, reason) in enumerate(job.choices, 1)]
 
 
@@ -108,7 +110,8 @@ def response_body(job: Job, created: int) -> dict[str, Any]:
         return parts[0] | {"choices": [p["choices"][0] for p in parts],
                            "usage": usage(job, done)}
     choice: dict[str, Any] = {"index": job.index, "logprobs": None,
-                              "finish_reason": job.finish_reason}
+                              "finish_reason": job.finish_reason,
+                              "stop_reason": job.stop_reason}
     if job.kind == "chat":
         choice["message"] = {"role": "assistant", "content": job.text, "tool_calls": []}
         if job.tool is not None:
@@ -143,6 +146,8 @@ def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
                 logprobs = _chat_logprobs(job, start, pieces)
         choice: dict[str, Any] = {"index": job.index, "delta": delta, "logprobs": logprobs,
                                   "finish_reason": job.finish_reason if finish else None}
+        if finish:
+            choice["stop_reason"] = job.stop_reason
         obj = "chat.completion.chunk"
     else:
         if pieces and job.logprobs:
@@ -153,7 +158,7 @@ def chunk(job: Job, created: int, start: int, end: int, offset: int = 0,
     event: dict[str, Any] = {"id": job.id, "object": obj, "created": created,
                              "model": job.model, "choices": [choice]}
     if job.include_usage:
-        event["usage"] = None
+        event["usage"] = usage(job, end) if job.continuous_usage else None
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 

@@ -147,14 +147,15 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     for _ in range(_number(body, "n", int, 1, _MAX_N) or 1):
         shaped = structured(body, rng, max_tokens) if kind == "chat" else None
         answers.append(_answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
-                       if shaped is None else (shaped[1], shaped[2]))
-    (tokens, reason), others = answers[0], answers[1:]
+                       if shaped is None else (shaped[1], shaped[2], None))
+    (tokens, reason, stopped), others = answers[0], [(t, r) for t, r, _ in answers[1:]]
     tool = (shaped[0].tool, f"chatcmpl-tool-{rng.getrandbits(64):016x}") if (
         shaped and shaped[0].tool) else None
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
     return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
                sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
-               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others)
+               f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others,
+               continuous_usage=sampling.continuous_usage, stop_reason=stopped)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class _Sampling:
     stream: bool
     include_usage: bool
     priority: int
+    continuous_usage: bool = False
 
 
 def _served_model(body: Any, served: str) -> str:
@@ -233,12 +235,14 @@ def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
     if not isinstance(options, dict):
         raise ApiError(400, "'stream_options' must be an object", "stream_options")
     include_usage = bool(options.get("include_usage")) and stream
+    # vLLM's continuous_usage_stats: usage on every chunk, the prompt's tokens from the first
+    continuous = include_usage and bool(options.get("continuous_usage_stats"))
     seed = _number(body, "seed", int)
     priority = _number(body, "priority", int) or 0
     if priority and not priorities:
         raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
                        "priority")
-    return _Sampling(temperature, seed, stream, include_usage, priority)
+    return _Sampling(temperature, seed, stream, include_usage, priority, continuous)
 
 
 def _rng_seed(sampling: _Sampling, prompt_text: str, variant: str, entropy: int) -> int:
@@ -251,9 +255,10 @@ def _rng_seed(sampling: _Sampling, prompt_text: str, variant: str, entropy: int)
 
 
 def _answer(body: dict[str, Any], rng: random.Random, prompt_hash: int, max_tokens: int,
-            min_tokens: int) -> tuple[list[tuple[str, float]], str]:
-    """The answer's tokens and finish reason: a natural length (or all of ``max_tokens``
-    with ``ignore_eos``), cut at the first stop string."""
+            min_tokens: int) -> tuple[list[tuple[str, float]], str, str | None]:
+    """The answer's tokens, finish reason and the stop string it was cut at (vLLM's
+    ``stop_reason``): a natural length (or all of ``max_tokens`` with ``ignore_eos``), cut
+    at the first stop string."""
     if _flag(body, "ignore_eos"):
         length, reason = max_tokens, "length"
     else:
@@ -262,14 +267,15 @@ def _answer(body: dict[str, Any], rng: random.Random, prompt_hash: int, max_toke
         length, reason = (max_tokens, "length") if natural >= max_tokens else (natural, "stop")
     tokens = generate(rng, length, _confidence(body, prompt_hash))
     stops = _stops(body)
+    stopped = None
     if stops:
         tokens, stopped = _apply_stops(tokens, stops, min_tokens)
         reason = "stop" if stopped else reason
-    return tokens, reason
+    return tokens, reason, stopped
 
 
 def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],
-                 min_tokens: int) -> tuple[list[tuple[str, float]], bool]:
+                 min_tokens: int) -> tuple[list[tuple[str, float]], str | None]:
     """Cut at the first stop string (not included), keeping whole tokens before it."""
     text = ""
     for i, (tok, _) in enumerate(tokens):
@@ -285,7 +291,7 @@ def _apply_stops(tokens: list[tuple[str, float]], stops: list[str],
                         break
                     kept.append(piece)
                     length += len(piece[0])
-                return kept, True
-    return tokens, False
+                return kept, stop
+    return tokens, None
 
 

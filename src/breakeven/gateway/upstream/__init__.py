@@ -6,6 +6,7 @@ has is data (``config.KIND_ENDPOINTS``, read by ``Backend.serves``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -30,11 +31,13 @@ def api_for(b: Backend) -> Upstream:
 
 
 async def complete(session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                   body: dict[str, Any], alias: str, limit: int = base.DEFAULT_LIMIT) -> Answer:
-    return await base.complete(api_for(b), session, b, endpoint, body, alias, limit)
+                   body: dict[str, Any], alias: str, limit: int = base.DEFAULT_LIMIT,
+                   forward: Mapping[str, str] | None = None) -> Answer:
+    return await base.complete(api_for(b), session, b, endpoint, body, alias, limit, forward)
 
 
 async def open_stream(session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                      body: dict[str, Any], alias: str,
-                      limit: int = base.DEFAULT_LIMIT) -> Stream:
-    return await base.open_stream(api_for(b), session, b, endpoint, body, alias, limit)
+                      body: dict[str, Any], alias: str, limit: int = base.DEFAULT_LIMIT,
+                      forward: Mapping[str, str] | None = None) -> Stream:
+    return await base.open_stream(api_for(b), session, b, endpoint, body, alias, limit,
+                                  forward)

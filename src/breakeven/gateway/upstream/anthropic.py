@@ -1,11 +1,14 @@
 """Anthropic Messages API backends: chat completions translated to ``/v1/messages`` and
-back (``anthropic_wire``), streams included. Completions and embeddings have no Anthropic
-equivalent, so such a backend is never chosen for them; nor for a request asking ``n`` > 1
-or logprobs (``cannot``)."""
+back (``anthropic_wire``), streams included; a Messages API call (endpoints ``messages`` and
+``messages/count_tokens``) passed through as it is, with the backend's model name, and its
+answer and events relayed unchanged but for ``model`` (the route's alias). Completions and
+embeddings have no Anthropic equivalent, so such a backend is never chosen for them; nor for
+a chat request asking ``n`` > 1 or logprobs (``cannot``)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from breakeven.errors import UpstreamError
@@ -42,27 +45,72 @@ class _Events(Decoder):
         return chunks
 
 
+class _Native(Decoder):
+    """Messages events as they are; an ``error`` event fails the attempt."""
+
+    def __init__(self, b: Backend, alias: str) -> None:
+        self.backend = b
+        self.alias = alias
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = event.get("type")
+        if kind == "error":
+            err = event.get("error")
+            message = err.get("message") if isinstance(err, dict) else err
+            raise UpstreamError("http", f"{self.backend.name} stream error: "
+                                        f"{redact(self.backend, str(message))}", 502)
+        if not isinstance(kind, str):
+            raise UpstreamError("protocol", f"{self.backend.name} sent a stream event "
+                                            "without a 'type'")
+        message = event.get("message")
+        if kind == "message_start" and isinstance(message, dict):
+            message["model"] = self.alias
+        self.done = kind == "message_stop"
+        return [event]
+
+
 class AnthropicUpstream(Upstream):
     kind = "anthropic"
 
     def target(self, b: Backend, endpoint: str) -> str:
-        return f"{b.url.rstrip('/')}/messages"
+        tail = "messages/count_tokens" if endpoint == "messages/count_tokens" else "messages"
+        return f"{b.url.rstrip('/')}/{tail}"
 
     def headers(self, b: Backend) -> dict[str, str]:
         return _headers(b)
 
+    def forwarded(self, endpoint: str, forward: Mapping[str, str]) -> dict[str, str]:
+        """A Messages API caller's ``anthropic-beta`` (the beta features its body uses)."""
+        if not endpoint.startswith("messages"):
+            return {}
+        return {k: v for k, v in forward.items() if k == "anthropic-beta"}
+
     def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
                      streaming: bool) -> dict[str, Any]:
+        if endpoint == "messages/count_tokens":
+            return {**body, "model": b.model}
+        if endpoint == "messages":
+            out = {**body, "model": b.model}
+            out.pop("stream", None)
+            return {**out, "stream": True} if streaming else out
         return anthropic_wire.to_anthropic({**body, "stream": streaming}, b.model)
 
     def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
                alias: str) -> dict[str, Any]:
+        if endpoint.startswith("messages"):
+            if endpoint == "messages":
+                if not isinstance(data.get("content"), list):
+                    raise UpstreamError("protocol", f"{b.name} answered without 'content' "
+                                                    "(a list of blocks)")
+                data["model"] = alias
+            return data
         data = anthropic_wire.to_openai(data, alias)
         data["model"] = alias
         return data
 
-    def decoder(self, b: Backend, alias: str) -> Decoder:
-        return _Events(b, alias)
+    def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
+                ) -> Decoder:
+        return _Native(b, alias) if endpoint == "messages" else _Events(b, alias)
 
     def cannot(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """The Messages API gives one answer per request and no token log probabilities:

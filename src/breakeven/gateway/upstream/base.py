@@ -19,7 +19,7 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -45,11 +45,16 @@ def _count(value: Any) -> int:
 
 
 def tokens(usage: Any) -> tuple[int, int]:
-    """(prompt, completion) tokens of an upstream's ``usage``; what is not a count is 0
+    """(prompt, completion) tokens of an upstream's ``usage``, OpenAI's names or the
+    Messages API's (its input counts cache reads and writes too); what is not a count is 0
     (an upstream's odd usage must not turn an answer into a 500)."""
     if not isinstance(usage, dict):
         return 0, 0
-    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    prompt = sum(_count(usage.get(k)) for k in ("input_tokens", "cache_read_input_tokens",
+                                                 "cache_creation_input_tokens"))
+    return prompt, _count(usage.get("output_tokens"))
 
 
 class Decoder(ABC):
@@ -60,6 +65,10 @@ class Decoder(ABC):
     @abstractmethod
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """The chunks one event stands for; raises ``UpstreamError`` for an error event."""
+
+    def end(self) -> list[dict[str, Any]]:
+        """What the stream's end (``[DONE]``) stands for, if anything."""
+        return []
 
 
 class Upstream(ABC):
@@ -84,12 +93,25 @@ class Upstream(ABC):
         ``UpstreamError`` (protocol) when it is not what the API promises."""
 
     @abstractmethod
-    def decoder(self, b: Backend, alias: str) -> Decoder: ...
+    def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
+                ) -> Decoder: ...
+
+    def forwarded(self, endpoint: str, forward: Mapping[str, str]) -> dict[str, str]:
+        """Which of the caller's headers this API reads for ``endpoint`` (none by
+        default: a caller's headers never reach a backend unless its kind says so)."""
+        return {}
 
     def cannot(self, body: dict[str, Any]) -> tuple[str, str] | None:
         """The field of ``body`` this API cannot honour and why, or None: the request is
         then given to another backend of the route, or refused (400) when none can."""
         return None
+
+
+def _headers(api: Upstream, b: Backend, endpoint: str,
+             forward: Mapping[str, str] | None) -> dict[str, str]:
+    headers = api.headers(b)
+    passed = api.forwarded(endpoint, forward) if forward else None
+    return {**headers, **passed} if passed else headers
 
 
 def api_key(b: Backend) -> str:
@@ -191,13 +213,15 @@ def _redirected(b: Backend, resp: aiohttp.ClientResponse) -> UpstreamError:
 
 
 async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, endpoint: str,
-                   body: dict[str, Any], alias: str, limit: int = DEFAULT_LIMIT) -> Answer:
+                   body: dict[str, Any], alias: str, limit: int = DEFAULT_LIMIT,
+                   forward: Mapping[str, str] | None = None) -> Answer:
     """One non-streaming call; the answer translated to OpenAI's shape. Redirects are
-    never followed: the body must not reach a host the config does not name."""
+    never followed: the body must not reach a host the config does not name. ``forward``:
+    the caller's headers the kind may pass on (``Upstream.forwarded``)."""
     try:
         async with session.post(api.target(b, endpoint),
                                 data=orjson.dumps(api.request_body(b, endpoint, body, False)),
-                                headers=api.headers(b), timeout=_timeout(b),
+                                headers=_headers(api, b, endpoint, forward), timeout=_timeout(b),
                                 allow_redirects=False) as resp:
             if 300 <= resp.status < 400:
                 raise _redirected(b, resp)
@@ -211,6 +235,10 @@ async def complete(api: Upstream, session: aiohttp.ClientSession, b: Backend, en
     if not isinstance(data, dict):
         raise UpstreamError("protocol", f"{b.name} answered with JSON that is not an object")
     return Answer(api.answer(b, endpoint, data, alias))
+
+
+def _nested(message: Any) -> Any:
+    return message.get("usage") if isinstance(message, dict) else None
 
 
 class Stream:
@@ -229,8 +257,14 @@ class Stream:
     async def close(self) -> None:
         await self._cm.__aexit__(None, None, None)
 
-    def _usage(self, usage: dict[str, Any]) -> None:
-        self.tokens_in, self.tokens_out = tokens(usage)
+    def _usage(self, chunk: dict[str, Any]) -> None:
+        """The counts a chunk reports (a Messages event nests them in ``message``); a
+        count it leaves out keeps its earlier value."""
+        usage = chunk.get("usage") or _nested(chunk.get("message"))
+        if usage:
+            tokens_in, tokens_out = tokens(usage)
+            self.tokens_in = tokens_in or self.tokens_in
+            self.tokens_out = tokens_out or self.tokens_out
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """Chunk dicts in order; raises UpstreamError on a broken or malformed stream."""
@@ -247,10 +281,11 @@ class Stream:
                 data = line[5:].strip()
                 if data == b"[DONE]":
                     decoder.done = True
+                    for chunk in decoder.end():
+                        yield chunk
                     return
                 for chunk in decoder.feed(orjson.loads(data)):
-                    if chunk.get("usage"):
-                        self._usage(chunk["usage"])
+                    self._usage(chunk)
                     yield chunk
                 if decoder.done:
                     return
@@ -264,11 +299,13 @@ class Stream:
 
 async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
                       endpoint: str, body: dict[str, Any], alias: str,
-                      limit: int = DEFAULT_LIMIT) -> Stream:
+                      limit: int = DEFAULT_LIMIT,
+                      forward: Mapping[str, str] | None = None) -> Stream:
     """Open a streaming call (headers received, status checked); iterate ``chunks()``."""
     cm = session.post(api.target(b, endpoint),
                       data=orjson.dumps(api.request_body(b, endpoint, body, True)),
-                      headers=api.headers(b), timeout=_timeout(b), allow_redirects=False)
+                      headers=_headers(api, b, endpoint, forward), timeout=_timeout(b),
+                      allow_redirects=False)
     try:
         resp = await cm.__aenter__()
     except (TimeoutError, aiohttp.ClientError) as exc:
@@ -277,4 +314,4 @@ async def open_stream(api: Upstream, session: aiohttp.ClientSession, b: Backend,
         error = _redirected(b, resp) if 300 <= resp.status < 400 else await _fail(b, resp)
         await cm.__aexit__(None, None, None)
         raise error
-    return Stream(b, api.decoder(b, alias), resp, cm, limit)
+    return Stream(b, api.decoder(b, alias, endpoint), resp, cm, limit)

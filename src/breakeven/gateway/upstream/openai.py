@@ -1,19 +1,51 @@
 """OpenAI-compatible backends (vLLM, SGLang, TGI, Ollama, and hosted OpenAI-wire APIs):
 the body is passed through with the backend's model name; streams are asked for usage.
 The ``responses`` endpoint carries a chat body: sent to ``chat/completions``, or to
-``/responses`` on a backend with ``serves_responses`` (``responses_native``)."""
+``/responses`` on a backend with ``serves_responses`` (``responses_native``).
+
+An endpoint of another API that such an engine serves as a chat completion is in
+``TRANSLATED``: its request becomes a chat request, the answer and the stream's chunks
+become its own (``messages``: Anthropic's Messages API, ``messages_wire``). Its stream asks
+for usage on every chunk (``continuous_usage_stats``, as vLLM and SGLang offer), so that
+what opens its stream (``message_start``) can carry the prompt's tokens at once.
+``messages/count_tokens`` asks the engine's ``/tokenize`` (vLLM's, at the server's root)
+to count the chat through its template."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from breakeven.errors import UpstreamError
-from breakeven.gateway import responses_native
+from breakeven.gateway import messages_wire, responses_native
 from breakeven.gateway.config import Backend
 from breakeven.gateway.upstream.base import Decoder, Upstream, api_key, redact
 
-__all__ = ["OpenAIUpstream"]
+__all__ = ["TRANSLATED", "OpenAIUpstream", "Translated"]
+
+
+class _Events(Protocol):
+    """Chat chunks in, the endpoint's own stream events out."""
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def end(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Translated:
+    """An inbound API served as a chat completion: its request for a model, a chat answer
+    as its answer for an alias, and the translator of a stream for an alias."""
+
+    request: Callable[[dict[str, Any], str], dict[str, Any]]
+    answer: Callable[[dict[str, Any], str], dict[str, Any]]
+    events: Callable[[str], _Events]
+
+
+TRANSLATED = {"messages": Translated(messages_wire.to_chat, messages_wire.from_chat,
+                                     messages_wire.ChatEvents)}
 
 
 @functools.cache  # read once per backend: keys come from the environment
@@ -60,13 +92,31 @@ class _Chunks(Decoder):
         return [event]
 
 
+class _Translating(Decoder):
+    """Chat chunks, checked as any, then translated to the endpoint's events."""
+
+    def __init__(self, b: Backend, alias: str, events: _Events) -> None:
+        self.chunks = _Chunks(b, alias)
+        self.events = events
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for chunk in self.chunks.feed(event) for e in self.events.feed(chunk)]
+
+    def end(self) -> list[dict[str, Any]]:
+        return self.events.end()
+
+
 class OpenAIUpstream(Upstream):
     kind = "openai"
 
     def target(self, b: Backend, endpoint: str) -> str:
-        if endpoint == "responses" and not b.serves_responses:
-            endpoint = "chat/completions"
-        return f"{b.url.rstrip('/')}/{endpoint}"
+        url = b.url.rstrip("/")
+        if endpoint == "messages/count_tokens":
+            return f"{url.removesuffix('/v1')}/tokenize"
+        if endpoint == "responses" and b.serves_responses:
+            return f"{url}/responses"
+        chat = endpoint in TRANSLATED or endpoint == "responses"
+        return f"{url}/{'chat/completions' if chat else endpoint}"
 
     def headers(self, b: Backend) -> dict[str, str]:
         return _headers(b)
@@ -75,21 +125,39 @@ class OpenAIUpstream(Upstream):
                      streaming: bool) -> dict[str, Any]:
         if endpoint == "responses" and b.serves_responses:
             return responses_native.request(body, b.model, streaming)
+        if endpoint == "messages/count_tokens":
+            return messages_wire.count_body(body, b.model)
+        translated = TRANSLATED.get(endpoint)
+        if translated is not None:
+            body = translated.request(body, b.model)
         out = {**body, "model": b.model, "stream": streaming}
         if streaming and endpoint != "embeddings":
             out["stream_options"] = {"include_usage": True}  # the ledger needs the usage
+            if translated is not None:  # e.g. message_start carries the prompt's tokens
+                out["stream_options"]["continuous_usage_stats"] = True
         return out
 
     def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
                alias: str) -> dict[str, Any]:
         if endpoint == "responses" and b.serves_responses:
             return responses_native.answer(data, alias, b.name)
+        if endpoint == "messages/count_tokens":
+            count = data.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise UpstreamError("protocol", f"{b.name}'s /tokenize answered without a "
+                                                "'count'")
+            return {"input_tokens": count}
         if endpoint != "embeddings" and not (isinstance(data.get("choices"), list)
                                              and _choices_ok(data["choices"])):
             raise UpstreamError("protocol", f"{b.name} answered without 'choices' (a list "
                                             "of objects)")
         data["model"] = alias
-        return data
+        translated = TRANSLATED.get(endpoint)
+        return translated.answer(data, alias) if translated is not None else data
 
-    def decoder(self, b: Backend, alias: str) -> Decoder:
-        return _Chunks(b, alias)
+    def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
+                ) -> Decoder:
+        translated = TRANSLATED.get(endpoint)
+        if translated is None:
+            return _Chunks(b, alias)
+        return _Translating(b, alias, translated.events(alias))
