@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import anthropic
 import openai
 import pytest
 
@@ -286,3 +287,30 @@ telemetry: {{otlp_endpoint: '{collector.url}', export_interval_s: 3600}}
         "chat claude-upstream", "anthropic")
     everything = json.dumps([s.attributes for s in collector.spans])
     assert "Zebra" not in everything and "sk-ant" not in everything
+
+
+def test_messages_and_responses_are_chat_spans_under_the_callers_trace(tmp_path, sim_8b,
+                                                                       collector):
+    gw = InProcessGateway(config("http://127.0.0.1:9/v1", sim_8b.url,
+                                 f"sqlite:///{tmp_path}/l.db",
+                                 f"{{otlp_endpoint: '{collector.url}', export_interval_s: 3600}}"),
+                          tmp_path)
+    parent = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    try:
+        claude = anthropic.Anthropic(base_url=gw.base, api_key=KEYS["app"], max_retries=0,
+                                     default_headers=parent)
+        message = claude.messages.create(model="plain", max_tokens=4, messages=[
+            {"role": "user", "content": SECRET_TEXT}])
+        client = openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0,
+                               default_headers=parent)
+        response = client.responses.create(model="plain", input=SECRET_TEXT,
+                                           max_output_tokens=4)
+    finally:
+        gw.stop()
+    roots = [s for s in collector.spans if s.kind == "SERVER"]
+    assert sorted(s.name for s in roots) == ["chat plain", "chat plain"]
+    assert {s.parent_span_id for s in roots} == {CALLER_SPAN}
+    assert sorted(s.attributes["gen_ai.usage.output_tokens"] for s in roots) == sorted(
+        [message.usage.output_tokens, response.usage.output_tokens])
+    everything = json.dumps([s.attributes for s in collector.spans])
+    assert "Zebra" not in everything and "jane.doe" not in everything

@@ -31,7 +31,7 @@ from breakeven.gateway.scan import scan
 from breakeven.gateway.state import Services
 from breakeven.gateway.stream_wire import ChatWire, MessagesWire
 
-__all__ = ["Inference"]
+__all__ = ["Inference", "read_json", "start_call"]
 
 _OFF_LOOP_BYTES = 32 * 1024  # about 8,000 tokens: the scan takes a few ms beyond this
 _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
@@ -59,6 +59,30 @@ INBOUND = {
 _UNCOUNTED = (404, 405, 501)  # an engine without /tokenize
 
 
+def start_call(s: Services, request: web.Request, endpoint: str) -> Call:
+    """A new call for ``request``, known to the error edge, with its caller's key and trace
+    context; a 503 when the gateway is at its in-flight limit (the caller counts it)."""
+    call = new_call(endpoint)
+    request[CALL] = call  # the error edge records the call if it leaves by an exception
+    if s.telemetry is not None:  # the caller's trace, if any, is the request span's parent
+        call.carrier = s.telemetry.carrier(request.headers)
+    call.key = s.auth.caller(request.headers)
+    if s.metrics.in_flight >= s.cfg.limits.max_in_flight:
+        raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
+                       type_="server_error", code="overloaded", retry_after=1,
+                       rules=("overload",))
+    return call
+
+
+async def read_json(request: web.Request) -> tuple[Any, bytes]:
+    """The request's body parsed, and its bytes; a 400 when it is not JSON."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw), raw
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the request body is not valid JSON") from None
+
+
 class Inference:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -71,22 +95,10 @@ class Inference:
 
     async def serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         s = self.s
-        call = new_call(endpoint)
-        request[CALL] = call  # the error edge records the call if it leaves by an exception
-        if s.telemetry is not None:  # the caller's trace, if any, is the request span's parent
-            call.carrier = s.telemetry.carrier(request.headers)
-        call.key = s.auth.caller(request.headers)
-        if s.metrics.in_flight >= s.cfg.limits.max_in_flight:
-            raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
-                           type_="server_error", code="overloaded", retry_after=1,
-                           rules=("overload",))
+        call = start_call(s, request, endpoint)
         s.metrics.in_flight += 1
         try:
-            raw = await request.read()
-            try:
-                body = orjson.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise ApiError(400, "the request body is not valid JSON") from None
+            body, raw = await read_json(request)
             inbound = INBOUND.get(endpoint)
             if inbound is not None and isinstance(body, dict):
                 body = inbound.prepare(body)

@@ -26,10 +26,10 @@ from aiohttp import web
 from breakeven.errors import ApiError
 from breakeven.gateway import responses_stream
 from breakeven.gateway import responses_wire as wire
-from breakeven.gateway.call import Call, new_call
+from breakeven.gateway.call import Call
 from breakeven.gateway.classify import classify, header_class
 from breakeven.gateway.config import Key
-from breakeven.gateway.errors import CALL
+from breakeven.gateway.inference import read_json, start_call
 from breakeven.gateway.scan import scan
 from breakeven.gateway.state import Services
 from breakeven.store.responses import Conversations
@@ -48,14 +48,8 @@ class ResponsesApi:
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         s = self.s
-        call = new_call("responses")
+        call = start_call(s, request, "responses")
         call.trace.endpoint = "responses"  # the ledger row says which API was called
-        request[CALL] = call
-        call.key = s.auth.caller(request.headers)
-        if s.metrics.in_flight >= s.cfg.limits.max_in_flight:
-            raise ApiError(503, "the gateway is at its in-flight limit; retry shortly",
-                           type_="server_error", code="overloaded", retry_after=1,
-                           rules=("overload",))
         s.metrics.in_flight += 1
         try:
             return await self._create(request, call)
@@ -66,11 +60,7 @@ class ResponsesApi:
     async def _create(self, request: web.Request, call: Call) -> web.StreamResponse:
         s, key = self.s, call.key
         assert key is not None
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "the request body is not valid JSON") from None
+        body, raw = await read_json(request)
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
         turn = wire.request(body)
