@@ -32,7 +32,11 @@ from breakeven.catalog.schema import GPU, Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
 from breakeven.planner.sizing import Deployment, evaluate, size
-from breakeven.sim.offline import closed_loop
+from breakeven.bench.workload import RequestSpec
+from breakeven.planner.sizing import max_model_len
+from breakeven.planner.step import decode_step_s, prefill_s
+from breakeven.sim.config import engine_config
+from breakeven.sim.offline import closed_loop, simulate
 
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
@@ -42,8 +46,8 @@ GENERATION = {"a10g": "ampere", "a100-40gb": "ampere", "a100-80gb": "ampere", "l
 # NVIDIA HGX/DGX B200 datasheet: 9 PFLOPS dense FP4 per GPU (18 with sparsity); the
 # catalog's GPU row gains fp4_tflops in the catalog refresh, until then it is set here.
 B200_FP4_TFLOPS = 9000.0
-GRID = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
-METRICS = ("ttft_ms", "tpot_ms", "output_tok_s")
+GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
+METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Factors = dict[tuple[str, str], tuple[float, float]]
 
 
@@ -88,8 +92,23 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: tuple[float, float]) -> Any:
     gpu = _gpu(cat, row["gpu"])
     conc = None if row["concurrency"] == "max" else int(row["concurrency"])
     dep = Deployment(cat.model(row["model"]), gpu, _engine(cat, row, k), row["quant"],
-                     row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu))
+                     row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
+                     max_num_seqs=row.get("max_num_seqs"),
+                     max_batched_tokens=row.get("max_batched_tokens"))
     return evaluate(dep, row["input_len"], row["output_len"], conc)
+
+
+def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
+    """One batch of ``concurrency`` identical prompts, all arriving at once, start to the
+    last token (vLLM's benchmark_latency.py): simulated, or prefill plus ``out - 1`` steps
+    of the whole batch on the analytic path."""
+    dep, b = s.deployment, int(row["concurrency"])
+    inp, out = row["input_len"], row["output_len"]
+    if not simulate_it:
+        return 1e3 * (prefill_s(dep, inp, b) + (out - 1) * decode_step_s(dep, b, inp + out / 2))
+    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
+    run = simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp) for _ in range(b)])
+    return float(run["duration_s"]) * 1e3
 
 
 def predict(cat: Catalog, row: dict[str, Any], k: tuple[float, float], *,
@@ -105,13 +124,18 @@ def predict(cat: Catalog, row: dict[str, Any], k: tuple[float, float], *,
     s = _sizing(cat, row, k)
     if not s.fits or s.point is None:
         return f"does not fit: {s.reason}"
+    if row["metric"] == "batch_latency_ms":
+        return _static_batch(s, row, simulate)
     if not simulate:
         return float(getattr(s.point, row["metric"]))
     run = closed_loop(s.deployment, row["input_len"], row["output_len"], s.concurrency,
                       turns=3, spread=jitter, seed=1)
-    if row["metric"] == "output_tok_s":
-        return float(run["output_throughput"])
+    if row["metric"] in _THROUGHPUT:
+        return float(run[_THROUGHPUT[row["metric"]]])
     return float(run[row["metric"]]["mean"])
+
+
+_THROUGHPUT = {"output_tok_s": "output_throughput", "total_tok_s": "total_token_throughput"}
 
 
 def _loss(cat: Catalog, rows: list[dict[str, Any]], k: tuple[float, float]) -> float:
@@ -123,7 +147,8 @@ def _loss(cat: Catalog, rows: list[dict[str, Any]], k: tuple[float, float]) -> f
             continue
         s = _sizing(cat, r, k)
         if s.fits and s.point is not None:
-            p = float(getattr(s.point, r["metric"]))
+            p = (_static_batch(s, r, False) if r["metric"] == "batch_latency_ms"
+                 else float(getattr(s.point, r["metric"])))
             if p > 0:
                 errs.append(abs(math.log(p / r["value"])))
     return statistics.median(errs) if errs else math.inf
@@ -150,7 +175,8 @@ def _summary(signed: list[float]) -> str:
 
 def _table(title: str, scored: list[tuple[dict[str, Any], float]],
            key: Callable[[dict[str, Any]], str]) -> None:
-    print(f"\n{title}\n\n| {'':40} | TTFT | TPOT | output tok/s |\n|---|---|---|---|")
+    print(f"\n{title}\n\n| {'':40} | TTFT | TPOT | output tok/s | total tok/s | batch latency |"
+          "\n|---|---|---|---|---|---|")
     keys = sorted({key(r) for r, _ in scored})
     for k in keys:
         cells = [_summary([e for r, e in scored if key(r) == k and r["metric"] == m])
