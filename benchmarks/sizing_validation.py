@@ -27,13 +27,12 @@ from typing import Any
 
 import yaml
 
+from breakeven.bench.workload import RequestSpec
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import GPU, Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
-from breakeven.planner.sizing import Deployment, evaluate, size
-from breakeven.bench.workload import RequestSpec
-from breakeven.planner.sizing import max_model_len
+from breakeven.planner.sizing import Deployment, evaluate, max_model_len, size
 from breakeven.planner.step import decode_step_s, prefill_s
 from breakeven.sim.config import engine_config
 from breakeven.sim.offline import closed_loop, simulate
