@@ -20,12 +20,19 @@ __all__ = ["allreduce_s", "attention_flops", "decode_step_s", "prefill_s"]
 
 
 def allreduce_s(dep: Deployment, tokens: float) -> float:
-    """Two ring all-reduces of the activations per layer across the TP ranks."""
+    """The fabric's time in one step: ring all-reduces of the activations across the TP
+    ranks (two per layer; one under expert parallelism, none with data-parallel attention),
+    plus, in an expert-parallel layout, each MoE layer's all-to-all dispatch and combine
+    (two exchanges, at the fabric's achieved bandwidth)."""
     if dep.tp == 1:
         return 0.0
     r = dep.rates
+    layers = dep.model.layers
     ring = 2 * (dep.tp - 1) / dep.tp * tokens * dep.model.hidden * 2 / r.busbw
-    return 2 * dep.model.layers * (ring + r.link_latency_s)
+    fabric = r.allreduces * layers * (ring + r.link_latency_s)
+    if r.a2a_bytes_per_token:
+        fabric += layers * (tokens * r.a2a_bytes_per_token / r.busbw + 2 * r.link_latency_s)
+    return fabric
 
 
 def attention_flops(dep: Deployment, queries: float, context: float) -> float:
@@ -41,7 +48,7 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     r = dep.rates  # the planner calls this ~10^5 times a plan: locals, no helper calls
     tp = dep.tp
     tokens = batch + prefill_tokens
-    read_s = r.dense_bytes / tp / r.bandwidth
+    read_s = ((r.dense_bytes - r.replicated_bytes) / tp + r.replicated_bytes) / r.bandwidth
     if r.expert_bytes:
         touched = 1 - (1 - r.expert_share) ** (tokens if tokens > 1.0 else 1.0)
         read_s += (r.expert_bytes * touched / tp

@@ -106,6 +106,13 @@ def _print_calibrations(plan: Plan, con: Console) -> None:
         con.print(f"    used by: {', '.join(options)}", soft_wrap=True, highlight=False)
 
 
+_LAYOUTS = {
+    "ep": "expert parallel: experts split whole over {g} GPUs, attention tensor-parallel",
+    "dp-ep": "data-parallel attention on {g} GPUs (a batch and KV cache each), experts "
+             "split over them",
+}
+
+
 def print_sizing(s: Sizing, console: Console | None = None) -> None:
     con = console or Console()
     dep, mem = s.deployment, s.memory
@@ -120,6 +127,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
     table.add_row("KV cache per GPU", f"{mem.kv_cache_gib_per_gpu:,.1f} GiB = "
                   f"{mem.kv_tokens:,} tokens")
     table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
+    if dep.layout != "tp":
+        table.add_row("MoE layout", _LAYOUTS[dep.layout].format(g=dep.tp))
     table.add_row("max concurrency", f"{s.max_concurrency:,}")
     st = s.settings
     table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
