@@ -119,3 +119,31 @@ def test_sim_sizes_its_replica_on_the_catalog_fabric(catalog):
     link = catalog.interconnect_for(catalog.gpu("h100-sxm"))
     assert link is not None and dep.link == link
     assert dep.rates.busbw == pytest.approx(link.busbw_gbs * 1e9)
+
+
+def _size(capsys, *args: str) -> tuple[int, str, str]:
+    from breakeven.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["size", *args])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return int(exit_info.value.code or 0), out.out, out.err
+
+
+def test_size_layout_on_the_command_line(capsys):
+    import json
+
+    code, out, _ = _size(capsys, "--model", "deepseek-v3", "--gpu", "h200", "--layout",
+                         "dp-ep", "--input-len", "1000", "--output-len", "200",
+                         "--concurrency", "32", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["engine_settings"]["layout"] == "dp-ep" and d["gpus"] == 8
+    code, out, _ = _size(capsys, "--model", "deepseek-v3", "--gpu", "h200", "--layout", "ep",
+                         "--input-len", "1000", "--output-len", "200", "--concurrency", "32")
+    assert code == 0 and "expert parallel" in out
+    code, _, err = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--layout",
+                         "ep")
+    assert code == 2 and "dense" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
