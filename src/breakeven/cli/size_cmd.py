@@ -43,6 +43,9 @@ def _concurrency(value: str) -> int | None:
 @click.option("--concurrency", default="max", show_default=True,
               help="Concurrent requests (a closed loop), or 'max': as many as the KV cache "
                    "holds, at most the engine's max_num_seqs.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Requests per second arriving at random (an open loop, as vllm bench "
+                   "serve --request-rate) instead of --concurrency callers.")
 @click.option("--length-spread", type=click.FloatRange(0, 0.9), default=0.0,
               show_default=True,
               help="Draw lengths uniformly in [1 - spread, 1] x the length (0.2: "
@@ -71,7 +74,8 @@ def _concurrency(value: str) -> int | None:
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            input_len: int, output_len: int, concurrency: str, length_spread: float,
+            input_len: int, output_len: int, concurrency: str, rate: float | None,
+            length_spread: float,
             max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
             engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
             seed: int, catalog_dir: str | None, as_json: bool) -> None:
@@ -82,6 +86,10 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.offline import simulated
 
     conc = _concurrency(concurrency)
+    if rate is not None and conc is not None:
+        from breakeven.errors import InputError
+
+        raise InputError("give --rate or --concurrency, not both", where="--rate")
     cat = load_catalog(catalog_dir)
     row = cat.engine(engine)
     if engine_version is not None:
@@ -92,7 +100,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         quant=quant or the_model.native_quant, gpus=gpus, input_len=input_len,
         output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
         kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
-        max_batched_tokens=max_batched_tokens)
+        max_batched_tokens=max_batched_tokens, rate=rate)
     if layout == "auto":
         result = best_layout(the_model, the_gpu, row, **args)
     else:

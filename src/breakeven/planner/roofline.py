@@ -25,6 +25,7 @@ __all__ = [
     "decode_step_s",
     "operating_point",
     "prefill_s",
+    "rate_concurrency",
     "slo_concurrency",
 ]
 
@@ -164,3 +165,21 @@ def slo_concurrency(dep: Deployment, input_len: int, output_len: int, limit: int
             hi, g_hi = mid, _excess(point, slo)
         interpolate = 2 * (hi - lo) <= width  # bisect after a probe that did not halve it
     return lo
+
+
+def rate_concurrency(dep: Deployment, input_len: int, output_len: int, rate: float,
+                     limit: int) -> int | None:
+    """The fewest requests in flight (up to ``limit``) whose steady state serves ``rate``
+    requests/s (Little's law read off the closed loop: throughput rises with concurrency);
+    None when even ``limit`` falls short, i.e. the queue of an open loop at that rate grows
+    without bound."""
+    if limit < 1 or operating_point(dep, input_len, output_len, limit).requests_per_s < rate:
+        return None
+    lo, hi = 0, limit  # lo falls short (0: nothing in flight), hi serves the rate
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if operating_point(dep, input_len, output_len, mid).requests_per_s >= rate:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -39,6 +39,7 @@ from breakeven.planner.roofline import (
     decode_step_s,
     operating_point,
     prefill_s,
+    rate_concurrency,
     slo_concurrency,
 )
 
@@ -91,6 +92,8 @@ class Sizing:
     impractical: str | None = None  # fits, but no interactive SLO can be met: why
     method: str = "roofline"  # how ``point`` was computed: roofline or simulated
     simulation: dict[str, Any] | None = None  # the run behind a simulated point
+    rate: float | None = None  # an open loop's arrival rate (requests/s), when asked for one
+    overloaded: str | None = None  # the rate is beyond what the layout serves: why
 
     @property
     def max_seqs(self) -> int:
@@ -163,9 +166,11 @@ def _impractical(alone: OperatingPoint, output_len: int) -> str | None:
 
 
 def evaluate(dep: Deployment, input_len: int, output_len: int,
-             concurrency: int | None = None, slo: SloTarget = SLO_NONE) -> Sizing:
+             concurrency: int | None = None, slo: SloTarget = SLO_NONE,
+             rate: float | None = None) -> Sizing:
     """Size one fixed layout. ``concurrency=None`` means saturation: as many sequences as
-    the KV cache holds, at most the engine's ``max_num_seqs``."""
+    the KV cache holds, at most the engine's ``max_num_seqs``. A ``rate`` (requests/s, an
+    open loop) sizes the concurrency that serves it instead, or marks it ``overloaded``."""
     mem = memory(dep)
     model_len = max_model_len(dep.model, input_len, output_len)
     reason = _fit_reason(dep, mem, input_len + output_len)
@@ -176,12 +181,21 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
     kv_limit = mem.kv_tokens // per_request
     max_conc = max(1, min(dep.seqs, kv_limit))
     conc = max_conc if concurrency is None else concurrency
+    overloaded = None
+    if rate is not None:
+        needed = rate_concurrency(dep, input_len, output_len, rate, max_conc)
+        if needed is None:
+            most = operating_point(dep, input_len, output_len, max_conc).requests_per_s
+            overloaded = (f"{rate:,g} requests/s is more than the {most:,.1f} this layout "
+                          f"serves at its {max_conc:,} sequences: the queue grows without bound")
+        conc = max_conc if needed is None else needed
     point = operating_point(dep, input_len, output_len, conc)
     best = slo_concurrency(dep, input_len, output_len, max_conc, slo)
     slo_point = operating_point(dep, input_len, output_len, best) if best else None
     alone = point if conc == 1 else operating_point(dep, input_len, output_len, 1)
     return Sizing(dep, input_len, output_len, model_len, mem, True, None, max_conc, conc,
-                  point, slo, best, slo_point, impractical=_impractical(alone, output_len))
+                  point, slo, best, slo_point, impractical=_impractical(alone, output_len),
+                  rate=rate, overloaded=overloaded)
 
 
 def _refuse_count(model: OpenModel, gpu: GPU, engine: Engine, gpus: int) -> InputError:
@@ -210,6 +224,7 @@ def size(
     max_num_seqs: int | None = None,
     max_batched_tokens: int | None = None,
     layout: Layout = "tp",
+    rate: float | None = None,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
     the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
@@ -235,7 +250,7 @@ def size(
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
                          layout=layout)
-        result = evaluate(dep, input_len, output_len, concurrency, slo)
+        result = evaluate(dep, input_len, output_len, concurrency, slo, rate)
         if result.fits:
             return result
         first = first or result

@@ -137,11 +137,14 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}")
     if s.point is not None:
         p = s.point
-        table.add_row(f"at concurrency {p.concurrency}",
-                      f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
+        where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"
+                 if s.rate is not None else f"at concurrency {p.concurrency}")
+        table.add_row(where, f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
                       f"{p.requests_per_s:,.2f} req/s "
                       f"({s.calibration or s.provenance})")
+    if s.overloaded:
+        table.add_row("[red]overloaded[/]", s.overloaded)
     if s.slo.ttft_ms or s.slo.tpot_ms:
         table.add_row("largest concurrency within SLO", f"{s.slo_concurrency:,}")
     con.print(table)
