@@ -89,9 +89,9 @@ class Deployment:
     40% of the GPU row's datasheet figure). ``layout`` says how a MoE model uses the ``tp``
     GPUs of a stage: ``tp`` splits every matrix; ``ep`` keeps attention tensor-parallel and
     gives each GPU whole experts (an all-to-all dispatch and combine per MoE layer instead of
-    its all-reduce); ``dp-ep`` also runs attention data-parallel: each GPU holds the dense
-    weights whole and its own batch and KV cache (``ranks`` of them, each with the engine's
-    max_num_seqs and token budget, as vLLM's DP engines have).
+    its all-reduce); ``dp-ep`` also runs attention data-parallel: each GPU holds the
+    attention weights whole and its own batch and KV cache (``ranks`` of them, each with the
+    engine's max_num_seqs and token budget, as vLLM's DP engines have).
     """
 
     model: OpenModel
@@ -193,7 +193,8 @@ class Deployment:
             attention_flops_per_token=per * m.layers,
             busbw=busbw, link_latency_s=latency,
             fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
-            replicated_bytes=_attention_bytes(m, self.quant) if self.layout == "dp-ep" else 0.0,
+            replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
+                              if self.layout == "dp-ep" else 0.0),
             allreduces={"tp": 2, "ep": 1, "dp-ep": 0}[self.layout],
             a2a_bytes_per_token=a2a)
 
