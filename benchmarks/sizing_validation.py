@@ -42,7 +42,9 @@ DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
 GENERATION = {"a10g": "ampere", "a100-40gb": "ampere", "a100-80gb": "ampere", "l4": "ada",
               "l40s": "ada", "h100-sxm": "hopper", "h100-pcie": "hopper", "h200": "hopper",
-              "b200": "blackwell", "mi300x": "cdna3"}
+              "h20": "hopper", "b200": "blackwell", "b300": "blackwell",
+              "rtx-pro-6000": "blackwell", "mi300x": "cdna3", "mi325x": "cdna3",
+              "mi355x": "cdna4"}
 # NVIDIA HGX/DGX B200 datasheet: 9 PFLOPS dense FP4 per GPU (18 with sparsity); the
 # catalog's GPU row gains fp4_tflops in the catalog refresh, until then it is set here.
 B200_FP4_TFLOPS = 9000.0
@@ -94,7 +96,8 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: tuple[float, float]) -> Any:
     dep = Deployment(cat.model(row["model"]), gpu, _engine(cat, row, k), row["quant"],
                      row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
                      max_num_seqs=row.get("max_num_seqs"),
-                     max_batched_tokens=row.get("max_batched_tokens"))
+                     max_batched_tokens=row.get("max_batched_tokens"),
+                     layout=row.get("layout", "tp"))
     return evaluate(dep, row["input_len"], row["output_len"], conc)
 
 
@@ -118,7 +121,7 @@ def predict(cat: Catalog, row: dict[str, Any], k: tuple[float, float], *,
     try:
         size(cat.model(row["model"]), gpu, cat.engine(row["engine"]), quant=row["quant"],
              gpus=row["gpus"], input_len=row["input_len"], output_len=row["output_len"],
-             kv_dtype=row["kv_dtype"])
+             kv_dtype=row["kv_dtype"], layout=row.get("layout", "tp"))
     except InputError as exc:
         return f"refused: {exc}"
     s = _sizing(cat, row, k)
