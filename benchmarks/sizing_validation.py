@@ -154,7 +154,15 @@ TOOL = {"nim-1.8.0": "genai-perf"}
 
 def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
     """The closed loop ``row``'s benchmark client ran, simulated (``jitter`` overrides the
-    tool's length spread when given)."""
+    tool's length spread when given). An offline row that says how many requests the run
+    sent is simulated as trtllm-bench runs it: all of them queued at once, throughput over
+    the whole run (one wave when they all fit in the batch)."""
+    if row["concurrency"] == "max" and row.get("requests"):
+        dep, inp, out = s.deployment, row["input_len"], row["output_len"]
+        config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
+        n = int(row["requests"])
+        return simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp)
+                                 for _ in range(n)])
     turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
     if jitter is not None:
         spread = jitter
