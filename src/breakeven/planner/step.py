@@ -7,7 +7,9 @@ sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
 large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
 engine's fixed per-step overhead. The embedding table is a look-up, not streamed; an MoE
 reads only the experts its tokens touch, through grouped GEMMs that reach
-``engine.moe_efficiency`` of the dense bandwidth.
+``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
+as stages are in flight at once, so a step is one micro-batch's pass through every stage:
+the weights are read once per pass, the per-token work is split over the micro-batches.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     ``prefill_context`` tokens (default: half the chunk)."""
     r = dep.rates  # the planner calls this ~10^5 times a plan: locals, no helper calls
     tp = dep.tp
+    if dep.pp > 1:
+        # pipeline stages work on different micro-batches at once (vLLM's batch queue,
+        # TensorRT-LLM's micro-batches): an engine step is one micro-batch's pass through
+        # every stage, so the per-token work splits over the micro-batches in flight while
+        # each pass still reads every stage's weights
+        split = max(1.0, min(float(dep.pp), batch))
+        batch, prefill_tokens = batch / split, prefill_tokens / split
     tokens = batch + prefill_tokens
     read_s = ((r.dense_bytes - r.replicated_bytes) / tp + r.replicated_bytes) / r.bandwidth
     if r.expert_bytes:
