@@ -9,10 +9,10 @@ shows, run as each source's benchmark client ran (``CLIENTS``: closed loops with
 their start-up cohort, offline runs queued at once, static batches); the efficiency factors
 are fitted on the analytic path (fast) and are global per (engine, GPU generation): one
 multiplier on the engine's MBU and one on its MFU, never per row. Three scores per metric:
-the catalog's factors untouched,
-factors fitted on every row (in-sample), and leave-one-source-out cross-validation (each
-source predicted with factors fitted on the others; a group no other source covers keeps
-the catalog's factors). The cross-validated figure is the honest one.
+the catalog's factors untouched, factors fitted on every row (in-sample), and
+leave-one-source-out cross-validation (each source predicted with factors fitted on the
+others; a group no other source covers keeps the catalog's factors). The cross-validated
+figure is the honest one.
 """
 
 from __future__ import annotations
