@@ -168,3 +168,20 @@ def test_embeddings_take_one_prefill_pass(catalog):
                      "bf16")
     p = operating_point(dep, 512, 0, 8)
     assert p.tpot_ms == 0 and p.output_tok_s == 0 and p.total_tok_s > 0
+
+
+def test_pipeline_stages_run_micro_batches_at_once(catalog):
+    """PP 2 keeps two micro-batches in flight: a step of 64 sequences is one pass of 32
+    through both stages (every stage's weights read once per pass), one lone sequence gets
+    no help, and a KV-bound replica serves more per GPU than one stage would."""
+    m, gpu, e = catalog.model("llama-3.3-70b"), catalog.gpu("rtx-pro-6000"), catalog.engine("vllm")
+    pp1, pp2 = (Deployment(m, gpu, e, "fp4", 1, pp, "fp8") for pp in (1, 2))
+    one_pass = decode_step_s(pp1, 32, 1500) - pp1.rates.fixed_s  # all layers, 32 sequences
+    step = decode_step_s(pp2, 64, 1500) - pp2.rates.fixed_s
+    assert step == pytest.approx(one_pass, rel=1e-9)  # the two passes of 32 overlap
+    assert (decode_step_s(pp2, 1, 1500) - pp2.rates.fixed_s
+            == pytest.approx(decode_step_s(pp1, 1, 1500) - pp1.rates.fixed_s, rel=1e-9))
+    one = evaluate(pp1, 1000, 1000)
+    two = evaluate(pp2, 1000, 1000)
+    assert two.memory.kv_tokens > 2 * one.memory.kv_tokens  # half the layers per GPU
+    assert two.point.output_tok_s > 2 * one.point.output_tok_s

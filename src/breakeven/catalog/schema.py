@@ -203,6 +203,10 @@ class Engine(_Row):
     kv_fraction_of_free: bool = Field(
         default=False, description="gpu_memory_utilization applies to the memory left after "
         "the weights (TensorRT-LLM's kv_cache_free_gpu_mem_fraction)")
+    moe_layouts: tuple[Literal["ep", "dp-ep"], ...] = Field(
+        default=(), description="MoE layouts besides tensor parallelism: ep (experts split "
+        "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"
+        "parallel: each GPU its own batch and KV cache; experts split across them)")
 
 
 class Interconnect(_Row):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -44,8 +43,20 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    """``data`` as indented JSON on stdout. orjson encodes it (the whole-catalog plan is
+    5 MB: the standard library's indenting encoder alone took 120 ms of a 1 s budget);
+    strings go out as UTF-8, and a non-finite float, which JSON cannot spell, as null."""
+    import orjson
+
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+                        | orjson.OPT_APPEND_NEWLINE)
+    sys.stdout.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        sys.stdout.write(text.decode())
+    else:
+        out.write(text)
+        out.flush()
 
 
 def check_folder(path: str, option: str) -> None:

@@ -7,10 +7,14 @@ accepts has (TP that does not divide the heads, TP beyond a node); 3 nothing fit
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+
+if TYPE_CHECKING:
+    from breakeven.planner.sizing import Layout
 
 NOTHING_FITS = 3
 
@@ -39,6 +43,9 @@ def _concurrency(value: str) -> int | None:
 @click.option("--concurrency", default="max", show_default=True,
               help="Concurrent requests (a closed loop), or 'max': as many as the KV cache "
                    "holds, at most the engine's max_num_seqs.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Requests per second arriving at random (an open loop, as vllm bench "
+                   "serve --request-rate) instead of --concurrency callers.")
 @click.option("--length-spread", type=click.FloatRange(0, 0.9), default=0.0,
               show_default=True,
               help="Draw lengths uniformly in [1 - spread, 1] x the length (0.2: "
@@ -47,6 +54,14 @@ def _concurrency(value: str) -> int | None:
               help="Engine max_num_seqs (default: the engine's).")
 @click.option("--max-batched-tokens", type=click.IntRange(min=1), default=None,
               help="Engine max_num_batched_tokens (default: the engine's).")
+@click.option("--layout", type=click.Choice(["tp", "ep", "dp-ep", "auto"]), default="tp",
+              show_default=True,
+              help="How a MoE model uses a stage's GPUs: tp (every matrix split), ep "
+                   "(experts split whole, attention tensor-parallel; vLLM "
+                   "--enable-expert-parallel), dp-ep (also attention data-parallel: a batch "
+                   "and KV cache per GPU; vLLM --data-parallel-size, SGLang "
+                   "--enable-dp-attention), auto (whichever of those serves the most "
+                   "output tokens per second at the asked concurrency).")
 @click.option("--engine-version", default=None,
               help="Engine release the figures should describe (recorded; default: the "
                    "catalog's).")
@@ -59,28 +74,37 @@ def _concurrency(value: str) -> int | None:
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            input_len: int, output_len: int, concurrency: str, length_spread: float,
-            max_num_seqs: int | None, max_batched_tokens: int | None,
+            input_len: int, output_len: int, concurrency: str, rate: float | None,
+            length_spread: float,
+            max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
             engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
             seed: int, catalog_dir: str | None, as_json: bool) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.loaders import load_catalog
-    from breakeven.planner.sizing import SloTarget, size
+    from breakeven.planner.sizing import SloTarget, best_layout, size
     from breakeven.render.data import sizing_dict
     from breakeven.sim.offline import simulated
 
     conc = _concurrency(concurrency)
+    if rate is not None and conc is not None:
+        from breakeven.errors import InputError
+
+        raise InputError("give --rate or --concurrency, not both", where="--rate")
     cat = load_catalog(catalog_dir)
     row = cat.engine(engine)
     if engine_version is not None:
         row = row.model_copy(update={"version": engine_version})
     the_gpu = cat.gpu(gpu)
     the_model = cat.model(model)
-    result = size(the_model, the_gpu, row, quant=quant or the_model.native_quant,  # type: ignore[arg-type]
-                  gpus=gpus, input_len=input_len, output_len=output_len, concurrency=conc,
-                  slo=SloTarget(ttft_ms, tpot_ms), kv_dtype=kv_dtype,  # type: ignore[arg-type]
-                  link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
-                  max_batched_tokens=max_batched_tokens)
+    args: dict[str, Any] = dict(
+        quant=quant or the_model.native_quant, gpus=gpus, input_len=input_len,
+        output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
+        kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
+        max_batched_tokens=max_batched_tokens, rate=rate)
+    if layout == "auto":
+        result = best_layout(the_model, the_gpu, row, **args)
+    else:
+        result = size(the_model, the_gpu, row, layout=cast("Layout", layout), **args)
     result = simulated(result, spread=length_spread, seed=seed)
     if as_json:
         emit_json(sizing_dict(result))

@@ -19,6 +19,7 @@ __all__ = [
     "compute_tflops",
     "kv_default",
     "layout_refusal",
+    "moe_layout_refusal",
     "quant_refusal",
     "weight_bytes",
 ]
@@ -91,4 +92,23 @@ def layout_refusal(model: OpenModel, gpu: GPU, engine: Engine | None, tp: int,
                 f"heads of {model.name} ({engine.name} refuses it)")
     if pp > model.layers:
         return f"{pp} pipeline stages exceed the {model.layers} layers of {model.name}"
+    return None
+
+
+def moe_layout_refusal(model: OpenModel, engine: Engine, layout: str, tp: int) -> str | None:
+    """Why ``engine`` cannot run ``model`` with the MoE ``layout`` (``ep``: expert
+    parallelism across the ``tp`` GPUs of a stage; ``dp-ep``: with data-parallel attention
+    too) on ``tp`` GPUs (None: it can; ``tp`` never needs a reason)."""
+    if layout == "tp":
+        return None
+    if model.moe is None:
+        return f"{model.name} is dense: expert-parallel layouts apply to MoE models only"
+    if layout not in engine.moe_layouts:
+        have = [e for e in ("ep", "dp-ep") if e in engine.moe_layouts]
+        return (f"{engine.name} has no {layout} layout"
+                + (f" (it offers {', '.join(have)})" if have else " (tensor parallelism only)"))
+    if tp < 2:
+        return f"the {layout} layout needs 2 or more GPUs per stage"
+    if model.moe.experts % tp:
+        return f"{tp} GPUs do not split the {model.moe.experts} experts of {model.name} evenly"
     return None

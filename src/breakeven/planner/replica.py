@@ -30,6 +30,7 @@ __all__ = [
     "GIB",
     "Deployment",
     "KVDtype",
+    "Layout",
     "Memory",
     "Rates",
     "bytes_per_weight",
@@ -42,6 +43,7 @@ __all__ = [
 GIB = 1024**3
 KVDtype = KVCacheDtype
 KVChoice = Literal["auto", "bf16", "fp8"]
+Layout = Literal["tp", "ep", "dp-ep"]
 _BLOCK = 16  # vLLM's default KV block size in tokens
 _NCCL_GIB = 0.5  # non-torch memory taken by NCCL buffers when TP/PP > 1
 _MAX_TP_STEPS = (1, 2, 4, 8)
@@ -49,6 +51,9 @@ _LINK_SHARE = 0.4  # achieved busbw over the datasheet's two-way total (360 / 90
 _LINK_LATENCY_S = 10e-6
 _NODE_HOP_S = 50e-6  # pipeline stage hand-off across nodes
 _TIED = ("gemma",)  # families whose lm_head is the embedding table (then it is streamed)
+# Bytes per token per routed expert copy that an expert-parallel MoE layer moves: dispatch
+# in FP8 (1 byte per element, DeepEP's and vLLM's EP kernels) plus combine in BF16 (2).
+_A2A_BYTES = 3
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Rates:
     busbw: float
     link_latency_s: float
     fixed_s: float
+    replicated_bytes: float = 0.0  # dense bytes every GPU reads whole (DP attention's)
+    allreduces: int = 2  # all-reduces per layer (TP: attention and MLP; EP: attention only)
+    a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,12 @@ class Deployment:
     ``kv_dtype="auto"`` resolves at construction to the engine's default for the weight
     format (``Engine.fp8_kv_for``), so ``dep.kv_dtype`` is always concrete. ``max_num_seqs``
     and ``max_batched_tokens`` default to the engine's; ``link`` is the node's fabric (None:
-    40% of the GPU row's datasheet figure).
+    40% of the GPU row's datasheet figure). ``layout`` says how a MoE model uses the ``tp``
+    GPUs of a stage: ``tp`` splits every matrix; ``ep`` keeps attention tensor-parallel and
+    gives each GPU whole experts (an all-to-all dispatch and combine per MoE layer instead of
+    its all-reduce); ``dp-ep`` also runs attention data-parallel: each GPU holds the
+    attention weights whole and its own batch and KV cache (``ranks`` of them, each with the
+    engine's max_num_seqs and token budget, as vLLM's DP engines have).
     """
 
     model: OpenModel
@@ -92,6 +105,7 @@ class Deployment:
     link: Interconnect | None = None
     max_num_seqs: int | None = None
     max_batched_tokens: int | None = None
+    layout: Layout = "tp"
 
     def __post_init__(self) -> None:
         if self.kv_dtype == "auto":
@@ -110,19 +124,24 @@ class Deployment:
         return self.gpu_memory_utilization or self.engine.gpu_memory_utilization
 
     @property
+    def ranks(self) -> int:
+        """Attention data-parallel ranks: each GPU of a ``dp-ep`` stage, else 1."""
+        return self.tp if self.layout == "dp-ep" else 1
+
+    @property
     def batched_tokens(self) -> int:
         """The step's token budget: the engine's, else vLLM's rule (8192 on GPUs of 70 GB
-        and more, 2048 on smaller ones)."""
+        and more, 2048 on smaller ones); per rank, times the ranks."""
         if self.max_batched_tokens:
-            return self.max_batched_tokens
+            return self.max_batched_tokens * self.ranks
         if self.engine.max_batched_tokens:
-            return self.engine.max_batched_tokens
-        return 8192 if self.gpu.memory_gib >= 70 else 2048
+            return self.engine.max_batched_tokens * self.ranks
+        return (8192 if self.gpu.memory_gib >= 70 else 2048) * self.ranks
 
     @property
     def seqs(self) -> int:
-        """max_num_seqs: the sequences the engine runs at once."""
-        return self.max_num_seqs or self.engine.default_max_seqs
+        """max_num_seqs: the sequences the engine runs at once (per rank, times the ranks)."""
+        return (self.max_num_seqs or self.engine.default_max_seqs) * self.ranks
 
     @property
     def peak_flops(self) -> float:
@@ -156,6 +175,13 @@ class Deployment:
             busbw, latency = self.link.busbw_gbs * 1e9, self.link.latency_us * 1e-6
         else:
             busbw, latency = self.gpu.interconnect_gbs * 1e9 * _LINK_SHARE, _LINK_LATENCY_S
+        a2a = 0.0
+        if self.layout != "tp" and m.moe is not None and self.tp > 1:
+            # each GPU dispatches its share of the step's tokens, top-k copies each, to the
+            # experts' owners, and takes the results back; (g - 1) / g of it leaves the GPU
+            g = self.tp
+            a2a = m.moe.experts_per_token * m.hidden * _A2A_BYTES * (g - 1) / g / g
+        kv_tp = 1 if self.layout == "dp-ep" else self.tp
         return Rates(
             dense_bytes=max(dense, 0.0), expert_bytes=experts,
             expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
@@ -163,10 +189,14 @@ class Deployment:
             gemm_flops=self.peak_flops * e.mfu * self.tp,
             attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
             active_flops_per_token=2 * m.active_params_b * 1e9,
-            kv_bytes_per_token=kv_bytes_per_token(m, self.kv, self.tp),
+            kv_bytes_per_token=kv_bytes_per_token(m, self.kv, kv_tp) / self.ranks,
             attention_flops_per_token=per * m.layers,
             busbw=busbw, link_latency_s=latency,
-            fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S)
+            fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
+            replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
+                              if self.layout == "dp-ep" else 0.0),
+            allreduces={"tp": 2, "ep": 1, "dp-ep": 0}[self.layout],
+            a2a_bytes_per_token=a2a)
 
 
 def kv_bytes_per_token(model: OpenModel, kv_dtype: str = "bf16", tp: int = 1) -> float:
@@ -192,11 +222,35 @@ class Memory:
     usable_gib_per_gpu: float
 
 
+def _attention_bytes(model: OpenModel, quant: Quant) -> float:
+    """Attention weight bytes (all layers), what data-parallel attention replicates: Q, K,
+    V and O projections for GQA; for MLA about 4 x hidden^2 per layer (DeepSeek-V3's
+    q_a/q_b/kv_a/kv_b/o come to 187M per layer against 4 x 7168^2 = 206M). gpt-oss keeps
+    attention in BF16 under MXFP4."""
+    if model.mla is not None:
+        per_layer = 4 * model.hidden**2
+    else:
+        per_layer = model.hidden * model.head_dim * 2 * (model.heads + model.kv_heads)
+    fmt: Quant = "bf16" if quant == "mxfp4" else quant
+    return model.layers * per_layer * bytes_per_weight(fmt)
+
+
+def _weights_per_gpu(dep: Deployment, weights: float) -> float:
+    """Weight bytes on one GPU: split over all of them, except that data-parallel attention
+    keeps the attention weights whole on every GPU of a stage (the experts, the embeddings
+    and the rest stay split, as SGLang and vLLM shard them)."""
+    if dep.layout != "dp-ep":
+        return weights / dep.gpus
+    attention = _attention_bytes(dep.model, dep.quant)
+    return attention / dep.pp + (weights - attention) / dep.gpus
+
+
 def memory(dep: Deployment) -> Memory:
     model = dep.model
     weights = weight_bytes(model, dep.quant)
-    per_gpu = weights / dep.gpus
-    activations = dep.batched_tokens * (4 * model.hidden + 2 * model.intermediate / dep.tp) * 2
+    per_gpu = _weights_per_gpu(dep, weights)
+    budget = dep.batched_tokens // dep.ranks  # one rank's step
+    activations = budget * (4 * model.hidden + 2 * model.intermediate / dep.tp) * 2
     overhead = dep.engine.runtime_overhead_gib * GIB + activations
     if dep.gpus > 1:
         overhead += _NCCL_GIB * GIB
@@ -206,9 +260,10 @@ def memory(dep: Deployment) -> Memory:
     else:
         usable = total * dep.memory_utilization
     kv_budget = max(0.0, usable - per_gpu - overhead)
-    kv_per_gpu = kv_bytes_per_token(model, dep.kv, dep.tp) / dep.pp
-    if kv_per_gpu > 0:
-        kv_tokens = int(kv_budget // kv_per_gpu) // _BLOCK * _BLOCK
+    kv_tp = 1 if dep.layout == "dp-ep" else dep.tp  # a DP rank keeps its sequences' KV whole
+    kv_per_gpu = kv_bytes_per_token(model, dep.kv, kv_tp) / dep.pp
+    if kv_per_gpu > 0:  # every rank holds its own sequences
+        kv_tokens = int(kv_budget // kv_per_gpu) // _BLOCK * _BLOCK * dep.ranks
     else:  # encoders keep no cache: memory only has to hold the weights
         kv_tokens = model.max_context if kv_budget > 0 else 0
     return Memory(

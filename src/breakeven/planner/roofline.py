@@ -25,6 +25,7 @@ __all__ = [
     "decode_step_s",
     "operating_point",
     "prefill_s",
+    "rate_concurrency",
     "slo_concurrency",
 ]
 
@@ -61,16 +62,17 @@ def _point(c: int, ttft: float, tpot: float, inp: int, out: int) -> OperatingPoi
                           rate * (inp + out))
 
 
-def _prefill_cost(dep: Deployment, x: float, context: float, inp: int, group: float) -> (
-        tuple[float, float]):
+def _prefill_cost(dep: Deployment, x: float, context: float, inp: int, group: float,
+                  budget: int, plain: float) -> tuple[float, float]:
     """(extra engine time per prompt, time to its first token) when prompts are prefilled
     ``group`` at a time in the steps of ``x`` decoding sequences (chunked when the budget's
-    room is smaller than the group: every token is computed, in as many steps as needed)."""
-    room = max(dep.batched_tokens - x, 1.0)
+    room is smaller than the group: every token is computed, in as many steps as needed).
+    ``plain`` is the step of the ``x`` alone, ``budget`` the step's token budget."""
+    room = max(budget - x, 1.0)
     tokens = group * inp
     steps = max(1, math.ceil(tokens / room))
     with_prefill = decode_step_s(dep, x, context, tokens / steps, inp / 2)
-    extra = steps * (with_prefill - decode_step_s(dep, x, context))
+    extra = steps * (with_prefill - plain)
     return extra / group, steps * with_prefill
 
 
@@ -102,11 +104,12 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
     context = input_len + output_len / 2
     kv_seqs = dep.mem.kv_tokens / (input_len + output_len)
     cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
+    budget = dep.batched_tokens
     x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0
     for _ in range(80):
         t = decode_step_s(dep, max(x, 1.0), context)
-        group = max(1.0, min(rate * t, (dep.batched_tokens - x) / input_len, float(c)))
-        delta, service = _prefill_cost(dep, max(x, 1.0), context, input_len, group)
+        group = max(1.0, min(rate * t, (budget - x) / input_len, float(c)))
+        delta, service = _prefill_cost(dep, max(x, 1.0), context, input_len, group, budget, t)
         rate = 1 / (n * t / max(x, 1.0) + delta)
         busy = min(rate * delta * (1 - 1 / c), 0.95)
         tpot = t / (1 - busy)
@@ -120,18 +123,63 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
     return _point(c, ttft, tpot, input_len, output_len)
 
 
+def _excess(point: OperatingPoint, slo: SloTarget) -> float:
+    """How far ``point`` is from the SLO's edge: the larger of TTFT / target and TPOT /
+    target, minus one (<= 0 near where it is met; only a guide for the search)."""
+    ratios = [point.ttft_ms / slo.ttft_ms] if slo.ttft_ms else []
+    if slo.tpot_ms:
+        ratios.append(point.tpot_ms / slo.tpot_ms)
+    return max(ratios, default=0.0) - 1.0
+
+
 def slo_concurrency(dep: Deployment, input_len: int, output_len: int, limit: int,
                     slo: SloTarget) -> int:
-    """Largest concurrency up to ``limit`` whose steady state meets the SLO (0: none does)."""
-    if limit < 1 or not slo.met_by(operating_point(dep, input_len, output_len, 1)):
+    """Largest concurrency up to ``limit`` whose steady state meets the SLO (0: none does).
+
+    A bracket search (``lo`` meets, ``hi`` does not) that probes where the latencies'
+    excess over the SLO crosses zero, interpolated between the ends, and bisects after any
+    probe that did not halve the bracket (so at most twice bisection's steps); TTFT and TPOT rise
+    with concurrency, so any such search finds the same edge (the planner runs ~10^3 of
+    them per plan, and interpolation needs about half the solves)."""
+    if limit < 1:
         return 0
-    if slo.met_by(operating_point(dep, input_len, output_len, limit)):
+    first = operating_point(dep, input_len, output_len, 1)
+    if not slo.met_by(first):
+        return 0
+    last = operating_point(dep, input_len, output_len, limit)
+    if slo.met_by(last):
         return limit
-    lo, hi = 1, limit  # lo meets, hi does not
+    lo, hi = 1, limit
+    g_lo, g_hi = _excess(first, slo), _excess(last, slo)
+    interpolate = True
+    while hi - lo > 1:
+        width = hi - lo
+        mid = (lo + hi) // 2
+        if interpolate and g_hi > g_lo:
+            guess = lo + width * (-g_lo) / (g_hi - g_lo)
+            mid = min(hi - 1, max(lo + 1, round(guess)))
+        point = operating_point(dep, input_len, output_len, mid)
+        if slo.met_by(point):
+            lo, g_lo = mid, _excess(point, slo)
+        else:
+            hi, g_hi = mid, _excess(point, slo)
+        interpolate = 2 * (hi - lo) <= width  # bisect after a probe that did not halve it
+    return lo
+
+
+def rate_concurrency(dep: Deployment, input_len: int, output_len: int, rate: float,
+                     limit: int) -> int | None:
+    """The fewest requests in flight (up to ``limit``) whose steady state serves ``rate``
+    requests/s (Little's law read off the closed loop: throughput rises with concurrency);
+    None when even ``limit`` falls short, i.e. the queue of an open loop at that rate grows
+    without bound."""
+    if limit < 1 or operating_point(dep, input_len, output_len, limit).requests_per_s < rate:
+        return None
+    lo, hi = 0, limit  # lo falls short (0: nothing in flight), hi serves the rate
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if slo.met_by(operating_point(dep, input_len, output_len, mid)):
-            lo = mid
-        else:
+        if operating_point(dep, input_len, output_len, mid).requests_per_s >= rate:
             hi = mid
-    return lo
+        else:
+            lo = mid
+    return hi

@@ -23,6 +23,7 @@ from breakeven.planner.deploy import Context, context_for, launch_lines
 from breakeven.planner.economics import (
     Breakeven,
     Demand,
+    Pool,
     breakeven_volume,
     pool,
 )
@@ -69,15 +70,31 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 
 
 # -- assignment ------------------------------------------------------------------------------
-def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
-        HostedModel, float]], segs: list[SegmentSpec], w: Workload, cat: Catalog,
-        launch: dict[str, str], context: Context) -> Option:
+def _pool(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Pool:
     ops = w.team.ops_fte * w.team.engineer_monthly_usd
     demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
-    p = pool(demands, gpus_per_replica=cfg.tp * cfg.pp, usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour,
-             ops_usd=ops, target_peak_load=w.decision.target_peak_load,
-             always_on=w.decision.gpu_schedule == "always_on",
-             min_billed_gpus=cfg.offer.min_gpus)
+    return pool(demands, gpus_per_replica=cfg.tp * cfg.pp,
+                usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour, ops_usd=ops,
+                target_peak_load=w.decision.target_peak_load,
+                always_on=w.decision.gpu_schedule == "always_on",
+                min_billed_gpus=cfg.offer.min_gpus)
+
+
+def _monthly_usd(p: Pool, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
+        HostedModel, float]], segs: list[SegmentSpec]) -> float:
+    """What ``_self_option`` would total, without building it (the search prices every
+    subset of segments and builds only the options it keeps)."""
+    names = {s.name for s in on_self}
+    hosted_usd = 0.0
+    for s in segs:
+        if s.name not in names:
+            hosted_usd += hosted_best[s.name][1]
+    return p.monthly_usd + hosted_usd
+
+
+def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_best: dict[
+        str, tuple[HostedModel, float]], segs: list[SegmentSpec], cat: Catalog,
+        launch: dict[str, str], context: Context) -> Option:
     load = {s.name: s.demand.requests_per_month / cfg.capacity[s.name] for s in on_self}
     total_load = sum(load.values())
     placements, hosted_usd, dates = [], 0.0, [(f"{cfg.offer.provider} {cfg.offer.gpu}",
@@ -136,19 +153,20 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
         subsets = [ranked[:i] for i in range(len(ranked) + 1)]
     if not servable:
         return []
-    results = []
     context = _context(cfg, servable, w)  # one launch per deployment
     launch = launch_lines(next(iter(cfg.sizings.values())), context)
+    priced = []  # (monthly USD, subset, pool), in the order the subsets are tried
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            results.append(_self_option(cfg, on_self, hosted_best, segs, w, cat, launch,
-                                        context))
-    if not results:
+            p = _pool(cfg, on_self, w)
+            priced.append((_monthly_usd(p, on_self, hosted_best, segs), on_self, p))
+    if not priced:
         return []
-    best = min(results, key=lambda o: o.monthly_usd)
-    every = [o for o in results if o.kind == "self_host"]
-    return [best] + [o for o in every if o is not best]
+    best = min(priced, key=lambda c: c[0])  # the first of equals, as min() keeps
+    keep = [best] + [c for c in priced if len(c[1]) == len(segs) and c is not best]
+    return [_self_option(cfg, on_self, p, hosted_best, segs, cat, launch, context)
+            for _, on_self, p in keep]
 
 
 def _hosted_options(segs: list[SegmentSpec], choices: dict[str, list[tuple[HostedModel, float]]]

@@ -19,12 +19,13 @@ from typing import Any
 
 from breakeven.catalog.schema import GPU, Engine, Interconnect, OpenModel, Quant
 from breakeven.errors import InputError
-from breakeven.planner.formats import layout_refusal, quant_refusal
+from breakeven.planner.formats import layout_refusal, moe_layout_refusal, quant_refusal
 from breakeven.planner.replica import (
     GIB,
     Deployment,
     KVChoice,
     KVDtype,
+    Layout,
     Memory,
     bytes_per_weight,
     kv_bytes_per_token,
@@ -38,6 +39,7 @@ from breakeven.planner.roofline import (
     decode_step_s,
     operating_point,
     prefill_s,
+    rate_concurrency,
     slo_concurrency,
 )
 
@@ -45,10 +47,12 @@ __all__ = [
     "SLO_NONE",
     "Deployment",
     "KVDtype",
+    "Layout",
     "Memory",
     "OperatingPoint",
     "Sizing",
     "SloTarget",
+    "best_layout",
     "bytes_per_weight",
     "decode_step_s",
     "evaluate",
@@ -88,6 +92,8 @@ class Sizing:
     impractical: str | None = None  # fits, but no interactive SLO can be met: why
     method: str = "roofline"  # how ``point`` was computed: roofline or simulated
     simulation: dict[str, Any] | None = None  # the run behind a simulated point
+    rate: float | None = None  # an open loop's arrival rate (requests/s), when asked for one
+    overloaded: str | None = None  # the rate is beyond what the layout serves: why
 
     @property
     def max_seqs(self) -> int:
@@ -104,6 +110,7 @@ class Sizing:
         dep = self.deployment
         return {
             "engine_version": dep.engine.version,
+            "layout": dep.layout,
             "max_num_seqs": dep.seqs,
             "max_num_batched_tokens": dep.batched_tokens,
             "kv_cache_dtype": dep.kv,
@@ -126,6 +133,8 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
     refused = quant_refusal(dep.gpu, dep.engine, dep.quant)
     if refused is None:
         refused = layout_refusal(m, dep.gpu, dep.engine, dep.tp, dep.pp)
+    if refused is None:
+        refused = moe_layout_refusal(m, dep.engine, dep.layout, dep.tp)
     if refused is not None:
         return refused
     if dep.gpu.vendor not in dep.engine.vendors:
@@ -157,9 +166,11 @@ def _impractical(alone: OperatingPoint, output_len: int) -> str | None:
 
 
 def evaluate(dep: Deployment, input_len: int, output_len: int,
-             concurrency: int | None = None, slo: SloTarget = SLO_NONE) -> Sizing:
+             concurrency: int | None = None, slo: SloTarget = SLO_NONE,
+             rate: float | None = None) -> Sizing:
     """Size one fixed layout. ``concurrency=None`` means saturation: as many sequences as
-    the KV cache holds, at most the engine's ``max_num_seqs``."""
+    the KV cache holds, at most the engine's ``max_num_seqs``. A ``rate`` (requests/s, an
+    open loop) sizes the concurrency that serves it instead, or marks it ``overloaded``."""
     mem = memory(dep)
     model_len = max_model_len(dep.model, input_len, output_len)
     reason = _fit_reason(dep, mem, input_len + output_len)
@@ -170,12 +181,21 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
     kv_limit = mem.kv_tokens // per_request
     max_conc = max(1, min(dep.seqs, kv_limit))
     conc = max_conc if concurrency is None else concurrency
+    overloaded = None
+    if rate is not None:
+        needed = rate_concurrency(dep, input_len, output_len, rate, max_conc)
+        if needed is None:
+            most = operating_point(dep, input_len, output_len, max_conc).requests_per_s
+            overloaded = (f"{rate:,g} requests/s is more than the {most:,.1f} this layout "
+                          f"serves at its {max_conc:,} sequences: the queue grows without bound")
+        conc = max_conc if needed is None else needed
     point = operating_point(dep, input_len, output_len, conc)
     best = slo_concurrency(dep, input_len, output_len, max_conc, slo)
     slo_point = operating_point(dep, input_len, output_len, best) if best else None
     alone = point if conc == 1 else operating_point(dep, input_len, output_len, 1)
     return Sizing(dep, input_len, output_len, model_len, mem, True, None, max_conc, conc,
-                  point, slo, best, slo_point, impractical=_impractical(alone, output_len))
+                  point, slo, best, slo_point, impractical=_impractical(alone, output_len),
+                  rate=rate, overloaded=overloaded)
 
 
 def _refuse_count(model: OpenModel, gpu: GPU, engine: Engine, gpus: int) -> InputError:
@@ -203,30 +223,60 @@ def size(
     link: Interconnect | None = None,
     max_num_seqs: int | None = None,
     max_batched_tokens: int | None = None,
+    layout: Layout = "tp",
+    rate: float | None = None,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
-    the engine accepts no layout for, or a format the engine or GPU cannot run, raises
-    ``InputError``)."""
+    the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
+    ``layout`` the engine or model does not have, raises ``InputError``)."""
     refused = quant_refusal(gpu, engine, quant)
     if refused is not None:
         raise InputError(refused, field="quant")
+    refused = moe_layout_refusal(model, engine, layout, 2)
+    if refused is not None:
+        raise InputError(refused, field="layout")
     options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
+    if layout != "tp":  # one GPU has nothing to split the experts over
+        options = [(tp, pp) for tp, pp in options if tp > 1]
     if gpus is not None:
+        why = moe_layout_refusal(model, engine, layout, gpus)
+        if why is not None:
+            raise InputError(why, field="gpus")
         options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
         if not options:
             raise _refuse_count(model, gpu, engine, gpus)
     first: Sizing | None = None
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
-                         max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens)
-        result = evaluate(dep, input_len, output_len, concurrency, slo)
+                         max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
+                         layout=layout)
+        result = evaluate(dep, input_len, output_len, concurrency, slo, rate)
         if result.fits:
             return result
         first = first or result
     if first is None:  # no layout at all (a GPU whose node cannot split the heads)
-        dep = Deployment(model, gpu, engine, quant, 1, 1, kv_dtype, link=link)
+        dep = Deployment(model, gpu, engine, quant, 1, 1, kv_dtype, link=link, layout=layout)
         first = evaluate(dep, input_len, output_len, concurrency, slo)
     return _with_suggestions(first, max_gpus, concurrency, slo)
+
+
+def best_layout(model: OpenModel, gpu: GPU, engine: Engine, **kwargs: Any) -> Sizing:
+    """``size`` with the MoE layout (tp, ep, dp-ep) the engine offers that serves the most
+    output tokens per second at the asked concurrency (ties: the simpler layout); a dense
+    model, or an engine with tensor parallelism only, gets ``tp``."""
+    best = size(model, gpu, engine, layout="tp", **kwargs)
+    if model.moe is None:
+        return best
+    for layout in engine.moe_layouts:
+        try:
+            other = size(model, gpu, engine, layout=layout, **kwargs)
+        except InputError:  # e.g. --gpus 1: nothing to split the experts over
+            continue
+        if other.fits and other.point is not None and (
+                best.point is None or not best.fits
+                or other.point.output_tok_s > best.point.output_tok_s * 1.001):
+            best = other
+    return best
 
 
 def _with_suggestions(failed: Sizing, max_gpus: int, concurrency: int | None,

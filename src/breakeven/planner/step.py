@@ -7,7 +7,9 @@ sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
 large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
 engine's fixed per-step overhead. The embedding table is a look-up, not streamed; an MoE
 reads only the experts its tokens touch, through grouped GEMMs that reach
-``engine.moe_efficiency`` of the dense bandwidth.
+``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
+as stages are in flight at once, so a step is one micro-batch's pass through every stage:
+the weights are read once per pass, the per-token work is split over the micro-batches.
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ __all__ = ["allreduce_s", "attention_flops", "decode_step_s", "prefill_s"]
 
 
 def allreduce_s(dep: Deployment, tokens: float) -> float:
-    """Two ring all-reduces of the activations per layer across the TP ranks."""
+    """The fabric's time in one step: ring all-reduces of the activations across the TP
+    ranks (two per layer; one under expert parallelism, none with data-parallel attention),
+    plus, in an expert-parallel layout, each MoE layer's all-to-all dispatch and combine
+    (two exchanges, at the fabric's achieved bandwidth)."""
     if dep.tp == 1:
         return 0.0
     r = dep.rates
+    layers = dep.model.layers
     ring = 2 * (dep.tp - 1) / dep.tp * tokens * dep.model.hidden * 2 / r.busbw
-    return 2 * dep.model.layers * (ring + r.link_latency_s)
+    fabric = r.allreduces * layers * (ring + r.link_latency_s)
+    if r.a2a_bytes_per_token:
+        fabric += layers * (tokens * r.a2a_bytes_per_token / r.busbw + 2 * r.link_latency_s)
+    return fabric
 
 
 def attention_flops(dep: Deployment, queries: float, context: float) -> float:
@@ -38,19 +47,31 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     """One engine step: ``batch`` sequences decode one token each at mean ``context`` while
     ``prefill_tokens`` of prompts ride along (chunked prefill), attending on average to
     ``prefill_context`` tokens (default: half the chunk)."""
-    r = dep.rates
+    r = dep.rates  # the planner calls this ~10^5 times a plan: locals, no helper calls
+    tp = dep.tp
+    if dep.pp > 1:
+        # pipeline stages work on different micro-batches at once (vLLM's batch queue,
+        # TensorRT-LLM's micro-batches): an engine step is one micro-batch's pass through
+        # every stage, so the per-token work splits over the micro-batches in flight while
+        # each pass still reads every stage's weights
+        split = max(1.0, min(float(dep.pp), batch))
+        batch, prefill_tokens = batch / split, prefill_tokens / split
     tokens = batch + prefill_tokens
-    read_s = r.dense_bytes / dep.tp / r.bandwidth
+    read_s = ((r.dense_bytes - r.replicated_bytes) / tp + r.replicated_bytes) / r.bandwidth
     if r.expert_bytes:
-        touched = 1 - (1 - r.expert_share) ** max(tokens, 1.0)
-        read_s += (r.expert_bytes * touched / dep.tp
+        touched = 1 - (1 - r.expert_share) ** (tokens if tokens > 1.0 else 1.0)
+        read_s += (r.expert_bytes * touched / tp
                    / (r.bandwidth * dep.engine.moe_efficiency))
-    gemm = max(read_s, r.active_flops_per_token * tokens / r.gemm_flops)
+    flops_s = r.active_flops_per_token * tokens / r.gemm_flops
+    gemm = read_s if read_s > flops_s else flops_s
     pctx = prefill_tokens / 2 if prefill_context is None else prefill_context
+    per = r.attention_flops_per_token
     kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
-    attention = (max(kv_read, r.attention_flops_per_token * batch * context / r.attention_flops)
-                 + r.attention_flops_per_token * prefill_tokens * pctx / r.attention_flops)
-    return gemm + attention + allreduce_s(dep, tokens) + r.fixed_s
+    attend = per * batch * context / r.attention_flops
+    attention = ((kv_read if kv_read > attend else attend)
+                 + per * prefill_tokens * pctx / r.attention_flops)
+    fabric = allreduce_s(dep, tokens) if tp > 1 else 0.0
+    return gemm + attention + fabric + r.fixed_s
 
 
 def prefill_s(dep: Deployment, tokens: int, sequences: int = 1) -> float:

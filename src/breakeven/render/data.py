@@ -61,6 +61,8 @@ def sizing_dict(s: Sizing) -> dict[str, Any]:
         "gpu_memory_utilization": dep.memory_utilization,
         "max_concurrency": s.max_concurrency,
         "concurrency": s.concurrency,
+        "rate_rps": s.rate,
+        "overloaded": s.overloaded,
         "ttft_ms": _r(p.ttft_ms, 1) if p else None,
         "tpot_ms": _r(p.tpot_ms, 2) if p else None,
         "output_tok_s": _r(p.output_tok_s, 1) if p else None,
@@ -93,7 +95,8 @@ def _provenance(s: Sizing) -> dict[str, str]:
 def _simulation(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if run is None:
         return None
-    keep = ("requests", "requests_total", "warmup_requests", "concurrency", "length_spread",
+    keep = ("requests", "requests_total", "warmup_requests", "concurrency", "rate",
+            "length_spread",
             "seed", "steps", "preemptions", "kv_cache_tokens", "max_num_seqs")
     out: dict[str, Any] = {k: run[k] for k in keep if k in run}
     for metric in ("ttft_ms", "tpot_ms"):

@@ -106,6 +106,13 @@ def _print_calibrations(plan: Plan, con: Console) -> None:
         con.print(f"    used by: {', '.join(options)}", soft_wrap=True, highlight=False)
 
 
+_LAYOUTS = {
+    "ep": "expert parallel: experts split whole over {g} GPUs, attention tensor-parallel",
+    "dp-ep": "data-parallel attention on {g} GPUs (a batch and KV cache each), experts "
+             "split over them",
+}
+
+
 def print_sizing(s: Sizing, console: Console | None = None) -> None:
     con = console or Console()
     dep, mem = s.deployment, s.memory
@@ -120,6 +127,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
     table.add_row("KV cache per GPU", f"{mem.kv_cache_gib_per_gpu:,.1f} GiB = "
                   f"{mem.kv_tokens:,} tokens")
     table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
+    if dep.layout != "tp":
+        table.add_row("MoE layout", _LAYOUTS[dep.layout].format(g=dep.tp))
     table.add_row("max concurrency", f"{s.max_concurrency:,}")
     st = s.settings
     table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
@@ -128,11 +137,14 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}")
     if s.point is not None:
         p = s.point
-        table.add_row(f"at concurrency {p.concurrency}",
-                      f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
+        where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"
+                 if s.rate is not None else f"at concurrency {p.concurrency}")
+        table.add_row(where, f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
                       f"{p.requests_per_s:,.2f} req/s "
                       f"({s.calibration or s.provenance})")
+    if s.overloaded:
+        table.add_row("[red]overloaded[/]", s.overloaded)
     if s.slo.ttft_ms or s.slo.tpot_ms:
         table.add_row("largest concurrency within SLO", f"{s.slo_concurrency:,}")
     con.print(table)

@@ -20,7 +20,7 @@ from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, max_mod
 from breakeven.sim.config import engine_config
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 
-__all__ = ["closed_loop", "simulate", "simulated"]
+__all__ = ["closed_loop", "open_loop", "simulate", "simulated"]
 
 
 def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None = None,
@@ -100,14 +100,36 @@ def closed_loop(dep: Deployment, input_len: int, output_len: int, concurrency: i
     return result
 
 
+def open_loop(dep: Deployment, input_len: int, output_len: int, rate: float, *,
+              requests: int, spread: float = 0.0, seed: int = 0) -> dict[str, Any]:
+    """``requests`` arriving at ``rate`` per second (Poisson, seeded) on ``dep``, as
+    ``vllm bench serve --request-rate`` sends them; the first quarter is left out of the
+    figures (the ramp from an empty engine)."""
+    rng = random.Random(seed)
+    model_len = max_model_len(dep.model, input_len, output_len)
+    config = engine_config(dep, max_model_len=model_len)
+    specs = [RequestSpec(out, prompt="x", input_tokens=inp)
+             for inp, out in zip(_lengths(requests, input_len, spread, rng),
+                                 _lengths(requests, output_len, spread, rng), strict=True)]
+    result = simulate(config, specs, rate=rate, seed=seed, warmup=0.25)
+    result.update(rate=rate, length_spread=spread, seed=seed, requests_total=requests,
+                  warmup_requests=requests // 4)
+    return result
+
+
 def simulated(s: Sizing, *, spread: float = 0.0, seed: int = 0) -> Sizing:
     """``s`` with its operating point from ``closed_loop`` (the roofline point is kept in
     ``simulation["roofline"]``); sizings that do not fit, encoders and one-token answers
     keep the roofline."""
     if not s.fits or s.point is None or s.output_len < 2:
         return s
-    run = closed_loop(s.deployment, s.input_len, s.output_len, s.concurrency,
-                      spread=spread, seed=seed)
+    if s.rate is not None:  # an open loop: ~4 times the requests the rate keeps in flight
+        n = min(4000, max(200, 4 * s.concurrency))
+        run = open_loop(s.deployment, s.input_len, s.output_len, s.rate, requests=n,
+                        spread=spread, seed=seed)
+    else:
+        run = closed_loop(s.deployment, s.input_len, s.output_len, s.concurrency,
+                          spread=spread, seed=seed)
     if not run.get("requests") or run.get("tpot_ms") is None:
         return s
     ttft, tpot = run["ttft_ms"]["mean"], run["tpot_ms"]["mean"]
