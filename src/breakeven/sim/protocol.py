@@ -183,8 +183,7 @@ def _served_model(body: Any, served: str) -> str:
     if not isinstance(model, str):
         raise ApiError(400, "'model' is required and must be a string", "model")
     if model != served:
-        raise ApiError(404, f"The model `{model}` does not exist.", "model",
-                       "NotFoundError", "model_not_found")
+        raise ApiError(404, f"The model `{model}` does not exist.", "model")
     _number(body, "n", int, 1, _MAX_N)
     return model
 
@@ -209,20 +208,20 @@ def _prompt(kind: Kind, body: dict[str, Any]) -> _Prompt:
 
 def _max_tokens(asked: int | None, prompt_tokens: int, max_model_len: int) -> int:
     """The completion budget: as asked (if it fits the context), else the rest of it."""
-    max_tokens = asked
-    if max_tokens is None:
-        room = max_model_len - prompt_tokens
-        if room < 1:
-            raise ApiError(400, f"This model's maximum context length is {max_model_len} "
-                                f"tokens; the prompt has {prompt_tokens}.", "messages")
-        max_tokens = room
-    if prompt_tokens + max_tokens > max_model_len:
+    if prompt_tokens >= max_model_len:  # vLLM's renderer: the prompt alone is too long
         raise ApiError(400, f"This model's maximum context length is {max_model_len} tokens. "
-                            f"However, you requested {prompt_tokens + max_tokens} tokens "
-                            f"({prompt_tokens} in the messages, {max_tokens} in the "
-                            "completion). Please reduce the length of the messages or "
-                            "completion.", "max_tokens")
-    return max_tokens
+                            f"However, your request has {prompt_tokens} input tokens. Please "
+                            "reduce the length of the input messages. (parameter=input_tokens, "
+                            f"value={prompt_tokens})", "input_tokens")
+    if asked is None:
+        return max_model_len - prompt_tokens
+    if prompt_tokens + asked > max_model_len:  # vLLM's get_max_tokens / _validate_input
+        raise ApiError(400, f"'max_tokens' or 'max_completion_tokens' is too large: {asked}. "
+                            f"This model's maximum context length is {max_model_len} tokens "
+                            f"and your request has {prompt_tokens} input tokens ({asked} > "
+                            f"{max_model_len} - {prompt_tokens}). (parameter=max_tokens, "
+                            f"value={asked})", "max_tokens")
+    return asked
 
 
 def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
@@ -236,8 +235,7 @@ def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
     seed = _number(body, "seed", int)
     priority = _number(body, "priority", int) or 0
     if priority and not priorities:
-        raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
-                       "priority")
+        raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.")
     return _Sampling(temperature, seed, stream, include_usage, priority)
 
 
