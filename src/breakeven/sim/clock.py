@@ -13,7 +13,9 @@ mappings:
   callers that answer late leave the batch emptier than the model would.
 * ``virtual`` (``sim --clock virtual``, the in-process test servers): the same pacing, but
   the simulated clock *stops* whenever the host is the bottleneck: while a step ends behind
-  its schedule (the timeline slides by the lag instead of accruing it) and while a caller
+  its schedule by more than ``slack_s`` (the timeline slides by the excess instead of
+  accruing it; a request arriving meanwhile is dated no later than the engine's own clock)
+  and while a caller
   whose request just finished has not yet sent its next one on the same connection (a
   closed-loop caller's turn-around, which a real engine would not wait for but which on a
   busy host takes longer than a simulated step). A connection that stays quiet for
@@ -38,15 +40,17 @@ class SimClock:
     simulated second; ``virtual`` allows it to stop (``pause``/``resume``, ``slide``)."""
 
     def __init__(self, time: Callable[[], float], time_scale: float, *,
-                 kind: str = "wall", hold_s: float = 0.1) -> None:
+                 kind: str = "wall", hold_s: float = 0.1, slack_s: float = 0.005) -> None:
         if kind not in CLOCKS:
             raise ValueError(f"unknown clock {kind!r} (expected one of {', '.join(CLOCKS)})")
         self.time = time
         self.scale = time_scale
         self.virtual = kind == "virtual"
         self.hold_s = hold_s
+        self.slack_s = slack_s
         self.origin = time()
-        self.stopped_s = 0.0  # wall seconds the simulated clock stood still
+        self.slid_s = 0.0  # wall seconds the clock stood still because the host was late
+        self.held_s = 0.0  # ... and while callers were between requests
         self._paused_at: float | None = None
 
     @property
@@ -63,11 +67,14 @@ class SimClock:
         return self.origin + sim_t * self.scale
 
     def slide(self, lag: float) -> None:
-        """A step ended ``lag`` wall seconds late: on a virtual clock, none of that time
-        passed in the simulation (a wall clock keeps its timeline and stays late)."""
-        if self.virtual and lag > 0:
-            self.origin += lag
-            self.stopped_s += lag
+        """A step ended ``lag`` wall seconds late. Up to ``slack_s`` the timeline is kept
+        (the next steps catch up, as on the wall clock, so a little jitter does not stretch
+        wall-clock figures); on a virtual clock, none of the time beyond it passed in the
+        simulation (a wall clock keeps its timeline and stays late)."""
+        excess = lag - self.slack_s
+        if self.virtual and excess > 0:
+            self.origin += excess
+            self.slid_s += excess
 
     def pause(self) -> None:
         if self.virtual and self._paused_at is None:
@@ -77,5 +84,5 @@ class SimClock:
         if self._paused_at is not None:
             stood = self.time() - self._paused_at
             self.origin += stood
-            self.stopped_s += stood
+            self.held_s += stood
             self._paused_at = None

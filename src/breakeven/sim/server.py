@@ -169,7 +169,8 @@ class SimServer:
         return {"steps": self.engine.steps, "late_steps": self.late_steps,
                 "late_seconds": round(self.late_s_total, 6),
                 "max_lag_seconds": round(self.max_lag_s, 6),
-                "stopped_seconds": round(self.clock.stopped_s, 6)}
+                "slid_seconds": round(self.clock.slid_s, 6),
+                "held_seconds": round(self.clock.held_s, 6)}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_engine())
@@ -270,13 +271,16 @@ class SimServer:
         hashes = block_hashes(prompt_pieces(kind, body), self.config.block_size) if (
             self.config.prefix_caching) else ()
         seqs = {}
+        arrival = self.sim_now()
+        if self.clock.virtual:  # a late host must not date it past what the engine has run
+            arrival = min(arrival, self.engine.now) if self.engine.busy else arrival
         for stream in streams:
             stream.group = streams
             if stream.job.completion_tokens == 0:  # a stop string at once: nothing to run
                 stream.done = True
             else:
                 seqs[id(stream)] = Sequence(job.prompt_tokens, stream.job.completion_tokens,
-                                            self.sim_now(), stream, priority=job.priority,
+                                            arrival, stream, priority=job.priority,
                                             hashes=hashes)
                 self.engine.add(seqs[id(stream)])
         self._turnaround.pop(conn, None)
