@@ -109,12 +109,33 @@ def test_errors_in_the_openai_format(client, sim_8b):
     with pytest.raises(openai.BadRequestError, match="'n' must be between 1 and 128"):
         client.chat.completions.create(model=MODEL, n=0,
                                        messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+    with pytest.raises(openai.BadRequestError) as too_large:
         client.chat.completions.create(model=MODEL, max_tokens=10**6,
                                        messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="Priority scheduling is not enabled"):
+    limit = sim_8b.server.config.max_model_len
+    # vLLM's wording (get_max_tokens), with its VLLMValidationError suffix, and its shape:
+    # type is the exception's class name, code the HTTP status as an integer
+    assert too_large.value.body == {
+        "message": f"'max_tokens' or 'max_completion_tokens' is too large: 1000000. This "
+                   f"model's maximum context length is {limit} tokens and your request has "
+                   f"10 input tokens (1000000 > {limit} - 10). (parameter=max_tokens, "
+                   "value=1000000)",
+        "type": "BadRequestError", "param": "max_tokens", "code": 400}
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.completions.create(model=MODEL, prompt=[7] * (limit + 5))
+    assert too_long.value.body["message"] == (
+        f"This model's maximum context length is {limit} tokens. However, your request has "
+        f"{limit + 5} input tokens. Please reduce the length of the input messages. "
+        f"(parameter=input_tokens, value={limit + 5})")
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.completions.create(model="gpt-x", prompt="x")
+    assert unknown.value.body == {"message": "The model `gpt-x` does not exist.",
+                                  "type": "NotFoundError", "param": "model", "code": 404}
+    with pytest.raises(openai.BadRequestError) as priority:
         client.chat.completions.create(model=MODEL, extra_body={"priority": 3},
                                        messages=[{"role": "user", "content": "x"}])
+    assert priority.value.body["message"] == (
+        "Got priority 3 but Priority scheduling is not enabled.")
     with pytest.raises(openai.BadRequestError, match="'priority' must be an integer"):
         client.chat.completions.create(model=MODEL, extra_body={"priority": "high"},
                                        messages=[{"role": "user", "content": "x"}])
