@@ -83,8 +83,12 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
           f"planner {single.tpot_ms} ms, {top.requests_per_s} req/s; sim late {late}")
     assert engine_tpot[0] < engine_tpot[1] < engine_tpot[2]
     assert engine_rps[0] < engine_rps[1] < engine_rps[2]
-    if late[0] == 0:  # the host kept up: the wall clock measured the model, not the host
-        assert tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)  # as the bench measured it
+    # as the bench measured it: never faster than the model, and the model's own where the
+    # host kept the schedule (else the sim reports the seconds it slid, and the wall clock
+    # measured the host as well)
+    assert tpot[0] > 0.8 * single.tpot_ms
+    if late[0] == 0:
+        assert tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)
     assert engine_tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)
     assert engine_rps[2] == pytest.approx(top.requests_per_s, rel=0.2)
 
