@@ -10,7 +10,14 @@ Against ``zero_upstream.py`` on 127.0.0.1 (a server that costs almost nothing), 
 With ``--guidellm PATH`` (a GuideLLM executable installed in its own virtualenv) the same
 two loads are run with it, one after the other in the same run, and printed side by side.
 
+With ``--sim``, the agreement run instead: one ``breakeven sim`` process (Llama 3.1 8B on an
+H100, time scale 1, prefix caching off so no client warms the cache for the next), and
+``breakeven bench`` then every peer found under ``benchmarks/.peers`` (``peers.py``) sending
+the same closed loop (``--sim-concurrency`` streams, fixed lengths) to it, one after the
+other; their TTFT, TPOT, ITL, end-to-end latency and throughput printed side by side.
+
     python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm]
+    python benchmarks/bench_client.py --sim [--sim-requests 320 --sim-concurrency 16]
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ def upstream(port: int, *args: str) -> subprocess.Popen[str]:
 
 def ours(url: str, tmp: Path, *args: str) -> dict:
     out = tmp / "ours.json"
-    subprocess.run([*CLI, "bench", "--url", url, "--model", "zero", "--quiet", "--json",
+    model = [] if "--model" in args else ["--model", "zero"]
+    subprocess.run([*CLI, "bench", "--url", url, *model, "--quiet", "--json",
                     str(out), *args], check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["levels"][0]
 
@@ -72,6 +80,50 @@ def guidellm(exe: str, url: str, tmp: Path, profile: str, count: int,
             "wall_s": wall}
 
 
+def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
+    import peers
+
+    port, model = 8310, "llama-3.1-8b"
+    proc = subprocess.Popen([*CLI, "sim", "--model", model, "--gpu", "h100-sxm", "--port",
+                             str(port), "--no-enable-prefix-caching"], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    while "listening on" not in proc.stdout.readline():
+        pass
+    url = f"http://127.0.0.1:{port}/v1"
+    c, n, inp, out = (args.sim_concurrency, args.sim_requests, args.sim_input,
+                      args.sim_output)
+    rows: dict[str, dict] = {}
+    try:
+        start = time.perf_counter()
+        lv = ours(url, tmp, "--concurrency", str(c), "--requests", str(n), "--warmup", "0",
+                  "--input-len", f"fixed:{inp}", "--output-len", f"fixed:{out}",
+                  "--model", model)
+        rows["breakeven bench"] = {
+            "ttft_ms": lv["ttft_ms"]["p50"], "tpot_ms": lv["tpot_ms"]["p50"],
+            "itl_ms": lv["itl_ms"]["p50"], "e2e_ms": lv["e2e_ms"]["p50"],
+            "rps": lv["request_throughput"], "out_tps": lv["output_throughput"],
+            "wall_s": time.perf_counter() - start}
+        for name, run in peers.RUNNERS.items():
+            if peers.exe(name) is None:
+                print(f"{name}: not installed under {peers.PEERS}, skipped")
+                continue
+            rows[name] = run(url, model, tmp, c, n, inp, out)
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(f"one sim, closed loop of {c} streams, {n} requests of {inp} in / {out} out "
+          "(medians; ms, req/s, tokens/s)")
+    print(f"{'client':<18}{'TTFT':>9}{'TPOT':>9}{'ITL':>9}{'e2e':>10}{'req/s':>9}"
+          f"{'out tok/s':>11}{'wall s':>9}")
+    for name, row in rows.items():
+        cells = [row.get(k) for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "rps",
+                                      "out_tps", "wall_s")]
+        print(f"{name:<18}" + "".join(
+            f"{'-' if v is None else f'{v:.2f}':>{w}}"
+            for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9), strict=True)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=2500)
@@ -80,8 +132,16 @@ def main() -> None:
     parser.add_argument("--stream-requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--guidellm", default=None)
+    parser.add_argument("--sim", action="store_true")
+    parser.add_argument("--sim-requests", type=int, default=320)
+    parser.add_argument("--sim-concurrency", type=int, default=16)
+    parser.add_argument("--sim-input", type=int, default=256)
+    parser.add_argument("--sim-output", type=int, default=128)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
+    if args.sim:
+        sim_side_by_side(args, tmp)
+        return
 
     server = upstream(8300)
     try:
