@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--stream-requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--guidellm", default=None)
+    parser.add_argument("--aiperf", action="store_true",
+                        help="also AIPerf from benchmarks/.peers/aiperf")
     parser.add_argument("--sim", action="store_true")
     parser.add_argument("--sim-requests", type=int, default=320)
     parser.add_argument("--sim-concurrency", type=int, default=16)
@@ -160,6 +162,14 @@ def main() -> None:
             print(f"GuideLLM,        non-streaming, offered {args.rate:,.0f} req/s: achieved "
                   f"{g['rps'] or 0:,.0f} req/s; e2e p50 "
                   f"{(g['e2e_ms'] or 0) * 1e3:.2f} ms; wall {g['wall_s']:.1f} s")
+        if args.aiperf:
+            import peers
+
+            a = peers.aiperf("http://127.0.0.1:8300/v1", "zero", tmp, 0, args.requests, 16,
+                             1, rate=args.rate, stream=False)
+            print(f"AIPerf,          non-streaming, offered {args.rate:,.0f} req/s: achieved "
+                  f"{a['rps'] or 0:,.0f} req/s; e2e p50 {a['e2e_ms'] or 0:.2f} ms; wall "
+                  f"{a['wall_s']:.1f} s")
     finally:
         server.terminate()
         server.wait()

@@ -43,21 +43,22 @@ def prompt(i: int, tokens: int) -> str:
 def local_tokenizer(directory: Path) -> Path:
     """A word-level Hugging Face tokenizer (``tokenizer.json``), built here with the
     ``tokenizers`` package of a peer's virtualenv: every word and punctuation mark is one
-    token (an unknown word is ``[UNK]``, still one), as the sim counts its words, so no
-    tokenizer is downloaded and the peers' token counts match the sim's."""
+    token (an unknown word is ``unk``, one word: a peer that writes its prompts by decoding
+    token ids must not get ``[UNK]``, which the sim counts as three), as the sim counts its
+    words, so no tokenizer is downloaded and the peers' token counts match the sim's."""
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = ["[UNK]", "[BOS]", "[EOS]", *WORDS, *".,?;:"]
+    vocab = ["unk", "bos", "eos", *WORDS, *".,?;:"]
     script = f"""
 import json, sys
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders
 vocab = {{w: i for i, w in enumerate({json.dumps(vocab)})}}
-tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+tok = Tokenizer(models.WordLevel(vocab, unk_token="unk"))
 tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
                                              pre_tokenizers.Punctuation()])
 tok.decoder = decoders.WordPiece(prefix="##")
 tok.save(sys.argv[1] + "/tokenizer.json")
-json.dump({{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "[BOS]",
-           "eos_token": "[EOS]", "unk_token": "[UNK]", "model_max_length": 131072}},
+json.dump({{"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "bos",
+           "eos_token": "eos", "unk_token": "unk", "model_max_length": 131072}},
           open(sys.argv[1] + "/tokenizer_config.json", "w"))
 json.dump({{"model_type": "llama"}}, open(sys.argv[1] + "/config.json", "w"))
 """
@@ -68,11 +69,12 @@ json.dump({{"model_type": "llama"}}, open(sys.argv[1] + "/config.json", "w"))
     return directory
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> float:
+def _run(cmd: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, **OFFLINE}, check=False)
+                              env={**os.environ, **(OFFLINE if env is None else env)},
+                              check=False)
     if done.returncode:
         sys.exit(f"{cmd[0]} failed ({done.returncode}); see {log}")
     return time.perf_counter() - start
@@ -106,4 +108,40 @@ def guidellm(url: str, model: str, tmp: Path, concurrency: int, count: int, inp:
             "out_tps": stat("output_tokens_per_second", "mean"), "wall_s": wall}
 
 
-RUNNERS = {"guidellm": guidellm}
+def aiperf(url: str, model: str, tmp: Path, concurrency: int, count: int, inp: int,
+           out: int, *, rate: float | None = None, stream: bool = True) -> dict[str, Any]:
+    """AIPerf (0.13) with the local word-level tokenizer and the server's usage counts
+    (``--use-server-token-count``), ``ignore_eos`` so every answer has ``out`` tokens; a
+    closed loop of ``concurrency``, or constant arrivals at ``rate``."""
+    path = exe("aiperf")
+    assert path is not None
+    artifacts = tmp / f"aiperf-{rate or concurrency}"
+    load = ["--request-rate", f"{rate:g}", "--request-rate-mode", "constant"] if rate else [
+        "--concurrency", str(concurrency)]
+    wall = _run([str(path), "profile", "--model", model, "--url", url.removesuffix("/v1"),
+                 "--endpoint-type", "chat", *(["--streaming"] if stream else []),
+                 "--tokenizer", str(local_tokenizer(tmp / "tokenizer")),
+                 "--use-server-token-count", *load, "--request-count", str(count),
+                 "--isl", str(inp), "--isl-stddev", "0", "--osl", str(out), "--osl-stddev",
+                 "0", "--extra-inputs", "ignore_eos:true", "--random-seed", "7",
+                 "--artifact-dir", str(artifacts), "--ui", "none"], tmp, tmp / "aiperf.log",
+                # AIPerf's offline mode reads only the Hugging Face cache, not a path; a
+                # path is loaded as files without the hub (nothing is reachable here)
+                env={"HF_HUB_DISABLE_TELEMETRY": "1"})
+    metrics = json.loads((artifacts / "profile_export_aiperf.json").read_text())
+
+    def stat(name: str, key: str = "p50") -> float | None:
+        entry = metrics.get(name)
+        value = entry.get(key) if isinstance(entry, dict) else None
+        return None if value is None else float(value)
+
+    return {"ttft_ms": stat("time_to_first_token"), "tpot_ms": stat("inter_token_latency"),
+            "itl_ms": stat("inter_chunk_latency"), "e2e_ms": stat("request_latency"),
+            "rps": stat("request_throughput", "avg"),
+            "out_tps": stat("output_token_throughput", "avg"), "wall_s": wall}
+
+
+# inference-perf is not here: every release on PyPI (0.1.1 to 0.7.0) requires Python >=
+# 3.12, and this machine has 3.11 (Debian 12 packages no 3.12); ``pip install
+# --ignore-requires-python`` fails building the numpy it then pulls in.
+RUNNERS = {"guidellm": guidellm, "aiperf": aiperf}
