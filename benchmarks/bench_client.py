@@ -8,16 +8,18 @@ Against ``zero_upstream.py`` on 127.0.0.1 (a server that costs almost nothing), 
    rate, ITL (ideal 50 ms), TTFT (ideal 50 ms), so the error is measured, not assumed.
 
 With ``--guidellm PATH`` (a GuideLLM executable installed in its own virtualenv) the same
-two loads are run with it, one after the other in the same run, and printed side by side.
+two loads are run with it, one after the other in the same run, and printed side by side;
+``--aiperf`` adds AIPerf (from ``benchmarks/.peers/aiperf``) on the non-streaming load.
 
 With ``--sim``, the agreement run instead: one ``breakeven sim`` process (Llama 3.1 8B on an
 H100, time scale 1, prefix caching off so no client warms the cache for the next), and
 ``breakeven bench`` then every peer found under ``benchmarks/.peers`` (``peers.py``) sending
-the same closed loop (``--sim-concurrency`` streams, fixed lengths) to it, one after the
-other; their TTFT, TPOT, ITL, end-to-end latency and throughput printed side by side.
+the same closed loops (``--sim-loads``: one stream, where TTFT is one prefill, and 16, where
+fixed lengths make cohorts whose phase decides TTFT) to it, one after the other; their
+TTFT, TPOT, ITL, end-to-end latency and throughput printed side by side.
 
-    python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm]
-    python benchmarks/bench_client.py --sim [--sim-requests 320 --sim-concurrency 16]
+    python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm] [--aiperf]
+    python benchmarks/bench_client.py --sim [--sim-loads 1:40,16:320]
 """
 
 from __future__ import annotations
@@ -80,9 +82,28 @@ def guidellm(exe: str, url: str, tmp: Path, profile: str, count: int,
             "wall_s": wall}
 
 
-def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
+def _side_by_side(url: str, model: str, tmp: Path, c: int, n: int, inp: int,
+                  out: int) -> dict[str, dict]:
     import peers
 
+    rows: dict[str, dict] = {}
+    start = time.perf_counter()
+    lv = ours(url, tmp, "--concurrency", str(c), "--requests", str(n), "--warmup", "0",
+              "--input-len", f"fixed:{inp}", "--output-len", f"fixed:{out}", "--model", model)
+    rows["breakeven bench"] = {
+        "ttft_ms": lv["ttft_ms"]["p50"], "tpot_ms": lv["tpot_ms"]["p50"],
+        "itl_ms": lv["itl_ms"]["p50"], "e2e_ms": lv["e2e_ms"]["p50"],
+        "rps": lv["request_throughput"], "out_tps": lv["output_throughput"],
+        "wall_s": time.perf_counter() - start}
+    for name, run in peers.RUNNERS.items():
+        if peers.exe(name) is None:
+            print(f"{name}: not installed under {peers.PEERS}, skipped")
+            continue
+        rows[name] = run(url, model, tmp, c, n, inp, out)
+    return rows
+
+
+def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
     port, model = 8310, "llama-3.1-8b"
     proc = subprocess.Popen([*CLI, "sim", "--model", model, "--gpu", "h100-sxm", "--port",
                              str(port), "--no-enable-prefix-caching"], stdout=subprocess.PIPE,
@@ -91,37 +112,24 @@ def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
     while "listening on" not in proc.stdout.readline():
         pass
     url = f"http://127.0.0.1:{port}/v1"
-    c, n, inp, out = (args.sim_concurrency, args.sim_requests, args.sim_input,
-                      args.sim_output)
-    rows: dict[str, dict] = {}
+    inp, out = args.sim_input, args.sim_output
     try:
-        start = time.perf_counter()
-        lv = ours(url, tmp, "--concurrency", str(c), "--requests", str(n), "--warmup", "0",
-                  "--input-len", f"fixed:{inp}", "--output-len", f"fixed:{out}",
-                  "--model", model)
-        rows["breakeven bench"] = {
-            "ttft_ms": lv["ttft_ms"]["p50"], "tpot_ms": lv["tpot_ms"]["p50"],
-            "itl_ms": lv["itl_ms"]["p50"], "e2e_ms": lv["e2e_ms"]["p50"],
-            "rps": lv["request_throughput"], "out_tps": lv["output_throughput"],
-            "wall_s": time.perf_counter() - start}
-        for name, run in peers.RUNNERS.items():
-            if peers.exe(name) is None:
-                print(f"{name}: not installed under {peers.PEERS}, skipped")
-                continue
-            rows[name] = run(url, model, tmp, c, n, inp, out)
+        for load in args.sim_loads.split(","):
+            c, n = (int(x) for x in load.split(":"))
+            rows = _side_by_side(url, model, tmp, c, n, inp, out)
+            print(f"one sim, closed loop of {c} streams, {n} requests of {inp} in / {out} "
+                  "out (medians; ms, req/s, tokens/s)")
+            print(f"{'client':<18}{'TTFT':>9}{'TPOT':>9}{'ITL':>9}{'e2e':>10}{'req/s':>9}"
+                  f"{'out tok/s':>11}{'wall s':>9}")
+            for name, row in rows.items():
+                cells = [row.get(k) for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "rps",
+                                              "out_tps", "wall_s")]
+                print(f"{name:<18}" + "".join(
+                    f"{'-' if v is None else f'{v:.2f}':>{w}}"
+                    for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9), strict=True)), flush=True)
     finally:
         proc.terminate()
         proc.wait()
-    print(f"one sim, closed loop of {c} streams, {n} requests of {inp} in / {out} out "
-          "(medians; ms, req/s, tokens/s)")
-    print(f"{'client':<18}{'TTFT':>9}{'TPOT':>9}{'ITL':>9}{'e2e':>10}{'req/s':>9}"
-          f"{'out tok/s':>11}{'wall s':>9}")
-    for name, row in rows.items():
-        cells = [row.get(k) for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "rps",
-                                      "out_tps", "wall_s")]
-        print(f"{name:<18}" + "".join(
-            f"{'-' if v is None else f'{v:.2f}':>{w}}"
-            for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9), strict=True)))
 
 
 def main() -> None:
@@ -135,8 +143,8 @@ def main() -> None:
     parser.add_argument("--aiperf", action="store_true",
                         help="also AIPerf from benchmarks/.peers/aiperf")
     parser.add_argument("--sim", action="store_true")
-    parser.add_argument("--sim-requests", type=int, default=320)
-    parser.add_argument("--sim-concurrency", type=int, default=16)
+    parser.add_argument("--sim-loads", default="1:40,16:320",
+                        help="closed loops as STREAMS:REQUESTS, comma-separated")
     parser.add_argument("--sim-input", type=int, default=256)
     parser.add_argument("--sim-output", type=int, default=128)
     args = parser.parse_args()
