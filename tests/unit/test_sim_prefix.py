@@ -10,8 +10,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from breakeven.bench.workload import Lengths, synthetic
 from breakeven.sim.clock import SimClock
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.offline import simulate
 from breakeven.sim.prefix import block_hashes
 
 
@@ -179,3 +181,13 @@ def test_the_engine_reads_no_clock():
         return [(q.first_token, q.finished) for q in seqs]
 
     assert run() == run()
+
+
+def test_an_offline_trace_with_a_shared_system_prompt_hits_the_cache():
+    specs = synthetic(60, Lengths.parse("fixed:300", "--input-len"),
+                      Lengths.parse("fixed:20", "--output-len"), prefix_tokens=600)
+    on = simulate(_config(blocks=4000, budget=2048), specs, rate=20.0)
+    off = simulate(_config(blocks=4000, budget=2048, prefix_caching=False), specs, rate=20.0)
+    assert off["prefix_cache_hit_rate"] == 0.0
+    assert on["prefix_cache_hit_rate"] > 0.5  # ~600 of every ~910 prompt tokens, after one
+    assert on["ttft_ms"]["p50"] < 0.6 * off["ttft_ms"]["p50"]
