@@ -82,12 +82,39 @@ def guidellm(exe: str, url: str, tmp: Path, profile: str, count: int,
             "wall_s": wall}
 
 
+def _engine(url: str) -> dict[str, float]:
+    """The sim's own counters (simulated seconds = wall at time scale 1): sums and counts
+    of TTFT and per-request TPOT, from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        for key in ("vllm:time_to_first_token_seconds", "vllm:request_time_per_output_token"
+                    "_seconds"):
+            if name.startswith(key + "_sum") or name.startswith(key + "_count"):
+                out[name.split("{")[0]] = float(value)
+    return out
+
+
+def _truth(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def mean(key: str) -> float:
+        n = after[key + "_count"] - before[key + "_count"]
+        return (after[key + "_sum"] - before[key + "_sum"]) / n * 1e3 if n else 0.0
+
+    return {"engine_ttft_ms": mean("vllm:time_to_first_token_seconds"),
+            "engine_tpot_ms": mean("vllm:request_time_per_output_token_seconds")}
+
+
 def _side_by_side(url: str, model: str, tmp: Path, c: int, n: int, inp: int,
                   out: int) -> dict[str, dict]:
     import peers
 
     rows: dict[str, dict] = {}
     start = time.perf_counter()
+    before = _engine(url)
     lv = ours(url, tmp, "--concurrency", str(c), "--requests", str(n), "--warmup", "0",
               "--input-len", f"fixed:{inp}", "--output-len", f"fixed:{out}", "--model", model)
     rows["breakeven bench"] = {
@@ -95,11 +122,13 @@ def _side_by_side(url: str, model: str, tmp: Path, c: int, n: int, inp: int,
         "itl_ms": lv["itl_ms"]["p50"], "e2e_ms": lv["e2e_ms"]["p50"],
         "rps": lv["request_throughput"], "out_tps": lv["output_throughput"],
         "wall_s": time.perf_counter() - start}
+    rows["breakeven bench"] |= _truth(before, _engine(url))
     for name, run in peers.RUNNERS.items():
         if peers.exe(name) is None:
             print(f"{name}: not installed under {peers.PEERS}, skipped")
             continue
-        rows[name] = run(url, model, tmp, c, n, inp, out)
+        before = _engine(url)
+        rows[name] = run(url, model, tmp, c, n, inp, out) | _truth(before, _engine(url))
     return rows
 
 
@@ -120,13 +149,15 @@ def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
             print(f"one sim, closed loop of {c} streams, {n} requests of {inp} in / {out} "
                   "out (medians; ms, req/s, tokens/s)")
             print(f"{'client':<18}{'TTFT':>9}{'TPOT':>9}{'ITL':>9}{'e2e':>10}{'req/s':>9}"
-                  f"{'out tok/s':>11}{'wall s':>9}")
+                  f"{'out tok/s':>11}{'wall s':>9}   the sim's own means: TTFT, TPOT")
             for name, row in rows.items():
                 cells = [row.get(k) for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "rps",
-                                              "out_tps", "wall_s")]
+                                              "out_tps", "wall_s", "engine_ttft_ms",
+                                              "engine_tpot_ms")]
                 print(f"{name:<18}" + "".join(
                     f"{'-' if v is None else f'{v:.2f}':>{w}}"
-                    for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9), strict=True)), flush=True)
+                    for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9, 12, 9), strict=True)),
+                    flush=True)
     finally:
         proc.terminate()
         proc.wait()
