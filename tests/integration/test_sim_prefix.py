@@ -45,12 +45,16 @@ def _bench_ttft(run_cli, tmp_path, *sim_args: str, prefix: int) -> tuple[float, 
                          "--json", str(out))
         assert result.returncode == 0, result.stderr
         data = json.loads(out.read_text())
-        assert data["levels"][0]["completed"] == 40
+        level = data["levels"][0]
+        assert level["completed"] == 40
         metrics = _metrics(sim)
     finally:
         sim.stop()
     queries = metrics["vllm:prefix_cache_queries_total"]
     hits = metrics["vllm:prefix_cache_hits_total"]
+    # the bench reads the sim's counters for its level (the preflight is before it)
+    assert level.get("prefix_cache_hit_rate", 0.0) == pytest.approx(
+        hits / queries if queries else 0.0, abs=0.05)
     ttft = statistics.median((q.first_token - q.arrival) * 1e3 for q in finished)
     return ttft, hits / queries if queries else 0.0
 

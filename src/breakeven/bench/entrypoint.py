@@ -342,6 +342,10 @@ def _measure(runner: Runner, level: Level) -> dict[str, Any]:
             if key in after and key in before:
                 out["server_lateness"][key] = round(after[key] - before[key], 6)
         out["server_late"] = share > _LATE_SHARE
+        queries = after.get("prefix_cache_queries", 0) - before.get("prefix_cache_queries", 0)
+        if queries > 0:  # prompt tokens the sim found in its prefix cache, this level
+            hits = after["prefix_cache_hits"] - before["prefix_cache_hits"]
+            out["prefix_cache_hit_rate"] = round(hits / queries, 4)
     return out
 
 

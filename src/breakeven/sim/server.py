@@ -239,6 +239,9 @@ class SimServer:
                 "pp": dep.pp, "quant": dep.quant, "kv_dtype": dep.kv_dtype,
                 "engine": dep.engine.id, "time_scale": self.time_scale,
                 "clock": self.clock.kind, "prefix_caching": self.config.prefix_caching,
+                "prefix_cache": ({"queries": self.engine.prefix.queries,
+                                  "hits": self.engine.prefix.hits}
+                                 if self.engine.prefix is not None else None),
                 "max_num_seqs": self.config.max_num_seqs,
                 "kv_cache_tokens": self.config.kv_tokens,
                 "lateness": self.lateness(),
