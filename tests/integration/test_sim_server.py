@@ -106,9 +106,26 @@ def test_stop_seed_and_natural_length(client):
 def test_errors_in_the_openai_format(client, sim_8b):
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="'n' must be between 1 and 128"):
-        client.chat.completions.create(model=MODEL, n=0,
-                                       messages=[{"role": "user", "content": "x"}])
+    one = [{"role": "user", "content": "x"}]
+    # vLLM's SamplingParams wording: a VLLMValidationError names its parameter and value
+    refusals = [({"n": 0}, "n must be at least 1, got 0.", None),
+                ({"n": 500}, "n must be at most 128, got 500.", None),
+                ({"temperature": -1}, "temperature must be non-negative, got -1.0. "
+                 "(parameter=temperature, value=-1.0)", "temperature"),
+                ({"top_p": 0}, "top_p must be in (0, 1], got 0.0. (parameter=top_p, "
+                 "value=0.0)", "top_p"),
+                ({"max_tokens": 0}, "max_tokens must be at least 1, got 0. "
+                 "(parameter=max_tokens, value=0)", "max_tokens"),
+                ({"max_tokens": 5, "min_tokens": 9},
+                 "min_tokens must be less than or equal to max_tokens=5, got 9.", None)]
+    for fields, message, param in refusals:
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(model=MODEL, messages=one, extra_body=fields)
+        assert bad.value.body == {"message": message, "type": "BadRequestError",
+                                  "param": param, "code": 400}, fields
+    hot = client.chat.completions.create(model=MODEL, messages=one, max_tokens=3,
+                                         temperature=2.5)  # vLLM has no upper bound
+    assert hot.usage.completion_tokens <= 3
     with pytest.raises(openai.BadRequestError) as too_large:
         client.chat.completions.create(model=MODEL, max_tokens=10**6,
                                        messages=[{"role": "user", "content": "x"}])
