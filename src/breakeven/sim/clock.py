@@ -76,9 +76,12 @@ class SimClock:
             self.origin += excess
             self.slid_s += excess
 
-    def pause(self) -> None:
+    def pause(self, at: float | None = None) -> None:
+        """Stand still from now, or from the wall instant ``at`` that a step ended on the
+        schedule (the step whose answer the caller turns around from; the loop's timers
+        may wake a little before it)."""
         if self.virtual and self._paused_at is None:
-            self._paused_at = self.time()
+            self._paused_at = self.time() if at is None else at
 
     def resume(self) -> None:
         if self._paused_at is not None:

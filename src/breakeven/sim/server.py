@@ -149,6 +149,9 @@ class SimServer:
             if self.clock.virtual and stream.conn is not None and all(
                     s.done for s in stream.group):
                 self._turnaround[stream.conn] = wall
+                # the caller turns around from the end of this step: no simulated time
+                # passes from then until it sends again (or the hold runs out)
+                self.clock.pause(at=self.clock.due(now))
             stream.wake.set()
 
     def _late(self, lag: float, step_wall: float) -> None:
