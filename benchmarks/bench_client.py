@@ -8,9 +8,18 @@ Against ``zero_upstream.py`` on 127.0.0.1 (a server that costs almost nothing), 
    rate, ITL (ideal 50 ms), TTFT (ideal 50 ms), so the error is measured, not assumed.
 
 With ``--guidellm PATH`` (a GuideLLM executable installed in its own virtualenv) the same
-two loads are run with it, one after the other in the same run, and printed side by side.
+two loads are run with it, one after the other in the same run, and printed side by side;
+``--aiperf`` adds AIPerf (from ``benchmarks/.peers/aiperf``) on the non-streaming load.
 
-    python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm]
+With ``--sim``, the agreement run instead: one ``breakeven sim`` process (Llama 3.1 8B on an
+H100, time scale 1, prefix caching off so no client warms the cache for the next), and
+``breakeven bench`` then every peer found under ``benchmarks/.peers`` (``peers.py``) sending
+the same closed loops (``--sim-loads``: one stream, where TTFT is one prefill, and 16, where
+fixed lengths make cohorts whose phase decides TTFT) to it, one after the other; their
+TTFT, TPOT, ITL, end-to-end latency and throughput printed side by side.
+
+    python benchmarks/bench_client.py [--guidellm /tmp/peer/bin/guidellm] [--aiperf]
+    python benchmarks/bench_client.py --sim [--sim-loads 1:40,16:320]
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ def upstream(port: int, *args: str) -> subprocess.Popen[str]:
 
 def ours(url: str, tmp: Path, *args: str) -> dict:
     out = tmp / "ours.json"
-    subprocess.run([*CLI, "bench", "--url", url, "--model", "zero", "--quiet", "--json",
+    model = [] if "--model" in args else ["--model", "zero"]
+    subprocess.run([*CLI, "bench", "--url", url, *model, "--quiet", "--json",
                     str(out), *args], check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["levels"][0]
 
@@ -72,6 +82,87 @@ def guidellm(exe: str, url: str, tmp: Path, profile: str, count: int,
             "wall_s": wall}
 
 
+def _engine(url: str) -> dict[str, float]:
+    """The sim's own counters (simulated seconds = wall at time scale 1): sums and counts
+    of TTFT and per-request TPOT, from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        for key in ("vllm:time_to_first_token_seconds", "vllm:request_time_per_output_token"
+                    "_seconds"):
+            if name.startswith(key + "_sum") or name.startswith(key + "_count"):
+                out[name.split("{")[0]] = float(value)
+    return out
+
+
+def _truth(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def mean(key: str) -> float:
+        n = after[key + "_count"] - before[key + "_count"]
+        return (after[key + "_sum"] - before[key + "_sum"]) / n * 1e3 if n else 0.0
+
+    return {"engine_ttft_ms": mean("vllm:time_to_first_token_seconds"),
+            "engine_tpot_ms": mean("vllm:request_time_per_output_token_seconds")}
+
+
+def _side_by_side(url: str, model: str, tmp: Path, c: int, n: int, inp: int,
+                  out: int) -> dict[str, dict]:
+    import peers
+
+    rows: dict[str, dict] = {}
+    start = time.perf_counter()
+    before = _engine(url)
+    lv = ours(url, tmp, "--concurrency", str(c), "--requests", str(n), "--warmup", "0",
+              "--input-len", f"fixed:{inp}", "--output-len", f"fixed:{out}", "--model", model)
+    rows["breakeven bench"] = {
+        "ttft_ms": lv["ttft_ms"]["p50"], "tpot_ms": lv["tpot_ms"]["p50"],
+        "itl_ms": lv["itl_ms"]["p50"], "e2e_ms": lv["e2e_ms"]["p50"],
+        "rps": lv["request_throughput"], "out_tps": lv["output_throughput"],
+        "wall_s": time.perf_counter() - start}
+    rows["breakeven bench"] |= _truth(before, _engine(url))
+    for name, run in peers.RUNNERS.items():
+        if peers.exe(name) is None:
+            print(f"{name}: not installed under {peers.PEERS}, skipped")
+            continue
+        before = _engine(url)
+        rows[name] = run(url, model, tmp, c, n, inp, out) | _truth(before, _engine(url))
+    return rows
+
+
+def sim_side_by_side(args: argparse.Namespace, tmp: Path) -> None:
+    port, model = 8310, "llama-3.1-8b"
+    proc = subprocess.Popen([*CLI, "sim", "--model", model, "--gpu", "h100-sxm", "--port",
+                             str(port), "--no-enable-prefix-caching"], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    while "listening on" not in proc.stdout.readline():
+        pass
+    url = f"http://127.0.0.1:{port}/v1"
+    inp, out = args.sim_input, args.sim_output
+    try:
+        for load in args.sim_loads.split(","):
+            c, n = (int(x) for x in load.split(":"))
+            rows = _side_by_side(url, model, tmp, c, n, inp, out)
+            print(f"one sim, closed loop of {c} streams, {n} requests of {inp} in / {out} "
+                  "out (medians; ms, req/s, tokens/s)")
+            print(f"{'client':<18}{'TTFT':>9}{'TPOT':>9}{'ITL':>9}{'e2e':>10}{'req/s':>9}"
+                  f"{'out tok/s':>11}{'wall s':>9}   the sim's own means: TTFT, TPOT")
+            for name, row in rows.items():
+                cells = [row.get(k) for k in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "rps",
+                                              "out_tps", "wall_s", "engine_ttft_ms",
+                                              "engine_tpot_ms")]
+                print(f"{name:<18}" + "".join(
+                    f"{'-' if v is None else f'{v:.2f}':>{w}}"
+                    for v, w in zip(cells, (9, 9, 9, 10, 9, 11, 9, 12, 9), strict=True)),
+                    flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=2500)
@@ -80,8 +171,18 @@ def main() -> None:
     parser.add_argument("--stream-requests", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--guidellm", default=None)
+    parser.add_argument("--aiperf", action="store_true",
+                        help="also AIPerf from benchmarks/.peers/aiperf")
+    parser.add_argument("--sim", action="store_true")
+    parser.add_argument("--sim-loads", default="1:40,16:320",
+                        help="closed loops as STREAMS:REQUESTS, comma-separated")
+    parser.add_argument("--sim-input", type=int, default=256)
+    parser.add_argument("--sim-output", type=int, default=128)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
+    if args.sim:
+        sim_side_by_side(args, tmp)
+        return
 
     server = upstream(8300)
     try:
@@ -100,6 +201,14 @@ def main() -> None:
             print(f"GuideLLM,        non-streaming, offered {args.rate:,.0f} req/s: achieved "
                   f"{g['rps'] or 0:,.0f} req/s; e2e p50 "
                   f"{(g['e2e_ms'] or 0) * 1e3:.2f} ms; wall {g['wall_s']:.1f} s")
+        if args.aiperf:
+            import peers
+
+            a = peers.aiperf("http://127.0.0.1:8300/v1", "zero", tmp, 0, args.requests, 16,
+                             1, rate=args.rate, stream=False)
+            print(f"AIPerf,          non-streaming, offered {args.rate:,.0f} req/s: achieved "
+                  f"{a['rps'] or 0:,.0f} req/s; e2e p50 {a['e2e_ms'] or 0:.2f} ms; wall "
+                  f"{a['wall_s']:.1f} s")
     finally:
         server.terminate()
         server.wait()

@@ -35,15 +35,18 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
         run_cli, tmp_path, catalog):
     """The bench at three concurrency levels against a sim of an A10G: each level is
     served and counted in full, and one caller's TPOT as the bench measures it is the
-    planner's. Latency and throughput rising with concurrency, and 24 callers reaching the
-    planner's throughput, are read on the engine's own clock (simulated seconds): sims
-    many times faster than real time run out of CPU on a busy machine, and then the wall
-    clock measures the machine, not the model; the engine's clock does not stretch."""
-    tpot, rps, engine_tpot, engine_rps = [], [], [], []
+    planner's (where the host kept up). Latency and throughput rising with concurrency,
+    and 24 callers reaching the planner's throughput, are read on the engine's own clock
+    (simulated seconds) of a sim on the virtual clock: sims many times faster than real
+    time run out of CPU on a busy machine, and then the wall clock measures the machine,
+    not the model; the virtual clock stops instead, so these figures are the same on a
+    loaded machine as on an idle one."""
+    tpot, rps, engine_tpot, engine_rps, late = [], [], [], [], []
     # one sim per level, as fast as its callers can keep it fed on a busy machine (24
     # streams at 250x real time are ~60k tokens/s: late callers would leave it half empty)
     for c, scale in ((1, "0.004"), (4, "0.01"), (24, "0.04")):
-        sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", scale)
+        sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", scale,
+                           "--clock", "virtual")
         try:
             out = tmp_path / f"c{c}.json"
             finished = sim.watch()
@@ -63,6 +66,8 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
             assert level["completed"] == 72 and warmup == math.ceil(72 * 0.1) + 1
             time_scale = data["server"]["breakeven"]["time_scale"]
             assert time_scale == float(scale)
+            assert data["server"]["breakeven"]["clock"] == "virtual"
+            late.append(level["server_lateness"]["slid_seconds"])
             tpot.append(level["tpot_ms"]["p50"] / time_scale)
             rps.append(level["request_throughput"] * time_scale)
             figures = _engine_figures(finished, warmup)
@@ -75,10 +80,15 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
     single = evaluate(s.deployment, 1000, 200, concurrency=1).point
     top = evaluate(s.deployment, 1000, 200, concurrency=24).point
     print(f"bench TPOT {tpot} ms, {rps} req/s; engine {engine_tpot} ms, {engine_rps} req/s; "
-          f"planner {single.tpot_ms} ms, {top.requests_per_s} req/s")
+          f"planner {single.tpot_ms} ms, {top.requests_per_s} req/s; sim late {late}")
     assert engine_tpot[0] < engine_tpot[1] < engine_tpot[2]
     assert engine_rps[0] < engine_rps[1] < engine_rps[2]
-    assert tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)  # as the bench measured it
+    # as the bench measured it: never faster than the model, and the model's own where the
+    # host kept the schedule (else the sim reports the seconds it slid, and the wall clock
+    # measured the host as well)
+    assert tpot[0] > 0.8 * single.tpot_ms
+    if late[0] == 0:
+        assert tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)
     assert engine_tpot[0] == pytest.approx(single.tpot_ms, rel=0.2)
     assert engine_rps[2] == pytest.approx(top.requests_per_s, rel=0.2)
 

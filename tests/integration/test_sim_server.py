@@ -106,15 +106,53 @@ def test_stop_seed_and_natural_length(client):
 def test_errors_in_the_openai_format(client, sim_8b):
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="'n' must be between 1 and 128"):
-        client.chat.completions.create(model=MODEL, n=0,
-                                       messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+    one = [{"role": "user", "content": "x"}]
+    # vLLM's SamplingParams wording: a VLLMValidationError names its parameter and value
+    refusals = [({"n": 0}, "n must be at least 1, got 0.", None),
+                ({"n": 500}, "n must be at most 128, got 500.", None),
+                ({"temperature": -1}, "temperature must be non-negative, got -1.0. "
+                 "(parameter=temperature, value=-1.0)", "temperature"),
+                ({"top_p": 0}, "top_p must be in (0, 1], got 0.0. (parameter=top_p, "
+                 "value=0.0)", "top_p"),
+                ({"max_tokens": 0}, "max_tokens must be at least 1, got 0. "
+                 "(parameter=max_tokens, value=0)", "max_tokens"),
+                ({"max_tokens": 5, "min_tokens": 9},
+                 "min_tokens must be less than or equal to max_tokens=5, got 9.", None)]
+    for fields, message, param in refusals:
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(model=MODEL, messages=one, extra_body=fields)
+        assert bad.value.body == {"message": message, "type": "BadRequestError",
+                                  "param": param, "code": 400}, fields
+    hot = client.chat.completions.create(model=MODEL, messages=one, max_tokens=3,
+                                         temperature=2.5)  # vLLM has no upper bound
+    assert hot.usage.completion_tokens <= 3
+    with pytest.raises(openai.BadRequestError) as too_large:
         client.chat.completions.create(model=MODEL, max_tokens=10**6,
                                        messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.BadRequestError, match="Priority scheduling is not enabled"):
+    limit = sim_8b.server.config.max_model_len
+    # vLLM's wording (get_max_tokens), with its VLLMValidationError suffix, and its shape:
+    # type is the exception's class name, code the HTTP status as an integer
+    assert too_large.value.body == {
+        "message": f"'max_tokens' or 'max_completion_tokens' is too large: 1000000. This "
+                   f"model's maximum context length is {limit} tokens and your request has "
+                   f"10 input tokens (1000000 > {limit} - 10). (parameter=max_tokens, "
+                   "value=1000000)",
+        "type": "BadRequestError", "param": "max_tokens", "code": 400}
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.completions.create(model=MODEL, prompt=[7] * (limit + 5))
+    assert too_long.value.body["message"] == (
+        f"This model's maximum context length is {limit} tokens. However, your request has "
+        f"{limit + 5} input tokens. Please reduce the length of the input messages. "
+        f"(parameter=input_tokens, value={limit + 5})")
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.completions.create(model="gpt-x", prompt="x")
+    assert unknown.value.body == {"message": "The model `gpt-x` does not exist.",
+                                  "type": "NotFoundError", "param": "model", "code": 404}
+    with pytest.raises(openai.BadRequestError) as priority:
         client.chat.completions.create(model=MODEL, extra_body={"priority": 3},
                                        messages=[{"role": "user", "content": "x"}])
+    assert priority.value.body["message"] == (
+        "Got priority 3 but Priority scheduling is not enabled.")
     with pytest.raises(openai.BadRequestError, match="'priority' must be an integer"):
         client.chat.completions.create(model=MODEL, extra_body={"priority": "high"},
                                        messages=[{"role": "user", "content": "x"}])

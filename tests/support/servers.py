@@ -124,7 +124,9 @@ class _InThread:
 class InProcessSim(_InThread):
     """``breakeven sim --port 0 *args`` in this process. ``env`` stands for the
     environment ``--api-key-env`` reads (this process's is not looked at); ``.server`` is
-    the ``SimServer`` (its engine, counters and histograms, in simulated time)."""
+    the ``SimServer`` (its engine, counters and histograms, in simulated time). A test that
+    reads simulated figures from a closed-loop run passes ``--clock virtual``: then they
+    do not depend on how busy the machine is (``breakeven.sim.clock``)."""
 
     what = "sim"
 
@@ -139,7 +141,7 @@ class InProcessSim(_InThread):
         dep = _deployment(p["catalog_dir"], p["model"], p["gpu"], p["gpus"], p["quant"],
                           p["kv_dtype"], p["engine"])
         self._config = engine_config(dep, p["max_model_len"], p["max_num_seqs"],
-                                     p["scheduling_policy"])
+                                     p["scheduling_policy"], p["prefix_caching"])
         self._dep, self._params = dep, p
         name = p["api_key_env"]
         self._api_key = (env or {})[name] if name else None
@@ -152,7 +154,8 @@ class InProcessSim(_InThread):
         self.server, self._runner, url = await start(
             self._dep, self._config, served_name=p["served_model_name"] or p["model"],
             host=p["host"], port=p["port"], time_scale=p["time_scale"], seed=p["seed"],
-            api_key=self._api_key, variant=p["variant"])
+            api_key=self._api_key, variant=p["variant"], clock=p["clock"],
+            prompt_tokens_details=p["prompt_tokens_details"])
         return url
 
     async def _cleanup(self) -> None:

@@ -338,7 +338,14 @@ def _measure(runner: Runner, level: Level) -> dict[str, Any]:
             "steps": steps, "late_steps": late, "late_share": round(share, 4),
             "late_seconds": round(after["late_seconds"] - before["late_seconds"], 6),
             "max_lag_seconds": after["max_lag_seconds"]}
+        for key in ("slid_seconds", "held_seconds"):  # a sim on the virtual clock
+            if key in after and key in before:
+                out["server_lateness"][key] = round(after[key] - before[key], 6)
         out["server_late"] = share > _LATE_SHARE
+        queries = after.get("prefix_cache_queries", 0) - before.get("prefix_cache_queries", 0)
+        if queries > 0:  # prompt tokens the sim found in its prefix cache, this level
+            hits = after["prefix_cache_hits"] - before["prefix_cache_hits"]
+            out["prefix_cache_hit_rate"] = round(hits / queries, 4)
     return out
 
 

@@ -126,8 +126,9 @@ def _worker(work: Work) -> WorkerResult:
 
 
 async def server_lateness(target: Target) -> dict[str, float] | None:
-    """A breakeven sim's count of how far it fell behind its schedule (its model card's
-    ``breakeven.lateness``), or None from any other server."""
+    """A breakeven sim's own counters: how far it fell behind its schedule (its model card's
+    ``breakeven.lateness``) and its prefix cache's ``prefix_cache_queries`` and
+    ``prefix_cache_hits`` (``breakeven.prefix_cache``), or None from any other server."""
     timeout = aiohttp.ClientTimeout(total=min(target.timeout_s, 10))
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
@@ -139,7 +140,10 @@ async def server_lateness(target: Target) -> dict[str, float] | None:
         sim = card.get("breakeven") if isinstance(card, dict) else None
         if card.get("id") == target.model and isinstance(sim, dict) and isinstance(
                 sim.get("lateness"), dict):
-            return dict(sim["lateness"])
+            cache = sim.get("prefix_cache")
+            extra = {f"prefix_cache_{k}": float(cache[k]) for k in ("queries", "hits")
+                     if isinstance(cache, dict) and isinstance(cache.get(k), int | float)}
+            return dict(sim["lateness"]) | extra
     return None
 
 

@@ -52,6 +52,15 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Require 'Authorization: Bearer $VAR' on /v1 (like vllm --api-key).")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Wall seconds per simulated second (0.01: 100x faster).")
+@click.option("--clock", type=click.Choice(["wall", "virtual"]), default="wall",
+              show_default=True, help="'virtual': the simulated clock stops while the host "
+              "is late or a closed-loop caller is between requests, so simulated figures "
+              "do not depend on the host's load (closed loops only; rates need 'wall').")
+@click.option("--enable-prefix-caching/--no-enable-prefix-caching", "prefix_caching",
+              default=True, show_default=True,
+              help="As vLLM V1: reuse the KV blocks of a prompt prefix seen before.")
+@click.option("--enable-prompt-tokens-details", "prompt_tokens_details", is_flag=True,
+              help="As vLLM's: report usage.prompt_tokens_details.cached_tokens.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the simulated answers and timings (same seed, same run).")
 @click.option("--variant", default="", help="Serve another model variant under the same name "
@@ -69,6 +78,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             max_model_len: int | None, max_num_seqs: int | None, scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
+            clock: str, prefix_caching: bool, prompt_tokens_details: bool,
             seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
             concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
@@ -76,7 +86,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine)
-    config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy)
+    config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
+                           prefix_caching)
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "
@@ -85,6 +96,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
                 f"({dep.engine.name}): {config.num_blocks:,} KV blocks "
                 f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
                 f"scheduling {config.policy}, "
+                f"prefix caching {'on' if prefix_caching else 'off'}, "
                 f"max_model_len {config.max_model_len:,}")
     if offline:
         if trace is None:
@@ -113,11 +125,12 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.server import serve
 
     def announce(url: str) -> None:
-        print(f"breakeven sim: {describe}; time scale {time_scale:g}", flush=True)
+        print(f"breakeven sim: {describe}; time scale {time_scale:g} ({clock} clock)",
+              flush=True)
         print(f"listening on {url}", flush=True)
 
     check_bindable(host, port, "--host/--port")
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     serve(dep, config, served_name=served_model_name or model, host=host, port=port,
           time_scale=time_scale, seed=seed, api_key=api_key, announce=announce,
-          variant=variant)
+          variant=variant, clock=clock, prompt_tokens_details=prompt_tokens_details)

@@ -32,6 +32,7 @@ class Job:
     index: int = 0
     continuous_usage: bool = False  # usage on every chunk (vLLM's continuous_usage_stats)
     stop_reason: str | None = None  # the stop string met, as vLLM names it (first choice)
+    cached_tokens: int = 0  # reported as usage.prompt_tokens_details when non-zero
 
     @property
     def completion_tokens(self) -> int:
@@ -43,10 +44,13 @@ class Job:
 
 
 # -- bodies ---------------------------------------------------------------------------------
-def usage(job: Job, completion_tokens: int | None = None) -> dict[str, int]:
+def usage(job: Job, completion_tokens: int | None = None) -> dict[str, Any]:
     done = job.completion_tokens if completion_tokens is None else completion_tokens
-    return {"prompt_tokens": job.prompt_tokens, "completion_tokens": done,
-            "total_tokens": job.prompt_tokens + done}
+    out: dict[str, Any] = {"prompt_tokens": job.prompt_tokens, "completion_tokens": done,
+                           "total_tokens": job.prompt_tokens + done}
+    if job.cached_tokens:  # as vLLM with --enable-prompt-tokens-details
+        out["prompt_tokens_details"] = {"cached_tokens": job.cached_tokens}
+    return out
 
 
 def _top(job: Job, tok: str, lp: float, index: int) -> list[tuple[str, float]]:

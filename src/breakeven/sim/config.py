@@ -29,6 +29,7 @@ class EngineConfig:
     step_time: Callable[[int, float, int], float]  # (decode batch, mean context, prefill tokens)
     block_size: int = BLOCK
     policy: str = "fcfs"  # or "priority"
+    prefix_caching: bool = True  # vLLM V1's default (--enable-prefix-caching)
 
     @property
     def kv_tokens(self) -> int:
@@ -36,7 +37,8 @@ class EngineConfig:
 
 
 def engine_config(dep: Deployment, max_model_len: int | None = None,
-                  max_num_seqs: int | None = None, policy: str = "fcfs") -> EngineConfig:
+                  max_num_seqs: int | None = None, policy: str = "fcfs",
+                  prefix_caching: bool = True) -> EngineConfig:
     """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
@@ -53,4 +55,5 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         max_model_len=model_len,
         step_time=step_time,
         policy=policy,
+        prefix_caching=prefix_caching,
     )

@@ -30,6 +30,14 @@ residue class modulo the block size. A step costs O(1) plus O(log n) per finishi
 preempted sequence, which is what lets an offline run of 10,000 requests finish in well
 under a second.
 
+With prefix caching on (``EngineConfig.prefix_caching``, vLLM V1's default), a sequence
+that carries its prompt's block hashes reuses the full blocks another request left in the
+cache (``breakeven.sim.prefix``): those tokens skip prefill, and cached blocks nobody holds
+are evicted, oldest first, when free blocks are handed out.
+
+Each sequence records, on the engine's clock, when it arrived, was first scheduled, emitted
+its first token and finished: vLLM's queue, prefill, decode and inference times.
+
 The engine's limits live in ``breakeven.sim.config`` and a sequence and its waiting queue
 in ``breakeven.sim.waiting``; this module re-exports them.
 """
@@ -43,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from breakeven.sim.config import BLOCK, EngineConfig, engine_config
+from breakeven.sim.prefix import PrefixCache
 from breakeven.sim.waiting import POLICIES, Sequence, Waiting
 
 __all__ = ["BLOCK", "POLICIES", "EngineConfig", "Sequence", "SimEngine", "Step", "Waiting",
@@ -86,6 +95,7 @@ class SimEngine:
         self._residues = [0] * config.block_size
         self._finish_heap: list[tuple[int, int, int, Sequence]] = []
         self._serial = 0
+        self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -139,7 +149,7 @@ class SimEngine:
                 need -= 1
             self._preempt(victim, s)
             preempted += 1
-        self.free_blocks -= need
+        self._take(need)
         decode = self._decoding
         budget = cfg.max_num_batched_tokens - decode
         # 2. partial prefills, then 3. admissions, in order
@@ -159,6 +169,8 @@ class SimEngine:
             if not chunk:
                 break
             self.waiting.pop()
+            if seq.scheduled is None:
+                seq.scheduled = self.now
             self.running.append(seq)
             chunks.append((seq, chunk))
             budget -= chunk
@@ -217,16 +229,45 @@ class SimEngine:
 
     # -- internals -----------------------------------------------------------------------
     def _allocate(self, seq: Sequence, budget: int) -> int:
-        """Blocks for the next prefill chunk of ``seq``; the chunk size (0: no room)."""
-        chunk = min(seq.target - seq.computed, budget)
+        """Blocks for the next prefill chunk of ``seq``; the chunk size (0: no room). A
+        fresh admission first takes what the prefix cache holds of its prompt."""
         size = self.config.block_size
-        need = math.ceil((seq.computed + chunk) / size) - seq.blocks
-        if need > self.free_blocks:
+        hit = idle = 0
+        if self.prefix is not None and seq.computed == 0 and seq.hashes:
+            hit, idle = self.prefix.peek(seq.hashes, seq.target)
+        start = max(seq.computed, hit * size)
+        chunk = min(seq.target - start, budget)
+        need = math.ceil((start + chunk) / size) - max(seq.blocks, hit)
+        if need + idle > self.free_blocks:
             return 0
-        self.free_blocks -= need
+        if self.prefix is not None and seq.computed == 0 and seq.hashes:
+            self.prefix.acquire(seq.hashes[:hit])
+            self.prefix.count(seq.prompt_tokens, hit * size)
+            seq.cached, seq.hashed, seq.blocks = list(seq.hashes[:hit]), hit, hit
+            if seq.scheduled is None:
+                seq.cached_tokens = hit * size
+        self._take(need + idle)
         seq.blocks += need
-        seq.computed += chunk
+        seq.computed = start + chunk
+        if self.prefix is not None:
+            self._register(seq)
         return chunk
+
+    def _register(self, seq: Sequence) -> None:
+        """Put the prompt blocks ``seq`` has just filled into the prefix cache."""
+        assert self.prefix is not None
+        full = min(min(seq.computed, seq.prompt_tokens) // self.config.block_size,
+                   len(seq.hashes))
+        for h in seq.hashes[seq.hashed:full]:
+            if self.prefix.register(h):
+                seq.cached.append(h)
+        seq.hashed = max(seq.hashed, full)
+
+    def _take(self, blocks: int) -> None:
+        """Hand out free blocks; cached blocks nobody holds are evicted to make them."""
+        self.free_blocks -= blocks
+        if self.prefix is not None:
+            self.prefix.shrink(self.free_blocks)
 
     def _finish_prefills(self, step: Step, chunks: list[tuple[Sequence, int]]) -> None:
         s = step.index
@@ -284,6 +325,12 @@ class SimEngine:
         seq.decoding = False
 
     def _free(self, seq: Sequence, blocks: int) -> None:
+        """Return ``seq``'s blocks; those in the prefix cache are only returned (and stay
+        cached, evictable) when no other sequence still holds them."""
+        if seq.cached and self.prefix is not None:
+            blocks += self.prefix.release(seq.cached) - len(seq.cached)
+            seq.cached = []
+        seq.hashed = 0
         self.free_blocks += blocks
         seq.blocks = 0
 

@@ -1,8 +1,10 @@
 """``/metrics`` of ``breakeven sim`` in vLLM's (0.11+) names and semantics: per-gap
 ``vllm:inter_token_latency_seconds`` (also under the older ``time_per_output_token``
 name, which vLLM kept as its alias), per-request
-``vllm:request_time_per_output_token_seconds``, decode time, the ``engine`` label; times in
-simulated seconds; plus the server's own lateness against its schedule. Pure."""
+``vllm:request_time_per_output_token_seconds``, the queue / prefill / decode / inference /
+end-to-end time histograms (vLLM's buckets), the prefix cache's query and hit counters (in
+tokens), the ``engine`` label; times in simulated seconds; plus the server's own lateness
+against its schedule. Pure."""
 
 from __future__ import annotations
 
@@ -30,14 +32,29 @@ def metrics_text(self: Any) -> str:
         f"vllm:generation_tokens_total{{{labels}}} {e.generation_tokens_total}",
         "# TYPE vllm:request_success_total counter",
     ]
+    seen = self.observed
     lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
-              for reason, count in self.finished.items()]
-    lines += self.ttft.lines("vllm:time_to_first_token_seconds", labels)
-    lines += self.itl.lines("vllm:inter_token_latency_seconds", labels)
-    lines += self.itl.lines("vllm:time_per_output_token_seconds", labels)  # pre-0.11
-    lines += self.tpot.lines("vllm:request_time_per_output_token_seconds", labels)
-    lines += self.decode.lines("vllm:request_decode_time_seconds", labels)
-    lines += self.e2e.lines("vllm:e2e_request_latency_seconds", labels)
+              for reason, count in seen.finished.items()]
+    cache = e.prefix
+    lines += [
+        "# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of number "
+        "of queried tokens.",
+        "# TYPE vllm:prefix_cache_queries_total counter",
+        f"vllm:prefix_cache_queries_total{{{labels}}} {cache.queries if cache else 0}",
+        "# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of "
+        "cached tokens.",
+        "# TYPE vllm:prefix_cache_hits_total counter",
+        f"vllm:prefix_cache_hits_total{{{labels}}} {cache.hits if cache else 0}",
+    ]
+    lines += seen.ttft.lines("vllm:time_to_first_token_seconds", labels)
+    lines += seen.itl.lines("vllm:inter_token_latency_seconds", labels)
+    lines += seen.itl.lines("vllm:time_per_output_token_seconds", labels)  # pre-0.11
+    lines += seen.tpot.lines("vllm:request_time_per_output_token_seconds", labels)
+    lines += seen.e2e.lines("vllm:e2e_request_latency_seconds", labels)
+    lines += seen.queue.lines("vllm:request_queue_time_seconds", labels)
+    lines += seen.prefill.lines("vllm:request_prefill_time_seconds", labels)
+    lines += seen.decode.lines("vllm:request_decode_time_seconds", labels)
+    lines += seen.inference.lines("vllm:request_inference_time_seconds", labels)
     lines += [
         "# HELP breakeven_sim_lag_seconds How far the server ran behind the simulated "
         "schedule at its last step (wall seconds).",

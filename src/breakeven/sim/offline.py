@@ -2,7 +2,9 @@
 
 Requests arrive at their trace timestamps (or all at once, or at a Poisson rate) and the
 engine runs until the last one finishes; the answer is the latency percentiles and the
-throughput a real engine of that size would show, in well under a second. ``closed_loop``
+throughput a real engine of that size would show, in well under a second. Prompts that
+share a prefix share its KV blocks, as on the server (prefix caching, unless the config
+turns it off). ``closed_loop``
 and ``simulated`` run the case ``breakeven size`` is asked for (concurrency C, fixed or
 spread lengths), so TTFT, TPOT and throughput come from the same mechanism as ``sim``.
 """
@@ -19,6 +21,8 @@ from breakeven.bench.workload import RequestSpec
 from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, max_model_len
 from breakeven.sim.config import engine_config
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.prefix import block_hashes
+from breakeven.sim.tokens import prompt_pieces
 
 __all__ = ["closed_loop", "open_loop", "simulate", "simulated"]
 
@@ -42,7 +46,8 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
         if engine.too_long(spec.input_tokens, spec.max_tokens):
             rejected += 1
             continue
-        seqs.append(Sequence(spec.input_tokens, spec.max_tokens, arrival))
+        seqs.append(Sequence(spec.input_tokens, spec.max_tokens, arrival,
+                             hashes=_hashes(config, spec)))
     done = engine.run_closed(seqs, concurrency) if concurrency else engine.run(seqs)
     done = done[int(len(done) * warmup):]
     if not done:
@@ -67,10 +72,22 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
         "tpot_ms": percentiles(tpot),
         "e2e_ms": percentiles([(q.finished or 0) - q.arrival for q in done]),
         "preemptions": engine.preemptions,
+        "prefix_cache_hit_rate": (engine.prefix.hits / engine.prefix.queries
+                                  if engine.prefix and engine.prefix.queries else 0.0),
         "steps": engine.steps,
         "kv_cache_tokens": config.kv_tokens,
         "max_num_seqs": config.max_num_seqs,
     }
+
+
+def _hashes(config: EngineConfig, spec: RequestSpec) -> tuple[int, ...]:
+    """The prompt's block hashes, so a trace's shared prefixes hit the prefix cache as they
+    would on the server (a lengths-only line has no text, and so no hits)."""
+    if not config.prefix_caching or (spec.messages is None and spec.prompt is None):
+        return ()
+    kind, body = (("chat", {"messages": list(spec.messages)}) if spec.messages is not None
+                  else ("completion", {"prompt": spec.prompt}))
+    return block_hashes(prompt_pieces(kind, body), config.block_size)
 
 
 def _lengths(n: int, length: int, spread: float, rng: random.Random) -> list[int]:

@@ -54,6 +54,39 @@ def _number(body: dict[str, Any], name: str, kind: type, low: float | None = Non
     return value
 
 
+# vLLM's own range checks (SamplingParams._verify_args) and their wording: (test, message,
+# the parameter a VLLMValidationError names, whose "(parameter=..., value=...)" vLLM appends;
+# None for a plain ValueError, answered without a param)
+_RANGES: dict[str, list[tuple[Any, str, str | None]]] = {
+    "n": [(lambda v: v >= 1, "n must be at least 1, got {v}.", None),
+          (lambda v: v <= _MAX_N, "n must be at most {m}, got {v}.", None)],
+    "max_tokens": [(lambda v: v >= 1, "max_tokens must be at least 1, got {v}.",
+                    "max_tokens")],
+    "max_completion_tokens": [(lambda v: v >= 1, "max_tokens must be at least 1, got {v}.",
+                               "max_tokens")],
+    "min_tokens": [(lambda v: v >= 0, "min_tokens must be greater than or equal to 0, got "
+                    "{v}.", None)],
+    "temperature": [(lambda v: v >= 0, "temperature must be non-negative, got {v}.",
+                     "temperature")],
+    "top_p": [(lambda v: 0 < v <= 1, "top_p must be in (0, 1], got {v}.", "top_p")],
+}
+
+
+def _sampling_number(body: dict[str, Any], name: str, kind: type) -> Any:
+    """A sampling parameter: its type as ours, its range as vLLM checks and words it."""
+    value = _number(body, name, kind)
+    if value is None:
+        return None
+    shown = float(value) if kind is float else value
+    for ok, message, param in _RANGES[name]:
+        if not ok(value):
+            text = message.format(v=shown, m=_MAX_N)
+            if param is not None:
+                text += f" (parameter={param}, value={shown})"
+            raise ApiError(400, text, param)
+    return value
+
+
 def _flag(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if value is None:
@@ -137,14 +170,14 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     model = _served_model(body, served)
     prompt = _prompt(kind, body)
     max_tokens = _max_tokens(prompt.max_tokens, prompt.tokens, max_model_len)
-    min_tokens = _number(body, "min_tokens", int, 0) or 0
+    min_tokens = _sampling_number(body, "min_tokens", int) or 0
     if min_tokens > max_tokens:
-        raise ApiError(400, f"'min_tokens' ({min_tokens}) must not exceed 'max_tokens' "
-                            f"({max_tokens})", "min_tokens")
+        raise ApiError(400, "min_tokens must be less than or equal to max_tokens="
+                            f"{max_tokens}, got {min_tokens}.")
     sampling = _sampling(body, priorities)
     rng = random.Random(_rng_seed(sampling, prompt.text, variant, entropy))
     answers = []
-    for _ in range(_number(body, "n", int, 1, _MAX_N) or 1):
+    for _ in range(_sampling_number(body, "n", int) or 1):
         shaped = structured(body, rng, max_tokens) if kind == "chat" else None
         answers.append(_answer(body, rng, _digest(prompt.text), max_tokens, min_tokens)
                        if shaped is None else (shaped[1], shaped[2], None))
@@ -185,9 +218,8 @@ def _served_model(body: Any, served: str) -> str:
     if not isinstance(model, str):
         raise ApiError(400, "'model' is required and must be a string", "model")
     if model != served:
-        raise ApiError(404, f"The model `{model}` does not exist.", "model",
-                       "NotFoundError", "model_not_found")
-    _number(body, "n", int, 1, _MAX_N)
+        raise ApiError(404, f"The model `{model}` does not exist.", "model")
+    _sampling_number(body, "n", int)
     return model
 
 
@@ -195,8 +227,8 @@ def _prompt(kind: Kind, body: dict[str, Any]) -> _Prompt:
     """The prompt, its token count, the asked ``max_tokens`` and the logprobs wanted."""
     if kind == "chat":
         texts = _chat_texts(body)
-        max_tokens = _number(body, "max_completion_tokens", int, 1)
-        max_tokens = max_tokens or _number(body, "max_tokens", int, 1)
+        max_tokens = _sampling_number(body, "max_completion_tokens", int)
+        max_tokens = max_tokens or _sampling_number(body, "max_tokens", int)
         want_logprobs = _flag(body, "logprobs")
         top = _number(body, "top_logprobs", int, 0, 20) or 0
         if top and not want_logprobs:
@@ -204,32 +236,32 @@ def _prompt(kind: Kind, body: dict[str, Any]) -> _Prompt:
         return _Prompt("\x00".join(texts), chat_prompt_tokens(texts), max_tokens,
                        want_logprobs, top)
     prompt_text, prompt_tokens = _completion_prompt(body)
-    max_tokens = _number(body, "max_tokens", int, 1) or 16
+    max_tokens = _sampling_number(body, "max_tokens", int) or 16
     lp = _number(body, "logprobs", int, 0, 20)
     return _Prompt(prompt_text, prompt_tokens, max_tokens, lp is not None, lp or 0)
 
 
 def _max_tokens(asked: int | None, prompt_tokens: int, max_model_len: int) -> int:
     """The completion budget: as asked (if it fits the context), else the rest of it."""
-    max_tokens = asked
-    if max_tokens is None:
-        room = max_model_len - prompt_tokens
-        if room < 1:
-            raise ApiError(400, f"This model's maximum context length is {max_model_len} "
-                                f"tokens; the prompt has {prompt_tokens}.", "messages")
-        max_tokens = room
-    if prompt_tokens + max_tokens > max_model_len:
+    if prompt_tokens >= max_model_len:  # vLLM's renderer: the prompt alone is too long
         raise ApiError(400, f"This model's maximum context length is {max_model_len} tokens. "
-                            f"However, you requested {prompt_tokens + max_tokens} tokens "
-                            f"({prompt_tokens} in the messages, {max_tokens} in the "
-                            "completion). Please reduce the length of the messages or "
-                            "completion.", "max_tokens")
-    return max_tokens
+                            f"However, your request has {prompt_tokens} input tokens. Please "
+                            "reduce the length of the input messages. (parameter=input_tokens, "
+                            f"value={prompt_tokens})", "input_tokens")
+    if asked is None:
+        return max_model_len - prompt_tokens
+    if prompt_tokens + asked > max_model_len:  # vLLM's get_max_tokens / _validate_input
+        raise ApiError(400, f"'max_tokens' or 'max_completion_tokens' is too large: {asked}. "
+                            f"This model's maximum context length is {max_model_len} tokens "
+                            f"and your request has {prompt_tokens} input tokens ({asked} > "
+                            f"{max_model_len} - {prompt_tokens}). (parameter=max_tokens, "
+                            f"value={asked})", "max_tokens")
+    return asked
 
 
 def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
-    temperature = _number(body, "temperature", float, 0.0, 2.0)
-    _number(body, "top_p", float, 0.0, 1.0)
+    temperature = _sampling_number(body, "temperature", float)
+    _sampling_number(body, "top_p", float)
     stream = _flag(body, "stream")
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
@@ -240,8 +272,7 @@ def _sampling(body: dict[str, Any], priorities: bool) -> _Sampling:
     seed = _number(body, "seed", int)
     priority = _number(body, "priority", int) or 0
     if priority and not priorities:
-        raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.",
-                       "priority")
+        raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.")
     return _Sampling(temperature, seed, stream, include_usage, priority, continuous)
 
 

@@ -1,16 +1,20 @@
 """``breakeven sim``: the engine model behind an OpenAI-compatible HTTP server (aiohttp).
 
-One task runs the engine against the wall clock: each step's end is scheduled at
-``start + engine_time * time_scale`` on an absolute timeline, so the server's own overhead
-delays a token at most until the next step instead of accumulating. Requests join the
-queue between steps, tokens are handed to their streams when the step that made them
-ends, and a client that goes away frees its sequence. ``/metrics`` reports the engine's
-state with vLLM's metric names (times in simulated seconds) plus the server's own lag.
+One task runs the engine on a ``SimClock``: each step's end is due at
+``origin + engine_time * time_scale`` on an absolute timeline, so the server's own overhead
+delays a token at most until the next step instead of accumulating. On the ``virtual``
+clock the timeline slides instead of running late, and the engine waits (its clock
+stopped) while a connection whose request just finished has not sent its next one
+(``breakeven.sim.clock`` says why). Requests join the queue between steps, tokens are
+handed to their streams when the step that made them ends, and a client that goes away
+frees its sequence. ``/metrics`` reports the engine's state with vLLM's metric names (times
+in simulated seconds) plus the server's own lag.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -23,17 +27,19 @@ from aiohttp import web
 from breakeven.errors import ApiError
 from breakeven.event_loop import event_loop
 from breakeven.planner.sizing import Deployment
-from breakeven.prometheus import Histogram
 from breakeven.sim.bodies import Job, chunk, response_body, siblings, usage_chunk
+from breakeven.sim.clock import SimClock
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.errors import MAX_BODY, error_middleware
 from breakeven.sim.exposition import metrics_text
+from breakeven.sim.observe import Observed
+from breakeven.sim.prefix import block_hashes
 from breakeven.sim.protocol import parse_job
-from breakeven.sim.tokens import Vocabulary, detokenize, tokenize
+from breakeven.sim.tokens import Vocabulary, detokenize, prompt_pieces, tokenize
 
 __all__ = ["SimServer", "serve", "start"]
 
 log = logging.getLogger(__name__)
-_MAX_BODY = 32 * 1024 * 1024
 _LATE_MIN_S = 0.001
 _LATE_SHARE = 0.25
 _LOG_LAG_S = 0.05
@@ -48,6 +54,8 @@ class _Stream:
     done: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last: float | None = None  # engine time of the last token handed over
+    conn: object = None  # the connection it came on (the virtual clock's hold)
+    group: list[_Stream] = field(default_factory=list)  # the request's choices
 
 
 class SimServer:
@@ -55,7 +63,8 @@ class SimServer:
 
     def __init__(self, dep: Deployment, config: EngineConfig, *, served_name: str,
                  time_scale: float = 1.0, seed: int = 0, api_key: str | None = None,
-                 variant: str = "") -> None:
+                 variant: str = "", clock: str = "wall",
+                 prompt_tokens_details: bool = False) -> None:
         self.dep = dep
         self.variant = variant
         self.config = config
@@ -69,62 +78,81 @@ class SimServer:
         self.max_lag_s = 0.0
         self.late_steps = 0
         self.late_s_total = 0.0
-        self.finished: dict[str, int] = {"stop": 0, "length": 0, "abort": 0}
-        self.ttft = Histogram()
-        self.tpot = Histogram()  # per request: (e2e - ttft) / (tokens - 1)
-        self.itl = Histogram()  # every gap between a request's tokens
-        self.decode = Histogram()  # first token to the last
-        self.e2e = Histogram()
+        self.observed = Observed()
+        self.prompt_tokens_details = prompt_tokens_details
         self.vocabulary = Vocabulary()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._origin = self._loop.time()
+        self.clock = SimClock(self._loop.time, time_scale, kind=clock)
+        self._turnaround: dict[object, float] = {}  # connection -> wall time it went quiet
+        self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # -- clock -------------------------------------------------------------------------------
     def sim_now(self) -> float:
-        return (self._loop.time() - self._origin) / self.time_scale
+        return self.clock.now()
 
-    def _real(self, sim_t: float) -> float:
-        return self._origin + sim_t * self.time_scale
+    async def _hold(self) -> None:
+        """Virtual clock: stand still while a caller is between two requests."""
+        quiet = self._turnaround
+        while quiet:
+            wall = self._loop.time()
+            for conn, since in list(quiet.items()):
+                closing = getattr(conn, "is_closing", None)
+                if wall - since >= self.clock.hold_s or (closing is not None and closing()):
+                    del quiet[conn]
+            if not quiet:
+                break
+            self.clock.pause()
+            self._arrived.clear()
+            wait = self.clock.hold_s - (wall - min(quiet.values()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), max(wait, 0.001))
+        self.clock.resume()
 
     async def run_engine(self) -> None:
-        engine = self.engine
+        engine, clock = self.engine, self.clock
         while True:
+            if clock.virtual:
+                await self._hold()
             if not engine.busy:
                 self._wake.clear()
                 await self._wake.wait()
                 engine.idle_until(self.sim_now())
+                continue
             step = engine.step()
             if step is None:
                 continue
-            delay = self._real(step.end) - self._loop.time()
+            delay = clock.due(step.end) - self._loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
                 self.lag_s = 0.0
             else:
                 self._late(-delay, step.duration * self.time_scale)
+                clock.slide(-delay)
                 await asyncio.sleep(0)  # let the streams write before the next step
-            for seq in step.emitted:
-                stream: _Stream = seq.key  # type: ignore[assignment]
-                stream.ready += 1
-                if stream.ready == 1:
-                    self.ttft.observe(engine.now - seq.arrival)
-                elif stream.last is not None:
-                    self.itl.observe(engine.now - stream.last)
-                stream.last = engine.now
-                stream.wake.set()
-            for seq in step.finished:
-                stream = seq.key  # type: ignore[assignment]
-                stream.done = True
-                reason = stream.job.finish_reason
-                self.finished[reason] = self.finished.get(reason, 0) + 1
-                self.e2e.observe(engine.now - seq.arrival)
-                if seq.first_token is not None:
-                    self.decode.observe(engine.now - seq.first_token)
-                if seq.output_tokens > 1 and seq.first_token is not None:
-                    self.tpot.observe((engine.now - seq.first_token) / (seq.output_tokens - 1))
-                stream.wake.set()
+            self._hand_over(step.emitted, step.finished)
+
+    def _hand_over(self, emitted: list[Sequence], finished: list[Sequence]) -> None:
+        """Tokens and ends of the step that just ended, to their streams."""
+        now, wall = self.engine.now, self._loop.time()
+        for seq in emitted:
+            stream: _Stream = seq.key  # type: ignore[assignment]
+            stream.ready += 1
+            self.observed.token(seq, now, stream.last)
+            stream.last = now
+            stream.wake.set()
+        for seq in finished:
+            stream = seq.key  # type: ignore[assignment]
+            stream.done = True
+            self.observed.finish(seq, now, stream.job.finish_reason)
+            if self.clock.virtual and stream.conn is not None and all(
+                    s.done for s in stream.group):
+                self._turnaround[stream.conn] = wall
+                # the caller turns around from the end of this step: no simulated time
+                # passes from then until it sends again (or the hold runs out)
+                self.clock.pause(at=self.clock.due(now))
+            stream.wake.set()
 
     def _late(self, lag: float, step_wall: float) -> None:
         """A step that ended behind its schedule by ``lag`` wall seconds: counted late when
@@ -143,7 +171,9 @@ class SimServer:
         """How far the server fell behind its schedule, since it started."""
         return {"steps": self.engine.steps, "late_steps": self.late_steps,
                 "late_seconds": round(self.late_s_total, 6),
-                "max_lag_seconds": round(self.max_lag_s, 6)}
+                "max_lag_seconds": round(self.max_lag_s, 6),
+                "slid_seconds": round(self.clock.slid_s, 6),
+                "held_seconds": round(self.clock.held_s, 6)}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_engine())
@@ -154,7 +184,8 @@ class SimServer:
 
     # -- HTTP --------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_BODY,
+                              middlewares=[error_middleware(self.api_key)])
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/v1/models", self.models)
@@ -175,39 +206,6 @@ class SimServer:
         app.on_startup.append(on_startup)
         app.on_cleanup.append(on_cleanup)
         return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            if self.api_key and request.path.startswith("/v1/"):
-                self._authorise(request)
-            response: web.StreamResponse = await handler(request)
-            return response
-        except ApiError as exc:
-            return web.json_response(exc.body(), status=exc.status)
-        except web.HTTPRequestEntityTooLarge:
-            err = ApiError(413, f"request body larger than {_MAX_BODY} bytes")
-            return web.json_response(err.body(), status=413)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            err = ApiError(exc.status, exc.reason or "error", type_="invalid_request_error")
-            return web.json_response(err.body(), status=exc.status)
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception as exc:  # a bug here must still answer in the API's format
-            log.exception("internal error")
-            err = ApiError(500, f"internal error in breakeven sim: {type(exc).__name__}",
-                           type_="server_error")
-            return web.json_response(err.body(), status=500)
-
-    def _authorise(self, request: web.Request) -> None:
-        import hmac
-
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.api_key}".encode()):
-            raise ApiError(401, "Unauthorized: a valid API key is required", None,
-                           "authentication_error", "invalid_api_key")
 
     async def health(self, _: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -243,6 +241,10 @@ class SimServer:
                 "model": dep.model.id, "gpu": dep.gpu.id, "gpus": dep.gpus, "tp": dep.tp,
                 "pp": dep.pp, "quant": dep.quant, "kv_dtype": dep.kv_dtype,
                 "engine": dep.engine.id, "time_scale": self.time_scale,
+                "clock": self.clock.kind, "prefix_caching": self.config.prefix_caching,
+                "prefix_cache": ({"queries": self.engine.prefix.queries,
+                                  "hits": self.engine.prefix.hits}
+                                 if self.engine.prefix is not None else None),
                 "max_num_seqs": self.config.max_num_seqs,
                 "kv_cache_tokens": self.config.kv_tokens,
                 "lateness": self.lateness(),
@@ -270,31 +272,48 @@ class SimServer:
                         entropy=self.rng.getrandbits(64),
                         priorities=self.config.policy == "priority")
         wake = asyncio.Event()  # one for all the request's choices
-        streams = [_Stream(j, wake=wake) for j in siblings(job)]
+        conn = request.transport
+        streams = [_Stream(j, wake=wake, conn=conn) for j in siblings(job)]
+        hashes = block_hashes(prompt_pieces(kind, body), self.config.block_size) if (
+            self.config.prefix_caching) else ()
         seqs = {}
+        arrival = self.sim_now()
+        if self.clock.virtual:  # a late host must not date it past what the engine has run
+            arrival = min(arrival, self.engine.now) if self.engine.busy else arrival
         for stream in streams:
+            stream.group = streams
             if stream.job.completion_tokens == 0:  # a stop string at once: nothing to run
                 stream.done = True
             else:
                 seqs[id(stream)] = Sequence(job.prompt_tokens, stream.job.completion_tokens,
-                                            self.sim_now(), stream, priority=job.priority)
+                                            arrival, stream, priority=job.priority,
+                                            hashes=hashes)
                 self.engine.add(seqs[id(stream)])
+        self._turnaround.pop(conn, None)
+        self._arrived.set()
         self._wake.set()
         try:
             if job.stream:
-                return await self._stream(request, job, streams)
+                return await self._stream(request, job, streams, seqs)
             while not all(s.done for s in streams):
                 wake.clear()
                 await wake.wait()
+            self._cached(job, seqs)
             return web.json_response(response_body(job, int(time.time())))
         finally:
             for stream in streams:
                 if not stream.done and id(stream) in seqs:
                     self.engine.abort(seqs[id(stream)])
-                    self.finished["abort"] += 1
+                    self.observed.finished["abort"] += 1
 
-    async def _stream(self, request: web.Request, job: Job,
-                      streams: list[_Stream]) -> web.StreamResponse:
+    def _cached(self, job: Job, seqs: dict[int, Sequence]) -> None:
+        """``usage.prompt_tokens_details.cached_tokens``, where vLLM would report it: with
+        ``--enable-prompt-tokens-details``, and only when the prefix cache hit."""
+        if self.prompt_tokens_details and seqs:
+            job.cached_tokens = next(iter(seqs.values())).cached_tokens
+
+    async def _stream(self, request: web.Request, job: Job, streams: list[_Stream],
+                      seqs: dict[int, Sequence]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
@@ -324,6 +343,7 @@ class SimServer:
         tail = "".join(chunk(s.job, created, sent[id(s)], sent[id(s)], finish=True)
                        for s in streams)
         if job.include_usage:
+            self._cached(job, seqs)
             tail += usage_chunk(job, created)
         await response.write((tail + "data: [DONE]\n\n").encode())
         await response.write_eof()
@@ -332,12 +352,14 @@ class SimServer:
 
 async def start(dep: Deployment, config: EngineConfig, *, served_name: str, host: str,
                 port: int, time_scale: float, seed: int, api_key: str | None,
-                variant: str = "") -> tuple[SimServer, web.AppRunner, str]:
+                variant: str = "", clock: str = "wall",
+                prompt_tokens_details: bool = False) -> tuple[SimServer, web.AppRunner, str]:
     """Build the server and listen on ``host:port`` in the running event loop (no signal
     handlers, no blocking): ``(server, runner, url)``; ``await runner.cleanup()`` stops it.
     ``serve`` runs on it; a test can run it on an event loop of its own."""
     server = SimServer(dep, config, served_name=served_name, time_scale=time_scale,
-                       seed=seed, api_key=api_key, variant=variant)
+                       seed=seed, api_key=api_key, variant=variant, clock=clock,
+                       prompt_tokens_details=prompt_tokens_details)
     runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096)
@@ -348,12 +370,13 @@ async def start(dep: Deployment, config: EngineConfig, *, served_name: str, host
 
 def serve(dep: Deployment, config: EngineConfig, *, served_name: str, host: str, port: int,
           time_scale: float, seed: int, api_key: str | None, announce: Any,
-          variant: str = "") -> None:
+          variant: str = "", clock: str = "wall", prompt_tokens_details: bool = False) -> None:
     """Run until interrupted. ``announce(url)`` is called once the socket listens."""
     async def main() -> None:
         _, runner, url = await start(dep, config, served_name=served_name, host=host,
                                      port=port, time_scale=time_scale, seed=seed,
-                                     api_key=api_key, variant=variant)
+                                     api_key=api_key, variant=variant, clock=clock,
+                                     prompt_tokens_details=prompt_tokens_details)
         announce(url)
         try:
             await asyncio.Event().wait()

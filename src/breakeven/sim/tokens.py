@@ -11,7 +11,7 @@ from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["Vocabulary", "detokenize", "tokenize"]
+__all__ = ["Vocabulary", "detokenize", "prompt_pieces", "tokenize"]
 
 _PIECE = re.compile(r"\s*(?:[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d])")
 _MAX_WORD = 10
@@ -34,17 +34,7 @@ class Vocabulary:
         return found
 
     def pieces(self, text: str) -> list[str]:
-        out = []
-        for m in _PIECE.finditer(text):
-            piece = m.group()
-            word = piece.lstrip()
-            if word[:1].isalpha() and len(word) > _MAX_WORD:
-                lead = piece[: len(piece) - len(word)]
-                parts = [word[i:i + _MAX_WORD] for i in range(0, len(word), _MAX_WORD)]
-                out += [lead + parts[0], *parts[1:]]
-            else:
-                out.append(piece)
-        return out
+        return _pieces(text)
 
     def encode(self, text: str, bos: bool = True) -> list[int]:
         """A completion prompt's ids (BOS first, as the engine counts it)."""
@@ -94,3 +84,40 @@ def detokenize(vocab: Vocabulary, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(ids, list):
         raise ApiError(400, "'tokens' must be a list of token ids", "tokens")
     return {"prompt": vocab.decode(ids)}
+
+
+def prompt_pieces(kind: str, body: dict[str, Any]) -> list[str]:
+    """The prompt of a validated request as token pieces, through the chat template (the
+    prefix cache hashes them by blocks): roles and texts count, ids do not matter."""
+    if kind != "chat":
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if isinstance(prompt, str):
+            return [_SPECIAL[0], *_pieces(prompt)]
+        return [str(t) for t in prompt] if isinstance(prompt, list) else []
+    start, end, eot, gap = _SPECIAL[1:]
+    out: list[str] = []
+    for msg in body.get("messages") or []:
+        content = msg.get("content")
+        if isinstance(content, list):
+            content = " ".join(str(part.get("text", "")) for part in content)
+        elif not isinstance(content, str):
+            content = str(msg.get("tool_calls") or "")
+        out += [start, str(msg.get("role")), end, gap, *_pieces(content), eot]
+    return out
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut as the word-level count cuts it (a long word: ten letters a piece)."""
+    out = []
+    for m in _PIECE.finditer(text):
+        piece = m.group()
+        word = piece.lstrip()
+        if word[:1].isalpha() and len(word) > _MAX_WORD:
+            lead = piece[: len(piece) - len(word)]
+            parts = [word[i:i + _MAX_WORD] for i in range(0, len(word), _MAX_WORD)]
+            out += [lead + parts[0], *parts[1:]]
+        else:
+            out.append(piece)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["POLICIES", "Sequence", "Waiting"]
 
@@ -26,7 +26,10 @@ class Sequence:
     arrival: float = 0.0
     key: object = None  # the caller's handle (an HTTP stream, a trace row)
     priority: int = 0  # lower runs first under the priority policy
+    hashes: tuple[int, ...] = ()  # the prompt's full-block hashes (prefix caching)
     # outcome
+    scheduled: float | None = None  # first admitted (queue time ends, prefill begins)
+    cached_tokens: int = 0  # prompt tokens the prefix cache held at the first admission
     first_token: float | None = None
     finished: float | None = None
     generated: int = 0
@@ -40,6 +43,8 @@ class Sequence:
     gen0: int = 0  # generated tokens at step0
     kv0: int = 0  # KV tokens at step0
     epoch: int = 0  # bumps on preemption; stale heap entries carry an old epoch
+    cached: list[int] = field(default_factory=list)  # prefix-cache blocks referenced
+    hashed: int = 0  # leading prompt blocks looked up or registered in this admission
 
     def kv_at(self, step: int) -> int:
         return self.kv0 + (step - self.step0)
