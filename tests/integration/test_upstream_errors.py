@@ -181,7 +181,7 @@ def test_a_key_the_engine_refuses_is_found_by_the_probe_before_any_caller(stack)
     assert probe["status"] == 401 and "readiness probe" in probe["unready"]
     raw = stack.client.chat.completions.with_raw_response.create(model="keyed", messages=MSG)
     assert raw.headers["x-breakeven-backend"] == "llama"
-    assert stack.keyed.server.e2e.n == 0  # the engine that would refuse was never asked
+    assert stack.keyed.server.observed.e2e.n == 0  # the engine that would refuse was never asked
 
 
 def test_an_anthropic_upstream_refusing_the_key_is_a_502(stack):
