@@ -236,6 +236,8 @@ def probe(t: Target, ep: Endpoint) -> int:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+    except OSError:  # no answer in 30 s
+        return 0
 
 
 def under_load(t: Target, ep: Endpoint, connections: int, seconds: float) -> dict[str, float]:
@@ -243,14 +245,13 @@ def under_load(t: Target, ep: Endpoint, connections: int, seconds: float) -> dic
     before = tree_cpu_s(t.pid)
     got = load(t.base + ep.path, t.headers(ep), body, connections, seconds)
     cpu = tree_cpu_s(t.pid) - before
-    if got.failed > got.requests // 100:
-        raise RuntimeError(f"{t.name}, {ep.name}: {got.failed} of {got.requests} answers "
-                           f"failed (status {probe(t, ep)} now)")
-    if got.requests == 0:
-        raise RuntimeError(f"{t.name}, {ep.name}: no answer in {seconds:g} s at "
-                           f"{connections} connection(s)")
+    if got.failed > got.requests // 100 or got.requests == 0:  # kept, and said
+        print(f"warning: {t.name}, {ep.name} at {connections} connection(s): {got.requests} "
+              f"answered in {seconds:g} s, {got.failed} failed or timed out (status "
+              f"{probe(t, ep)} now)", file=sys.stderr, flush=True)
     return {"per_s": got.per_s, "p50_ms": got.p50_ms, "p99_ms": got.p99_ms,
-            "cpu_ms": cpu / max(got.requests, 1) * 1e3, "requests": got.requests}
+            "cpu_ms": cpu / got.requests * 1e3 if got.requests else float("nan"),
+            "requests": got.requests, "failed": got.failed}
 
 
 def measure(t: Target, args: argparse.Namespace) -> dict[str, Any]:
@@ -302,6 +303,7 @@ def ratios(run: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def _median(values: list[float]) -> float:
+    values = [v for v in values if v == v]  # without the NaNs of missing figures
     return statistics.median(values) if values else float("nan")
 
 
