@@ -13,15 +13,17 @@ no longer hold up the loop.
 A PASSIVE checkpoint cannot rewind the WAL: SQLite starts it again from the top only at a
 write that begins once every frame is copied, which never happens while commits follow
 each other without a pause (a zero-latency upstream). Once the WAL holds more than
-``max_frames`` (32 MiB of pages by default) the thread runs a TRUNCATE checkpoint, which
-takes the write lock for a moment (commits wait for it: a few milliseconds once every
-8,192 pages written, ~2,500 commits) and empties the file.
+``max_frames`` (32 MiB of pages by default) the thread runs a RESTART checkpoint, which
+holds the write lock while it copies what the PASSIVE one left and fsyncs (commits wait
+for it, once every 8,192 pages written: ~2,500 lone commits) and rewinds the WAL, whose
+file is then overwritten in place rather than grown.
 
 What a crash loses is unchanged: a commit is in the WAL file when ``record()`` returns, so
 a crash of the process loses no committed row (the next open replays the WAL);
 ``synchronous=NORMAL`` fsyncs the WAL at each checkpoint, so an OS crash or a power loss
-can lose the rows committed since the last one began (at most ``every_commits`` commits or
-``every_s`` seconds of them, as it was at most ~1,000 WAL pages before), and
+can lose the rows committed since the last one began: at most ``every_commits`` commits
+or ``every_s`` seconds of them (before, up to ~1,000 WAL pages, ~300 lone commits, however
+old they were), and
 ``synchronous=FULL`` fsyncs at every commit, as before.
 """
 
@@ -40,13 +42,13 @@ log = logging.getLogger(__name__)
 class Checkpointer:
     """PASSIVE checkpoints of one WAL database, off the thread that commits."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], every_commits: int = 256,
+    def __init__(self, connect: Callable[[], sqlite3.Connection], every_commits: int = 1024,
                  every_s: float = 1.0, max_frames: int = 8192) -> None:
         self.every_commits = every_commits
         self.every_s = every_s
         self.max_frames = max_frames
         self.checkpoints = 0  # checkpoints run (for tests and benchmarks)
-        self.truncations = 0  # of them, those that emptied the WAL
+        self.restarts = 0  # of them, those that rewound the WAL
         self._connect = connect
         self._commits = 0  # since the last wake-up; written by the committer only
         self._wake = threading.Event()
@@ -81,8 +83,8 @@ class Checkpointer:
             _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
             if frames > self.max_frames:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-                self.truncations += 1
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                self.restarts += 1
         except sqlite3.Error as exc:  # the next round tries again
             log.warning("WAL checkpoint failed: %s", exc)
 
