@@ -110,7 +110,7 @@ def _truth(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 def _side_by_side(url: str, model: str, tmp: Path, c: int, n: int, inp: int,
                   out: int) -> dict[str, dict]:
-    import peers
+    import peer_clients as peers
 
     rows: dict[str, dict] = {}
     start = time.perf_counter()
@@ -202,7 +202,7 @@ def main() -> None:
                   f"{g['rps'] or 0:,.0f} req/s; e2e p50 "
                   f"{(g['e2e_ms'] or 0) * 1e3:.2f} ms; wall {g['wall_s']:.1f} s")
         if args.aiperf:
-            import peers
+            import peer_clients as peers
 
             a = peers.aiperf("http://127.0.0.1:8300/v1", "zero", tmp, 0, args.requests, 16,
                              1, rate=args.rate, stream=False)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import urllib.request
 from pathlib import Path
 
@@ -66,6 +67,16 @@ def sim():
     process.stop()
 
 
+def _pin(db: Path) -> sqlite3.Connection:
+    """A read-only reader holding the snapshot of now: no checkpoint copies into the
+    database file what is committed after it (the gateway checkpoints from a thread within
+    a second, store/wal.py), so a run made meanwhile stays in the WAL only."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute("SELECT COUNT(*) FROM ledger").fetchone()
+    return conn
+
+
 def _run(sim, store: str, tmp_path: Path, env: dict[str, str], name: str, n: int,
          kill: bool) -> list[str]:
     gateway = GatewayProcess(_config(sim.url, store), tmp_path, env=env, name=name)
@@ -89,6 +100,7 @@ def test_completed_records_survive_sigkill_or_verify_reports_their_loss(
     # a first run, stopped cleanly: its records are in the database file
     first = _run(sim, store, tmp_path, env, "gw1", 5, kill=False)
     # a second run, SIGKILLed; the client kept the head it saw before the kill
+    pin = _pin(tmp_path / "ledger.db")
     gateway = GatewayProcess(_config(sim.url, store), tmp_path, env=env, name="gw2")
     try:
         second = _complete(gateway.base, 12)
@@ -99,6 +111,7 @@ def test_completed_records_survive_sigkill_or_verify_reports_their_loss(
         gateway.proc.wait(10)
     finally:
         gateway.stop()
+        pin.close()
     assert json.loads((tmp_path / "head.json").read_text())["seq"] >= 17  # 5 + 12 requests
     wal = tmp_path / "ledger.db-wal"
     if after_kill == "nothing":

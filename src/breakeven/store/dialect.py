@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 from breakeven.errors import InputError
+from breakeven.store.wal import Checkpointer
 
 __all__ = ["DIALECTS", "Dialect", "PostgreSQL", "SQLite", "for_url"]
 
@@ -93,6 +94,11 @@ class Dialect(ABC):
     def end_read(self, conn: Any) -> None:
         """End the transaction a read began, if the driver began one."""
         return None  # by default, nothing to do
+
+    def checkpointer(self, conn: Any, connect: Connect) -> Checkpointer | None:
+        """Take the upkeep a database would do inside a commit off ``conn``, the store's
+        write connection, onto a thread of its own (None: nothing to take)."""
+        return None
 
     def write_version(self, cur: Any) -> Any:
         """Inside ``lock``: a token that changes whenever another connection has
@@ -197,6 +203,12 @@ class SQLite(Dialect):
 
     def lock(self, cur: Any) -> None:
         cur.execute("BEGIN IMMEDIATE")
+
+    def checkpointer(self, conn: Any, connect: Connect) -> Checkpointer | None:
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            return None  # an in-memory database has no WAL
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # store.wal: checkpoints on a thread
+        return Checkpointer(connect)
 
     def write_version(self, cur: Any) -> Any:
         # data_version changes only when *another* connection commits

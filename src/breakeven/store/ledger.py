@@ -12,7 +12,8 @@ crash of the process, not an OS crash before the next WAL checkpoint nor a delet
 ``?synchronous=FULL`` in the URL survives power loss too, at ~3.8 ms per lone commit here
 instead of ~0.1 ms, benchmarks/ledger_commit.py) the batch is committed on the event loop
 itself as soon as the loop is free (an insert and commit take ~15 us, less than handing
-the rows to a thread); on PostgreSQL a writer thread commits over the network. Records
+the rows to a thread; WAL checkpoints run on a thread of their own, ``store.wal``); on
+PostgreSQL a writer thread commits over the network. Records
 lost with a WAL are reported by ``audit verify --expect`` against a head kept before.
 Reads run on a small thread pool, one connection per thread.
 
@@ -97,6 +98,8 @@ class Store:
         self.commits = 0
         self._inline = dialect.inline_commit
         self._write_conn = conn
+        # SQLite: WAL checkpoints run on a thread of their own, not inside a commit
+        self.wal = dialect.checkpointer(conn, self._connect) if self._inline else None
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._writer = threading.Thread(target=self._write_loop, args=(conn,),
                                         name="store-writer", daemon=True)
@@ -180,6 +183,8 @@ class Store:
                 self._checkpoint(cur, at, digest)
             conn.commit()
             self.commits += 1
+            if self.wal is not None:
+                self.wal.committed()
             self._head, self._version = (seq, prev), version
             self._started = self._started or signing
         except BaseException:
@@ -339,6 +344,8 @@ class Store:
             if self._pending:
                 self._flush()
             self.checkpoint_now()
+            if self.wal is not None:
+                self.wal.close()
             self._write_conn.close()
         else:
             self._queue.put(None)
