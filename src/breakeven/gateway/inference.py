@@ -31,7 +31,7 @@ from breakeven.gateway.scan import scan
 from breakeven.gateway.state import Services
 from breakeven.gateway.stream_wire import ChatWire, MessagesWire
 
-__all__ = ["Inference", "read_json", "start_call"]
+__all__ = ["Inference", "admit", "read_json", "start_call"]
 
 _OFF_LOOP_BYTES = 32 * 1024  # about 8,000 tokens: the scan takes a few ms beyond this
 _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
@@ -168,13 +168,24 @@ class Inference:
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
         cfg = self.s.cfg
-        # a large body is scanned on a worker thread: the loop keeps serving everyone else
-        scanned = await asyncio.to_thread(scan, body) if size > _OFF_LOOP_BYTES else None
-        classify(cfg, call, body, lambda: header_class(cfg, key, request.headers), scanned)
-        self.s.metrics.classified(call)
-        call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            raise ApiError(400, "'stream' must be true or false", "stream")
-        call.stream = stream
-        await self.s.auth.admit(key, call, body)  # reserves the worst case (i-limits)
+        await admit(self.s, call, body, body, lambda: header_class(cfg, key, request.headers),
+                    size)
+
+
+async def admit(s: Services, call: Call, seen: dict[str, Any], body: dict[str, Any],
+                declared: Callable[[], str], size: int) -> None:
+    """Classify what is ``seen`` (route and data class: ``declared`` and the findings),
+    then admit ``body``, the request as a backend gets it, by the key's rate and budget.
+    ``size``: the bytes scanned; a large body is scanned on a worker thread, so the loop
+    keeps serving everyone else."""
+    key = call.key
+    assert key is not None
+    scanned = await asyncio.to_thread(scan, seen) if size > _OFF_LOOP_BYTES else None
+    classify(s.cfg, call, seen, declared, scanned)
+    s.metrics.classified(call)
+    call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", "stream")
+    call.stream = stream
+    await s.auth.admit(key, call, body)  # reserves the worst case (i-limits)
