@@ -28,7 +28,7 @@ from breakeven.gateway import streaming
 from breakeven.gateway.call import Call
 from breakeven.gateway.classify import header_class
 from breakeven.gateway.config import Key
-from breakeven.gateway.inference import admit, read_json, start_call
+from breakeven.gateway.inference import admit, read_json, serving
 from breakeven.gateway.state import Services
 from breakeven.gateway.stream_wire import ResponsesWire
 from breakeven.store.responses import Conversations
@@ -44,22 +44,14 @@ class ResponsesApi:
         self.retention_s = services.cfg.responses.retention_days * 86400
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        s = self.s
-        call = start_call(s, request, "responses")
-        call.trace.endpoint = "responses"  # the ledger row says which API was called
-        s.metrics.in_flight += 1
-        try:
+        with serving(self.s, request, "responses") as call:
+            call.trace.endpoint = "responses"  # the ledger row says which API was called
             return await self._create(request, call)
-        finally:
-            s.metrics.in_flight -= 1
-            s.metrics.served += 1
 
     async def _create(self, request: web.Request, call: Call) -> web.StreamResponse:
         s, key = self.s, call.key
         assert key is not None
         body, raw = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
         turn = wire.request(body)
         history, prior = await self._history(key, turn.previous)
         chat = wire.to_chat(turn, history)
