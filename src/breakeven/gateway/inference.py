@@ -14,7 +14,8 @@ chat completions only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from breakeven.gateway.scan import scan
 from breakeven.gateway.state import Services
 from breakeven.gateway.stream_wire import ChatWire, MessagesWire
 
-__all__ = ["Inference", "read_json", "start_call"]
+__all__ = ["Inference", "admit", "read_json", "serving"]
 
 _OFF_LOOP_BYTES = 32 * 1024  # about 8,000 tokens: the scan takes a few ms beyond this
 _SAMPLING = ("temperature", "top_p", "top_k", "seed", "max_tokens", "max_completion_tokens",
@@ -59,7 +60,7 @@ INBOUND = {
 _UNCOUNTED = (404, 405, 501)  # an engine without /tokenize
 
 
-def start_call(s: Services, request: web.Request, endpoint: str) -> Call:
+def _start_call(s: Services, request: web.Request, endpoint: str) -> Call:
     """A new call for ``request``, known to the error edge, with its caller's key and trace
     context; a 503 when the gateway is at its in-flight limit (the caller counts it)."""
     call = new_call(endpoint)
@@ -74,13 +75,29 @@ def start_call(s: Services, request: web.Request, endpoint: str) -> Call:
     return call
 
 
-async def read_json(request: web.Request) -> tuple[Any, bytes]:
-    """The request's body parsed, and its bytes; a 400 when it is not JSON."""
+@contextlib.contextmanager
+def serving(s: Services, request: web.Request, endpoint: str) -> Iterator[Call]:
+    """A new call for ``request`` (see ``_start_call``), counted in flight while it is
+    served."""
+    call = _start_call(s, request, endpoint)
+    s.metrics.in_flight += 1
+    try:
+        yield call
+    finally:
+        s.metrics.in_flight -= 1
+        s.metrics.served += 1
+
+
+async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """The request's body parsed, and its bytes; a 400 when it is not a JSON object."""
     raw = await request.read()
     try:
-        return orjson.loads(raw), raw
+        body = orjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body, raw
 
 
 class Inference:
@@ -95,12 +112,10 @@ class Inference:
 
     async def serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         s = self.s
-        call = start_call(s, request, endpoint)
-        s.metrics.in_flight += 1
-        try:
+        with serving(s, request, endpoint) as call:
             body, raw = await read_json(request)
             inbound = INBOUND.get(endpoint)
-            if inbound is not None and isinstance(body, dict):
+            if inbound is not None:
                 body = inbound.prepare(body)
                 call.forward = inbound.forward(request.headers)
             await self._admit(call, request, body, len(raw))
@@ -123,9 +138,6 @@ class Inference:
             await s.recorder.record(call, 200, None)
             return web.Response(body=orjson.dumps(answer), content_type="application/json",
                                 headers=call.headers())
-        finally:
-            s.metrics.in_flight -= 1
-            s.metrics.served += 1
 
     async def _count(self, call: Call, body: dict[str, Any]) -> web.Response:
         """``/v1/messages/count_tokens``: the first backend of the route that can count
@@ -162,19 +174,28 @@ class Inference:
         return web.Response(body=orjson.dumps(answer.body), content_type="application/json",
                             headers=call.headers())
 
-    async def _admit(self, call: Call, request: web.Request, body: Any, size: int) -> None:
-        key = call.key
+    async def _admit(self, call: Call, request: web.Request, body: dict[str, Any],
+                     size: int) -> None:
+        key, cfg = call.key, self.s.cfg
         assert key is not None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        cfg = self.s.cfg
-        # a large body is scanned on a worker thread: the loop keeps serving everyone else
-        scanned = await asyncio.to_thread(scan, body) if size > _OFF_LOOP_BYTES else None
-        classify(cfg, call, body, lambda: header_class(cfg, key, request.headers), scanned)
-        self.s.metrics.classified(call)
-        call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            raise ApiError(400, "'stream' must be true or false", "stream")
-        call.stream = stream
-        await self.s.auth.admit(key, call, body)  # reserves the worst case (i-limits)
+        await admit(self.s, call, body, body, lambda: header_class(cfg, key, request.headers),
+                    size)
+
+
+async def admit(s: Services, call: Call, seen: dict[str, Any], body: dict[str, Any],
+                declared: Callable[[], str], size: int) -> None:
+    """Classify what is ``seen`` (route and data class: ``declared`` and the findings),
+    then admit ``body``, the request as a backend gets it, by the key's rate and budget.
+    ``size``: the bytes scanned; a large body is scanned on a worker thread, so the loop
+    keeps serving everyone else."""
+    key = call.key
+    assert key is not None
+    scanned = await asyncio.to_thread(scan, seen) if size > _OFF_LOOP_BYTES else None
+    classify(s.cfg, call, seen, declared, scanned)
+    s.metrics.classified(call)
+    call.trace.params = {k: body[k] for k in _SAMPLING if k in body}
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", "stream")
+    call.stream = stream
+    await s.auth.admit(key, call, body)  # reserves the worst case (i-limits)

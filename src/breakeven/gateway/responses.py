@@ -7,16 +7,15 @@ items, the stored history, ``instructions``, tool outputs) and every field not s
 (the ``scan`` walk), with the stored turn's data class in force too. The chat body goes
 through the same ``dispatch`` (boundary, pseudonymisation, fallback, cascade) and
 ``recorder`` (ledger row, endpoint ``responses``) as a chat completion; a stream through
-``responses_stream``. The answer is stored before the caller gets it, unless ``store``
-is false or the data class may not be kept (``responses.never_store``): then a row says
-why, and continuing from it is a 400. ``GET``/``DELETE /v1/responses/{id}`` and
-``GET .../input_items`` read the caller's own rows only: another key's id does not
-exist (404).
+the same ``streaming`` relay, in ``stream_wire.ResponsesWire``. The answer is stored
+before the caller gets it, unless ``store`` is false or the data class may not be kept
+(``responses.never_store``): then a row says why, and continuing from it is a 400.
+``GET``/``DELETE /v1/responses/{id}`` and ``GET .../input_items`` read the caller's own
+rows only: another key's id does not exist (404).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -24,20 +23,18 @@ import orjson
 from aiohttp import web
 
 from breakeven.errors import ApiError
-from breakeven.gateway import responses_stream
 from breakeven.gateway import responses_wire as wire
+from breakeven.gateway import streaming
 from breakeven.gateway.call import Call
-from breakeven.gateway.classify import classify, header_class
+from breakeven.gateway.classify import header_class
 from breakeven.gateway.config import Key
-from breakeven.gateway.inference import read_json, start_call
-from breakeven.gateway.scan import scan
+from breakeven.gateway.inference import admit, read_json, serving
 from breakeven.gateway.state import Services
+from breakeven.gateway.stream_wire import ResponsesWire
 from breakeven.store.responses import Conversations
 
 __all__ = ["ResponsesApi"]
 
-_OFF_LOOP_BYTES = 32 * 1024  # as inference: a large body is scanned on a worker thread
-_SAMPLING = ("temperature", "top_p", "max_tokens", "response_format")
 
 
 class ResponsesApi:
@@ -47,22 +44,14 @@ class ResponsesApi:
         self.retention_s = services.cfg.responses.retention_days * 86400
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        s = self.s
-        call = start_call(s, request, "responses")
-        call.trace.endpoint = "responses"  # the ledger row says which API was called
-        s.metrics.in_flight += 1
-        try:
+        with serving(self.s, request, "responses") as call:
+            call.trace.endpoint = "responses"  # the ledger row says which API was called
             return await self._create(request, call)
-        finally:
-            s.metrics.in_flight -= 1
-            s.metrics.served += 1
 
     async def _create(self, request: web.Request, call: Call) -> web.StreamResponse:
         s, key = self.s, call.key
         assert key is not None
         body, raw = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
         turn = wire.request(body)
         history, prior = await self._history(key, turn.previous)
         chat = wire.to_chat(turn, history)
@@ -79,13 +68,14 @@ class ResponsesApi:
             if route.store_content:
                 call.content = {"request": body, "response": out["output"]}
 
-        base = wire.shell(rid, turn, route.alias, created)
-        if call.stream and route.cascade is None:
-            return await responses_stream.relay(request, call, chat, base, s.dispatch, s.load,
-                                                s.recorder, keep)
+        if call.stream:
+            events = ResponsesWire(wire.shell(rid, turn, route.alias, created), keep)
+            if route.cascade is None:
+                return await streaming.relay(request, call, chat, s.dispatch, s.load,
+                                             s.recorder, events)
+            answer = await s.dispatch.answer(call, chat)  # a cascade buffers, then streams
+            return await streaming.replay(request, call, chat, answer, s.recorder, events)
         answer = await s.dispatch.answer(call, chat)
-        if call.stream:  # a cascade buffers, then streams the final answer
-            return await responses_stream.replay(request, call, base, answer, s.recorder, keep)
         out = wire.response(rid, turn, route.alias, created, time.time(), answer)
         await keep(out)
         await s.recorder.record(call, 200, None)
@@ -115,19 +105,14 @@ class ResponsesApi:
                      chat: dict[str, Any], prior: str | None, size: int) -> None:
         cfg, key = self.s.cfg, call.key
         assert key is not None
-        if prior is not None:
+        if prior is not None:  # the stored history is scanned too
             size += len(orjson.dumps(seen["messages"]))
 
         def declared() -> str:
             said = header_class(cfg, key, request.headers)
             return cfg.combine(said, prior) if prior and cfg.rule(prior) else said
 
-        scanned = await asyncio.to_thread(scan, seen) if size > _OFF_LOOP_BYTES else None
-        classify(cfg, call, seen, declared, scanned)
-        self.s.metrics.classified(call)
-        call.trace.params = {k: chat[k] for k in _SAMPLING if k in chat}
-        call.stream = bool(chat.get("stream"))
-        await self.s.auth.admit(key, call, chat)
+        await admit(self.s, call, seen, chat, declared, size)
 
     async def _keep(self, call: Call, turn: wire.Turn, history: list[dict[str, Any]],
                     out: dict[str, Any]) -> None:

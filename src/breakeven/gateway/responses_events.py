@@ -169,17 +169,7 @@ class Events:
 
     def response(self, done: float) -> dict[str, Any]:
         """The finished Response (status, usage, output)."""
-        out = self._snapshot()
-        reason = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(
-            self.finish or "")
-        if reason is not None:
-            out["status"] = "incomplete"
-            out["incomplete_details"] = {"reason": reason}
-        else:
-            out["status"] = "completed"
-            out["completed_at"] = int(done)
-        out["usage"] = wire.usage(self.usage)
-        return out
+        return wire.finished(self._snapshot(), self.finish, done, self.usage)
 
     def end(self, final: dict[str, Any]) -> list[dict[str, Any]]:
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"

@@ -22,7 +22,8 @@ from typing import Any
 
 from breakeven.errors import ApiError
 
-__all__ = ["SENT", "Turn", "output_items", "request", "response", "shell", "to_chat", "usage"]
+__all__ = ["SENT", "Turn", "finished", "output_items", "request", "response", "shell",
+           "to_chat", "usage"]
 
 # the fields ``to_chat`` turns into the chat body; every other field is not sent on
 SENT = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text",
@@ -372,18 +373,23 @@ def output_items(message: dict[str, Any], rid: str) -> list[dict[str, Any]]:
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
-def response(rid: str, turn: Turn, alias: str, created: float, done: float,
-             answer: dict[str, Any]) -> dict[str, Any]:
-    """The Response for a chat completions answer (``done``: when it finished)."""
-    out = shell(rid, turn, alias, created)
-    choice = (answer.get("choices") or [{}])[0]
-    out["output"] = output_items(choice.get("message") or {}, rid)
-    finish = choice.get("finish_reason")
+def finished(out: dict[str, Any], finish: Any, done: float, chat_usage: Any) -> dict[str, Any]:
+    """``out``, a Response, made final from the chat answer's ``finish_reason`` (cut short:
+    ``incomplete`` and why), the time it finished and its usage."""
     if finish in _INCOMPLETE:
         out["status"] = "incomplete"
         out["incomplete_details"] = {"reason": _INCOMPLETE[finish]}
     else:
         out["status"] = "completed"
         out["completed_at"] = int(done)
-    out["usage"] = usage(answer.get("usage"))
+    out["usage"] = usage(chat_usage)
     return out
+
+
+def response(rid: str, turn: Turn, alias: str, created: float, done: float,
+             answer: dict[str, Any]) -> dict[str, Any]:
+    """The Response for a chat completions answer (``done``: when it finished)."""
+    out = shell(rid, turn, alias, created)
+    choice = (answer.get("choices") or [{}])[0]
+    out["output"] = output_items(choice.get("message") or {}, rid)
+    return finished(out, choice.get("finish_reason"), done, answer.get("usage"))

@@ -6,23 +6,30 @@ error after the first byte is told. Pure.
 ``data:`` lines, the usage chunk only when ``stream_options.include_usage`` asked for it,
 ``data: [DONE]`` at the end) and ``MessagesWire`` (Anthropic's named events, ``event: X``
 then ``data:``; ``message_delta`` and ``message_stop`` held; no terminator; a failure is
-``event: error``). A new inbound API adds its own wire here and reuses the relay.
+``event: error``) and ``ResponsesWire`` (the backend's chat chunks translated into the
+Responses API's typed events, ``responses_events``, numbered as they go out; the end is
+built and the Response stored before the record, and sent after it; a failure is
+``response.failed``). A new inbound API adds its own wire here and reuses the relay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from breakeven.errors import ApiError
 from breakeven.gateway import error_shapes, pseudonym
+from breakeven.gateway.responses_events import Events
 
-__all__ = ["ChatWire", "MessagesWire"]
+__all__ = ["ChatWire", "Keep", "MessagesWire", "ResponsesWire"]
 
 Event = dict[str, Any]
 Restore = Callable[[Event], list[Event]]
+# stores the finished Response (or records why not) before the caller sees its end
+Keep = Callable[[Event], Awaitable[None]]
 
 
 class ChatWire:
@@ -41,6 +48,18 @@ class ChatWire:
 
     def encode(self, event: Event) -> bytes:
         return b"data: " + orjson.dumps(event) + b"\n\n"
+
+    def events(self, event: Event) -> list[Event]:
+        """What the caller gets for one of the backend's events: itself, unless hidden (a
+        wire that translates makes several, or none)."""
+        return [] if self.hidden(event) else [event]
+
+    async def settle(self) -> None:
+        """Before the record is committed: what the end depends on (nothing here)."""
+
+    def last(self) -> bytes:
+        """After the record and the held tail: the stream's last bytes."""
+        return self.done
 
     def generated(self, event: Event) -> bool:
         """Generated output (text, reasoning, a tool call, or the end): the time to first
@@ -140,3 +159,66 @@ class MessagesWire(ChatWire):
 
     def error(self, exc: ApiError) -> bytes:
         return self.encode(error_shapes.anthropic(exc))
+
+
+class ResponsesWire(ChatWire):
+    """The Responses API's typed events, made from the backend's chat chunks. Each event is
+    given its ``sequence_number`` as it is encoded, which is the order it goes out (none is
+    held: the end is built by ``settle``). ``response.created`` and ``in_progress`` come
+    with the first item's events (or with the end, when there was none)."""
+
+    done = b""
+
+    def __init__(self, shell: Event, keep: Keep) -> None:
+        super().__init__()
+        self.shell, self.keep = shell, keep  # responses_wire.shell(): before its output
+        self.stream = Events(shell)
+        self.started = False  # created and in_progress are made
+        self._end: list[Event] = []
+
+    def begin(self) -> None:
+        # only an attempt that sent nothing is replaced: forget what it fed
+        self.stream, self.started = Events(self.shell), False
+
+    def encode(self, event: Event) -> bytes:
+        return self.stream.emit([event])
+
+    def generated(self, event: Event) -> bool:
+        choices = event.get("choices") or []
+        if not choices:
+            return False
+        delta = choices[0].get("delta") or {}
+        return bool(delta.get("content") or delta.get("tool_calls")
+                    or choices[0].get("finish_reason"))
+
+    def _head(self) -> list[Event]:
+        head = [] if self.started else self.stream.start()
+        self.started = True
+        return head
+
+    def events(self, event: Event) -> list[Event]:
+        out = self.stream.feed(event)
+        return self._head() + out if out else []
+
+    def tail(self, event: Event) -> bool:
+        return False
+
+    def end(self, tokens_in: int, tokens_out: int) -> list[bytes]:
+        return []
+
+    def text(self, event: Event) -> str:
+        return ""  # the stored content is the Response's output (``keep``)
+
+    async def settle(self) -> None:
+        """The items closed and the finished Response stored, before the record."""
+        head = [] if self.started else self.stream.start()
+        closing = self.stream.closing()
+        final = self.stream.response(time.time())
+        self._end = head + closing + self.stream.end(final)
+        await self.keep(final)
+
+    def last(self) -> bytes:
+        return self.stream.emit(self._end)
+
+    def error(self, exc: ApiError) -> bytes:
+        return self.stream.emit(self._head() + self.stream.failed(exc.message))

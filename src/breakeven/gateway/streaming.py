@@ -5,19 +5,22 @@ The relay is one ``run`` of the dispatcher's attempt loop: nothing is sent to th
 until the first event with generated content, so a backend that fails before that is
 retried or replaced unseen; after it, a failure is ``Broken`` and the caller gets an error
 event. The end (chat: the chunk with ``finish_reason`` and the usage chunk; Messages:
-``message_delta`` and ``message_stop``) is held back until the ledger record is committed,
-so a caller who saw the end of a stream can find its record. How each endpoint's events
-are written is its wire (``stream_wire``); the relay is the same for all. Chat chunks
+``message_delta`` and ``message_stop``; Responses: the items' done events and
+``response.completed``, after the Response is stored) is held back until the ledger record
+is committed, so a caller who saw the end of a stream can find its record; if the record
+(or the store) fails, the caller gets an error status when nothing was sent yet, else the
+wire's error event. How each endpoint's events are written, or translated from the
+backend's, is its wire (``stream_wire``); the relay is the same for all. Chat chunks
 carry ``usage`` as OpenAI's do: only when the caller asked ``stream_options.include_usage``
 (``null`` but on the final usage chunk), whatever the upstream sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from breakeven.errors import ApiError, UpstreamError
@@ -29,13 +32,7 @@ from breakeven.gateway.load import Load
 from breakeven.gateway.recorder import Recorder
 from breakeven.gateway.stream_wire import ChatWire
 
-__all__ = ["relay", "replay", "sse"]
-
-_DONE = b"data: [DONE]\n\n"
-
-
-def sse(obj: Any) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+__all__ = ["relay", "replay"]
 
 
 async def _open(request: web.Request, call: Call) -> web.StreamResponse:
@@ -58,6 +55,9 @@ class _Relay:
         self.request, self.call, self.body = request, call, body
         self.dispatch, self.load, self.wire = dispatch, load, wire
         self.response: web.StreamResponse | None = None  # once the caller saw a byte
+        self.pending: list[bytes] = []  # before the first generated event
+        self.held: list[bytes] = []  # the tail, until the record is committed
+        self.text: list[str] = []
 
     async def __call__(self, b: Backend, payload: dict[str, Any],
                        mapping: dict[str, str] | None) -> list[bytes]:
@@ -85,10 +85,7 @@ class _Relay:
         call, wire = self.call, self.wire
         assert call.route is not None
         restore = wire.restorer(mapping) if mapping else None  # placeholders back to values
-        keep = call.route.store_content
-        pending: list[bytes] = []
-        held: list[bytes] = []
-        text: list[str] = []
+        self.pending, self.held, self.text = [], [], []
         wire.begin()  # this attempt's stream
         async for chunk in opened.chunks():
             for event in restore(chunk) if restore is not None else (chunk,):
@@ -97,27 +94,31 @@ class _Relay:
                     call.ttft_ms = (time.perf_counter() - call.started) * 1e3
                     if b.hosting == "self":  # batch admission reacts to it now, not at the end
                         self.load.first_token(b.name, call.ttft_ms)
-                if wire.hidden(event):
-                    continue
-                if wire.tail(event):
-                    if generated:  # the finish: telemetry reads it (a reference only)
-                        call.answer = event
-                    held.append(wire.encode(event))
-                    continue
-                if keep:
-                    text.append(wire.text(event))
-                if self.response is not None:
-                    await self.response.write(wire.encode(event))
-                    continue
-                pending.append(wire.encode(event))
-                if generated:  # the first generated event opens the caller's response
-                    call.backend = b
-                    self.response = await _open(self.request, call)
-                    await self.response.write(b"".join(pending))
-                    pending = []
-        if keep:
-            call.content = {"request": self.body, "response": "".join(text)}
-        return pending + held + wire.end(opened.tokens_in, opened.tokens_out)
+                for out in wire.events(event):  # the caller's events for the backend's one
+                    await self._send(b, out, generated)
+        if call.route.store_content:
+            call.content = {"request": self.body, "response": "".join(self.text)}
+        return self.pending + self.held + wire.end(opened.tokens_in, opened.tokens_out)
+
+    async def _send(self, b: Backend, event: dict[str, Any], generated: bool) -> None:
+        call, wire = self.call, self.wire
+        assert call.route is not None
+        if wire.tail(event):
+            if generated:  # the finish: telemetry reads it (a reference only)
+                call.answer = event
+            self.held.append(wire.encode(event))
+            return
+        if call.route.store_content:
+            self.text.append(wire.text(event))
+        if self.response is not None:
+            await self.response.write(wire.encode(event))
+            return
+        self.pending.append(wire.encode(event))
+        if generated:  # the first generated event opens the caller's response
+            call.backend = b
+            self.response = await _open(self.request, call)
+            await self.response.write(b"".join(self.pending))
+            self.pending = []
 
 
 async def relay(request: web.Request, call: Call, body: dict[str, Any], dispatch: Dispatcher,
@@ -135,35 +136,64 @@ async def relay(request: web.Request, call: Call, body: dict[str, Any], dispatch
         await exc.response.write(wire.error(error))
         response: web.StreamResponse = exc.response
         return response
-    response = run.response or await _open(request, call)
-    await recorder.record(call, 200, None)  # committed before the final chunk goes out
-    await response.write(b"".join(held) + wire.done)
+    return await _finish(request, call, wire, run.response, held, recorder)
+
+
+async def _finish(request: web.Request, call: Call, wire: ChatWire,
+                  response: web.StreamResponse | None, held: list[bytes],
+                  recorder: Recorder) -> web.StreamResponse:
+    """The end, once the wire settled (Responses: the Response stored) and the record is
+    committed; if either fails, an error status when nothing was sent, else the wire's
+    error event."""
+    try:
+        await wire.settle()
+        await recorder.record(call, 200, None)  # committed before the final chunk goes out
+    except ApiError as exc:
+        if response is None:
+            raise
+        if not call.logged:
+            with contextlib.suppress(ApiError):  # the ledger is down too: still say why
+                await recorder.record(call, exc.status, exc.message)
+        await response.write(wire.error(exc))
+        return response
+    response = response or await _open(request, call)
+    await response.write(b"".join(held) + wire.last())
     await response.write_eof()
     return response
 
 
-async def replay(request: web.Request, call: Call, body: dict[str, Any],
-                 answer: dict[str, Any], recorder: Recorder) -> web.StreamResponse:
-    """A buffered (cascade) answer sent as a stream: role, content, finish, usage."""
+def _chunks(call: Call, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A buffered answer as the chunks a stream of it would have: role, content, finish,
+    usage."""
     choice = (answer.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     base = {"id": answer.get("id", call.id), "object": "chat.completion.chunk",
             "created": answer.get("created", int(time.time())), "model": answer.get("model")}
-    usage = {"usage": None} if _wants_usage(body) else {}  # null until the last chunk
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                         "finish_reason": finish}], **usage})
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                     "finish_reason": finish}]}
 
-    response = await _open(request, call)
     delta = {"content": message.get("content") or ""}
     if message.get("tool_calls"):
         delta["tool_calls"] = [{**c, "index": i} for i, c in enumerate(message["tool_calls"])]
-    await response.write(chunk({"role": "assistant", "content": ""}) + chunk(delta))
-    await recorder.record(call, 200, None)
-    tail = chunk({}, choice.get("finish_reason") or "stop")
-    if _wants_usage(body):
-        tail += sse({**base, "choices": [], "usage": answer.get("usage")})
-    await response.write(tail + _DONE)
-    await response.write_eof()
-    return response
+    return [chunk({"role": "assistant", "content": ""}), chunk(delta),
+            chunk({}, choice.get("finish_reason") or "stop"),
+            {**base, "choices": [], "usage": answer.get("usage")}]
+
+
+async def replay(request: web.Request, call: Call, body: dict[str, Any],
+                 answer: dict[str, Any], recorder: Recorder, wire: ChatWire | None = None
+                 ) -> web.StreamResponse:
+    """A buffered (cascade) answer sent as a stream, in ``wire``: its chunks through the
+    wire, the tail after the record, as a relayed stream's."""
+    wire = wire or ChatWire(_wants_usage(body))
+    wire.begin()
+    sent: list[bytes] = []
+    held: list[bytes] = []
+    for chunk in _chunks(call, answer):
+        for event in wire.events(chunk):
+            (held if wire.tail(event) else sent).append(wire.encode(event))
+    response = await _open(request, call)
+    await response.write(b"".join(sent))
+    return await _finish(request, call, wire, response, held, recorder)
