@@ -13,7 +13,7 @@ two loads are run with it, one after the other in the same run, and printed side
 
 With ``--sim``, the agreement run instead: one ``breakeven sim`` process (Llama 3.1 8B on an
 H100, time scale 1, prefix caching off so no client warms the cache for the next), and
-``breakeven bench`` then every peer found under ``benchmarks/.peers`` (``peers.py``) sending
+``breakeven bench`` then every peer found under ``benchmarks/.peers`` (``peer_clients.py``) sending
 the same closed loops (``--sim-loads``: one stream, where TTFT is one prefill, and 16, where
 fixed lengths make cohorts whose phase decides TTFT) to it, one after the other; their
 TTFT, TPOT, ITL, end-to-end latency and throughput printed side by side.

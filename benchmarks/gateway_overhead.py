@@ -4,7 +4,7 @@ In front of one ``zero_upstream.py`` (20-chunk streams) on 127.0.0.1, side by si
 each run: straight to the upstream ("direct"), two ``breakeven gateway`` processes (PII
 scan off and on, each with its own SQLite ledger, durable against a process crash),
 Portkey's gateway (node) and LiteLLM's proxy (one worker, no database), the two peers
-installed by the benchmark into ``benchmarks/.peers/`` (``peers.py``). Per path and run:
+installed by the benchmark into ``benchmarks/.peers/`` (``peer_gateways.py``). Per path and run:
 
 1. added latency: one connection, non-streaming, ``--latency-s`` seconds (p50 and p99, the
    path's figure minus direct's);
