@@ -128,7 +128,8 @@ class ResponsesApi:
                                          "context": history}
         try:
             await self.conversations.keep(out["id"], key.name, call.data_class,
-                                          self.retention_s, content, withheld)
+                                          self.retention_s, content, withheld,
+                                          alone=self.s.metrics.in_flight <= 1)
         except Exception as exc:  # any store failure: the caller hears it, never a 500
             raise ApiError(503, f"the response store is unavailable ({type(exc).__name__}); "
                                 "the response was not stored", type_="server_error",
