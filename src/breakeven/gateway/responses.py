@@ -53,34 +53,42 @@ class ResponsesApi:
         assert key is not None
         body, raw = await read_json(request)
         turn = wire.request(body)
-        history, prior = await self._history(key, turn.previous)
+        history, prior = ([], None) if turn.previous is None else \
+            await self._history(key, turn.previous)
         chat = wire.to_chat(turn, history)
         # what is scanned: the chat body exactly as a backend gets it (the stored history
         # in it), and every field that is not sent on (metadata, user, ...)
-        seen = {**{k: v for k, v in body.items() if k not in wire.SENT}, **chat}
+        unsent = {k: v for k, v in body.items() if k not in wire.SENT}
+        seen = {**unsent, **chat} if unsent else chat
         await self._admit(call, request, seen, chat, prior, len(raw))
         route = call.route
         assert route is not None
         rid, created = f"resp_{call.id}", time.time()
-
-        async def keep(out: dict[str, Any]) -> None:
-            await self._keep(call, turn, history, out)
-            if route.store_content:
-                call.content = {"request": body, "response": out["output"]}
-
         if call.stream:
-            events = ResponsesWire(wire.shell(rid, turn, route.alias, created), keep)
-            if route.cascade is None:
-                return await streaming.relay(request, call, chat, s.dispatch, s.load,
-                                             s.recorder, events)
-            answer = await s.dispatch.answer(call, chat)  # a cascade buffers, then streams
-            return await streaming.replay(request, call, chat, answer, s.recorder, events)
+            return await self._stream(request, call, turn, history, chat, rid, created)
         answer = await s.dispatch.answer(call, chat)
         out = wire.response(rid, turn, route.alias, created, time.time(), answer)
-        await keep(out)
+        await self._keep(call, turn, history, out)
         await s.recorder.record(call, 200, None)
         return web.Response(body=orjson.dumps(out), content_type="application/json",
                             headers=call.headers())
+
+    async def _stream(self, request: web.Request, call: Call, turn: wire.Turn,
+                      history: list[dict[str, Any]], chat: dict[str, Any], rid: str,
+                      created: float) -> web.StreamResponse:
+        """The Response streamed as typed events; stored (``_keep``) before the record."""
+        s, route = self.s, call.route
+        assert route is not None
+
+        async def keep(out: dict[str, Any]) -> None:
+            await self._keep(call, turn, history, out)
+
+        events = ResponsesWire(wire.shell(rid, turn, route.alias, created), keep)
+        if route.cascade is None:
+            return await streaming.relay(request, call, chat, s.dispatch, s.load,
+                                         s.recorder, events)
+        answer = await s.dispatch.answer(call, chat)  # a cascade buffers, then streams
+        return await streaming.replay(request, call, chat, answer, s.recorder, events)
 
     async def _history(self, key: Key, previous: str | None
                        ) -> tuple[list[dict[str, Any]], str | None]:
@@ -116,10 +124,18 @@ class ResponsesApi:
 
     async def _keep(self, call: Call, turn: wire.Turn, history: list[dict[str, Any]],
                     out: dict[str, Any]) -> None:
+        """The Response stored (as OpenAI: with ``store`` false it is not, so it is not
+        found later, and nothing is written now); then the content the route keeps."""
+        if turn.store:
+            await self._store(call, turn, history, out)
+        assert call.route is not None
+        if call.route.store_content:
+            call.content = {"request": turn.body, "response": out["output"]}
+
+    async def _store(self, call: Call, turn: wire.Turn, history: list[dict[str, Any]],
+                     out: dict[str, Any]) -> None:
         key = call.key
         assert key is not None
-        if not turn.store:  # as OpenAI: not kept, so not found later (and no write now)
-            return
         withheld = None
         if not self.s.cfg.responses.storable(call.data_class):
             withheld = (f"its data class '{call.data_class}' is never stored "
@@ -128,7 +144,8 @@ class ResponsesApi:
                                          "context": history}
         try:
             await self.conversations.keep(out["id"], key.name, call.data_class,
-                                          self.retention_s, content, withheld)
+                                          self.retention_s, content, withheld,
+                                          alone=self.s.metrics.in_flight <= 1)
         except Exception as exc:  # any store failure: the caller hears it, never a 500
             raise ApiError(503, f"the response store is unavailable ({type(exc).__name__}); "
                                 "the response was not stored", type_="server_error",
