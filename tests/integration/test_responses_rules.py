@@ -144,6 +144,31 @@ def test_retention_expires_rows_and_every_read_is_per_key(store_url):
         asyncio.run(store.close())
 
 
+def test_responses_kept_together_commit_together_and_a_bad_one_fails_alone(store_url):
+    """SQLite groups the Responses kept in one loop turn into one transaction; a row that
+    cannot be written (here an id already stored) fails alone, the others are kept."""
+    store = open_store(store_url)
+    rows = Conversations(store)
+    content = {"response": {"id": "x"}, "input": [], "context": []}
+
+    async def keep_three() -> list[BaseException | None]:
+        await rows.keep("resp_dup", "app", "general", 60.0, content)
+        kept = await asyncio.gather(*(rows.keep(rid, "app", "general", 60.0, content)
+                                      for rid in ("resp_1", "resp_dup", "resp_2")),
+                                    return_exceptions=True)
+        await store.close()
+        return kept
+
+    first, dup, second = asyncio.run(keep_three())
+    assert first is None and second is None and isinstance(dup, Exception)
+    again = open_store(store_url)
+    try:
+        assert sorted(r[0] for r in again.query("SELECT id FROM responses")) == [
+            "resp_1", "resp_2", "resp_dup"]
+    finally:
+        asyncio.run(again.close())
+
+
 def test_a_cascade_buffers_then_streams_the_events(rig):
     with _client(rig) as c:
         with c.responses.stream(model="cascade", input="one two") as stream:
