@@ -256,3 +256,32 @@ def test_litellm_sees_the_gateways_502_not_an_authentication_error(stack, monkey
         finally:
             stack.flaky.mode = "ok"
     assert "maximum context length" in str(bad.value)
+
+
+def test_a_backend_sends_its_key_the_way_its_config_says(tmp_path):
+    """An Anthropic-wire backend sends ``x-api-key`` unless ``key_header: bearer`` (as
+    Bedrock's API keys are): then ``Authorization: Bearer`` and no x-api-key at all."""
+    seen: list[dict] = []
+    with upstreams.serving(upstreams.anthropic_app(headers=seen)) as claude:
+        gw = InProcessGateway(f"""
+store: sqlite:///{tmp_path}/l.db
+backends:
+  - {{name: plain, kind: anthropic, url: "{claude}", model: m, hosting: hosted,
+      price: {{input_per_mtok: 3, output_per_mtok: 15}}, api_key_env: UP_KEY}}
+  - {{name: bedrockish, kind: anthropic, url: "{claude}", model: m, hosting: hosted,
+      price: {{input_per_mtok: 3, output_per_mtok: 15}}, api_key_env: UP_KEY,
+      key_header: bearer}}
+routes:
+  - {{alias: a, backends: [plain]}}
+  - {{alias: b, backends: [bedrockish]}}
+keys: [{{name: app, sha256: {sha(KEYS['app'])}}}]
+""", tmp_path, env={"UP_KEY": "upstream-secret-1"})
+        client = openai.OpenAI(base_url=gw.url, api_key=KEYS["app"], max_retries=0)
+        try:
+            for alias in ("a", "b"):
+                client.chat.completions.create(model=alias, messages=MSG)
+        finally:
+            gw.stop()
+    plain, bearer = ({k.lower(): v for k, v in h.items()} for h in seen)
+    assert plain["x-api-key"] == "upstream-secret-1" and "authorization" not in plain
+    assert bearer["authorization"] == "Bearer upstream-secret-1" and "x-api-key" not in bearer

@@ -41,6 +41,13 @@ def test_the_emitted_backend_for_a_row_and_a_residency(catalog, row, residency, 
     Backend.model_validate(backend)  # the gateway loads it as written
 
 
+def test_a_bedrock_key_is_sent_as_a_bearer_token_and_the_others_their_kinds_way(catalog):
+    bedrock = hosted_backend(catalog.hosted_model("claude-sonnet-4-5-bedrock-eu"), ("eu",))
+    openai_eu = hosted_backend(catalog.hosted_model("gpt-5.4-eu"), ("eu",))
+    assert Backend.model_validate(bedrock).key_header == "bearer"
+    assert Backend.model_validate(openai_eu).key_header is None  # Bearer, as OpenAI's kind
+
+
 def test_the_emitted_file_tells_what_each_regional_endpoint_needs(catalog):
     config = {"backends": [hosted_backend(catalog.hosted_model("gemini-2.5-flash"), ("eu",)),
                            hosted_backend(catalog.hosted_model("gpt-4o"), ())]}

@@ -96,6 +96,7 @@ class Backend(_Spec):
     price: Price | None = None
     gpu: GpuCost | None = None
     api_key_env: str | None = None
+    key_header: Literal["bearer", "x-api-key"] | None = None  # None: the kind's own way
     max_concurrency: int = Field(default=256, ge=1)
     timeouts: Timeouts = Timeouts()
     supports_logprobs: bool = True

@@ -68,6 +68,7 @@ def hosted_backend(h: HostedModel, residency: tuple[str, ...]) -> dict[str, Any]
         "region": region, "no_train": not h.trains_on_data,
         "retention_days": 0 if h.zero_retention else _DEFAULT_RETENTION_DAYS,
         "price": _price(h), "api_key_env": ep.key_env,
+        **({"key_header": ep.key_header} if ep.key_header else {}),
     }
 
 

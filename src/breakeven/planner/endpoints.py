@@ -32,6 +32,7 @@ class Endpoint:
     model_format: str = "{model}"  # how the endpoint names the catalog's model
     models: dict[str, str] = field(default_factory=dict)  # exact ids, where they differ
     note: str = ""  # what the user must know before it works
+    key_header: str | None = None  # how the key is sent, where not the kind's own way
 
     def model(self, name: str) -> str:
         return self.models.get(name) or self.model_format.format(model=name)
@@ -82,10 +83,9 @@ REGIONAL: dict[tuple[str, str], Endpoint] = {
         "AWS_BEARER_TOKEN_BEDROCK", _BEDROCK, date(2026, 12, 1),
         models={"claude-sonnet-4-5": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
                 "claude-haiku-4-5": "eu.anthropic.claude-haiku-4-5-20251001-v1:0"},
-        note="AWS documents Bedrock API keys as bearer tokens; the gateway's anthropic "
-             "kind sends the key as x-api-key, as Anthropic's API takes it: check that "
-             "your Bedrock endpoint accepts it, and that the model id is one your account "
-             "can invoke ('aws bedrock list-inference-profiles')"),
+        key_header="bearer",  # a Bedrock API key is a bearer token (the page above)
+        note="a Bedrock API key (sent as a bearer token); check that the model id is one "
+             "your account can invoke ('aws bedrock list-inference-profiles')"),
 }
 
 # the other providers' base URLs were written with the first emitted gateway (2026-12-01)

@@ -25,7 +25,9 @@ _VERSION = "2023-06-01"
 def _headers(b: Backend) -> dict[str, str]:
     key = api_key(b)
     headers = {"anthropic-version": _VERSION, "content-type": "application/json"}
-    if key:
+    if key and b.key_header == "bearer":  # e.g. Bedrock's API keys, bearer tokens
+        headers["Authorization"] = f"Bearer {key}"
+    elif key:
         headers["x-api-key"] = key
     return headers
 

@@ -52,7 +52,9 @@ TRANSLATED = {"messages": Translated(messages_wire.to_chat, messages_wire.from_c
 def _headers(b: Backend) -> dict[str, str]:
     key = api_key(b)
     headers = {"Content-Type": "application/json"}
-    if key:
+    if key and b.key_header == "x-api-key":
+        headers["x-api-key"] = key
+    elif key:
         headers["Authorization"] = f"Bearer {key}"
     return headers
 
