@@ -271,7 +271,7 @@ def test_the_wires_bytes():
     assert not wire.generated({"type": "content_block_start",
                                "content_block": {"type": "text", "text": ""}})
     chat = ChatWire(include_usage=False)
-    assert chat.hidden({"choices": [], "usage": {}}) and chat.done == b"data: [DONE]\n\n"
+    assert chat.events({"choices": [], "usage": {}}) == [] and chat.done == b"data: [DONE]\n\n"
 
 
 def test_a_placeholder_split_over_events_is_restored_before_the_block_stops():

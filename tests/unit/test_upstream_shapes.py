@@ -43,3 +43,23 @@ def test_well_formed_choices_pass():
         {"index": 0, "message": {"role": "assistant", "content": "ok"}}]}, "alias")
     assert answer["model"] == "alias"
     assert api.decoder(B, "alias").feed({"choices": [{"delta": {"content": "x"}}]})
+
+
+_KEY = "sk-live-SECRET123456789"
+
+
+@pytest.mark.parametrize(("endpoint", "event"), [
+    ("chat/completions", {"error": {"message": f"bad key {_KEY}"}}),
+    ("chat/completions", {"error": f"bad key {_KEY}"}),
+    ("responses", {"error": {"message": f"bad key {_KEY}"}}),
+    ("responses", {"type": "error", "message": f"bad key {_KEY}"}),
+    ("responses", {"type": "response.failed", "response": {"error": {
+        "message": f"bad key {_KEY}"}}}),
+])
+def test_an_error_inside_a_stream_never_carries_the_backends_key(monkeypatch, endpoint, event):
+    monkeypatch.setenv("UP_KEY", _KEY)
+    b = B.model_copy(update={"api_key_env": "UP_KEY", "serves_responses": True})
+    decoder = OpenAIUpstream().decoder(b, "alias", endpoint)
+    with pytest.raises(UpstreamError) as raised:
+        decoder.feed(dict(event))
+    assert "SECRET" not in str(raised.value)

@@ -50,9 +50,22 @@ class ChatWire:
         return b"data: " + orjson.dumps(event) + b"\n\n"
 
     def events(self, event: Event) -> list[Event]:
-        """What the caller gets for one of the backend's events: itself, unless hidden (a
-        wire that translates makes several, or none)."""
-        return [] if self.hidden(event) else [event]
+        """What the caller gets for one of the backend's events (a wire that translates
+        makes several, or none). Chat follows OpenAI's rule for ``usage`` in a stream: no
+        key at all unless the caller asked ``stream_options.include_usage``; then ``null``
+        on every chunk but the last before [DONE], whose ``choices`` is empty (the gateway
+        always asks upstreams for usage: the ledger needs it)."""
+        if not event.get("choices"):  # the usage chunk: sent only when asked for
+            self.usage_sent = self.usage_sent or self.include_usage
+            return [event] if self.include_usage else []
+        if not self.base:  # the same on every chunk of a stream
+            self.base = {k: event[k] for k in ("id", "object", "created", "model")
+                         if k in event}
+        if self.include_usage:
+            event["usage"] = None
+        else:
+            event.pop("usage", None)
+        return [event]
 
     async def settle(self) -> None:
         """Before the record is committed: what the end depends on (nothing here)."""
@@ -78,24 +91,6 @@ class ChatWire:
         """Held back until the record is committed: the usage chunk and the finish."""
         choices = event.get("choices") or []
         return not choices or bool(choices[0].get("finish_reason"))
-
-    def hidden(self, event: Event) -> bool:
-        """Never sent: the usage chunk the caller did not ask for. OpenAI's rule for
-        ``usage`` in a stream: no key at all unless the caller asked
-        ``stream_options.include_usage``; then ``null`` on every chunk but the last before
-        [DONE], whose ``choices`` is empty (the gateway always asks upstreams for usage:
-        the ledger needs it). The chunk is put in that shape here."""
-        if not event.get("choices"):
-            self.usage_sent = self.usage_sent or self.include_usage
-            return not self.include_usage
-        if not self.base:  # the same on every chunk of a stream
-            self.base = {k: event[k] for k in ("id", "object", "created", "model")
-                         if k in event}
-        if self.include_usage:
-            event["usage"] = None
-        else:
-            event.pop("usage", None)
-        return False
 
     def end(self, tokens_in: int, tokens_out: int) -> list[bytes]:
         """What closes the stream after the upstream's last event: the usage chunk the
@@ -143,8 +138,8 @@ class MessagesWire(ChatWire):
     def tail(self, event: Event) -> bool:
         return event.get("type") in ("message_delta", "message_stop")
 
-    def hidden(self, event: Event) -> bool:
-        return False
+    def events(self, event: Event) -> list[Event]:
+        return [event]
 
     def end(self, tokens_in: int, tokens_out: int) -> list[bytes]:
         return []
@@ -211,7 +206,7 @@ class ResponsesWire(ChatWire):
 
     async def settle(self) -> None:
         """The items closed and the finished Response stored, before the record."""
-        head = [] if self.started else self.stream.start()
+        head = self._head()
         closing = self.stream.closing()
         final = self.stream.response(time.time())
         self._end = head + closing + self.stream.end(final)

@@ -68,30 +68,49 @@ def _choices_ok(choices: Any) -> bool:
         for c in choices)
 
 
+def _raise_error(b: Backend, event: dict[str, Any]) -> None:
+    """An error an engine sent inside a 200 stream (vLLM's and SGLang's shape)."""
+    if "error" in event and not event.get("choices"):
+        err = event["error"]
+        message = err.get("message") if isinstance(err, dict) else err
+        raise UpstreamError("http", f"{b.name} stream error: {redact(b, str(message))}", 502)
+
+
 class _Chunks(Decoder):
     def __init__(self, b: Backend, alias: str) -> None:
         self.name = b.name
         self.backend = b
         self.alias = alias
-        self.native: responses_native.EventChunks | None = None
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        if "error" in event and not event.get("choices"):  # an error inside a 200 stream
-            err = event["error"]
-            message = err.get("message") if isinstance(err, dict) else err
-            raise UpstreamError("http", f"{self.name} stream error: "
-                                        f"{redact(self.backend, str(message))}", 502)
+        _raise_error(self.backend, event)
         if not _choices_ok(event.get("choices", [])):
             raise UpstreamError("protocol", f"{self.name} sent a chunk whose 'choices' is not "
                                             "a list of objects")
-        if isinstance(event.get("type"), str) and self.backend.serves_responses:
-            if self.native is None:  # a /responses stream: its events, as chunks
-                self.native = responses_native.EventChunks(self.alias, self.name)
-            chunks = self.native.feed(event)
-            self.done = self.native.done
-            return chunks
         event["model"] = self.alias
         return [event]
+
+
+class _Native(Decoder):
+    """A backend's own ``/responses`` stream: its typed events, as chat chunks."""
+
+    def __init__(self, b: Backend, alias: str) -> None:
+        self.backend = b
+        self.events = responses_native.EventChunks(alias, b.name)
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        _raise_error(self.backend, event)
+        try:
+            chunks = self.events.feed(event)
+        except UpstreamError as exc:  # what the backend said, never its key
+            raise UpstreamError(exc.kind, redact(self.backend, str(exc)), exc.status) from None
+        self.done = self.events.done
+        return chunks
+
+
+def _native(b: Backend, endpoint: str) -> bool:
+    """The Responses API asked of a backend that has it: sent to its ``/responses``."""
+    return endpoint == "responses" and b.serves_responses
 
 
 class _Translating(Decoder):
@@ -115,7 +134,7 @@ class OpenAIUpstream(Upstream):
         url = b.url.rstrip("/")
         if endpoint == "messages/count_tokens":
             return f"{url.removesuffix('/v1')}/tokenize"
-        if endpoint == "responses" and b.serves_responses:
+        if _native(b, endpoint):
             return f"{url}/responses"
         chat = endpoint in TRANSLATED or endpoint == "responses"
         return f"{url}/{'chat/completions' if chat else endpoint}"
@@ -125,7 +144,7 @@ class OpenAIUpstream(Upstream):
 
     def request_body(self, b: Backend, endpoint: str, body: dict[str, Any],
                      streaming: bool) -> dict[str, Any]:
-        if endpoint == "responses" and b.serves_responses:
+        if _native(b, endpoint):
             return responses_native.request(body, b.model, streaming)
         if endpoint == "messages/count_tokens":
             return messages_wire.count_body(body, b.model)
@@ -141,7 +160,7 @@ class OpenAIUpstream(Upstream):
 
     def answer(self, b: Backend, endpoint: str, data: dict[str, Any],
                alias: str) -> dict[str, Any]:
-        if endpoint == "responses" and b.serves_responses:
+        if _native(b, endpoint):
             return responses_native.answer(data, alias, b.name)
         if endpoint == "messages/count_tokens":
             count = data.get("count")
@@ -159,6 +178,8 @@ class OpenAIUpstream(Upstream):
 
     def decoder(self, b: Backend, alias: str, endpoint: str = "chat/completions"
                 ) -> Decoder:
+        if _native(b, endpoint):
+            return _Native(b, alias)
         translated = TRANSLATED.get(endpoint)
         if translated is None:
             return _Chunks(b, alias)
