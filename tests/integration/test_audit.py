@@ -20,13 +20,6 @@ def _row(i: int) -> dict:
             "usd": 0.001 * i, "decision": {"rules": ["class general"]}}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
-
-
 def _execute(url: str, *statements: str) -> None:
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))

@@ -25,11 +25,9 @@ def _row(i: int) -> dict[str, Any]:
             "decision": {"rules": ["class general"]}}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
+@pytest.fixture
+def url(store_url):
+    return store_url
 
 
 @pytest.fixture(scope="module")

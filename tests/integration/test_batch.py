@@ -20,13 +20,6 @@ from tests.support.ledgers import ledger
 from tests.support.servers import InProcessGateway, InProcessSim
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.mark.slow
 def test_submit_poll_download(store_url, tmp_path, run_cli):
     stack = Stack(tmp_path, store_url)

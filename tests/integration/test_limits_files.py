@@ -89,13 +89,6 @@ def test_the_file_limit_and_the_key_quota_refuse_and_keep_nothing(tmp_path):
             client.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
-
-
 def test_expired_files_are_found_and_deleted(store_url):
     import asyncio
 

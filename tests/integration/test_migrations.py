@@ -113,11 +113,9 @@ VARIANTS = {
 NOW = 1_795_000_000.0  # 2026-11-18
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
+@pytest.fixture
+def url(store_url):
+    return store_url
 
 
 class Raw:

@@ -115,13 +115,6 @@ def test_through_an_anthropic_backend(rig):
     assert streamed.usage.input_tokens > 0 and streamed.usage.output_tokens > 0
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.db"
-    return request.getfixturevalue("pg_url")
-
-
 def test_retention_expires_rows_and_every_read_is_per_key(store_url):
     store = open_store(store_url)
     try:
