@@ -51,8 +51,12 @@ GENERATION = {"a10g": "ampere", "a100-40gb": "ampere", "a100-80gb": "ampere", "l
 # catalog's GPU row gains fp4_tflops in the catalog refresh, until then it is set here.
 B200_FP4_TFLOPS = 9000.0
 GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
+# The per-sequence step overhead (microseconds per running sequence per step) is one
+# global figure for every engine, fitted on this grid together with the factors.
+SEQ_GRID = (0.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Factors = dict[tuple[str, str], tuple[float, float]]
+K = tuple[float, ...]  # (MBU x, MFU x) or (MBU x, MFU x, per-sequence us)
 
 
 def _gpu(cat: Catalog, gpu_id: str) -> GPU:
@@ -62,9 +66,11 @@ def _gpu(cat: Catalog, gpu_id: str) -> GPU:
     return gpu
 
 
-def _engine(cat: Catalog, row: dict[str, Any], k: tuple[float, float]) -> Engine:
+def _engine(cat: Catalog, row: dict[str, Any], k: K) -> Engine:
     e = cat.engine(row["engine"])
     update: dict[str, Any] = {"mbu": min(0.95, e.mbu * k[0]), "mfu": min(0.95, e.mfu * k[1])}
+    if len(k) > 2:
+        update["sequence_overhead_us"] = k[2]
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
     return e.model_copy(update=update)
@@ -92,7 +98,7 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def _sizing(cat: Catalog, row: dict[str, Any], k: tuple[float, float]) -> Any:
+def _sizing(cat: Catalog, row: dict[str, Any], k: K) -> Any:
     gpu = _gpu(cat, row["gpu"])
     conc = None if row["concurrency"] == "max" else int(row["concurrency"])
     dep = Deployment(cat.model(row["model"]), gpu, _engine(cat, row, k), row["quant"],
@@ -111,12 +117,13 @@ def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
     inp, out = row["input_len"], row["output_len"]
     if not simulate_it:
         return 1e3 * (prefill_s(dep, inp, b) + (out - 1) * decode_step_s(dep, b, inp + out / 2))
-    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
+    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
+                           sequence_len=inp + out)
     run = simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp) for _ in range(b)])
     return float(run["duration_s"]) * 1e3
 
 
-def predict(cat: Catalog, row: dict[str, Any], k: tuple[float, float], *,
+def predict(cat: Catalog, row: dict[str, Any], k: K, *,
             simulate: bool, jitter: float | None = None) -> float | str:
     """The predicted figure, or the refusal's reason."""
     gpu = _gpu(cat, row["gpu"])
@@ -161,7 +168,8 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     the whole run (one wave when they all fit in the batch)."""
     if row["concurrency"] == "max" and row.get("requests"):
         dep, inp, out = s.deployment, row["input_len"], row["output_len"]
-        config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
+        config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
+                           sequence_len=inp + out)
         n = int(row["requests"])
         return simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp)
                                  for _ in range(n)])
@@ -180,13 +188,15 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
 
     specs = [RequestSpec(o, prompt="x", input_tokens=i)
              for i, o in zip(lengths(inp), lengths(out), strict=True)]
-    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
+    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
+                           sequence_len=inp + out)
     return simulate(config, specs, concurrency=c, seed=1)
 
 
-def _loss(cat: Catalog, rows: list[dict[str, Any]], k: tuple[float, float]) -> float:
-    """Median absolute log error over TPOT and throughput rows. TTFT is left out: the
-    analytic path has no cohorts, so TTFT is only ever predicted, never fitted."""
+def _errors(cat: Catalog, rows: list[dict[str, Any]], k: K) -> list[float]:
+    """Absolute log errors of the TPOT and throughput rows on the analytic path. TTFT is
+    left out: the analytic path has no cohorts, so TTFT is only ever predicted, never
+    fitted."""
     errs = []
     for r in rows:
         if r["metric"] == "ttft_ms":
@@ -197,16 +207,32 @@ def _loss(cat: Catalog, rows: list[dict[str, Any]], k: tuple[float, float]) -> f
                  else float(getattr(s.point, r["metric"])))
             if p > 0:
                 errs.append(abs(math.log(p / r["value"])))
+    return errs
+
+
+def _loss(cat: Catalog, rows: list[dict[str, Any]], k: K) -> float:
+    errs = _errors(cat, rows, k)
     return statistics.median(errs) if errs else math.inf
 
 
-def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Factors:
-    """Per (engine, generation): the MBU and MFU multipliers minimising the median error."""
+def fit(cat: Catalog, rows: list[dict[str, Any]]) -> tuple[float, Factors]:
+    """The global per-sequence overhead and, given it, per (engine, generation) the MBU and
+    MFU multipliers minimising the median error; the overhead is the one whose factors
+    give the lowest median error over all ``rows``."""
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by[group(r)].append(r)
-    return {g: min(itertools.product(GRID, GRID), key=lambda k: _loss(cat, rs, k))
-            for g, rs in by.items()}
+    best: tuple[float, float, Factors] | None = None
+    for seq in SEQ_GRID:
+        factors = {g: min(itertools.product(GRID, GRID),
+                          key=lambda k, rs=rs: _loss(cat, rs, (*k, seq)))
+                   for g, rs in by.items()}
+        errs = [e for g, rs in by.items() for e in _errors(cat, rs, (*factors[g], seq))]
+        loss = statistics.median(errs) if errs else math.inf
+        if best is None or loss < best[0]:
+            best = (loss, seq, factors)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _summary(signed: list[float]) -> str:
@@ -244,19 +270,23 @@ def main() -> None:
     sources = sorted({r["source_id"] for r in live})
     print(f"{len(rows)} rows, {len(skip)} unclear (recorded, not scored), "
           f"{len(sources)} sources; simulated: {not args.quick}, jitter {args.jitter}")
-    fitted = fit(cat, live)
+    seq, fitted = fit(cat, live)
     folds = {s: fit(cat, [r for r in live if r["source_id"] != s]) for s in sources}
     results: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
     refused: list[tuple[dict[str, Any], str]] = []
     for r in live:
-        for name, k in (("catalog", (1.0, 1.0)), ("fitted", fitted.get(group(r), (1.0, 1.0))),
-                        ("cv", folds[r["source_id"]].get(group(r), (1.0, 1.0)))):
+        fold_seq, fold = folds[r["source_id"]]
+        for name, k in (("catalog", (1.0, 1.0)),
+                        ("fitted", (*fitted.get(group(r), (1.0, 1.0)), seq)),
+                        ("cv", (*fold.get(group(r), (1.0, 1.0)), fold_seq))):
             p = predict(cat, r, k, simulate=not args.quick, jitter=args.jitter)
             if isinstance(p, str):
                 if name == "catalog":
                     refused.append((r, p))
                 continue
             results[name].append((r, p / r["value"] - 1))
+    print(f"\nper-sequence step overhead fitted on all rows: {seq:g} us; by fold:",
+          {src: f for src, (f, _) in folds.items()})
     print("\nfactors fitted on all rows (MBU x, MFU x):",
           {f"{e}/{g}": k for (e, g), k in sorted(fitted.items())})
     for name in ("catalog", "fitted", "cv"):

@@ -182,6 +182,9 @@ class Engine(_Row):
     mbu: float = Field(gt=0, le=1)
     mfu: float = Field(gt=0, le=1)
     step_overhead_ms: float = Field(ge=0)
+    sequence_overhead_us: float = Field(
+        default=0.0, ge=0, description="time per running sequence per step that the GPU does "
+        "not hide (scheduling, sampling, detokenisation, per-request bookkeeping)")
     gpu_memory_utilization: float = Field(gt=0, le=1)
     default_max_seqs: int = Field(gt=0)
     max_max_seqs: int = Field(gt=0)

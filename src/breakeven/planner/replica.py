@@ -6,8 +6,11 @@ and pipeline-parallel ranks), a runtime overhead and the activation peak of one
 batched-token budget come off it; the rest is paged KV cache. KV bytes per token are
 ``2 * layers * kv_heads * head_dim * bytes`` (GQA; KV heads are replicated when TP exceeds
 them) or ``layers * (kv_lora_rank + rope_dim) * bytes`` for MLA, whose latent is replicated
-on every TP rank. Quantisation formats and the layouts engines accept live in
-``breakeven.planner.formats``.
+on every TP rank. Layers that attend only locally (a sliding window: gpt-oss, Gemma 3;
+Llama 4's chunked attention) keep and read at most their window of a sequence, as vLLM's
+hybrid KV-cache manager and TensorRT-LLM's per-layer attention windows allocate them:
+``cached_tokens`` turns a sequence's length into the whole-model token slots it holds.
+Quantisation formats and the layouts engines accept live in ``breakeven.planner.formats``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "Memory",
     "Rates",
     "bytes_per_weight",
+    "cached_tokens",
     "kv_bytes_per_token",
     "layout_refusal",
     "layouts",
@@ -77,6 +81,9 @@ class Rates:
     replicated_bytes: float = 0.0  # dense bytes every GPU reads whole (DP attention's)
     allreduces: int = 2  # all-reduces per layer (TP: attention and MLP; EP: attention only)
     a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
+    per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
+    window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
+    local_share: float = 0.0  # layers that attend only within the window / layers
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,19 @@ class Deployment:
             replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
                               if self.layout == "dp-ep" else 0.0),
             allreduces={"tp": 2, "ep": 1, "dp-ep": 0}[self.layout],
-            a2a_bytes_per_token=a2a)
+            a2a_bytes_per_token=a2a, per_sequence_s=e.sequence_overhead_us / 1e6,
+            window=float(m.sliding_window or 0),
+            local_share=(m.sliding_window_layers or 0) / m.layers)
+
+
+def cached_tokens(model: OpenModel, tokens: float) -> float:
+    """Whole-model token slots a sequence of ``tokens`` holds in the KV cache (and reads per
+    step): every token in the global-attention layers, at most the window in the local
+    ones. ``tokens`` itself for models without local attention."""
+    if not model.sliding_window or not model.sliding_window_layers:
+        return tokens
+    local = model.sliding_window_layers / model.layers
+    return tokens - local * max(0.0, tokens - model.sliding_window)
 
 
 def kv_bytes_per_token(model: OpenModel, kv_dtype: str = "bf16", tp: int = 1) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment
+from breakeven.planner.replica import Deployment, cached_tokens
 from breakeven.planner.step import decode_step_s, prefill_s
 
 __all__ = [
@@ -102,7 +102,7 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
         return _point(c, t, 0.0, input_len, output_len)
     n = output_len - 1
     context = input_len + output_len / 2
-    kv_seqs = dep.mem.kv_tokens / (input_len + output_len)
+    kv_seqs = dep.mem.kv_tokens / cached_tokens(dep.model, input_len + output_len)
     cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
     budget = dep.batched_tokens
     x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0

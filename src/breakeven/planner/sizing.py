@@ -28,6 +28,7 @@ from breakeven.planner.replica import (
     Layout,
     Memory,
     bytes_per_weight,
+    cached_tokens,
     kv_bytes_per_token,
     layouts,
     memory,
@@ -146,10 +147,11 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
             f"{dep.gpu.name} offers {mem.usable_gib_per_gpu:,.1f} GiB at "
             f"{dep.memory_utilization:.0%} memory utilisation"
         )
-    if mem.kv_tokens < need:
+    holds = math.ceil(cached_tokens(m, need))
+    if mem.kv_tokens < holds:
         return (
             f"after {mem.weights_gib_per_gpu:,.1f} GiB of weights per GPU only "
-            f"{mem.kv_tokens:,} tokens of KV cache remain; one request needs {need:,}"
+            f"{mem.kv_tokens:,} tokens of KV cache remain; one request needs {holds:,}"
         )
     return None
 
@@ -178,7 +180,7 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
         return Sizing(dep, input_len, output_len, model_len, mem, False, reason, 0, 0, None,
                       slo, 0, None)
     per_request = input_len + output_len if dep.model.kind == "chat" else input_len
-    kv_limit = mem.kv_tokens // per_request
+    kv_limit = int(mem.kv_tokens // cached_tokens(dep.model, per_request))
     max_conc = max(1, min(dep.seqs, kv_limit))
     conc = max_conc if concurrency is None else concurrency
     overloaded = None

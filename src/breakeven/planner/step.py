@@ -5,7 +5,9 @@ weights or by their FLOPs, whichever is slower; attention, bound by reading the 
 sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
 (2 * kv_lora_rank + rope_dim)`` FLOPs per cached token, which makes it compute-bound at
 large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
-engine's fixed per-step overhead. The embedding table is a look-up, not streamed; an MoE
+engine's per-step overhead, fixed plus a share per running sequence (host time that
+grows with the batch: scheduling, sampling, bookkeeping). Local-attention layers read at
+most their window of each sequence. The embedding table is a look-up, not streamed; an MoE
 reads only the experts its tokens touch, through grouped GEMMs that reach
 ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
 as stages are in flight at once, so a step is one micro-batch's pass through every stage:
@@ -65,13 +67,16 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     flops_s = r.active_flops_per_token * tokens / r.gemm_flops
     gemm = read_s if read_s > flops_s else flops_s
     pctx = prefill_tokens / 2 if prefill_context is None else prefill_context
+    if r.local_share:  # local layers attend to their window only (replica.cached_tokens)
+        context -= r.local_share * max(0.0, context - r.window)
+        pctx -= r.local_share * max(0.0, pctx - r.window)
     per = r.attention_flops_per_token
     kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
     attend = per * batch * context / r.attention_flops
     attention = ((kv_read if kv_read > attend else attend)
                  + per * prefill_tokens * pctx / r.attention_flops)
     fabric = allreduce_s(dep, tokens) if tp > 1 else 0.0
-    return gemm + attention + fabric + r.fixed_s
+    return gemm + attention + fabric + r.fixed_s + r.per_sequence_s * batch
 
 
 def prefill_s(dep: Deployment, tokens: int, sequences: int = 1) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment, memory
+from breakeven.planner.replica import Deployment, cached_tokens, memory
 from breakeven.planner.step import decode_step_s
 
 __all__ = ["BLOCK", "EngineConfig", "engine_config"]
@@ -38,8 +38,15 @@ class EngineConfig:
 
 def engine_config(dep: Deployment, max_model_len: int | None = None,
                   max_num_seqs: int | None = None, policy: str = "fcfs",
-                  prefix_caching: bool = True) -> EngineConfig:
-    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
+                  prefix_caching: bool = True,
+                  sequence_len: int | None = None) -> EngineConfig:
+    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget.
+
+    The scheduler counts a block per 16 tokens of a sequence; local-attention layers keep
+    only their window, so when the requests' length is known (``sequence_len``, prompt plus
+    output) the blocks are counted in tokens of sequences that long, as the sizing model
+    counts them (``replica.cached_tokens``). Without it every layer is taken to hold every
+    token (no credit for windows: a cache that holds at least what is stated)."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
     model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
@@ -51,9 +58,16 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     return EngineConfig(
         max_num_seqs=seqs,
         max_num_batched_tokens=max(dep.batched_tokens, 1),
-        num_blocks=mem.kv_tokens // BLOCK,
+        num_blocks=_blocks(dep, mem.kv_tokens, sequence_len),
         max_model_len=model_len,
         step_time=step_time,
         policy=policy,
         prefix_caching=prefix_caching,
     )
+
+
+def _blocks(dep: Deployment, kv_tokens: int, sequence_len: int | None) -> int:
+    if not sequence_len:
+        return kv_tokens // BLOCK
+    held = cached_tokens(dep.model, sequence_len)
+    return int(kv_tokens * sequence_len / held) // BLOCK if held else kv_tokens // BLOCK

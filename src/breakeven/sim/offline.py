@@ -107,7 +107,8 @@ def closed_loop(dep: Deployment, input_len: int, output_len: int, concurrency: i
     rng = random.Random(seed)
     n = concurrency * turns
     model_len = max_model_len(dep.model, input_len, output_len)
-    config = engine_config(dep, max_model_len=model_len)
+    config = engine_config(dep, max_model_len=model_len,
+                           sequence_len=input_len + output_len)
     specs = [RequestSpec(out, prompt="x", input_tokens=inp)
              for inp, out in zip(_lengths(n, input_len, spread, rng),
                                  _lengths(n, output_len, spread, rng), strict=True)]
@@ -124,7 +125,8 @@ def open_loop(dep: Deployment, input_len: int, output_len: int, rate: float, *,
     figures (the ramp from an empty engine)."""
     rng = random.Random(seed)
     model_len = max_model_len(dep.model, input_len, output_len)
-    config = engine_config(dep, max_model_len=model_len)
+    config = engine_config(dep, max_model_len=model_len,
+                           sequence_len=input_len + output_len)
     specs = [RequestSpec(out, prompt="x", input_tokens=inp)
              for inp, out in zip(_lengths(requests, input_len, spread, rng),
                                  _lengths(requests, output_len, spread, rng), strict=True)]
