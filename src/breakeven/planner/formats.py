@@ -51,7 +51,14 @@ def weight_bytes(model: OpenModel, quant: Quant) -> float:
 
 
 def compute_tflops(gpu: GPU, quant: Quant) -> float:
-    """Dense tensor TFLOPs the GEMMs of ``quant`` weights run at on ``gpu``."""
+    """Dense tensor TFLOPs the GEMMs of ``quant`` weights run at on ``gpu``. MXFP4 (gpt-oss)
+    runs W4A8 on NVIDIA Blackwell (MXFP8 activations against MXFP4 experts: the FP8 rate)
+    and weight-only on Hopper (BF16 activations), per TensorRT-LLM's gpt-oss deployment
+    guide's MoE backend matrix (nvidia.github.io/TensorRT-LLM, deployment-guide for
+    GPT-OSS, 1.2-1.4) and vLLM's FlashInfer MXFP4 x MXFP8 kernels; on AMD parts with FP4
+    tensor cores it is taken at the FP4 rate (not checked against a source)."""
+    if quant == "mxfp4" and gpu.fp4_tflops and gpu.vendor == "nvidia":
+        return gpu.fp8_tflops or gpu.fp4_tflops
     if quant in ("fp4", "mxfp4") and gpu.fp4_tflops:
         return gpu.fp4_tflops
     if quant == "fp8" and gpu.fp8_tflops:
