@@ -65,6 +65,7 @@ def test_size_json_states_provenance_and_engine_settings(capsys):
     assert data["provenance"]["memory"] == "roofline"
     assert data["engine_settings"]["max_num_seqs"] == 256
     assert data["engine_settings"]["kv_cache_dtype"] == "fp8"  # vLLM's FP8 runs
+    assert data["engine_settings"]["sequence_overhead_us"] == 20.0
     assert data["simulation"]["length_spread"] == 0.2
     assert data["simulation"]["roofline"]["concurrency"] == 32
 

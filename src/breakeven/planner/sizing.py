@@ -118,6 +118,8 @@ class Sizing:
             "gpu_memory_utilization": dep.memory_utilization,
             "memory_fraction_of": "free" if dep.engine.kv_fraction_of_free else "total",
             "allreduce_busbw_gbs": dep.link.busbw_gbs if dep.link else None,
+            "step_overhead_ms": dep.engine.step_overhead_ms,
+            "sequence_overhead_us": dep.engine.sequence_overhead_us,
         }
 
 

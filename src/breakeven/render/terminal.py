@@ -126,6 +126,10 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
     table.add_row("KV bytes per token", f"{mem.kv_bytes_per_token:,.0f}")
     table.add_row("KV cache per GPU", f"{mem.kv_cache_gib_per_gpu:,.1f} GiB = "
                   f"{mem.kv_tokens:,} tokens")
+    m = dep.model
+    if m.sliding_window and m.sliding_window_layers:
+        table.add_row("local attention", f"{m.sliding_window_layers} of {m.layers} layers keep "
+                      f"only a {m.sliding_window:,}-token window")
     table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
     if dep.layout != "tp":
         table.add_row("MoE layout", _LAYOUTS[dep.layout].format(g=dep.tp))
@@ -134,7 +138,9 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
     table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
                   f"max_num_seqs {st['max_num_seqs']}, max_batched_tokens "
                   f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
-                  f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}")
+                  f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
+                  f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
+                  f"per sequence")
     if s.point is not None:
         p = s.point
         where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"
