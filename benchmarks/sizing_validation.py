@@ -154,34 +154,38 @@ CLIENTS: dict[str, tuple[int, bool, float]] = {
 TOOL = {"nim-1.8.0": "genai-perf"}
 
 
-def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
-    """The closed loop ``row``'s benchmark client ran, simulated (``jitter`` overrides the
-    tool's length spread when given). An offline row that says how many requests the run
-    sent is simulated as trtllm-bench runs it: all of them queued at once, throughput over
-    the whole run (one wave when they all fit in the batch)."""
-    if row["concurrency"] == "max" and row.get("requests"):
-        dep, inp, out = s.deployment, row["input_len"], row["output_len"]
-        config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
-        n = int(row["requests"])
-        return simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp)
-                                 for _ in range(n)])
-    turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
-    if jitter is not None:
-        spread = jitter
-    if not start_up:
-        return closed_loop(s.deployment, row["input_len"], row["output_len"], s.concurrency,
-                           turns=turns, spread=spread, seed=1)
-    dep, c, inp, out = s.deployment, s.concurrency, row["input_len"], row["output_len"]
+def _specs(row: dict[str, Any], n: int, spread: float) -> list[RequestSpec]:
+    """``n`` requests at ``row``'s lengths, fixed or uniform in [(1 - spread) L, L]."""
     rng = random.Random(1)
 
     def lengths(length: int) -> list[int]:
         low = max(1, math.floor(length * (1 - spread)))
-        return [rng.randint(low, length) if spread > 0 else length for _ in range(c * turns)]
+        return [rng.randint(low, length) if spread > 0 else length for _ in range(n)]
 
-    specs = [RequestSpec(o, prompt="x", input_tokens=i)
-             for i, o in zip(lengths(inp), lengths(out), strict=True)]
+    return [RequestSpec(o, prompt="x", input_tokens=i) for i, o in
+            zip(lengths(row["input_len"]), lengths(row["output_len"]), strict=True)]
+
+
+def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
+    """The closed loop ``row``'s benchmark client ran, simulated. Lengths: the row's own
+    ``length_spread`` where the source drew them around the nominal length (a fact of the
+    run), else the tool's spread (``jitter`` replaces that one when given). An offline row
+    that says how many requests the run sent is simulated as trtllm-bench runs it: all of
+    them queued at once, throughput over the whole run (one wave when they all fit)."""
+    published = row.get("length_spread")
+    dep, inp, out = s.deployment, row["input_len"], row["output_len"]
     config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
-    return simulate(config, specs, concurrency=c, seed=1)
+    if row["concurrency"] == "max" and row.get("requests"):
+        return simulate(config, _specs(row, int(row["requests"]), float(published or 0.0)))
+    turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
+    if jitter is not None:
+        spread = jitter
+    if published is not None:
+        spread = float(published)
+    if not start_up:
+        return closed_loop(dep, inp, out, s.concurrency, turns=turns, spread=spread, seed=1)
+    specs = _specs(row, s.concurrency * turns, spread)
+    return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 
 def _loss(cat: Catalog, rows: list[dict[str, Any]], k: tuple[float, float]) -> float:
