@@ -147,11 +147,21 @@ _THROUGHPUT = {"output_tok_s": "output_throughput", "total_tok_s": "total_token_
 # (NIM's sweeps) starts all C callers at once with fixed lengths and reports every request
 # it timed, start-up cohort included; a real server's noise desynchronises the callers
 # within a turn, which a 2% spread stands for (exact lengths keep perfect cohorts forever).
+# `vllm bench serve` / `sglang.bench_serving` with --max-concurrency C (and InferenceX's copy
+# of vLLM's benchmark_serving.py) queue every prompt at once behind a C-slot semaphore and
+# time every request, start-up cohort included; the prompt count is 5 x C (the SGLang
+# cookbook) or 10 x C (InferenceX); lengths come from the rows (their length_spread).
 CLIENTS: dict[str, tuple[int, bool, float]] = {
     "steady": (3, False, 0.0),
     "genai-perf": (3, True, 0.02),
+    "bench-serve-5x": (5, True, 0.0),
+    "bench-serve-10x": (10, True, 0.0),
 }
-TOOL = {"nim-1.8.0": "genai-perf"}
+TOOL = {"nim-1.8.0": "genai-perf",
+        **{f"sglang-cookbook-{s}": "bench-serve-5x" for s in (
+            "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
+            "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x")},
+        "inferencex-issue-870-dsr1-h200-sglang": "bench-serve-10x"}
 
 
 def _specs(row: dict[str, Any], n: int, spread: float) -> list[RequestSpec]:
