@@ -149,19 +149,20 @@ _THROUGHPUT = {"output_tok_s": "output_throughput", "total_tok_s": "total_token_
 # within a turn, which a 2% spread stands for (exact lengths keep perfect cohorts forever).
 # `vllm bench serve` / `sglang.bench_serving` with --max-concurrency C (and InferenceX's copy
 # of vLLM's benchmark_serving.py) queue every prompt at once behind a C-slot semaphore and
-# time every request, start-up cohort included; the prompt count is 5 x C (the SGLang
-# cookbook) or 10 x C (InferenceX); lengths come from the rows (their length_spread).
+# time every request, start-up cohort included; a row's `requests` (the run's prompt count)
+# sets how many it sent, 5 x C where a row does not say; lengths come from the rows.
 CLIENTS: dict[str, tuple[int, bool, float]] = {
     "steady": (3, False, 0.0),
     "genai-perf": (3, True, 0.02),
-    "bench-serve-5x": (5, True, 0.0),
-    "bench-serve-10x": (10, True, 0.0),
+    "bench-serve": (5, True, 0.0),
 }
 TOOL = {"nim-1.8.0": "genai-perf",
-        **{f"sglang-cookbook-{s}": "bench-serve-5x" for s in (
+        **{f"sglang-cookbook-{s}": "bench-serve" for s in (
             "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
             "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x")},
-        "inferencex-issue-870-dsr1-h200-sglang": "bench-serve-10x"}
+        **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
+                         "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x"),
+                        "bench-serve")}
 
 
 def _specs(row: dict[str, Any], n: int, spread: float) -> list[RequestSpec]:
@@ -181,7 +182,8 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     ``length_spread`` where the source drew them around the nominal length (a fact of the
     run), else the tool's spread (``jitter`` replaces that one when given). An offline row
     that says how many requests the run sent is simulated as trtllm-bench runs it: all of
-    them queued at once, throughput over the whole run (one wave when they all fit)."""
+    them queued at once, throughput over the whole run (one wave when they all fit); a
+    closed-loop row that says it sends that many through its C callers."""
     published = row.get("length_spread")
     dep, inp, out = s.deployment, row["input_len"], row["output_len"]
     config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out))
@@ -194,7 +196,7 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
         spread = float(published)
     if not start_up:
         return closed_loop(dep, inp, out, s.concurrency, turns=turns, spread=spread, seed=1)
-    specs = _specs(row, s.concurrency * turns, spread)
+    specs = _specs(row, int(row.get("requests") or s.concurrency * turns), spread)
     return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 
