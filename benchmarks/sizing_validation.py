@@ -86,7 +86,8 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
     tput = {(r["source_id"], r["model"], r["gpu"], r["gpus"], r["input_len"], r["output_len"],
              r["concurrency"]): r["value"] for r in rows if r["metric"] == "output_tok_s"}
     for i, r in enumerate(rows):
-        if r["metric"] != "ttft_ms" or not isinstance(r["concurrency"], int):
+        if (r["metric"] != "ttft_ms" or not isinstance(r["concurrency"], int)
+                or r.get("requests")):  # a published prompt count is simulated as sent
             continue
         key = (r["source_id"], r["model"], r["gpu"], r["gpus"], r["input_len"], r["output_len"])
         levels = sorted(c for (*k, c) in tput if tuple(k) == key and isinstance(c, int))
@@ -106,7 +107,11 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K) -> Any:
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
                      layout=row.get("layout", "tp"))
-    return evaluate(dep, row["input_len"], row["output_len"], conc)
+    # lengths drawn in [(1 - X) L, L] average (1 - X / 2) L: the analytic path (the fits)
+    # takes the mean request; the simulation draws them
+    mean = 1 - float(row.get("length_spread") or 0.0) / 2
+    return evaluate(dep, max(1, round(row["input_len"] * mean)),
+                    max(1, round(row["output_len"] * mean)), conc)
 
 
 def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
@@ -154,43 +159,58 @@ _THROUGHPUT = {"output_tok_s": "output_throughput", "total_tok_s": "total_token_
 # (NIM's sweeps) starts all C callers at once with fixed lengths and reports every request
 # it timed, start-up cohort included; a real server's noise desynchronises the callers
 # within a turn, which a 2% spread stands for (exact lengths keep perfect cohorts forever).
+# `vllm bench serve` / `sglang.bench_serving` with --max-concurrency C (and InferenceX's copy
+# of vLLM's benchmark_serving.py) queue every prompt at once behind a C-slot semaphore and
+# time every request, start-up cohort included; a row's `requests` (the run's prompt count)
+# sets how many it sent, 5 x C where a row does not say; lengths come from the rows.
 CLIENTS: dict[str, tuple[int, bool, float]] = {
     "steady": (3, False, 0.0),
     "genai-perf": (3, True, 0.02),
+    "bench-serve": (5, True, 0.0),
 }
-TOOL = {"nim-1.8.0": "genai-perf"}
+TOOL = {"nim-1.8.0": "genai-perf",
+        **{f"sglang-cookbook-{s}": "bench-serve" for s in (
+            "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
+            "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x")},
+        **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
+                         "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x"),
+                        "bench-serve")}
 
 
-def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
-    """The closed loop ``row``'s benchmark client ran, simulated (``jitter`` overrides the
-    tool's length spread when given). An offline row that says how many requests the run
-    sent is simulated as trtllm-bench runs it: all of them queued at once, throughput over
-    the whole run (one wave when they all fit in the batch)."""
-    if row["concurrency"] == "max" and row.get("requests"):
-        dep, inp, out = s.deployment, row["input_len"], row["output_len"]
-        config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
-                           sequence_len=inp + out)
-        n = int(row["requests"])
-        return simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp)
-                                 for _ in range(n)])
-    turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
-    if jitter is not None:
-        spread = jitter
-    if not start_up:
-        return closed_loop(s.deployment, row["input_len"], row["output_len"], s.concurrency,
-                           turns=turns, spread=spread, seed=1)
-    dep, c, inp, out = s.deployment, s.concurrency, row["input_len"], row["output_len"]
+def _specs(row: dict[str, Any], n: int, spread: float) -> list[RequestSpec]:
+    """``n`` requests at ``row``'s lengths, fixed or uniform in [(1 - spread) L, L]."""
     rng = random.Random(1)
 
     def lengths(length: int) -> list[int]:
         low = max(1, math.floor(length * (1 - spread)))
-        return [rng.randint(low, length) if spread > 0 else length for _ in range(c * turns)]
+        return [rng.randint(low, length) if spread > 0 else length for _ in range(n)]
 
-    specs = [RequestSpec(o, prompt="x", input_tokens=i)
-             for i, o in zip(lengths(inp), lengths(out), strict=True)]
+    return [RequestSpec(o, prompt="x", input_tokens=i) for i, o in
+            zip(lengths(row["input_len"]), lengths(row["output_len"]), strict=True)]
+
+
+def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
+    """The closed loop ``row``'s benchmark client ran, simulated. Lengths: the row's own
+    ``length_spread`` where the source drew them around the nominal length (a fact of the
+    run), else the tool's spread (``jitter`` replaces that one when given). An offline row
+    that says how many requests the run sent is simulated as trtllm-bench runs it: all of
+    them queued at once, throughput over the whole run (one wave when they all fit); a
+    closed-loop row that says it sends that many through its C callers."""
+    published = row.get("length_spread")
+    dep, inp, out = s.deployment, row["input_len"], row["output_len"]
     config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
                            sequence_len=inp + out)
-    return simulate(config, specs, concurrency=c, seed=1)
+    if row["concurrency"] == "max" and row.get("requests"):
+        return simulate(config, _specs(row, int(row["requests"]), float(published or 0.0)))
+    turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
+    if jitter is not None:
+        spread = jitter
+    if published is not None:
+        spread = float(published)
+    if not start_up:
+        return closed_loop(dep, inp, out, s.concurrency, turns=turns, spread=spread, seed=1)
+    specs = _specs(row, int(row.get("requests") or s.concurrency * turns), spread)
+    return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 
 def _errors(cat: Catalog, rows: list[dict[str, Any]], k: K) -> list[float]:
