@@ -32,7 +32,7 @@ import yaml
 
 from breakeven.bench.workload import RequestSpec
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import GPU, Engine
+from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
 from breakeven.planner.sizing import Deployment, evaluate, max_model_len, size
@@ -42,42 +42,33 @@ from breakeven.sim.offline import closed_loop, simulate
 
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
-GENERATION = {"a10g": "ampere", "a100-40gb": "ampere", "a100-80gb": "ampere", "l4": "ada",
-              "l40s": "ada", "h100-sxm": "hopper", "h100-pcie": "hopper", "h200": "hopper",
-              "h20": "hopper", "b200": "blackwell", "b300": "blackwell",
-              "rtx-pro-6000": "blackwell", "mi300x": "cdna3", "mi325x": "cdna3",
-              "mi355x": "cdna4"}
-# NVIDIA HGX/DGX B200 datasheet: 9 PFLOPS dense FP4 per GPU (18 with sparsity); the
-# catalog's GPU row gains fp4_tflops in the catalog refresh, until then it is set here.
-B200_FP4_TFLOPS = 9000.0
 GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
 # The per-sequence step overhead (microseconds per running sequence per step) is one
-# global figure for every engine, fitted on this grid together with the factors.
+# global figure for every engine; the layer floor (microseconds) is per (engine, GPU
+# generation), like the MBU and MFU multipliers. Both are fitted on these grids.
 SEQ_GRID = (0.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
-Factors = dict[tuple[str, str], tuple[float, float]]
-K = tuple[float, ...]  # (MBU x, MFU x) or (MBU x, MFU x, per-sequence us)
-
-
-def _gpu(cat: Catalog, gpu_id: str) -> GPU:
-    gpu = cat.gpu(gpu_id)
-    if gpu.id == "b200" and not gpu.fp4_tflops:
-        gpu = gpu.model_copy(update={"fp4_tflops": B200_FP4_TFLOPS})
-    return gpu
+Group = tuple[str, str]
+Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
+# the figures a row is predicted with: () the catalog as shipped, else (MBU x, MFU x,
+# per-sequence us, layer floor us) applied to the engine's own literature values
+K = tuple[float, ...]
 
 
 def _engine(cat: Catalog, row: dict[str, Any], k: K) -> Engine:
     e = cat.engine(row["engine"])
-    update: dict[str, Any] = {"mbu": min(0.95, e.mbu * k[0]), "mfu": min(0.95, e.mfu * k[1])}
-    if len(k) > 2:
-        update["sequence_overhead_us"] = k[2]
+    update: dict[str, Any] = {}
+    if k:
+        update = {"mbu": min(0.95, e.mbu * k[0]), "mfu": min(0.95, e.mfu * k[1]),
+                  "sequence_overhead_us": k[2], "layer_floor_us": k[3], "by_generation": {}}
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
     return e.model_copy(update=update)
 
 
-def group(row: dict[str, Any]) -> tuple[str, str]:
-    return row["engine"], GENERATION.get(row["gpu"], "other")
+def group(cat: Catalog, row: dict[str, Any]) -> Group:
+    return row["engine"], cat.gpu(row["gpu"]).generation or "other"
 
 
 def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -100,7 +91,7 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def _sizing(cat: Catalog, row: dict[str, Any], k: K) -> Any:
-    gpu = _gpu(cat, row["gpu"])
+    gpu = cat.gpu(row["gpu"])
     conc = None if row["concurrency"] == "max" else int(row["concurrency"])
     dep = Deployment(cat.model(row["model"]), gpu, _engine(cat, row, k), row["quant"],
                      row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
@@ -131,7 +122,7 @@ def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
 def predict(cat: Catalog, row: dict[str, Any], k: K, *,
             simulate: bool, jitter: float | None = None) -> float | str:
     """The predicted figure, or the refusal's reason."""
-    gpu = _gpu(cat, row["gpu"])
+    gpu = cat.gpu(row["gpu"])
     try:
         size(cat.model(row["model"]), gpu, cat.engine(row["engine"]), quant=row["quant"],
              gpus=row["gpus"], input_len=row["input_len"], output_len=row["output_len"],
@@ -213,46 +204,103 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 
-def _errors(cat: Catalog, rows: list[dict[str, Any]], k: K) -> list[float]:
-    """Absolute log errors of the TPOT and throughput rows on the analytic path. TTFT is
-    left out: the analytic path has no cohorts, so TTFT is only ever predicted, never
-    fitted."""
-    errs = []
-    for r in rows:
-        if r["metric"] == "ttft_ms":
-            continue
+_MEMO: dict[tuple[int, K], float | None] = {}
+
+
+def _error(cat: Catalog, r: dict[str, Any], k: K) -> float | None:
+    """One row's absolute log error on the analytic path (None: it does not fit), computed
+    once per row and factors: every fold asks for the same ones."""
+    key = (id(r), k)
+    if key not in _MEMO:
         s = _sizing(cat, r, k)
+        err = None
         if s.fits and s.point is not None:
             p = (_static_batch(s, r, False) if r["metric"] == "batch_latency_ms"
                  else float(getattr(s.point, r["metric"])))
             if p > 0:
-                errs.append(abs(math.log(p / r["value"])))
-    return errs
+                err = abs(math.log(p / r["value"]))
+        _MEMO[key] = err
+    return _MEMO[key]
+
+
+def _errors(cat: Catalog, rows: list[dict[str, Any]], k: K) -> list[float]:
+    """Absolute log errors of the TPOT and throughput rows on the analytic path. TTFT is
+    left out: the analytic path has no cohorts, so TTFT is only ever predicted, never
+    fitted."""
+    errs = (_error(cat, r, k) for r in rows if r["metric"] != "ttft_ms")
+    return [e for e in errs if e is not None]
 
 
 def _loss(cat: Catalog, rows: list[dict[str, Any]], k: K) -> float:
-    errs = _errors(cat, rows, k)
-    return statistics.median(errs) if errs else math.inf
+    """The mean over metrics of each metric's median error: TPOT rows weigh as much as the
+    far more numerous throughput rows (a floor that only low batches see would otherwise
+    be picked by rows it does not touch)."""
+    medians = []
+    for metric in METRICS:
+        errs = _errors(cat, [r for r in rows if r["metric"] == metric], k)
+        if errs:
+            medians.append(statistics.median(errs))
+    return statistics.fmean(medians) if medians else math.inf
+
+
+def _fit_group(cat: Catalog, rows: list[dict[str, Any]],
+               seq: float) -> tuple[float, float, float]:
+    """(MBU x, MFU x, floor) for one group given the per-sequence overhead, by coordinate
+    descent: the multipliers without a floor, the floor given them, the multipliers again."""
+    def loss(m: float, f: float, floor: float) -> float:
+        return _loss(cat, rows, (m, f, seq, floor))
+
+    m, f = min(itertools.product(GRID, GRID), key=lambda k: loss(*k, 0.0))
+    if not any(_low_batch(r) for r in rows):
+        return m, f, 0.0  # nothing here runs a batch small enough to show a floor
+    floor = min(FLOOR_GRID, key=lambda fl: loss(m, f, fl))
+    m, f = min(itertools.product(GRID, GRID), key=lambda k: loss(*k, floor))
+    return m, f, floor
+
+
+def _low_batch(row: dict[str, Any]) -> bool:
+    """A row whose batch is small enough for the layer floor to show (it is fitted only on
+    groups that have some)."""
+    return isinstance(row["concurrency"], int) and row["concurrency"] <= 16
 
 
 def fit(cat: Catalog, rows: list[dict[str, Any]]) -> tuple[float, Factors]:
     """The global per-sequence overhead and, given it, per (engine, generation) the MBU and
-    MFU multipliers minimising the median error; the overhead is the one whose factors
-    give the lowest median error over all ``rows``."""
-    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    MFU multipliers and the layer floor minimising the median error; the overhead is the
+    one whose groups give the lowest median error over all ``rows``."""
+    by: dict[Group, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        by[group(r)].append(r)
+        by[group(cat, r)].append(r)
     best: tuple[float, float, Factors] | None = None
     for seq in SEQ_GRID:
-        factors = {g: min(itertools.product(GRID, GRID),
-                          key=lambda k, rs=rs: _loss(cat, rs, (*k, seq)))
-                   for g, rs in by.items()}
-        errs = [e for g, rs in by.items() for e in _errors(cat, rs, (*factors[g], seq))]
-        loss = statistics.median(errs) if errs else math.inf
+        factors: Factors = {g: _fit_group(cat, rs, seq) for g, rs in by.items()}
+        loss = statistics.fmean(_loss(cat, rs, (*factors[g][:2], seq, factors[g][2]))
+                                for g, rs in by.items())
         if best is None or loss < best[0]:
             best = (loss, seq, factors)
     assert best is not None
     return best[1], best[2]
+
+
+def _k(fitted: tuple[float, Factors], g: Group) -> K:
+    """The figures a fit gives group ``g``; a group the fit never saw keeps the engine's
+    literature values (no floor) with the fit's per-sequence overhead."""
+    seq, factors = fitted
+    m, f, floor = factors.get(g, (1.0, 1.0, 0.0))
+    return m, f, seq, floor
+
+
+def _catalog_yaml(cat: Catalog, fitted: tuple[float, Factors]) -> str:
+    """The fit as engines.yaml's by_generation entries."""
+    lines = []
+    for engine in sorted({e for e, _ in fitted[1]}):
+        e = cat.engine(engine)
+        lines.append(f"  {engine}: sequence_overhead_us {fitted[0]:g}; by_generation:")
+        for (name, gen), (m, f, floor) in sorted(fitted[1].items()):
+            if name == engine:
+                lines.append(f"    {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, "
+                             f"mfu: {min(0.95, e.mfu * f):.2f}, layer_floor_us: {floor:g}}}")
+    return "\n".join(lines)
 
 
 def _summary(signed: list[float]) -> str:
@@ -290,25 +338,25 @@ def main() -> None:
     sources = sorted({r["source_id"] for r in live})
     print(f"{len(rows)} rows, {len(skip)} unclear (recorded, not scored), "
           f"{len(sources)} sources; simulated: {not args.quick}, jitter {args.jitter}")
-    seq, fitted = fit(cat, live)
+    fitted = fit(cat, live)
     folds = {s: fit(cat, [r for r in live if r["source_id"] != s]) for s in sources}
     results: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
     refused: list[tuple[dict[str, Any], str]] = []
     for r in live:
-        fold_seq, fold = folds[r["source_id"]]
-        for name, k in (("catalog", (1.0, 1.0)),
-                        ("fitted", (*fitted.get(group(r), (1.0, 1.0)), seq)),
-                        ("cv", (*fold.get(group(r), (1.0, 1.0)), fold_seq))):
+        g = group(cat, r)
+        for name, k in (("catalog", ()), ("fitted", _k(fitted, g)),
+                        ("cv", _k(folds[r["source_id"]], g))):
             p = predict(cat, r, k, simulate=not args.quick, jitter=args.jitter)
             if isinstance(p, str):
                 if name == "catalog":
                     refused.append((r, p))
                 continue
             results[name].append((r, p / r["value"] - 1))
-    print(f"\nper-sequence step overhead fitted on all rows: {seq:g} us; by fold:",
+    print(f"\nper-sequence step overhead fitted on all rows: {fitted[0]:g} us; by fold:",
           {src: f for src, (f, _) in folds.items()})
-    print("\nfactors fitted on all rows (MBU x, MFU x):",
-          {f"{e}/{g}": k for (e, g), k in sorted(fitted.items())})
+    print("\nfitted on all rows (MBU x, MFU x, layer floor us):",
+          {f"{e}/{g}": k for (e, g), k in sorted(fitted[1].items())})
+    print("\nas engines.yaml figures:\n" + _catalog_yaml(cat, fitted))
     for name in ("catalog", "fitted", "cv"):
         _table(f"### {name}: median / p90 absolute error (median signed error, rows)",
                results[name], lambda r: "all")

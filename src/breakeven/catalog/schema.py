@@ -65,6 +65,9 @@ class GPU(_Row):
     interconnect: str
     interconnect_gbs: float = Field(gt=0)
     gpus_per_node: int = Field(default=8, ge=1)
+    generation: str | None = Field(
+        default=None, description="architecture generation (ampere, ada, hopper, blackwell, "
+        "cdna3, cdna4): engines' efficiency figures are tuned per generation")
 
 
 class GPUOffer(_Row):
@@ -174,6 +177,15 @@ class HostedModel(_Row):
         return self.retired is not None and self.retired <= today
 
 
+class EngineTuning(BaseModel):
+    """An engine's efficiency on one GPU generation, where it differs from its defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mbu: float | None = Field(default=None, gt=0, le=1)
+    mfu: float | None = Field(default=None, gt=0, le=1)
+    layer_floor_us: float | None = Field(default=None, ge=0)
+
+
 class Engine(_Row):
     id: str
     name: str
@@ -185,6 +197,13 @@ class Engine(_Row):
     sequence_overhead_us: float = Field(
         default=0.0, ge=0, description="time per running sequence per step that the GPU does "
         "not hide (scheduling, sampling, detokenisation, per-request bookkeeping)")
+    layer_floor_us: float = Field(
+        default=0.0, ge=0, description="the least time one layer's kernels take in a step "
+        "however little they compute (launches, small all-reduces): a step's GPU work is at "
+        "least layers x this")
+    by_generation: dict[str, EngineTuning] = Field(
+        default_factory=dict, description="mbu, mfu and layer_floor_us per GPU generation "
+        "where they differ from the row's own")
     gpu_memory_utilization: float = Field(gt=0, le=1)
     default_max_seqs: int = Field(gt=0)
     max_max_seqs: int = Field(gt=0)
@@ -210,6 +229,14 @@ class Engine(_Row):
         default=(), description="MoE layouts besides tensor parallelism: ep (experts split "
         "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"
         "parallel: each GPU its own batch and KV cache; experts split across them)")
+
+    def tuned_for(self, generation: str | None) -> Engine:
+        """This engine with its figures for ``generation`` (itself when it has none)."""
+        tuning = self.by_generation.get(generation or "")
+        if tuning is None:
+            return self
+        update = {k: v for k, v in tuning.model_dump().items() if v is not None}
+        return self.model_copy(update={**update, "by_generation": {}})
 
 
 class Interconnect(_Row):

@@ -82,6 +82,7 @@ class Rates:
     allreduces: int = 2  # all-reduces per layer (TP: attention and MLP; EP: attention only)
     a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
+    floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
     window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
     local_share: float = 0.0  # layers that attend only within the window / layers
 
@@ -115,6 +116,8 @@ class Deployment:
     layout: Layout = "tp"
 
     def __post_init__(self) -> None:
+        # the engine's efficiency figures for this GPU's generation, where it has them
+        object.__setattr__(self, "engine", self.engine.tuned_for(self.gpu.generation))
         if self.kv_dtype == "auto":
             object.__setattr__(self, "kv_dtype", kv_default(self.engine, self.quant))
 
@@ -204,6 +207,7 @@ class Deployment:
                               if self.layout == "dp-ep" else 0.0),
             allreduces={"tp": 2, "ep": 1, "dp-ep": 0}[self.layout],
             a2a_bytes_per_token=a2a, per_sequence_s=e.sequence_overhead_us / 1e6,
+            floor_s=e.layer_floor_us * m.layers / 1e6,
             window=float(m.sliding_window or 0),
             local_share=(m.sliding_window_layers or 0) / m.layers)
 

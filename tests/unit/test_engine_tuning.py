@@ -1,0 +1,65 @@
+"""An engine's efficiency per GPU generation (engines.yaml ``by_generation``) and the layer
+floor: a deployment takes the figures of its GPU's generation, a step's GPU work never
+takes less than layers x the floor, and a floor only shows at small batches."""
+
+from __future__ import annotations
+
+import pytest
+
+from breakeven.catalog.schema import EngineTuning
+from breakeven.planner.replica import Deployment
+from breakeven.planner.sizing import operating_point
+from breakeven.planner.step import decode_step_s
+
+
+def test_every_gpu_names_its_generation(catalog):
+    assert all(g.generation for g in catalog.gpus)
+    assert catalog.gpu("h200").generation == "hopper"
+    assert catalog.gpu("mi300x").generation == "cdna3"
+
+
+def test_a_deployment_takes_its_generations_figures(catalog):
+    engine = catalog.engine("vllm").model_copy(update={"by_generation": {
+        "hopper": EngineTuning(mbu=0.5, layer_floor_us=40.0)}})
+    model = catalog.model("llama-3.1-8b")
+    on_hopper = Deployment(model, catalog.gpu("h100-sxm"), engine, "bf16")
+    on_ampere = Deployment(model, catalog.gpu("a100-80gb"), engine, "bf16")
+    assert (on_hopper.engine.mbu, on_hopper.engine.layer_floor_us) == (0.5, 40.0)
+    assert on_hopper.engine.mfu == engine.mfu  # what the entry leaves out stays the row's
+    assert on_ampere.engine.mbu == engine.mbu and on_ampere.engine.layer_floor_us == 0.0
+    assert on_hopper.rates.bandwidth == pytest.approx(on_hopper.gpu.bandwidth_gbs * 1e9 * 0.5)
+
+
+def test_the_catalogs_tuned_figures_reach_the_step(catalog):
+    engine = catalog.engine("sglang")
+    tuning = engine.by_generation["cdna3"]
+    dep = Deployment(catalog.model("llama-3.1-70b"), catalog.gpu("mi300x"), engine, "fp8", 8,
+                     link=catalog.interconnect_for(catalog.gpu("mi300x")))
+    assert dep.engine.mbu == tuning.mbu and dep.engine.layer_floor_us == tuning.layer_floor_us
+
+
+def _pair(catalog, floor_us):
+    gpu = catalog.gpu("h100-sxm")
+    base = catalog.engine("vllm").model_copy(update={"by_generation": {}})
+    model = catalog.model("llama-3.1-70b")
+    return [Deployment(model, gpu, base.model_copy(update={"layer_floor_us": f}), "fp8", 2,
+                       link=catalog.interconnect_for(gpu)) for f in (0.0, floor_us)]
+
+
+def test_a_steps_gpu_work_is_at_least_layers_times_the_floor(catalog):
+    plain, floored = _pair(catalog, 400.0)
+    layers = plain.model.layers
+    fixed = plain.rates.fixed_s + plain.rates.per_sequence_s * 1
+    assert decode_step_s(plain, 1, 100) - fixed < layers * 400e-6
+    assert decode_step_s(floored, 1, 100) == pytest.approx(layers * 400e-6 + fixed)
+    # a big batch does more work than the floor: the floor no longer shows
+    assert decode_step_s(floored, 256, 4000) == decode_step_s(plain, 256, 4000)
+
+
+def test_the_floor_slows_a_lone_request_more_than_a_full_batch(catalog):
+    plain, floored = _pair(catalog, 400.0)
+    alone = operating_point(floored, 1000, 500, 1).tpot_ms / operating_point(
+        plain, 1000, 500, 1).tpot_ms
+    busy = operating_point(floored, 1000, 500, 128).tpot_ms / operating_point(
+        plain, 1000, 500, 128).tpot_ms
+    assert alone > 1.2 and 1.0 <= busy < 1 + (alone - 1) / 3
