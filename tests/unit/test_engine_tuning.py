@@ -63,3 +63,12 @@ def test_the_floor_slows_a_lone_request_more_than_a_full_batch(catalog):
     busy = operating_point(floored, 1000, 500, 128).tpot_ms / operating_point(
         plain, 1000, 500, 128).tpot_ms
     assert alone > 1.2 and 1.0 <= busy < 1 + (alone - 1) / 3
+
+
+def test_tuned_figures_are_made_once_and_a_copy_gets_its_own(catalog):
+    engine = catalog.engine("vllm")
+    first = engine.tuned_for("cdna3")
+    assert engine.tuned_for("cdna3") is first and engine.tuned_for("hopper") is engine
+    edited = engine.model_copy(update={"step_overhead_ms": 9.0})
+    assert edited.tuned_for("cdna3").step_overhead_ms == 9.0  # not the original's memo
+    assert engine.tuned_for("cdna3").step_overhead_ms == engine.step_overhead_ms

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
     "GPU",
@@ -230,13 +230,22 @@ class Engine(_Row):
         "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"
         "parallel: each GPU its own batch and KV cache; experts split across them)")
 
+    _tuned: dict[str, tuple[int, Engine]] = PrivateAttr(default_factory=dict)
+
     def tuned_for(self, generation: str | None) -> Engine:
-        """This engine with its figures for ``generation`` (itself when it has none)."""
+        """This engine with its figures for ``generation`` (itself when it has none), made
+        once per generation: the planner builds thousands of deployments. (A copy of the row
+        shares the memo with its original, so entries say whose they are.)"""
         tuning = self.by_generation.get(generation or "")
         if tuning is None:
             return self
+        mine = self._tuned.get(generation or "")
+        if mine is not None and mine[0] == id(self):
+            return mine[1]
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
-        return self.model_copy(update={**update, "by_generation": {}})
+        tuned = self.model_copy(update={**update, "by_generation": {}})
+        self._tuned[generation or ""] = (id(self), tuned)
+        return tuned
 
 
 class Interconnect(_Row):
