@@ -72,3 +72,15 @@ def test_tuned_figures_are_made_once_and_a_copy_gets_its_own(catalog):
     edited = engine.model_copy(update={"step_overhead_ms": 9.0})
     assert edited.tuned_for("cdna3").step_overhead_ms == 9.0  # not the original's memo
     assert engine.tuned_for("cdna3").step_overhead_ms == engine.step_overhead_ms
+
+
+def test_a_misspelt_generation_is_an_error_naming_the_field(tmp_path):
+    from breakeven.errors import CatalogError
+    from breakeven.loaders import default_catalog_dir, load_catalog
+
+    text = (default_catalog_dir() / "engines.yaml").read_text()
+    assert "      hopper: {" in text
+    (tmp_path / "engines.yaml").write_text(text.replace("      hopper: {", "      hoper: {", 1))
+    with pytest.raises(CatalogError) as err:
+        load_catalog(tmp_path)
+    assert "by_generation.hoper" in str(err.value) and "engines.yaml" in str(err.value)

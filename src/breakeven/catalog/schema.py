@@ -47,6 +47,10 @@ TASKS: tuple[Task, ...] = (
 PRICE_TABLES = ("offers", "hosted")  # the tables whose figures go stale (prices move)
 
 
+# GPU architecture generations (a closed list, so a misspelt one is an error, not ignored)
+Generation = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "rubin",
+                     "cdna2", "cdna3", "cdna4"]
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str = Field(min_length=3, description="where the figures came from, exactly")
@@ -65,9 +69,9 @@ class GPU(_Row):
     interconnect: str
     interconnect_gbs: float = Field(gt=0)
     gpus_per_node: int = Field(default=8, ge=1)
-    generation: str | None = Field(
-        default=None, description="architecture generation (ampere, ada, hopper, blackwell, "
-        "cdna3, cdna4): engines' efficiency figures are tuned per generation")
+    generation: Generation | None = Field(
+        default=None, description="architecture generation: engines' efficiency figures are "
+        "tuned per generation (Engine.by_generation)")
 
 
 class GPUOffer(_Row):
@@ -201,7 +205,7 @@ class Engine(_Row):
         default=0.0, ge=0, description="the least time one layer's kernels take in a step "
         "however little they compute (launches, small all-reduces): a step's GPU work is at "
         "least layers x this")
-    by_generation: dict[str, EngineTuning] = Field(
+    by_generation: dict[Generation, EngineTuning] = Field(
         default_factory=dict, description="mbu, mfu and layer_floor_us per GPU generation "
         "where they differ from the row's own")
     gpu_memory_utilization: float = Field(gt=0, le=1)
@@ -232,19 +236,19 @@ class Engine(_Row):
 
     _tuned: dict[str, tuple[int, Engine]] = PrivateAttr(default_factory=dict)
 
-    def tuned_for(self, generation: str | None) -> Engine:
+    def tuned_for(self, generation: Generation | None) -> Engine:
         """This engine with its figures for ``generation`` (itself when it has none), made
         once per generation: the planner builds thousands of deployments. (A copy of the row
         shares the memo with its original, so entries say whose they are.)"""
-        tuning = self.by_generation.get(generation or "")
-        if tuning is None:
+        tuning = self.by_generation.get(generation) if generation else None
+        if tuning is None or generation is None:
             return self
-        mine = self._tuned.get(generation or "")
+        mine = self._tuned.get(generation)
         if mine is not None and mine[0] == id(self):
             return mine[1]
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
         tuned = self.model_copy(update={**update, "by_generation": {}})
-        self._tuned[generation or ""] = (id(self), tuned)
+        self._tuned[generation] = (id(self), tuned)
         return tuned
 
 
