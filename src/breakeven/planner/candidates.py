@@ -9,14 +9,23 @@ segment's SLO. Every rejection is appended to ``out`` with its reason.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
 from breakeven.planner.economics import hosted_monthly_usd
-from breakeven.planner.sizing import Deployment, Sizing, SloTarget, evaluate, layouts
+from breakeven.planner.formats import accepted_layouts
+from breakeven.planner.sizing import (
+    Deployment,
+    Layout,
+    Sizing,
+    SloTarget,
+    evaluate,
+    layouts,
+    operating_point,
+)
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
 
@@ -78,6 +87,7 @@ class SelfConfig:
     pp: int
     capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
     sizings: dict[str, Sizing]
+    layout: Layout = "tp"  # a MoE model's: the one of the engine's that serves cheapest
 
 
 def self_configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
@@ -113,38 +123,103 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
                  segs: list[SegmentSpec], w: Workload, cat: Catalog,
                  out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[SelfConfig]:
     gpu = cat.gpu(offer.gpu)
+    link = cat.interconnect_for(gpu)
     found: list[SelfConfig] = []
     last_reason = ""
     for tp, pp in layouts(m, gpu, w.candidates.max_gpus, engine):
-        dep = Deployment(m, gpu, engine, quant, tp, pp, link=cat.interconnect_for(gpu))
+        dep = Deployment(m, gpu, engine, quant, tp, pp, link=link)
         cal = next((c for c in cals if c.matches(dep)), None)
-        sizings, capacity = {}, {}
-        sized: dict[tuple[int, int, SloTarget], Sizing] = {}
-        for seg in segs:
-            key = (seg.demand.input_tokens, seg.demand.output_tokens, seg.slo)
-            if key not in sized:  # segments of the same shape share one sizing
-                sized[key] = evaluate(dep, key[0], key[1], None, seg.slo)
-            s = sized[key]
-            if not s.fits:
-                last_reason = s.reason or "does not fit"
-                break
-            if cal is not None:
-                s = calibrate(s, cal)
-                if s.slo_point is None:
-                    last_reason = f"misses the SLO for {seg.name}: {s.calibration}"
+        best, reason = _sized(dep, segs, cal)
+        last_reason = reason or last_reason
+        chosen: Layout = "tp"
+        if best is not None and cal is None and pp == 1 and _bound(best):
+            for layout in accepted_layouts(m, engine, tp)[1:]:
+                alt = replace(dep, layout=layout)
+                if _cannot_beat(alt, best, segs):
                     continue
-            if s.slo_concurrency == 0 or s.slo_point is None:
-                one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
-                assert one.point is not None
-                last_reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
-                               f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
-                continue
-            sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
-        if not sizings:
+                other, _ = _sized(alt, segs, None)
+                if other is not None and _cheaper(other, best, segs):
+                    best, chosen = other, layout
+        if best is None:
             continue
-        found.append(SelfConfig(m, offer, engine, quant, tp, pp, capacity, sizings))
+        found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen))
         if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
             break
     if not found:
         out.append((f"self-hosted {m.id} {quant} on {gpu.id} ({engine.id})", last_reason))
     return found
+
+
+_Sized = tuple[dict[str, Sizing], dict[str, float]]  # per segment: sizing, requests/s
+
+
+def _sized(dep: Deployment, segs: list[SegmentSpec],
+           cal: Calibration | None) -> tuple[_Sized | None, str]:
+    """What ``dep`` serves of ``segs`` within their SLOs (None: none), and the last reason
+    a segment was not served."""
+    sizings, capacity = {}, {}
+    sized: dict[tuple[int, int, SloTarget], Sizing] = {}
+    reason = ""
+    for seg in segs:
+        key = (seg.demand.input_tokens, seg.demand.output_tokens, seg.slo)
+        if key not in sized:  # segments of the same shape share one sizing
+            sized[key] = evaluate(dep, key[0], key[1], None, seg.slo)
+        s = sized[key]
+        if not s.fits:
+            reason = s.reason or "does not fit"
+            break
+        if cal is not None:
+            s = calibrate(s, cal)
+            if s.slo_point is None:
+                reason = f"misses the SLO for {seg.name}: {s.calibration}"
+                continue
+        if s.slo_concurrency == 0 or s.slo_point is None:
+            one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
+            assert one.point is not None
+            reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
+                      f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
+            continue
+        sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
+    return ((sizings, capacity) if sizings else None), reason
+
+
+def _bound(sized: _Sized) -> bool:
+    """Whether the tensor-parallel layout's capacity stops at memory or at the engine's
+    sequence limit (its KV cache or max_num_seqs) for some segment rather than at the SLO:
+    only then can another layout, whose cache and batch differ, serve more. The SLO-bound
+    rest keeps ``tp`` unevaluated against the others (the planner's speed budget)."""
+    return any(s.slo_concurrency >= s.max_concurrency for s in sized[0].values())
+
+
+def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
+    """Replica-seconds a month the served segments take (proportional to the pool's cost
+    on one offer and GPU count)."""
+    return sum(s.demand.requests_per_month / sized[1][s.name] for s in segs
+               if s.name in sized[1])
+
+
+def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec]) -> bool:
+    """Whether ``alt`` is sure to lose to ``best`` without sizing it: where ``best`` serves
+    every segment, no layout's capacity within an SLO exceeds its own at saturation (one
+    solve per request shape, memoised on ``alt``, which sizing it would solve anyway), so
+    if even those take more replica-seconds than ``best`` does, ``alt`` is dearer."""
+    if len(best[1]) < len(segs):
+        return False
+    mem, load = alt.mem, 0.0
+    for seg in segs:
+        inp, out = seg.demand.input_tokens, seg.demand.output_tokens
+        per_request = inp + out if alt.model.kind == "chat" else inp
+        conc = max(1, min(alt.seqs, mem.kv_tokens // max(per_request, 1)))
+        rps = operating_point(alt, inp, out, conc).requests_per_s
+        if rps <= 0:
+            return True
+        load += seg.demand.requests_per_month / rps
+    return load >= _load(best, segs) * 0.999
+
+
+def _cheaper(other: _Sized, best: _Sized, segs: list[SegmentSpec]) -> bool:
+    """``other`` serves more segments, or the same ones with fewer replica-seconds (on the
+    same GPUs at the same price: the cheaper pool); ties keep the simpler layout."""
+    if set(other[1]) != set(best[1]):
+        return len(other[1]) > len(best[1])
+    return _load(other, segs) < _load(best, segs) * 0.999

@@ -112,15 +112,15 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_be
     kind = "self_host" if len(on_self) == len(segs) else "hybrid"
     gpu = cat.gpu(cfg.offer.gpu)
     shape = gpu.id if cfg.tp * cfg.pp == 1 else f"{cfg.tp * cfg.pp}-GPU {gpu.id}"
-    label = (f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} "
-             f"({cfg.engine.id}, {cfg.offer.provider})")
+    how = cfg.engine.id if cfg.layout == "tp" else f"{cfg.engine.id} {cfg.layout}"
+    label = f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} ({how}, {cfg.offer.provider})"
     if kind == "hybrid":
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
                                                   if pl.side == "hosted"}))
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
                          tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch,
-                         context.note)
+                         context.note, cfg.layout)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
 
@@ -154,7 +154,7 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
     if not servable:
         return []
     context = _context(cfg, servable, w)  # one launch per deployment
-    launch = launch_lines(next(iter(cfg.sizings.values())), context)
+    launch = launch_lines(next(iter(cfg.sizings.values())), context, cat.engines)
     priced = []  # (monthly USD, subset, pool), in the order the subsets are tried
     for subset in subsets:
         on_self = forced + subset
@@ -235,8 +235,8 @@ def plan(w: Workload, cat: Catalog, *, today: date,
         options = _hosted_options(group, choices)
         before = len(eliminated)
         configs = self_configs(group, w, cat, eliminated, calibrations)
-        considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp)
-                       for c in configs]
+        considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp,
+                                  layout=c.layout) for c in configs]
         elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]
         for cfg in configs:
             options.extend(_best_for_config(cfg, group, best, w, cat))
