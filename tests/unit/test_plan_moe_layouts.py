@@ -96,6 +96,8 @@ def test_the_planner_picks_dp_attention_where_tensor_parallelism_cannot_hold_the
     assert chosen.deployment.pool.replicas < before.deployment.pool.replicas
     assert chosen.monthly_usd < 0.7 * before.monthly_usd
     assert "(vllm dp-ep, " in chosen.label and "dp-ep" not in before.label
+    assert any("dp-ep layout" in w for w in with_layouts.warnings)
+    assert not any("layout" in w for w in tp_only.warnings)
 
 
 def test_the_chosen_layout_is_shown_in_json_terminal_and_html(catalog):

@@ -4,6 +4,14 @@
 ``self_configs`` the self-hosted deployments (model, cheapest eligible offer per GPU type,
 engine, quantisation, and the fewest-GPU layouts that fit) with their capacity within each
 segment's SLO. Every rejection is appended to ``out`` with its reason.
+
+A MoE model on an engine with expert-parallel layouts (``Engine.moe_layouts``) is sized at
+each single-node GPU count in every layout the engine accepts (``formats.accepted_layouts``)
+and keeps the one whose replicas take the fewest replica-seconds for the segments (same GPUs,
+same price: the cheaper pool), ties to ``tp``. Pruned, for the planner's speed: only where
+``tp`` stops at its KV cache or sequence limit for some segment, not across pipeline stages,
+not where a calibration measured the deployment (a bench does not say its layout), and not
+where even the other layout's saturation throughput would not beat ``tp``.
 """
 
 from __future__ import annotations
@@ -184,10 +192,11 @@ def _sized(dep: Deployment, segs: list[SegmentSpec],
 
 
 def _bound(sized: _Sized) -> bool:
-    """Whether the tensor-parallel layout's capacity stops at memory or at the engine's
-    sequence limit (its KV cache or max_num_seqs) for some segment rather than at the SLO:
-    only then can another layout, whose cache and batch differ, serve more. The SLO-bound
-    rest keeps ``tp`` unevaluated against the others (the planner's speed budget)."""
+    """Whether the tensor-parallel layout's capacity stops at its KV cache or sequence limit
+    for some segment (a batch segment's always does) rather than at the SLO. Only then are
+    the other layouts sized: their larger cache and batch is what they mostly offer, and
+    where the SLO binds every segment ``tp`` is kept unweighed against them (a pruning for
+    the planner's speed: their step times differ too, by the fabric's all-to-all)."""
     return any(s.slo_concurrency >= s.max_concurrency for s in sized[0].values())
 
 
