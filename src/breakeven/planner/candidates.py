@@ -8,10 +8,11 @@ segment's SLO. Every rejection is appended to ``out`` with its reason.
 A MoE model on an engine with expert-parallel layouts (``Engine.moe_layouts``) is sized at
 each single-node GPU count in every layout the engine accepts (``formats.accepted_layouts``)
 and keeps the one whose replicas take the fewest replica-seconds for the segments (same GPUs,
-same price: the cheaper pool), ties to ``tp``. Pruned, for the planner's speed: only where
-``tp`` stops at its KV cache or sequence limit for some segment, not across pipeline stages,
-not where a calibration measured the deployment (a bench does not say its layout), and not
-where even the other layout's saturation throughput would not beat ``tp``.
+same price: the cheaper pool), ties to ``tp``. A layout a calibration measured (a bench
+records the layout it ran) is always weighed, with its measured figures; the others are
+pruned, for the planner's speed: weighed only where ``tp`` is an estimate that stops at its
+KV cache or sequence limit for some segment, never across pipeline stages, and not where
+even the layout's saturation throughput would not beat ``tp``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class SelfConfig:
     capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
     sizings: dict[str, Sizing]
     layout: Layout = "tp"  # a MoE model's: the one of the engine's that serves cheapest
+    weighed: tuple[Layout, ...] = ("tp",)  # the layouts sized at this GPU count
 
 
 def self_configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
@@ -139,18 +141,23 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
         cal = next((c for c in cals if c.matches(dep)), None)
         best, reason = _sized(dep, segs, cal)
         last_reason = reason or last_reason
-        chosen: Layout = "tp"
-        if best is not None and cal is None and pp == 1 and _bound(best):
-            for layout in accepted_layouts(m, engine, tp)[1:]:
-                alt = replace(dep, layout=layout)
-                if _cannot_beat(alt, best, segs):
-                    continue
-                other, _ = _sized(alt, segs, None)
-                if other is not None and _cheaper(other, best, segs):
-                    best, chosen = other, layout
         if best is None:
             continue
-        found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen))
+        chosen: Layout = "tp"
+        weighed: list[Layout] = ["tp"]
+        alternatives = accepted_layouts(m, engine, tp)[1:] if pp == 1 else ()
+        bound = cal is None and _bound(best)
+        for layout in alternatives:
+            alt = replace(dep, layout=layout)
+            measured = next((c for c in cals if c.matches(alt)), None)
+            if measured is None and (not bound or _cannot_beat(alt, best, segs)):
+                continue  # a measured layout is always weighed; an estimate where it may win
+            weighed.append(layout)
+            other, _ = _sized(alt, segs, measured)
+            if other is not None and _cheaper(other, best, segs):
+                best, chosen = other, layout
+        found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen,
+                                tuple(weighed)))
         if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
             break
     if not found:

@@ -236,7 +236,7 @@ def plan(w: Workload, cat: Catalog, *, today: date,
         before = len(eliminated)
         configs = self_configs(group, w, cat, eliminated, calibrations)
         considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp,
-                                  layout=c.layout) for c in configs]
+                                  layout=layout) for c in configs for layout in c.weighed]
         elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]
         for cfg in configs:
             options.extend(_best_for_config(cfg, group, best, w, cat))
@@ -245,7 +245,8 @@ def plan(w: Workload, cat: Catalog, *, today: date,
     options = sorted(_combine(group_options), key=lambda o: o.monthly_usd)
     decision = decide.verdict(options, w, _summarise(elim_hosted), _summarise(elim_self))
     warns = decide.warnings(decision, options, segs, w, today)
-    warns += [f"calibration {c.source} ({c.model} {c.quant} on {c.gpus} x {c.gpu}, {c.engine}) "
+    warns += [f"calibration {c.source} ({c.model} {c.quant} on {c.gpus} x {c.gpu}, {c.engine}"
+              f"{'' if c.layout == 'tp' else ' ' + c.layout}) "
               "matched no candidate deployment: check the workload's candidates"
               for c in calibrations if not any(c.matches(d) for d in considered)]
     best_h = next((o for o in options if o.kind == "hosted"), None)
