@@ -146,15 +146,17 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
         chosen: Layout = "tp"
         weighed: list[Layout] = ["tp"]
         alternatives = accepted_layouts(m, engine, tp)[1:] if pp == 1 else ()
-        bound = cal is None and _bound(best)
-        for layout in alternatives:
+        bound = bool(alternatives) and cal is None and _bound(best)
+        # dp-ep first: where it wins, the saturation bound then rules ep out unsized
+        for layout in reversed(alternatives):
             alt = replace(dep, layout=layout)
             measured = next((c for c in cals if c.matches(alt)), None)
-            if measured is None and (not bound or _cannot_beat(alt, best, segs)):
+            margin = _margin(layout, chosen)
+            if measured is None and (not bound or _cannot_beat(alt, best, segs, margin)):
                 continue  # a measured layout is always weighed; an estimate where it may win
             weighed.append(layout)
             other, _ = _sized(alt, segs, measured)
-            if other is not None and _cheaper(other, best, segs):
+            if other is not None and _cheaper(other, best, segs, margin):
                 best, chosen = other, layout
         found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen,
                                 tuple(weighed)))
@@ -214,7 +216,17 @@ def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
                if s.name in sized[1])
 
 
-def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec]) -> bool:
+_ORDER: tuple[Layout, ...] = ("tp", "ep", "dp-ep")  # simplest first
+
+
+def _margin(layout: Layout, chosen: Layout) -> float:
+    """What ``layout``'s replica-seconds must come under, as a fraction of ``chosen``'s, to
+    replace it: 0.1% less, or up to 0.1% more for a simpler layout (ties keep the simpler)."""
+    return 1.001 if _ORDER.index(layout) < _ORDER.index(chosen) else 0.999
+
+
+def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
+                 margin: float) -> bool:
     """Whether ``alt`` is sure to lose to ``best`` without sizing it: where ``best`` serves
     every segment, no layout's capacity within an SLO exceeds its own at saturation (one
     solve per request shape, memoised on ``alt``, which sizing it would solve anyway), so
@@ -230,12 +242,12 @@ def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec]) -> bool
         if rps <= 0:
             return True
         load += seg.demand.requests_per_month / rps
-    return load >= _load(best, segs) * 0.999
+    return load >= _load(best, segs) * margin
 
 
-def _cheaper(other: _Sized, best: _Sized, segs: list[SegmentSpec]) -> bool:
-    """``other`` serves more segments, or the same ones with fewer replica-seconds (on the
-    same GPUs at the same price: the cheaper pool); ties keep the simpler layout."""
+def _cheaper(other: _Sized, best: _Sized, segs: list[SegmentSpec], margin: float) -> bool:
+    """``other`` serves more segments, or the same ones in fewer replica-seconds (on the
+    same GPUs at the same price: the cheaper pool) by ``margin``."""
     if set(other[1]) != set(best[1]):
         return len(other[1]) > len(best[1])
-    return _load(other, segs) < _load(best, segs) * 0.999
+    return _load(other, segs) < _load(best, segs) * margin

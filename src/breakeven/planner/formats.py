@@ -123,5 +123,7 @@ def accepted_layouts(model: OpenModel, engine: Engine,
     always, then each of the engine's ``moe_layouts`` that ``moe_layout_refusal`` lets
     through (none for a dense model, a single GPU, or an engine with tensor parallelism
     only)."""
+    if model.moe is None or not engine.moe_layouts:  # the planner asks for every config
+        return ("tp",)
     return ("tp", *(layout for layout in engine.moe_layouts
                     if moe_layout_refusal(model, engine, layout, tp) is None))
