@@ -18,6 +18,9 @@ REFUSED = {
         "has no dp-ep layout"),
     "one GPU": (["--model", "qwen3-30b-a3b", "--gpu", "h100-sxm", "--gpus", "1", "--layout",
                  "ep"], "2 or more GPUs"),
+    "a context over one rank's cache": (["--model", "qwen3-30b-a3b", "--gpu", "l4", "--gpus",
+                                         "4", "--layout", "dp-ep", "--max-model-len", "40000"],
+                                        "each of this deployment's 4 data-parallel ranks"),
     "experts that do not split": (["--model", "deepseek-v3", "--gpu", "h200", "--gpus", "3",
                                    "--layout", "dp-ep"], "experts"),
 }

@@ -47,3 +47,13 @@ def test_dp_attention_counts_max_num_seqs_per_rank(catalog):
     assert engine_config(tp, max_num_seqs=64).max_num_seqs == 64
     # each rank keeps its own sequences' MLA latents: eight times the cache of one
     assert engine_config(dep).kv_tokens > 5 * engine_config(tp).kv_tokens
+
+
+def test_a_dp_ep_sequence_fits_one_ranks_share_of_the_cache(catalog):
+    # Qwen3-30B-A3B on 4 x L4: 120k tokens of cache in all, 30k on each rank, under the
+    # model's 40,960-token context; tensor parallelism pools the cache for every sequence
+    dep = _deployment(None, "qwen3-30b-a3b", "l4", 4, None, "auto", "vllm", "dp-ep")
+    config = engine_config(dep)
+    assert config.max_model_len == dep.mem.kv_tokens // 4 < dep.model.max_context
+    tp = _deployment(None, "qwen3-30b-a3b", "l4", 4, None, "auto", "vllm", "tp")
+    assert engine_config(tp).max_model_len == min(tp.model.max_context, tp.mem.kv_tokens)

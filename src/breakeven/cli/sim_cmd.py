@@ -105,7 +105,10 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "
-            f"({config.kv_tokens:,} tokens on this deployment)", where="--max-model-len")
+            f"({config.kv_tokens // dep.ranks:,} tokens on "
+            + (f"each of this deployment's {dep.ranks} data-parallel ranks)" if dep.ranks > 1
+               else "this deployment)"),
+            where="--max-model-len")
     describe = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
                 f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
                 f"{config.num_blocks:,} KV blocks "

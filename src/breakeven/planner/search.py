@@ -129,7 +129,9 @@ def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Contex
     """The launch context for the longest segment this deployment can serve (whichever
     subset it ends up serving, the same engine launch takes them all)."""
     t = w.traffic
-    kv = min(sizing.memory.kv_tokens for sizing in cfg.sizings.values())
+    # one sequence must fit one rank's cache (a dp-ep replica's is split over its ranks)
+    kv = min(sizing.memory.kv_tokens // sizing.deployment.ranks
+             for sizing in cfg.sizings.values())
     found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
                          t.max_input_tokens, t.max_output_tokens, kv) for s in on_self]
     return max(found, key=lambda c: c.model_len)

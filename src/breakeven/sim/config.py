@@ -45,7 +45,8 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
-    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
+    # a sequence lives on one rank: it fits that rank's share of the cache
+    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens // dep.ranks, 1))
     seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
 
     def step_time(batch: int, context: float, prefill: int) -> float:
