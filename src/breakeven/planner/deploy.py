@@ -99,8 +99,8 @@ def _vllm(dep: Deployment, x: _Launch) -> str:
     # docs.vllm.ai serving/expert_parallel_deployment and data_parallel_deployment
     # (v0.10-0.12): --enable-expert-parallel gives the MoE layers an EP group of TP x DP
     # GPUs; attention runs data-parallel with --data-parallel-size N at
-    # --tensor-parallel-size 1, each DP rank an engine core with its own scheduler, so
-    # --max-num-seqs counts one rank's sequences
+    # --tensor-parallel-size 1, each DP rank an engine core process with its own scheduler
+    # (vllm-project/vllm#13923), so --max-num-seqs counts one rank's sequences
     tp = 1 if dep.layout == "dp-ep" else dep.tp
     line = [f"vllm serve {x.repo}", f"--tensor-parallel-size {tp}"]
     if dep.pp > 1:
@@ -143,8 +143,9 @@ def _sglang(dep: Deployment, x: _Launch) -> str:
 def _trtllm(dep: Deployment, x: _Launch) -> str:
     # trtllm-serve (TensorRT-LLM 1.0, the DeepSeek-R1 examples under examples/serve):
     # --ep_size sets the LLM API's moe_expert_parallel_size; attention DP has no flag, only
-    # enable_attention_dp in the --extra_llm_api_options YAML. Each attention-DP rank
-    # schedules its own batch, so --max_batch_size counts one rank's requests
+    # enable_attention_dp in the --extra_llm_api_options YAML. Each attention-DP rank runs
+    # its own executor and max_batch_size caps that rank, not the replica (traced through
+    # TensorRT-LLM's pyexecutor in ai-dynamo/dynamo#11982), so it counts one rank's requests
     line = [f"trtllm-serve {x.repo}", f"--tp_size {dep.tp}", f"--pp_size {dep.pp}"]
     if dep.layout != "tp":
         line.append(f"--ep_size {dep.tp}")
