@@ -124,8 +124,8 @@ def _sglang(dep: Deployment, x: _Launch) -> str:
     # SGLang's server arguments (docs.sglang.io advanced_features/server_arguments and
     # dp_dpa_smg_guide): --ep-size splits the experts over the --tp GPUs;
     # --enable-dp-attention with --dp-size N runs attention data-parallel inside them.
-    # --max-running-requests stays the replica's total (SGLang divides it by --dp-size per
-    # DP-attention worker)
+    # --max-running-requests stays the replica's total (SGLang's model runner takes
+    # max_running_requests // dp_size per worker under enable_dp_attention)
     line = [f"python -m sglang.launch_server --model-path {x.repo}", f"--tp {dep.tp}"]
     if dep.pp > 1:
         line.append(f"--pp-size {dep.pp}")
