@@ -3,6 +3,8 @@ engine that has no such layout gets no line at all."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from breakeven.planner.deploy import TRT_OPTIONS, launch_lines
@@ -48,13 +50,14 @@ def test_expert_parallel_flags_per_engine(catalog):
 def test_data_parallel_attention_flags_per_engine(catalog):
     s, lines = _lines(catalog, "dp-ep")
     assert list(lines) == ["vllm", "sglang", "tensorrt-llm"]
-    assert s.deployment.ranks == 8 and s.max_seqs % 8 == 0
+    assert s.deployment.ranks == 8
+    per_rank = str(math.ceil(s.max_seqs / 8))
     vllm = _flags(lines["vllm"])
     # vLLM: one engine core per DP rank, attention unsplit, experts over all eight
     assert vllm[vllm.index("--tensor-parallel-size") + 1] == "1"
     assert vllm[vllm.index("--data-parallel-size") + 1] == "8"
     assert "--enable-expert-parallel" in vllm
-    assert vllm[vllm.index("--max-num-seqs") + 1] == str(s.max_seqs // 8)  # per rank
+    assert vllm[vllm.index("--max-num-seqs") + 1] == per_rank
     sglang = _flags(lines["sglang"])
     assert sglang[sglang.index("--tp") + 1] == "8" and sglang[sglang.index("--dp-size") + 1] == "8"
     assert "--enable-dp-attention" in sglang and sglang[sglang.index("--ep-size") + 1] == "8"
@@ -65,7 +68,7 @@ def test_data_parallel_attention_flags_per_engine(catalog):
     flags = _flags(trt)
     assert flags[flags.index("--extra_llm_api_options") + 1] == TRT_OPTIONS
     assert flags[flags.index("--ep_size") + 1] == "8"
-    assert flags[flags.index("--max_batch_size") + 1] == str(s.max_seqs // 8)
+    assert flags[flags.index("--max_batch_size") + 1] == per_rank
 
 
 @pytest.mark.parametrize("engine", ["sglang", "tensorrt-llm"])
