@@ -39,14 +39,14 @@ class EngineConfig:
 def engine_config(dep: Deployment, max_model_len: int | None = None,
                   max_num_seqs: int | None = None, policy: str = "fcfs",
                   prefix_caching: bool = True) -> EngineConfig:
-    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget.
-    A ``dp-ep`` replica's attention data-parallel ranks are simulated as one scheduler over
-    their pooled slots, blocks and token budgets (as ``size`` sizes them); ``max_num_seqs``
-    counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine."""
+    """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
     # a sequence lives on one rank: it fits that rank's share of the cache
     model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens // dep.ranks, 1))
+    # a dp-ep replica's attention data-parallel ranks run here as one scheduler over their
+    # pooled slots, blocks and token budgets (as ``size`` sizes them); ``max_num_seqs``
+    # counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine
     seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
 
     def step_time(batch: int, context: float, prefill: int) -> float:
