@@ -61,8 +61,10 @@ def test_a_moe_model_gets_a_data_parallel_option_on_vllm_and_none_on_tgi(catalog
     on_vllm = [c for c in _configs(catalog, _workload(["deepseek-v3"])) if c.quant == "fp8"]
     # the fewest GPUs (8: dp-ep), and one step up (16: two pipeline stages, tp only)
     assert [(c.tp * c.pp, c.layout) for c in on_vllm] == [(8, "dp-ep"), (16, "tp")]
-    # the 8-GPU config carries the dp-ep sizing it was chosen by
+    # the 8-GPU config carries the dp-ep sizing it was chosen by; dp-ep, weighed first,
+    # serves so much more that ep's saturation throughput rules it out unsized
     assert all(s.deployment.layout == "dp-ep" for s in on_vllm[0].sizings.values())
+    assert on_vllm[0].weighed == ("tp", "dp-ep") and on_vllm[1].weighed == ("tp",)
     on_tgi = _configs(catalog, _workload(["deepseek-v3"], engines=("tgi",)))
     assert on_tgi and {c.layout for c in on_tgi} == {"tp"}
 
@@ -127,4 +129,31 @@ def test_a_short_answer_workload_that_tensor_parallelism_serves_within_its_slo_k
     first = configs[0]
     s = next(iter(first.sizings.values()))
     assert s.slo_concurrency < s.max_concurrency
-    assert first.layout == "tp"
+    assert first.layout == "tp" and first.weighed == ("tp",)
+
+
+def test_the_saturation_bound_never_changes_the_plan(catalog, monkeypatch):
+    # the bound only skips sizing a layout that would have lost: the same options, the same
+    # layouts and prices with it as with every accepted layout sized
+    import breakeven.planner.candidates as candidates
+
+    w = _workload(["deepseek-v3", "qwen3-235b-a22b", "gpt-oss-120b", "mixtral-8x7b"],
+                  gpus=("h200", "h100-sxm", "a100-80gb"),
+                  traffic={"requests_per_day": 500_000, "input_tokens": 2000,
+                           "output_tokens": 400},
+                  segments=[{"name": "chat", "share": 0.6},
+                            {"name": "nightly", "share": 0.4, "mode": "batch"}])
+    pruned = plan(w, catalog, today=TODAY)
+    skipped = []
+    real = candidates._cannot_beat
+
+    def never(alt, best, segs, margin):
+        skipped.append(real(alt, best, segs, margin))
+        return False
+
+    monkeypatch.setattr(candidates, "_cannot_beat", never)
+    full = plan(w, catalog, today=TODAY)
+    assert any(skipped) and not all(skipped)  # the bound did rule some layouts out
+    assert any(" dp-ep, " in o.label for o in pruned.options)
+    assert [(o.label, round(o.monthly_usd, 2)) for o in pruned.options] == [
+        (o.label, round(o.monthly_usd, 2)) for o in full.options]
