@@ -33,7 +33,6 @@ from breakeven.planner.sizing import (
     SloTarget,
     evaluate,
     layouts,
-    operating_point,
 )
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
@@ -228,20 +227,18 @@ def _margin(layout: Layout, chosen: Layout) -> float:
 def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
                  margin: float) -> bool:
     """Whether ``alt`` is sure to lose to ``best`` without sizing it: where ``best`` serves
-    every segment, no layout's capacity within an SLO exceeds its own at saturation (one
-    solve per request shape, memoised on ``alt``, which sizing it would solve anyway), so
-    if even those take more replica-seconds than ``best`` does, ``alt`` is dearer."""
+    every segment, no SLO lets a layout serve more than it does at saturation (throughput
+    rises with concurrency; ``sizing.evaluate`` without an SLO, whose solves the sizing
+    reuses), so if even those rates take more replica-seconds than ``best`` does, ``alt``
+    is dearer."""
     if len(best[1]) < len(segs):
         return False
-    mem, load = alt.mem, 0.0
+    load = 0.0
     for seg in segs:
-        inp, out = seg.demand.input_tokens, seg.demand.output_tokens
-        per_request = inp + out if alt.model.kind == "chat" else inp
-        conc = max(1, min(alt.seqs, mem.kv_tokens // max(per_request, 1)))
-        rps = operating_point(alt, inp, out, conc).requests_per_s
-        if rps <= 0:
-            return True
-        load += seg.demand.requests_per_month / rps
+        top = evaluate(alt, seg.demand.input_tokens, seg.demand.output_tokens)
+        if not top.fits or top.point is None or top.point.requests_per_s <= 0:
+            return False  # sizing it says why
+        load += seg.demand.requests_per_month / top.point.requests_per_s
     return load >= _load(best, segs) * margin
 
 
