@@ -234,11 +234,15 @@ def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
     if len(best[1]) < len(segs):
         return False
     load = 0.0
+    tops: dict[tuple[int, int], float] = {}  # requests/s at saturation, per request shape
     for seg in segs:
-        top = evaluate(alt, seg.demand.input_tokens, seg.demand.output_tokens)
-        if not top.fits or top.point is None or top.point.requests_per_s <= 0:
-            return False  # sizing it says why
-        load += seg.demand.requests_per_month / top.point.requests_per_s
+        shape = (seg.demand.input_tokens, seg.demand.output_tokens)
+        if shape not in tops:
+            top = evaluate(alt, *shape)
+            if not top.fits or top.point is None or top.point.requests_per_s <= 0:
+                return False  # sizing it says why
+            tops[shape] = top.point.requests_per_s
+        load += seg.demand.requests_per_month / tops[shape]
     return load >= _load(best, segs) * margin
 
 
