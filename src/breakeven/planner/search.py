@@ -132,8 +132,9 @@ def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Contex
     # one sequence must fit one rank's cache (a dp-ep replica's is split over its ranks)
     kv = min(sizing.memory.kv_tokens // sizing.deployment.ranks
              for sizing in cfg.sizings.values())
-    found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
-                         t.max_input_tokens, t.max_output_tokens, kv) for s in on_self]
+    shapes = dict.fromkeys((s.demand.input_tokens, s.demand.output_tokens) for s in on_self)
+    found = [context_for(inp, out, cfg.model.max_context, t.max_input_tokens,
+                         t.max_output_tokens, kv) for inp, out in shapes]
     return max(found, key=lambda c: c.model_len)
 
 
