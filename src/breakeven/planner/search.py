@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import HostedModel
@@ -25,7 +26,9 @@ from breakeven.planner.economics import (
     Demand,
     Pool,
     breakeven_volume,
-    pool,
+    load_of,
+    pool_of_loads,
+    pool_usd,
 )
 from breakeven.planner.sizing import SLO_NONE, Deployment, SloTarget
 from breakeven.planner.types import Option, Placement, Plan, SegmentSpec, SelfDeployment
@@ -70,17 +73,14 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 
 
 # -- assignment ------------------------------------------------------------------------------
-def _pool(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Pool:
-    ops = w.team.ops_fte * w.team.engineer_monthly_usd
-    demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
-    return pool(demands, gpus_per_replica=cfg.tp * cfg.pp,
-                usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour, ops_usd=ops,
-                target_peak_load=w.decision.target_peak_load,
-                always_on=w.decision.gpu_schedule == "always_on",
-                min_billed_gpus=cfg.offer.min_gpus)
+def _pool_terms(cfg: SelfConfig, w: Workload) -> dict[str, Any]:
+    return {"gpus_per_replica": cfg.tp * cfg.pp, "usd_per_gpu_hour": cfg.offer.usd_per_gpu_hour,
+            "ops_usd": w.team.ops_fte * w.team.engineer_monthly_usd,
+            "target_peak_load": w.decision.target_peak_load,
+            "min_billed_gpus": cfg.offer.min_gpus}
 
 
-def _monthly_usd(p: Pool, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
+def _monthly_usd(self_usd: float, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
         HostedModel, float]], segs: list[SegmentSpec]) -> float:
     """What ``_self_option`` would total, without building it (the search prices every
     subset of segments and builds only the options it keeps)."""
@@ -89,7 +89,7 @@ def _monthly_usd(p: Pool, on_self: list[SegmentSpec], hosted_best: dict[str, tup
     for s in segs:
         if s.name not in names:
             hosted_usd += hosted_best[s.name][1]
-    return p.monthly_usd + hosted_usd
+    return self_usd + hosted_usd
 
 
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_best: dict[
@@ -158,18 +158,22 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
         return []
     context = _context(cfg, servable, w)  # one launch per deployment
     launch = launch_lines(next(iter(cfg.sizings.values())), context, cat.engines)
-    priced = []  # (monthly USD, subset, pool), in the order the subsets are tried
+    # each segment's load once; every subset priced from them, a Pool built only if kept
+    always_on = w.decision.gpu_schedule == "always_on"
+    loads = {s.name: load_of(s.demand, cfg.capacity[s.name], always_on) for s in servable}
+    terms = _pool_terms(cfg, w)
+    priced = []  # (monthly USD, subset), in the order the subsets are tried
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            p = _pool(cfg, on_self, w)
-            priced.append((_monthly_usd(p, on_self, hosted_best, segs), on_self, p))
+            usd = pool_usd([loads[s.name] for s in on_self], **terms)
+            priced.append((_monthly_usd(usd, on_self, hosted_best, segs), on_self))
     if not priced:
         return []
     best = min(priced, key=lambda c: c[0])  # the first of equals, as min() keeps
     keep = [best] + [c for c in priced if len(c[1]) == len(segs) and c is not best]
-    return [_self_option(cfg, on_self, p, hosted_best, segs, cat, launch, context)
-            for _, on_self, p in keep]
+    return [_self_option(cfg, on_self, pool_of_loads([loads[s.name] for s in on_self], **terms),
+                         hosted_best, segs, cat, launch, context) for _, on_self in keep]
 
 
 def _hosted_options(segs: list[SegmentSpec], choices: dict[str, list[tuple[HostedModel, float]]]
