@@ -120,8 +120,8 @@ def test_the_chosen_layout_is_shown_in_json_terminal_and_html(catalog):
 
 def test_a_short_answer_workload_that_tensor_parallelism_serves_within_its_slo_keeps_tp(
         catalog):
-    # short requests at a tight TPOT: the SLO binds before the KV cache or the sequence
-    # limit, so the other layouts are not even sized (and would not serve more)
+    # short requests at a tight TPOT: the SLO binds tensor parallelism well before its KV
+    # cache does, and the others could not beat it even at saturation: not even sized
     w = _workload(["deepseek-v3"], traffic={"requests_per_day": 200_000, "input_tokens": 500,
                                             "output_tokens": 100})
     w = w.model_copy(update={"slo": w.slo.model_copy(update={"tpot_ms": 40.0})})
@@ -130,6 +130,30 @@ def test_a_short_answer_workload_that_tensor_parallelism_serves_within_its_slo_k
     s = next(iter(first.sizings.values()))
     assert s.slo_concurrency < s.max_concurrency
     assert first.layout == "tp" and first.weighed == ("tp",)
+
+
+def test_an_slo_bound_tensor_parallel_layout_is_still_weighed_against_the_others(catalog):
+    # Mixtral on 2 x A100: the TPOT SLO stops tensor parallelism below its sequence limit,
+    # yet the others are sized (what they save is step time as well as cache), and the
+    # layout kept is the one that serves the most within the SLO
+    w = _workload(["mixtral-8x7b"], gpus=("a100-80gb",),
+                  traffic={"requests_per_day": 500_000, "input_tokens": 1000,
+                           "output_tokens": 250})
+    w = w.model_copy(update={"slo": w.slo.model_copy(update={"ttft_ms": 2000.0,
+                                                             "tpot_ms": 80.0})})
+    config = next(c for c in _configs(catalog, w) if c.quant == "fp8" and c.tp == 2)
+    a100 = catalog.gpu("a100-80gb")
+    served = {}
+    for layout in config.weighed:
+        s = evaluate(Deployment(catalog.model("mixtral-8x7b"), a100, catalog.engine("vllm"),
+                                "fp8", 2, link=catalog.interconnect_for(a100), layout=layout),
+                     1000, 250, None, SloTarget(2000, 80))
+        assert s.slo_point is not None
+        served[layout] = s.slo_point.requests_per_s
+        if layout == "tp":
+            assert s.slo_concurrency < s.max_concurrency
+    assert "dp-ep" in config.weighed
+    assert config.layout == max(served, key=lambda k: served[k])
 
 
 def test_the_saturation_bound_never_changes_the_plan(catalog, monkeypatch):
