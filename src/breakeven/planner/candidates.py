@@ -35,6 +35,7 @@ from breakeven.planner.sizing import (
     SloTarget,
     evaluate,
     layouts,
+    operating_point,
 )
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
@@ -218,22 +219,29 @@ def _margin(layout: Layout, chosen: Layout) -> float:
 
 def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
                  margin: float) -> bool:
-    """Whether ``alt`` is sure to lose to ``best`` without sizing it: where ``best`` serves
-    every segment, no SLO lets a layout serve more than it does at saturation (throughput
-    rises with concurrency; ``sizing.evaluate`` without an SLO, whose solves the sizing
-    reuses), so if even those rates take more replica-seconds than ``best`` does, ``alt``
-    is dearer."""
+    """Whether ``alt`` is sure to lose to ``best`` without sizing it. Throughput rises with
+    concurrency, so no SLO lets ``alt`` serve more than it does at saturation
+    (``sizing.evaluate`` without an SLO, whose solves its sizing would reuse), nor, where it
+    misses a segment's SLO at the concurrency ``best`` runs that segment at, more than it
+    serves there (one solve). Where ``best`` serves every segment and even those rates take
+    more replica-seconds than ``best`` does, ``alt`` is dearer."""
     if len(best[1]) < len(segs):
         return False
     load = 0.0
-    tops: dict[tuple[int, int], float] = {}  # requests/s at saturation, per request shape
+    tops: dict[tuple[int, int, SloTarget], float] = {}  # requests/s at most, per shape
     for seg in segs:
-        shape = (seg.demand.input_tokens, seg.demand.output_tokens)
+        inp, out = seg.demand.input_tokens, seg.demand.output_tokens
+        shape = (inp, out, seg.slo)
         if shape not in tops:
-            top = evaluate(alt, *shape)
+            top = evaluate(alt, inp, out)
             if not top.fits or top.point is None or top.point.requests_per_s <= 0:
                 return False  # sizing it says why
             tops[shape] = top.point.requests_per_s
+            there = best[0][seg.name].slo_concurrency
+            if 0 < there < top.max_concurrency:
+                probe = operating_point(alt, inp, out, there)
+                if not seg.slo.met_by(probe):  # alt's SLO concurrency is below ``there``
+                    tops[shape] = min(tops[shape], probe.requests_per_s)
         load += seg.demand.requests_per_month / tops[shape]
     return load >= _load(best, segs) * margin
 
