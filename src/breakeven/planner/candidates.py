@@ -228,21 +228,26 @@ def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
     if len(best[1]) < len(segs):
         return False
     load = 0.0
-    tops: dict[tuple[int, int, SloTarget], float] = {}  # requests/s at most, per shape
+    saturated: dict[tuple[int, int], Sizing] = {}  # per request shape
+    most: dict[tuple[int, int, SloTarget], float] = {}  # requests/s at most, per shape + SLO
     for seg in segs:
         inp, out = seg.demand.input_tokens, seg.demand.output_tokens
-        shape = (inp, out, seg.slo)
-        if shape not in tops:
+        if (inp, out) not in saturated:
             top = evaluate(alt, inp, out)
             if not top.fits or top.point is None or top.point.requests_per_s <= 0:
                 return False  # sizing it says why
-            tops[shape] = top.point.requests_per_s
+            saturated[inp, out] = top
+        key = (inp, out, seg.slo)
+        if key not in most:
+            top = saturated[inp, out]
+            assert top.point is not None
+            most[key] = top.point.requests_per_s
             there = best[0][seg.name].slo_concurrency
             if 0 < there < top.max_concurrency:
                 probe = operating_point(alt, inp, out, there)
                 if not seg.slo.met_by(probe):  # alt's SLO concurrency is below ``there``
-                    tops[shape] = min(tops[shape], probe.requests_per_s)
-        load += seg.demand.requests_per_month / tops[shape]
+                    most[key] = min(most[key], probe.requests_per_s)
+        load += seg.demand.requests_per_month / most[key]
     return load >= _load(best, segs) * margin
 
 
