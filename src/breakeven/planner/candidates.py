@@ -12,7 +12,8 @@ same price: the cheaper pool), ties to the simpler layout. A layout a calibratio
 (a bench records the layout it ran) is always weighed, with its measured figures; an
 estimate is weighed against an estimated ``tp`` only (never against a measured one), at one
 pipeline stage only (the replica model's data-parallel ranks are one node's GPUs), and not
-sized where even its saturation throughput could not beat the layout in hand. Pruning the
+sized where an upper bound on what it serves (``_cannot_beat``) could not beat the layout in
+hand. Pruning the
 layouts where ``tp`` is SLO-bound was tried and dropped: on an all-interactive whole-catalog
 plan it saved 77 ms of CPU but missed 267 deployments where ep or dp-ep serves cheaper.
 """
