@@ -11,6 +11,7 @@ from breakeven.planner.sizing import Deployment, operating_point, size
 from breakeven.sim.config import engine_config
 from breakeven.sim.offline import closed_loop
 
+
 def _settings(dep: Deployment) -> tuple[object, ...]:
     """What a replica is, field by field (the engine row by its figures: a catalog loaded
     twice gives equal rows, whatever each has cached)."""
