@@ -54,7 +54,8 @@ __all__ = [
 ]
 
 Progress = Callable[[Level, int, int], None]  # (level, requests done, requests planned)
-_DEPLOYMENT_FIELDS = ("model", "gpu", "gpus", "quant", "engine")
+_DEPLOYMENT_FIELDS = ("model", "gpu", "gpus", "quant", "engine", "layout")
+_LAYOUTS = ("tp", "ep", "dp-ep")
 
 
 @dataclass(frozen=True)
@@ -169,13 +170,15 @@ def default_workers(levels: Sequence[Level]) -> int:
 
 # -- the deployment ------------------------------------------------------------------------
 def parse_deployment(text: str) -> dict[str, Any]:
-    """``model=ID,gpu=ID[,gpus=N,quant=Q,engine=E]``: what the server runs, for calibration."""
+    """``model=ID,gpu=ID[,gpus=N,quant=Q,engine=E,layout=L]``: what the server runs, for
+    calibration (``layout``: a MoE model's tp, ep or dp-ep; tp when not said)."""
     fields: dict[str, Any] = {"gpus": 1, "quant": "bf16", "engine": "vllm"}
     for part in text.split(","):
         key, _, value = part.partition("=")
-        if key not in _DEPLOYMENT_FIELDS or not value:
-            raise InputError("expected model=ID,gpu=ID[,gpus=N,quant=Q,engine=E] "
-                             f"(got {part!r})", where="--deployment")
+        if key not in _DEPLOYMENT_FIELDS or not value or (
+                key == "layout" and value not in _LAYOUTS):
+            raise InputError("expected model=ID,gpu=ID[,gpus=N,quant=Q,engine=E,"
+                             f"layout=tp|ep|dp-ep] (got {part!r})", where="--deployment")
         fields[key] = int(value) if key == "gpus" and value.isdigit() else value
     if "model" not in fields or "gpu" not in fields:
         raise InputError("needs at least model=ID and gpu=ID", where="--deployment")
@@ -192,7 +195,8 @@ def describe_deployment(spec: str | Mapping[str, Any] | None,
         return dict(spec)
     sim = (card or {}).get("breakeven")
     if isinstance(sim, dict):  # a breakeven sim says what it simulates
-        return {k: sim[k] for k in _DEPLOYMENT_FIELDS} | {"simulated": True}
+        # (a sim from before layouts says none: it ran tensor parallelism)
+        return {k: sim.get(k, "tp") for k in _DEPLOYMENT_FIELDS} | {"simulated": True}
     return None
 
 

@@ -101,7 +101,7 @@ def _slo(text: str | None) -> Any:
 @click.option("--slo", default=None, help="Goodput SLO, e.g. ttft_ms=500,tpot_ms=50.")
 @click.option("--deployment", default=None,
               help="What the server runs, for calibration: model=ID,gpu=ID,gpus=N,quant=Q,"
-                   "engine=E (read from a breakeven sim by itself).")
+                   "engine=E,layout=tp|ep|dp-ep (read from a breakeven sim by itself).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
               show_default=True, help="Seconds per request.")
 @click.option("--workers", type=click.IntRange(min=1, max=32), default=None,

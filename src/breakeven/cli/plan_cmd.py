@@ -43,7 +43,9 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     batch, route), candidates and price overrides.
 
     Option labels: "2 x h100-sxm" is two replicas of one GPU each; "1 x 2-GPU h100-sxm" is
-    one replica spread over two GPUs (tensor or pipeline parallel).
+    one replica spread over two GPUs (tensor or pipeline parallel); "(vllm ep, ...)" or
+    "(vllm dp-ep, ...)": a MoE model's experts split whole over a replica's GPUs, with
+    attention data-parallel too in dp-ep.
     """
     from breakeven.loaders import load_catalog, load_workload
     from breakeven.planner.search import plan

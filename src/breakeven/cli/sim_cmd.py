@@ -18,7 +18,9 @@ from breakeven.cli._common import (
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
-                kv_dtype: str, engine: str) -> Any:
+                kv_dtype: str, engine: str, layout: str = "tp") -> Any:
+    """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
+    line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import size
@@ -28,10 +30,15 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
     result = size(the_model, cat.gpu(gpu), cat.engine(engine),
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
-                  link=cat.interconnect_for(cat.gpu(gpu)))
+                  link=cat.interconnect_for(cat.gpu(gpu)),
+                  layout=layout)  # type: ignore[arg-type]
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
+
+
+_LAYOUTS = {"tp": "", "ep": ", ep: experts split over {g} GPUs",
+            "dp-ep": ", dp-ep: {g} attention data-parallel ranks, experts split over them"}
 
 
 @click.command("sim")
@@ -40,6 +47,12 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
               help="Concurrent sequences (default: the engine's).")
+@click.option("--layout", type=click.Choice(["tp", "ep", "dp-ep"]), default="tp",
+              show_default=True,
+              help="A MoE model's layout, as 'breakeven size --layout' sizes it: tp (every "
+                   "matrix split), ep (experts split whole over the GPUs), dp-ep (attention "
+                   "data-parallel too: a batch and KV cache per GPU, --max-num-seqs per "
+                   "GPU). Refused where the engine or the model has no such layout.")
 @click.option("--scheduling-policy", type=click.Choice(["fcfs", "priority"]), default="fcfs",
               show_default=True, help="As vLLM's: 'priority' orders the queue by each "
               "request's 'priority' (lower first) and preempts the lowest first.")
@@ -75,7 +88,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            max_model_len: int | None, max_num_seqs: int | None, scheduling_policy: str,
+            max_model_len: int | None, max_num_seqs: int | None, layout: str,
+            scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
@@ -85,15 +99,19 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.errors import InputError
     from breakeven.sim.engine import engine_config
 
-    dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine)
+    dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "
-            f"({config.kv_tokens:,} tokens on this deployment)", where="--max-model-len")
+            f"({config.kv_tokens // dep.ranks:,} tokens on "
+            + (f"each of this deployment's {dep.ranks} data-parallel ranks)" if dep.ranks > 1
+               else "this deployment)"),
+            where="--max-model-len")
     describe = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
-                f"({dep.engine.name}): {config.num_blocks:,} KV blocks "
+                f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
+                f"{config.num_blocks:,} KV blocks "
                 f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
                 f"scheduling {config.policy}, "
                 f"prefix caching {'on' if prefix_caching else 'off'}, "

@@ -1,6 +1,7 @@
 """Calibration: a bench result replaces the roofline estimate for the deployment it measured.
 
-A bench run measures one (model, GPU count and type, quantisation, engine) at several loads.
+A bench run measures one (model, GPU count and type, quantisation, engine, MoE layout) at
+several loads.
 Each trusted level (not failed, at least ``MIN_COMPLETED`` requests; a sim's levels that
 fell behind their schedule only when no other is left) is a point: its
 concurrency (a closed loop's, or Little's law for an open one), request rate and median
@@ -63,6 +64,7 @@ class Calibration:
     output_len: int
     levels: tuple[Measured, ...]
     source: str
+    layout: str = "tp"  # a MoE model's layout as the bench ran it (tp when not said)
 
     def resolved(self, cat: Catalog) -> Calibration:
         """The same with catalog ids (the result may name a Hugging Face id or an alias)."""
@@ -70,8 +72,8 @@ class Calibration:
                        engine=cat.engine(self.engine).id)
 
     def matches(self, dep: Deployment) -> bool:
-        return (dep.model.id, dep.gpu.id, dep.gpus, dep.quant, dep.engine.id) == (
-            self.model, self.gpu, self.gpus, self.quant, self.engine)
+        return (dep.model.id, dep.gpu.id, dep.gpus, dep.quant, dep.engine.id, dep.layout) == (
+            self.model, self.gpu, self.gpus, self.quant, self.engine, self.layout)
 
     def capacity(self, slo: SloTarget) -> float:
         """Requests/s of the best measured level within ``slo`` at p90 (0: none met it)."""
@@ -133,8 +135,9 @@ def calibrate(s: Sizing, cal: Calibration) -> Sizing:
     slo_point = _scaled(operating_point(dep, s.input_len, s.output_len, best), k) if best \
         else None
     measured = cal.capacity(slo)
+    layout = "" if cal.layout == "tp" else f" {cal.layout}"
     where = (f"calibrated from {cal.source} ({cal.model} {cal.quant} on {cal.gpus} x "
-             f"{cal.gpu}, {cal.engine}; levels at concurrency "
+             f"{cal.gpu}, {cal.engine}{layout}; levels at concurrency "
              f"{', '.join(str(lv.concurrency) for lv in cal.levels)})")
     if slo_point is None:
         return replace(s, slo_concurrency=0, slo_point=None, estimated=False,
@@ -207,4 +210,5 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
                        max(1, round(inp / weights)), max(1, round(out / weights)),
                        tuple(levels), f"{source} ({data.get('created', 'undated')})"
                        + (f" [{late} level(s) where the sim fell behind "
-                          f"{'left out' if on_time else 'used: no other'}]" if late else ""))
+                          f"{'left out' if on_time else 'used: no other'}]" if late else ""),
+                       str(dep.get("layout") or "tp"))

@@ -4,19 +4,40 @@
 ``self_configs`` the self-hosted deployments (model, cheapest eligible offer per GPU type,
 engine, quantisation, and the fewest-GPU layouts that fit) with their capacity within each
 segment's SLO. Every rejection is appended to ``out`` with its reason.
+
+A MoE model on an engine with expert-parallel layouts (``Engine.moe_layouts``) is sized at
+each single-node GPU count in every layout the engine accepts (``formats.accepted_layouts``)
+and keeps the one whose replicas take the fewest replica-seconds for the segments (same GPUs,
+same price: the cheaper pool), ties to the simpler layout. A layout a calibration measured
+(a bench records the layout it ran) is always weighed, with its measured figures; an
+estimate is weighed against an estimated ``tp`` only (never against a measured one), at one
+pipeline stage only (the replica model's data-parallel ranks are one node's GPUs), and not
+sized where an upper bound on what it serves (``_cannot_beat``) could not beat the layout in
+hand. Pruning the
+layouts where ``tp`` is SLO-bound was tried and dropped: on an all-interactive whole-catalog
+plan it saved 77 ms of CPU but missed 267 deployments where ep or dp-ep serves cheaper.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
 from breakeven.planner.economics import hosted_monthly_usd
-from breakeven.planner.sizing import Deployment, Sizing, SloTarget, evaluate, layouts
+from breakeven.planner.formats import accepted_layouts
+from breakeven.planner.sizing import (
+    Deployment,
+    Layout,
+    Sizing,
+    SloTarget,
+    evaluate,
+    layouts,
+    operating_point,
+)
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
 
@@ -78,6 +99,8 @@ class SelfConfig:
     pp: int
     capacity: dict[str, float]  # segment -> requests/s per replica within the SLO
     sizings: dict[str, Sizing]
+    layout: Layout = "tp"  # a MoE model's: the one of the engine's that serves cheapest
+    weighed: tuple[Layout, ...] = ("tp",)  # the layouts sized at this GPU count
 
 
 def self_configs(segs: list[SegmentSpec], w: Workload, cat: Catalog,
@@ -113,38 +136,125 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
                  segs: list[SegmentSpec], w: Workload, cat: Catalog,
                  out: list[tuple[str, str]], cals: tuple[Calibration, ...]) -> list[SelfConfig]:
     gpu = cat.gpu(offer.gpu)
+    link = cat.interconnect_for(gpu)
     found: list[SelfConfig] = []
     last_reason = ""
     for tp, pp in layouts(m, gpu, w.candidates.max_gpus, engine):
-        dep = Deployment(m, gpu, engine, quant, tp, pp, link=cat.interconnect_for(gpu))
+        dep = Deployment(m, gpu, engine, quant, tp, pp, link=link)
         cal = next((c for c in cals if c.matches(dep)), None)
-        sizings, capacity = {}, {}
-        sized: dict[tuple[int, int, SloTarget], Sizing] = {}
-        for seg in segs:
-            key = (seg.demand.input_tokens, seg.demand.output_tokens, seg.slo)
-            if key not in sized:  # segments of the same shape share one sizing
-                sized[key] = evaluate(dep, key[0], key[1], None, seg.slo)
-            s = sized[key]
-            if not s.fits:
-                last_reason = s.reason or "does not fit"
-                break
-            if cal is not None:
-                s = calibrate(s, cal)
-                if s.slo_point is None:
-                    last_reason = f"misses the SLO for {seg.name}: {s.calibration}"
-                    continue
-            if s.slo_concurrency == 0 or s.slo_point is None:
-                one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
-                assert one.point is not None
-                last_reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
-                               f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
-                continue
-            sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
-        if not sizings:
+        best, reason = _sized(dep, segs, cal)
+        last_reason = reason or last_reason
+        if best is None:
             continue
-        found.append(SelfConfig(m, offer, engine, quant, tp, pp, capacity, sizings))
+        chosen: Layout = "tp"
+        weighed: list[Layout] = ["tp"]
+        alternatives = accepted_layouts(m, engine, tp)[1:] if pp == 1 else ()
+        # dp-ep first: where it wins, the saturation bound then rules ep out unsized
+        for layout in reversed(alternatives):
+            alt = replace(dep, layout=layout)
+            measured = next((c for c in cals if c.matches(alt)), None)
+            margin = _margin(layout, chosen)
+            if measured is None and (cal is not None or _cannot_beat(alt, best, segs, margin)):
+                continue  # a measured layout is always weighed; an estimate where it may win
+            weighed.append(layout)
+            other, _ = _sized(alt, segs, measured)
+            if other is not None and _cheaper(other, best, segs, margin):
+                best, chosen = other, layout
+        found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen,
+                                tuple(weighed)))
         if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
             break
     if not found:
         out.append((f"self-hosted {m.id} {quant} on {gpu.id} ({engine.id})", last_reason))
     return found
+
+
+_Sized = tuple[dict[str, Sizing], dict[str, float]]  # per segment: sizing, requests/s
+
+
+def _sized(dep: Deployment, segs: list[SegmentSpec],
+           cal: Calibration | None) -> tuple[_Sized | None, str]:
+    """What ``dep`` serves of ``segs`` within their SLOs (None: none), and the last reason
+    a segment was not served."""
+    sizings, capacity = {}, {}
+    sized: dict[tuple[int, int, SloTarget], Sizing] = {}
+    reason = ""
+    for seg in segs:
+        key = (seg.demand.input_tokens, seg.demand.output_tokens, seg.slo)
+        if key not in sized:  # segments of the same shape share one sizing
+            sized[key] = evaluate(dep, key[0], key[1], None, seg.slo)
+        s = sized[key]
+        if not s.fits:
+            reason = s.reason or "does not fit"
+            break
+        if cal is not None:
+            s = calibrate(s, cal)
+            if s.slo_point is None:
+                reason = f"misses the SLO for {seg.name}: {s.calibration}"
+                continue
+        if s.slo_concurrency == 0 or s.slo_point is None:
+            one = evaluate(dep, seg.demand.input_tokens, seg.demand.output_tokens, 1)
+            assert one.point is not None
+            reason = (f"misses the SLO for {seg.name} even at concurrency 1 (TTFT "
+                      f"{one.point.ttft_ms:,.0f} ms, TPOT {one.point.tpot_ms:,.1f} ms)")
+            continue
+        sizings[seg.name], capacity[seg.name] = s, s.slo_point.requests_per_s
+    return ((sizings, capacity) if sizings else None), reason
+
+
+def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
+    """Replica-seconds a month the served segments take (proportional to the pool's cost
+    on one offer and GPU count)."""
+    return sum(s.demand.requests_per_month / sized[1][s.name] for s in segs
+               if s.name in sized[1])
+
+
+_ORDER: tuple[Layout, ...] = ("tp", "ep", "dp-ep")  # simplest first
+
+
+def _margin(layout: Layout, chosen: Layout) -> float:
+    """What ``layout``'s replica-seconds must come under, as a fraction of ``chosen``'s, to
+    replace it: 0.1% less, or up to 0.1% more for a simpler layout (ties keep the simpler)."""
+    return 1.001 if _ORDER.index(layout) < _ORDER.index(chosen) else 0.999
+
+
+def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],
+                 margin: float) -> bool:
+    """Whether ``alt`` is sure to lose to ``best`` without sizing it. Throughput rises with
+    concurrency, so no SLO lets ``alt`` serve more than it does at saturation
+    (``sizing.evaluate`` without an SLO, whose solves its sizing would reuse), nor, where it
+    misses a segment's SLO at the concurrency ``best`` runs that segment at, more than it
+    serves there (one solve). Where ``best`` serves every segment and even those rates take
+    more replica-seconds than ``best`` does, ``alt`` is dearer."""
+    if len(best[1]) < len(segs):
+        return False
+    load = 0.0
+    saturated: dict[tuple[int, int], Sizing] = {}  # per request shape
+    most: dict[tuple[int, int, SloTarget], float] = {}  # requests/s at most, per shape + SLO
+    for seg in segs:
+        inp, out = seg.demand.input_tokens, seg.demand.output_tokens
+        if (inp, out) not in saturated:
+            top = evaluate(alt, inp, out)
+            if not top.fits or top.point is None or top.point.requests_per_s <= 0:
+                return False  # sizing it says why
+            saturated[inp, out] = top
+        key = (inp, out, seg.slo)
+        if key not in most:
+            top = saturated[inp, out]
+            assert top.point is not None
+            most[key] = top.point.requests_per_s
+            there = best[0][seg.name].slo_concurrency
+            if 0 < there < top.max_concurrency:
+                probe = operating_point(alt, inp, out, there)
+                if not seg.slo.met_by(probe):  # alt's SLO concurrency is below ``there``
+                    most[key] = min(most[key], probe.requests_per_s)
+        load += seg.demand.requests_per_month / most[key]
+    return load >= _load(best, segs) * margin
+
+
+def _cheaper(other: _Sized, best: _Sized, segs: list[SegmentSpec], margin: float) -> bool:
+    """``other`` serves more segments, or the same ones in fewer replica-seconds (on the
+    same GPUs at the same price: the cheaper pool) by ``margin``."""
+    if set(other[1]) != set(best[1]):
+        return len(other[1]) > len(best[1])
+    return _load(other, segs) < _load(best, segs) * margin

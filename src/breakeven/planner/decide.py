@@ -229,6 +229,12 @@ def _estimate_warnings(dep: SelfDeployment, workload: Workload) -> list[str]:
                    f"own cases")
     if dep.pricing == "spot":
         out.append("spot GPUs can be reclaimed at any time: keep a fallback")
+    if dep.layout != "tp":
+        # vLLM's expert-parallel deployment guide calls EP experimental (its flags and
+        # defaults may change) and its fast all-to-all needs DeepEP / pplx kernels installed
+        out.append(f"the {dep.layout} layout's gain over tensor parallelism is modelled, and "
+                   f"expert-parallel serving needs the engine's all-to-all kernels (vLLM: "
+                   f"DeepEP or pplx): bench that layout before committing")
     return out
 
 

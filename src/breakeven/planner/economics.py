@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from breakeven.catalog.schema import HostedModel
 
 __all__ = [
     "Breakeven",
     "Demand",
+    "Load",
     "Pool",
     "batch_priced",
     "breakeven_volume",
     "hosted_monthly_usd",
     "hosted_usd_per_request",
+    "load_of",
     "paid_hours_per_month",
     "pool",
+    "pool_of_loads",
+    "pool_usd",
 ]
 
 
@@ -146,16 +151,53 @@ def pool(
     token shapes add up correctly on the same GPUs. Offers rented by the node bill at least
     ``min_billed_gpus`` GPUs however few the replicas use.
     """
-    if not demands:
+    return pool_of_loads([load_of(d, cap, always_on) for d, cap in demands],
+                         gpus_per_replica=gpus_per_replica, usd_per_gpu_hour=usd_per_gpu_hour,
+                         ops_usd=ops_usd, target_peak_load=target_peak_load,
+                         min_billed_gpus=min_billed_gpus)
+
+
+class Load(NamedTuple):
+    """One demand on replicas of one deployment: replicas busy at its peak, the hours a
+    month it needs them paid, the replica-seconds a month it takes."""
+
+    peak: float
+    hours: float
+    served: float
+
+
+def load_of(demand: Demand, capacity_rps: float, always_on: bool = True) -> Load:
+    """What ``demand`` puts on replicas that each serve ``capacity_rps`` of it."""
+    return Load(demand.peak_rps / capacity_rps, paid_hours_per_month(demand, always_on),
+                demand.requests_per_month / capacity_rps)
+
+
+def _replicas(loads: list[Load], target_peak_load: float) -> tuple[int, float, float]:
+    if not loads:
         raise ValueError("a pool needs at least one demand")
-    peak = sum(d.peak_rps / cap for d, cap in demands)
-    replicas = max(1, math.ceil(peak / target_peak_load - 1e-9))
-    hours = max(paid_hours_per_month(d, always_on) for d, _ in demands)
-    served = sum(d.requests_per_month / cap for d, cap in demands)  # replica-seconds
+    peak = sum(lo.peak for lo in loads)
+    return (max(1, math.ceil(peak / target_peak_load - 1e-9)), max(lo.hours for lo in loads),
+            peak)
+
+
+def pool_of_loads(loads: list[Load], *, gpus_per_replica: int, usd_per_gpu_hour: float,
+                  ops_usd: float, target_peak_load: float, min_billed_gpus: int = 1) -> Pool:
+    """``pool`` of loads already worked out (the planner prices every subset of segments on
+    a deployment from each segment's load, computed once)."""
+    replicas, hours, peak = _replicas(loads, target_peak_load)
+    served = sum(lo.served for lo in loads)  # replica-seconds
     utilisation = served / (replicas * hours * 3600)
     gpu_usd = max(replicas * gpus_per_replica, min_billed_gpus) * usd_per_gpu_hour * hours
     return Pool(replicas, gpus_per_replica, usd_per_gpu_hour, hours, gpu_usd, ops_usd,
                 utilisation, peak / replicas)
+
+
+def pool_usd(loads: list[Load], *, gpus_per_replica: int, usd_per_gpu_hour: float,
+             ops_usd: float, target_peak_load: float, min_billed_gpus: int = 1) -> float:
+    """``pool_of_loads(...).monthly_usd`` without building the ``Pool``."""
+    replicas, hours, _ = _replicas(loads, target_peak_load)
+    gpu_usd = max(replicas * gpus_per_replica, min_billed_gpus) * usd_per_gpu_hour * hours
+    return gpu_usd + ops_usd
 
 
 @dataclass(frozen=True)

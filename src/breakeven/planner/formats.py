@@ -12,9 +12,12 @@ expert weights only.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from breakeven.catalog.schema import GPU, Engine, KVCacheDtype, OpenModel, Quant
 
 __all__ = [
+    "accepted_layouts",
     "bytes_per_weight",
     "compute_tflops",
     "kv_default",
@@ -119,3 +122,15 @@ def moe_layout_refusal(model: OpenModel, engine: Engine, layout: str, tp: int) -
     if model.moe.experts % tp:
         return f"{tp} GPUs do not split the {model.moe.experts} experts of {model.name} evenly"
     return None
+
+
+def accepted_layouts(model: OpenModel, engine: Engine,
+                     tp: int) -> tuple[Literal["tp", "ep", "dp-ep"], ...]:
+    """The MoE layouts ``engine`` runs ``model`` with on a stage of ``tp`` GPUs: ``tp``
+    always, then each of the engine's ``moe_layouts`` that ``moe_layout_refusal`` lets
+    through (none for a dense model, a single GPU, or an engine with tensor parallelism
+    only)."""
+    if model.moe is None or not engine.moe_layouts:  # the planner asks for every config
+        return ("tp",)
+    return ("tp", *(layout for layout in engine.moe_layouts
+                    if moe_layout_refusal(model, engine, layout, tp) is None))

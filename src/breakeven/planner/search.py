@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import HostedModel
@@ -25,7 +26,9 @@ from breakeven.planner.economics import (
     Demand,
     Pool,
     breakeven_volume,
-    pool,
+    load_of,
+    pool_of_loads,
+    pool_usd,
 )
 from breakeven.planner.sizing import SLO_NONE, Deployment, SloTarget
 from breakeven.planner.types import Option, Placement, Plan, SegmentSpec, SelfDeployment
@@ -70,17 +73,14 @@ def segments_of(w: Workload) -> list[SegmentSpec]:
 
 
 # -- assignment ------------------------------------------------------------------------------
-def _pool(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Pool:
-    ops = w.team.ops_fte * w.team.engineer_monthly_usd
-    demands = [(s.demand, cfg.capacity[s.name]) for s in on_self]
-    return pool(demands, gpus_per_replica=cfg.tp * cfg.pp,
-                usd_per_gpu_hour=cfg.offer.usd_per_gpu_hour, ops_usd=ops,
-                target_peak_load=w.decision.target_peak_load,
-                always_on=w.decision.gpu_schedule == "always_on",
-                min_billed_gpus=cfg.offer.min_gpus)
+def _pool_terms(cfg: SelfConfig, w: Workload) -> dict[str, Any]:
+    return {"gpus_per_replica": cfg.tp * cfg.pp, "usd_per_gpu_hour": cfg.offer.usd_per_gpu_hour,
+            "ops_usd": w.team.ops_fte * w.team.engineer_monthly_usd,
+            "target_peak_load": w.decision.target_peak_load,
+            "min_billed_gpus": cfg.offer.min_gpus}
 
 
-def _monthly_usd(p: Pool, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
+def _monthly_usd(self_usd: float, on_self: list[SegmentSpec], hosted_best: dict[str, tuple[
         HostedModel, float]], segs: list[SegmentSpec]) -> float:
     """What ``_self_option`` would total, without building it (the search prices every
     subset of segments and builds only the options it keeps)."""
@@ -89,7 +89,7 @@ def _monthly_usd(p: Pool, on_self: list[SegmentSpec], hosted_best: dict[str, tup
     for s in segs:
         if s.name not in names:
             hosted_usd += hosted_best[s.name][1]
-    return p.monthly_usd + hosted_usd
+    return self_usd + hosted_usd
 
 
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_best: dict[
@@ -112,15 +112,15 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_be
     kind = "self_host" if len(on_self) == len(segs) else "hybrid"
     gpu = cat.gpu(cfg.offer.gpu)
     shape = gpu.id if cfg.tp * cfg.pp == 1 else f"{cfg.tp * cfg.pp}-GPU {gpu.id}"
-    label = (f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} "
-             f"({cfg.engine.id}, {cfg.offer.provider})")
+    how = cfg.engine.id if cfg.layout == "tp" else f"{cfg.engine.id} {cfg.layout}"
+    label = f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} ({how}, {cfg.offer.provider})"
     if kind == "hybrid":
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
                                                   if pl.side == "hosted"}))
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
                          tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch,
-                         context.note)
+                         context.note, cfg.layout)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
 
@@ -129,9 +129,12 @@ def _context(cfg: SelfConfig, on_self: list[SegmentSpec], w: Workload) -> Contex
     """The launch context for the longest segment this deployment can serve (whichever
     subset it ends up serving, the same engine launch takes them all)."""
     t = w.traffic
-    kv = min(sizing.memory.kv_tokens for sizing in cfg.sizings.values())
-    found = [context_for(s.demand.input_tokens, s.demand.output_tokens, cfg.model.max_context,
-                         t.max_input_tokens, t.max_output_tokens, kv) for s in on_self]
+    # one sequence must fit one rank's cache (a dp-ep replica's is split over its ranks)
+    kv = min(sizing.memory.kv_tokens // sizing.deployment.ranks
+             for sizing in cfg.sizings.values())
+    shapes = dict.fromkeys((s.demand.input_tokens, s.demand.output_tokens) for s in on_self)
+    found = [context_for(inp, out, cfg.model.max_context, t.max_input_tokens,
+                         t.max_output_tokens, kv) for inp, out in shapes]
     return max(found, key=lambda c: c.model_len)
 
 
@@ -154,19 +157,23 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
     if not servable:
         return []
     context = _context(cfg, servable, w)  # one launch per deployment
-    launch = launch_lines(next(iter(cfg.sizings.values())), context)
-    priced = []  # (monthly USD, subset, pool), in the order the subsets are tried
+    launch = launch_lines(next(iter(cfg.sizings.values())), context, cat.engines)
+    # each segment's load once; every subset priced from them, a Pool built only if kept
+    always_on = w.decision.gpu_schedule == "always_on"
+    loads = {s.name: load_of(s.demand, cfg.capacity[s.name], always_on) for s in servable}
+    terms = _pool_terms(cfg, w)
+    priced = []  # (monthly USD, subset), in the order the subsets are tried
     for subset in subsets:
         on_self = forced + subset
         if on_self:
-            p = _pool(cfg, on_self, w)
-            priced.append((_monthly_usd(p, on_self, hosted_best, segs), on_self, p))
+            usd = pool_usd([loads[s.name] for s in on_self], **terms)
+            priced.append((_monthly_usd(usd, on_self, hosted_best, segs), on_self))
     if not priced:
         return []
     best = min(priced, key=lambda c: c[0])  # the first of equals, as min() keeps
     keep = [best] + [c for c in priced if len(c[1]) == len(segs) and c is not best]
-    return [_self_option(cfg, on_self, p, hosted_best, segs, cat, launch, context)
-            for _, on_self, p in keep]
+    return [_self_option(cfg, on_self, pool_of_loads([loads[s.name] for s in on_self], **terms),
+                         hosted_best, segs, cat, launch, context) for _, on_self in keep]
 
 
 def _hosted_options(segs: list[SegmentSpec], choices: dict[str, list[tuple[HostedModel, float]]]
@@ -235,8 +242,8 @@ def plan(w: Workload, cat: Catalog, *, today: date,
         options = _hosted_options(group, choices)
         before = len(eliminated)
         configs = self_configs(group, w, cat, eliminated, calibrations)
-        considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp)
-                       for c in configs]
+        considered += [Deployment(c.model, cat.gpu(c.offer.gpu), c.engine, c.quant, c.tp, c.pp,
+                                  layout=layout) for c in configs for layout in c.weighed]
         elim_self += [f"{what}: {why}" for what, why in eliminated[before:]]
         for cfg in configs:
             options.extend(_best_for_config(cfg, group, best, w, cat))
@@ -245,7 +252,8 @@ def plan(w: Workload, cat: Catalog, *, today: date,
     options = sorted(_combine(group_options), key=lambda o: o.monthly_usd)
     decision = decide.verdict(options, w, _summarise(elim_hosted), _summarise(elim_self))
     warns = decide.warnings(decision, options, segs, w, today)
-    warns += [f"calibration {c.source} ({c.model} {c.quant} on {c.gpus} x {c.gpu}, {c.engine}) "
+    warns += [f"calibration {c.source} ({c.model} {c.quant} on {c.gpus} x {c.gpu}, {c.engine}"
+              f"{'' if c.layout == 'tp' else ' ' + c.layout}) "
               "matched no candidate deployment: check the workload's candidates"
               for c in calibrations if not any(c.matches(d) for d in considered)]
     best_h = next((o for o in options if o.kind == "hosted"), None)

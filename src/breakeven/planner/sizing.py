@@ -175,7 +175,7 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
     """Size one fixed layout. ``concurrency=None`` means saturation: as many sequences as
     the KV cache holds, at most the engine's ``max_num_seqs``. A ``rate`` (requests/s, an
     open loop) sizes the concurrency that serves it instead, or marks it ``overloaded``."""
-    mem = memory(dep)
+    mem = dep.mem
     model_len = max_model_len(dep.model, input_len, output_len)
     reason = _fit_reason(dep, mem, input_len + output_len)
     if reason is not None:

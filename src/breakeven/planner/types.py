@@ -9,7 +9,7 @@ from datetime import date
 
 from breakeven.catalog.schema import GPUOffer, Quant, Task, Tier
 from breakeven.planner.economics import Breakeven, Demand, Pool
-from breakeven.planner.sizing import Sizing, SloTarget
+from breakeven.planner.sizing import Layout, Sizing, SloTarget
 from breakeven.planner.workload import Workload
 
 __all__ = ["Option", "Placement", "Plan", "SegmentSpec", "SelfDeployment"]
@@ -59,6 +59,7 @@ class SelfDeployment:
     sizings: tuple[tuple[str, Sizing], ...]  # per segment served
     launch: dict[str, str]
     context_note: str = ""  # how the launch context was chosen (the tail it accepts)
+    layout: Layout = "tp"  # how a MoE model uses the tp GPUs of a stage (tp, ep, dp-ep)
 
     @property
     def pricing(self) -> str:

@@ -49,8 +49,12 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     token (no credit for windows: a cache that holds at least what is stated)."""
     mem = memory(dep)
     model_len = max_model_len or dep.model.max_context
-    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens, 1))
-    seqs = max_num_seqs or dep.seqs
+    # a sequence lives on one rank: it fits that rank's share of the cache
+    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens // dep.ranks, 1))
+    # a dp-ep replica's attention data-parallel ranks run here as one scheduler over their
+    # pooled slots, blocks and token budgets (as ``size`` sizes them); ``max_num_seqs``
+    # counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine
+    seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
 
     def step_time(batch: int, context: float, prefill: int) -> float:
         return decode_step_s(dep, batch, context, prefill)

@@ -239,7 +239,8 @@ class SimServer:
             "max_model_len": self.config.max_model_len,
             "breakeven": {
                 "model": dep.model.id, "gpu": dep.gpu.id, "gpus": dep.gpus, "tp": dep.tp,
-                "pp": dep.pp, "quant": dep.quant, "kv_dtype": dep.kv_dtype,
+                "pp": dep.pp, "layout": dep.layout, "quant": dep.quant,
+                "kv_dtype": dep.kv_dtype,
                 "engine": dep.engine.id, "time_scale": self.time_scale,
                 "clock": self.clock.kind, "prefix_caching": self.config.prefix_caching,
                 "prefix_cache": ({"queries": self.engine.prefix.queries,
