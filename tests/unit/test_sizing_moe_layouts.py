@@ -147,3 +147,22 @@ def test_size_layout_on_the_command_line(capsys):
                          "ep")
     assert code == 2 and "dense" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_dp_rank_must_hold_a_whole_request_in_its_own_share_of_the_cache(catalog):
+    """Under data-parallel attention a request lives on one rank: the whole replica's cache
+    holding it is not enough, and the concurrency counts whole requests per rank."""
+    gpu = catalog.gpu("h200")
+    dep = Deployment(catalog.model("deepseek-v3"), gpu, catalog.engine("vllm"), "fp8", 8,
+                     layout="dp-ep", gpu_memory_utilization=0.67,
+                     link=catalog.interconnect_for(gpu))
+    per_rank = dep.mem.kv_tokens // dep.ranks
+    need = 128_000
+    assert per_rank < need <= dep.mem.kv_tokens  # the case: fits the total, not a rank
+    s = evaluate(dep, need - 8000, 8000)
+    assert not s.fits and "one data-parallel rank" in (s.reason or "")
+    roomy = Deployment(dep.model, gpu, dep.engine, "fp8", 8, layout="dp-ep",
+                       gpu_memory_utilization=0.7, link=dep.link)
+    ok = evaluate(roomy, need - 8000, 8000)
+    per = roomy.mem.kv_tokens // roomy.ranks
+    assert ok.fits and ok.max_concurrency == roomy.ranks * (per // need)

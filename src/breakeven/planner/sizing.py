@@ -150,10 +150,12 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
             f"{dep.memory_utilization:.0%} memory utilisation"
         )
     holds = math.ceil(cached_tokens(m, need))
-    if mem.kv_tokens < holds:
+    room = mem.kv_tokens // dep.ranks  # a request lives on one data-parallel rank
+    if room < holds:
+        where = " on one data-parallel rank" if dep.ranks > 1 else ""
         return (
             f"after {mem.weights_gib_per_gpu:,.1f} GiB of weights per GPU only "
-            f"{mem.kv_tokens:,} tokens of KV cache remain; one request needs {holds:,}"
+            f"{room:,} tokens of KV cache remain{where}; one request needs {holds:,}"
         )
     return None
 
@@ -182,7 +184,9 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
         return Sizing(dep, input_len, output_len, model_len, mem, False, reason, 0, 0, None,
                       slo, 0, None)
     per_request = input_len + output_len if dep.model.kind == "chat" else input_len
-    kv_limit = int(mem.kv_tokens // cached_tokens(dep.model, per_request))
+    # each data-parallel rank holds whole requests in its own share of the cache
+    kv_limit = dep.ranks * int(mem.kv_tokens // dep.ranks // cached_tokens(dep.model,
+                                                                          per_request))
     max_conc = max(1, min(dep.seqs, kv_limit))
     conc = max_conc if concurrency is None else concurrency
     overloaded = None
