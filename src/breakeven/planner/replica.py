@@ -83,6 +83,8 @@ class Rates:
     a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
     floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
+    fabric_s: float = 0.0  # the fabric's fixed time per step (latencies; 0 without TP)
+    fabric_per_token_s: float = 0.0  # and its time per token the step carries
     window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
     local_share: float = 0.0  # layers that attend only within the window / layers
 
@@ -192,6 +194,9 @@ class Deployment:
             g = self.tp
             a2a = m.moe.experts_per_token * m.hidden * _A2A_BYTES * (g - 1) / g / g
         kv_tp = 1 if self.layout == "dp-ep" else self.tp
+        allreduces = {"tp": 2, "ep": 1, "dp-ep": 0}[self.layout]
+        fabric, per_token = _fabric(self.tp, m.layers, m.hidden, allreduces, busbw, latency,
+                                    a2a)
         return Rates(
             dense_bytes=max(dense, 0.0), expert_bytes=experts,
             expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
@@ -205,11 +210,29 @@ class Deployment:
             fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
             replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
                               if self.layout == "dp-ep" else 0.0),
-            allreduces={"tp": 2, "ep": 1, "dp-ep": 0}[self.layout],
-            a2a_bytes_per_token=a2a, per_sequence_s=e.sequence_overhead_us / 1e6,
+            allreduces=allreduces,
+            a2a_bytes_per_token=a2a, fabric_s=fabric, fabric_per_token_s=per_token,
+            per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
             window=float(m.sliding_window or 0),
             local_share=(m.sliding_window_layers or 0) / m.layers)
+
+
+def _fabric(tp: int, layers: int, hidden: int, allreduces: int, busbw: float, latency: float,
+            a2a_bytes: float) -> tuple[float, float]:
+    """(fixed, per token) seconds of a step on the fabric: ring all-reduces of the
+    activations across the TP ranks (two per layer; one under expert parallelism, none with
+    data-parallel attention) and, in an expert-parallel layout, each MoE layer's all-to-all
+    dispatch and combine (two exchanges) at the fabric's achieved bandwidth."""
+    if tp == 1:
+        return 0.0, 0.0
+    ring = 2 * (tp - 1) / tp * hidden * 2 / busbw
+    fixed = allreduces * layers * latency
+    per_token = allreduces * layers * ring
+    if a2a_bytes:
+        fixed += layers * 2 * latency
+        per_token += layers * a2a_bytes / busbw
+    return fixed, per_token
 
 
 def cached_tokens(model: OpenModel, tokens: float) -> float:

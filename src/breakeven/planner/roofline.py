@@ -68,9 +68,9 @@ def _prefill_cost(dep: Deployment, x: float, context: float, inp: int, group: fl
     ``group`` at a time in the steps of ``x`` decoding sequences (chunked when the budget's
     room is smaller than the group: every token is computed, in as many steps as needed).
     ``plain`` is the step of the ``x`` alone, ``budget`` the step's token budget."""
-    room = max(budget - x, 1.0)
+    room = budget - x if budget - x > 1.0 else 1.0
     tokens = group * inp
-    steps = max(1, math.ceil(tokens / room))
+    steps = math.ceil(tokens / room) or 1
     with_prefill = decode_step_s(dep, x, context, tokens / steps, inp / 2)
     extra = steps * (with_prefill - plain)
     return extra / group, steps * with_prefill
@@ -106,15 +106,21 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
     cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
     budget = dep.batched_tokens
     x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0
+    share = 1 - 1 / c  # of the others' prefills that land in a request's decode window
     for _ in range(80):
-        t = decode_step_s(dep, max(x, 1.0), context)
-        group = max(1.0, min(rate * t, (budget - x) / input_len, float(c)))
-        delta, service = _prefill_cost(dep, max(x, 1.0), context, input_len, group, budget, t)
-        rate = 1 / (n * t / max(x, 1.0) + delta)
-        busy = min(rate * delta * (1 - 1 / c), 0.95)
+        xx = x if x > 1.0 else 1.0  # (conditionals, not max(): ~10^5 turns a plan)
+        t = decode_step_s(dep, xx, context)
+        group = min(rate * t, (budget - x) / input_len, float(c))
+        group = group if group > 1.0 else 1.0
+        delta, service = _prefill_cost(dep, xx, context, input_len, group, budget, t)
+        rate = 1 / (n * t / xx + delta)
+        busy = rate * delta * share
+        busy = busy if busy < 0.95 else 0.95
         tpot = t / (1 - busy)
-        ttft = service * (1 + 0.5 * min(rate * service * (1 - 1 / c), 1.0))
-        target = min(cap, max(c - rate * ttft, 1.0))
+        wait = rate * service * share
+        ttft = service * (1 + 0.5 * (wait if wait < 1.0 else 1.0))
+        target = c - rate * ttft
+        target = cap if target > cap else (target if target > 1.0 else 1.0)
         if abs(target - x) <= 1e-3 * cap:
             break
         x = 0.5 * x + 0.5 * target

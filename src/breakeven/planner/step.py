@@ -26,19 +26,13 @@ __all__ = ["allreduce_s", "attention_flops", "decode_step_s", "prefill_s"]
 
 
 def allreduce_s(dep: Deployment, tokens: float) -> float:
-    """The fabric's time in one step: ring all-reduces of the activations across the TP
-    ranks (two per layer; one under expert parallelism, none with data-parallel attention),
-    plus, in an expert-parallel layout, each MoE layer's all-to-all dispatch and combine
-    (two exchanges, at the fabric's achieved bandwidth)."""
-    if dep.tp == 1:
-        return 0.0
+    """The fabric's time in one step carrying ``tokens``: ring all-reduces of the
+    activations across the TP ranks (two per layer; one under expert parallelism, none with
+    data-parallel attention), plus, in an expert-parallel layout, each MoE layer's all-to-all
+    dispatch and combine (two exchanges, at the fabric's achieved bandwidth); computed once
+    per deployment as a fixed and a per-token part (``Rates``)."""
     r = dep.rates
-    layers = dep.model.layers
-    ring = 2 * (dep.tp - 1) / dep.tp * tokens * dep.model.hidden * 2 / r.busbw
-    fabric = r.allreduces * layers * (ring + r.link_latency_s)
-    if r.a2a_bytes_per_token:
-        fabric += layers * (tokens * r.a2a_bytes_per_token / r.busbw + 2 * r.link_latency_s)
-    return fabric
+    return r.fabric_s + r.fabric_per_token_s * tokens
 
 
 def attention_flops(dep: Deployment, queries: float, context: float) -> float:
@@ -77,7 +71,7 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     attend = per * batch * context / r.attention_flops
     attention = ((kv_read if kv_read > attend else attend)
                  + per * prefill_tokens * pctx / r.attention_flops)
-    fabric = allreduce_s(dep, tokens) if tp > 1 else 0.0
+    fabric = r.fabric_s + r.fabric_per_token_s * tokens  # allreduce_s, inlined
     work = gemm + attention + fabric
     if work < r.floor_s:  # a layer's kernels take a least time, however little they do
         work = r.floor_s
