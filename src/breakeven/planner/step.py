@@ -8,9 +8,9 @@ large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; 
 engine's per-step overhead, fixed plus a share per running sequence (host time that
 grows with the batch: scheduling, sampling, bookkeeping). The GPU's part of a step takes at
 least ``layers x engine.layer_floor_us`` (kernel launches and small all-reduces: what
-bounds a lone request's decode on a big model across many GPUs). Local-attention layers read at
-most their window of each sequence. The embedding table is a look-up, not streamed; an MoE
-reads only the experts its tokens touch, through grouped GEMMs that reach
+bounds a lone request's decode on a big model across many GPUs). Local-attention layers
+read at most their window of each sequence. The embedding table is a look-up, not
+streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs that reach
 ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
 as stages are in flight at once, so a step is one micro-batch's pass through every stage:
 the weights are read once per pass, the per-token work is split over the micro-batches.
