@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from breakeven.bench.workload import RequestSpec
+from breakeven.planner.replica import Deployment
 from breakeven.planner.sizing import evaluate, size
+from breakeven.planner.step import decode_step_s
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, engine_config
 from breakeven.sim.offline import simulate
 
@@ -19,7 +22,7 @@ def _config(blocks: int, seqs: int = 8, budget: int = 256, policy: str = "fcfs"
             ) -> EngineConfig:
     return EngineConfig(max_num_seqs=seqs, max_num_batched_tokens=budget, num_blocks=blocks,
                         max_model_len=blocks * 16, policy=policy,
-                        step_time=lambda b, ctx, pre: 0.001 + 1e-5 * b + 2e-6 * pre)
+                        step_time=lambda b, ctx, pre, pctx: 0.001 + 1e-5 * b + 2e-6 * pre)
 
 
 def _held(engine: SimEngine) -> int:
@@ -168,3 +171,44 @@ def test_tpot_and_ttft_rise_with_load(catalog):
     assert tpots[0] < tpots[1] < tpots[2]
     assert ttfts[0] < ttfts[2]
     assert runs[2]["ttft_ms"]["mean"] > 10 * runs[0]["ttft_ms"]["mean"]  # queueing past the KV
+
+
+def test_a_steps_prefill_attends_to_each_prompts_own_tokens():
+    """Many prompts prefilled in one step attend to their own tokens (a short mean
+    context), not to one long prompt made of every chunk; a chunked prompt's later chunk
+    attends to what came before it."""
+    seen: list[tuple[int, float]] = []
+
+    def step_time(b: int, ctx: float, pre: int, pctx: float) -> float:
+        seen.append((pre, pctx))
+        return 0.01
+
+    config = EngineConfig(max_num_seqs=16, max_num_batched_tokens=400, num_blocks=1000,
+                          max_model_len=4000, step_time=step_time, prefix_caching=False)
+    engine = SimEngine(config)
+    for _ in range(4):
+        engine.add(Sequence(100, 2, 0.0))
+    engine.step()
+    assert seen[0] == (400, 50.0)  # four 100-token prompts: each token sees ~50 on average
+    seen.clear()
+    long = SimEngine(replace(config, max_num_batched_tokens=200))
+    long.add(Sequence(400, 2, 0.0))
+    long.step()
+    long.step()
+    assert seen == [(200, 100.0), (200, 300.0)]  # the second chunk attends past the first
+
+
+def test_the_sizing_step_charges_a_cohorts_prefill_as_separate_prompts(catalog):
+    """The MLA model's prefill of 64 x 1,024-token prompts in one step costs what their own
+    attention costs, far less than one 65,536-token prompt's would."""
+    gpu = catalog.gpu("h200")
+    dep = Deployment(catalog.model("deepseek-r1"), gpu, catalog.engine("tensorrt-llm"), "fp8",
+                     8, layout="dp-ep", link=catalog.interconnect_for(gpu))
+    config = engine_config(dep, max_model_len=2048)
+    engine = SimEngine(config)
+    for _ in range(64):
+        engine.add(Sequence(1024, 16, 0.0, hashes=()))
+    step = engine.step()
+    assert step is not None and step.prefill_tokens == 65_536
+    assert step.duration == pytest.approx(decode_step_s(dep, 0, 0.0, 65_536, 512.0))
+    assert step.duration < 0.5 * decode_step_s(dep, 0, 0.0, 65_536)  # one long prompt

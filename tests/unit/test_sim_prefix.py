@@ -21,7 +21,7 @@ def _config(blocks: int, seqs: int = 8, budget: int = 256,
             prefix_caching: bool = True) -> EngineConfig:
     return EngineConfig(max_num_seqs=seqs, max_num_batched_tokens=budget, num_blocks=blocks,
                         max_model_len=blocks * 16, prefix_caching=prefix_caching,
-                        step_time=lambda b, ctx, pre: 0.001 + 1e-5 * b + 2e-6 * pre)
+                        step_time=lambda b, ctx, pre, pctx: 0.001 + 1e-5 * b + 2e-6 * pre)
 
 
 def _prompt(shared: int, own: int, tag: int) -> list[str]:

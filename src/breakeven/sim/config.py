@@ -26,7 +26,8 @@ class EngineConfig:
     max_num_batched_tokens: int
     num_blocks: int
     max_model_len: int
-    step_time: Callable[[int, float, int], float]  # (decode batch, mean context, prefill tokens)
+    # (decode batch, their mean context, prefill tokens, the mean context those attend to)
+    step_time: Callable[[int, float, int, float], float]
     block_size: int = BLOCK
     policy: str = "fcfs"  # or "priority"
     prefix_caching: bool = True  # vLLM V1's default (--enable-prefix-caching)
@@ -56,8 +57,8 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     # counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine
     seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
 
-    def step_time(batch: int, context: float, prefill: int) -> float:
-        return decode_step_s(dep, batch, context, prefill)
+    def step_time(batch: int, context: float, prefill: int, prefill_context: float) -> float:
+        return decode_step_s(dep, batch, context, prefill, prefill_context)
 
     return EngineConfig(
         max_num_seqs=seqs,

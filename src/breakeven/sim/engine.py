@@ -175,6 +175,10 @@ class SimEngine:
             chunks.append((seq, chunk))
             budget -= chunk
         prefill = sum(chunk for _, chunk in chunks)
+        # what the prefill tokens attend to on average: each chunk its own prompt's tokens
+        # up to it (not one long prompt made of every chunk in the step)
+        attended = (sum(chunk * (seq.computed - chunk / 2) for seq, chunk in chunks) / prefill
+                    if prefill else 0.0)
         if decode == 0 and prefill == 0:
             if not self.running:
                 return None
@@ -182,7 +186,7 @@ class SimEngine:
             self._preempt(self._victim(), s)
             return self.step()
         context = self._context_sum / decode if decode else 0.0
-        duration = cfg.step_time(decode, context, prefill)
+        duration = cfg.step_time(decode, context, prefill, attended)
         step = Step(s, self.now, duration, decode, prefill, preempted=preempted)
         if self.track_tokens and decode:
             step.emitted = [q for q in self.running if q.decoding]
