@@ -51,6 +51,8 @@ GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
 # generation), like the MBU and MFU multipliers. Both are fitted on these grids.
 SEQ_GRID = (0.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
+MIN_ROWS = 10
+LITERATURE = (1.0, 1.0, 0.0)  # a group left unfitted: the engine's own MBU, MFU, no floor
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Group = tuple[str, str]
 Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
@@ -261,6 +263,13 @@ def _fit_group(cat: Catalog, rows: list[dict[str, Any]],
     return m, f, floor
 
 
+def _fittable(rows: list[dict[str, Any]]) -> bool:
+    """A group is fitted only on rows of two sources at least (what one source says alone
+    nothing cross-validates: a single row once set vLLM's MFU on every Ampere GPU to half its
+    literature value) and MIN_ROWS rows; otherwise it keeps the engine's literature figures."""
+    return len(rows) >= MIN_ROWS and len({r["source_id"] for r in rows}) >= 2
+
+
 def _low_batch(row: dict[str, Any]) -> bool:
     """A row whose batch is small enough for the layer floor to show (it is fitted only on
     groups that have some)."""
@@ -276,7 +285,8 @@ def fit(cat: Catalog, rows: list[dict[str, Any]]) -> tuple[float, Factors]:
         by[group(cat, r)].append(r)
     best: tuple[float, float, Factors] | None = None
     for seq in SEQ_GRID:
-        factors: Factors = {g: _fit_group(cat, rs, seq) for g, rs in by.items()}
+        factors: Factors = {g: _fit_group(cat, rs, seq) if _fittable(rs) else LITERATURE
+                            for g, rs in by.items()}
         loss = statistics.fmean(_loss(cat, rs, (*factors[g][:2], seq, factors[g][2]))
                                 for g, rs in by.items())
         if best is None or loss < best[0]:
@@ -289,7 +299,7 @@ def _k(fitted: tuple[float, Factors], g: Group) -> K:
     """The figures a fit gives group ``g``; a group the fit never saw keeps the engine's
     literature values (no floor) with the fit's per-sequence overhead."""
     seq, factors = fitted
-    m, f, floor = factors.get(g, (1.0, 1.0, 0.0))
+    m, f, floor = factors.get(g, LITERATURE)
     return m, f, seq, floor
 
 
@@ -300,7 +310,7 @@ def _catalog_yaml(cat: Catalog, fitted: tuple[float, Factors]) -> str:
         e = cat.engine(engine)
         lines.append(f"  {engine}: sequence_overhead_us {fitted[0]:g}; by_generation:")
         for (name, gen), (m, f, floor) in sorted(fitted[1].items()):
-            if name == engine:
+            if name == engine and (m, f, floor) != LITERATURE:  # else: the row's own
                 lines.append(f"    {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, "
                              f"mfu: {min(0.95, e.mfu * f):.2f}, layer_floor_us: {floor:g}}}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from breakeven.sim.offline import closed_loop
 from tests.support.servers import InProcessSim
 
 MODEL = "llama-3.1-8b"
-SLO = SloTarget(ttft_ms=3000, tpot_ms=120)
+SLO = SloTarget(ttft_ms=2000, tpot_ms=90)
 
 
 def _simulated_capacity(dep, input_len: int, output_len: int, limit: int) -> float:
@@ -58,7 +58,7 @@ def test_a_spread_bench_calibrates_to_the_simulations_capacity(run_cli, tmp_path
         assert "lower bound" not in (calibrated.calibration or "")  # c = 16 came close
     loose = calibrate(size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
                            input_len=1000, output_len=200,
-                           slo=SloTarget(ttft_ms=20_000, tpot_ms=1000)), cal)
+                           slo=SloTarget(ttft_ms=5000, tpot_ms=300)), cal)
     assert "lower bound" in (loose.calibration or "")  # every level met it with headroom
 
     workload = tmp_path / "w.yaml"
