@@ -33,15 +33,13 @@ from typing import Any
 
 import yaml
 
-from breakeven.bench.workload import RequestSpec
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
-from breakeven.planner.sizing import Deployment, evaluate, max_model_len, size
+from breakeven.planner.sizing import Deployment, evaluate, size
 from breakeven.planner.step import decode_step_s, prefill_s
-from breakeven.sim.config import engine_config
-from breakeven.sim.offline import closed_loop, simulate
+from breakeven.sim.offline import closed_loop, request_specs, simulate, sized_config
 
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
@@ -118,9 +116,7 @@ def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
     inp, out = row["input_len"], row["output_len"]
     if not simulate_it:
         return 1e3 * (prefill_s(dep, inp, b) + (out - 1) * decode_step_s(dep, b, inp + out / 2))
-    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
-                           sequence_len=inp + out)
-    run = simulate(config, [RequestSpec(out, prompt="x", input_tokens=inp) for _ in range(b)])
+    run = simulate(sized_config(dep, inp, out), request_specs(b, inp, out))
     return float(run["duration_s"]) * 1e3
 
 
@@ -173,18 +169,6 @@ TOOL = {"nim-1.8.0": "genai-perf",
                         "bench-serve")}
 
 
-def _specs(row: dict[str, Any], n: int, spread: float) -> list[RequestSpec]:
-    """``n`` requests at ``row``'s lengths, fixed or uniform in [(1 - spread) L, L]."""
-    rng = random.Random(1)
-
-    def lengths(length: int) -> list[int]:
-        low = max(1, math.floor(length * (1 - spread)))
-        return [rng.randint(low, length) if spread > 0 else length for _ in range(n)]
-
-    return [RequestSpec(o, prompt="x", input_tokens=i) for i, o in
-            zip(lengths(row["input_len"]), lengths(row["output_len"]), strict=True)]
-
-
 def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, Any]:
     """The closed loop ``row``'s benchmark client ran, simulated. Lengths: the row's own
     ``length_spread`` where the source drew them around the nominal length (a fact of the
@@ -194,10 +178,10 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     closed-loop row that says it sends that many through its C callers."""
     published = row.get("length_spread")
     dep, inp, out = s.deployment, row["input_len"], row["output_len"]
-    config = engine_config(dep, max_model_len=max_model_len(dep.model, inp, out),
-                           sequence_len=inp + out)
+    config = sized_config(dep, inp, out)
     if row["concurrency"] == "max" and row.get("requests"):
-        return simulate(config, _specs(row, int(row["requests"]), float(published or 0.0)))
+        return simulate(config, request_specs(int(row["requests"]), inp, out,
+                                              float(published or 0.0), random.Random(1)))
     turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
     if jitter is not None:
         spread = jitter
@@ -205,7 +189,8 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
         spread = float(published)
     if not start_up:
         return closed_loop(dep, inp, out, s.concurrency, turns=turns, spread=spread, seed=1)
-    specs = _specs(row, int(row.get("requests") or s.concurrency * turns), spread)
+    specs = request_specs(int(row.get("requests") or s.concurrency * turns), inp, out, spread,
+                          random.Random(1))
     return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 

@@ -14,15 +14,9 @@ from breakeven.bench.workload import RequestSpec
 from breakeven.planner.replica import Deployment
 from breakeven.planner.sizing import evaluate, size
 from breakeven.planner.step import decode_step_s
-from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, engine_config
+from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, Step, engine_config
 from breakeven.sim.offline import simulate
-
-
-def _config(blocks: int, seqs: int = 8, budget: int = 256, policy: str = "fcfs"
-            ) -> EngineConfig:
-    return EngineConfig(max_num_seqs=seqs, max_num_batched_tokens=budget, num_blocks=blocks,
-                        max_model_len=blocks * 16, policy=policy,
-                        step_time=lambda b, ctx, pre, pctx: 0.001 + 1e-5 * b + 2e-6 * pre)
+from tests.support.engines import toy_config
 
 
 def _held(engine: SimEngine) -> int:
@@ -41,21 +35,15 @@ def _held(engine: SimEngine) -> int:
                           st.integers(0, 2)), min_size=1, max_size=40),
        st.integers(40, 120), st.sampled_from(["fcfs", "priority"]))
 def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy):
-    engine = SimEngine(_config(blocks, policy=policy))
+    engine = SimEngine(toy_config(blocks, policy=policy))
     seqs = [Sequence(p, o, a, priority=pr) for p, o, a, pr in reqs if p + o <= blocks * 16]
-    pending = sorted(seqs, key=lambda q: q.arrival)
-    i = 0
-    while i < len(pending) or engine.busy:
-        while i < len(pending) and pending[i].arrival <= engine.now:
-            engine.add(pending[i])
-            i += 1
-        step = engine.step()
-        if step is None:
-            engine.idle_until(pending[i].arrival)
-            continue
+
+    def conserved(_step: Step) -> None:
         assert engine.free_blocks >= 0
         assert engine.config.num_blocks - engine.free_blocks == _held(engine)
         assert len(engine.running) <= engine.config.max_num_seqs
+
+    engine.run(seqs, after_step=conserved)
     assert engine.free_blocks == engine.config.num_blocks
     for q in seqs:
         assert q.finished is not None and q.first_token is not None
@@ -65,7 +53,7 @@ def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy):
 
 
 def test_a_full_cache_preempts_and_recomputes():
-    engine = SimEngine(_config(blocks=40, seqs=16, budget=2048))
+    engine = SimEngine(toy_config(blocks=40, seqs=16, budget=2048))
     seqs = [Sequence(200, 150) for _ in range(6)]  # 6 x 350 tokens > 640 in the cache
     engine.run(seqs)
     assert engine.preemptions > 0
@@ -76,7 +64,7 @@ def test_a_full_cache_preempts_and_recomputes():
 
 def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
     # two seats: four low-priority requests queue, then a high-priority one arrives
-    engine = SimEngine(_config(blocks=200, seqs=2, policy="priority"))
+    engine = SimEngine(toy_config(blocks=200, seqs=2, policy="priority"))
     low = [Sequence(64, 40, 0.0, priority=5) for _ in range(4)]
     for q in low:
         engine.add(q)
@@ -89,7 +77,7 @@ def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
     assert high.first_token <= min(q.first_token for q in low[2:]) < max(
         q.first_token for q in low)
     assert high.first_token > min(q.first_token for q in low[:2])  # running ones kept on
-    fcfs = SimEngine(_config(blocks=200, seqs=2))
+    fcfs = SimEngine(toy_config(blocks=200, seqs=2))
     low = [Sequence(64, 40, 0.0, priority=5) for _ in range(4)]
     for q in low:
         fcfs.add(q)
@@ -99,14 +87,14 @@ def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
     fcfs.run([])
     assert all(late.first_token > q.first_token for q in low)  # FCFS: it waits its turn
     # a full cache: the lowest priority is preempted, never the high one
-    engine = SimEngine(_config(blocks=40, seqs=16, budget=2048, policy="priority"))
+    engine = SimEngine(toy_config(blocks=40, seqs=16, budget=2048, policy="priority"))
     vip = [Sequence(200, 150, 0.1, priority=0)]  # arrives last, fits alone (22 blocks)
     rest = [Sequence(200, 150, 0.0, priority=3) for _ in range(5)]
     engine.run(vip + rest)
     assert engine.preemptions > 0
     assert not any(q.preemptions for q in vip) and any(q.preemptions for q in rest)
     assert all(q.generated == 150 for q in vip + rest)
-    fcfs = SimEngine(_config(blocks=40, seqs=16, budget=2048))
+    fcfs = SimEngine(toy_config(blocks=40, seqs=16, budget=2048))
     vip = [Sequence(200, 150, 0.1, priority=0)]
     fcfs.run(vip + [Sequence(200, 150, 0.0, priority=3) for _ in range(5)])
     assert vip[0].preemptions  # FCFS takes the newest, whatever its priority
@@ -114,18 +102,18 @@ def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
 
 def test_unknown_policy_is_refused():
     with pytest.raises(ValueError, match="scheduling policy"):
-        SimEngine(_config(blocks=10, policy="lifo"))
+        SimEngine(toy_config(blocks=10, policy="lifo"))
 
 
 def test_requests_longer_than_the_context_are_refused():
-    engine = SimEngine(_config(blocks=10))
+    engine = SimEngine(toy_config(blocks=10))
     assert engine.too_long(150, 20) and not engine.too_long(140, 20)  # 10 blocks: 160 tokens
     with pytest.raises(ValueError):
         engine.add(Sequence(150, 20))
 
 
 def test_abort_frees_what_the_sequence_held():
-    engine = SimEngine(_config(blocks=100))
+    engine = SimEngine(toy_config(blocks=100))
     a, b = Sequence(100, 50), Sequence(100, 50)
     engine.add(a)
     engine.add(b)

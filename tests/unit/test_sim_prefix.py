@@ -12,16 +12,10 @@ from hypothesis import strategies as st
 
 from breakeven.bench.workload import Lengths, synthetic
 from breakeven.sim.clock import SimClock
-from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
+from breakeven.sim.engine import Sequence, SimEngine
 from breakeven.sim.offline import simulate
 from breakeven.sim.prefix import block_hashes
-
-
-def _config(blocks: int, seqs: int = 8, budget: int = 256,
-            prefix_caching: bool = True) -> EngineConfig:
-    return EngineConfig(max_num_seqs=seqs, max_num_batched_tokens=budget, num_blocks=blocks,
-                        max_model_len=blocks * 16, prefix_caching=prefix_caching,
-                        step_time=lambda b, ctx, pre, pctx: 0.001 + 1e-5 * b + 2e-6 * pre)
+from tests.support.engines import toy_config
 
 
 def _prompt(shared: int, own: int, tag: int) -> list[str]:
@@ -52,7 +46,7 @@ def test_block_hashes_chain_over_full_blocks_only():
 
 
 def test_a_shared_prefix_skips_its_prefill_and_counts_as_vllm_does():
-    engine = SimEngine(_config(blocks=400, budget=2048))
+    engine = SimEngine(toy_config(blocks=400, budget=2048))
     first = _seq(_prompt(512, 40, 1), 20)
     engine.run([first])
     second = _seq(_prompt(512, 40, 2), 20, arrival=engine.now)
@@ -66,13 +60,13 @@ def test_a_shared_prefix_skips_its_prefill_and_counts_as_vllm_does():
 
 
 def test_a_full_hit_still_computes_the_last_token_and_caching_can_be_off():
-    on = SimEngine(_config(blocks=100))
+    on = SimEngine(toy_config(blocks=100))
     prompt = _prompt(64, 0, 0)
     on.run([_seq(prompt, 5)])
     again = _seq(prompt, 5, arrival=on.now)
     on.run([again])
     assert again.cached_tokens == 48  # 4 full blocks, but the last token is computed
-    off = SimEngine(_config(blocks=100, prefix_caching=False))
+    off = SimEngine(toy_config(blocks=100, prefix_caching=False))
     off.run([_seq(prompt, 5)])
     later = _seq(prompt, 5, arrival=off.now)
     off.run([later])
@@ -80,7 +74,7 @@ def test_a_full_hit_still_computes_the_last_token_and_caching_can_be_off():
 
 
 def test_cached_blocks_are_evicted_least_recently_used_first():
-    engine = SimEngine(_config(blocks=20, budget=512))  # 320 tokens of KV in all
+    engine = SimEngine(toy_config(blocks=20, budget=512))  # 320 tokens of KV in all
     old, new = _prompt(0, 96, 1), _prompt(0, 96, 2)
     engine.run([_seq(old, 2)])
     engine.run([replace(_seq(new, 2), arrival=engine.now)])
@@ -102,23 +96,19 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
     block is never handed out twice nor lost: the blocks in use are exactly those the
     running sequences hold, counting a shared one once."""
     prefixes = [_prompt(n, 0, 0) for n in (0, 48, 130, 300)]
-    engine = SimEngine(_config(blocks))
+    engine = SimEngine(toy_config(blocks))
     seqs = []
     for k, (p, own, out, at) in enumerate(reqs):
         tokens = prefixes[p] + [f"own{k}-{i}" for i in range(own)]
         if tokens and len(tokens) + out <= blocks * 16:
             seqs.append(_seq(tokens, out, at))
-    pending = sorted(seqs, key=lambda q: q.arrival)
-    i = 0
-    while i < len(pending) or engine.busy:
-        while i < len(pending) and pending[i].arrival <= engine.now:
-            engine.add(pending[i])
-            i += 1
-        if engine.step() is None:
-            engine.idle_until(pending[i].arrival)
-            continue
+
+    def conserved(_step: object) -> None:
+        assert engine.prefix is not None
         assert 0 <= len(engine.prefix.evictable) <= engine.free_blocks
         assert engine.config.num_blocks - engine.free_blocks == _in_use(engine)
+
+    engine.run(seqs, after_step=conserved)
     assert engine.free_blocks == engine.config.num_blocks
     assert all(refs == 0 for refs in engine.prefix.refs.values())
     for q in seqs:
@@ -127,7 +117,7 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
 
 
 def test_each_sequence_records_when_it_was_first_scheduled():
-    engine = SimEngine(_config(blocks=400, seqs=2))
+    engine = SimEngine(toy_config(blocks=400, seqs=2))
     seqs = [Sequence(100, 30) for _ in range(4)]
     engine.run(seqs)
     first, _, third, _ = seqs
@@ -177,7 +167,7 @@ def test_the_engine_reads_no_clock():
 
     def run() -> list[tuple[float | None, float | None]]:
         seqs = [_seq(_prompt(64, p, k), o, a) for k, (p, o, a) in enumerate(trace)]
-        SimEngine(_config(blocks=200)).run(seqs)
+        SimEngine(toy_config(blocks=200)).run(seqs)
         return [(q.first_token, q.finished) for q in seqs]
 
     assert run() == run()
@@ -186,8 +176,8 @@ def test_the_engine_reads_no_clock():
 def test_an_offline_trace_with_a_shared_system_prompt_hits_the_cache():
     specs = synthetic(60, Lengths.parse("fixed:300", "--input-len"),
                       Lengths.parse("fixed:20", "--output-len"), prefix_tokens=600)
-    on = simulate(_config(blocks=4000, budget=2048), specs, rate=20.0)
-    off = simulate(_config(blocks=4000, budget=2048, prefix_caching=False), specs, rate=20.0)
+    on = simulate(toy_config(blocks=4000, budget=2048), specs, rate=20.0)
+    off = simulate(toy_config(blocks=4000, budget=2048, prefix_caching=False), specs, rate=20.0)
     assert off["prefix_cache_hit_rate"] == 0.0
     assert on["prefix_cache_hit_rate"] > 0.5  # ~600 of every ~910 prompt tokens, after one
     assert on["ttft_ms"]["p50"] < 0.6 * off["ttft_ms"]["p50"]

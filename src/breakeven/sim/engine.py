@@ -47,7 +47,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from breakeven.sim.config import BLOCK, EngineConfig, engine_config
@@ -198,17 +198,22 @@ class SimEngine:
         self._finish_prefills(step, chunks)
         return step
 
-    def run(self, arrivals: Iterable[Sequence]) -> list[Sequence]:
-        """Offline: every sequence (sorted by arrival) through to the end. Returns them."""
+    def run(self, arrivals: Iterable[Sequence],
+            after_step: Callable[[Step], None] | None = None) -> list[Sequence]:
+        """Offline: every sequence (sorted by arrival) through to the end, ``after_step``
+        (when given) called after each step. Returns them."""
         pending = deque(sorted(arrivals, key=lambda q: q.arrival))
         done: list[Sequence] = list(pending)
         while pending or self.busy:
             while pending and pending[0].arrival <= self.now:
                 self.add(pending.popleft())
-            if self.step() is None:
+            step = self.step()
+            if step is None:
                 if not pending:
                     break
                 self.idle_until(pending[0].arrival)
+            elif after_step is not None:
+                after_step(step)
         return done
 
     def run_closed(self, sequences: Iterable[Sequence], concurrency: int) -> list[Sequence]:

@@ -24,7 +24,7 @@ from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.prefix import block_hashes
 from breakeven.sim.tokens import prompt_pieces
 
-__all__ = ["closed_loop", "open_loop", "simulate", "simulated"]
+__all__ = ["closed_loop", "open_loop", "request_specs", "simulate", "simulated", "sized_config"]
 
 
 def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None = None,
@@ -90,13 +90,28 @@ def _hashes(config: EngineConfig, spec: RequestSpec) -> tuple[int, ...]:
     return block_hashes(prompt_pieces(kind, body), config.block_size)
 
 
+def request_specs(n: int, input_len: int, output_len: int, spread: float = 0.0,
+                  rng: random.Random | None = None) -> list[RequestSpec]:
+    """``n`` lengths-only requests: fixed lengths, or each uniform in ``[1 - spread, 1] x``
+    the length (InferenceMAX's random-range ratio) when ``spread > 0``, drawn from ``rng``
+    (inputs first, then outputs)."""
+    rng = rng or random.Random(0)
+    return [RequestSpec(out, prompt="x", input_tokens=inp)
+            for inp, out in zip(_lengths(n, input_len, spread, rng),
+                                _lengths(n, output_len, spread, rng), strict=True)]
+
+
 def _lengths(n: int, length: int, spread: float, rng: random.Random) -> list[int]:
-    """Fixed lengths, or uniform in ``[1 - spread, 1] * length`` (InferenceMAX's
-    random-range ratio) when ``spread > 0``."""
     if spread <= 0:
         return [length] * n
     low = max(1, math.floor(length * (1 - spread)))
     return [rng.randint(low, length) for _ in range(n)]
+
+
+def sized_config(dep: Deployment, input_len: int, output_len: int) -> EngineConfig:
+    """The engine launched for requests of these lengths (context and KV blocks)."""
+    return engine_config(dep, max_model_len=max_model_len(dep.model, input_len, output_len),
+                         sequence_len=input_len + output_len)
 
 
 def closed_loop(dep: Deployment, input_len: int, output_len: int, concurrency: int, *,
@@ -104,15 +119,10 @@ def closed_loop(dep: Deployment, input_len: int, output_len: int, concurrency: i
     """A closed loop of ``concurrency`` callers on ``dep``, as benchmarks run one: each
     caller sends ``turns`` requests back to back; the first turn is left out of the
     figures (the cold start), so TTFT includes the cohorts a fixed-length run keeps."""
-    rng = random.Random(seed)
     n = concurrency * turns
-    model_len = max_model_len(dep.model, input_len, output_len)
-    config = engine_config(dep, max_model_len=model_len,
-                           sequence_len=input_len + output_len)
-    specs = [RequestSpec(out, prompt="x", input_tokens=inp)
-             for inp, out in zip(_lengths(n, input_len, spread, rng),
-                                 _lengths(n, output_len, spread, rng), strict=True)]
-    result = simulate(config, specs, concurrency=concurrency, seed=seed, warmup=1 / turns)
+    specs = request_specs(n, input_len, output_len, spread, random.Random(seed))
+    result = simulate(sized_config(dep, input_len, output_len), specs,
+                      concurrency=concurrency, seed=seed, warmup=1 / turns)
     result.update(concurrency=concurrency, length_spread=spread, seed=seed,
                   requests_total=n, warmup_requests=concurrency)
     return result
@@ -123,14 +133,9 @@ def open_loop(dep: Deployment, input_len: int, output_len: int, rate: float, *,
     """``requests`` arriving at ``rate`` per second (Poisson, seeded) on ``dep``, as
     ``vllm bench serve --request-rate`` sends them; the first quarter is left out of the
     figures (the ramp from an empty engine)."""
-    rng = random.Random(seed)
-    model_len = max_model_len(dep.model, input_len, output_len)
-    config = engine_config(dep, max_model_len=model_len,
-                           sequence_len=input_len + output_len)
-    specs = [RequestSpec(out, prompt="x", input_tokens=inp)
-             for inp, out in zip(_lengths(requests, input_len, spread, rng),
-                                 _lengths(requests, output_len, spread, rng), strict=True)]
-    result = simulate(config, specs, rate=rate, seed=seed, warmup=0.25)
+    specs = request_specs(requests, input_len, output_len, spread, random.Random(seed))
+    result = simulate(sized_config(dep, input_len, output_len), specs, rate=rate, seed=seed,
+                      warmup=0.25)
     result.update(rate=rate, length_spread=spread, seed=seed, requests_total=requests,
                   warmup_requests=requests // 4)
     return result
