@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from breakeven.catalog.feeds import from_feed, which_feed
-from breakeven.cli import main
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog, load_workload
 from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
+from tests.support.cli import run_main
 
 LITELLM = {
     "sample_spec": {"max_tokens": "LEGACY", "input_cost_per_token": 0.0,
@@ -66,15 +66,6 @@ def _write(tmp_path: Path, name: str, data: object) -> Path:
     return path
 
 
-def _run(capsys, *args):
-    try:
-        code = main(list(args)) or 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_the_feeds_are_told_apart_by_shape():
     assert which_feed(LITELLM) == "litellm"
     assert which_feed(OPENROUTER) == "openrouter"
@@ -118,13 +109,13 @@ def test_openrouter_rows_carry_cache_prices_release_dates_and_open_models():
 
 def test_a_file_of_the_wrong_feed_is_refused_in_one_line(capsys, tmp_path):
     path = _write(tmp_path, "models.json", OPENROUTER)
-    code, out, err = _run(capsys, "catalog", "import", "--from", "litellm", str(path),
+    code, out, err = run_main(capsys, "catalog", "import", "--from", "litellm", str(path),
                           "--out", str(tmp_path / "overlay"))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "OpenRouter" in err and "--from litellm" in err
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    code, _, err = _run(capsys, "catalog", "import", "--from", "openrouter", str(bad),
+    code, _, err = run_main(capsys, "catalog", "import", "--from", "openrouter", str(bad),
                         "--out", str(tmp_path / "overlay"))
     assert code == 2 and "not valid JSON" in err and err.count("\n") == 1
     with pytest.raises(InputError):
@@ -134,7 +125,7 @@ def test_a_file_of_the_wrong_feed_is_refused_in_one_line(capsys, tmp_path):
 def test_import_round_trips_into_an_overlay_that_catalog_and_plan_use(capsys, tmp_path):
     overlay = tmp_path / "overlay"
     path = _write(tmp_path, "model_prices_and_context_window.json", LITELLM)
-    code, out, err = _run(capsys, "catalog", "import", "--from", "litellm", str(path),
+    code, out, err = run_main(capsys, "catalog", "import", "--from", "litellm", str(path),
                           "--out", str(overlay))
     assert code == 0, err
     assert "imported 4 hosted rows" in out and "skipped 2" in out
@@ -155,7 +146,7 @@ def test_import_round_trips_into_an_overlay_that_catalog_and_plan_use(capsys, tm
     w, cat = load_workload(workload, merged, today=date(2026, 12, 1))
     d = plan_dict(plan(w, cat, today=date(2026, 12, 1)))
     assert d["chosen"]["label"] == "litellm/claude-sonnet-4-5-20250929"
-    code, out, err = _run(capsys, "plan", str(workload), "--catalog", str(overlay), "--json",
+    code, out, err = run_main(capsys, "plan", str(workload), "--catalog", str(overlay), "--json",
                           "--as-of", "2026-12-01")
     assert code == 0, err and json.loads(out)["verdict"] == "hosted"
 
@@ -164,14 +155,14 @@ def test_a_second_import_replaces_the_overlay_but_never_a_full_copy(capsys, tmp_
     overlay = tmp_path / "overlay"
     path = _write(tmp_path, "models.json", OPENROUTER)
     for _ in range(2):
-        code, _, err = _run(capsys, "catalog", "import", "--from", "openrouter", str(path),
+        code, _, err = run_main(capsys, "catalog", "import", "--from", "openrouter", str(path),
                             "--out", str(overlay))
         assert code == 0, err
     assert load_catalog(overlay).has_hosted("openrouter/openai/gpt-oss-120b")
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "hosted.yaml").write_text("hosted: []\n")
-    code, _, err = _run(capsys, "catalog", "import", "--from", "openrouter", str(path),
+    code, _, err = run_main(capsys, "catalog", "import", "--from", "openrouter", str(path),
                         "--out", str(copy))
     assert code == 2 and "not an overlay" in err
 
@@ -179,13 +170,13 @@ def test_a_second_import_replaces_the_overlay_but_never_a_full_copy(capsys, tmp_
 def test_diff_shows_prices_and_lineups(capsys, tmp_path):
     overlay = tmp_path / "overlay"
     path = _write(tmp_path, "prices.json", LITELLM)
-    assert _run(capsys, "catalog", "import", "--from", "litellm", str(path), "--out",
+    assert run_main(capsys, "catalog", "import", "--from", "litellm", str(path), "--out",
                 str(overlay))[0] == 0
-    code, out, _ = _run(capsys, "catalog", "diff", "packaged", str(overlay))
+    code, out, _ = run_main(capsys, "catalog", "diff", "packaged", str(overlay))
     assert code == 0
     assert "~ hosted gpt-5.4: input_per_mtok 2.5 -> 2" in out
     assert "+ hosted litellm/claude-sonnet-4-5-20250929" in out
-    code, out, _ = _run(capsys, "catalog", "diff", str(overlay), "packaged", "--json")
+    code, out, _ = run_main(capsys, "catalog", "diff", str(overlay), "packaged", "--json")
     changes = json.loads(out)
     assert {"table": "hosted", "what": "removed", "row": "litellm/mystery/old-model",
             "detail": ""} in changes

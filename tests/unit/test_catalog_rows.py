@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from breakeven.catalog.schema import GPU, TIERS, GPUOffer, HostedModel, OpenModel, QualityRow
-from breakeven.cli import main
 from breakeven.loaders import load_catalog
+from tests.support.cli import run_main
 
 HF_IDS = {
     "openai/gpt-oss-120b": "gpt-oss-120b", "openai/gpt-oss-20b": "gpt-oss-20b",
@@ -156,17 +156,8 @@ def test_quality_follows_one_rule_across_open_and_closed(cat):
             assert rank[row.reasoning] <= rank[row.chat], row.model
 
 
-def _run(capsys, *args):
-    try:
-        code = main(list(args)) or 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_size_and_plan_accept_hugging_face_ids(capsys, tmp_path: Path):
-    code, out, err = _run(capsys, "size", "--model", "Qwen/Qwen3-32B", "--gpu", "h200",
+    code, out, err = run_main(capsys, "size", "--model", "Qwen/Qwen3-32B", "--gpu", "h200",
                           "--json")
     assert code == 0, err
     assert json.loads(out)["fits"]
@@ -175,7 +166,7 @@ def test_size_and_plan_accept_hugging_face_ids(capsys, tmp_path: Path):
         "traffic: {tokens_per_day: 50_000_000}\nquality: mid\n"
         "candidates:\n  open_models: [openai/gpt-oss-20b, meta-llama/Llama-4-Scout-17B-16E-"
         "Instruct]\n  gpus: [h100-sxm, h200]\n  hosted: [gpt-5.4-mini]\n")
-    code, out, err = _run(capsys, "plan", str(workload), "--json", "--as-of", "2026-12-01")
+    code, out, err = run_main(capsys, "plan", str(workload), "--json", "--as-of", "2026-12-01")
     assert code == 0, err
     models = {p["model"] for o in json.loads(out)["options"] for p in o["placements"]}
     assert models & {"gpt-oss-20b", "llama-4-scout"}

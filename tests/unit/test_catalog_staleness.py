@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from breakeven.catalog.age import check
-from breakeven.cli import main
 from breakeven.errors import WorkloadError
 from breakeven.loaders import load_catalog, load_workload
 from breakeven.planner.search import plan
 from breakeven.render.data import plan_dict
+from tests.support.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_HOSTED = """
@@ -110,23 +110,14 @@ def test_check_finds_stale_and_retired_rows(cat):
     assert not check(cat, date(2026, 1, 1), 100_000)
 
 
-def _run(capsys, *args):
-    try:
-        code = main(list(args)) or 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_catalog_check_exits_1_when_rows_are_stale_or_retired(capsys):
-    code, out, _ = _run(capsys, "catalog", "check", "--as-of", "2026-12-01")
+    code, out, _ = run_main(capsys, "catalog", "check", "--as-of", "2026-12-01")
     assert code == 1
     assert "retired: hosted claude-sonnet-4" in out and "stale price row(s)" in out
-    code, out, _ = _run(capsys, "catalog", "check", "--as-of", "2026-01-01",
+    code, out, _ = run_main(capsys, "catalog", "check", "--as-of", "2026-01-01",
                         "--max-age-days", "100000")
     assert code == 0, out
-    code, out, _ = _run(capsys, "catalog", "check", "--json", "--as-of", "2026-12-01")
+    code, out, _ = run_main(capsys, "catalog", "check", "--json", "--as-of", "2026-12-01")
     assert code == 1 and json.loads(out)["findings"]
 
 
@@ -136,14 +127,14 @@ def test_catalog_tables_fit_80_columns_with_whole_ids_and_ages(capsys, monkeypat
     tables = {"gpus": cat.gpus, "offers": cat.offers, "models": cat.models,
               "hosted": cat.hosted, "engines": cat.engines, "quality": cat.quality_rows}
     for table, rows in tables.items():
-        code, out, err = _run(capsys, "catalog", table, "--as-of", "2026-12-01")
+        code, out, err = run_main(capsys, "catalog", table, "--as-of", "2026-12-01")
         assert code == 0, err
         assert max(len(line) for line in out.splitlines()) <= 80, table
         assert "age" in out and "as_of" in out and "…" not in out
         for row in rows:  # every date whole, every id whole
             assert row.as_of.isoformat() in out, (table, row)
             assert getattr(row, "id", getattr(row, "model", getattr(row, "gpu", ""))) in out
-    code, out, _ = _run(capsys, "catalog", "hosted", "--as-of", "2026-12-01")
+    code, out, _ = run_main(capsys, "catalog", "hosted", "--as-of", "2026-12-01")
     for row_id in ("claude-sonnet-4-5-bedrock-eu", "gemini-3.1-flash-lite-preview",
                    "together/llama-3.1-405b"):
         assert row_id in out
@@ -152,25 +143,25 @@ def test_catalog_tables_fit_80_columns_with_whole_ids_and_ages(capsys, monkeypat
 
 def test_catalog_shows_one_row_and_a_wide_view(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
-    code, out, _ = _run(capsys, "catalog", "hosted", "gpt-5.4", "--as-of", "2026-12-01")
+    code, out, _ = run_main(capsys, "catalog", "hosted", "gpt-5.4", "--as-of", "2026-12-01")
     assert code == 0 and "batch_input_per_mtok" in out and "180 days" in out
     assert "tokenmix.ai" in out
-    code, out, _ = _run(capsys, "catalog", "hosted", "gpt-5.4", "--json")
+    code, out, _ = run_main(capsys, "catalog", "hosted", "gpt-5.4", "--json")
     assert json.loads(out)["batch_output_per_mtok"] == 7.5
-    code, out, _ = _run(capsys, "catalog", "gpus", "--wide")
+    code, out, _ = run_main(capsys, "catalog", "gpus", "--wide")
     assert "fp4_tflops" in out
-    code, _, err = _run(capsys, "catalog", "hosted", "gpt-9")
+    code, _, err = run_main(capsys, "catalog", "hosted", "gpt-9")
     assert code == 2 and "unknown hosted model 'gpt-9'" in err
 
 
 def test_plan_options_never_cut_an_id_at_80_columns(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     example = str(ROOT / "examples" / "hybrid-support-bot.yaml")
-    code, out, err = _run(capsys, "plan", example, "--as-of", "2026-12-01")
+    code, out, err = run_main(capsys, "plan", example, "--as-of", "2026-12-01")
     assert code == 0, err
     table = out.split("Options (cheapest first)")[1].split("Why")[0]
     assert max(len(line) for line in table.splitlines()) <= 80  # (the launch line is not)
-    code, data, _ = _run(capsys, "plan", example, "--json", "--as-of", "2026-12-01")
+    code, data, _ = run_main(capsys, "plan", example, "--json", "--as-of", "2026-12-01")
     ids = {p["model"] for o in json.loads(data)["options"][:12] for p in o["placements"]}
     assert ids and "…" not in table
     for model_id in ids:

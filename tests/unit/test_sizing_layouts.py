@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from breakeven.cli import main
 from breakeven.errors import InputError
 from breakeven.planner.formats import layout_refusal
 from breakeven.planner.sizing import layouts, size
+from tests.support.cli import run_main
 
 
 @pytest.mark.parametrize("gpus", [3, 5, 6, 12])
@@ -39,11 +39,7 @@ def test_a_fit_no_interactive_slo_can_use_is_marked_impractical(catalog):
 
 
 def _size(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["size", *args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exit_info.value.code or 0), out.out, out.err
+    return run_main(capsys, "size", *args)
 
 
 def test_size_exit_codes(capsys):

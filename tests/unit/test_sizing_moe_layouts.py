@@ -12,6 +12,7 @@ from breakeven.planner.replica import Deployment
 from breakeven.planner.sizing import best_layout, evaluate, size
 from breakeven.planner.step import allreduce_s, decode_step_s
 from breakeven.sim.offline import simulated
+from tests.support.cli import run_main
 
 
 def _dep(catalog, layout, model="deepseek-v3", gpu="h200", gpus=8, quant="fp8"):
@@ -122,13 +123,7 @@ def test_sim_sizes_its_replica_on_the_catalog_fabric(catalog):
 
 
 def _size(capsys, *args: str) -> tuple[int, str, str]:
-    from breakeven.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["size", *args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exit_info.value.code or 0), out.out, out.err
+    return run_main(capsys, "size", *args)
 
 
 def test_size_layout_on_the_command_line(capsys):

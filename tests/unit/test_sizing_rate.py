@@ -10,6 +10,7 @@ from breakeven.planner.replica import Deployment
 from breakeven.planner.roofline import operating_point, rate_concurrency
 from breakeven.planner.sizing import size
 from breakeven.sim.offline import simulated
+from tests.support.cli import run_main
 
 
 def _size(catalog, **kw):
@@ -52,13 +53,7 @@ def test_the_open_loop_simulation_agrees_with_the_analytic_rate_point(catalog):
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    from breakeven.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["size", *args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exit_info.value.code or 0), out.out, out.err
+    return run_main(capsys, "size", *args)
 
 
 def test_size_rate_on_the_command_line(capsys):
