@@ -79,7 +79,6 @@ class Rates:
     link_latency_s: float
     fixed_s: float
     replicated_bytes: float = 0.0  # dense bytes every GPU reads whole (DP attention's)
-    allreduces: int = 2  # all-reduces per layer (TP: attention and MLP; EP: attention only)
     a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
     floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
@@ -194,6 +193,7 @@ class Deployment:
             g = self.tp
             a2a = m.moe.experts_per_token * m.hidden * _A2A_BYTES * (g - 1) / g / g
         kv_tp = 1 if self.layout == "dp-ep" else self.tp
+        # all-reduces per layer: TP attention and MLP; EP attention only; DP attention none
         allreduces = {"tp": 2, "ep": 1, "dp-ep": 0}[self.layout]
         fabric, per_token = _fabric(self.tp, m.layers, m.hidden, allreduces, busbw, latency,
                                     a2a)
@@ -210,7 +210,6 @@ class Deployment:
             fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
             replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
                               if self.layout == "dp-ep" else 0.0),
-            allreduces=allreduces,
             a2a_bytes_per_token=a2a, fabric_s=fabric, fabric_per_token_s=per_token,
             per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
