@@ -20,7 +20,6 @@ the code before telemetry) to show what the telemetry-off path costs against non
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import socket
@@ -32,9 +31,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from zero_gateway import KEY, zero_config
+
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-c", "from breakeven.cli import main; main()"]
-KEY = "bench-key"
 SINK = """
 import sys
 from aiohttp import web
@@ -95,22 +95,6 @@ def measure(url: str, key: str | None, pid: int, n: int) -> tuple[float, float, 
     return statistics.median(samples), samples[int(0.99 * (n - 1))], cpu
 
 
-def config(tmp: Path, name: str, upstream: str, telemetry: str) -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"""
-store: sqlite:///{tmp}/{name}.db
-limits: {{max_in_flight: 4096}}
-backends:
-  - {{name: zero, url: "{upstream}", model: zero, hosting: self, max_concurrency: 4096,
-      gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2.5, capacity_tokens_per_s: 20000}}}}
-routes: [{{alias: zero, backends: [zero]}}]
-keys:
-  - {{name: bench, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}}}
-{telemetry}
-""")
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -144,7 +128,7 @@ def main() -> None:
     for i, (name, telemetry, env) in enumerate(runs):
         port = _port()
         gw = subprocess.Popen([*CLI, "gateway", "--config",
-                               str(config(tmp, f"g{i}", direct, telemetry)), "--port",
+                               str(zero_config(tmp, f"g{i}", direct, telemetry)), "--port",
                                str(port), "--log-level", "error"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(gw)

@@ -17,7 +17,6 @@ issue's target: within 15%).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -28,9 +27,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from zero_gateway import KEY, zero_config
+
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-c", "from breakeven.cli import main; main()"]
-KEY = "bench-key"
 CHAT = {"model": "zero", "messages": [{"role": "user", "content": "hi there"}],
         "max_tokens": 20}
 RESPONSE = {"model": "zero", "input": "hi there", "max_output_tokens": 20}
@@ -59,21 +59,6 @@ def _wait(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
-
-
-def _config(tmp: Path, upstream: str) -> Path:
-    path = tmp / "gateway.yaml"
-    path.write_text(f"""
-store: sqlite:///{tmp}/ledger.db
-limits: {{max_in_flight: 4096}}
-backends:
-  - {{name: zero, url: "{upstream}", model: zero, hosting: self, max_concurrency: 4096,
-      gpu: {{gpu: h100-sxm, usd_per_gpu_hour: 2.5, capacity_tokens_per_s: 20000}}}}
-routes: [{{alias: zero, backends: [zero]}}]
-keys:
-  - {{name: bench, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}}}
-""")
-    return path
 
 
 def _round(base: str, pid: int, n: int) -> dict[str, float]:
@@ -108,7 +93,7 @@ def main() -> None:
                                      "--port", "8391", "--chunks", "20", "--gap-ms", "0"],
                                     stdout=subprocess.DEVNULL)
         gateway = subprocess.Popen([*CLI, "gateway", "--config",
-                                    str(_config(tmp, "http://127.0.0.1:8391/v1")),
+                                    str(zero_config(tmp, "gateway", "http://127.0.0.1:8391/v1")),
                                     "--port", "8392"], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         try:

@@ -12,7 +12,7 @@ import pytest
 from tests.support.batches import check_once, submit
 from tests.support.configs import KEYS, sha
 from tests.support.ledgers import ledger
-from tests.support.servers import InProcessGateway, InProcessSim
+from tests.support.servers import InProcessGateway, two_sims
 
 IN, OUT, BATCH_IN, BATCH_OUT = 3.0, 15.0, 1.5, 7.5
 
@@ -37,13 +37,7 @@ batch: {{lease_s: 2, scrape_s: 0.2}}
 
 @pytest.fixture
 def sims():
-    self_sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                            "--time-scale", "0.01", "--seed", "1")
-    hosted_sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                              "--time-scale", "0.01", "--seed", "2")
-    yield self_sim, hosted_sim
-    self_sim.stop()
-    hosted_sim.stop()
+    yield from two_sims("0.01")
 
 
 @pytest.mark.parametrize("batch_rates", [True, False], ids=["batch-rates", "none"])

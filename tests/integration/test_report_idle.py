@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.configs import KEYS, sha
 from tests.support.ledgers import ledger
-from tests.support.servers import InProcessGateway, InProcessSim
+from tests.support.servers import InProcessGateway, two_sims
 
 GPU_HOUR = 0.985  # a replica's GPU-hour: $709.20 in a 30-day month
 
@@ -44,13 +44,7 @@ keys:
 
 @pytest.fixture
 def sims():
-    self_sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                            "--time-scale", "0.001", "--seed", "1")
-    hosted_sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
-                              "--time-scale", "0.001", "--seed", "2")
-    yield self_sim, hosted_sim
-    self_sim.stop()
-    hosted_sim.stop()
+    yield from two_sims("0.001")
 
 
 @pytest.fixture

@@ -29,8 +29,15 @@ import pytest
 
 from breakeven.event_loop import event_loop
 
-__all__ = ["GatewayProcess", "InProcessGateway", "InProcessSim", "PostgresServer", "SimProcess",
-           "free_port"]
+__all__ = [
+    "GatewayProcess",
+    "InProcessGateway",
+    "InProcessSim",
+    "PostgresServer",
+    "SimProcess",
+    "free_port",
+    "two_sims",
+]
 
 
 def free_port() -> int:
@@ -363,3 +370,17 @@ class PostgresServer:
 
         subprocess.run([*self._ctl, "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(self._root, ignore_errors=True)
+
+
+def two_sims(time_scale: str) -> Iterator[tuple[InProcessSim, InProcessSim]]:
+    """Two 8B-on-H100 sims (seeds 1 and 2: a self-hosted replica and a hosted stand-in) for
+    a fixture to yield; stopped when it resumes."""
+    first = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                         "--time-scale", time_scale, "--seed", "1")
+    second = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                          "--time-scale", time_scale, "--seed", "2")
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
