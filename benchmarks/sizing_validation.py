@@ -10,7 +10,10 @@ their start-up cohort, offline runs queued at once, static batches). The fitted 
 come from the analytic path (fast) and are global, never per row: per (engine, GPU
 generation) a multiplier on the engine's literature MBU and MFU and a layer floor (only
 where the group has rows at small batches, the only ones a floor shows in), and one
-per-sequence step overhead for every engine; each metric weighs alike in the loss. Three
+per-sequence step overhead for every engine; each metric weighs alike in the loss. TTFT is
+not in that loss (the analytic path has no cohorts); per engine, a front-end latency (what
+a lone request's TTFT has beyond its prefill) is fitted on the TTFT rows at concurrency 1,
+where nothing queues and the analytic TTFT is exact. Three
 scores per metric: the catalog as shipped (its ``by_generation`` figures and overhead were
 fitted on this table, so this is in-sample), a fresh fit on every row (in-sample), and
 leave-one-source-out cross-validation (each source predicted with figures fitted on the
@@ -51,12 +54,16 @@ SEQ_GRID = (0.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
 MIN_ROWS = 10
 LITERATURE = (1.0, 1.0, 0.0)  # a group left unfitted: the engine's own MBU, MFU, no floor
-OFFSETS_MS = (0.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0)  # the front-end probe's grid
+# the server's front-end latency per request (ms), per engine, fitted on lone requests' TTFT
+FRONT_GRID = (0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 120.0,
+              150.0, 200.0)
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Group = tuple[str, str]
 Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
+# a fit: (per-sequence us, the groups' factors, the front-end ms per engine)
+Fitted = tuple[float, Factors, dict[str, float]]
 # the figures a row is predicted with: () the catalog as shipped, else (MBU x, MFU x,
-# per-sequence us, layer floor us) applied to the engine's own literature values
+# per-sequence us, layer floor us, front-end ms) applied to the engine's own literature values
 K = tuple[float, ...]
 
 
@@ -65,7 +72,8 @@ def _engine(cat: Catalog, row: dict[str, Any], k: K) -> Engine:
     update: dict[str, Any] = {}
     if k:
         update = {"mbu": min(0.95, e.mbu * k[0]), "mfu": min(0.95, e.mfu * k[1]),
-                  "sequence_overhead_us": k[2], "layer_floor_us": k[3], "by_generation": {}}
+                  "sequence_overhead_us": k[2], "layer_floor_us": k[3],
+                  "front_end_ms": k[4] if len(k) > 4 else 0.0, "by_generation": {}}
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
     return e.model_copy(update=update)
@@ -141,7 +149,7 @@ def predict(cat: Catalog, row: dict[str, Any], k: K, *,
     run = _client_run(s, row, jitter)
     if row["metric"] in _THROUGHPUT:
         return float(run[_THROUGHPUT[row["metric"]]])
-    return float(run[row["metric"]]["mean"])
+    return float(run[row["metric"]][row.get("stat", "mean")])
 
 
 _THROUGHPUT = {"output_tok_s": "output_throughput", "total_tok_s": "total_token_throughput"}
@@ -262,10 +270,11 @@ def _low_batch(row: dict[str, Any]) -> bool:
     return isinstance(row["concurrency"], int) and row["concurrency"] <= 16
 
 
-def fit(cat: Catalog, rows: list[dict[str, Any]]) -> tuple[float, Factors]:
+def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
     """The global per-sequence overhead and, given it, per (engine, generation) the MBU and
-    MFU multipliers and the layer floor minimising the median error; the overhead is the
-    one whose groups give the lowest median error over all ``rows``."""
+    MFU multipliers and the layer floor minimising the median error (the overhead is the
+    one whose groups give the lowest median error over all ``rows``); then per engine the
+    front-end latency (``_front_end``)."""
     by: dict[Group, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by[group(cat, r)].append(r)
@@ -278,23 +287,48 @@ def fit(cat: Catalog, rows: list[dict[str, Any]]) -> tuple[float, Factors]:
         if best is None or loss < best[0]:
             best = (loss, seq, factors)
     assert best is not None
-    return best[1], best[2]
+    _, seq, factors = best
+    return seq, factors, _front_end(cat, rows, seq, factors)
 
 
-def _k(fitted: tuple[float, Factors], g: Group) -> K:
+def _front_end(cat: Catalog, rows: list[dict[str, Any]], seq: float,
+               factors: Factors) -> dict[str, float]:
+    """Per engine, the front-end latency (on FRONT_GRID) that best gives its lone requests'
+    TTFT (concurrency 1: nothing queues, so TTFT is the front end plus one prefill, exactly
+    what the analytic path computes, the latency adding to it); rows of two sources at
+    least, as for the groups; an engine without them gets none."""
+    lone: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    sources: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if r["metric"] != "ttft_ms" or r["concurrency"] != 1:
+            continue
+        g = group(cat, r)
+        s = _sizing(cat, r, (*factors.get(g, LITERATURE)[:2], seq,
+                             factors.get(g, LITERATURE)[2], 0.0))
+        if s.fits and s.point is not None:
+            lone[r["engine"]].append((s.point.ttft_ms, r["value"]))
+            sources[r["engine"]].add(r["source_id"])
+    return {e: min(FRONT_GRID, key=lambda o: statistics.median(
+        abs(math.log((p + o) / v)) for p, v in pairs))
+        for e, pairs in lone.items() if len(sources[e]) >= 2}
+
+
+def _k(fitted: Fitted, g: Group) -> K:
     """The figures a fit gives group ``g``; a group the fit never saw keeps the engine's
-    literature values (no floor) with the fit's per-sequence overhead."""
-    seq, factors = fitted
+    literature values (no floor) with the fit's per-sequence overhead, and an engine it saw
+    no lone requests of no front-end latency."""
+    seq, factors, front = fitted
     m, f, floor = factors.get(g, LITERATURE)
-    return m, f, seq, floor
+    return m, f, seq, floor, front.get(g[0], 0.0)
 
 
-def _catalog_yaml(cat: Catalog, fitted: tuple[float, Factors]) -> str:
-    """The fit as engines.yaml's by_generation entries."""
+def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
+    """The fit as engines.yaml's figures."""
     lines = []
     for engine in sorted({e for e, _ in fitted[1]}):
         e = cat.engine(engine)
-        lines.append(f"  {engine}: sequence_overhead_us {fitted[0]:g}; by_generation:")
+        lines.append(f"  {engine}: sequence_overhead_us {fitted[0]:g}; front_end_ms "
+                     f"{fitted[2].get(engine, 0.0):g}; by_generation:")
         for (name, gen), (m, f, floor) in sorted(fitted[1].items()):
             if name == engine and (m, f, floor) != LITERATURE:  # else: the row's own
                 lines.append(f"    {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, "
@@ -321,27 +355,6 @@ def _table(title: str, scored: list[tuple[dict[str, Any], float]],
         cells = [_summary([e for r, e in scored if key(r) == k and r["metric"] == m])
                  for m in METRICS]
         print(f"| {k:40} | " + " | ".join(cells) + " |")
-
-
-def _front_end_probe(scored: list[tuple[dict[str, Any], float]]) -> None:
-    """A probe, not part of the model: TTFT with a per-engine front-end latency added to the
-    predicted figure, the latency (on OFFSETS_MS) chosen per fold on the other sources' TTFT
-    rows, as cross-validated as the rest."""
-    ttft = [(r, (1 + e) * r["value"]) for r, e in scored if r["metric"] == "ttft_ms"]
-
-    def offset(train: list[tuple[dict[str, Any], float]], engine: str) -> float:
-        mine = [(r["value"], p) for r, p in train if r["engine"] == engine]
-        return min(OFFSETS_MS, key=lambda o: statistics.median(
-            abs(math.log((p + o) / v)) for v, p in mine)) if mine else 0.0
-
-    signed = []
-    for source in sorted({r["source_id"] for r, _ in ttft}):
-        train = [(r, p) for r, p in ttft if r["source_id"] != source]
-        signed += [(p + offset(train, r["engine"])) / r["value"] - 1
-                   for r, p in ttft if r["source_id"] == source]
-    chosen = {e: offset(ttft, e) for e in sorted({r["engine"] for r, _ in ttft})}
-    print(f"\nprobe (not shipped): TTFT with a per-engine front-end latency, CV "
-          f"{_summary(signed)}; fitted on all rows (ms): {chosen}")
 
 
 def main() -> None:
@@ -376,7 +389,9 @@ def main() -> None:
                 continue
             results[name].append((r, p / r["value"] - 1))
     print(f"\nper-sequence step overhead fitted on all rows: {fitted[0]:g} us; by fold:",
-          {src: f for src, (f, _) in folds.items()})
+          {src: f for src, (f, _, _) in folds.items()})
+    print(f"\nfront-end latency (ms) fitted on all rows: {fitted[2]}; by fold:",
+          {src: front for src, (_, _, front) in folds.items()})
     print("\nfitted on all rows (MBU x, MFU x, layer floor us):",
           {f"{e}/{g}": k for (e, g), k in sorted(fitted[1].items())})
     print("\nas engines.yaml figures:\n" + _catalog_yaml(cat, fitted))
@@ -385,7 +400,6 @@ def main() -> None:
                results[name], lambda r: "all")
     _table("### cv by source", results["cv"], lambda r: r["source_id"])
     _table("### cv by engine", results["cv"], lambda r: r["engine"])
-    _front_end_probe(results["cv"])
     print(f"\n{len(refused)} rows refused by the sizing model:")
     for r, why in refused[:20]:
         print(f"- {r['model']} {r['quant']} {r['gpus']} x {r['gpu']} {r['input_len']}/"

@@ -200,3 +200,53 @@ def test_the_sizing_step_charges_a_cohorts_prefill_as_separate_prompts(catalog):
     assert step is not None and step.prefill_tokens == 65_536
     assert step.duration == pytest.approx(decode_step_s(dep, 0, 0.0, 65_536, 512.0))
     assert step.duration < 0.5 * decode_step_s(dep, 0, 0.0, 65_536)  # one long prompt
+
+
+def test_a_request_reaches_the_scheduler_after_the_front_end():
+    """A lone request's first token comes the front end's latency plus its prefill step
+    after it arrived (the engine idles meanwhile); a request arriving while others decode
+    joins the first step that starts after its front end, and the steps go on meanwhile."""
+    config = replace(toy_config(blocks=1000), front_end_s=0.05)
+    lone = SimEngine(config)
+    [seq] = lone.run([Sequence(100, 3, arrival=1.0)])
+    assert seq.scheduled == pytest.approx(1.05)
+    assert seq.first_token == pytest.approx(1.05 + config.step_time(0, 0.0, 100, 50.0))
+    busy = SimEngine(config)
+    first, late = Sequence(100, 200, 0.0), Sequence(100, 2, 0.0)
+    busy.add(first)
+    steps = [busy.step() for _ in range(3)]  # first's front end, its prefill, a decode
+    assert steps[0] is not None and steps[0].start == pytest.approx(0.05)
+    late.arrival = busy.now
+    busy.add(late)
+    while late.scheduled is None:
+        step = busy.step()
+        assert step is not None and step.decode_batch == 1  # first decodes meanwhile
+    assert late.arrival + 0.05 <= late.scheduled < late.arrival + 0.05 + 0.002
+
+
+def test_abort_takes_a_request_out_of_the_front_end():
+    engine = SimEngine(replace(toy_config(blocks=100), front_end_s=1.0))
+    seq = Sequence(100, 5, 0.0)
+    engine.add(seq)
+    assert engine.busy
+    engine.abort(seq)
+    assert seq.finished is not None and not engine.busy and engine.step() is None
+
+
+def test_the_front_end_adds_to_ttft_on_both_paths(catalog):
+    """The engine's front-end latency is part of TTFT in the simulation and on the analytic
+    path alike, and at concurrency 1 it lowers throughput (the GPU idles meanwhile)."""
+    gpu, model = catalog.gpu("h100-sxm"), catalog.model("llama-3.1-8b")
+    plain = catalog.engine("vllm").model_copy(update={"front_end_ms": 0.0})
+    slow = plain.model_copy(update={"front_end_ms": 40.0})
+    deps = [Deployment(model, gpu, e, "fp8", 1) for e in (plain, slow)]
+    specs = [RequestSpec(100, prompt="x", input_tokens=1000) for _ in range(20)]
+    sims = [simulate(engine_config(d), specs, concurrency=1) for d in deps]
+    assert sims[1]["ttft_ms"]["mean"] - sims[0]["ttft_ms"]["mean"] == pytest.approx(40, abs=1)
+    assert sims[1]["tpot_ms"]["mean"] == pytest.approx(sims[0]["tpot_ms"]["mean"])
+    assert sims[1]["request_throughput"] < sims[0]["request_throughput"]
+    points = [evaluate(d, 1000, 100, concurrency=1).point for d in deps]
+    assert points[0] is not None and points[1] is not None
+    assert points[1].ttft_ms - points[0].ttft_ms == pytest.approx(40, abs=0.5)
+    assert points[1].requests_per_s < points[0].requests_per_s
+    assert points[1].ttft_ms == pytest.approx(sims[1]["ttft_ms"]["mean"], rel=0.1)

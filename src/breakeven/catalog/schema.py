@@ -205,6 +205,11 @@ class Engine(_Row):
         default=0.0, ge=0, description="the least time one layer's kernels take in a step "
         "however little they compute (launches, small all-reduces): a step's GPU work is at "
         "least layers x this")
+    front_end_ms: float = Field(
+        default=0.0, ge=0, description="latency the server adds to every request outside "
+        "the engine's steps, before its first token (HTTP, tokenisation, the hops between "
+        "the front-end and scheduler processes, detokenisation): what a lone request's TTFT "
+        "has beyond its prefill")
     by_generation: dict[Generation, EngineTuning] = Field(
         default_factory=dict, description="mbu, mfu and layer_floor_us per GPU generation "
         "where they differ from the row's own")

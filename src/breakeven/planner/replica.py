@@ -82,6 +82,7 @@ class Rates:
     a2a_bytes_per_token: float = 0.0  # per GPU, per MoE layer: dispatch + combine
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
     floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
+    front_end_s: float = 0.0  # the server's latency per request outside the steps
     fabric_s: float = 0.0  # the fabric's fixed time per step (latencies; 0 without TP)
     fabric_per_token_s: float = 0.0  # and its time per token the step carries
     window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
@@ -213,6 +214,7 @@ class Deployment:
             a2a_bytes_per_token=a2a, fabric_s=fabric, fabric_per_token_s=per_token,
             per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
+            front_end_s=e.front_end_ms / 1e3,
             window=float(m.sliding_window or 0),
             local_share=(m.sliding_window_layers or 0) / m.layers)
 

@@ -85,8 +85,9 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
     ``x`` sequences decode per step; each prompt adds its prefill's extra time to the steps
     that carry it (``delta``), so the engine's time per second is ``rate * (n * t / x +
     delta)`` with ``n = output - 1``. The others' prefills land in a request's decode
-    window and stretch its TPOT; the callers not decoding are prefilling or waiting
-    (``x = C - rate * TTFT``); ``x`` is capped by max_num_seqs and the KV cache."""
+    window and stretch its TPOT; the callers not decoding are in the server's front end,
+    prefilling or waiting (``x = C - rate * TTFT``, the front end's latency part of TTFT);
+    ``x`` is capped by max_num_seqs and the KV cache."""
     key = (input_len, output_len, concurrency)
     point = dep.memo.get(key)
     if point is None:
@@ -97,8 +98,9 @@ def operating_point(dep: Deployment, input_len: int, output_len: int, concurrenc
 def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -> (
         OperatingPoint):
     c = max(1, concurrency)
+    front = dep.rates.front_end_s  # each request's time in the server's front end
     if output_len <= 1:  # embeddings and one-token answers: prefill only, batched
-        t = prefill_s(dep, input_len, c)
+        t = front + prefill_s(dep, input_len, c)
         return _point(c, t, 0.0, input_len, output_len)
     n = output_len - 1
     context = input_len + output_len / 2
@@ -118,7 +120,7 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
         busy = busy if busy < 0.95 else 0.95
         tpot = t / (1 - busy)
         wait = rate * service * share
-        ttft = service * (1 + 0.5 * (wait if wait < 1.0 else 1.0))
+        ttft = front + service * (1 + 0.5 * (wait if wait < 1.0 else 1.0))
         target = c - rate * ttft
         target = cap if target > cap else (target if target > 1.0 else 1.0)
         if abs(target - x) <= 1e-3 * cap:

@@ -120,6 +120,7 @@ class Sizing:
             "allreduce_busbw_gbs": dep.link.busbw_gbs if dep.link else None,
             "step_overhead_ms": dep.engine.step_overhead_ms,
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
+            "front_end_ms": dep.engine.front_end_ms,
         }
 
 

@@ -140,7 +140,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
-                  f"per sequence")
+                  f"per sequence, front end {st['front_end_ms']:g} ms a request")
     if s.point is not None:
         p = s.point
         where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"

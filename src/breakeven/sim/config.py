@@ -31,6 +31,9 @@ class EngineConfig:
     block_size: int = BLOCK
     policy: str = "fcfs"  # or "priority"
     prefix_caching: bool = True  # vLLM V1's default (--enable-prefix-caching)
+    # a request reaches the scheduler this long after it arrived (the server's front end:
+    # HTTP, tokenisation, inter-process hops), counted in its TTFT; the GPU runs meanwhile
+    front_end_s: float = 0.0
 
     @property
     def kv_tokens(self) -> int:
@@ -68,6 +71,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         step_time=step_time,
         policy=policy,
         prefix_caching=prefix_caching,
+        front_end_s=dep.rates.front_end_s,
     )
 
 

@@ -36,7 +36,10 @@ cache (``breakeven.sim.prefix``): those tokens skip prefill, and cached blocks n
 are evicted, oldest first, when free blocks are handed out.
 
 Each sequence records, on the engine's clock, when it arrived, was first scheduled, emitted
-its first token and finished: vLLM's queue, prefill, decode and inference times.
+its first token and finished: vLLM's queue, prefill, decode and inference times. A request
+reaches the waiting queue ``EngineConfig.front_end_s`` after it arrived (the server's front
+end: HTTP, tokenisation, the hop to the scheduler), while the steps go on; an engine with
+nothing else to do waits for it.
 
 The engine's limits live in ``breakeven.sim.config`` and a sequence and its waiting queue
 in ``breakeven.sim.waiting``; this module re-exports them.
@@ -96,6 +99,8 @@ class SimEngine:
         self._finish_heap: list[tuple[int, int, int, Sequence]] = []
         self._serial = 0
         self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
+        # added, still in the front end: (when it reaches the waiting queue, serial, seq)
+        self._incoming: list[tuple[float, int, Sequence]] = []
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -105,7 +110,7 @@ class SimEngine:
 
     @property
     def busy(self) -> bool:
-        return bool(self.waiting or self.running)
+        return bool(self.waiting or self.running or self._incoming)
 
     def too_long(self, prompt_tokens: int, output_tokens: int) -> bool:
         """A request that can never run: longer than max_model_len (vLLM answers 400)."""
@@ -117,7 +122,12 @@ class SimEngine:
         if self.too_long(seq.prompt_tokens, seq.output_tokens):
             raise ValueError("sequence longer than max_model_len")
         seq.target = seq.prompt_tokens
-        self.waiting.add(seq)
+        ready = seq.arrival + self.config.front_end_s
+        if ready > self.now:
+            self._serial += 1
+            heapq.heappush(self._incoming, (ready, self._serial, seq))
+        else:
+            self.waiting.add(seq)
 
     def abort(self, seq: Sequence) -> None:
         """The client went away: free what the sequence holds."""
@@ -126,6 +136,9 @@ class SimEngine:
         if seq in self.running:
             self._release(seq)
             self.running.remove(seq)
+        elif any(entry[2] is seq for entry in self._incoming):
+            self._incoming = [entry for entry in self._incoming if entry[2] is not seq]
+            heapq.heapify(self._incoming)
         elif not self.waiting.remove(seq):
             return
         seq.finished = self.now
@@ -139,6 +152,8 @@ class SimEngine:
         """Schedule and run one step; None when there is nothing to run."""
         s = self.steps
         cfg = self.config
+        if self._incoming:
+            self._through_front_end()
         preempted = 0
         # 1. decoding sequences whose last block is full need a new one
         need = self._residues[(-s) % cfg.block_size]
@@ -237,6 +252,15 @@ class SimEngine:
         return done
 
     # -- internals -----------------------------------------------------------------------
+    def _through_front_end(self) -> None:
+        """Requests whose front-end latency has passed join the waiting queue; an engine with
+        nothing else to do waits for the next one."""
+        incoming = self._incoming
+        if not self.running and not self.waiting and incoming[0][0] > self.now:
+            self.now = incoming[0][0]
+        while incoming and incoming[0][0] <= self.now:
+            self.waiting.add(heapq.heappop(incoming)[2])
+
     def _allocate(self, seq: Sequence, budget: int) -> int:
         """Blocks for the next prefill chunk of ``seq``; the chunk size (0: no room). A
         fresh admission first takes what the prefix cache holds of its prompt."""
