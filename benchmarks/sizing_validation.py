@@ -32,7 +32,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -47,10 +47,12 @@ from breakeven.sim.offline import closed_loop, request_specs, simulate, sized_co
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
 GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
-# The per-sequence step overhead (microseconds per running sequence per step) is one
-# global figure for every engine; the layer floor (microseconds) is per (engine, GPU
-# generation), like the MBU and MFU multipliers. Both are fitted on these grids.
-SEQ_GRID = (0.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+# The per-sequence step overhead (microseconds per running sequence per step) and the
+# activation passes (elementwise reads and writes of a token's residual stream per layer)
+# are global figures for every engine, fitted together; the layer floor (microseconds) is
+# per (engine, GPU generation), like the MBU and MFU multipliers. All on these grids.
+SEQ_GRID = (0.0, 5.0, 10.0, 20.0, 30.0)
+ACT_GRID = (0.0, 16.0, 32.0, 48.0)
 FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
 MIN_ROWS = 10
 LITERATURE = (1.0, 1.0, 0.0)  # a group left unfitted: the engine's own MBU, MFU, no floor
@@ -60,20 +62,36 @@ FRONT_GRID = (0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Group = tuple[str, str]
 Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
-# a fit: (per-sequence us, the groups' factors, the front-end ms per engine)
-Fitted = tuple[float, Factors, dict[str, float]]
-# the figures a row is predicted with: () the catalog as shipped, else (MBU x, MFU x,
-# per-sequence us, layer floor us, front-end ms) applied to the engine's own literature values
-K = tuple[float, ...]
+Global = tuple[float, float]  # per-sequence us, activation passes
 
 
-def _engine(cat: Catalog, row: dict[str, Any], k: K) -> Engine:
+class K(NamedTuple):
+    """The figures a row is predicted with, applied to its engine's literature values
+    (None instead: the catalog as shipped)."""
+
+    mbu: float  # x the engine's MBU
+    mfu: float  # x its MFU
+    seq: float  # per-sequence step overhead, us
+    floor: float  # layer floor, us
+    act: float = 0.0  # activation passes
+    front: float = 0.0  # front-end latency, ms
+
+
+class Fitted(NamedTuple):
+    """A fit: the global figures, the groups' factors, the front-end ms per engine."""
+
+    glob: Global
+    factors: Factors
+    front: dict[str, float]
+
+
+def _engine(cat: Catalog, row: dict[str, Any], k: K | None) -> Engine:
     e = cat.engine(row["engine"])
     update: dict[str, Any] = {}
-    if k:
-        update = {"mbu": min(0.95, e.mbu * k[0]), "mfu": min(0.95, e.mfu * k[1]),
-                  "sequence_overhead_us": k[2], "layer_floor_us": k[3],
-                  "front_end_ms": k[4] if len(k) > 4 else 0.0, "by_generation": {}}
+    if k is not None:
+        update = {"mbu": min(0.95, e.mbu * k.mbu), "mfu": min(0.95, e.mfu * k.mfu),
+                  "sequence_overhead_us": k.seq, "layer_floor_us": k.floor,
+                  "activation_passes": k.act, "front_end_ms": k.front, "by_generation": {}}
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
     return e.model_copy(update=update)
@@ -102,7 +120,7 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def _sizing(cat: Catalog, row: dict[str, Any], k: K) -> Any:
+def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
     gpu = cat.gpu(row["gpu"])
     conc = None if row["concurrency"] == "max" else int(row["concurrency"])
     dep = Deployment(cat.model(row["model"]), gpu, _engine(cat, row, k), row["quant"],
@@ -129,7 +147,7 @@ def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
     return float(run["duration_s"]) * 1e3
 
 
-def predict(cat: Catalog, row: dict[str, Any], k: K, *,
+def predict(cat: Catalog, row: dict[str, Any], k: K | None, *,
             simulate: bool, jitter: float | None = None) -> float | str:
     """The predicted figure, or the refusal's reason."""
     gpu = cat.gpu(row["gpu"])
@@ -243,11 +261,11 @@ def _loss(cat: Catalog, rows: list[dict[str, Any]], k: K) -> float:
 
 
 def _fit_group(cat: Catalog, rows: list[dict[str, Any]],
-               seq: float) -> tuple[float, float, float]:
-    """(MBU x, MFU x, floor) for one group given the per-sequence overhead, by coordinate
+               glob: Global) -> tuple[float, float, float]:
+    """(MBU x, MFU x, floor) for one group given the global figures, by coordinate
     descent: the multipliers without a floor, the floor given them, the multipliers again."""
     def loss(m: float, f: float, floor: float) -> float:
-        return _loss(cat, rows, (m, f, seq, floor))
+        return _loss(cat, rows, K(m, f, glob[0], floor, glob[1]))
 
     m, f = min(itertools.product(GRID, GRID), key=lambda k: loss(*k, 0.0))
     if not any(_low_batch(r) for r in rows):
@@ -271,27 +289,28 @@ def _low_batch(row: dict[str, Any]) -> bool:
 
 
 def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
-    """The global per-sequence overhead and, given it, per (engine, generation) the MBU and
-    MFU multipliers and the layer floor minimising the median error (the overhead is the
-    one whose groups give the lowest median error over all ``rows``); then per engine the
-    front-end latency (``_front_end``)."""
+    """The global figures (per-sequence overhead, activation passes) and, given them, per
+    (engine, generation) the MBU and MFU multipliers and the layer floor minimising the
+    median error (the global figures are those whose groups give the lowest median error
+    over all ``rows``); then per engine the front-end latency (``_front_end``)."""
     by: dict[Group, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by[group(cat, r)].append(r)
-    best: tuple[float, float, Factors] | None = None
-    for seq in SEQ_GRID:
-        factors: Factors = {g: _fit_group(cat, rs, seq) if _fittable(rs) else LITERATURE
+    best: tuple[float, Global, Factors] | None = None
+    for glob in itertools.product(SEQ_GRID, ACT_GRID):
+        factors: Factors = {g: _fit_group(cat, rs, glob) if _fittable(rs) else LITERATURE
                             for g, rs in by.items()}
-        loss = statistics.fmean(_loss(cat, rs, (*factors[g][:2], seq, factors[g][2]))
+        loss = statistics.fmean(_loss(cat, rs, K(*factors[g][:2], glob[0], factors[g][2],
+                                                 glob[1]))
                                 for g, rs in by.items())
         if best is None or loss < best[0]:
-            best = (loss, seq, factors)
+            best = (loss, glob, factors)
     assert best is not None
-    _, seq, factors = best
-    return seq, factors, _front_end(cat, rows, seq, factors)
+    _, glob, factors = best
+    return Fitted(glob, factors, _front_end(cat, rows, glob, factors))
 
 
-def _front_end(cat: Catalog, rows: list[dict[str, Any]], seq: float,
+def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global,
                factors: Factors) -> dict[str, float]:
     """Per engine, the front-end latency (on FRONT_GRID) that best gives its lone requests'
     TTFT (concurrency 1: nothing queues, so TTFT is the front end plus one prefill, exactly
@@ -303,8 +322,8 @@ def _front_end(cat: Catalog, rows: list[dict[str, Any]], seq: float,
         if r["metric"] != "ttft_ms" or r["concurrency"] != 1:
             continue
         g = group(cat, r)
-        s = _sizing(cat, r, (*factors.get(g, LITERATURE)[:2], seq,
-                             factors.get(g, LITERATURE)[2], 0.0))
+        m, f, floor = factors.get(g, LITERATURE)
+        s = _sizing(cat, r, K(m, f, glob[0], floor, glob[1]))
         if s.fits and s.point is not None:
             lone[r["engine"]].append((s.point.ttft_ms, r["value"]))
             sources[r["engine"]].add(r["source_id"])
@@ -317,19 +336,19 @@ def _k(fitted: Fitted, g: Group) -> K:
     """The figures a fit gives group ``g``; a group the fit never saw keeps the engine's
     literature values (no floor) with the fit's per-sequence overhead, and an engine it saw
     no lone requests of no front-end latency."""
-    seq, factors, front = fitted
-    m, f, floor = factors.get(g, LITERATURE)
-    return m, f, seq, floor, front.get(g[0], 0.0)
+    m, f, floor = fitted.factors.get(g, LITERATURE)
+    return K(m, f, fitted.glob[0], floor, fitted.glob[1], fitted.front.get(g[0], 0.0))
 
 
 def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
     """The fit as engines.yaml's figures."""
     lines = []
-    for engine in sorted({e for e, _ in fitted[1]}):
+    for engine in sorted({e for e, _ in fitted.factors}):
         e = cat.engine(engine)
-        lines.append(f"  {engine}: sequence_overhead_us {fitted[0]:g}; front_end_ms "
-                     f"{fitted[2].get(engine, 0.0):g}; by_generation:")
-        for (name, gen), (m, f, floor) in sorted(fitted[1].items()):
+        lines.append(f"  {engine}: sequence_overhead_us {fitted.glob[0]:g}; activation_passes "
+                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}; "
+                     "by_generation:")
+        for (name, gen), (m, f, floor) in sorted(fitted.factors.items()):
             if name == engine and (m, f, floor) != LITERATURE:  # else: the row's own
                 lines.append(f"    {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, "
                              f"mfu: {min(0.95, e.mfu * f):.2f}, layer_floor_us: {floor:g}}}")
@@ -380,7 +399,7 @@ def main() -> None:
     refused: list[tuple[dict[str, Any], str]] = []
     for r in live:
         g = group(cat, r)
-        for name, k in (("catalog", ()), ("fitted", _k(fitted, g)),
+        for name, k in (("catalog", None), ("fitted", _k(fitted, g)),
                         ("cv", _k(folds[r["source_id"]], g))):
             p = predict(cat, r, k, simulate=not args.quick, jitter=args.jitter)
             if isinstance(p, str):
@@ -388,12 +407,12 @@ def main() -> None:
                     refused.append((r, p))
                 continue
             results[name].append((r, p / r["value"] - 1))
-    print(f"\nper-sequence step overhead fitted on all rows: {fitted[0]:g} us; by fold:",
-          {src: f for src, (f, _, _) in folds.items()})
-    print(f"\nfront-end latency (ms) fitted on all rows: {fitted[2]}; by fold:",
-          {src: front for src, (_, _, front) in folds.items()})
+    print("\nper-sequence step overhead (us), activation passes fitted on all rows: "
+          f"{fitted.glob}; by fold:", {src: f.glob for src, f in folds.items()})
+    print(f"\nfront-end latency (ms) fitted on all rows: {fitted.front}; by fold:",
+          {src: f.front for src, f in folds.items()})
     print("\nfitted on all rows (MBU x, MFU x, layer floor us):",
-          {f"{e}/{g}": k for (e, g), k in sorted(fitted[1].items())})
+          {f"{e}/{g}": k for (e, g), k in sorted(fitted.factors.items())})
     print("\nas engines.yaml figures:\n" + _catalog_yaml(cat, fitted))
     for name in ("catalog", "fitted", "cv"):
         _table(f"### {name}: median / p90 absolute error (median signed error, rows)",

@@ -97,7 +97,7 @@ def test_the_embedding_table_is_not_streamed_each_step(catalog):
     everything = m.params_b * 1e9 * 2 / bandwidth
     streamed = (m.params_b * 1e9 - m.vocab * m.hidden) * 2 / bandwidth
     step = (decode_step_s(dep, 1, 0.0) - dep.engine.step_overhead_ms / 1e3
-            - dep.engine.sequence_overhead_us / 1e6)
+            - dep.engine.sequence_overhead_us / 1e6 - dep.rates.activation_s_per_token)
     assert step == pytest.approx(streamed, rel=1e-6)
     assert step < everything
 
@@ -109,6 +109,29 @@ def test_attention_is_added_to_the_gemms_not_overlapped(catalog):
                                                             * dep.engine.mbu)
     extra = decode_step_s(dep, 64, 4000.0) - decode_step_s(dep, 64, 0.0)
     assert extra == pytest.approx(kv_read, rel=1e-6)
+
+
+def test_elementwise_traffic_grows_with_the_tokens_on_every_tp_rank(catalog):
+    """Norms, residual adds and activation quantisation read and write each token's
+    residual stream ``activation_passes`` times a layer: the step grows by that traffic for
+    decode and prefill tokens alike, tensor parallelism does not split it (every rank holds
+    the whole stream) and a data-parallel attention rank carries only its own tokens'."""
+    gpu, model = catalog.gpu("h200"), catalog.model("deepseek-r1")
+    base = catalog.engine("sglang").model_copy(update={"by_generation": {},
+                                                       "activation_passes": 0.0})
+    busy = base.model_copy(update={"activation_passes": 24.0})
+    per_token = 24 * model.layers * model.hidden * 2 / (gpu.bandwidth_gbs * 1e9 * base.mbu)
+
+    def extra(layout: str, tp: int, batch: int, prefill: int = 0) -> float:
+        plain, heavy = (Deployment(model, gpu, e, "fp8", tp, layout=layout,
+                                   link=catalog.interconnect_for(gpu)) for e in (base, busy))
+        return (decode_step_s(heavy, batch, 2000.0, prefill, 500.0)
+                - decode_step_s(plain, batch, 2000.0, prefill, 500.0))
+
+    assert extra("tp", 8, 256) == pytest.approx(256 * per_token, rel=1e-6)
+    assert extra("tp", 8, 64, 1024) == pytest.approx((64 + 1024) * per_token, rel=1e-6)
+    assert extra("ep", 8, 256) == pytest.approx(extra("tp", 8, 256), rel=1e-6)
+    assert extra("dp-ep", 8, 256) == pytest.approx(256 * per_token / 8, rel=1e-6)
 
 
 def test_allreduce_uses_the_fabrics_achieved_bus_bandwidth(catalog):

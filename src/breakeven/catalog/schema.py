@@ -205,6 +205,11 @@ class Engine(_Row):
         default=0.0, ge=0, description="the least time one layer's kernels take in a step "
         "however little they compute (launches, small all-reduces): a step's GPU work is at "
         "least layers x this")
+    activation_passes: float = Field(
+        default=0.0, ge=0, description="times each token's residual stream (hidden x 16-bit) "
+        "is read or written per layer outside the GEMMs and attention (norms, residual adds, "
+        "activation quantisation): memory traffic that grows with the tokens a step carries, "
+        "on every tensor-parallel rank alike")
     front_end_ms: float = Field(
         default=0.0, ge=0, description="latency the server adds to every request outside "
         "the engine's steps, before its first token (HTTP, tokenisation, the hops between "

@@ -83,6 +83,7 @@ class Rates:
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
     floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
     front_end_s: float = 0.0  # the server's latency per request outside the steps
+    activation_s_per_token: float = 0.0  # elementwise passes over a token's residual stream
     fabric_s: float = 0.0  # the fabric's fixed time per step (latencies; 0 without TP)
     fabric_per_token_s: float = 0.0  # and its time per token the step carries
     window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
@@ -215,6 +216,9 @@ class Deployment:
             per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
             front_end_s=e.front_end_ms / 1e3,
+            # every TP rank holds each token's whole residual stream; a DP rank only its own
+            activation_s_per_token=(e.activation_passes * m.layers * m.hidden * 2
+                                    / self.ranks / (self.gpu.bandwidth_gbs * 1e9 * e.mbu)),
             window=float(m.sliding_window or 0),
             local_share=(m.sliding_window_layers or 0) / m.layers)
 

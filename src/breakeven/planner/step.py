@@ -6,9 +6,12 @@ sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
 (2 * kv_lora_rank + rope_dim)`` FLOPs per cached token, which makes it compute-bound at
 large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
 engine's per-step overhead, fixed plus a share per running sequence (host time that
-grows with the batch: scheduling, sampling, bookkeeping). The GPU's part of a step takes at
-least ``layers x engine.layer_floor_us`` (kernel launches and small all-reduces: what
-bounds a lone request's decode on a big model across many GPUs). Local-attention layers
+grows with the batch: scheduling, sampling, bookkeeping); and the elementwise kernels
+(norms, residual adds, activation quantisation) that read and write every token's
+residual stream ``engine.activation_passes`` times a layer, on every TP rank. The GPU's
+part of a step takes at least ``layers x engine.layer_floor_us`` (kernel launches and
+small all-reduces: what bounds a lone request's decode on a big model across many GPUs).
+Local-attention layers
 read at most their window of each sequence. The embedding table is a look-up, not
 streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs that reach
 ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
@@ -72,7 +75,7 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     attention = ((kv_read if kv_read > attend else attend)
                  + per * prefill_tokens * pctx / r.attention_flops)
     fabric = r.fabric_s + r.fabric_per_token_s * tokens  # allreduce_s, inlined
-    work = gemm + attention + fabric
+    work = gemm + attention + fabric + r.activation_s_per_token * tokens
     if work < r.floor_s:  # a layer's kernels take a least time, however little they do
         work = r.floor_s
     return work + r.fixed_s + r.per_sequence_s * batch
