@@ -1,7 +1,9 @@
 """The ``breakeven`` command line: thin, one module per command, every command with --json.
 
 Commands are imported only when run, so ``breakeven --help`` stays fast. Every
-``BreakevenError`` becomes one line on stderr and exit code 2.
+``BreakevenError``, and every usage error click finds (an unknown option or command, a
+value that is not one of an option's choices or not a number), becomes one line on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="breakeven", standalone_mode=False)
     except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, as every other error (not click's four)
+        where = exc.ctx.command_path if exc.ctx else "breakeven"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"{where}: error: {message} (see '{where} --help')", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
