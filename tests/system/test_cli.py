@@ -249,6 +249,23 @@ def test_sim_refuses_a_deployment_that_does_not_fit(run_cli):
     assert "cannot simulate" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_sim_says_and_charges_the_engines_front_end_latency(run_cli, tmp_path):
+    """SGLang's front end (80 ms a request in the catalog) is on the start-up line and in
+    every request's TTFT offline; vLLM's (none) is not mentioned."""
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"prompt": "hello", "max_tokens": 8}\n' * 4, encoding="utf-8")
+    runs = {}
+    for engine in ("sglang", "vllm"):
+        r = run_cli("sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--engine", engine,
+                    "--offline", "--trace", str(trace), "--concurrency", "1", "--json")
+        assert r.returncode == 0, r.stderr
+        runs[engine] = json.loads(r.stdout)
+    assert "front end 80 ms a request" in runs["sglang"]["deployment"]
+    assert "front end" not in runs["vllm"]["deployment"]
+    ttft = {e: run["ttft_ms"]["p50"] for e, run in runs.items()}
+    assert ttft["sglang"] > 80 > 4 * ttft["vllm"]  # a 1-token prompt: the rest is ~one step
+
+
 def test_report_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
     missing = run_cli("report", "--store", f"sqlite:///{tmp_path}/none.db")
     assert missing.returncode == 2 and "no such SQLite store" in missing.stderr

@@ -115,7 +115,9 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
                 f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
                 f"scheduling {config.policy}, "
                 f"prefix caching {'on' if prefix_caching else 'off'}, "
-                f"max_model_len {config.max_model_len:,}")
+                f"max_model_len {config.max_model_len:,}"
+                + (f", front end {config.front_end_s * 1e3:g} ms a request"
+                   if config.front_end_s else ""))
     if offline:
         if trace is None:
             raise InputError("--offline needs --trace FILE", where="--trace")
