@@ -266,6 +266,24 @@ def test_sim_says_and_charges_the_engines_front_end_latency(run_cli, tmp_path):
     assert ttft["sglang"] > 80 > 4 * ttft["vllm"]  # a 1-token prompt: the rest is ~one step
 
 
+def test_sim_offline_counts_local_attention_windows_from_the_trace(run_cli, tmp_path):
+    """gpt-oss keeps only a 128-token window on half its layers: offline, the trace's
+    lengths are known, so the cache holds about twice the tokens of 8k-token sequences that
+    it holds of short ones; a model without windows holds the same either way."""
+    held = {}
+    for name, (inp, out) in {"short": (60, 40), "long": (6000, 2000)}.items():
+        trace = tmp_path / f"{name}.jsonl"
+        trace.write_text(json.dumps({"input_tokens": inp, "max_tokens": out}) + "\n",
+                         encoding="utf-8")
+        for model in ("gpt-oss-120b", "llama-3.1-8b"):
+            r = run_cli("sim", "--model", model, "--gpu", "h100-sxm", "--offline",
+                        "--trace", str(trace), "--json")
+            assert r.returncode == 0, r.stderr
+            held[model, name] = json.loads(r.stdout)["kv_cache_tokens"]
+    assert held["gpt-oss-120b", "long"] > 1.8 * held["gpt-oss-120b", "short"]
+    assert held["llama-3.1-8b", "long"] == held["llama-3.1-8b", "short"]
+
+
 def test_report_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
     missing = run_cli("report", "--store", f"sqlite:///{tmp_path}/none.db")
     assert missing.returncode == 2 and "no such SQLite store" in missing.stderr

@@ -109,15 +109,6 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             + (f"each of this deployment's {dep.ranks} data-parallel ranks)" if dep.ranks > 1
                else "this deployment)"),
             where="--max-model-len")
-    describe = (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
-                f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
-                f"{config.num_blocks:,} KV blocks "
-                f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
-                f"scheduling {config.policy}, "
-                f"prefix caching {'on' if prefix_caching else 'off'}, "
-                f"max_model_len {config.max_model_len:,}"
-                + (f", front end {config.front_end_s * 1e3:g} ms a request"
-                   if config.front_end_s else ""))
     if offline:
         if trace is None:
             raise InputError("--offline needs --trace FILE", where="--trace")
@@ -126,9 +117,15 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         from breakeven.bench.workload import load_trace
         from breakeven.sim.offline import simulate
 
-        result = simulate(config, load_trace(trace), rate=rate, concurrency=concurrency,
-                          seed=seed)
-        result["deployment"] = describe
+        specs = load_trace(trace)
+        if dep.model.sliding_window_layers and specs:
+            # the trace says how long its sequences are: local-attention layers keep only
+            # their window of them, so the cache holds more of these (as ``size`` counts)
+            mean = sum((q.input_tokens or 0) + q.max_tokens for q in specs) / len(specs)
+            config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
+                                   prefix_caching, sequence_len=max(1, round(mean)))
+        result = simulate(config, specs, rate=rate, concurrency=concurrency, seed=seed)
+        result["deployment"] = _describe(dep, config, prefix_caching)
         if as_json:
             emit_json(result)
         else:
@@ -144,6 +141,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
                              where="--api-key-env")
     from breakeven.sim.server import serve
 
+    describe = _describe(dep, config, prefix_caching)
+
     def announce(url: str) -> None:
         print(f"breakeven sim: {describe}; time scale {time_scale:g} ({clock} clock)",
               flush=True)
@@ -154,3 +153,17 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     serve(dep, config, served_name=served_model_name or model, host=host, port=port,
           time_scale=time_scale, seed=seed, api_key=api_key, announce=announce,
           variant=variant, clock=clock, prompt_tokens_details=prompt_tokens_details)
+
+
+def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
+    """The deployment and the engine's limits, as the start-up line says them."""
+    return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
+            f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
+            f"{config.num_blocks:,} KV blocks "
+            f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
+            f"scheduling {config.policy}, "
+            f"prefix caching {'on' if prefix_caching else 'off'}, "
+            f"max_model_len {config.max_model_len:,}"
+            + (f", front end {config.front_end_s * 1e3:g} ms a request"
+               if config.front_end_s else ""))
+
