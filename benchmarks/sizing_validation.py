@@ -312,21 +312,24 @@ def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
             best = (loss, glob, factors)
     assert best is not None
     _, glob, factors = best
-    return Fitted(glob, factors, _front_end(cat, rows, glob, factors))
+    fitted = {g for g, rs in by.items() if _fittable(rs)}
+    return Fitted(glob, factors, _front_end(cat, rows, glob, factors, fitted))
 
 
-def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global,
-               factors: Factors) -> dict[str, float]:
+def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global, factors: Factors,
+               fitted: set[Group]) -> dict[str, float]:
     """Per engine, the front-end latency (on FRONT_GRID) that best gives its lone requests'
     TTFT (concurrency 1: nothing queues, so TTFT is the front end plus one prefill, exactly
     what the analytic path computes, the latency adding to it); rows of two sources at
-    least, as for the groups; an engine without them gets none."""
+    least, as for the groups, and only of ``fitted`` groups (elsewhere the prefill the
+    latency adds to is the literature's guess, and its error would pass for front end);
+    an engine without them gets none."""
     lone: dict[str, list[tuple[float, float]]] = defaultdict(list)
     sources: dict[str, set[str]] = defaultdict(set)
     for r in rows:
-        if r["metric"] != "ttft_ms" or r["concurrency"] != 1:
-            continue
         g = group(cat, r)
+        if r["metric"] != "ttft_ms" or r["concurrency"] != 1 or g not in fitted:
+            continue
         m, f, floor = factors.get(g, LITERATURE)
         s = _sizing(cat, r, K(m, f, glob[0], floor, glob[1]))
         if s.fits and s.point is not None:
