@@ -11,12 +11,12 @@ grows with the batch: scheduling, sampling, bookkeeping); and the elementwise ke
 residual stream ``engine.activation_passes`` times a layer, on every TP rank. The GPU's
 part of a step takes at least ``layers x engine.layer_floor_us`` (kernel launches and
 small all-reduces: what bounds a lone request's decode on a big model across many GPUs).
-Local-attention layers
-read at most their window of each sequence. The embedding table is a look-up, not
-streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs that reach
-``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many micro-batches
-as stages are in flight at once, so a step is one micro-batch's pass through every stage:
-the weights are read once per pass, the per-token work is split over the micro-batches.
+Local-attention layers read at most their window of each sequence. The embedding table is a
+look-up, not streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs
+that reach ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many
+micro-batches as stages are in flight at once, so a step is one micro-batch's pass through
+every stage: the weights are read once per pass, the per-token work is split over the
+micro-batches.
 """
 
 from __future__ import annotations
