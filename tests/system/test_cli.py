@@ -12,6 +12,7 @@ import pytest
 from breakeven.store import open_store
 from tests.support.configs import rate_limited
 from tests.support.paths import EXAMPLES
+from tests.support.servers import SimProcess
 
 
 def test_plan_json_on_the_seed_example(run_cli):
@@ -282,6 +283,16 @@ def test_sim_offline_counts_local_attention_windows_from_the_trace(run_cli, tmp_
             held[model, name] = json.loads(r.stdout)["kv_cache_tokens"]
     assert held["gpt-oss-120b", "long"] > 1.8 * held["gpt-oss-120b", "short"]
     assert held["llama-3.1-8b", "long"] == held["llama-3.1-8b", "short"]
+    # --sequence-len says the length instead (the server's only way to get the credit)
+    r = run_cli("sim", "--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--sequence-len", "100",
+                "--offline", "--trace", str(tmp_path / "long.jsonl"), "--json")
+    assert json.loads(r.stdout)["kv_cache_tokens"] == held["gpt-oss-120b", "short"]
+    sim = SimProcess("--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--sequence-len", "8000",
+                     "--time-scale", "0.01")
+    try:
+        assert f"{held['gpt-oss-120b', 'long']:,} tokens; counted for 8,000-token" in sim.banner
+    finally:
+        sim.stop()
 
 
 def test_report_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):

@@ -53,6 +53,11 @@ _LAYOUTS = {"tp": "", "ep": ", ep: experts split over {g} GPUs",
                    "matrix split), ep (experts split whole over the GPUs), dp-ep (attention "
                    "data-parallel too: a batch and KV cache per GPU, --max-num-seqs per "
                    "GPU). Refused where the engine or the model has no such layout.")
+@click.option("--sequence-len", type=click.IntRange(min=1), default=None,
+              help="Prompt plus output tokens of a typical request: layers with local "
+                   "attention (gpt-oss, Gemma 3, Llama 4) keep only their window of it, so "
+                   "the KV cache holds more such sequences (default: no such credit, a "
+                   "cache that holds at least what is stated; offline: the trace's mean).")
 @click.option("--scheduling-policy", type=click.Choice(["fcfs", "priority"]), default="fcfs",
               show_default=True, help="As vLLM's: 'priority' orders the queue by each "
               "request's 'priority' (lower first) and preempts the lowest first.")
@@ -89,7 +94,7 @@ _LAYOUTS = {"tp": "", "ep": ", ep: experts split over {g} GPUs",
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             max_model_len: int | None, max_num_seqs: int | None, layout: str,
-            scheduling_policy: str,
+            sequence_len: int | None, scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
@@ -101,7 +106,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
-                           prefix_caching)
+                           prefix_caching, sequence_len=sequence_len)
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "
@@ -118,14 +123,15 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         from breakeven.sim.offline import simulate
 
         specs = load_trace(trace)
-        if dep.model.sliding_window_layers and specs:
+        if dep.model.sliding_window_layers and specs and sequence_len is None:
             # the trace says how long its sequences are: local-attention layers keep only
             # their window of them, so the cache holds more of these (as ``size`` counts)
             mean = sum((q.input_tokens or 0) + q.max_tokens for q in specs) / len(specs)
+            sequence_len = max(1, round(mean))
             config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
-                                   prefix_caching, sequence_len=max(1, round(mean)))
+                                   prefix_caching, sequence_len=sequence_len)
         result = simulate(config, specs, rate=rate, concurrency=concurrency, seed=seed)
-        result["deployment"] = _describe(dep, config, prefix_caching)
+        result["deployment"] = _describe(dep, config, prefix_caching, sequence_len)
         if as_json:
             emit_json(result)
         else:
@@ -141,7 +147,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
                              where="--api-key-env")
     from breakeven.sim.server import serve
 
-    describe = _describe(dep, config, prefix_caching)
+    describe = _describe(dep, config, prefix_caching, sequence_len)
 
     def announce(url: str) -> None:
         print(f"breakeven sim: {describe}; time scale {time_scale:g} ({clock} clock)",
@@ -155,12 +161,15 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
           variant=variant, clock=clock, prompt_tokens_details=prompt_tokens_details)
 
 
-def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
+def _describe(dep: Any, config: Any, prefix_caching: bool, sequence_len: int | None) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
+    windows = (f"; counted for {sequence_len:,}-token sequences, local-attention layers "
+               "keeping only their window" if sequence_len and dep.model.sliding_window_layers
+               else "")
     return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
             f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
             f"{config.num_blocks:,} KV blocks "
-            f"({config.kv_tokens:,} tokens), max_num_seqs {config.max_num_seqs}, "
+            f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs}, "
             f"scheduling {config.policy}, "
             f"prefix caching {'on' if prefix_caching else 'off'}, "
             f"max_model_len {config.max_model_len:,}"
