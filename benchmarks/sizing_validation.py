@@ -8,9 +8,10 @@ and left out of the scores. Predictions come from the discrete-event simulation 
 shows, run as each source's benchmark client ran (``CLIENTS``: closed loops with or without
 their start-up cohort, offline runs queued at once, static batches). The fitted figures
 come from the analytic path (fast) and are global, never per row: per (engine, GPU
-generation) a multiplier on the engine's literature MBU and MFU and a layer floor (only
-where the group has rows at small batches, the only ones a floor shows in), and one
-per-sequence step overhead for every engine; each metric weighs alike in the loss. TTFT is
+generation, dense or MoE model) a multiplier on the engine's literature MBU and MFU and a
+layer floor (only where the group has rows at small batches, the only ones a floor shows
+in), and for every engine one per-sequence step overhead and one count of elementwise
+passes; each metric weighs alike in the loss. TTFT is
 not in that loss (the analytic path has no cohorts); per engine, a front-end latency (what
 a lone request's TTFT has beyond its prefill) is fitted on the TTFT rows at concurrency 1,
 where nothing queues and the analytic TTFT is exact. Three
@@ -50,7 +51,8 @@ GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
 # The per-sequence step overhead (microseconds per running sequence per step) and the
 # activation passes (elementwise reads and writes of a token's residual stream per layer)
 # are global figures for every engine, fitted together; the layer floor (microseconds) is
-# per (engine, GPU generation), like the MBU and MFU multipliers. All on these grids.
+# per (engine, GPU generation, kind of model), like the MBU and MFU multipliers. All on these
+# grids.
 SEQ_GRID = (0.0, 5.0, 10.0, 20.0, 30.0)
 ACT_GRID = (0.0, 16.0, 32.0, 48.0)
 FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
@@ -60,7 +62,7 @@ LITERATURE = (1.0, 1.0, 0.0)  # a group left unfitted: the engine's own MBU, MFU
 FRONT_GRID = (0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 120.0,
               150.0, 200.0)
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
-Group = tuple[str, str]
+Group = tuple[str, str, str]  # engine, GPU generation, "dense" or "moe"
 Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
 Global = tuple[float, float]  # per-sequence us, activation passes
 
@@ -91,14 +93,18 @@ def _engine(cat: Catalog, row: dict[str, Any], k: K | None) -> Engine:
     if k is not None:
         update = {"mbu": min(0.95, e.mbu * k.mbu), "mfu": min(0.95, e.mfu * k.mfu),
                   "sequence_overhead_us": k.seq, "layer_floor_us": k.floor,
-                  "activation_passes": k.act, "front_end_ms": k.front, "by_generation": {}}
+                  "activation_passes": k.act, "front_end_ms": k.front, "by_generation": {},
+                  "moe_by_generation": {}}
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
     return e.model_copy(update=update)
 
 
 def group(cat: Catalog, row: dict[str, Any]) -> Group:
-    return row["engine"], cat.gpu(row["gpu"]).generation or "other"
+    """A row's fit group: its engine, GPU generation and kind of model (an MoE's expert
+    reads and kernels are not a dense model's: factors fitted on one kind only go to it)."""
+    kind = "moe" if cat.model(row["model"]).moe else "dense"
+    return row["engine"], cat.gpu(row["gpu"]).generation or "other", kind
 
 
 def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -351,15 +357,16 @@ def _k(fitted: Fitted, g: Group) -> K:
 def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
     """The fit as engines.yaml's figures."""
     lines = []
-    for engine in sorted({e for e, _ in fitted.factors}):
+    for engine in sorted({e for e, _, _ in fitted.factors}):
         e = cat.engine(engine)
         lines.append(f"  {engine}: sequence_overhead_us {fitted.glob[0]:g}; activation_passes "
-                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}; "
-                     "by_generation:")
-        for (name, gen), (m, f, floor) in sorted(fitted.factors.items()):
-            if name == engine and (m, f, floor) != LITERATURE:  # else: the row's own
-                lines.append(f"    {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, "
-                             f"mfu: {min(0.95, e.mfu * f):.2f}, layer_floor_us: {floor:g}}}")
+                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}")
+        for kind, table in (("dense", "by_generation"), ("moe", "moe_by_generation")):
+            lines.append(f"    {table}:")
+            for (name, gen, k), (m, f, floor) in sorted(fitted.factors.items()):
+                if (name, k) == (engine, kind) and (m, f, floor) != LITERATURE:
+                    lines.append(f"      {gen}: {{mbu: {min(0.95, e.mbu * m):.2f}, mfu: "
+                                 f"{min(0.95, e.mfu * f):.2f}, layer_floor_us: {floor:g}}}")
     return "\n".join(lines)
 
 
@@ -420,7 +427,7 @@ def main() -> None:
     print(f"\nfront-end latency (ms) fitted on all rows: {fitted.front}; by fold:",
           {src: f.front for src, f in folds.items()})
     print("\nfitted on all rows (MBU x, MFU x, layer floor us):",
-          {f"{e}/{g}": k for (e, g), k in sorted(fitted.factors.items())})
+          {"/".join(g): k for g, k in sorted(fitted.factors.items())})
     print("\nas engines.yaml figures:\n" + _catalog_yaml(cat, fitted))
     for name in ("catalog", "fitted", "cv"):
         _table(f"### {name}: median / p90 absolute error (median signed error, rows)",

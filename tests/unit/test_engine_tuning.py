@@ -31,11 +31,30 @@ def test_a_deployment_takes_its_generations_figures(catalog):
 
 
 def test_the_catalogs_tuned_figures_reach_the_step(catalog):
+    """SGLang's MI300X figures were fitted on MoE models only: an MoE takes them, a dense
+    model keeps the row's own (an MoE's expert reads and kernels are not a dense model's)."""
     engine = catalog.engine("sglang")
-    tuning = engine.by_generation["cdna3"]
-    dep = Deployment(catalog.model("llama-3.1-70b"), catalog.gpu("mi300x"), engine, "fp8", 8,
-                     link=catalog.interconnect_for(catalog.gpu("mi300x")))
-    assert dep.engine.mbu == tuning.mbu and dep.engine.layer_floor_us == tuning.layer_floor_us
+    tuning = engine.moe_by_generation["cdna3"]
+    gpu = catalog.gpu("mi300x")
+    moe, dense = (Deployment(catalog.model(m), gpu, engine, "fp8", 8,
+                             link=catalog.interconnect_for(gpu))
+                  for m in ("deepseek-v3.1", "llama-3.1-70b"))
+    assert moe.engine.mbu == tuning.mbu and moe.engine.layer_floor_us == tuning.layer_floor_us
+    assert "cdna3" not in engine.by_generation
+    assert (dense.engine.mbu, dense.engine.layer_floor_us) == (engine.mbu, engine.layer_floor_us)
+    assert moe.rates.floor_s > 0 == dense.rates.floor_s
+
+
+def test_a_dense_model_and_an_moe_take_their_own_kinds_figures(catalog):
+    engine = catalog.engine("vllm").model_copy(update={
+        "by_generation": {"hopper": EngineTuning(mbu=0.5)},
+        "moe_by_generation": {"hopper": EngineTuning(mbu=0.3, layer_floor_us=50.0)}})
+    gpu = catalog.gpu("h100-sxm")
+    dense = Deployment(catalog.model("llama-3.1-8b"), gpu, engine, "bf16")
+    moe = Deployment(catalog.model("qwen3-30b-a3b"), gpu, engine, "bf16")
+    assert (dense.engine.mbu, dense.engine.layer_floor_us) == (0.5, 0.0)
+    assert (moe.engine.mbu, moe.engine.layer_floor_us) == (0.3, 50.0)
+    assert engine.tuned_for("hopper", moe=True) is moe.engine  # made once per kind
 
 
 def _pair(catalog, floor_us):

@@ -117,8 +117,8 @@ def test_elementwise_traffic_grows_with_the_tokens_on_every_tp_rank(catalog):
     decode and prefill tokens alike, tensor parallelism does not split it (every rank holds
     the whole stream) and a data-parallel attention rank carries only its own tokens'."""
     gpu, model = catalog.gpu("h200"), catalog.model("deepseek-r1")
-    base = catalog.engine("sglang").model_copy(update={"by_generation": {},
-                                                       "activation_passes": 0.0})
+    base = catalog.engine("sglang").model_copy(update={
+        "by_generation": {}, "moe_by_generation": {}, "activation_passes": 0.0})
     busy = base.model_copy(update={"activation_passes": 24.0})
     per_token = 24 * model.layers * model.hidden * 2 / (gpu.bandwidth_gbs * 1e9 * base.mbu)
 

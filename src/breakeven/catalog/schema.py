@@ -217,7 +217,10 @@ class Engine(_Row):
         "has beyond its prefill")
     by_generation: dict[Generation, EngineTuning] = Field(
         default_factory=dict, description="mbu, mfu and layer_floor_us per GPU generation "
-        "where they differ from the row's own")
+        "where they differ from the row's own, for dense models")
+    moe_by_generation: dict[Generation, EngineTuning] = Field(
+        default_factory=dict, description="the same for mixture-of-experts models (fitted on "
+        "their own measurements: an MoE's expert reads and kernels are not a dense model's)")
     gpu_memory_utilization: float = Field(gt=0, le=1)
     default_max_seqs: int = Field(gt=0)
     max_max_seqs: int = Field(gt=0)
@@ -246,19 +249,22 @@ class Engine(_Row):
 
     _tuned: dict[str, tuple[int, Engine]] = PrivateAttr(default_factory=dict)
 
-    def tuned_for(self, generation: Generation | None) -> Engine:
-        """This engine with its figures for ``generation`` (itself when it has none), made
-        once per generation: the planner builds thousands of deployments. (A copy of the row
-        shares the memo with its original, so entries say whose they are.)"""
-        tuning = self.by_generation.get(generation) if generation else None
+    def tuned_for(self, generation: Generation | None, moe: bool = False) -> Engine:
+        """This engine with its figures for ``generation`` and the model's kind (dense, or
+        ``moe``), itself when it has none; made once per (generation, kind): the planner
+        builds thousands of deployments. (A copy of the row shares the memo with its
+        original, so entries say whose they are.)"""
+        table = self.moe_by_generation if moe else self.by_generation
+        tuning = table.get(generation) if generation else None
         if tuning is None or generation is None:
             return self
-        mine = self._tuned.get(generation)
+        key = f"{generation}/{'moe' if moe else 'dense'}"
+        mine = self._tuned.get(key)
         if mine is not None and mine[0] == id(self):
             return mine[1]
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
-        tuned = self.model_copy(update={**update, "by_generation": {}})
-        self._tuned[generation] = (id(self), tuned)
+        tuned = self.model_copy(update={**update, "by_generation": {}, "moe_by_generation": {}})
+        self._tuned[key] = (id(self), tuned)
         return tuned
 
 

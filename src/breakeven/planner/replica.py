@@ -119,8 +119,10 @@ class Deployment:
     layout: Layout = "tp"
 
     def __post_init__(self) -> None:
-        # the engine's efficiency figures for this GPU's generation, where it has them
-        object.__setattr__(self, "engine", self.engine.tuned_for(self.gpu.generation))
+        # the engine's efficiency figures for this GPU's generation and this kind of model
+        # (dense or MoE), where it has them
+        object.__setattr__(self, "engine", self.engine.tuned_for(
+            self.gpu.generation, moe=self.model.moe is not None))
         if self.kv_dtype == "auto":
             object.__setattr__(self, "kv_dtype", kv_default(self.engine, self.quant))
 
