@@ -89,6 +89,9 @@ CASES: dict[str, tuple[Case, str]] = {
     "audit export into a missing folder": (lambda t, p: [
         "audit", "export", "--store", f"sqlite:///{t}/l.db", "--out",
         str(t / "nope" / "x.jsonl")], "--out"),
+    "sim --sequence-len beyond the context": (lambda t, p: [
+        "sim", "--model", "gpt-oss-20b", "--gpu", "h100-sxm", "--sequence-len", "10000000",
+        "--port", "0"], "--sequence-len"),
     "sim on a host not here": (lambda t, p: [
         "sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--host", "192.0.2.1",
         "--port", "0"], "192.0.2.1"),

@@ -54,6 +54,9 @@ def test_the_deployment_says_its_layout():
     assert describe_deployment(None, card)["layout"] == "ep"
     old = {"breakeven": {k: v for k, v in card["breakeven"].items() if k != "layout"}}
     assert describe_deployment(None, old)["layout"] == "tp"  # a sim before layouts ran tp
+    for missing in ("model", "gpu", "gpus", "quant", "engine"):  # the card says too little
+        partial = {"breakeven": {k: v for k, v in card["breakeven"].items() if k != missing}}
+        assert describe_deployment(None, partial) is None, missing  # unknown, not "tp"
     assert from_result(_result(None), "b.json").layout == "tp"
 
 

@@ -39,6 +39,7 @@ from breakeven.bench.runner import (
 )
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import InputError
+from breakeven.planner.moe_layouts import LAYOUTS
 
 __all__ = [
     "BenchRun",
@@ -55,7 +56,6 @@ __all__ = [
 
 Progress = Callable[[Level, int, int], None]  # (level, requests done, requests planned)
 _DEPLOYMENT_FIELDS = ("model", "gpu", "gpus", "quant", "engine", "layout")
-_LAYOUTS = ("tp", "ep", "dp-ep")
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def parse_deployment(text: str) -> dict[str, Any]:
     for part in text.split(","):
         key, _, value = part.partition("=")
         if key not in _DEPLOYMENT_FIELDS or not value or (
-                key == "layout" and value not in _LAYOUTS):
+                key == "layout" and value not in LAYOUTS):
             raise InputError("expected model=ID,gpu=ID[,gpus=N,quant=Q,engine=E,"
                              f"layout=tp|ep|dp-ep] (got {part!r})", where="--deployment")
         fields[key] = int(value) if key == "gpus" and value.isdigit() else value
@@ -194,10 +194,12 @@ def describe_deployment(spec: str | Mapping[str, Any] | None,
     if spec:
         return dict(spec)
     sim = (card or {}).get("breakeven")
-    if isinstance(sim, dict):  # a breakeven sim says what it simulates
+    named = [k for k in _DEPLOYMENT_FIELDS if k != "layout"]
+    if isinstance(sim, dict) and all(k in sim for k in named):  # a breakeven sim's card
         # (a sim from before layouts says none: it ran tensor parallelism)
-        return {k: sim.get(k, "tp") for k in _DEPLOYMENT_FIELDS} | {"simulated": True}
-    return None
+        return ({k: sim[k] for k in named}
+                | {"layout": sim.get("layout", "tp"), "simulated": True})
+    return None  # unknown, as from a card that does not say what it runs
 
 
 # -- the run -------------------------------------------------------------------------------

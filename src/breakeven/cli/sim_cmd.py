@@ -15,6 +15,7 @@ from breakeven.cli._common import (
     emit_json,
     json_option,
 )
+from breakeven.planner.moe_layouts import LAYOUTS, describe
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
@@ -37,8 +38,6 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
     return result.deployment
 
 
-_LAYOUTS = {"tp": "", "ep": ", ep: experts split over {g} GPUs",
-            "dp-ep": ", dp-ep: {g} attention data-parallel ranks, experts split over them"}
 
 
 @click.command("sim")
@@ -47,7 +46,7 @@ _LAYOUTS = {"tp": "", "ep": ", ep: experts split over {g} GPUs",
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
               help="Concurrent sequences (default: the engine's).")
-@click.option("--layout", type=click.Choice(["tp", "ep", "dp-ep"]), default="tp",
+@click.option("--layout", type=click.Choice(LAYOUTS), default="tp",
               show_default=True,
               help="A MoE model's layout, as 'breakeven size --layout' sizes it: tp (every "
                    "matrix split), ep (experts split whole over the GPUs), dp-ep (attention "
@@ -105,6 +104,15 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
+    if sequence_len and sequence_len > dep.model.max_context:
+        raise InputError(f"{sequence_len:,} tokens is longer than {dep.model.name}'s "
+                         f"{dep.model.max_context:,}-token context", where="--sequence-len")
+    specs = _trace(trace, rate, concurrency) if offline else []
+    if specs and sequence_len is None and dep.model.sliding_window_layers:
+        # the trace says how long its sequences are: local-attention layers keep only their
+        # window of them, so the cache holds more of these (as ``size`` counts)
+        mean = sum((q.input_tokens or 0) + q.max_tokens for q in specs) / len(specs)
+        sequence_len = max(1, round(mean))
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching, sequence_len=sequence_len)
     if max_model_len and config.max_model_len < max_model_len:
@@ -114,24 +122,12 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             + (f"each of this deployment's {dep.ranks} data-parallel ranks)" if dep.ranks > 1
                else "this deployment)"),
             where="--max-model-len")
+    describe = _describe(dep, config, prefix_caching, sequence_len)
     if offline:
-        if trace is None:
-            raise InputError("--offline needs --trace FILE", where="--trace")
-        if rate and concurrency:
-            raise InputError("give --rate or --concurrency, not both", where="--rate")
-        from breakeven.bench.workload import load_trace
         from breakeven.sim.offline import simulate
 
-        specs = load_trace(trace)
-        if dep.model.sliding_window_layers and specs and sequence_len is None:
-            # the trace says how long its sequences are: local-attention layers keep only
-            # their window of them, so the cache holds more of these (as ``size`` counts)
-            mean = sum((q.input_tokens or 0) + q.max_tokens for q in specs) / len(specs)
-            sequence_len = max(1, round(mean))
-            config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
-                                   prefix_caching, sequence_len=sequence_len)
         result = simulate(config, specs, rate=rate, concurrency=concurrency, seed=seed)
-        result["deployment"] = _describe(dep, config, prefix_caching, sequence_len)
+        result["deployment"] = describe
         if as_json:
             emit_json(result)
         else:
@@ -147,8 +143,6 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
                              where="--api-key-env")
     from breakeven.sim.server import serve
 
-    describe = _describe(dep, config, prefix_caching, sequence_len)
-
     def announce(url: str) -> None:
         print(f"breakeven sim: {describe}; time scale {time_scale:g} ({clock} clock)",
               flush=True)
@@ -161,13 +155,26 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
           variant=variant, clock=clock, prompt_tokens_details=prompt_tokens_details)
 
 
+def _trace(trace: str | None, rate: float | None, concurrency: int | None) -> list[Any]:
+    """The requests of an offline run, its options checked."""
+    from breakeven.bench.workload import load_trace
+    from breakeven.errors import InputError
+
+    if trace is None:
+        raise InputError("--offline needs --trace FILE", where="--trace")
+    if rate and concurrency:
+        raise InputError("give --rate or --concurrency, not both", where="--rate")
+    return load_trace(trace)
+
+
 def _describe(dep: Any, config: Any, prefix_caching: bool, sequence_len: int | None) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
+    layout = f", {describe(dep.layout, dep.tp)}" if dep.layout != "tp" else ""
     windows = (f"; counted for {sequence_len:,}-token sequences, local-attention layers "
                "keeping only their window" if sequence_len and dep.model.sliding_window_layers
                else "")
     return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
-            f"({dep.engine.name}{_LAYOUTS[dep.layout].format(g=dep.tp)}): "
+            f"({dep.engine.name}{layout}): "
             f"{config.num_blocks:,} KV blocks "
             f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs}, "
             f"scheduling {config.policy}, "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+from breakeven.planner.moe_layouts import LAYOUTS
 
 if TYPE_CHECKING:
     from breakeven.planner.sizing import Layout
@@ -54,7 +55,7 @@ def _concurrency(value: str) -> int | None:
               help="Engine max_num_seqs (default: the engine's).")
 @click.option("--max-batched-tokens", type=click.IntRange(min=1), default=None,
               help="Engine max_num_batched_tokens (default: the engine's).")
-@click.option("--layout", type=click.Choice(["tp", "ep", "dp-ep", "auto"]), default="tp",
+@click.option("--layout", type=click.Choice([*LAYOUTS, "auto"]), default="tp",
               show_default=True,
               help="How a MoE model uses a stage's GPUs: tp (every matrix split), ep "
                    "(experts split whole, attention tensor-parallel; vLLM "

@@ -29,6 +29,7 @@ from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
 from breakeven.planner.economics import hosted_monthly_usd
 from breakeven.planner.formats import accepted_layouts
+from breakeven.planner.moe_layouts import LAYOUTS
 from breakeven.planner.sizing import (
     Deployment,
     Layout,
@@ -209,13 +210,12 @@ def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
                if s.name in sized[1])
 
 
-_ORDER: tuple[Layout, ...] = ("tp", "ep", "dp-ep")  # simplest first
 
 
 def _margin(layout: Layout, chosen: Layout) -> float:
     """What ``layout``'s replica-seconds must come under, as a fraction of ``chosen``'s, to
     replace it: 0.1% less, or up to 0.1% more for a simpler layout (ties keep the simpler)."""
-    return 1.001 if _ORDER.index(layout) < _ORDER.index(chosen) else 0.999
+    return 1.001 if LAYOUTS.index(layout) < LAYOUTS.index(chosen) else 0.999
 
 
 def _cannot_beat(alt: Deployment, best: _Sized, segs: list[SegmentSpec],

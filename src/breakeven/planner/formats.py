@@ -12,9 +12,8 @@ expert weights only.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from breakeven.catalog.schema import GPU, Engine, KVCacheDtype, OpenModel, Quant
+from breakeven.planner.moe_layouts import Layout
 
 __all__ = [
     "accepted_layouts",
@@ -125,7 +124,7 @@ def moe_layout_refusal(model: OpenModel, engine: Engine, layout: str, tp: int) -
 
 
 def accepted_layouts(model: OpenModel, engine: Engine,
-                     tp: int) -> tuple[Literal["tp", "ep", "dp-ep"], ...]:
+                     tp: int) -> tuple[Layout, ...]:
     """The MoE layouts ``engine`` runs ``model`` with on a stage of ``tp`` GPUs: ``tp``
     always, then each of the engine's ``moe_layouts`` that ``moe_layout_refusal`` lets
     through (none for a dense model, a single GPU, or an engine with tensor parallelism

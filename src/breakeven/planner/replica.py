@@ -28,6 +28,7 @@ from breakeven.planner.formats import (
     layout_refusal,
     weight_bytes,
 )
+from breakeven.planner.moe_layouts import Layout
 
 __all__ = [
     "GIB",
@@ -47,7 +48,6 @@ __all__ = [
 GIB = 1024**3
 KVDtype = KVCacheDtype
 KVChoice = Literal["auto", "bf16", "fp8"]
-Layout = Literal["tp", "ep", "dp-ep"]
 _BLOCK = 16  # vLLM's default KV block size in tokens
 _NCCL_GIB = 0.5  # non-torch memory taken by NCCL buffers when TP/PP > 1
 _MAX_TP_STEPS = (1, 2, 4, 8)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from breakeven.planner.moe_layouts import describe
 from breakeven.planner.sizing import Sizing
 from breakeven.planner.types import Plan
 
@@ -106,11 +107,6 @@ def _print_calibrations(plan: Plan, con: Console) -> None:
         con.print(f"    used by: {', '.join(options)}", soft_wrap=True, highlight=False)
 
 
-_LAYOUTS = {
-    "ep": "expert parallel: experts split whole over {g} GPUs, attention tensor-parallel",
-    "dp-ep": "data-parallel attention on {g} GPUs (a batch and KV cache each), experts "
-             "split over them",
-}
 
 
 def print_sizing(s: Sizing, console: Console | None = None) -> None:
@@ -132,7 +128,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                       f"only a {m.sliding_window:,}-token window")
     table.add_row("tensor x pipeline", f"{dep.tp} x {dep.pp}")
     if dep.layout != "tp":
-        table.add_row("MoE layout", _LAYOUTS[dep.layout].format(g=dep.tp))
+        table.add_row("MoE layout", describe(dep.layout, dep.tp))
     table.add_row("max concurrency", f"{s.max_concurrency:,}")
     st = s.settings
     table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
