@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment, cached_tokens, memory
+from breakeven.planner.replica import Deployment, cached_tokens
 from breakeven.planner.step import decode_step_s
 
 __all__ = ["BLOCK", "EngineConfig", "engine_config"]
@@ -51,7 +51,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     output) the blocks are counted in tokens of sequences that long, as the sizing model
     counts them (``replica.cached_tokens``). Without it every layer is taken to hold every
     token (no credit for windows: a cache that holds at least what is stated)."""
-    mem = memory(dep)
+    mem = dep.mem
     model_len = max_model_len or dep.model.max_context
     # a sequence lives on one rank: it fits that rank's share of the cache
     model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens // dep.ranks, 1))
