@@ -4,12 +4,22 @@ takes less than layers x the floor, and a floor only shows at small batches."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from breakeven.catalog.schema import EngineTuning
 from breakeven.planner.replica import Deployment
-from breakeven.planner.sizing import operating_point
+from breakeven.planner.sizing import operating_point, size
 from breakeven.planner.step import decode_step_s
+from breakeven.render.terminal import print_sizing
+
+
+def _rendered(s) -> str:
+    out = io.StringIO()
+    print_sizing(s, Console(file=out, width=400))
+    return out.getvalue()
 
 
 def test_every_gpu_names_its_generation(catalog):
@@ -103,3 +113,28 @@ def test_a_misspelt_generation_is_an_error_naming_the_field(tmp_path):
     with pytest.raises(CatalogError) as err:
         load_catalog(tmp_path)
     assert "by_generation.hoper" in str(err.value) and "engines.yaml" in str(err.value)
+
+
+def test_size_says_whose_efficiency_figures_it_used(catalog):
+    """A figure from the catalog's fitted entry and one from an engine's untouched defaults
+    (no published run of vLLM on Hopper with an MoE model fits one) read alike unless the
+    output says which is which: the JSON names the entry, the table says "unchecked"."""
+    model, gpu = catalog.model("deepseek-r1"), catalog.gpu("h200")
+    tuned = size(model, gpu, catalog.engine("sglang"), quant="fp8", gpus=8, concurrency=1)
+    plain = size(model, gpu, catalog.engine("vllm"), quant="fp8", gpus=8, concurrency=1)
+    eff = tuned.settings["efficiency"]
+    fitted = catalog.engine("sglang").moe_by_generation["hopper"]
+    assert eff["tuned_for"] == "hopper/moe" and eff["kind"] == "moe"
+    assert (eff["mbu"], eff["mfu"], eff["layer_floor_us"]) == (
+        fitted.mbu, fitted.mfu, fitted.layer_floor_us)
+    vllm = catalog.engine("vllm")
+    assert plain.settings["efficiency"]["tuned_for"] is None
+    assert plain.settings["efficiency"]["mbu"] == vllm.mbu
+    # a dense model on the same GPU under SGLang keeps the row's own figures, and says so
+    dense = size(catalog.model("llama-3.1-70b"), gpu, catalog.engine("sglang"), quant="fp8",
+                 gpus=2, concurrency=1)
+    assert dense.settings["efficiency"]["tuned_for"] is None
+    assert dense.settings["efficiency"]["moe_efficiency"] is None
+    text = _rendered(plain)
+    assert "defaults, unchecked" in text and "hopper MoE" in text
+    assert "figures for hopper MoE models in the catalog" in _rendered(tuned)

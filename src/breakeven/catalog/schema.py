@@ -248,6 +248,13 @@ class Engine(_Row):
         "parallel: each GPU its own batch and KV cache; experts split across them)")
 
     _tuned: dict[str, tuple[int, Engine]] = PrivateAttr(default_factory=dict)
+    _tuning: str | None = PrivateAttr(default=None)
+
+    @property
+    def tuning(self) -> str | None:
+        """The (generation, kind) entry of ``by_generation`` / ``moe_by_generation`` this
+        copy carries (``"hopper/moe"``), None for the engine's own figures."""
+        return self._tuning
 
     def tuned_for(self, generation: Generation | None, moe: bool = False) -> Engine:
         """This engine with its figures for ``generation`` and the model's kind (dense, or
@@ -264,6 +271,7 @@ class Engine(_Row):
             return mine[1]
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
         tuned = self.model_copy(update={**update, "by_generation": {}, "moe_by_generation": {}})
+        tuned._tuning = key
         self._tuned[key] = (id(self), tuned)
         return tuned
 

@@ -56,6 +56,7 @@ __all__ = [
     "best_layout",
     "bytes_per_weight",
     "decode_step_s",
+    "efficiency",
     "evaluate",
     "kv_bytes_per_token",
     "layouts",
@@ -121,7 +122,21 @@ class Sizing:
             "step_overhead_ms": dep.engine.step_overhead_ms,
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
             "front_end_ms": dep.engine.front_end_ms,
+            "efficiency": efficiency(dep),
         }
+
+
+def efficiency(dep: Deployment) -> dict[str, Any]:
+    """The engine's efficiency figures behind a deployment's step times, and whether the
+    catalog has them for this GPU generation and kind of model (the bundled catalog's are
+    fitted to published measurements, benchmarks/sizing_validation.py) or the engine's
+    defaults stand in (no published measurement of the engine on such a GPU and model)."""
+    e = dep.engine
+    kind = "moe" if dep.model.moe is not None else "dense"
+    return {"mbu": e.mbu, "mfu": e.mfu, "moe_efficiency": e.moe_efficiency if kind == "moe"
+            else None, "layer_floor_us": e.layer_floor_us,
+            "activation_passes": e.activation_passes, "tuned_for": e.tuning,
+            "generation": dep.gpu.generation, "kind": kind}
 
 
 def max_model_len(model: OpenModel, input_len: int, output_len: int) -> int:
@@ -245,15 +260,19 @@ def size(
     if refused is not None:
         raise InputError(refused, field="layout")
     options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
-    if layout != "tp":  # one GPU has nothing to split the experts over
-        options = [(tp, pp) for tp, pp in options if tp > 1]
     if gpus is not None:
-        why = moe_layout_refusal(model, engine, layout, gpus)
-        if why is not None:
-            raise InputError(why, field="gpus")
         options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
         if not options:
             raise _refuse_count(model, gpu, engine, gpus)
+    # an expert-parallel layout splits the experts over each stage's GPUs (tp of them)
+    accepted = [(tp, pp) for tp, pp in options
+                if moe_layout_refusal(model, engine, layout, tp) is None]
+    if gpus is not None and not accepted:
+        tp, pp = options[0]
+        why = moe_layout_refusal(model, engine, layout, tp)
+        raise InputError(f"{gpus} GPU{'s' if gpus > 1 else ''} ({tp} per stage x {pp} "
+                         f"stage{'s' if pp > 1 else ''}): {why}", field="gpus")
+    options = accepted
     first: Sizing | None = None
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,

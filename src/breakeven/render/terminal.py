@@ -137,6 +137,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request")
+    table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
     if s.point is not None:
         p = s.point
         where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"
@@ -172,3 +173,17 @@ def _print_launch(con: Console, dep: Any) -> None:
     con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
     if dep.context_note:
         con.print(f"  ({dep.context_note})", soft_wrap=True, highlight=False)
+
+
+def _efficiency(engine: str, eff: dict[str, Any]) -> str:
+    """The step model's efficiency figures and whose they are."""
+    figures = f"MBU {eff['mbu']:.2f}, MFU {eff['mfu']:.2f}"
+    if eff["moe_efficiency"] is not None:
+        figures += f", expert GEMMs {eff['moe_efficiency']:.2f} of the MBU"
+    if eff["layer_floor_us"]:
+        figures += f", layer floor {eff['layer_floor_us']:g} us"
+    what = f"{eff['generation'] or 'this GPU'} {'MoE' if eff['kind'] == 'moe' else 'dense'}"
+    if eff["tuned_for"]:
+        return f"{figures} ({engine}'s figures for {what} models in the catalog)"
+    return (f"{figures} ({engine}'s defaults, unchecked: the catalog has no figures for it "
+            f"on {what} models)")
