@@ -92,6 +92,18 @@ CASES: dict[str, tuple[Case, str]] = {
     "sim --sequence-len beyond the context": (lambda t, p: [
         "sim", "--model", "gpt-oss-20b", "--gpu", "h100-sxm", "--sequence-len", "10000000",
         "--port", "0"], "--sequence-len"),
+    "size with a token budget vLLM refuses": (lambda t, p: [
+        "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--max-batched-tokens", "128"],
+        "max_num_seqs 256"),
+    "size with more sequences than vLLM's default budget": (lambda t, p: [
+        "size", "--model", "llama-3.1-8b", "--gpu", "l4", "--max-num-seqs", "4096"],
+        "max_batched_tokens 2,048"),
+    "size with an expert split a stage cannot take": (lambda t, p: [
+        "size", "--model", "glm-4.6", "--gpu", "h100-sxm", "--layout", "ep", "--gpus", "1"],
+        "2 or more GPUs per stage"),
+    "sim with more sequences than vLLM's default budget": (lambda t, p: [
+        "sim", "--model", "llama-3.1-8b", "--gpu", "l4", "--max-num-seqs", "4096", "--port",
+        "0"], "--max-num-seqs"),
     "sim on a host not here": (lambda t, p: [
         "sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--host", "192.0.2.1",
         "--port", "0"], "192.0.2.1"),

@@ -76,3 +76,20 @@ def test_a_request_past_the_context_is_told_so_not_to_buy_more_memory(catalog):
     assert "131,072-token context" in (s.reason or "")
     assert s.suggestions and "longer context" in s.suggestions[0]
     assert not any("more memory" in h for h in s.suggestions)
+
+
+def test_vllm_refuses_a_token_budget_below_its_sequences_and_sglang_does_not(catalog):
+    """vLLM's SchedulerConfig will not start with max_num_batched_tokens < max_num_seqs (a
+    step must hold one decode token per running sequence); the default budget on a GPU
+    under 70 GB (2,048) refuses 4,096 sequences; per rank under dp-ep, as vLLM's DP engines."""
+    model, h100 = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
+    with pytest.raises(InputError, match="max_batched_tokens 255 below max_num_seqs 256"):
+        size(model, h100, catalog.engine("vllm"), max_batched_tokens=255)
+    assert size(model, h100, catalog.engine("vllm"), max_batched_tokens=256).fits
+    with pytest.raises(InputError, match="2,048 below max_num_seqs 4,096"):
+        size(model, catalog.gpu("l4"), catalog.engine("vllm"), max_num_seqs=4096)
+    assert size(model, h100, catalog.engine("sglang"), max_batched_tokens=255).fits
+    moe = catalog.model("qwen3-30b-a3b")
+    ok = size(moe, h100, catalog.engine("vllm"), gpus=2, layout="dp-ep",
+              max_num_seqs=64, max_batched_tokens=64)
+    assert ok.fits and ok.deployment.seqs == 128  # 64 per rank on each of the 2 ranks

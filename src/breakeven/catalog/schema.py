@@ -230,6 +230,10 @@ class Engine(_Row):
     max_batched_tokens: int | None = Field(
         default=None, gt=0, description="step token budget; None: 8192 on GPUs of 70 GB+, "
         "2048 below (vLLM's rule)")
+    budget_covers_seqs: bool = Field(
+        default=False, description="the engine refuses to start with a step token budget "
+        "(max_batched_tokens) below max_num_seqs: every running sequence must be able to "
+        "decode in one step (vLLM's SchedulerConfig)")
     fp8_kv_for: tuple[Quant, ...] = Field(
         default=(), description="weight formats whose published runs use an FP8 KV cache "
         "(what --kv-dtype auto resolves to)")

@@ -101,6 +101,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
     from breakeven.errors import InputError
+    from breakeven.planner.formats import budget_refusal
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
@@ -115,6 +116,10 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         sequence_len = max(1, round(mean))
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching, sequence_len=sequence_len)
+    refused = budget_refusal(dep.engine, config.max_num_seqs // dep.ranks,
+                             config.max_num_batched_tokens // dep.ranks)
+    if refused is not None:
+        raise InputError(refused, where="--max-num-seqs")
     if max_model_len and config.max_model_len < max_model_len:
         raise InputError(
             f"--max-model-len {max_model_len} is larger than the KV cache holds "

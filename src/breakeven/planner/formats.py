@@ -17,6 +17,7 @@ from breakeven.planner.moe_layouts import Layout
 
 __all__ = [
     "accepted_layouts",
+    "budget_refusal",
     "bytes_per_weight",
     "compute_tflops",
     "kv_default",
@@ -82,6 +83,15 @@ def quant_refusal(gpu: GPU, engine: Engine, quant: Quant) -> str | None:
     if quant == "fp4" and not gpu.fp4_tflops:
         return (f"NVFP4 needs FP4 tensor cores (Blackwell); {gpu.name} has none (fp8, "
                 f"int4 and mxfp4 run on it)")
+    return None
+
+
+def budget_refusal(engine: Engine, max_num_seqs: int, max_batched_tokens: int) -> str | None:
+    """Why ``engine`` will not start with these limits (one rank's), None when it will."""
+    if engine.budget_covers_seqs and max_batched_tokens < max_num_seqs:
+        return (f"{engine.name} refuses max_batched_tokens {max_batched_tokens:,} below "
+                f"max_num_seqs {max_num_seqs:,}: a step holds a decode token for every running "
+                "sequence; raise the budget or run fewer sequences")
     return None
 
 

@@ -19,7 +19,12 @@ from typing import Any
 
 from breakeven.catalog.schema import GPU, Engine, Interconnect, OpenModel, Quant
 from breakeven.errors import InputError
-from breakeven.planner.formats import layout_refusal, moe_layout_refusal, quant_refusal
+from breakeven.planner.formats import (
+    budget_refusal,
+    layout_refusal,
+    moe_layout_refusal,
+    quant_refusal,
+)
 from breakeven.planner.replica import (
     GIB,
     Deployment,
@@ -278,6 +283,9 @@ def size(
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
                          layout=layout)
+        why = budget_refusal(dep.engine, dep.seqs // dep.ranks, dep.batched_tokens // dep.ranks)
+        if why is not None:
+            raise InputError(why, field="max_batched_tokens")
         result = evaluate(dep, input_len, output_len, concurrency, slo, rate)
         if result.fits:
             return result
