@@ -21,8 +21,8 @@ REFUSED = {
     "a context over one rank's cache": (["--model", "qwen3-30b-a3b", "--gpu", "l4", "--gpus",
                                          "4", "--layout", "dp-ep", "--max-model-len", "40000"],
                                         "each of this deployment's 4 data-parallel ranks"),
-    "experts that do not split": (["--model", "deepseek-v3", "--gpu", "h200", "--gpus", "3",
-                                   "--layout", "dp-ep"], "experts"),
+    "a GPU count no layout takes": (["--model", "deepseek-v3", "--gpu", "h200", "--gpus", "3",
+                                     "--layout", "dp-ep"], "does not divide the 128 attention"),
 }
 
 

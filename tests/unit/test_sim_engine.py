@@ -250,3 +250,36 @@ def test_the_front_end_adds_to_ttft_on_both_paths(catalog):
     assert points[1].ttft_ms - points[0].ttft_ms == pytest.approx(40, abs=0.5)
     assert points[1].requests_per_s < points[0].requests_per_s
     assert points[1].ttft_ms == pytest.approx(sims[1]["ttft_ms"]["mean"], rel=0.1)
+
+
+def test_throughput_counts_every_token_of_the_measured_window(catalog):
+    """A closed loop's figures leave out its first turn, but its last tokens share the
+    window's steps: throughput is every token generated from the first kept request's
+    arrival on (it had counted only the kept requests' tokens, so 100,000 callers queued
+    behind 256 slots showed 75% of the saturated throughput, one kept turn in four)."""
+    from breakeven.sim.offline import closed_loop
+
+    gpu = catalog.gpu("h100-sxm")
+    dep = Deployment(catalog.model("llama-3.1-8b"), gpu, catalog.engine("vllm"), "bf16",
+                     link=catalog.interconnect_for(gpu))
+    full = closed_loop(dep, 1000, 200, dep.seqs)
+    queued = closed_loop(dep, 1000, 200, 8 * dep.seqs)
+    assert queued["output_throughput"] == pytest.approx(full["output_throughput"], rel=0.05)
+    assert queued["ttft_ms"]["mean"] > 10 * full["ttft_ms"]["mean"]  # the queue is in TTFT
+    # spread lengths: the first turn ends at different times, overlapping the second
+    spread = closed_loop(dep, 1000, 200, dep.seqs, spread=0.5)
+    steady = evaluate(dep, 750, 150, dep.seqs).point
+    assert spread["output_throughput"] == pytest.approx(steady.output_tok_s, rel=0.15)
+
+
+def test_the_mark_notes_the_clock_and_tokens_when_the_marked_request_is_sent():
+    engine = SimEngine(toy_config(64))
+    seqs = [Sequence(32, 8, 0.0) for _ in range(6)]
+    engine.run_closed(seqs, concurrency=2, mark=2)
+    assert engine.marked is not None
+    when, tokens = engine.marked
+    assert when == seqs[2].arrival and when > 0  # sent when a first-turn request finished
+    assert 0 < tokens < sum(q.output_tokens for q in seqs)
+    # the requests sent before it had produced exactly the tokens counted at the mark
+    first = [q for q in seqs[:2] if q.finished is not None and q.finished <= when]
+    assert tokens >= sum(q.output_tokens for q in first)

@@ -95,6 +95,14 @@ def test_layouts_engines_and_models_refuse(catalog):
     assert exc.value.field == "layout"
     with pytest.raises(InputError, match="2 or more GPUs"):
         size(moe, h200, vllm, quant="fp8", gpus=1, layout="ep")
+    # experts are split over a stage's GPUs, not over every GPU of the replica
+    odd = moe.model_copy(update={"moe": moe.moe.model_copy(update={"experts": 12})})
+    with pytest.raises(InputError, match=r"^gpus: 8 GPUs do not split the 12 experts"):
+        size(odd, h200, vllm, quant="fp8", gpus=8, layout="ep")
+    with pytest.raises(InputError, match="16 GPUs are 2 stages of 8: 8 GPUs do not split"):
+        size(odd, h200, vllm, quant="fp8", gpus=16, layout="ep")
+    four = size(odd, h200, vllm, quant="fp8", gpus=16, layout="tp")
+    assert (four.deployment.tp, four.deployment.pp) == (8, 2)
     s = size(moe, h200, vllm, quant="fp8", layout="dp-ep")  # the fewest GPUs: one node
     assert s.fits and s.deployment.gpus == 8 and s.settings["layout"] == "dp-ep"
 

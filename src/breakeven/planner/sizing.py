@@ -275,8 +275,8 @@ def size(
     if gpus is not None and not accepted:
         tp, pp = options[0]
         why = moe_layout_refusal(model, engine, layout, tp)
-        raise InputError(f"{gpus} GPU{'s' if gpus > 1 else ''} ({tp} per stage x {pp} "
-                         f"stage{'s' if pp > 1 else ''}): {why}", field="gpus")
+        raise InputError(f"{gpus} GPUs are {pp} stages of {tp}: {why}" if pp > 1 else str(why),
+                         field="gpus")
     options = accepted
     first: Sizing | None = None
     for tp, pp in options:

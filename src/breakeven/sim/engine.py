@@ -101,6 +101,7 @@ class SimEngine:
         self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
+        self.marked: tuple[float, int] | None = None  # (clock, tokens generated): run's mark
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -214,14 +215,15 @@ class SimEngine:
         return step
 
     def run(self, arrivals: Iterable[Sequence],
-            after_step: Callable[[Step], None] | None = None) -> list[Sequence]:
+            after_step: Callable[[Step], None] | None = None, mark: int = 0) -> list[Sequence]:
         """Offline: every sequence (sorted by arrival) through to the end, ``after_step``
-        (when given) called after each step. Returns them."""
+        (when given) called after each step. Returns them. The clock and the tokens
+        generated so far are noted in ``marked`` when the ``mark``-th one arrives."""
         pending = deque(sorted(arrivals, key=lambda q: q.arrival))
         done: list[Sequence] = list(pending)
         while pending or self.busy:
             while pending and pending[0].arrival <= self.now:
-                self.add(pending.popleft())
+                self._add_counted(pending.popleft(), len(done) - len(pending) - 1, mark)
             step = self.step()
             if step is None:
                 if not pending:
@@ -231,25 +233,33 @@ class SimEngine:
                 after_step(step)
         return done
 
-    def run_closed(self, sequences: Iterable[Sequence], concurrency: int) -> list[Sequence]:
+    def run_closed(self, sequences: Iterable[Sequence], concurrency: int,
+                   mark: int = 0) -> list[Sequence]:
         """Offline closed loop: ``concurrency`` callers, each sending its next sequence the
-        moment its previous one finishes."""
+        moment its previous one finishes (``mark`` as for ``run``, in the order sent)."""
         pending = deque(sequences)
         done: list[Sequence] = list(pending)
-        for _ in range(min(concurrency, len(pending))):
+
+        def send() -> None:
             seq = pending.popleft()
             seq.arrival = self.now
-            self.add(seq)
+            self._add_counted(seq, len(done) - len(pending) - 1, mark)
+
+        for _ in range(min(concurrency, len(pending))):
+            send()
         while self.busy:
             step = self.step()
             if step is None:
                 break
             for _ in step.finished:
                 if pending:
-                    seq = pending.popleft()
-                    seq.arrival = self.now
-                    self.add(seq)
+                    send()
         return done
+
+    def _add_counted(self, seq: Sequence, index: int, mark: int) -> None:
+        if index == mark:
+            self.marked = (self.now, self.generation_tokens_total)
+        self.add(seq)
 
     # -- internals -----------------------------------------------------------------------
     def _through_front_end(self) -> None:

@@ -48,24 +48,28 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
             continue
         seqs.append(Sequence(spec.input_tokens, spec.max_tokens, arrival,
                              hashes=_hashes(config, spec)))
-    done = engine.run_closed(seqs, concurrency) if concurrency else engine.run(seqs)
-    done = done[int(len(done) * warmup):]
+    skip = int(len(seqs) * warmup)
+    done = (engine.run_closed(seqs, concurrency, mark=skip) if concurrency
+            else engine.run(seqs, mark=skip))[skip:]
     if not done:
         return {"requests": 0, "rejected": rejected}
-    start = min(q.arrival for q in done)
+    start, before = engine.marked or (0.0, 0)  # the first request the figures keep arrives
     end = max(q.finished or 0.0 for q in done)
     span = max(end - start, 1e-9)
     out_tok = sum(q.output_tokens for q in done)
     in_tok = sum(q.prompt_tokens for q in done)
+    # every token generated in the window counts, the warm-up's last ones too (they share
+    # its steps); the input tokens and requests in the kept requests' proportions
+    made = engine.generation_tokens_total - before
     tpot = [((q.finished or 0) - (q.first_token or 0)) / (q.output_tokens - 1)
             for q in done if q.output_tokens > 1]
     return {
         "requests": len(done),
         "rejected": rejected,
         "duration_s": span,
-        "request_throughput": len(done) / span,
-        "output_throughput": out_tok / span,
-        "total_token_throughput": (in_tok + out_tok) / span,
+        "request_throughput": made / span * len(done) / out_tok,
+        "output_throughput": made / span,
+        "total_token_throughput": made / span * (in_tok + out_tok) / out_tok,
         "mean_input_tokens": in_tok / len(done),
         "mean_output_tokens": out_tok / len(done),
         "ttft_ms": percentiles([(q.first_token or 0) - q.arrival for q in done]),
