@@ -93,3 +93,20 @@ def test_vllm_refuses_a_token_budget_below_its_sequences_and_sglang_does_not(cat
     ok = size(moe, h100, catalog.engine("vllm"), gpus=2, layout="dp-ep",
               max_num_seqs=64, max_batched_tokens=64)
     assert ok.fits and ok.deployment.seqs == 128  # 64 per rank on each of the 2 ranks
+
+
+def test_callers_beyond_the_replicas_slots_are_said_to_queue(capsys, catalog):
+    """1,000 callers on a replica that runs 256 at once: 744 wait, which is why TTFT is tens
+    of seconds; the JSON counts them, the table says so; a rate or a fitting loop has none."""
+    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                         "--concurrency", "1000", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["max_concurrency"] == 256 and data["queued"] == 744
+    assert data["ttft_ms"] > 10_000
+    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                         "--concurrency", "1000")
+    assert "744 of the 1,000 callers wait" in " ".join(out.split())
+    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
+    vllm = catalog.engine("vllm")
+    assert size(model, gpu, vllm, concurrency=256).queued == 0
+    assert size(model, gpu, vllm, rate=2.0).queued == 0

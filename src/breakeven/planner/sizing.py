@@ -107,6 +107,14 @@ class Sizing:
         return max(1, self.max_concurrency)
 
     @property
+    def queued(self) -> int:
+        """Callers of a closed loop beyond the sequences the replica runs at once: they
+        wait in the queue, and their TTFT is mostly that wait."""
+        if self.rate is not None or not self.fits:
+            return 0
+        return max(0, self.concurrency - self.max_concurrency)
+
+    @property
     def provenance(self) -> str:
         """Where the figures come from: ``measured``, ``simulated`` or ``roofline``."""
         return "measured" if not self.estimated else self.method

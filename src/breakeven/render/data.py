@@ -62,6 +62,7 @@ def sizing_dict(s: Sizing) -> dict[str, Any]:
         "gpu_memory_utilization": dep.memory_utilization,
         "max_concurrency": s.max_concurrency,
         "concurrency": s.concurrency,
+        "queued": s.queued,
         "rate_rps": s.rate,
         "overloaded": s.overloaded,
         "ttft_ms": _r(p.ttft_ms, 1) if p else None,

@@ -143,6 +143,10 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
         where = (f"at {s.rate:,g} requests/s (~{p.concurrency} in flight)"
                  if s.rate is not None else f"at concurrency {p.concurrency}")
         table.add_row(where, f"TTFT {p.ttft_ms:,.0f} ms, TPOT {p.tpot_ms:,.1f} ms")
+        if s.queued:
+            table.add_row("[yellow]queued[/]", f"{s.queued:,} of the {s.concurrency:,} callers "
+                          f"wait: the replica runs {s.max_concurrency:,} at once, so TTFT is "
+                          "mostly their wait")
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
                       f"{p.requests_per_s:,.2f} req/s "
                       f"({s.calibration or s.provenance})")
