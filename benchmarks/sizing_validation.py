@@ -1,6 +1,6 @@
 """The sizing model against published measurements (tests/data/published/).
 
-    PYTHONPATH=src python benchmarks/sizing_validation.py [--quick] [--table PATH]
+    PYTHONPATH=src python benchmarks/sizing_validation.py [--quick] [--table PATH] [--worst N]
 
 Every row of the table is answered (a predicted figure) or refused with the reason the
 sizing model gives, or recorded as unclear (its setup does not pin down what was measured)
@@ -391,6 +391,21 @@ def _table(title: str, scored: list[tuple[dict[str, Any], float]],
         print(f"| {k:40} | " + " | ".join(cells) + " |")
 
 
+def _worst(scored: list[tuple[dict[str, Any], float]], n: int) -> None:
+    """The ``n`` rows of each metric furthest off under cross-validation (where the next
+    pass should look), each with what identifies it in the table."""
+    for metric in METRICS:
+        rows = sorted((x for x in scored if x[0]["metric"] == metric),
+                      key=lambda x: -abs(x[1]))[:n]
+        if not rows:
+            continue
+        print(f"\n### the {len(rows)} largest cv errors: {metric}\n")
+        for r, err in rows:
+            print(f"- {err:+.0%}: {r['source_id']}, {r['model']} {r['quant']} on {r['gpus']} x "
+                  f"{r['gpu']} ({r['engine']}, {r.get('layout', 'tp')}), {r['input_len']}/"
+                  f"{r['output_len']} at {r['concurrency']}, measured {r['value']:,}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="analytic path only (no simulation)")
@@ -400,6 +415,8 @@ def main() -> None:
     ap.add_argument("--table", type=Path, default=DATA,
                     help="another version of the table (e.g. an older commit's, to compare "
                          "the model on the rows it had)")
+    ap.add_argument("--worst", type=int, default=0, metavar="N",
+                    help="also list the N rows of each metric furthest off under CV")
     args = ap.parse_args()
     cat = load_catalog()
     rows = yaml.safe_load(args.table.read_text())["rows"]
@@ -434,6 +451,8 @@ def main() -> None:
                results[name], lambda r: "all")
     _table("### cv by source", results["cv"], lambda r: r["source_id"])
     _table("### cv by engine", results["cv"], lambda r: r["engine"])
+    if args.worst:
+        _worst(results["cv"], args.worst)
     print(f"\n{len(refused)} rows refused by the sizing model:")
     for r, why in refused[:20]:
         print(f"- {r['model']} {r['quant']} {r['gpus']} x {r['gpu']} {r['input_len']}/"
