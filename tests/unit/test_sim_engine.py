@@ -14,6 +14,7 @@ from breakeven.bench.workload import RequestSpec
 from breakeven.planner.replica import Deployment
 from breakeven.planner.sizing import evaluate, size
 from breakeven.planner.step import decode_step_s
+from breakeven.sim.drive import run, run_closed
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, Step, engine_config
 from breakeven.sim.offline import simulate
 from tests.support.engines import toy_config
@@ -43,7 +44,7 @@ def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy):
         assert engine.config.num_blocks - engine.free_blocks == _held(engine)
         assert len(engine.running) <= engine.config.max_num_seqs
 
-    engine.run(seqs, after_step=conserved)
+    run(engine, seqs, after_step=conserved)
     assert engine.free_blocks == engine.config.num_blocks
     for q in seqs:
         assert q.finished is not None and q.first_token is not None
@@ -55,7 +56,7 @@ def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy):
 def test_a_full_cache_preempts_and_recomputes():
     engine = SimEngine(toy_config(blocks=40, seqs=16, budget=2048))
     seqs = [Sequence(200, 150) for _ in range(6)]  # 6 x 350 tokens > 640 in the cache
-    engine.run(seqs)
+    run(engine, seqs)
     assert engine.preemptions > 0
     assert all(q.generated == 150 for q in seqs)
     assert any(q.preemptions for q in seqs)
@@ -71,7 +72,7 @@ def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
     engine.step()
     high = Sequence(64, 40, engine.now, priority=0)
     engine.add(high)
-    engine.run([])
+    run(engine, [])
     assert high.first_token is not None
     # the two seats free together: it is admitted first, with one of the queued ones
     assert high.first_token <= min(q.first_token for q in low[2:]) < max(
@@ -84,19 +85,19 @@ def test_priority_policy_admits_higher_priority_first_and_preempts_the_lowest():
     fcfs.step()
     late = Sequence(64, 40, fcfs.now)
     fcfs.add(late)
-    fcfs.run([])
+    run(fcfs, [])
     assert all(late.first_token > q.first_token for q in low)  # FCFS: it waits its turn
     # a full cache: the lowest priority is preempted, never the high one
     engine = SimEngine(toy_config(blocks=40, seqs=16, budget=2048, policy="priority"))
     vip = [Sequence(200, 150, 0.1, priority=0)]  # arrives last, fits alone (22 blocks)
     rest = [Sequence(200, 150, 0.0, priority=3) for _ in range(5)]
-    engine.run(vip + rest)
+    run(engine, vip + rest)
     assert engine.preemptions > 0
     assert not any(q.preemptions for q in vip) and any(q.preemptions for q in rest)
     assert all(q.generated == 150 for q in vip + rest)
     fcfs = SimEngine(toy_config(blocks=40, seqs=16, budget=2048))
     vip = [Sequence(200, 150, 0.1, priority=0)]
-    fcfs.run(vip + [Sequence(200, 150, 0.0, priority=3) for _ in range(5)])
+    run(fcfs, vip + [Sequence(200, 150, 0.0, priority=3) for _ in range(5)])
     assert vip[0].preemptions  # FCFS takes the newest, whatever its priority
 
 
@@ -122,7 +123,7 @@ def test_abort_frees_what_the_sequence_held():
     engine.abort(a)
     assert a.finished is not None
     assert engine.config.num_blocks - engine.free_blocks == _held(engine)
-    engine.run([])
+    run(engine, [])
     assert engine.free_blocks == engine.config.num_blocks and b.generated == 50
 
 
@@ -208,7 +209,7 @@ def test_a_request_reaches_the_scheduler_after_the_front_end():
     joins the first step that starts after its front end, and the steps go on meanwhile."""
     config = replace(toy_config(blocks=1000), front_end_s=0.05)
     lone = SimEngine(config)
-    [seq] = lone.run([Sequence(100, 3, arrival=1.0)])
+    [seq] = run(lone, [Sequence(100, 3, arrival=1.0)])
     assert seq.scheduled == pytest.approx(1.05)
     assert seq.first_token == pytest.approx(1.05 + config.step_time(0, 0.0, 100, 50.0))
     busy = SimEngine(config)
@@ -275,7 +276,7 @@ def test_throughput_counts_every_token_of_the_measured_window(catalog):
 def test_the_mark_notes_the_clock_and_tokens_when_the_marked_request_is_sent():
     engine = SimEngine(toy_config(64))
     seqs = [Sequence(32, 8, 0.0) for _ in range(6)]
-    engine.run_closed(seqs, concurrency=2, mark=2)
+    run_closed(engine, seqs, concurrency=2, mark=2)
     assert engine.marked is not None
     when, tokens = engine.marked
     assert when == seqs[2].arrival and when > 0  # sent when a first-turn request finished

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from breakeven.bench.workload import Lengths, synthetic
 from breakeven.sim.clock import SimClock
+from breakeven.sim.drive import run
 from breakeven.sim.engine import Sequence, SimEngine
 from breakeven.sim.offline import simulate
 from breakeven.sim.prefix import block_hashes
@@ -48,10 +49,10 @@ def test_block_hashes_chain_over_full_blocks_only():
 def test_a_shared_prefix_skips_its_prefill_and_counts_as_vllm_does():
     engine = SimEngine(toy_config(blocks=400, budget=2048))
     first = _seq(_prompt(512, 40, 1), 20)
-    engine.run([first])
+    run(engine, [first])
     second = _seq(_prompt(512, 40, 2), 20, arrival=engine.now)
     prefilled = engine.prompt_tokens_total
-    engine.run([second])
+    run(engine, [second])
     assert first.cached_tokens == 0 and second.cached_tokens == 512
     assert engine.prompt_tokens_total - prefilled == 552 - 512  # only its own part ran
     assert second.first_token - second.arrival < first.first_token - first.arrival
@@ -62,28 +63,28 @@ def test_a_shared_prefix_skips_its_prefill_and_counts_as_vllm_does():
 def test_a_full_hit_still_computes_the_last_token_and_caching_can_be_off():
     on = SimEngine(toy_config(blocks=100))
     prompt = _prompt(64, 0, 0)
-    on.run([_seq(prompt, 5)])
+    run(on, [_seq(prompt, 5)])
     again = _seq(prompt, 5, arrival=on.now)
-    on.run([again])
+    run(on, [again])
     assert again.cached_tokens == 48  # 4 full blocks, but the last token is computed
     off = SimEngine(toy_config(blocks=100, prefix_caching=False))
-    off.run([_seq(prompt, 5)])
+    run(off, [_seq(prompt, 5)])
     later = _seq(prompt, 5, arrival=off.now)
-    off.run([later])
+    run(off, [later])
     assert later.cached_tokens == 0 and off.prefix is None
 
 
 def test_cached_blocks_are_evicted_least_recently_used_first():
     engine = SimEngine(toy_config(blocks=20, budget=512))  # 320 tokens of KV in all
     old, new = _prompt(0, 96, 1), _prompt(0, 96, 2)
-    engine.run([_seq(old, 2)])
-    engine.run([replace(_seq(new, 2), arrival=engine.now)])
+    run(engine, [_seq(old, 2)])
+    run(engine, [replace(_seq(new, 2), arrival=engine.now)])
     # a long request needs most of the cache: the older prefix goes first
-    engine.run([replace(_seq(_prompt(0, 200, 3), 2), arrival=engine.now)])
+    run(engine, [replace(_seq(_prompt(0, 200, 3), 2), arrival=engine.now)])
     again_new = _seq(new, 2, arrival=engine.now)
-    engine.run([again_new])
+    run(engine, [again_new])
     again_old = _seq(old, 2, arrival=engine.now)
-    engine.run([again_old])
+    run(engine, [again_old])
     assert again_new.cached_tokens > 0 and again_old.cached_tokens == 0
 
 
@@ -108,7 +109,7 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
         assert 0 <= len(engine.prefix.evictable) <= engine.free_blocks
         assert engine.config.num_blocks - engine.free_blocks == _in_use(engine)
 
-    engine.run(seqs, after_step=conserved)
+    run(engine, seqs, after_step=conserved)
     assert engine.free_blocks == engine.config.num_blocks
     assert all(refs == 0 for refs in engine.prefix.refs.values())
     for q in seqs:
@@ -119,7 +120,7 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
 def test_each_sequence_records_when_it_was_first_scheduled():
     engine = SimEngine(toy_config(blocks=400, seqs=2))
     seqs = [Sequence(100, 30) for _ in range(4)]
-    engine.run(seqs)
+    run(engine, seqs)
     first, _, third, _ = seqs
     assert first.scheduled == 0.0  # admitted in the first step
     assert third.scheduled > 0.0  # two seats: it queued until one freed
@@ -165,12 +166,12 @@ def test_the_engine_reads_no_clock():
     rng = random.Random(3)
     trace = [(rng.randint(20, 300), rng.randint(1, 60), rng.random()) for _ in range(50)]
 
-    def run() -> list[tuple[float | None, float | None]]:
+    def times() -> list[tuple[float | None, float | None]]:
         seqs = [_seq(_prompt(64, p, k), o, a) for k, (p, o, a) in enumerate(trace)]
-        SimEngine(toy_config(blocks=200)).run(seqs)
+        run(SimEngine(toy_config(blocks=200)), seqs)
         return [(q.first_token, q.finished) for q in seqs]
 
-    assert run() == run()
+    assert times() == times()
 
 
 def test_an_offline_trace_with_a_shared_system_prompt_hits_the_cache():

@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from breakeven.sim.config import BLOCK, EngineConfig, engine_config
@@ -101,7 +99,7 @@ class SimEngine:
         self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
-        self.marked: tuple[float, int] | None = None  # (clock, tokens generated): run's mark
+        self.marked: tuple[float, int] | None = None  # (clock, tokens generated): a mark
 
     # -- public --------------------------------------------------------------------------
     @property
@@ -144,6 +142,10 @@ class SimEngine:
             return
         seq.finished = self.now
         seq.epoch += 1
+
+    def mark(self) -> None:
+        """Note the clock and the tokens generated so far (where a measured window starts)."""
+        self.marked = (self.now, self.generation_tokens_total)
 
     def idle_until(self, when: float) -> None:
         """Advance the clock over a period with nothing to run."""
@@ -213,53 +215,6 @@ class SimEngine:
         self._finish_decodes(step)
         self._finish_prefills(step, chunks)
         return step
-
-    def run(self, arrivals: Iterable[Sequence],
-            after_step: Callable[[Step], None] | None = None, mark: int = 0) -> list[Sequence]:
-        """Offline: every sequence (sorted by arrival) through to the end, ``after_step``
-        (when given) called after each step. Returns them. The clock and the tokens
-        generated so far are noted in ``marked`` when the ``mark``-th one arrives."""
-        pending = deque(sorted(arrivals, key=lambda q: q.arrival))
-        done: list[Sequence] = list(pending)
-        while pending or self.busy:
-            while pending and pending[0].arrival <= self.now:
-                self._add_counted(pending.popleft(), len(done) - len(pending) - 1, mark)
-            step = self.step()
-            if step is None:
-                if not pending:
-                    break
-                self.idle_until(pending[0].arrival)
-            elif after_step is not None:
-                after_step(step)
-        return done
-
-    def run_closed(self, sequences: Iterable[Sequence], concurrency: int,
-                   mark: int = 0) -> list[Sequence]:
-        """Offline closed loop: ``concurrency`` callers, each sending its next sequence the
-        moment its previous one finishes (``mark`` as for ``run``, in the order sent)."""
-        pending = deque(sequences)
-        done: list[Sequence] = list(pending)
-
-        def send() -> None:
-            seq = pending.popleft()
-            seq.arrival = self.now
-            self._add_counted(seq, len(done) - len(pending) - 1, mark)
-
-        for _ in range(min(concurrency, len(pending))):
-            send()
-        while self.busy:
-            step = self.step()
-            if step is None:
-                break
-            for _ in step.finished:
-                if pending:
-                    send()
-        return done
-
-    def _add_counted(self, seq: Sequence, index: int, mark: int) -> None:
-        if index == mark:
-            self.marked = (self.now, self.generation_tokens_total)
-        self.add(seq)
 
     # -- internals -----------------------------------------------------------------------
     def _through_front_end(self) -> None:

@@ -20,6 +20,7 @@ from breakeven.bench.metrics import percentiles
 from breakeven.bench.workload import RequestSpec
 from breakeven.planner.sizing import Deployment, OperatingPoint, Sizing, max_model_len
 from breakeven.sim.config import engine_config
+from breakeven.sim.drive import run, run_closed
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.prefix import block_hashes
 from breakeven.sim.tokens import prompt_pieces
@@ -49,8 +50,8 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
         seqs.append(Sequence(spec.input_tokens, spec.max_tokens, arrival,
                              hashes=_hashes(config, spec)))
     skip = int(len(seqs) * warmup)
-    done = (engine.run_closed(seqs, concurrency, mark=skip) if concurrency
-            else engine.run(seqs, mark=skip))[skip:]
+    done = (run_closed(engine, seqs, concurrency, mark=skip) if concurrency
+            else run(engine, seqs, mark=skip))[skip:]
     if not done:
         return {"requests": 0, "rejected": rejected}
     start, before = engine.marked or (0.0, 0)  # the first request the figures keep arrives
