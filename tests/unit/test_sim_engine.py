@@ -25,7 +25,7 @@ def _held(engine: SimEngine) -> int:
     total = 0
     for q in engine.running:
         if q.decoding:
-            total += math.ceil(q.kv_at(engine.steps) / 16)
+            total += math.ceil(q.kv_at(engine.decode_steps) / 16)
         else:
             total += q.blocks
     return total
@@ -34,9 +34,9 @@ def _held(engine: SimEngine) -> int:
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 400), st.integers(1, 120), st.floats(0, 0.5),
                           st.integers(0, 2)), min_size=1, max_size=40),
-       st.integers(40, 120), st.sampled_from(["fcfs", "priority"]))
-def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy):
-    engine = SimEngine(toy_config(blocks, policy=policy))
+       st.integers(40, 120), st.sampled_from(["fcfs", "priority"]), st.booleans())
+def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed):
+    engine = SimEngine(toy_config(blocks, policy=policy, mixed=mixed))
     seqs = [Sequence(p, o, a, priority=pr) for p, o, a, pr in reqs if p + o <= blocks * 16]
 
     def conserved(_step: Step) -> None:
@@ -284,3 +284,37 @@ def test_the_mark_notes_the_clock_and_tokens_when_the_marked_request_is_sent():
     # the requests sent before it had produced exactly the tokens counted at the mark
     first = [q for q in seqs[:2] if q.finished is not None and q.finished <= when]
     assert tokens >= sum(q.output_tokens for q in first)
+
+
+def test_unmixed_steps_run_prompts_alone_first_and_the_decoders_wait(catalog):
+    """SGLang's scheduler (prefill first, --enable-mixed-chunk off): a prompt that can be
+    admitted gets a step of its own, so it starts sooner than under vLLM's mixed steps and
+    the sequences decoding meanwhile skip that step."""
+    def trace(mixed: bool) -> tuple[SimEngine, list[Sequence], list[Step]]:
+        engine = SimEngine(toy_config(200, budget=64, mixed=mixed))
+        seqs = [Sequence(32, 40, 0.0) for _ in range(4)] + [Sequence(200, 5, 0.01)]
+        steps: list[Step] = []
+        run(engine, seqs, after_step=steps.append)
+        return engine, seqs, steps
+
+    mixed_engine, mixed, mixed_steps = trace(True)
+    alone_engine, alone, alone_steps = trace(False)
+    assert all(s.decode_batch == 0 for s in alone_steps if s.prefill_tokens)  # never mixed
+    assert any(s.decode_batch and s.prefill_tokens for s in mixed_steps)
+    late_mixed, late_alone = mixed[-1], alone[-1]
+    assert late_alone.first_token - late_alone.arrival < late_mixed.first_token - late_mixed.arrival
+    # the decoders waited through the late prompt's steps: they finish later
+    assert max(q.finished for q in alone[:4]) > max(q.finished for q in mixed[:4])
+    assert alone_engine.decode_steps < alone_engine.steps
+    assert mixed_engine.decode_steps == mixed_engine.steps
+    # every token still comes out, once
+    assert alone_engine.generation_tokens_total == sum(q.output_tokens for q in alone)
+
+
+def test_sglang_runs_unmixed_and_vllm_mixed(catalog):
+    gpu = catalog.gpu("h100-sxm")
+    model = catalog.model("llama-3.1-8b")
+    for engine, mixed in (("sglang", False), ("vllm", True), ("tensorrt-llm", True)):
+        dep = Deployment(model, gpu, catalog.engine(engine), "bf16",
+                         link=catalog.interconnect_for(gpu))
+        assert engine_config(dep).mixed is mixed

@@ -230,6 +230,11 @@ class Engine(_Row):
     max_batched_tokens: int | None = Field(
         default=None, gt=0, description="step token budget; None: 8192 on GPUs of 70 GB+, "
         "2048 below (vLLM's rule)")
+    mixed_batches: bool = Field(
+        default=True, description="decode tokens ride in the same steps as prompt chunks "
+        "(vLLM's chunked prefill, TensorRT-LLM's inflight batching); False: a step runs "
+        "prompt chunks alone whenever one can be admitted, and the decoders wait (SGLang's "
+        "prefill-first scheduler without --enable-mixed-chunk)")
     budget_covers_seqs: bool = Field(
         default=False, description="the engine refuses to start with a step token budget "
         "(max_batched_tokens) below max_num_seqs: every running sequence must be able to "

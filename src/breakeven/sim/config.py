@@ -34,6 +34,9 @@ class EngineConfig:
     # a request reaches the scheduler this long after it arrived (the server's front end:
     # HTTP, tokenisation, inter-process hops), counted in its TTFT; the GPU runs meanwhile
     front_end_s: float = 0.0
+    # decode tokens ride in the steps that run prompt chunks (vLLM, TensorRT-LLM); False:
+    # prompt chunks take steps of their own, first, while the decoders wait (SGLang)
+    mixed: bool = True
 
     @property
     def kv_tokens(self) -> int:
@@ -72,6 +75,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         policy=policy,
         prefix_caching=prefix_caching,
         front_end_s=dep.rates.front_end_s,
+        mixed=dep.engine.mixed_batches,
     )
 
 

@@ -85,6 +85,7 @@ class SimEngine:
         self.track_tokens = track_tokens  # list every emitting sequence in each Step
         self.now = 0.0
         self.steps = 0
+        self._dsteps = 0  # steps in which the decoders advanced (every step when mixed)
         self.waiting = Waiting(config.policy)
         self.running: list[Sequence] = []  # admission order: preemption takes the last
         self.free_blocks = config.num_blocks
@@ -106,6 +107,11 @@ class SimEngine:
     def kv_usage(self) -> float:
         total = self.config.num_blocks
         return (total - self.free_blocks) / total if total else 0.0
+
+    @property
+    def decode_steps(self) -> int:
+        """Steps in which the decoding sequences advanced a token (all steps when mixed)."""
+        return self._dsteps
 
     @property
     def busy(self) -> bool:
@@ -153,24 +159,57 @@ class SimEngine:
 
     def step(self) -> Step | None:
         """Schedule and run one step; None when there is nothing to run."""
-        s = self.steps
+        s, d = self.steps, self._dsteps
         cfg = self.config
         if self._incoming:
             self._through_front_end()
-        preempted = 0
-        # 1. decoding sequences whose last block is full need a new one
-        need = self._residues[(-s) % cfg.block_size]
-        while need > self.free_blocks and self.running:
-            victim = self._victim()
-            if victim.decoding and (victim.kv0 - victim.step0) % cfg.block_size == (
-                    (-s) % cfg.block_size):
-                need -= 1
-            self._preempt(victim, s)
-            preempted += 1
-        self._take(need)
-        decode = self._decoding
-        budget = cfg.max_num_batched_tokens - decode
-        # 2. partial prefills, then 3. admissions, in order
+        preempted = decode = 0
+        # unmixed (SGLang): prompt chunks take a step of their own whenever one can run
+        chunks = [] if cfg.mixed else self._prefill_chunks(cfg.max_num_batched_tokens, 0)
+        if not chunks:
+            # 1. decoding sequences whose last block is full need a new one
+            need = self._residues[(-d) % cfg.block_size]
+            while need > self.free_blocks and self.running:
+                victim = self._victim()
+                if victim.decoding and (victim.kv0 - victim.step0) % cfg.block_size == (
+                        (-d) % cfg.block_size):
+                    need -= 1
+                self._preempt(victim)
+                preempted += 1
+            self._take(need)
+            decode = self._decoding
+            if cfg.mixed:
+                chunks = self._prefill_chunks(cfg.max_num_batched_tokens - decode, preempted)
+        prefill = sum(chunk for _, chunk in chunks)
+        # what the prefill tokens attend to on average: each chunk its own prompt's tokens
+        # up to it (not one long prompt made of every chunk in the step)
+        attended = (sum(chunk * (seq.computed - chunk / 2) for seq, chunk in chunks) / prefill
+                    if prefill else 0.0)
+        if decode == 0 and prefill == 0:
+            if not self.running:
+                return None
+            # partial prefills hold every block and none can go on: recompute one
+            self._preempt(self._victim())
+            return self.step()
+        context = self._context_sum / decode if decode else 0.0
+        duration = cfg.step_time(decode, context, prefill, attended)
+        step = Step(s, self.now, duration, decode, prefill, preempted=preempted)
+        if self.track_tokens and decode:
+            step.emitted = [q for q in self.running if q.decoding]
+        self.now += duration
+        self.steps = s + 1
+        if cfg.mixed or not prefill:  # the decoders advanced a token (a prompt step: not)
+            self._dsteps = d + 1
+            self.generation_tokens_total += decode
+            self._context_sum += decode
+            self._finish_decodes(step, d)
+        self._finish_prefills(step, chunks)
+        return step
+
+    def _prefill_chunks(self, budget: int, preempted: int) -> list[tuple[Sequence, int]]:
+        """A step's prompt chunks within ``budget`` tokens: partial prefills go on, then
+        waiting requests are admitted in order while there are slots and blocks."""
+        cfg = self.config
         chunks: list[tuple[Sequence, int]] = []
         for seq in self.running:
             if budget <= 0:
@@ -192,29 +231,7 @@ class SimEngine:
             self.running.append(seq)
             chunks.append((seq, chunk))
             budget -= chunk
-        prefill = sum(chunk for _, chunk in chunks)
-        # what the prefill tokens attend to on average: each chunk its own prompt's tokens
-        # up to it (not one long prompt made of every chunk in the step)
-        attended = (sum(chunk * (seq.computed - chunk / 2) for seq, chunk in chunks) / prefill
-                    if prefill else 0.0)
-        if decode == 0 and prefill == 0:
-            if not self.running:
-                return None
-            # partial prefills hold every block and none can go on: recompute one
-            self._preempt(self._victim(), s)
-            return self.step()
-        context = self._context_sum / decode if decode else 0.0
-        duration = cfg.step_time(decode, context, prefill, attended)
-        step = Step(s, self.now, duration, decode, prefill, preempted=preempted)
-        if self.track_tokens and decode:
-            step.emitted = [q for q in self.running if q.decoding]
-        self.now += duration
-        self.steps = s + 1
-        self.generation_tokens_total += decode
-        self._context_sum += decode
-        self._finish_decodes(step)
-        self._finish_prefills(step, chunks)
-        return step
+        return chunks
 
     # -- internals -----------------------------------------------------------------------
     def _through_front_end(self) -> None:
@@ -268,7 +285,6 @@ class SimEngine:
             self.prefix.shrink(self.free_blocks)
 
     def _finish_prefills(self, step: Step, chunks: list[tuple[Sequence, int]]) -> None:
-        s = step.index
         for seq, chunk in chunks:
             self.prompt_tokens_total += chunk
             if seq.computed < seq.target:
@@ -285,9 +301,9 @@ class SimEngine:
                 seq.finished = self.now
                 step.finished.append(seq)
                 continue
-            # enter decode from the next step on
+            # enter decode from the next step in which the decoders advance on
             seq.decoding = True
-            seq.step0, seq.gen0, seq.kv0 = s + 1, seq.generated, seq.computed
+            seq.step0, seq.gen0, seq.kv0 = self._dsteps, seq.generated, seq.computed
             self._decoding += 1
             self._context_sum += seq.kv0
             self._residues[(seq.kv0 - seq.step0) % self.config.block_size] += 1
@@ -295,15 +311,15 @@ class SimEngine:
             self._serial += 1
             heapq.heappush(self._finish_heap, (last, self._serial, seq.epoch, seq))
 
-    def _finish_decodes(self, step: Step) -> None:
-        s = step.index
+    def _finish_decodes(self, step: Step, d: int) -> None:
+        """Sequences whose last token came in this step (decode step ``d``) finish."""
         heap = self._finish_heap
-        while heap and heap[0][0] <= s:
+        while heap and heap[0][0] <= d:
             _, _, epoch, seq = heapq.heappop(heap)
             if epoch != seq.epoch or seq.done:
                 continue
             seq.generated = seq.output_tokens
-            self._release(seq, after_step=s)
+            self._release(seq, after_step=d)
             self.running.remove(seq)
             seq.finished = self.now
             step.finished.append(seq)
@@ -313,8 +329,8 @@ class SimEngine:
         if not seq.decoding:
             self._free(seq, seq.blocks)
             return
-        # KV tokens held now: after step ``after_step`` ran, or before step ``self.steps``
-        kv = seq.kv_at(after_step + 1 if after_step is not None else self.steps)
+        # KV tokens held now: after decode step ``after_step`` ran, or before the next one
+        kv = seq.kv_at(after_step + 1 if after_step is not None else self._dsteps)
         self._decoding -= 1
         self._context_sum -= kv
         self._residues[(seq.kv0 - seq.step0) % self.config.block_size] -= 1
@@ -338,7 +354,7 @@ class SimEngine:
             return max(reversed(self.running), key=lambda q: (q.priority, q.arrival))
         return self.running[-1]
 
-    def _preempt(self, seq: Sequence, step: int) -> None:
+    def _preempt(self, seq: Sequence) -> None:
         self._release(seq)
         if self.running[-1] is seq:
             self.running.pop()
