@@ -49,3 +49,18 @@ def test_the_layout_is_said_at_start_up_and_offline(run_cli, tmp_path):
                 "--offline", "--trace", str(trace), "--json")
     assert r.returncode == 0, r.stderr
     assert "ep: experts split over 8 GPUs" in json.loads(r.stdout)["deployment"]
+
+
+def test_the_scheduler_kind_is_said_offline(run_cli, tmp_path):
+    """SGLang's steps (prompts first, unmixed) are said where the deployment is; vLLM's
+    mixed steps need no word."""
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"prompt": "hello", "max_tokens": 8}\n', encoding="utf-8")
+    said = {}
+    for engine in ("sglang", "vllm"):
+        r = run_cli("sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--engine", engine,
+                    "--offline", "--trace", str(trace), "--json")
+        assert r.returncode == 0, r.stderr
+        said[engine] = json.loads(r.stdout)["deployment"]
+    assert "prompts first, in steps of their own" in said["sglang"]
+    assert "prompts first" not in said["vllm"]

@@ -13,6 +13,11 @@ It schedules the way vLLM's V1 scheduler does, one engine step at a time:
 * a prompt whose last chunk ran in a step emits its first token at the end of that step;
   every decoding sequence emits one token per step.
 
+With ``EngineConfig.mixed`` off (SGLang's scheduler: prefill first, no mixed chunks) a step
+runs prompt chunks alone whenever one can go on or be admitted, with the whole token budget,
+and the decoding sequences wait for the next step without one; they advance on a counter of
+decode steps of their own.
+
 With ``policy="priority"`` (vLLM's ``--scheduling-policy priority``) the waiting queue is
 ordered by (priority, arrival), lower first, and the sequence preempted when blocks run
 out is the running one with the largest (priority, arrival) instead of the newest; as in
