@@ -267,30 +267,30 @@ def test_sim_says_and_charges_the_engines_front_end_latency(run_cli, tmp_path):
     assert ttft["sglang"] > 80 > 4 * ttft["vllm"]  # a 1-token prompt: the rest is ~one step
 
 
-def test_sim_offline_counts_local_attention_windows_from_the_trace(run_cli, tmp_path):
-    """gpt-oss keeps only a 128-token window on half its layers: offline, the trace's
-    lengths are known, so the cache holds about twice the tokens of 8k-token sequences that
-    it holds of short ones; a model without windows holds the same either way."""
-    held = {}
+def test_sim_counts_local_attention_windows_per_request(run_cli, tmp_path):
+    """gpt-oss keeps only a 128-token window on half its layers; the simulator counts that
+    per request, so the cache is the same whatever the trace and the start-up line says
+    which layers keep what; 64 concurrent 8,000-token requests then run without the
+    preemptions a cache counted as every layer keeping every token would force."""
+    said = {}
     for name, (inp, out) in {"short": (60, 40), "long": (6000, 2000)}.items():
         trace = tmp_path / f"{name}.jsonl"
-        trace.write_text(json.dumps({"input_tokens": inp, "max_tokens": out}) + "\n",
+        trace.write_text((json.dumps({"input_tokens": inp, "max_tokens": out}) + "\n") * 64,
                          encoding="utf-8")
-        for model in ("gpt-oss-120b", "llama-3.1-8b"):
-            r = run_cli("sim", "--model", model, "--gpu", "h100-sxm", "--offline",
-                        "--trace", str(trace), "--json")
-            assert r.returncode == 0, r.stderr
-            held[model, name] = json.loads(r.stdout)["kv_cache_tokens"]
-    assert held["gpt-oss-120b", "long"] > 1.8 * held["gpt-oss-120b", "short"]
-    assert held["llama-3.1-8b", "long"] == held["llama-3.1-8b", "short"]
-    # --sequence-len says the length instead (the server's only way to get the credit)
-    r = run_cli("sim", "--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--sequence-len", "100",
-                "--offline", "--trace", str(tmp_path / "long.jsonl"), "--json")
-    assert json.loads(r.stdout)["kv_cache_tokens"] == held["gpt-oss-120b", "short"]
-    sim = SimProcess("--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--sequence-len", "8000",
-                     "--time-scale", "0.01")
+        r = run_cli("sim", "--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--offline",
+                    "--trace", str(trace), "--concurrency", "64", "--json")
+        assert r.returncode == 0, r.stderr
+        said[name] = json.loads(r.stdout)
+    assert said["long"]["kv_cache_tokens"] == said["short"]["kv_cache_tokens"]
+    assert "18 of 36 layers keep only each sequence's last 128 tokens" in said["long"][
+        "deployment"]
+    # 64 x 8,000 tokens is ~4x the cache counted globally; halved by the windows, ~2x:
+    # the simulation preempts far fewer than it would without them
+    assert 64 * 8000 > 3 * said["long"]["kv_cache_tokens"]
+    assert said["long"]["preemptions"] < 64
+    sim = SimProcess("--model", "gpt-oss-120b", "--gpu", "h100-sxm", "--time-scale", "0.01")
     try:
-        assert f"{held['gpt-oss-120b', 'long']:,} tokens; counted for 8,000-token" in sim.banner
+        assert "18 of 36 layers keep only each sequence's last 128 tokens" in sim.banner
     finally:
         sim.stop()
 

@@ -89,9 +89,6 @@ CASES: dict[str, tuple[Case, str]] = {
     "audit export into a missing folder": (lambda t, p: [
         "audit", "export", "--store", f"sqlite:///{t}/l.db", "--out",
         str(t / "nope" / "x.jsonl")], "--out"),
-    "sim --sequence-len beyond the context": (lambda t, p: [
-        "sim", "--model", "gpt-oss-20b", "--gpu", "h100-sxm", "--sequence-len", "10000000",
-        "--port", "0"], "--sequence-len"),
     "size with a token budget vLLM refuses": (lambda t, p: [
         "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--max-batched-tokens", "128"],
         "max_num_seqs 256"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import replace
 
@@ -17,35 +16,25 @@ from breakeven.planner.step import decode_step_s
 from breakeven.sim.drive import run, run_closed
 from breakeven.sim.engine import EngineConfig, Sequence, SimEngine, Step, engine_config
 from breakeven.sim.offline import simulate
-from tests.support.engines import toy_config
-
-
-def _held(engine: SimEngine) -> int:
-    """Blocks the running sequences hold, computed from scratch."""
-    total = 0
-    for q in engine.running:
-        if q.decoding:
-            total += math.ceil(q.kv_at(engine.decode_steps) / 16)
-        else:
-            total += q.blocks
-    return total
+from tests.support.engines import held_units, toy_config
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 400), st.integers(1, 120), st.floats(0, 0.5),
                           st.integers(0, 2)), min_size=1, max_size=40),
-       st.integers(40, 120), st.sampled_from(["fcfs", "priority"]), st.booleans())
-def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed):
-    engine = SimEngine(toy_config(blocks, policy=policy, mixed=mixed))
+       st.integers(40, 120), st.sampled_from(["fcfs", "priority"]), st.booleans(),
+       st.sampled_from([None, (1, 1, 3), (1, 5, 2)]))
+def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed, window):
+    engine = SimEngine(toy_config(blocks, policy=policy, mixed=mixed, window=window))
     seqs = [Sequence(p, o, a, priority=pr) for p, o, a, pr in reqs if p + o <= blocks * 16]
 
     def conserved(_step: Step) -> None:
-        assert engine.free_blocks >= 0
-        assert engine.config.num_blocks - engine.free_blocks == _held(engine)
+        assert engine.free_units >= 0
+        assert engine.config.units - engine.free_units == held_units(engine)
         assert len(engine.running) <= engine.config.max_num_seqs
 
     run(engine, seqs, after_step=conserved)
-    assert engine.free_blocks == engine.config.num_blocks
+    assert engine.free_units == engine.config.units
     for q in seqs:
         assert q.finished is not None and q.first_token is not None
         assert q.arrival <= q.first_token <= q.finished
@@ -122,19 +111,19 @@ def test_abort_frees_what_the_sequence_held():
         engine.step()
     engine.abort(a)
     assert a.finished is not None
-    assert engine.config.num_blocks - engine.free_blocks == _held(engine)
+    assert engine.config.units - engine.free_units == held_units(engine)
     run(engine, [])
-    assert engine.free_blocks == engine.config.num_blocks and b.generated == 50
+    assert engine.free_units == engine.config.units and b.generated == 50
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 300), st.integers(1, 80), st.integers(0, 30)),
                 min_size=1, max_size=25),
-       st.integers(40, 100), st.booleans())
-def test_aborts_at_any_step_keep_the_blocks_conserved(reqs, blocks, mixed):
+       st.integers(40, 100), st.booleans(), st.sampled_from([None, (1, 1, 3)]))
+def test_aborts_at_any_step_keep_the_blocks_conserved(reqs, blocks, mixed, window):
     """Clients that go away mid-prompt or mid-decode (the server aborts them), in mixed and
     unmixed steps alike: whatever they held comes back and the others all finish."""
-    engine = SimEngine(toy_config(blocks, mixed=mixed))
+    engine = SimEngine(toy_config(blocks, mixed=mixed, window=window))
     seqs = [(Sequence(p, o, 0.0), when) for p, o, when in reqs if p + o <= blocks * 16]
     for seq, _ in seqs:
         engine.add(seq)
@@ -147,8 +136,8 @@ def test_aborts_at_any_step_keep_the_blocks_conserved(reqs, blocks, mixed):
         if engine.step() is None:
             break
         step += 1
-        assert engine.config.num_blocks - engine.free_blocks == _held(engine)
-    assert engine.free_blocks == engine.config.num_blocks
+        assert engine.config.units - engine.free_units == held_units(engine)
+    assert engine.free_units == engine.config.units
     for seq, _ in seqs:
         assert seq.finished is not None
         if id(seq) not in gone:
@@ -346,3 +335,24 @@ def test_sglang_runs_unmixed_and_vllm_mixed(catalog):
         dep = Deployment(model, gpu, catalog.engine(engine), "bf16",
                          link=catalog.interconnect_for(gpu))
         assert engine_config(dep).mixed is mixed
+
+
+def test_local_layers_keep_a_window_so_more_long_sequences_run_at_once():
+    """100 blocks, prompts of 25 blocks: with every layer global four run at once; with half
+    the layers keeping a 2-block window each holds 25 + 2 layer-blocks of 200, seven at once,
+    and decoding past the window (a 26th block) takes only the global layers' one."""
+    def peak(window: tuple[int, int, int] | None) -> tuple[int, SimEngine]:
+        engine = SimEngine(toy_config(100, budget=4096, window=window))
+        most = 0
+
+        def note(_step: Step) -> None:
+            nonlocal most
+            most = max(most, len(engine.running))
+            assert engine.config.units - engine.free_units == held_units(engine)
+
+        run(engine, [Sequence(400, 10, 0.0) for _ in range(8)], after_step=note)
+        return most, engine
+
+    everywhere, windowed = peak(None), peak((1, 1, 2))
+    assert (everywhere[0], windowed[0]) == (4, 7)
+    assert windowed[1].preemptions == 0 and windowed[1].free_units == 200

@@ -16,7 +16,7 @@ from breakeven.sim.drive import run
 from breakeven.sim.engine import Sequence, SimEngine
 from breakeven.sim.offline import simulate
 from breakeven.sim.prefix import block_hashes
-from tests.support.engines import toy_config
+from tests.support.engines import held_units, toy_config
 
 
 def _prompt(shared: int, own: int, tag: int) -> list[str]:
@@ -25,16 +25,6 @@ def _prompt(shared: int, own: int, tag: int) -> list[str]:
 
 def _seq(tokens: list[str], out: int, arrival: float = 0.0) -> Sequence:
     return Sequence(len(tokens), out, arrival, hashes=block_hashes(tokens))
-
-
-def _in_use(engine: SimEngine) -> int:
-    """Distinct blocks held now: each sequence's own, plus every cached block referenced."""
-    assert engine.prefix is not None
-    own = 0
-    for q in engine.running:
-        held = math.ceil(q.kv_at(engine.steps) / 16) if q.decoding else q.blocks
-        own += held - len(q.cached)
-    return own + sum(1 for refs in engine.prefix.refs.values() if refs > 0)
 
 
 def test_block_hashes_chain_over_full_blocks_only():
@@ -57,7 +47,7 @@ def test_a_shared_prefix_skips_its_prefill_and_counts_as_vllm_does():
     assert engine.prompt_tokens_total - prefilled == 552 - 512  # only its own part ran
     assert second.first_token - second.arrival < first.first_token - first.arrival
     assert engine.prefix.queries == 2 * 552 and engine.prefix.hits == 512
-    assert engine.free_blocks == engine.config.num_blocks  # cached blocks count as free
+    assert engine.free_units == engine.config.units  # cached blocks count as free
 
 
 def test_a_full_hit_still_computes_the_last_token_and_caching_can_be_off():
@@ -106,11 +96,11 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
 
     def conserved(_step: object) -> None:
         assert engine.prefix is not None
-        assert 0 <= len(engine.prefix.evictable) <= engine.free_blocks
-        assert engine.config.num_blocks - engine.free_blocks == _in_use(engine)
+        assert 0 <= len(engine.prefix.evictable) <= engine.free_units
+        assert engine.config.units - engine.free_units == held_units(engine)
 
     run(engine, seqs, after_step=conserved)
-    assert engine.free_blocks == engine.config.num_blocks
+    assert engine.free_units == engine.config.units
     assert all(refs == 0 for refs in engine.prefix.refs.values())
     for q in seqs:
         assert q.generated == q.output_tokens

@@ -59,18 +59,25 @@ def test_local_layers_read_only_their_window_per_step(catalog):
     assert steps == sorted(steps) and steps[0] < steps[-1]
 
 
-def test_the_simulator_counts_blocks_the_way_sizing_does(catalog):
+def test_the_simulator_counts_each_sequence_the_way_sizing_does(catalog):
+    """Per request, as vLLM's hybrid KV cache manager: a local layer keeps a sequence's last
+    window, so the cache holds as many 40,000-token sequences as sizing says, and the cache
+    itself (its tokens) does not depend on any length."""
     gpu = catalog.gpu("h100-sxm")
     dep = Deployment(catalog.model("llama-4-scout"), gpu, catalog.engine("vllm"), "fp8", 2,
                      link=catalog.interconnect_for(gpu))
-    kv = memory(dep).kv_tokens
-    plain = engine_config(dep)
-    assert plain.num_blocks == kv // BLOCK  # no length known: no credit for windows
-    sized = engine_config(dep, sequence_len=40_000)
-    held = cached_tokens(dep.model, 40_000)
-    assert sized.num_blocks == int(kv * 40_000 / held) // BLOCK
-    # so a full cache holds as many such sequences in the simulator as sizing says
-    assert sized.kv_tokens // 40_000 == pytest.approx(kv // held, abs=1)
+    m, kv = dep.model, memory(dep).kv_tokens
+    cfg = engine_config(dep)
+    assert cfg.num_blocks == kv // BLOCK
+    assert (cfg.global_layers, cfg.local_layers) == (m.layers - m.sliding_window_layers,
+                                                     m.sliding_window_layers)
+    assert cfg.window_blocks == -(-m.sliding_window // BLOCK) + 1
+    n = 40_000 // BLOCK
+    per = cfg.global_layers * n + cfg.local_layers * min(n, cfg.window_blocks)
+    assert cfg.units // per == pytest.approx(kv // cached_tokens(m, 40_000), rel=0.01)
+    plain = engine_config(Deployment(catalog.model("llama-3.1-8b"), gpu, catalog.engine("vllm"),
+                                     "bf16", link=catalog.interconnect_for(gpu)))
+    assert (plain.global_layers, plain.local_layers, plain.units) == (1, 0, plain.num_blocks)
 
 
 def test_simulation_and_analytic_path_agree_on_a_windowed_model(catalog):

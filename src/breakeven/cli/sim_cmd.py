@@ -52,11 +52,6 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                    "matrix split), ep (experts split whole over the GPUs), dp-ep (attention "
                    "data-parallel too: a batch and KV cache per GPU, --max-num-seqs per "
                    "GPU). Refused where the engine or the model has no such layout.")
-@click.option("--sequence-len", type=click.IntRange(min=1), default=None,
-              help="Prompt plus output tokens of a typical request: layers with local "
-                   "attention (gpt-oss, Gemma 3, Llama 4) keep only their window of it, so "
-                   "the KV cache holds more such sequences (default: no such credit, a "
-                   "cache that holds at least what is stated; offline: the trace's mean).")
 @click.option("--scheduling-policy", type=click.Choice(["fcfs", "priority"]), default="fcfs",
               show_default=True, help="As vLLM's: 'priority' orders the queue by each "
               "request's 'priority' (lower first) and preempts the lowest first.")
@@ -93,7 +88,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             max_model_len: int | None, max_num_seqs: int | None, layout: str,
-            sequence_len: int | None, scheduling_policy: str,
+            scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
@@ -105,17 +100,9 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
-    if sequence_len and sequence_len > dep.model.max_context:
-        raise InputError(f"{sequence_len:,} tokens is longer than {dep.model.name}'s "
-                         f"{dep.model.max_context:,}-token context", where="--sequence-len")
     specs = _trace(trace, rate, concurrency) if offline else []
-    if specs and sequence_len is None and dep.model.sliding_window_layers:
-        # the trace says how long its sequences are: local-attention layers keep only their
-        # window of them, so the cache holds more of these (as ``size`` counts)
-        mean = sum((q.input_tokens or 0) + q.max_tokens for q in specs) / len(specs)
-        sequence_len = max(1, round(mean))
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
-                           prefix_caching, sequence_len=sequence_len)
+                           prefix_caching)
     refused = budget_refusal(dep.engine, config.max_num_seqs // dep.ranks,
                              config.max_num_batched_tokens // dep.ranks)
     if refused is not None:
@@ -127,7 +114,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             + (f"each of this deployment's {dep.ranks} data-parallel ranks)" if dep.ranks > 1
                else "this deployment)"),
             where="--max-model-len")
-    describe = _describe(dep, config, prefix_caching, sequence_len)
+    describe = _describe(dep, config, prefix_caching)
     if offline:
         from breakeven.sim.offline import simulate
 
@@ -172,11 +159,11 @@ def _trace(trace: str | None, rate: float | None, concurrency: int | None) -> li
     return load_trace(trace)
 
 
-def _describe(dep: Any, config: Any, prefix_caching: bool, sequence_len: int | None) -> str:
+def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
     layout = f", {describe(dep.layout, dep.tp)}" if dep.layout != "tp" else ""
-    windows = (f"; counted for {sequence_len:,}-token sequences, local-attention layers "
-               "keeping only their window" if sequence_len and dep.model.sliding_window_layers
+    windows = (f"; {config.local_layers} of {dep.model.layers} layers keep only each "
+               f"sequence's last {dep.model.sliding_window:,} tokens" if config.local_layers
                else "")
     return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
             f"({dep.engine.name}{layout}): "

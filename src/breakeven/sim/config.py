@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from breakeven.planner.replica import Deployment, cached_tokens
+from breakeven.planner.replica import Deployment
 from breakeven.planner.step import decode_step_s
 
 __all__ = ["BLOCK", "EngineConfig", "engine_config"]
@@ -37,31 +37,44 @@ class EngineConfig:
     # decode tokens ride in the steps that run prompt chunks (vLLM, TensorRT-LLM); False:
     # prompt chunks take steps of their own, first, while the decoders wait (SGLang)
     mixed: bool = True
+    # local attention, per request (vLLM's hybrid KV cache manager): of a block's layers,
+    # ``local_layers`` keep only a sequence's last ``window_blocks`` blocks; the cache is
+    # counted in layer-blocks, ``global_layers + local_layers`` to a block of every layer
+    # (1 and 0: every layer attends globally, layer-blocks are blocks)
+    global_layers: int = 1
+    local_layers: int = 0
+    window_blocks: int = 0
 
     @property
     def kv_tokens(self) -> int:
         return self.num_blocks * self.block_size
 
+    @property
+    def units(self) -> int:
+        """The cache in layer-blocks."""
+        return self.num_blocks * (self.global_layers + self.local_layers)
+
 
 def engine_config(dep: Deployment, max_model_len: int | None = None,
                   max_num_seqs: int | None = None, policy: str = "fcfs",
-                  prefix_caching: bool = True,
-                  sequence_len: int | None = None) -> EngineConfig:
+                  prefix_caching: bool = True) -> EngineConfig:
     """Limits as vLLM would launch ``dep``: KV blocks from the sizing model's memory budget.
 
-    The scheduler counts a block per 16 tokens of a sequence; local-attention layers keep
-    only their window, so when the requests' length is known (``sequence_len``, prompt plus
-    output) the blocks are counted in tokens of sequences that long, as the sizing model
-    counts them (``replica.cached_tokens``). Without it every layer is taken to hold every
-    token (no credit for windows: a cache that holds at least what is stated)."""
+    The scheduler counts a block per 16 tokens of a sequence; a model's local-attention
+    layers keep only a window of each sequence (counted per request, ``local_layers``)."""
     mem = dep.mem
-    model_len = max_model_len or dep.model.max_context
+    m = dep.model
+    model_len = max_model_len or m.max_context
     # a sequence lives on one rank: it fits that rank's share of the cache
-    model_len = min(model_len, dep.model.max_context, max(mem.kv_tokens // dep.ranks, 1))
+    model_len = min(model_len, m.max_context, max(mem.kv_tokens // dep.ranks, 1))
     # a dp-ep replica's attention data-parallel ranks run here as one scheduler over their
     # pooled slots, blocks and token budgets (as ``size`` sizes them); ``max_num_seqs``
     # counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine
     seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
+    local = (m.sliding_window_layers or 0) if m.sliding_window else 0
+    # a local layer keeps the blocks its window spans, one more where it straddles two
+    window = {"global_layers": m.layers - local, "local_layers": local,
+              "window_blocks": -(-(m.sliding_window or 0) // BLOCK) + 1} if local else {}
 
     def step_time(batch: int, context: float, prefill: int, prefill_context: float) -> float:
         return decode_step_s(dep, batch, context, prefill, prefill_context)
@@ -69,18 +82,12 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     return EngineConfig(
         max_num_seqs=seqs,
         max_num_batched_tokens=max(dep.batched_tokens, 1),
-        num_blocks=_blocks(dep, mem.kv_tokens, sequence_len),
+        num_blocks=mem.kv_tokens // BLOCK,
         max_model_len=model_len,
         step_time=step_time,
         policy=policy,
         prefix_caching=prefix_caching,
         front_end_s=dep.rates.front_end_s,
         mixed=dep.engine.mixed_batches,
+        **window,
     )
-
-
-def _blocks(dep: Deployment, kv_tokens: int, sequence_len: int | None) -> int:
-    if not sequence_len:
-        return kv_tokens // BLOCK
-    held = cached_tokens(dep.model, sequence_len)
-    return int(kv_tokens * sequence_len / held) // BLOCK if held else kv_tokens // BLOCK

@@ -13,41 +13,32 @@ It schedules the way vLLM's V1 scheduler does, one engine step at a time:
 * a prompt whose last chunk ran in a step emits its first token at the end of that step;
   every decoding sequence emits one token per step.
 
-With ``EngineConfig.mixed`` off (SGLang's scheduler: prefill first, no mixed chunks) a step
-runs prompt chunks alone whenever one can go on or be admitted, with the whole token budget,
-and the decoding sequences wait for the next step without one; they advance on a counter of
-decode steps of their own.
+With ``EngineConfig.mixed`` off (SGLang: prefill first, no mixed chunks) a step runs prompt
+chunks alone, with the whole budget, whenever one can go on or be admitted; the decoders
+wait for a step without one. With ``policy="priority"`` the queue is ordered by (priority,
+arrival) and the preempted sequence is the running one with the largest, as vLLM's option
+(a running sequence is never preempted just to admit a waiting one).
 
-With ``policy="priority"`` (vLLM's ``--scheduling-policy priority``) the waiting queue is
-ordered by (priority, arrival), lower first, and the sequence preempted when blocks run
-out is the running one with the largest (priority, arrival) instead of the newest; as in
-vLLM, a running sequence is never preempted just to admit a waiting one of higher
-priority, and partial prefills already running keep their place.
+Local attention is counted per request, as vLLM's hybrid KV cache manager does: the cache
+is counted in layer-blocks, and a sequence's ``local_layers`` hold only its last
+``window_blocks`` blocks, so past its window a sequence takes the global layers' blocks
+only. The prefix cache holds the global layers' blocks; a hit's window is the sequence's own.
 
-The step's duration comes from the sizing model's roofline (``sizing.decode_step_s``) for
-the decode batch, its mean context and the prefill tokens riding along, so the engine
-saturates where the planner says it does, and concurrency shows up as queueing and as
-rising TPOT.
+A step's duration comes from the sizing model (``step.decode_step_s``) for the decode
+batch, its mean context and the prefill tokens riding along. Decoding sequences advance
+lazily: a sequence stores the decode step it entered decode at, so its length at any step is
+arithmetic, and the blocks a step needs are counted by residue class modulo the block size;
+a step costs O(1) plus O(log n) per finishing, preempted or window-outgrowing sequence.
 
-Decoding sequences are advanced lazily: a sequence stores the step at which it entered
-decode, so its length at any step is arithmetic, and the blocks a step needs are counted by
-residue class modulo the block size. A step costs O(1) plus O(log n) per finishing or
-preempted sequence, which is what lets an offline run of 10,000 requests finish in well
-under a second.
+With prefix caching on (vLLM V1's default), a sequence carrying its prompt's block hashes
+reuses the full blocks another request left in the cache (``breakeven.sim.prefix``); cached
+blocks nobody holds are evicted, oldest first, when free blocks are handed out.
 
-With prefix caching on (``EngineConfig.prefix_caching``, vLLM V1's default), a sequence
-that carries its prompt's block hashes reuses the full blocks another request left in the
-cache (``breakeven.sim.prefix``): those tokens skip prefill, and cached blocks nobody holds
-are evicted, oldest first, when free blocks are handed out.
-
-Each sequence records, on the engine's clock, when it arrived, was first scheduled, emitted
-its first token and finished: vLLM's queue, prefill, decode and inference times. A request
-reaches the waiting queue ``EngineConfig.front_end_s`` after it arrived (the server's front
-end: HTTP, tokenisation, the hop to the scheduler), while the steps go on; an engine with
-nothing else to do waits for it.
-
-The engine's limits live in ``breakeven.sim.config`` and a sequence and its waiting queue
-in ``breakeven.sim.waiting``; this module re-exports them.
+Each sequence records when it arrived, was first scheduled, emitted its first token and
+finished (vLLM's queue, prefill, decode and inference times); it reaches the waiting queue
+``EngineConfig.front_end_s`` after it arrived (the server's front end), while the steps go
+on. Limits live in ``breakeven.sim.config``, a sequence and its queue in
+``breakeven.sim.waiting``; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -93,13 +84,17 @@ class SimEngine:
         self._dsteps = 0  # steps in which the decoders advanced (every step when mixed)
         self.waiting = Waiting(config.policy)
         self.running: list[Sequence] = []  # admission order: preemption takes the last
-        self.free_blocks = config.num_blocks
+        self.free_units = config.units  # layer-blocks (blocks, without local attention)
         self.preemptions = 0
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self._decoding = 0
         self._context_sum = 0  # KV tokens of all decoding sequences at the current step
         self._residues = [0] * config.block_size
+        self._g, self._lw, self._wb = (config.global_layers, config.local_layers,
+                                       config.window_blocks)
+        self._under = [0] * config.block_size  # decoding within their window, by residue
+        self._outgrow: list[tuple[int, int, int, Sequence]] = []  # (decode step, ., epoch, seq)
         self._finish_heap: list[tuple[int, int, int, Sequence]] = []
         self._serial = 0
         self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
@@ -110,8 +105,8 @@ class SimEngine:
     # -- public --------------------------------------------------------------------------
     @property
     def kv_usage(self) -> float:
-        total = self.config.num_blocks
-        return (total - self.free_blocks) / total if total else 0.0
+        total = self.config.units
+        return (total - self.free_units) / total if total else 0.0
 
     @property
     def decode_steps(self) -> int:
@@ -172,13 +167,16 @@ class SimEngine:
         # unmixed (SGLang): prompt chunks take a step of their own whenever one can run
         chunks = [] if cfg.mixed else self._prefill_chunks(cfg.max_num_batched_tokens, 0)
         if not chunks:
-            # 1. decoding sequences whose last block is full need a new one
-            need = self._residues[(-d) % cfg.block_size]
-            while need > self.free_blocks and self.running:
+            # 1. decoding sequences whose last block is full need a new one (its local
+            # layers too while it is within their window)
+            if self._outgrow:
+                self._past_windows(d)
+            r = (-d) % cfg.block_size
+            need = self._g * self._residues[r] + self._lw * self._under[r]
+            while need > self.free_units and self.running:
                 victim = self._victim()
-                if victim.decoding and (victim.kv0 - victim.step0) % cfg.block_size == (
-                        (-d) % cfg.block_size):
-                    need -= 1
+                if victim.decoding and (victim.kv0 - victim.step0) % cfg.block_size == r:
+                    need -= self._g + (self._lw if victim.under else 0)
                 self._preempt(victim)
                 preempted += 1
             self._take(need)
@@ -257,8 +255,11 @@ class SimEngine:
             hit, idle = self.prefix.peek(seq.hashes, seq.target)
         start = max(seq.computed, hit * size)
         chunk = min(seq.target - start, budget)
-        need = math.ceil((start + chunk) / size) - max(seq.blocks, hit)
-        if need + idle > self.free_blocks:
+        total = math.ceil((start + chunk) / size)
+        need = total - max(seq.blocks, hit)  # blocks of the global layers
+        units = self._g * (need + idle) + self._lw * (min(total, self._wb)
+                                                      - min(seq.blocks, self._wb))
+        if units > self.free_units:
             return 0
         if self.prefix is not None and seq.computed == 0 and seq.hashes:
             self.prefix.acquire(seq.hashes[:hit])
@@ -266,7 +267,7 @@ class SimEngine:
             seq.cached, seq.hashed, seq.blocks = list(seq.hashes[:hit]), hit, hit
             if seq.scheduled is None:
                 seq.cached_tokens = hit * size
-        self._take(need + idle)
+        self._take(units)
         seq.blocks += need
         seq.computed = start + chunk
         if self.prefix is not None:
@@ -283,11 +284,12 @@ class SimEngine:
                 seq.cached.append(h)
         seq.hashed = max(seq.hashed, full)
 
-    def _take(self, blocks: int) -> None:
-        """Hand out free blocks; cached blocks nobody holds are evicted to make them."""
-        self.free_blocks -= blocks
+    def _take(self, units: int) -> None:
+        """Hand out free layer-blocks; cached blocks nobody holds (each its global layers'
+        share: local layers are never cached) are evicted to make them."""
+        self.free_units -= units
         if self.prefix is not None:
-            self.prefix.shrink(self.free_blocks)
+            self.prefix.shrink(self.free_units // self._g)
 
     def _finish_prefills(self, step: Step, chunks: list[tuple[Sequence, int]]) -> None:
         for seq, chunk in chunks:
@@ -311,7 +313,14 @@ class SimEngine:
             seq.step0, seq.gen0, seq.kv0 = self._dsteps, seq.generated, seq.computed
             self._decoding += 1
             self._context_sum += seq.kv0
-            self._residues[(seq.kv0 - seq.step0) % self.config.block_size] += 1
+            r = (seq.kv0 - seq.step0) % self.config.block_size
+            self._residues[r] += 1
+            edge = self._wb * self.config.block_size  # the first token past the window
+            if self._lw and seq.kv0 < edge:
+                seq.under = True
+                self._under[r] += 1
+                heapq.heappush(self._outgrow, (seq.step0 + edge - seq.kv0, self._serial,
+                                               seq.epoch, seq))
             last = seq.step0 + (seq.output_tokens - seq.gen0) - 1
             self._serial += 1
             heapq.heappush(self._finish_heap, (last, self._serial, seq.epoch, seq))
@@ -338,20 +347,38 @@ class SimEngine:
         kv = seq.kv_at(after_step + 1 if after_step is not None else self._dsteps)
         self._decoding -= 1
         self._context_sum -= kv
-        self._residues[(seq.kv0 - seq.step0) % self.config.block_size] -= 1
+        r = (seq.kv0 - seq.step0) % self.config.block_size
+        self._residues[r] -= 1
+        if seq.under:
+            self._under[r] -= 1
+            seq.under = False
         seq.generated = seq.gen0 + (kv - seq.kv0)
         self._free(seq, math.ceil(kv / self.config.block_size))
         seq.decoding = False
 
     def _free(self, seq: Sequence, blocks: int) -> None:
-        """Return ``seq``'s blocks; those in the prefix cache are only returned (and stay
-        cached, evictable) when no other sequence still holds them."""
+        """Return what ``seq``'s ``blocks`` hold: its local layers' window and its global
+        layers' blocks; those in the prefix cache are only returned (and stay cached,
+        evictable) when no other sequence still holds them."""
+        units = (self._g * (blocks - len(seq.cached))
+                 + self._lw * min(blocks, self._wb))
         if seq.cached and self.prefix is not None:
-            blocks += self.prefix.release(seq.cached) - len(seq.cached)
+            units += self._g * self.prefix.release(seq.cached)
             seq.cached = []
         seq.hashed = 0
-        self.free_blocks += blocks
+        self.free_units += units
         seq.blocks = 0
+
+    def _past_windows(self, d: int) -> None:
+        """Sequences whose next block, from decode step ``d`` on, lies past their window:
+        their local layers give up a block for each they take, so they need only the
+        global layers'."""
+        heap, size = self._outgrow, self.config.block_size
+        while heap and heap[0][0] <= d:
+            _, _, epoch, seq = heapq.heappop(heap)
+            if epoch == seq.epoch and seq.under:
+                seq.under = False
+                self._under[(seq.kv0 - seq.step0) % size] -= 1
 
     def _victim(self) -> Sequence:
         """The running sequence to preempt: the newest, or the lowest priority."""

@@ -43,6 +43,7 @@ class Sequence:
     gen0: int = 0  # generated tokens at step0
     kv0: int = 0  # KV tokens at step0
     epoch: int = 0  # bumps on preemption; stale heap entries carry an old epoch
+    under: bool = False  # decoding and still within its window (local layers still grow)
     cached: list[int] = field(default_factory=list)  # prefix-cache blocks referenced
     hashed: int = 0  # leading prompt blocks looked up or registered in this admission
 
