@@ -114,7 +114,7 @@ def _lengths(n: int, length: int, spread: float, rng: random.Random) -> list[int
 
 
 def sized_config(dep: Deployment, input_len: int, output_len: int) -> EngineConfig:
-    """The engine launched for requests of these lengths (context and KV blocks)."""
+    """The engine launched for requests of these lengths (its context)."""
     return engine_config(dep, max_model_len=max_model_len(dep.model, input_len, output_len))
 
 
