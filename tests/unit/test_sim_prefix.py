@@ -81,13 +81,14 @@ def test_cached_blocks_are_evicted_least_recently_used_first():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 200), st.integers(1, 80),
                           st.floats(0, 0.3)), min_size=1, max_size=30),
-       st.integers(30, 90))
-def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks):
+       st.integers(30, 90), st.sampled_from([None, (1, 1, 3), (2, 1, 2)]))
+def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks, window):
     """Several prompts share one of four prefixes; a small cache preempts and evicts. A
     block is never handed out twice nor lost: the blocks in use are exactly those the
-    running sequences hold, counting a shared one once."""
+    running sequences hold, counting a shared one once; with local layers too (their
+    window is each sequence's own, the cache holds the global layers' blocks)."""
     prefixes = [_prompt(n, 0, 0) for n in (0, 48, 130, 300)]
-    engine = SimEngine(toy_config(blocks))
+    engine = SimEngine(toy_config(blocks, window=window))
     seqs = []
     for k, (p, own, out, at) in enumerate(reqs):
         tokens = prefixes[p] + [f"own{k}-{i}" for i in range(own)]
@@ -96,7 +97,8 @@ def test_shared_blocks_are_conserved_under_preemption_and_eviction(reqs, blocks)
 
     def conserved(_step: object) -> None:
         assert engine.prefix is not None
-        assert 0 <= len(engine.prefix.evictable) <= engine.free_units
+        g = engine.config.global_layers
+        assert 0 <= len(engine.prefix.evictable) * g <= engine.free_units
         assert engine.config.units - engine.free_units == held_units(engine)
 
     run(engine, seqs, after_step=conserved)
