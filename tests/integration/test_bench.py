@@ -94,11 +94,18 @@ def test_latency_rises_with_concurrency_and_saturates_where_the_planner_says(
 
 
 @pytest.mark.slow
-def test_calibration_changes_the_plan(run_cli, tmp_path, sim_8b):
+def test_calibration_changes_the_plan(run_cli, tmp_path):
+    # the virtual clock: the measured throughput is the model's, not the busy machine's
+    # (on the wall clock a loaded host stretched it until the halved run changed nothing)
+    sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", "0.02",
+                       "--clock", "virtual")
     out = tmp_path / "cal.json"
-    assert _bench(run_cli, sim_8b.url, "--concurrency", "2,12", "--requests", "60",
-                  "--input-len", "500", "--output-len", "100",
-                  "--json", str(out)).returncode == 0
+    try:
+        assert _bench(run_cli, sim.url, "--concurrency", "2,12", "--requests", "60",
+                      "--input-len", "500", "--output-len", "100",
+                      "--json", str(out)).returncode == 0
+    finally:
+        sim.stop()
     data = json.loads(out.read_text())
     # pretend the real engine is half as fast as the simulator: halve the throughput
     for lv in data["levels"]:
