@@ -335,6 +335,7 @@ def test_sglang_runs_unmixed_and_vllm_mixed(catalog):
         dep = Deployment(model, gpu, catalog.engine(engine), "bf16",
                          link=catalog.interconnect_for(gpu))
         assert engine_config(dep).mixed is mixed
+        assert size(model, gpu, catalog.engine(engine)).settings["mixed_batches"] is mixed
 
 
 def test_local_layers_keep_a_window_so_more_long_sequences_run_at_once():

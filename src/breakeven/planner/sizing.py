@@ -135,6 +135,7 @@ class Sizing:
             "step_overhead_ms": dep.engine.step_overhead_ms,
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
             "front_end_ms": dep.engine.front_end_ms,
+            "mixed_batches": dep.engine.mixed_batches,
             "efficiency": efficiency(dep),
         }
 

@@ -136,7 +136,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
-                  f"per sequence, front end {st['front_end_ms']:g} ms a request")
+                  f"per sequence, front end {st['front_end_ms']:g} ms a request"
+                  + ("" if st["mixed_batches"] else ", prompts first in steps of their own"))
     table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
     if s.point is not None:
         p = s.point
