@@ -60,9 +60,11 @@ def _report(base: str, key: str = KEYS["admin"]) -> dict:
 
 
 def _figure(browser, name: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(browser.find_element(By.CSS_SELECTOR, f'[data-figure="{name}"]').text)
+    """A figure's text, read in one script call: the page redraws itself as the ledger
+    grows, and an element found before a redraw and read after it is stale."""
+    return str(browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+        f'[data-figure="{name}"]'))
 
 
 def _money(text: str) -> float:
@@ -84,7 +86,10 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
     traffic.send(n_chat=6, n_hard=4, n_pii=2)
     base = traffic.gateway.base
     browser.get(f"{base}/dashboard")
-    wait = WebDriverWait(browser, 20)
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    # the page redraws as the ledger grows: an element read mid-redraw is tried again
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
 
     # a key that is not an admin's is refused, with the gateway's own message
     _log_in(browser, KEYS["app"])
@@ -110,14 +115,17 @@ def test_dashboard_shows_the_report_and_updates(traffic, browser, tmp_path):
             value = value[part]
         assert _money(_figure(browser, name)) == pytest.approx(value, abs=0.01)
     assert _figure(browser, "utilisation.mean") == f"{100 * shown['utilisation']['mean']:.1f}%"
-    assert browser.find_element(By.ID, "verdict").get_attribute("data-verdict") == (
+    assert browser.execute_script(
+        "return document.getElementById('verdict').dataset.verdict;") == (
         data["verdict"]["verdict"])
-    rows = {r.get_attribute("data-route"): r.find_elements(By.TAG_NAME, "td")[1].text
-            for r in browser.find_elements(By.CSS_SELECTOR, "#routes tr[data-route]")}
+    rows = dict(browser.execute_script(
+        "return Array.from(document.querySelectorAll('#routes tr[data-route]'))"
+        ".map(r => [r.dataset.route, r.querySelectorAll('td')[1].innerText]);"))
     assert rows == {g["alias"]: f"{g['requests']:,}" for g in data["volume"]["by_route"]}
-    findings = browser.find_elements(By.CSS_SELECTOR, "#findings li[data-finding]")
-    assert [f.get_attribute("data-finding") for f in findings] == (
-        ["idle"] * len(shown["idle"]) + ["move"] * min(3, len(shown["moves"])))
+    findings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#findings li[data-finding]'))"
+        ".map(f => f.dataset.finding);")
+    assert findings == (["idle"] * len(shown["idle"]) + ["move"] * min(3, len(shown["moves"])))
     charts = browser.find_elements(By.CSS_SELECTOR, ".charts svg")
     assert len(charts) == 4
     assert browser.find_elements(By.CSS_SELECTOR, "#util-chart polyline")  # drawn, not empty
