@@ -103,6 +103,24 @@ def test_tuned_figures_are_made_once_and_a_copy_gets_its_own(catalog):
     assert engine.tuned_for("cdna3").step_overhead_ms == engine.step_overhead_ms
 
 
+def test_a_freed_copys_tuned_figures_never_reach_a_new_copy(catalog):
+    """Copies share the memo with their original; CPython reuses a freed copy's id for the
+    next one, and an id-keyed memo then handed the new copy the freed one's figures (it
+    failed an unrelated test in CI). Many short-lived copies with different figures, each
+    must get its own."""
+    import gc
+
+    engine = catalog.engine("vllm")
+    for i in range(300):
+        floor = float(i % 7)
+        copy = engine.model_copy(update={"by_generation": {
+            "hopper": EngineTuning(layer_floor_us=floor)}})
+        assert copy.tuned_for("hopper").layer_floor_us == floor
+        del copy
+        if i % 50 == 0:
+            gc.collect()
+
+
 def test_a_misspelt_generation_is_an_error_naming_the_field(tmp_path):
     from breakeven.errors import CatalogError
     from breakeven.loaders import default_catalog_dir, load_catalog

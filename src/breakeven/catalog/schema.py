@@ -6,6 +6,7 @@ overrides); frozen so that a loaded catalog cannot be mutated behind the planner
 
 from __future__ import annotations
 
+import weakref
 from datetime import date
 from typing import Literal
 
@@ -256,7 +257,7 @@ class Engine(_Row):
         "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"
         "parallel: each GPU its own batch and KV cache; experts split across them)")
 
-    _tuned: dict[str, tuple[int, Engine]] = PrivateAttr(default_factory=dict)
+    _tuned: dict[str, tuple[weakref.ref[Engine], Engine]] = PrivateAttr(default_factory=dict)
     _tuning: str | None = PrivateAttr(default=None)
 
     @property
@@ -269,19 +270,20 @@ class Engine(_Row):
         """This engine with its figures for ``generation`` and the model's kind (dense, or
         ``moe``), itself when it has none; made once per (generation, kind): the planner
         builds thousands of deployments. (A copy of the row shares the memo with its
-        original, so entries say whose they are.)"""
+        original, so entries hold a weak reference to whose they are: an id alone is
+        reused once its copy is freed, and gave a new copy a freed one's figures.)"""
         table = self.moe_by_generation if moe else self.by_generation
         tuning = table.get(generation) if generation else None
         if tuning is None or generation is None:
             return self
         key = f"{generation}/{'moe' if moe else 'dense'}"
         mine = self._tuned.get(key)
-        if mine is not None and mine[0] == id(self):
+        if mine is not None and mine[0]() is self:  # not a freed copy's entry (ids recur)
             return mine[1]
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
         tuned = self.model_copy(update={**update, "by_generation": {}, "moe_by_generation": {}})
         tuned._tuning = key
-        self._tuned[key] = (id(self), tuned)
+        self._tuned[key] = (weakref.ref(self), tuned)
         return tuned
 
 
