@@ -196,13 +196,12 @@ CLIENTS: dict[str, tuple[int, bool, float]] = {
 TOOL = {"nim-1.8.0": "genai-perf",
         **{f"sglang-cookbook-{s}": "bench-serve" for s in (
             "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
-            "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x")},
+            "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x", "llama3.1-70b-a100",
+            "llama4-scout-h200", "llama3.1-70b-h100", "gpt-oss-120b-b200", "kimi-k2-b200",
+            "deepseek-v3-mi300x")},
         **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
                          "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x"),
                         "bench-serve"),
-        **{f"sglang-cookbook-{s}": "bench-serve" for s in (
-            "llama3.1-70b-a100", "llama4-scout-h200", "llama3.1-70b-h100", "gpt-oss-120b-b200",
-            "kimi-k2-b200", "deepseek-v3-mi300x")},
         **{f"vllm-recipes-{s}": "bench-serve" for s in (
             "deepseek-r1-b200", "glm-4.5", "minimax-m2", "kimi-k2-h200")}}
 

@@ -275,7 +275,7 @@ def test_throughput_counts_every_token_of_the_measured_window(catalog):
     window's steps: throughput is every token generated from the first kept request's
     arrival on (it had counted only the kept requests' tokens, so 100,000 callers queued
     behind 256 slots showed 75% of the saturated throughput, one kept turn in four)."""
-    from breakeven.sim.offline import closed_loop
+    from breakeven.sim.offline import closed_loop, open_loop
 
     gpu = catalog.gpu("h100-sxm")
     dep = Deployment(catalog.model("llama-3.1-8b"), gpu, catalog.engine("vllm"), "bf16",
@@ -288,6 +288,10 @@ def test_throughput_counts_every_token_of_the_measured_window(catalog):
     spread = closed_loop(dep, 1000, 200, dep.seqs, spread=0.5)
     steady = evaluate(dep, 750, 150, dep.seqs).point
     assert spread["output_throughput"] == pytest.approx(steady.output_tok_s, rel=0.15)
+    # an open loop's window (its first quarter left out) serves what arrives in it
+    for rate in (2.0, 8.0):
+        served = open_loop(dep, 1000, 200, rate, requests=800, spread=0.5, seed=1)
+        assert served["request_throughput"] == pytest.approx(rate, rel=0.05)
 
 
 def test_the_mark_notes_the_clock_and_tokens_when_the_marked_request_is_sent():

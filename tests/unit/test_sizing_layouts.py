@@ -110,3 +110,20 @@ def test_callers_beyond_the_replicas_slots_are_said_to_queue(capsys, catalog):
     vllm = catalog.engine("vllm")
     assert size(model, gpu, vllm, concurrency=256).queued == 0
     assert size(model, gpu, vllm, rate=2.0).queued == 0
+
+
+def test_a_catalog_whose_engine_defaults_the_engine_refuses_is_an_error(tmp_path):
+    """The planner launches every engine with its catalog defaults: a vLLM row whose
+    default_max_seqs the default token budget cannot hold would plan deployments vLLM
+    will not start, so the catalog is refused where it is read, naming the file."""
+    from breakeven.errors import CatalogError
+    from breakeven.loaders import default_catalog_dir, load_catalog
+
+    text = (default_catalog_dir() / "engines.yaml").read_text()
+    assert "    default_max_seqs: 256\n" in text
+    (tmp_path / "engines.yaml").write_text(
+        text.replace("    default_max_seqs: 256\n", "    default_max_seqs: 4096\n", 1))
+    with pytest.raises(CatalogError, match="default_max_seqs 4096 is above the step token "
+                                           "budget 2048") as err:
+        load_catalog(tmp_path)
+    assert "engines.yaml" in str(err.value)

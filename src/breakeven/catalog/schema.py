@@ -260,6 +260,17 @@ class Engine(_Row):
     _tuned: dict[str, tuple[weakref.ref[Engine], Engine]] = PrivateAttr(default_factory=dict)
     _tuning: str | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _starts(self) -> Engine:
+        # the defaults the planner launches with must be ones the engine accepts: the
+        # budget on the smallest GPUs (2,048 tokens under 70 GB) holds default_max_seqs
+        budget = self.max_batched_tokens or 2048
+        if self.budget_covers_seqs and budget < self.default_max_seqs:
+            raise ValueError(f"default_max_seqs {self.default_max_seqs} is above the step "
+                             f"token budget {budget}, which this engine refuses "
+                             "(budget_covers_seqs)")
+        return self
+
     @property
     def tuning(self) -> str | None:
         """The (generation, kind) entry of ``by_generation`` / ``moe_by_generation`` this

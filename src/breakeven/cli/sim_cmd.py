@@ -38,8 +38,6 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
     return result.deployment
 
 
-
-
 @click.command("sim")
 @deployment_options
 @click.option("--max-model-len", type=click.IntRange(min=16), default=None,

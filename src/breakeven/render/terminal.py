@@ -107,8 +107,6 @@ def _print_calibrations(plan: Plan, con: Console) -> None:
         con.print(f"    used by: {', '.join(options)}", soft_wrap=True, highlight=False)
 
 
-
-
 def print_sizing(s: Sizing, console: Console | None = None) -> None:
     con = console or Console()
     dep, mem = s.deployment, s.memory

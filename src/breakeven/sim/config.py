@@ -71,8 +71,9 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     # pooled slots, blocks and token budgets (as ``size`` sizes them); ``max_num_seqs``
     # counts one rank's sequences, as vLLM's --max-num-seqs does per DP engine
     seqs = max_num_seqs * dep.ranks if max_num_seqs else dep.seqs
-    local = (m.sliding_window_layers or 0) if m.sliding_window else 0
-    # a local layer keeps the blocks its window spans, one more where it straddles two
+    # a local layer keeps the blocks its window spans, one more where it straddles two (the
+    # catalog gives a window and its layers together, or neither)
+    local = m.sliding_window_layers or 0
     window = {"global_layers": m.layers - local, "local_layers": local,
               "window_blocks": -(-(m.sliding_window or 0) // BLOCK) + 1} if local else {}
 

@@ -54,7 +54,8 @@ def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None 
             else run(engine, seqs, mark=skip))[skip:]
     if not done:
         return {"requests": 0, "rejected": rejected}
-    start, before = engine.marked or (0.0, 0)  # the first request the figures keep arrives
+    assert engine.marked is not None  # noted as the first request the figures keep came in
+    start, before = engine.marked
     end = max(q.finished or 0.0 for q in done)
     span = max(end - start, 1e-9)
     out_tok = sum(q.output_tokens for q in done)
