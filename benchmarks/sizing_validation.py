@@ -41,6 +41,7 @@ from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
+from breakeven.planner.formats import compute_tflops
 from breakeven.planner.sizing import Deployment, evaluate, size
 from breakeven.planner.step import decode_step_s, prefill_s
 from breakeven.sim.offline import closed_loop, request_specs, simulate, sized_config
@@ -123,6 +124,43 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
             out[i] = ("saturated level: throughput no longer rises with concurrency, so TTFT "
                       "is the queue a closed loop builds, set by how many requests the run "
                       "sent (not published), not a steady state")
+    return out
+
+
+def untimed_start_up(cat: Catalog, rows: list[dict[str, Any]],
+                     skip: dict[int, str]) -> dict[int, str]:
+    """Rows of sweeps that cannot have timed their start-up cohort as their tool's client
+    would (``CLIENTS``), and why: simulated without it (the first turn left out, as a
+    steady closed loop; the tool's turns and lengths kept). A sweep (one source, model,
+    GPUs and lengths, every concurrency) is one when at some concurrency C its measured
+    TTFT is below what a timed cohort alone would average even at the GPUs' datasheet peak:
+    C prompts arriving together get their first tokens no sooner than one prompt's GEMM
+    FLOPs at peak apart, so the cohort's mean is at least (C + 1) / 2 of that, and the
+    client's mean over its turns at least that over the turns. A bound from the published
+    figures and datasheets, not a fit: such a run left its start-up out (a warm-up) or
+    timed many more turns than the tool's default."""
+    sweeps: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        sweeps[(r["source_id"], r["model"], r["gpu"], r["gpus"], r["quant"], r["input_len"],
+                r["output_len"])].append(i)
+    out: dict[int, str] = {}
+    for members in sweeps.values():
+        for i in members:
+            r = rows[i]
+            turns, start_up, _ = CLIENTS[TOOL.get(r["source_id"], "steady")]
+            c = r["concurrency"]
+            if (not start_up or r["metric"] != "ttft_ms" or i in skip or r.get("requests")
+                    or not isinstance(c, int) or c < 2):
+                continue
+            flops = 2 * cat.model(r["model"]).active_params_b * 1e9 * r["input_len"]
+            peak = compute_tflops(cat.gpu(r["gpu"]), r["quant"]) * 1e12 * r["gpus"]
+            bound = 1e3 * flops / peak * (c + 1) / 2 / turns
+            if r["value"] < bound:
+                why = (f"measured TTFT {r['value']:,.0f} ms at concurrency {c} is below the "
+                       f"{bound:,.0f} ms a timed start-up cohort would average over {turns} "
+                       "turns even at datasheet peak: simulated without it")
+                out.update(dict.fromkeys(members, why))
+                break
     return out
 
 
@@ -220,6 +258,7 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
         return simulate(config, request_specs(int(row["requests"]), inp, out,
                                               float(published or 0.0), random.Random(1)))
     turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
+    start_up = start_up and not row.get("start_up_untimed")
     if jitter is not None:
         spread = jitter
     if published is not None:
@@ -420,7 +459,9 @@ def main() -> None:
     cat = load_catalog()
     rows = yaml.safe_load(args.table.read_text())["rows"]
     skip = unclear(rows)
-    live = [r for i, r in enumerate(rows) if i not in skip]
+    steady = untimed_start_up(cat, rows, skip)
+    live = [{**r, "start_up_untimed": True} if i in steady else r
+            for i, r in enumerate(rows) if i not in skip]
     sources = sorted({r["source_id"] for r in live})
     print(f"{len(rows)} rows, {len(skip)} unclear (recorded, not scored), "
           f"{len(sources)} sources; simulated: {not args.quick}, jitter {args.jitter}")
@@ -456,6 +497,11 @@ def main() -> None:
     for r, why in refused[:20]:
         print(f"- {r['model']} {r['quant']} {r['gpus']} x {r['gpu']} {r['input_len']}/"
               f"{r['output_len']}: {why}")
+    print(f"\n{len(steady)} rows of sweeps simulated without their start-up cohort:")
+    for why in sorted(set(steady.values())):
+        sweep = next(rows[i] for i, w in steady.items() if w == why)
+        print(f"- {sweep['source_id']}, {sweep['model']} on {sweep['gpus']} x {sweep['gpu']}, "
+              f"{sweep['input_len']}/{sweep['output_len']}: {why}")
     reasons = defaultdict(int)
     for why in skip.values():
         reasons[why] += 1
