@@ -127,24 +127,25 @@ def unclear(rows: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def untimed_start_up(cat: Catalog, rows: list[dict[str, Any]],
-                     skip: dict[int, str]) -> dict[int, str]:
-    """Rows of sweeps that cannot have timed their start-up cohort as their tool's client
-    would (``CLIENTS``), and why: simulated without it (the first turn left out, as a
-    steady closed loop; the tool's turns and lengths kept). A sweep (one source, model,
-    GPUs and lengths, every concurrency) is one when at some concurrency C its measured
-    TTFT is below what a timed cohort alone would average even at the GPUs' datasheet peak:
-    C prompts arriving together get their first tokens no sooner than one prompt's GEMM
-    FLOPs at peak apart, so the cohort's mean is at least (C + 1) / 2 of that, and the
-    client's mean over its turns at least that over the turns. A bound from the published
-    figures and datasheets, not a fit: such a run left its start-up out (a warm-up) or
-    timed many more turns than the tool's default."""
+def start_up_bounds(cat: Catalog, rows: list[dict[str, Any]],
+                    skip: dict[int, str]) -> dict[tuple[Any, ...], tuple[float, int, list[int]]]:
+    """Per closed-loop sweep whose tool times its start-up cohort (``CLIENTS``; one
+    source, model, GPUs and lengths, every concurrency): the lowest ratio of a measured TTFT
+    to what a timed cohort alone would average even at the GPUs' datasheet peak, the row
+    it is at, and the sweep's rows. C prompts arriving together get their first tokens no
+    sooner than one prompt's GEMM FLOPs at peak apart, so the cohort's mean is at least
+    (C + 1) / 2 of that, and the client's mean over its turns at least that over the turns.
+    Below 1, the run cannot have timed its cohort: it left its start-up out (a warm-up) or
+    timed many more turns than the tool's default, and is simulated without the first turn
+    (the tool's turns and lengths kept). A bound from the published figures and datasheets,
+    not a fit."""
     sweeps: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         sweeps[(r["source_id"], r["model"], r["gpu"], r["gpus"], r["quant"], r["input_len"],
                 r["output_len"])].append(i)
-    out: dict[int, str] = {}
-    for members in sweeps.values():
+    out: dict[tuple[Any, ...], tuple[float, int, list[int]]] = {}
+    for key, members in sweeps.items():
+        ratios = []
         for i in members:
             r = rows[i]
             turns, start_up, _ = CLIENTS[TOOL.get(r["source_id"], "steady")]
@@ -154,13 +155,10 @@ def untimed_start_up(cat: Catalog, rows: list[dict[str, Any]],
                 continue
             flops = 2 * cat.model(r["model"]).active_params_b * 1e9 * r["input_len"]
             peak = compute_tflops(cat.gpu(r["gpu"]), r["quant"]) * 1e12 * r["gpus"]
-            bound = 1e3 * flops / peak * (c + 1) / 2 / turns
-            if r["value"] < bound:
-                why = (f"measured TTFT {r['value']:,.0f} ms at concurrency {c} is below the "
-                       f"{bound:,.0f} ms a timed start-up cohort would average over {turns} "
-                       "turns even at datasheet peak: simulated without it")
-                out.update(dict.fromkeys(members, why))
-                break
+            ratios.append((r["value"] / (1e3 * flops / peak * (c + 1) / 2 / turns), i))
+        if ratios:
+            ratio, at = min(ratios)
+            out[key] = (ratio, at, members)
     return out
 
 
@@ -459,7 +457,8 @@ def main() -> None:
     cat = load_catalog()
     rows = yaml.safe_load(args.table.read_text())["rows"]
     skip = unclear(rows)
-    steady = untimed_start_up(cat, rows, skip)
+    bounds = start_up_bounds(cat, rows, skip)
+    steady = {i for ratio, _, members in bounds.values() if ratio < 1 for i in members}
     live = [{**r, "start_up_untimed": True} if i in steady else r
             for i, r in enumerate(rows) if i not in skip]
     sources = sorted({r["source_id"] for r in live})
@@ -497,11 +496,12 @@ def main() -> None:
     for r, why in refused[:20]:
         print(f"- {r['model']} {r['quant']} {r['gpus']} x {r['gpu']} {r['input_len']}/"
               f"{r['output_len']}: {why}")
-    print(f"\n{len(steady)} rows of sweeps simulated without their start-up cohort:")
-    for why in sorted(set(steady.values())):
-        sweep = next(rows[i] for i, w in steady.items() if w == why)
-        print(f"- {sweep['source_id']}, {sweep['model']} on {sweep['gpus']} x {sweep['gpu']}, "
-              f"{sweep['input_len']}/{sweep['output_len']}: {why}")
+    print(f"\n{len(steady)} rows of sweeps simulated without their start-up cohort (lowest "
+          "measured TTFT / what a timed cohort would average at datasheet peak, below 1):")
+    for (src, model, gpu, n, _, inp, out), (ratio, at, _) in sorted(bounds.items()):
+        r = rows[at]
+        print(f"- {src}, {model} on {n} x {gpu}, {inp}/{out}: {ratio:.2f} at concurrency "
+              f"{r['concurrency']} ({'simulated without it' if ratio < 1 else 'kept'})")
     reasons = defaultdict(int)
     for why in skip.values():
         reasons[why] += 1

@@ -260,11 +260,16 @@ class Engine(_Row):
     _tuned: dict[str, tuple[weakref.ref[Engine], Engine]] = PrivateAttr(default_factory=dict)
     _tuning: str | None = PrivateAttr(default=None)
 
+    def budget_on(self, memory_gib: float) -> int:
+        """The step token budget on one GPU of ``memory_gib``: the row's, else vLLM's rule
+        (8192 tokens on GPUs of 70 GB and more, 2048 on smaller ones)."""
+        return self.max_batched_tokens or (8192 if memory_gib >= 70 else 2048)
+
     @model_validator(mode="after")
     def _starts(self) -> Engine:
         # the defaults the planner launches with must be ones the engine accepts: the
         # budget on the smallest GPUs (2,048 tokens under 70 GB) holds default_max_seqs
-        budget = self.max_batched_tokens or 2048
+        budget = self.budget_on(0.0)
         if self.budget_covers_seqs and budget < self.default_max_seqs:
             raise ValueError(f"default_max_seqs {self.default_max_seqs} is above the step "
                              f"token budget {budget}, which this engine refuses "

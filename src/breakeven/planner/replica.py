@@ -149,9 +149,7 @@ class Deployment:
         and more, 2048 on smaller ones); per rank, times the ranks."""
         if self.max_batched_tokens:
             return self.max_batched_tokens * self.ranks
-        if self.engine.max_batched_tokens:
-            return self.engine.max_batched_tokens * self.ranks
-        return (8192 if self.gpu.memory_gib >= 70 else 2048) * self.ranks
+        return self.engine.budget_on(self.gpu.memory_gib) * self.ranks
 
     @property
     def seqs(self) -> int:
