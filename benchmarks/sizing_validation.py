@@ -25,6 +25,7 @@ cross-validated figure is the honest one.
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import math
 import random
@@ -442,6 +443,19 @@ def _worst(scored: list[tuple[dict[str, Any], float]], n: int) -> None:
                   f"{r['output_len']} at {r['concurrency']}, measured {r['value']:,}")
 
 
+def _write_csv(path: Path, scored: list[tuple[dict[str, Any], float]]) -> None:
+    """Every scored row with its measured and cross-validated predicted figure."""
+    fields = ("source_id", "model", "quant", "gpu", "gpus", "engine", "layout", "input_len",
+              "output_len", "concurrency", "metric", "value")
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow((*fields, "predicted", "error"))
+        for r, err in scored:
+            out.writerow((*(r.get(k, "tp" if k == "layout" else "") for k in fields),
+                          f"{r['value'] * (1 + err):.6g}", f"{err:+.4f}"))
+    print(f"\nwrote {len(scored)} rows to {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="analytic path only (no simulation)")
@@ -453,6 +467,8 @@ def main() -> None:
                          "the model on the rows it had)")
     ap.add_argument("--worst", type=int, default=0, metavar="N",
                     help="also list the N rows of each metric furthest off under CV")
+    ap.add_argument("--csv", type=Path, default=None, metavar="PATH",
+                    help="also write every scored row's measured and cv-predicted figure")
     args = ap.parse_args()
     cat = load_catalog()
     rows = yaml.safe_load(args.table.read_text())["rows"]
@@ -492,6 +508,8 @@ def main() -> None:
     _table("### cv by engine", results["cv"], lambda r: r["engine"])
     if args.worst:
         _worst(results["cv"], args.worst)
+    if args.csv:
+        _write_csv(args.csv, results["cv"])
     print(f"\n{len(refused)} rows refused by the sizing model:")
     for r, why in refused[:20]:
         print(f"- {r['model']} {r['quant']} {r['gpus']} x {r['gpu']} {r['input_len']}/"

@@ -37,8 +37,8 @@ blocks nobody holds are evicted, oldest first, when free blocks are handed out.
 Each sequence records when it arrived, was first scheduled, emitted its first token and
 finished (vLLM's queue, prefill, decode and inference times); it reaches the waiting queue
 ``EngineConfig.front_end_s`` after it arrived (the server's front end), while the steps go
-on. Limits live in ``breakeven.sim.config``, a sequence and its queue in
-``breakeven.sim.waiting``; this module re-exports them.
+on. Limits live in ``breakeven.sim.config``, the KV blocks in ``breakeven.sim.blocks``, a
+sequence and its queue in ``breakeven.sim.waiting``; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+from breakeven.sim.blocks import BlockPool
 from breakeven.sim.config import BLOCK, EngineConfig, engine_config
 from breakeven.sim.prefix import PrefixCache
 from breakeven.sim.waiting import POLICIES, Sequence, Waiting
@@ -84,7 +85,7 @@ class SimEngine:
         self._dsteps = 0  # steps in which the decoders advanced (every step when mixed)
         self.waiting = Waiting(config.policy)
         self.running: list[Sequence] = []  # admission order: preemption takes the last
-        self.free_units = config.units  # layer-blocks (blocks, without local attention)
+        self.blocks = BlockPool(config)
         self.preemptions = 0
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
@@ -97,7 +98,6 @@ class SimEngine:
         self._outgrow: list[tuple[int, int, int, Sequence]] = []  # (decode step, ., epoch, seq)
         self._finish_heap: list[tuple[int, int, int, Sequence]] = []
         self._serial = 0
-        self.prefix = PrefixCache(config.block_size) if config.prefix_caching else None
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
         self.marked: tuple[float, int] | None = None  # (clock, tokens generated): a mark
@@ -105,8 +105,16 @@ class SimEngine:
     # -- public --------------------------------------------------------------------------
     @property
     def kv_usage(self) -> float:
-        total = self.config.units
-        return (total - self.free_units) / total if total else 0.0
+        return self.blocks.usage
+
+    @property
+    def free_units(self) -> int:
+        """Free layer-blocks (blocks, without local attention)."""
+        return self.blocks.free
+
+    @property
+    def prefix(self) -> PrefixCache | None:
+        return self.blocks.prefix
 
     @property
     def decode_steps(self) -> int:
@@ -179,7 +187,7 @@ class SimEngine:
                     need -= self._g + (self._lw if victim.under else 0)
                 self._preempt(victim)
                 preempted += 1
-            self._take(need)
+            self.blocks.take(need)
             decode = self._decoding
             if cfg.mixed:
                 chunks = self._prefill_chunks(cfg.max_num_batched_tokens - decode, preempted)
@@ -218,14 +226,14 @@ class SimEngine:
             if budget <= 0:
                 break
             if not seq.decoding:
-                chunk = self._allocate(seq, budget)
+                chunk = self.blocks.allocate(seq, budget)
                 if chunk:
                     chunks.append((seq, chunk))
                     budget -= chunk
         while (self.waiting and budget > 0 and len(self.running) < cfg.max_num_seqs
                and not preempted):  # vLLM admits nothing in a step that had to preempt
             seq = self.waiting.head()
-            chunk = self._allocate(seq, budget)
+            chunk = self.blocks.allocate(seq, budget)
             if not chunk:
                 break
             self.waiting.pop()
@@ -246,51 +254,6 @@ class SimEngine:
         while incoming and incoming[0][0] <= self.now:
             self.waiting.add(heapq.heappop(incoming)[2])
 
-    def _allocate(self, seq: Sequence, budget: int) -> int:
-        """Blocks for the next prefill chunk of ``seq``; the chunk size (0: no room). A
-        fresh admission first takes what the prefix cache holds of its prompt."""
-        size = self.config.block_size
-        hit = idle = 0
-        if self.prefix is not None and seq.computed == 0 and seq.hashes:
-            hit, idle = self.prefix.peek(seq.hashes, seq.target)
-        start = max(seq.computed, hit * size)
-        chunk = min(seq.target - start, budget)
-        total = math.ceil((start + chunk) / size)
-        need = total - max(seq.blocks, hit)  # blocks of the global layers
-        units = self._g * (need + idle) + self._lw * (min(total, self._wb)
-                                                      - min(seq.blocks, self._wb))
-        if units > self.free_units:
-            return 0
-        if self.prefix is not None and seq.computed == 0 and seq.hashes:
-            self.prefix.acquire(seq.hashes[:hit])
-            self.prefix.count(seq.prompt_tokens, hit * size)
-            seq.cached, seq.hashed, seq.blocks = list(seq.hashes[:hit]), hit, hit
-            if seq.scheduled is None:
-                seq.cached_tokens = hit * size
-        self._take(units)
-        seq.blocks += need
-        seq.computed = start + chunk
-        if self.prefix is not None:
-            self._register(seq)
-        return chunk
-
-    def _register(self, seq: Sequence) -> None:
-        """Put the prompt blocks ``seq`` has just filled into the prefix cache."""
-        assert self.prefix is not None
-        full = min(min(seq.computed, seq.prompt_tokens) // self.config.block_size,
-                   len(seq.hashes))
-        for h in seq.hashes[seq.hashed:full]:
-            if self.prefix.register(h):
-                seq.cached.append(h)
-        seq.hashed = max(seq.hashed, full)
-
-    def _take(self, units: int) -> None:
-        """Hand out free layer-blocks; cached blocks nobody holds (each its global layers'
-        share: local layers are never cached) are evicted to make them."""
-        self.free_units -= units
-        if self.prefix is not None:
-            self.prefix.shrink(self.free_units // self._g)
-
     def _finish_prefills(self, step: Step, chunks: list[tuple[Sequence, int]]) -> None:
         for seq, chunk in chunks:
             self.prompt_tokens_total += chunk
@@ -303,7 +266,7 @@ class SimEngine:
             if self.track_tokens:
                 step.emitted.append(seq)
             if seq.generated >= seq.output_tokens:
-                self._free(seq, seq.blocks)
+                self.blocks.release(seq, seq.blocks)
                 self.running.remove(seq)
                 seq.finished = self.now
                 step.finished.append(seq)
@@ -341,7 +304,7 @@ class SimEngine:
     def _release(self, seq: Sequence, after_step: int | None = None) -> None:
         """Take ``seq`` out of the decode accounting (if decoding) and free its blocks."""
         if not seq.decoding:
-            self._free(seq, seq.blocks)
+            self.blocks.release(seq, seq.blocks)
             return
         # KV tokens held now: after decode step ``after_step`` ran, or before the next one
         kv = seq.kv_at(after_step + 1 if after_step is not None else self._dsteps)
@@ -353,21 +316,8 @@ class SimEngine:
             self._under[r] -= 1
             seq.under = False
         seq.generated = seq.gen0 + (kv - seq.kv0)
-        self._free(seq, math.ceil(kv / self.config.block_size))
+        self.blocks.release(seq, math.ceil(kv / self.config.block_size))
         seq.decoding = False
-
-    def _free(self, seq: Sequence, blocks: int) -> None:
-        """Return what ``seq``'s ``blocks`` hold: its local layers' window and its global
-        layers' blocks; those in the prefix cache are only returned (and stay cached,
-        evictable) when no other sequence still holds them."""
-        units = (self._g * (blocks - len(seq.cached))
-                 + self._lw * min(blocks, self._wb))
-        if seq.cached and self.prefix is not None:
-            units += self._g * self.prefix.release(seq.cached)
-            seq.cached = []
-        seq.hashed = 0
-        self.free_units += units
-        seq.blocks = 0
 
     def _past_windows(self, d: int) -> None:
         """Sequences whose next block, from decode step ``d`` on, lies past their window:
