@@ -36,8 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import yaml
 
+from breakeven.bench.workload import RequestSpec
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
@@ -171,11 +173,48 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
                      layout=row.get("layout", "tp"))
-    # lengths drawn in [(1 - X) L, L] average (1 - X / 2) L: the analytic path (the fits)
-    # takes the mean request; the simulation draws them
-    mean = 1 - float(row.get("length_spread") or 0.0) / 2
-    return evaluate(dep, max(1, round(row["input_len"] * mean)),
-                    max(1, round(row["output_len"] * mean)), conc)
+    # the analytic path (the fits) takes the mean request: of the client's own draws where
+    # they are reproduced, else lengths drawn in [(1 - X) L, L] average (1 - X / 2) L
+    drawn = client_lengths(row)
+    if drawn:
+        inp, out = (statistics.fmean(x) for x in zip(*drawn, strict=True))
+    else:
+        mean = 1 - float(row.get("length_spread") or 0.0) / 2
+        inp, out = row["input_len"] * mean, row["output_len"] * mean
+    return evaluate(dep, max(1, round(inp)), max(1, round(out)), conc)
+
+
+# Sources whose client was sglang.bench_serving --dataset-name random, whose lengths are
+# drawn from numpy's global legacy generator seeded with --seed (default 1): the inputs
+# uniform in [max(int(L r), 1), L], then the outputs in [int(O r), O], r the
+# --random-range-ratio (python/sglang/bench_serving.py, sample_random_requests). The
+# harness draws the same ones; the cookbook's total input tokens for ten 1000-token
+# prompts, 6,101, is what they sum to.
+SGLANG_BENCH_SERVING = {"sglang-datacrunch-h200-2024-12",
+                        *(f"sglang-cookbook-{s}" for s in (
+                            "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200",
+                            "deepseek-v3.1-mi300x", "llama4-mi300x", "minimax-m2-mi300x",
+                            "kimi-k2-mi300x", "llama3.1-70b-a100"))}
+
+
+def bench_serving_lengths(n: int, input_len: int, output_len: int,
+                          range_ratio: float, seed: int = 1) -> list[tuple[int, int]]:
+    """The (input, output) lengths of sglang.bench_serving's random dataset, in the order
+    it sends them (an output drawn as 0 is served as one token here)."""
+    rs = np.random.RandomState(seed)
+    ins = rs.randint(max(int(input_len * range_ratio), 1), input_len + 1, size=n)
+    outs = rs.randint(int(output_len * range_ratio), output_len + 1, size=n)
+    return [(int(i), max(1, int(o))) for i, o in zip(ins, outs, strict=True)]
+
+
+def client_lengths(row: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """The lengths ``row``'s client sent, where the harness reproduces its draws exactly
+    (a published prompt count and length spread of sglang.bench_serving), else None."""
+    if (row["source_id"] not in SGLANG_BENCH_SERVING or not row.get("requests")
+            or row.get("length_spread") is None):
+        return None
+    return bench_serving_lengths(int(row["requests"]), row["input_len"], row["output_len"],
+                                 1 - float(row["length_spread"]))
 
 
 def _static_batch(s: Any, row: dict[str, Any], simulate_it: bool) -> float:
@@ -253,9 +292,11 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     published = row.get("length_spread")
     dep, inp, out = s.deployment, row["input_len"], row["output_len"]
     config = sized_config(dep, inp, out)
+    drawn = client_lengths(row)
+    exact = drawn and [RequestSpec(o, prompt="x", input_tokens=i) for i, o in drawn]
     if row["concurrency"] == "max" and row.get("requests"):
-        return simulate(config, request_specs(int(row["requests"]), inp, out,
-                                              float(published or 0.0), random.Random(1)))
+        return simulate(config, exact or request_specs(
+            int(row["requests"]), inp, out, float(published or 0.0), random.Random(1)))
     turns, start_up, spread = CLIENTS[TOOL.get(row["source_id"], "steady")]
     start_up = start_up and not row.get("start_up_untimed")
     if jitter is not None:
@@ -264,8 +305,8 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
         spread = float(published)
     if not start_up:
         return closed_loop(dep, inp, out, s.concurrency, turns=turns, spread=spread, seed=1)
-    specs = request_specs(int(row.get("requests") or s.concurrency * turns), inp, out, spread,
-                          random.Random(1))
+    specs = exact or request_specs(int(row.get("requests") or s.concurrency * turns), inp,
+                                   out, spread, random.Random(1))
     return simulate(config, specs, concurrency=s.concurrency, seed=1)
 
 

@@ -1,0 +1,90 @@
+"""The validation harness's own rules (benchmarks/sizing_validation.py): how it reproduces a
+benchmark client's lengths, which sweeps it judges cannot have timed their start-up cohort,
+and which TTFT rows it leaves unscored. Its error figures are not asserted here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "sizing_validation.py"
+
+
+@pytest.fixture(scope="module")
+def sv():
+    spec = importlib.util.spec_from_file_location("sizing_validation", HARNESS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sizing_validation"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("sizing_validation", None)
+
+
+def test_sglang_bench_serving_lengths_sum_to_the_published_prompt_total(sv):
+    # the sgl-cookbook runs (--random-input-len 1000 --num-prompts 10, default range ratio
+    # 0.0, seed 1) print 6,101 total input tokens
+    drawn = sv.bench_serving_lengths(10, 1000, 1000, 0.0)
+    assert sum(i for i, _ in drawn) == 6101
+    assert all(1 <= i <= 1000 and 1 <= o <= 1000 for i, o in drawn)
+    narrow = sv.bench_serving_lengths(200, 1000, 500, 0.8)
+    assert all(800 <= i <= 1000 and 400 <= o <= 500 for i, o in narrow)
+    assert len({i for i, _ in narrow}) > 50  # drawn, not fixed
+
+
+def _row(**kw):
+    row = {"source_id": "sglang-cookbook-qwen3-235b-b200", "model": "llama-3.1-8b",
+           "gpu": "h100-sxm", "gpus": 1, "tp": 1, "pp": 1, "quant": "fp8", "kv_dtype": "fp8",
+           "engine": "tensorrt-llm", "input_len": 1000, "output_len": 1000,
+           "concurrency": 100, "metric": "ttft_ms", "value": 100.0}
+    return {**row, **kw}
+
+
+def test_client_lengths_are_reproduced_only_for_runs_that_say_how_they_were_drawn(sv):
+    drawn = sv.client_lengths(_row(requests=10, length_spread=1.0))
+    assert drawn == sv.bench_serving_lengths(10, 1000, 1000, 0.0)
+    assert sv.client_lengths(_row(requests=10)) is None  # spread not published
+    assert sv.client_lengths(_row(length_spread=1.0)) is None  # prompt count not published
+    assert sv.client_lengths(_row(source_id="nim-1.8.0", requests=10,
+                                  length_spread=1.0)) is None  # another client
+
+
+def test_the_analytic_path_takes_the_mean_of_the_reproduced_lengths(sv, catalog):
+    row = _row(requests=10, length_spread=1.0)
+    drawn = sv.client_lengths(row)
+    s = sv._sizing(catalog, row, None)
+    assert s.input_len == round(sum(i for i, _ in drawn) / 10) == 610
+
+
+def test_a_sweep_below_its_timed_cohort_bound_is_judged_to_have_left_it_out(sv, catalog):
+    def sweep(value):
+        return [_row(source_id="nim-1.8.0", concurrency=c, value=value * c / 100)
+                for c in (1, 50, 100)]
+
+    fast, slow = sweep(30.0), sweep(3000.0)
+    for rows in (fast, slow):
+        (_, at, members), = sv.start_up_bounds(catalog, rows, {}).values()
+        assert members == [0, 1, 2] and rows[at]["concurrency"] > 1  # c=1 has no cohort
+    (low, _, _), = sv.start_up_bounds(catalog, fast, {}).values()
+    (high, _, _), = sv.start_up_bounds(catalog, slow, {}).values()
+    assert low < 1 < high
+    assert high / low == pytest.approx(100)  # the bound is the row's, not the value's
+    # a source whose client does not time its start-up, or only lone requests: no bound
+    steady = [{**r, "source_id": "trtllm-1.0-perf-overview"} for r in slow]
+    assert sv.start_up_bounds(catalog, steady, {}) == {}
+    assert sv.start_up_bounds(catalog, [slow[0]], {}) == {}
+
+
+def test_ttft_at_a_level_where_throughput_stopped_rising_is_left_unscored(sv):
+    rows = [_row(source_id="nim-1.8.0", metric="output_tok_s", concurrency=50, value=5000.0),
+            _row(source_id="nim-1.8.0", metric="output_tok_s", concurrency=100, value=5100.0),
+            _row(source_id="nim-1.8.0", metric="output_tok_s", concurrency=200, value=9000.0),
+            _row(source_id="nim-1.8.0", concurrency=100, value=900.0),
+            _row(source_id="nim-1.8.0", concurrency=200, value=900.0),
+            _row(source_id="nim-1.8.0", concurrency=100, value=900.0, requests=500)]
+    skipped = sv.unclear(rows)
+    assert set(skipped) == {3}  # c=200 still gained; a run that says what it sent is kept
+    assert "saturated" in skipped[3]
