@@ -276,7 +276,8 @@ TOOL = {"nim-1.8.0": "genai-perf",
             "llama4-scout-h200", "llama3.1-70b-h100", "gpt-oss-120b-b200", "kimi-k2-b200",
             "deepseek-v3-mi300x")},
         **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
-                         "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x"),
+                         "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x",
+                         "vllm-recipes-kimi-k2.5-b200", "vllm-blog-2026-04-fp8-kvcache"),
                         "bench-serve"),
         **{f"vllm-recipes-{s}": "bench-serve" for s in (
             "deepseek-r1-b200", "glm-4.5", "minimax-m2", "kimi-k2-h200")}}
