@@ -190,11 +190,12 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
 # --random-range-ratio (python/sglang/bench_serving.py, sample_random_requests). The
 # harness draws the same ones; the cookbook's total input tokens for ten 1000-token
 # prompts, 6,101, is what they sum to.
-SGLANG_BENCH_SERVING = {"sglang-datacrunch-h200-2024-12",
-                        *(f"sglang-cookbook-{s}" for s in (
-                            "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200",
-                            "deepseek-v3.1-mi300x", "llama4-mi300x", "minimax-m2-mi300x",
-                            "kimi-k2-mi300x", "llama3.1-70b-a100"))}
+SGLANG_COOKBOOK = tuple(f"sglang-cookbook-{s}" for s in (
+    "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
+    "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x", "llama3.1-70b-a100",
+    "llama4-scout-h200", "llama3.1-70b-h100", "gpt-oss-120b-b200", "kimi-k2-b200",
+    "deepseek-v3-mi300x"))
+SGLANG_BENCH_SERVING = {"sglang-datacrunch-h200-2024-12", *SGLANG_COOKBOOK}
 
 
 def bench_serving_lengths(n: int, input_len: int, output_len: int,
@@ -209,7 +210,8 @@ def bench_serving_lengths(n: int, input_len: int, output_len: int,
 
 def client_lengths(row: dict[str, Any]) -> list[tuple[int, int]] | None:
     """The lengths ``row``'s client sent, where the harness reproduces its draws exactly
-    (a published prompt count and length spread of sglang.bench_serving), else None."""
+    (sglang.bench_serving's random dataset: the run's prompt count and length spread are
+    published; its ShareGPT and image runs have no spread), else None."""
     if (row["source_id"] not in SGLANG_BENCH_SERVING or not row.get("requests")
             or row.get("length_spread") is None):
         return None
@@ -270,11 +272,7 @@ CLIENTS: dict[str, tuple[int, bool, float]] = {
     "bench-serve": (5, True, 0.0),
 }
 TOOL = {"nim-1.8.0": "genai-perf",
-        **{f"sglang-cookbook-{s}": "bench-serve" for s in (
-            "deepseek-r1-b200", "qwen3-235b-b200", "glm-4.6-b200", "deepseek-v3.1-mi300x",
-            "llama4-mi300x", "minimax-m2-mi300x", "kimi-k2-mi300x", "llama3.1-70b-a100",
-            "llama4-scout-h200", "llama3.1-70b-h100", "gpt-oss-120b-b200", "kimi-k2-b200",
-            "deepseek-v3-mi300x")},
+        **dict.fromkeys(SGLANG_COOKBOOK, "bench-serve"),
         **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
                          "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x",
                          "vllm-recipes-kimi-k2.5-b200", "vllm-blog-2026-04-fp8-kvcache"),
