@@ -10,9 +10,8 @@ their start-up cohort, offline runs queued at once, static batches). The fitted 
 come from the analytic path (fast) and are global, never per row: per (engine, GPU
 generation, dense or MoE model) a multiplier on the engine's literature MBU and MFU and a
 layer floor (only where the group has rows at small batches, the only ones a floor shows
-in), and for every engine one per-sequence step overhead, one count of elementwise passes
-and one share of the bandwidth decode attention streams the KV cache at; each metric
-weighs alike in the loss. TTFT is
+in), and for every engine one per-sequence step overhead and one count of elementwise
+passes; each metric weighs alike in the loss. TTFT is
 not in that loss (the analytic path has no cohorts); per engine, a front-end latency (what
 a lone request's TTFT has beyond its prefill) is fitted on the TTFT rows at concurrency 1,
 where nothing queues and the analytic TTFT is exact. Three
@@ -53,16 +52,13 @@ from breakeven.sim.offline import closed_loop, request_specs, simulate, sized_co
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
 GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35)
-# The per-sequence step overhead (microseconds per running sequence per step), the
+# The per-sequence step overhead (microseconds per running sequence per step) and the
 # activation passes (elementwise reads and writes of a token's residual stream per layer)
-# and the KV streaming MBU are global figures for every engine, fitted together; the layer
-# floor (microseconds) is per (engine, GPU generation, kind of model), like the MBU and MFU
-# multipliers. All on these grids.
+# are global figures for every engine, fitted together; the layer floor (microseconds) is
+# per (engine, GPU generation, kind of model), like the MBU and MFU multipliers. All on these
+# grids.
 SEQ_GRID = (0.0, 5.0, 10.0, 20.0, 30.0)
 ACT_GRID = (0.0, 16.0, 32.0, 48.0)
-# the share of the HBM bandwidth decode attention streams the KV cache at, global for every
-# engine (0: the same as the engine's MBU, which its weight reads reach)
-KV_GRID = (0.0, 0.8, 0.9)
 FLOOR_GRID = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0)
 MIN_ROWS = 10
 LITERATURE = (1.0, 1.0, 0.0)  # a group left unfitted: the engine's own MBU, MFU, no floor
@@ -72,7 +68,7 @@ FRONT_GRID = (0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100
 METRICS = ("ttft_ms", "tpot_ms", "output_tok_s", "total_tok_s", "batch_latency_ms")
 Group = tuple[str, str, str]  # engine, GPU generation, "dense" or "moe"
 Factors = dict[Group, tuple[float, float, float]]  # MBU x, MFU x, layer floor (us)
-Global = tuple[float, float, float]  # per-sequence us, activation passes, KV MBU (0: MBU)
+Global = tuple[float, float]  # per-sequence us, activation passes
 
 
 class K(NamedTuple):
@@ -85,7 +81,6 @@ class K(NamedTuple):
     floor: float  # layer floor, us
     act: float = 0.0  # activation passes
     front: float = 0.0  # front-end latency, ms
-    kv: float = 0.0  # KV streaming MBU (0: the engine's MBU, scaled as above)
 
 
 class Fitted(NamedTuple):
@@ -102,8 +97,7 @@ def _engine(cat: Catalog, row: dict[str, Any], k: K | None) -> Engine:
     if k is not None:
         update = {"mbu": min(0.95, e.mbu * k.mbu), "mfu": min(0.95, e.mfu * k.mfu),
                   "sequence_overhead_us": k.seq, "layer_floor_us": k.floor,
-                  "activation_passes": k.act, "front_end_ms": k.front,
-                  "kv_mbu": k.kv or None, "by_generation": {},
+                  "activation_passes": k.act, "front_end_ms": k.front, "by_generation": {},
                   "moe_by_generation": {}}
     if row.get("engine_version"):
         update["version"] = str(row["engine_version"])
@@ -359,7 +353,7 @@ def _fit_group(cat: Catalog, rows: list[dict[str, Any]],
     """(MBU x, MFU x, floor) for one group given the global figures, by coordinate
     descent: the multipliers without a floor, the floor given them, the multipliers again."""
     def loss(m: float, f: float, floor: float) -> float:
-        return _loss(cat, rows, _global_k(glob, m, f, floor))
+        return _loss(cat, rows, K(m, f, glob[0], floor, glob[1]))
 
     m, f = min(itertools.product(GRID, GRID), key=lambda k: loss(*k, 0.0))
     if not any(_low_batch(r) for r in rows):
@@ -391,10 +385,11 @@ def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
     for r in rows:
         by[group(cat, r)].append(r)
     best: tuple[float, Global, Factors] | None = None
-    for glob in itertools.product(SEQ_GRID, ACT_GRID, KV_GRID):
+    for glob in itertools.product(SEQ_GRID, ACT_GRID):
         factors: Factors = {g: _fit_group(cat, rs, glob) if _fittable(rs) else LITERATURE
                             for g, rs in by.items()}
-        loss = statistics.fmean(_loss(cat, rs, _global_k(glob, *factors[g]))
+        loss = statistics.fmean(_loss(cat, rs, K(*factors[g][:2], glob[0], factors[g][2],
+                                                 glob[1]))
                                 for g, rs in by.items())
         if best is None or loss < best[0]:
             best = (loss, glob, factors)
@@ -419,7 +414,7 @@ def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global, factors: 
         if r["metric"] != "ttft_ms" or r["concurrency"] != 1 or g not in fitted:
             continue
         m, f, floor = factors.get(g, LITERATURE)
-        s = _sizing(cat, r, _global_k(glob, m, f, floor))
+        s = _sizing(cat, r, K(m, f, glob[0], floor, glob[1]))
         if s.fits and s.point is not None:
             lone[r["engine"]].append((s.point.ttft_ms, r["value"]))
             sources[r["engine"]].add(r["source_id"])
@@ -433,12 +428,7 @@ def _k(fitted: Fitted, g: Group) -> K:
     literature values (no floor) with the fit's per-sequence overhead, and an engine it saw
     no lone requests of no front-end latency."""
     m, f, floor = fitted.factors.get(g, LITERATURE)
-    return _global_k(fitted.glob, m, f, floor, fitted.front.get(g[0], 0.0))
-
-
-def _global_k(glob: Global, mbu: float, mfu: float, floor: float, front: float = 0.0) -> K:
-    """A group's figures with the global ones."""
-    return K(mbu, mfu, glob[0], floor, glob[1], front, glob[2])
+    return K(m, f, fitted.glob[0], floor, fitted.glob[1], fitted.front.get(g[0], 0.0))
 
 
 def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
@@ -447,8 +437,7 @@ def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
     for engine in sorted({e for e, _, _ in fitted.factors}):
         e = cat.engine(engine)
         lines.append(f"  {engine}: sequence_overhead_us {fitted.glob[0]:g}; activation_passes "
-                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}; "
-                     f"kv_mbu {fitted.glob[2] or 'null (its mbu)'}")
+                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}")
         for kind, table in (("dense", "by_generation"), ("moe", "moe_by_generation")):
             lines.append(f"    {table}:")
             for (name, gen, k), (m, f, floor) in sorted(fitted.factors.items()):
@@ -545,8 +534,7 @@ def main() -> None:
                     refused.append((r, p))
                 continue
             results[name].append((r, p / r["value"] - 1))
-    print("\nper-sequence step overhead (us), activation passes, KV MBU (0: the MBU) fitted "
-          "on all rows: "
+    print("\nper-sequence step overhead (us), activation passes fitted on all rows: "
           f"{fitted.glob}; by fold:", {src: f.glob for src, f in folds.items()})
     print(f"\nfront-end latency (ms) fitted on all rows: {fitted.front}; by fold:",
           {src: f.front for src, f in folds.items()})

@@ -209,21 +209,3 @@ def test_pipeline_stages_run_micro_batches_at_once(catalog):
     two = evaluate(pp2, 1000, 1000)
     assert two.memory.kv_tokens > 2 * one.memory.kv_tokens  # half the layers per GPU
     assert two.point.output_tok_s > 2 * one.point.output_tok_s
-
-
-def test_the_kv_cache_streams_at_its_own_share_of_the_bandwidth(catalog):
-    # a long-context decode step's KV read takes kv_bytes / (bandwidth x kv_mbu); the
-    # weight reads keep the engine's mbu (vLLM's FA3 decode streams KV at ~90% of HBM
-    # bandwidth where its weight reads reach ~75%: its 2026-04-22 FP8 KV-cache post)
-    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
-    vllm = catalog.engine("vllm")
-
-    def step(engine, context):
-        return decode_step_s(Deployment(model, gpu, engine, "bf16", kv_dtype="bf16"), 8, context)
-
-    fast = vllm.model_copy(update={"kv_mbu": 0.9})
-    kv = 8 * 64_000 * kv_bytes_per_token(model, "bf16", 1)
-    slope = step(vllm, 64_000) - step(vllm, 0)
-    assert slope == pytest.approx(kv / (gpu.bandwidth_gbs * 1e9 * vllm.mbu), rel=0.02)
-    assert step(fast, 64_000) - step(fast, 0) == pytest.approx(slope * vllm.mbu / 0.9, rel=0.02)
-    assert step(fast, 0) == pytest.approx(step(vllm, 0))  # the weights' reads unchanged

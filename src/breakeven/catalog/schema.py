@@ -211,10 +211,6 @@ class Engine(_Row):
         "is read or written per layer outside the GEMMs and attention (norms, residual adds, "
         "activation quantisation): memory traffic that grows with the tokens a step carries, "
         "on every tensor-parallel rank alike")
-    kv_mbu: float | None = Field(
-        default=None, gt=0, le=1, description="fraction of the HBM bandwidth decode "
-        "attention reaches streaming the KV cache (its kernels only stream; the GEMMs' "
-        "``mbu`` covers weight reads); None: the same as ``mbu``")
     front_end_ms: float = Field(
         default=0.0, ge=0, description="latency the server adds to every request outside "
         "the engine's steps, before its first token (HTTP, tokenisation, the hops between "

@@ -69,8 +69,7 @@ class Rates:
     dense_bytes: float
     expert_bytes: float
     expert_share: float  # experts per token / experts (0: dense)
-    bandwidth: float  # bytes/s one GPU reads (weights, activations)
-    kv_bandwidth: float  # bytes/s one GPU streams its KV cache at (decode attention)
+    bandwidth: float  # bytes/s one GPU reads
     gemm_flops: float  # FLOP/s of the replica's GEMMs
     attention_flops: float  # FLOP/s of attention (BF16)
     active_flops_per_token: float
@@ -204,7 +203,6 @@ class Deployment:
             dense_bytes=max(dense, 0.0), expert_bytes=experts,
             expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
             bandwidth=self.gpu.bandwidth_gbs * 1e9 * e.mbu,
-            kv_bandwidth=self.gpu.bandwidth_gbs * 1e9 * (e.kv_mbu or e.mbu),
             gemm_flops=self.peak_flops * e.mfu * self.tp,
             attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
             active_flops_per_token=2 * m.active_params_b * 1e9,

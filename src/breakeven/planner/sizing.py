@@ -147,9 +147,8 @@ def efficiency(dep: Deployment) -> dict[str, Any]:
     defaults stand in (no published measurement of the engine on such a GPU and model)."""
     e = dep.engine
     kind = "moe" if dep.model.moe is not None else "dense"
-    return {"mbu": e.mbu, "kv_mbu": e.kv_mbu or e.mbu, "mfu": e.mfu,
-            "moe_efficiency": e.moe_efficiency if kind == "moe" else None,
-            "layer_floor_us": e.layer_floor_us,
+    return {"mbu": e.mbu, "mfu": e.mfu, "moe_efficiency": e.moe_efficiency if kind == "moe"
+            else None, "layer_floor_us": e.layer_floor_us,
             "activation_passes": e.activation_passes, "tuned_for": e.tuning,
             "generation": dep.gpu.generation, "kind": kind}
 

@@ -1,17 +1,16 @@
 """One engine step's duration: the step model shared by sizing and the simulator. Pure.
 
 A step runs, one after the other (they do not overlap): the GEMMs, bound by reading the
-weights or by their FLOPs, whichever is slower; attention, bound by streaming the running
-sequences' KV cache (at the engine's ``kv_mbu`` of the bandwidth) or by its FLOPs (MLA's
-absorbed attention does ``2 * heads * (2 * kv_lora_rank + rope_dim)`` FLOPs per cached
-token, which makes it compute-bound at large batch); two all-reduces per layer at the
-fabric's achieved bus bandwidth; and the engine's per-step overhead, fixed plus a share per
-running sequence (host time that grows with the batch: scheduling, sampling, bookkeeping);
-and the elementwise kernels (norms, residual adds, activation quantisation) that read and
-write every token's residual stream ``engine.activation_passes`` times a layer, on every TP
-rank. The GPU's part of a step takes at least ``layers x engine.layer_floor_us`` (kernel
-launches and small all-reduces: what bounds a lone request's decode on a big model across
-many GPUs).
+weights or by their FLOPs, whichever is slower; attention, bound by reading the running
+sequences' KV cache or by its FLOPs (MLA's absorbed attention does ``2 * heads *
+(2 * kv_lora_rank + rope_dim)`` FLOPs per cached token, which makes it compute-bound at
+large batch); two all-reduces per layer at the fabric's achieved bus bandwidth; and the
+engine's per-step overhead, fixed plus a share per running sequence (host time that
+grows with the batch: scheduling, sampling, bookkeeping); and the elementwise kernels
+(norms, residual adds, activation quantisation) that read and write every token's
+residual stream ``engine.activation_passes`` times a layer, on every TP rank. The GPU's
+part of a step takes at least ``layers x engine.layer_floor_us`` (kernel launches and
+small all-reduces: what bounds a lone request's decode on a big model across many GPUs).
 Local-attention layers read at most their window of each sequence. The embedding table is a
 look-up, not streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs
 that reach ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many
@@ -71,7 +70,7 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
         context -= r.local_share * max(0.0, context - r.window)
         pctx -= r.local_share * max(0.0, pctx - r.window)
     per = r.attention_flops_per_token
-    kv_read = batch * context * r.kv_bytes_per_token / r.kv_bandwidth
+    kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
     attend = per * batch * context / r.attention_flops
     attention = ((kv_read if kv_read > attend else attend)
                  + per * prefill_tokens * pctx / r.attention_flops)
