@@ -59,7 +59,13 @@ def test_a_spread_bench_calibrates_to_the_simulations_capacity(run_cli, tmp_path
     loose = calibrate(size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
                            input_len=1000, output_len=200,
                            slo=SloTarget(ttft_ms=5000, tpot_ms=300)), cal)
-    assert "lower bound" in (loose.calibration or "")  # every level met it with headroom
+    if not any(lv.get("server_late") for lv in data["levels"]):
+        # every level met it with headroom; a sim that fell behind the wall clock (a busy
+        # machine: the calibration says so and uses its late levels only when no other is
+        # left) stretched the latencies the headroom is read from, so it is not asserted then
+        assert "lower bound" in (loose.calibration or "")
+    else:
+        assert "where the sim fell behind" in (loose.calibration or "")
 
     workload = tmp_path / "w.yaml"
     workload.write_text(
