@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import itertools
 import math
 import random
@@ -39,7 +40,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import yaml
 
-from breakeven.bench.workload import RequestSpec
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
@@ -47,7 +47,7 @@ from breakeven.loaders import load_catalog
 from breakeven.planner.formats import compute_tflops
 from breakeven.planner.sizing import Deployment, evaluate, size
 from breakeven.planner.step import decode_step_s, prefill_s
-from breakeven.sim.offline import closed_loop, request_specs, simulate, sized_config
+from breakeven.sim.offline import closed_loop, lengths_only, request_specs, simulate, sized_config
 
 DATA = (Path(__file__).resolve().parents[1] / "tests" / "data" / "published"
         / "sizing_measurements.yaml")
@@ -198,17 +198,19 @@ SGLANG_COOKBOOK = tuple(f"sglang-cookbook-{s}" for s in (
 SGLANG_BENCH_SERVING = {"sglang-datacrunch-h200-2024-12", *SGLANG_COOKBOOK}
 
 
+@functools.cache
 def bench_serving_lengths(n: int, input_len: int, output_len: int,
-                          range_ratio: float, seed: int = 1) -> list[tuple[int, int]]:
+                          range_ratio: float, seed: int = 1) -> tuple[tuple[int, int], ...]:
     """The (input, output) lengths of sglang.bench_serving's random dataset, in the order
-    it sends them (an output drawn as 0 is served as one token here)."""
+    it sends them (an output drawn as 0 is served as one token here). Drawn once per run:
+    the fits size each row under hundreds of figures."""
     rs = np.random.RandomState(seed)
     ins = rs.randint(max(int(input_len * range_ratio), 1), input_len + 1, size=n)
     outs = rs.randint(int(output_len * range_ratio), output_len + 1, size=n)
-    return [(int(i), max(1, int(o))) for i, o in zip(ins, outs, strict=True)]
+    return tuple((int(i), max(1, int(o))) for i, o in zip(ins, outs, strict=True))
 
 
-def client_lengths(row: dict[str, Any]) -> list[tuple[int, int]] | None:
+def client_lengths(row: dict[str, Any]) -> tuple[tuple[int, int], ...] | None:
     """The lengths ``row``'s client sent, where the harness reproduces its draws exactly
     (sglang.bench_serving's random dataset: the run's prompt count and length spread are
     published; its ShareGPT and image runs have no spread), else None."""
@@ -292,7 +294,7 @@ def _client_run(s: Any, row: dict[str, Any], jitter: float | None) -> dict[str, 
     dep, inp, out = s.deployment, row["input_len"], row["output_len"]
     config = sized_config(dep, inp, out)
     drawn = client_lengths(row)
-    exact = drawn and [RequestSpec(o, prompt="x", input_tokens=i) for i, o in drawn]
+    exact = lengths_only(drawn) if drawn else None
     if row["concurrency"] == "max" and row.get("requests"):
         return simulate(config, exact or request_specs(
             int(row["requests"]), inp, out, float(published or 0.0), random.Random(1)))

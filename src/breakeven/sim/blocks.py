@@ -41,10 +41,10 @@ class BlockPool:
         """Blocks for the next prefill chunk of ``seq``; the chunk size (0: no room). A
         fresh admission first takes what the prefix cache holds of its prompt."""
         hit = idle = 0
-        fresh = self.prefix is not None and seq.computed == 0 and bool(seq.hashes)
-        if fresh:
-            assert self.prefix is not None
-            hit, idle = self.prefix.peek(seq.hashes, seq.target)
+        # a fresh admission looks its prompt up in the prefix cache
+        prefix = self.prefix if seq.computed == 0 and seq.hashes else None
+        if prefix is not None:
+            hit, idle = prefix.peek(seq.hashes, seq.target)
         start = max(seq.computed, hit * self.size)
         chunk = min(seq.target - start, budget)
         total = math.ceil((start + chunk) / self.size)
@@ -53,10 +53,9 @@ class BlockPool:
                                                     - min(seq.blocks, self.wb))
         if units > self.free:
             return 0
-        if fresh:
-            assert self.prefix is not None
-            self.prefix.acquire(seq.hashes[:hit])
-            self.prefix.count(seq.prompt_tokens, hit * self.size)
+        if prefix is not None:
+            prefix.acquire(seq.hashes[:hit])
+            prefix.count(seq.prompt_tokens, hit * self.size)
             seq.cached, seq.hashed, seq.blocks = list(seq.hashes[:hit]), hit, hit
             if seq.scheduled is None:
                 seq.cached_tokens = hit * self.size

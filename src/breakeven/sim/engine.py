@@ -92,8 +92,7 @@ class SimEngine:
         self._decoding = 0
         self._context_sum = 0  # KV tokens of all decoding sequences at the current step
         self._residues = [0] * config.block_size
-        self._g, self._lw, self._wb = (config.global_layers, config.local_layers,
-                                       config.window_blocks)
+        self._g, self._lw, self._wb = self.blocks.g, self.blocks.lw, self.blocks.wb
         self._under = [0] * config.block_size  # decoding within their window, by residue
         self._outgrow: list[tuple[int, int, int, Sequence]] = []  # (decode step, ., epoch, seq)
         self._finish_heap: list[tuple[int, int, int, Sequence]] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -25,7 +26,8 @@ from breakeven.sim.engine import EngineConfig, Sequence, SimEngine
 from breakeven.sim.prefix import block_hashes
 from breakeven.sim.tokens import prompt_pieces
 
-__all__ = ["closed_loop", "open_loop", "request_specs", "simulate", "simulated", "sized_config"]
+__all__ = ["closed_loop", "lengths_only", "open_loop", "request_specs", "simulate", "simulated",
+           "sized_config"]
 
 
 def simulate(config: EngineConfig, specs: list[RequestSpec], rate: float | None = None,
@@ -102,9 +104,13 @@ def request_specs(n: int, input_len: int, output_len: int, spread: float = 0.0,
     the length (InferenceMAX's random-range ratio) when ``spread > 0``, drawn from ``rng``
     (inputs first, then outputs)."""
     rng = rng or random.Random(0)
-    return [RequestSpec(out, prompt="x", input_tokens=inp)
-            for inp, out in zip(_lengths(n, input_len, spread, rng),
-                                _lengths(n, output_len, spread, rng), strict=True)]
+    return lengths_only(zip(_lengths(n, input_len, spread, rng),
+                            _lengths(n, output_len, spread, rng), strict=True))
+
+
+def lengths_only(lengths: Iterable[tuple[int, int]]) -> list[RequestSpec]:
+    """Requests that carry only their (input, output) token counts, in order."""
+    return [RequestSpec(out, prompt="x", input_tokens=inp) for inp, out in lengths]
 
 
 def _lengths(n: int, length: int, spread: float, rng: random.Random) -> list[int]:
