@@ -20,19 +20,23 @@ def _row(i: int) -> dict:
             "usd": 0.001 * i, "decision": {"rules": ["class general"]}}
 
 
-def _execute(url: str, *statements: str) -> None:
+def _execute(url: str, *statements: str | tuple[str, tuple]) -> None:
+    """Run raw SQL on the store; a (sql, values) statement binds its values to ``?``
+    placeholders (a float written as a literal does not always come back the same double:
+    SQLite before 3.43 does not round every decimal text correctly)."""
+    pairs = [(s, ()) if isinstance(s, str) else s for s in statements]
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         with conn:
-            for sql in statements:
-                conn.execute(sql)
+            for sql, values in pairs:
+                conn.execute(sql, values)
         conn.close()
     else:
         import psycopg
 
         with psycopg.connect(url, autocommit=False) as conn:
-            for sql in statements:
-                conn.execute(sql)
+            for sql, values in pairs:
+                conn.execute(sql.replace("?", "%s") if values else sql, values or None)
 
 
 def _fill(url: str, keys: tuple[str, str], n: int = 12, every: int = 5) -> None:
@@ -96,11 +100,8 @@ def test_an_inserted_record_and_a_rewritten_chain_are_found(store_url, keys, tmp
     # insert a forged record between 6 and 7 with a correct hash of its own
     forged = {c: rows[5].get(c) for c in LEDGER_COLUMNS} | {"id": "forged", "usd": 0.0}
     digest = link(rows[5]["hash"], [forged[c] for c in LEDGER_COLUMNS])
-    cols = ", ".join([*LEDGER_COLUMNS, "seq", "prev_hash", "hash"])
-    values = ", ".join(_sql_literal(forged[c]) for c in LEDGER_COLUMNS)
     _execute(store_url, "UPDATE ledger SET seq = seq + 1000 WHERE seq >= 7",
-             f"INSERT INTO ledger ({cols}) VALUES ({values}, 7, '{rows[5]['hash']}', "
-             f"'{digest}')")
+             _insert([forged[c] for c in LEDGER_COLUMNS], 7, rows[5]["hash"], digest))
     report = _verify(store_url, keys[1], tmp_path)
     assert not report["ok"]
     # now rewrite the whole chain consistently after a modification: only checkpoints know
@@ -109,12 +110,11 @@ def test_an_inserted_record_and_a_rewritten_chain_are_found(store_url, keys, tmp
     assert not report["ok"] and report["kind"] == "checkpoint"
 
 
-def _sql_literal(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+def _insert(content: list, seq: int, prev: str, digest: str) -> tuple[str, tuple]:
+    """An INSERT of one ledger record with its values bound, not written as literals."""
+    cols = [*LEDGER_COLUMNS, "seq", "prev_hash", "hash"]
+    return (f"INSERT INTO ledger ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            (*content, seq, prev, digest))
 
 
 def _fill_rewritten(url: str) -> None:
@@ -122,12 +122,8 @@ def _fill_rewritten(url: str) -> None:
     rows = sorted(open_store(url).records(), key=lambda r: r["seq"])
     prev, statements = GENESIS, ["DELETE FROM ledger"]
     for i, rec in enumerate(rows, 1):
-        content = {c: rec[c] for c in LEDGER_COLUMNS}
         digest = link(prev, chained_content(rec))
-        cols = ", ".join([*LEDGER_COLUMNS, "seq", "prev_hash", "hash"])
-        values = ", ".join(_sql_literal(content[c]) for c in LEDGER_COLUMNS)
-        statements.append(f"INSERT INTO ledger ({cols}) VALUES ({values}, {i}, '{prev}', "
-                          f"'{digest}')")
+        statements.append(_insert([rec[c] for c in LEDGER_COLUMNS], i, prev, digest))
         prev = digest
     _execute(url, *statements)
 
