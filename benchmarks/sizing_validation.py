@@ -277,7 +277,8 @@ TOOL = {"nim-1.8.0": "genai-perf",
         **dict.fromkeys(SGLANG_COOKBOOK, "bench-serve"),
         **dict.fromkeys(("inferencex-issue-870-dsr1-h200-sglang",
                          "vllm-recipes-llama3.3-70b-mi355x", "vllm-recipes-deepseek-r1-mi300x",
-                         "vllm-recipes-kimi-k2.5-b200", "vllm-blog-2026-04-fp8-kvcache"),
+                         "vllm-recipes-kimi-k2.5-b200", "vllm-blog-2026-04-fp8-kvcache",
+                         "inferencex-dashboard-trtllm-dsr1", "inferencex-dashboard-sglang-dsr1"),
                         "bench-serve"),
         **{f"vllm-recipes-{s}": "bench-serve" for s in (
             "deepseek-r1-b200", "glm-4.5", "minimax-m2", "kimi-k2-h200")}}
