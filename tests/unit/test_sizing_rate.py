@@ -19,10 +19,21 @@ def _size(catalog, **kw):
                 input_len=1000, output_len=200, link=catalog.interconnect_for(gpu), **kw)
 
 
+def _deployment(catalog):
+    return Deployment(catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm"),
+                      catalog.engine("vllm"), "fp8")
+
+
+def _rates(catalog) -> tuple[float, ...]:
+    """Rates inside the layout's capacity (vLLM's 256 sequences), from light to near full:
+    fractions of what the catalog's figures serve, not figures that a refit can outgrow."""
+    most = operating_point(_deployment(catalog), 1000, 200, 256).requests_per_s
+    return tuple(most * f for f in (0.08, 0.4, 0.9))
+
+
 def test_the_concurrency_a_rate_needs_is_the_fewest_that_serves_it(catalog):
-    dep = Deployment(catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm"),
-                     catalog.engine("vllm"), "fp8")
-    for rate in (2.0, 10.0, 25.0):
+    dep = _deployment(catalog)
+    for rate in _rates(catalog):
         c = rate_concurrency(dep, 1000, 200, rate, 256)
         assert c is not None
         assert operating_point(dep, 1000, 200, c).requests_per_s >= rate
@@ -32,7 +43,7 @@ def test_the_concurrency_a_rate_needs_is_the_fewest_that_serves_it(catalog):
 
 
 def test_latency_rises_with_the_rate_and_past_capacity_it_is_overloaded(catalog):
-    points = [_size(catalog, rate=r) for r in (2.0, 10.0, 25.0)]
+    points = [_size(catalog, rate=r) for r in _rates(catalog)]
     assert all(s.overloaded is None for s in points)
     concs = [s.concurrency for s in points]
     tpots = [s.point.tpot_ms for s in points]
