@@ -24,22 +24,27 @@ def _deployment(catalog):
                       catalog.engine("vllm"), "fp8")
 
 
+def _capacity(dep) -> float:
+    """Requests per second the layout serves at the engine's default sequence limit."""
+    return operating_point(dep, 1000, 200, dep.engine.default_max_seqs).requests_per_s
+
+
 def _rates(catalog) -> tuple[float, ...]:
-    """Rates inside the layout's capacity (vLLM's 256 sequences), from light to near full:
-    fractions of what the catalog's figures serve, not figures that a refit can outgrow."""
-    most = operating_point(_deployment(catalog), 1000, 200, 256).requests_per_s
+    """Rates inside the layout's capacity, from light to near full: fractions of what the
+    catalog's figures serve, not figures that a refit can outgrow."""
+    most = _capacity(_deployment(catalog))
     return tuple(most * f for f in (0.08, 0.4, 0.9))
 
 
 def test_the_concurrency_a_rate_needs_is_the_fewest_that_serves_it(catalog):
     dep = _deployment(catalog)
+    limit = dep.engine.default_max_seqs
     for rate in _rates(catalog):
-        c = rate_concurrency(dep, 1000, 200, rate, 256)
+        c = rate_concurrency(dep, 1000, 200, rate, limit)
         assert c is not None
         assert operating_point(dep, 1000, 200, c).requests_per_s >= rate
         assert c == 1 or operating_point(dep, 1000, 200, c - 1).requests_per_s < rate
-    most = operating_point(dep, 1000, 200, 256).requests_per_s
-    assert rate_concurrency(dep, 1000, 200, most * 1.01, 256) is None
+    assert rate_concurrency(dep, 1000, 200, _capacity(dep) * 1.01, limit) is None
 
 
 def test_latency_rises_with_the_rate_and_past_capacity_it_is_overloaded(catalog):
