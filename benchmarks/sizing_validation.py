@@ -172,7 +172,7 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
                      row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
-                     layout=row.get("layout", "tp"))
+                     layout=row.get("layout", "tp"), recv_interval=row.get("recv_interval", 1))
     # the analytic path (the fits) takes the mean request: of the client's own draws where
     # they are reproduced, else lengths drawn in [(1 - X) L, L] average (1 - X / 2) L
     drawn = client_lengths(row)
@@ -240,7 +240,8 @@ def predict(cat: Catalog, row: dict[str, Any], k: K | None, *,
     try:
         size(cat.model(row["model"]), gpu, cat.engine(row["engine"]), quant=row["quant"],
              gpus=row["gpus"], input_len=row["input_len"], output_len=row["output_len"],
-             kv_dtype=row["kv_dtype"], layout=row.get("layout", "tp"))
+             kv_dtype=row["kv_dtype"], layout=row.get("layout", "tp"),
+             recv_interval=row.get("recv_interval", 1))
     except InputError as exc:
         return f"refused: {exc}"
     s = _sizing(cat, row, k)

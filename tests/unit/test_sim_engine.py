@@ -23,9 +23,11 @@ from tests.support.engines import held_units, toy_config
 @given(st.lists(st.tuples(st.integers(1, 400), st.integers(1, 120), st.floats(0, 0.5),
                           st.integers(0, 2)), min_size=1, max_size=40),
        st.integers(40, 120), st.sampled_from(["fcfs", "priority"]), st.booleans(),
-       st.sampled_from([None, (1, 1, 3), (1, 5, 2)]))
-def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed, window):
-    engine = SimEngine(toy_config(blocks, policy=policy, mixed=mixed, window=window))
+       st.sampled_from([None, (1, 1, 3), (1, 5, 2)]), st.sampled_from([1, 1, 4]))
+def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed, window,
+                                                          recv):
+    engine = SimEngine(replace(toy_config(blocks, policy=policy, mixed=mixed, window=window),
+                               recv_interval=recv))
     seqs = [Sequence(p, o, a, priority=pr) for p, o, a, pr in reqs if p + o <= blocks * 16]
 
     def conserved(_step: Step) -> None:
@@ -240,6 +242,46 @@ def test_a_request_reaches_the_scheduler_after_the_front_end():
         step = busy.step()
         assert step is not None and step.decode_batch == 1  # first decodes meanwhile
     assert late.arrival + 0.05 <= late.scheduled < late.arrival + 0.05 + 0.002
+
+
+def _decode_steps_waited(interval: int) -> tuple[int, Sequence]:
+    """Decode-only steps a request arriving just after a decode step waits before its
+    prefill, on an unmixed engine taking requests in every ``interval`` decode steps."""
+    engine = SimEngine(replace(toy_config(blocks=1000, mixed=False), recv_interval=interval))
+    engine.add(Sequence(100, 500, 0.0))
+    engine.step()  # its prefill
+    engine.step()  # a decode step: the scheduler took requests in before it (after a prefill)
+    late = Sequence(100, 50, engine.now)
+    engine.add(late)
+    waited = 0
+    while True:
+        step = engine.step()
+        assert step is not None
+        if late.scheduled is not None:
+            assert step.prefill_tokens == 100  # the step that took it in runs its prompt
+            return waited, late
+        assert step.prefill_tokens == 0 and step.decode_batch == 1
+        waited += 1
+
+
+def test_a_busy_scheduler_takes_requests_in_every_recv_interval_decode_steps():
+    """SGLang's --scheduler-recv-interval N: a decode-only step counts one, a step that ran
+    prompt tokens the whole interval, and the scheduler takes in what has reached it when
+    the count reaches N; an idle engine takes a request in at once."""
+    assert _decode_steps_waited(1)[0] == 0
+    assert _decode_steps_waited(10)[0] == 9  # one of the ten had run before it arrived
+    assert _decode_steps_waited(30)[0] == 29
+    # right after a prompt step the scheduler looks again: no wait
+    engine = SimEngine(replace(toy_config(blocks=1000, mixed=False), recv_interval=30))
+    engine.add(Sequence(100, 500, 0.0))
+    engine.step()
+    quick = Sequence(100, 5, engine.now)
+    engine.add(quick)
+    engine.step()
+    assert quick.scheduled is not None
+    lone = SimEngine(replace(toy_config(blocks=1000), recv_interval=30))
+    [seq] = run(lone, [Sequence(100, 3, arrival=1.0)])
+    assert seq.scheduled == pytest.approx(1.0)
 
 
 def test_abort_takes_a_request_out_of_the_front_end():

@@ -252,6 +252,9 @@ class Engine(_Row):
     kv_fraction_of_free: bool = Field(
         default=False, description="gpu_memory_utilization applies to the memory left after "
         "the weights (TensorRT-LLM's kv_cache_free_gpu_mem_fraction)")
+    scheduler_recv_interval: bool = Field(
+        default=False, description="the engine can be told to take new requests in only "
+        "every N decode steps (SGLang's --scheduler-recv-interval)")
     moe_layouts: tuple[Literal["ep", "dp-ep"], ...] = Field(
         default=(), description="MoE layouts besides tensor parallelism: ep (experts split "
         "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"

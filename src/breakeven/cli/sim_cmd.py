@@ -19,7 +19,7 @@ from breakeven.planner.moe_layouts import LAYOUTS, describe
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
-                kv_dtype: str, engine: str, layout: str = "tp") -> Any:
+                kv_dtype: str, engine: str, layout: str = "tp", recv_interval: int = 1) -> Any:
     """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
@@ -32,7 +32,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
-                  layout=layout)  # type: ignore[arg-type]
+                  layout=layout, recv_interval=recv_interval)  # type: ignore[arg-type]
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
@@ -44,6 +44,10 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
               help="Concurrent sequences (default: the engine's).")
+@click.option("--scheduler-recv-interval", "recv_interval", type=click.IntRange(min=1),
+              default=1, show_default=True,
+              help="SGLang's --scheduler-recv-interval: a busy scheduler takes new requests "
+                   "in only every N decode steps (InferenceX's SGLang runs use 10-30).")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="tp",
               show_default=True,
               help="A MoE model's layout, as 'breakeven size --layout' sizes it: tp (every "
@@ -85,8 +89,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            max_model_len: int | None, max_num_seqs: int | None, layout: str,
-            scheduling_policy: str,
+            max_model_len: int | None, max_num_seqs: int | None, recv_interval: int,
+            layout: str, scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
@@ -97,7 +101,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.planner.formats import budget_refusal
     from breakeven.sim.engine import engine_config
 
-    dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout)
+    dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout,
+                      recv_interval)
     specs = _trace(trace, rate, concurrency) if offline else []
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)
@@ -172,5 +177,7 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
             f"prefix caching {'on' if prefix_caching else 'off'}, "
             f"max_model_len {config.max_model_len:,}"
             + (f", front end {config.front_end_s * 1e3:g} ms a request"
-               if config.front_end_s else ""))
+               if config.front_end_s else "")
+            + (f", new requests taken in every {config.recv_interval} decode steps"
+               if config.recv_interval > 1 else ""))
 

@@ -55,6 +55,10 @@ def _concurrency(value: str) -> int | None:
               help="Engine max_num_seqs (default: the engine's).")
 @click.option("--max-batched-tokens", type=click.IntRange(min=1), default=None,
               help="Engine max_num_batched_tokens (default: the engine's).")
+@click.option("--scheduler-recv-interval", "recv_interval", type=click.IntRange(min=1),
+              default=1, show_default=True,
+              help="SGLang's --scheduler-recv-interval: a busy scheduler takes new requests "
+                   "in only every N decode steps (InferenceX's SGLang runs use 10-30).")
 @click.option("--layout", type=click.Choice([*LAYOUTS, "auto"]), default="tp",
               show_default=True,
               help="How a MoE model uses a stage's GPUs: tp (every matrix split), ep "
@@ -77,8 +81,8 @@ def _concurrency(value: str) -> int | None:
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             input_len: int, output_len: int, concurrency: str, rate: float | None,
             length_spread: float,
-            max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
-            engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
+            max_num_seqs: int | None, max_batched_tokens: int | None, recv_interval: int,
+            layout: str, engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
             seed: int, catalog_dir: str | None, as_json: bool) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.loaders import load_catalog
@@ -101,7 +105,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         quant=quant or the_model.native_quant, gpus=gpus, input_len=input_len,
         output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
         kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
-        max_batched_tokens=max_batched_tokens, rate=rate)
+        max_batched_tokens=max_batched_tokens, rate=rate, recv_interval=recv_interval)
     if layout == "auto":
         result = best_layout(the_model, the_gpu, row, **args)
     else:

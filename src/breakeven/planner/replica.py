@@ -117,6 +117,8 @@ class Deployment:
     max_num_seqs: int | None = None
     max_batched_tokens: int | None = None
     layout: Layout = "tp"
+    # SGLang's --scheduler-recv-interval (1: every step; only the simulation models it)
+    recv_interval: int = 1
 
     def __post_init__(self) -> None:
         # the engine's efficiency figures for this GPU's generation and this kind of model

@@ -136,6 +136,7 @@ class Sizing:
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
             "front_end_ms": dep.engine.front_end_ms,
             "mixed_batches": dep.engine.mixed_batches,
+            "scheduler_recv_interval": dep.recv_interval,
             "efficiency": efficiency(dep),
         }
 
@@ -263,6 +264,7 @@ def size(
     max_batched_tokens: int | None = None,
     layout: Layout = "tp",
     rate: float | None = None,
+    recv_interval: int = 1,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
     the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
@@ -273,6 +275,10 @@ def size(
     refused = moe_layout_refusal(model, engine, layout, 2)
     if refused is not None:
         raise InputError(refused, field="layout")
+    if recv_interval > 1 and not engine.scheduler_recv_interval:
+        raise InputError(f"{engine.name} has no scheduler receive interval (SGLang's "
+                         f"--scheduler-recv-interval); got {recv_interval}",
+                         field="scheduler_recv_interval")
     options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
     if gpus is not None:
         options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
@@ -291,7 +297,7 @@ def size(
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
-                         layout=layout)
+                         layout=layout, recv_interval=recv_interval)
         why = budget_refusal(dep.engine, dep.seqs // dep.ranks, dep.batched_tokens // dep.ranks)
         if why is not None:
             raise InputError(why, field="max_batched_tokens")

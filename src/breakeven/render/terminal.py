@@ -135,7 +135,9 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
-                  + ("" if st["mixed_batches"] else ", prompts first in steps of their own"))
+                  + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
+                  + (f", new requests taken in every {st['scheduler_recv_interval']} decode "
+                     "steps" if st["scheduler_recv_interval"] > 1 else ""))
     table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
     if s.point is not None:
         p = s.point

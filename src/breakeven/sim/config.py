@@ -34,6 +34,10 @@ class EngineConfig:
     # a request reaches the scheduler this long after it arrived (the server's front end:
     # HTTP, tokenisation, inter-process hops), counted in its TTFT; the GPU runs meanwhile
     front_end_s: float = 0.0
+    # SGLang's --scheduler-recv-interval: a busy scheduler takes in the requests that have
+    # reached it only once this many decode-only steps have run since it last did (a step
+    # that ran prompt tokens counts as the whole interval; an idle one takes them at once)
+    recv_interval: int = 1
     # decode tokens ride in the steps that run prompt chunks (vLLM, TensorRT-LLM); False:
     # prompt chunks take steps of their own, first, while the decoders wait (SGLang)
     mixed: bool = True
@@ -90,5 +94,6 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         prefix_caching=prefix_caching,
         front_end_s=dep.rates.front_end_s,
         mixed=dep.engine.mixed_batches,
+        recv_interval=dep.recv_interval,
         **window,
     )

@@ -37,8 +37,10 @@ blocks nobody holds are evicted, oldest first, when free blocks are handed out.
 Each sequence records when it arrived, was first scheduled, emitted its first token and
 finished (vLLM's queue, prefill, decode and inference times); it reaches the waiting queue
 ``EngineConfig.front_end_s`` after it arrived (the server's front end), while the steps go
-on. Limits live in ``breakeven.sim.config``, the KV blocks in ``breakeven.sim.blocks``, a
-sequence and its queue in ``breakeven.sim.waiting``; this module re-exports them.
+on, and with ``EngineConfig.recv_interval`` above 1 (SGLang's --scheduler-recv-interval) a
+busy scheduler takes arrivals in only every that many decode-only steps. Limits live in
+``breakeven.sim.config``, the KV blocks in ``breakeven.sim.blocks``, a sequence and its
+queue in ``breakeven.sim.waiting``; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -99,6 +101,9 @@ class SimEngine:
         self._serial = 0
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
+        # the scheduler's count towards taking requests in (``recv_interval``): a
+        # decode-only step adds one, a step that ran prompt tokens the whole interval
+        self._since_recv = 0
         self.marked: tuple[float, int] | None = None  # (clock, tokens generated): a mark
 
     # -- public --------------------------------------------------------------------------
@@ -135,7 +140,7 @@ class SimEngine:
             raise ValueError("sequence longer than max_model_len")
         seq.target = seq.prompt_tokens
         ready = seq.arrival + self.config.front_end_s
-        if ready > self.now:
+        if ready > self.now or self.config.recv_interval > 1:  # it waits for the scheduler
             self._serial += 1
             heapq.heappush(self._incoming, (ready, self._serial, seq))
         else:
@@ -168,8 +173,11 @@ class SimEngine:
         """Schedule and run one step; None when there is nothing to run."""
         s, d = self.steps, self._dsteps
         cfg = self.config
-        if self._incoming:
-            self._through_front_end()
+        if (cfg.recv_interval <= 1 or self._since_recv >= cfg.recv_interval
+                or not (self.running or self.waiting)):
+            self._since_recv = 0
+            if self._incoming:
+                self._through_front_end()
         preempted = decode = 0
         # unmixed (SGLang): prompt chunks take a step of their own whenever one can run
         chunks = [] if cfg.mixed else self._prefill_chunks(cfg.max_num_batched_tokens, 0)
@@ -208,6 +216,7 @@ class SimEngine:
             step.emitted = [q for q in self.running if q.decoding]
         self.now += duration
         self.steps = s + 1
+        self._since_recv += cfg.recv_interval if prefill else 1
         if cfg.mixed or not prefill:  # the decoders advanced a token (a prompt step: not)
             self._dsteps = d + 1
             self.generation_tokens_total += decode
