@@ -1,6 +1,7 @@
 """The sizing model against published measurements (tests/data/published/).
 
     PYTHONPATH=src python benchmarks/sizing_validation.py [--quick] [--table PATH] [--worst N]
+        [--csv PATH] [--jobs N]
 
 Every row of the table is answered (a predicted figure) or refused with the reason the
 sizing model gives, or recorded as unclear (its setup does not pin down what was measured)
@@ -29,6 +30,8 @@ import csv
 import functools
 import itertools
 import math
+import multiprocessing
+import os
 import random
 import statistics
 import sys
@@ -45,7 +48,7 @@ from breakeven.catalog.schema import Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
 from breakeven.planner.formats import compute_tflops
-from breakeven.planner.sizing import Deployment, evaluate, size
+from breakeven.planner.sizing import Deployment, Scheduling, evaluate, size
 from breakeven.planner.step import decode_step_s, prefill_s
 from breakeven.sim.offline import closed_loop, lengths_only, request_specs, simulate, sized_config
 
@@ -165,6 +168,13 @@ def start_up_bounds(cat: Catalog, rows: list[dict[str, Any]],
     return out
 
 
+def _scheduling(row: dict[str, Any]) -> Scheduling:
+    """The row's scheduler settings that hold requests back (its script's)."""
+    iters, ratio = row.get("batch_wait") or (0, 0.0)
+    return Scheduling(row.get("recv_interval", 1), iters, ratio,
+                      row.get("adp_balance_iters", 0))
+
+
 def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
     gpu = cat.gpu(row["gpu"])
     conc = None if row["concurrency"] == "max" else int(row["concurrency"])
@@ -172,7 +182,7 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
                      row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
-                     layout=row.get("layout", "tp"), recv_interval=row.get("recv_interval", 1))
+                     layout=row.get("layout", "tp"), scheduling=_scheduling(row))
     # the analytic path (the fits) takes the mean request: of the client's own draws where
     # they are reproduced, else lengths drawn in [(1 - X) L, L] average (1 - X / 2) L
     drawn = client_lengths(row)
@@ -241,7 +251,7 @@ def predict(cat: Catalog, row: dict[str, Any], k: K | None, *,
         size(cat.model(row["model"]), gpu, cat.engine(row["engine"]), quant=row["quant"],
              gpus=row["gpus"], input_len=row["input_len"], output_len=row["output_len"],
              kv_dtype=row["kv_dtype"], layout=row.get("layout", "tp"),
-             recv_interval=row.get("recv_interval", 1))
+             scheduling=_scheduling(row))
     except InputError as exc:
         return f"refused: {exc}"
     s = _sizing(cat, row, k)
@@ -380,27 +390,77 @@ def _low_batch(row: dict[str, Any]) -> bool:
     return isinstance(row["concurrency"], int) and row["concurrency"] <= 16
 
 
+GLOBS: tuple[Global, ...] = tuple(itertools.product(SEQ_GRID, ACT_GRID))
+# a group's fit given the global figures, by (global figures, group, its rows' ids): a fold
+# leaves one source out, and every group that source has no rows in fits as it did on all
+_GROUP_FITS: dict[tuple[Global, Group, frozenset[int]], tuple[tuple[float, float, float],
+                                                              float]] = {}
+
+
+def _groups(cat: Catalog, rows: list[dict[str, Any]]) -> dict[Group, list[dict[str, Any]]]:
+    by: dict[Group, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by[group(cat, r)].append(r)
+    return by
+
+
+def _fit_at(cat: Catalog, rows: list[dict[str, Any]], glob: Global) -> tuple[float, Factors]:
+    """Given the global figures, each group's factors (``_fit_group``; the literature's where
+    a group is not ``_fittable``) and the mean over groups of their loss."""
+    factors: Factors = {}
+    losses = []
+    for g, rs in _groups(cat, rows).items():
+        key = (glob, g, frozenset(id(r) for r in rs))
+        if key not in _GROUP_FITS:
+            f = _fit_group(cat, rs, glob) if _fittable(rs) else LITERATURE
+            _GROUP_FITS[key] = f, _loss(cat, rs, K(f[0], f[1], glob[0], f[2], glob[1]))
+        factors[g], loss = _GROUP_FITS[key]
+        losses.append(loss)
+    return statistics.fmean(losses), factors
+
+
+def _chosen(cat: Catalog, rows: list[dict[str, Any]],
+            at: Callable[[Global], tuple[float, Factors]]) -> Fitted:
+    """The fit whose global figures give the lowest loss (the first such on ``GLOBS``),
+    ``at`` giving each one's loss and factors; then per engine the front-end latency."""
+    loss_factors = [at(glob) for glob in GLOBS]
+    i = min(range(len(GLOBS)), key=lambda j: loss_factors[j][0])
+    glob, factors = GLOBS[i], loss_factors[i][1]
+    fitted = {g for g, rs in _groups(cat, rows).items() if _fittable(rs)}
+    return Fitted(glob, factors, _front_end(cat, rows, glob, factors, fitted))
+
+
 def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
     """The global figures (per-sequence overhead, activation passes) and, given them, per
     (engine, generation) the MBU and MFU multipliers and the layer floor minimising the
     median error (the global figures are those whose groups give the lowest median error
     over all ``rows``); then per engine the front-end latency (``_front_end``)."""
-    by: dict[Group, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by[group(cat, r)].append(r)
-    best: tuple[float, Global, Factors] | None = None
-    for glob in itertools.product(SEQ_GRID, ACT_GRID):
-        factors: Factors = {g: _fit_group(cat, rs, glob) if _fittable(rs) else LITERATURE
-                            for g, rs in by.items()}
-        loss = statistics.fmean(_loss(cat, rs, K(*factors[g][:2], glob[0], factors[g][2],
-                                                 glob[1]))
-                                for g, rs in by.items())
-        if best is None or loss < best[0]:
-            best = (loss, glob, factors)
-    assert best is not None
-    _, glob, factors = best
-    fitted = {g for g, rs in by.items() if _fittable(rs)}
-    return Fitted(glob, factors, _front_end(cat, rows, glob, factors, fitted))
+    return _chosen(cat, rows, lambda glob: _fit_at(cat, rows, glob))
+
+
+# what the worker processes of ``fits`` and ``_predict_all`` read (inherited by fork)
+_SHARED: dict[str, Any] = {}
+
+
+def _fits_at(glob: Global) -> dict[str | None, tuple[float, Factors]]:
+    cat, subsets = _SHARED["cat"], _SHARED["subsets"]
+    return {key: _fit_at(cat, rows, glob) for key, rows in subsets.items()}
+
+
+def fits(cat: Catalog, subsets: dict[str | None, list[dict[str, Any]]],
+         jobs: int) -> dict[str | None, Fitted]:
+    """``fit`` of every subset of rows (all of them, and each fold's), the global figures'
+    grid split over ``jobs`` processes: each works out every subset at its global figures,
+    whose errors no other global figures share, so no process repeats another's."""
+    _SHARED.update(cat=cat, subsets=subsets)
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            per_glob = pool.map(_fits_at, GLOBS, chunksize=1)
+    else:
+        per_glob = [_fits_at(glob) for glob in GLOBS]
+    at = {glob: found for glob, found in zip(GLOBS, per_glob, strict=True)}
+    return {key: _chosen(cat, rows, lambda glob, key=key: at[glob][key])
+            for key, rows in subsets.items()}
 
 
 def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global, factors: Factors,
@@ -433,6 +493,17 @@ def _k(fitted: Fitted, g: Group) -> K:
     no lone requests of no front-end latency."""
     m, f, floor = fitted.factors.get(g, LITERATURE)
     return K(m, f, fitted.glob[0], floor, fitted.glob[1], fitted.front.get(g[0], 0.0))
+
+
+def _predict_row(i: int) -> list[tuple[str, float | str]]:
+    """Row ``i``'s predictions with the catalog as shipped, the fit on all rows and its
+    fold's fit (a worker of ``main``'s pool)."""
+    cat, r = _SHARED["cat"], _SHARED["live"][i]
+    g = group(cat, r)
+    ks = (("catalog", None), ("fitted", _k(_SHARED["fitted"], g)),
+          ("cv", _k(_SHARED["folds"][r["source_id"]], g)))
+    return [(name, predict(cat, r, k, simulate=_SHARED["simulate"],
+                           jitter=_SHARED["jitter"])) for name, k in ks]
 
 
 def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
@@ -511,6 +582,9 @@ def main() -> None:
                          "the model on the rows it had)")
     ap.add_argument("--worst", type=int, default=0, metavar="N",
                     help="also list the N rows of each metric furthest off under CV")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                    help="processes the fits and predictions are split over (default: the "
+                         "CPUs; 1: none)")
     ap.add_argument("--csv", type=Path, default=None, metavar="PATH",
                     help="also write every scored row's measured and cv-predicted figure")
     args = ap.parse_args()
@@ -524,15 +598,21 @@ def main() -> None:
     sources = sorted({r["source_id"] for r in live})
     print(f"{len(rows)} rows, {len(skip)} unclear (recorded, not scored), "
           f"{len(sources)} sources; simulated: {not args.quick}, jitter {args.jitter}")
-    fitted = fit(cat, live)
-    folds = {s: fit(cat, [r for r in live if r["source_id"] != s]) for s in sources}
+    found = fits(cat, {None: live, **{s: [r for r in live if r["source_id"] != s]
+                                      for s in sources}}, args.jobs)
+    fitted = found[None]
+    folds = {s: found[s] for s in sources}
+    _SHARED.update(live=live, fitted=fitted, folds=folds, simulate=not args.quick,
+                   jitter=args.jitter)
+    if args.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            predicted = pool.map(_predict_row, range(len(live)), chunksize=4)
+    else:
+        predicted = [_predict_row(i) for i in range(len(live))]
     results: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
     refused: list[tuple[dict[str, Any], str]] = []
-    for r in live:
-        g = group(cat, r)
-        for name, k in (("catalog", None), ("fitted", _k(fitted, g)),
-                        ("cv", _k(folds[r["source_id"]], g))):
-            p = predict(cat, r, k, simulate=not args.quick, jitter=args.jitter)
+    for r, row_predictions in zip(live, predicted, strict=True):
+        for name, p in row_predictions:
             if isinstance(p, str):
                 if name == "catalog":
                     refused.append((r, p))

@@ -22,7 +22,7 @@ PURE_MODULES = [
     "breakeven.catalog", "breakeven.catalog.schema", "breakeven.errors",
     "breakeven.report.build", "breakeven.report.observed",
     "breakeven.sim.engine", "breakeven.sim.text", "breakeven.sim.protocol",
-    "breakeven.sim.offline", "breakeven.sim.prefix", "breakeven.sim.blocks",
+    "breakeven.sim.offline", "breakeven.sim.prefix", "breakeven.sim.blocks", "breakeven.sim.holds",
     "breakeven.sim.clock", "breakeven.sim.config", "breakeven.sim.waiting", "breakeven.sim.drive",
     "breakeven.sim.observe", "breakeven.bench.metrics",
     "breakeven.gateway.config", "breakeven.gateway.policy", "breakeven.gateway.boundary",

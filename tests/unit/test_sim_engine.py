@@ -23,11 +23,14 @@ from tests.support.engines import held_units, toy_config
 @given(st.lists(st.tuples(st.integers(1, 400), st.integers(1, 120), st.floats(0, 0.5),
                           st.integers(0, 2)), min_size=1, max_size=40),
        st.integers(40, 120), st.sampled_from(["fcfs", "priority"]), st.booleans(),
-       st.sampled_from([None, (1, 1, 3), (1, 5, 2)]), st.sampled_from([1, 1, 4]))
+       st.sampled_from([None, (1, 1, 3), (1, 5, 2)]),
+       st.sampled_from([{}, {"recv_interval": 4}, {"batch_wait_iters": 3,
+                                                   "batch_wait_tokens": 100},
+                        {"balance_iters": 5, "balance_ranks": 2}]))
 def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed, window,
-                                                          recv):
+                                                          holds):
     engine = SimEngine(replace(toy_config(blocks, policy=policy, mixed=mixed, window=window),
-                               recv_interval=recv))
+                               **holds))
     seqs = [Sequence(p, o, a, priority=pr) for p, o, a, pr in reqs if p + o <= blocks * 16]
 
     def conserved(_step: Step) -> None:
@@ -282,6 +285,58 @@ def test_a_busy_scheduler_takes_requests_in_every_recv_interval_decode_steps():
     lone = SimEngine(replace(toy_config(blocks=1000), recv_interval=30))
     [seq] = run(lone, [Sequence(100, 3, arrival=1.0)])
     assert seq.scheduled == pytest.approx(1.0)
+
+
+def _steps_held(**holds: int) -> int:
+    """Steps a request arriving while ``decoders`` sequences decode waits before its
+    prefill, on a mixed engine with TensorRT-LLM's ``holds``."""
+    decoders = holds.pop("decoders", 1)
+    engine = SimEngine(replace(toy_config(blocks=4000, seqs=64, budget=1024), **holds))
+    for _ in range(decoders):
+        engine.add(Sequence(50, 400, 0.0))
+    engine.step()  # their prefill: nothing decodes yet, nothing is held
+    late = Sequence(100, 5, engine.now)
+    engine.add(late)
+    steps = 0
+    while late.scheduled is None:
+        step = engine.step()
+        assert step is not None and step.decode_batch == decoders
+        steps += 1
+    return steps - 1  # the step that took it in ran its prompt
+
+
+def test_batch_waiting_holds_new_prompts_for_its_steps_or_until_its_tokens():
+    """TensorRT-LLM's batch_wait_timeout_iters / batch_wait_max_tokens_ratio: while
+    sequences decode, a prompt waits the timeout's steps unless the step would carry the
+    token threshold; a timeout of 0 never waits (PyExecutor._waiting_requests)."""
+    assert _steps_held() == 0
+    assert _steps_held(batch_wait_iters=5, batch_wait_tokens=10**6) == 5
+    assert _steps_held(batch_wait_iters=5, batch_wait_tokens=101) == 0  # 1 + 100 tokens
+    assert _steps_held(batch_wait_iters=0, batch_wait_tokens=10**6) == 0
+    assert _steps_held(batch_wait_iters=5, batch_wait_tokens=10**6, decoders=0) == 0
+
+
+def test_attention_dp_balancing_holds_prompts_until_every_rank_has_one():
+    """TensorRT-LLM's attention_dp_config (enable_balance, timeout_iters): a lone new prompt
+    waits out the timeout's count (which runs on while nothing waits); prompts on every
+    rank go at once, as does one while some rank has nothing to decode
+    (PyExecutor._balance_adp_requests). A request goes to the least loaded rank."""
+    waited = _steps_held(balance_iters=30, balance_ranks=4, decoders=8)
+    assert 0 < waited < 30
+    assert _steps_held(balance_iters=30, balance_ranks=4, decoders=2) == 0
+    engine = SimEngine(replace(toy_config(blocks=4000, seqs=64, budget=1024),
+                               balance_iters=30, balance_ranks=4))
+    first = [Sequence(50, 400, 0.0) for _ in range(8)]
+    for q in first:
+        engine.add(q)
+    assert sorted(q.rank for q in first) == [0, 0, 1, 1, 2, 2, 3, 3]
+    engine.step()
+    assert all(q.scheduled is not None for q in first)  # every rank had one
+    # a sequence finishing frees its rank: the next request goes there
+    engine.abort(first[5])
+    nxt = Sequence(50, 5, engine.now)
+    engine.add(nxt)
+    assert nxt.rank == first[5].rank
 
 
 def test_abort_takes_a_request_out_of_the_front_end():

@@ -88,3 +88,26 @@ def test_ttft_at_a_level_where_throughput_stopped_rising_is_left_unscored(sv):
     skipped = sv.unclear(rows)
     assert set(skipped) == {3}  # c=200 still gained; a run that says what it sent is kept
     assert "saturated" in skipped[3]
+
+
+def test_the_fits_split_over_processes_are_the_fits_made_one_by_one(sv, catalog,
+                                                                    monkeypatch):
+    """``fits`` works out every fold at each global figure in its own process; what it
+    returns is what ``fit`` gives each subset alone (the full fit sees two sources and
+    fits the group; a fold, one source, keeps the literature's figures). Small grids."""
+    monkeypatch.setattr(sv, "GRID", (0.8, 1.0, 1.2))
+    monkeypatch.setattr(sv, "FLOOR_GRID", (0.0, 100.0))
+    monkeypatch.setattr(sv, "GLOBS", ((0.0, 0.0), (30.0, 48.0), (10.0, 16.0)))
+    rows = [_row(source_id=src, metric=metric, concurrency=c, value=value * scale)
+            for src, scale in (("nim-1.8.0", 1.0), ("trtllm-perf-overview-0.17", 1.1))
+            for metric, c, value in (("tpot_ms", 1, 5.0), ("tpot_ms", 8, 6.0),
+                                     ("tpot_ms", 64, 9.0), ("output_tok_s", 64, 6000.0),
+                                     ("output_tok_s", 256, 14000.0))]
+    subsets = {None: rows, **{s: [r for r in rows if r["source_id"] != s]
+                              for s in ("nim-1.8.0", "trtllm-perf-overview-0.17")}}
+    split = sv.fits(catalog, subsets, jobs=2)
+    one_by_one = {key: sv.fit(catalog, subset) for key, subset in subsets.items()}
+    assert split == one_by_one
+    g = sv.group(catalog, rows[0])
+    assert split[None].factors[g] != sv.LITERATURE
+    assert split["nim-1.8.0"].factors[g] == sv.LITERATURE

@@ -79,7 +79,7 @@ def test_the_scheduler_recv_interval_is_sglangs_and_delays_only_the_first_token(
         code, out, _ = _size(capsys, *base, "--scheduler-recv-interval", interval)
         assert code == 0
         runs.append(json.loads(out))
-        assert runs[-1]["engine_settings"]["scheduler_recv_interval"] == int(interval)
+        assert runs[-1]["engine_settings"]["scheduling"]["recv_interval"] == int(interval)
     ttft = [r["ttft_ms"] for r in runs]
     assert ttft[0] < ttft[1] < ttft[2]
     assert runs[2]["ttft_ms"] - runs[0]["ttft_ms"] > 10 * runs[0]["tpot_ms"]
@@ -90,6 +90,42 @@ def test_the_scheduler_recv_interval_is_sglangs_and_delays_only_the_first_token(
                          "--scheduler-recv-interval", "10")
     assert code == 2 and "vLLM has no scheduler receive interval" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (("--engine", "sglang", "--batch-wait-timeout-iters", "40"), "SGLang has no batch waiting"),
+    (("--engine", "vllm", "--layout", "dp-ep", "--adp-balance-timeout-iters", "60"),
+     "vLLM has no attention-DP balancing"),
+    (("--engine", "tensorrt-llm", "--adp-balance-timeout-iters", "60"), "needs the dp-ep"),
+    (("--engine", "tensorrt-llm", "--layout", "dp-ep", "--batch-wait-timeout-iters", "40"),
+     "only without attention DP"),
+])
+def test_scheduler_holds_an_engine_or_layout_does_not_have_are_refused(capsys, args, why):
+    code, _, err = _size(capsys, "--model", "deepseek-r1", "--gpu", "b200", "--gpus", "8",
+                         *args)
+    assert code == 2 and why in err and len(err.strip().splitlines()) == 1
+
+
+def test_tensorrt_llms_holds_delay_the_first_token_and_are_stated(capsys):
+    """Batch waiting (TP) and attention-DP balancing (dp-ep), as InferenceX's DeepSeek-R1
+    runs set them: a closed loop's TTFT rises by steps' worth, TPOT hardly moves."""
+    base = ("--model", "deepseek-r1", "--gpu", "b200", "--gpus", "8", "--engine",
+            "tensorrt-llm", "--input-len", "1024", "--output-len", "1024", "--length-spread",
+            "0.2", "--json")
+    for layout, concurrency, holds in (
+            ("tp", "64", ("--batch-wait-timeout-iters", "40", "--batch-wait-max-tokens-ratio",
+                          "0.8")),
+            ("dp-ep", "128", ("--adp-balance-timeout-iters", "60"))):
+        plain = json.loads(_size(capsys, *base, "--layout", layout, "--concurrency",
+                                 concurrency)[1])
+        code, out, _ = _size(capsys, *base, "--layout", layout, "--concurrency", concurrency,
+                             *holds)
+        held = json.loads(out)
+        assert code == 0
+        assert held["ttft_ms"] > plain["ttft_ms"] + 5 * plain["tpot_ms"]
+        assert held["tpot_ms"] == pytest.approx(plain["tpot_ms"], rel=0.1)
+        settings = held["engine_settings"]["scheduling"]
+        assert settings["batch_wait_iters" if layout == "tp" else "adp_balance_iters"] > 0
 
 
 def test_a_request_past_the_context_is_told_so_not_to_buy_more_memory(catalog):

@@ -252,9 +252,11 @@ class Engine(_Row):
     kv_fraction_of_free: bool = Field(
         default=False, description="gpu_memory_utilization applies to the memory left after "
         "the weights (TensorRT-LLM's kv_cache_free_gpu_mem_fraction)")
-    scheduler_recv_interval: bool = Field(
-        default=False, description="the engine can be told to take new requests in only "
-        "every N decode steps (SGLang's --scheduler-recv-interval)")
+    scheduler_options: tuple[Literal["recv_interval", "batch_wait", "adp_balance"], ...] = Field(
+        default=(), description="settings that hold new requests back from the steps: "
+        "recv_interval (SGLang's --scheduler-recv-interval: taken in every N decode steps), "
+        "batch_wait (TensorRT-LLM's batch_wait_timeout_iters / batch_wait_max_tokens_ratio), "
+        "adp_balance (TensorRT-LLM's attention_dp_config enable_balance / timeout_iters)")
     moe_layouts: tuple[Literal["ep", "dp-ep"], ...] = Field(
         default=(), description="MoE layouts besides tensor parallelism: ep (experts split "
         "whole across the replica's GPUs, attention tensor-parallel), dp-ep (attention data-"

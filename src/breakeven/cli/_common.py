@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,43 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )):
         command = option(command)
     return command
+
+
+def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The engine's settings that hold new requests back, passed to ``command`` as one
+    ``scheduling`` (``planner.replica.Scheduling``); refused by ``size`` for an engine
+    without them. Put it right under ``@click.command``."""
+
+    @functools.wraps(command)
+    def with_scheduling(*args: Any, recv_interval: int, batch_wait_iters: int,
+                        batch_wait_ratio: float, adp_balance_iters: int, **kwargs: Any) -> Any:
+        from breakeven.planner.replica import Scheduling
+
+        return command(*args, scheduling=Scheduling(recv_interval, batch_wait_iters,
+                                                    batch_wait_ratio, adp_balance_iters),
+                       **kwargs)
+
+    for option in reversed((
+        click.option("--scheduler-recv-interval", "recv_interval", type=click.IntRange(min=1),
+                     default=1, show_default=True,
+                     help="SGLang's --scheduler-recv-interval: a busy scheduler takes new "
+                          "requests in only every N decode steps (InferenceX's runs: 10-30)."),
+        click.option("--batch-wait-timeout-iters", "batch_wait_iters",
+                     type=click.IntRange(min=0), default=0, show_default=True,
+                     help="TensorRT-LLM's batch_wait_timeout_iters: new prompts wait up to N "
+                          "steps while sequences decode ..."),
+        click.option("--batch-wait-max-tokens-ratio", "batch_wait_ratio",
+                     type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="... until a step would carry this share of the token budget "
+                          "(batch_wait_max_tokens_ratio)."),
+        click.option("--adp-balance-timeout-iters", "adp_balance_iters",
+                     type=click.IntRange(min=0), default=0, show_default=True,
+                     help="TensorRT-LLM's attention_dp_config (enable_balance, timeout_iters): "
+                          "with --layout dp-ep, new prompts wait up to N steps until every "
+                          "rank has one (InferenceX's runs: 60)."),
+    )):
+        with_scheduling = option(with_scheduling)
+    return with_scheduling
 
 
 def emit_json(data: Any) -> None:

@@ -14,12 +14,13 @@ from breakeven.cli._common import (
     deployment_options,
     emit_json,
     json_option,
+    scheduling_options,
 )
 from breakeven.planner.moe_layouts import LAYOUTS, describe
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
-                kv_dtype: str, engine: str, layout: str = "tp", recv_interval: int = 1) -> Any:
+                kv_dtype: str, engine: str, layout: str = "tp", scheduling: Any = None) -> Any:
     """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
@@ -32,22 +33,20 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
-                  layout=layout, recv_interval=recv_interval)  # type: ignore[arg-type]
+                  layout=layout,  # type: ignore[arg-type]
+                  **({"scheduling": scheduling} if scheduling else {}))
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
 
 
 @click.command("sim")
+@scheduling_options
 @deployment_options
 @click.option("--max-model-len", type=click.IntRange(min=16), default=None,
               help="Context limit (default: the model's, capped by the KV cache).")
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None,
               help="Concurrent sequences (default: the engine's).")
-@click.option("--scheduler-recv-interval", "recv_interval", type=click.IntRange(min=1),
-              default=1, show_default=True,
-              help="SGLang's --scheduler-recv-interval: a busy scheduler takes new requests "
-                   "in only every N decode steps (InferenceX's SGLang runs use 10-30).")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="tp",
               show_default=True,
               help="A MoE model's layout, as 'breakeven size --layout' sizes it: tp (every "
@@ -89,20 +88,21 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            max_model_len: int | None, max_num_seqs: int | None, recv_interval: int,
-            layout: str, scheduling_policy: str,
+            max_model_len: int | None, max_num_seqs: int | None, layout: str,
+            scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
             seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
-            concurrency: int | None, catalog_dir: str | None, as_json: bool) -> None:
+            concurrency: int | None, catalog_dir: str | None, as_json: bool,
+            scheduling: Any) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
     from breakeven.errors import InputError
     from breakeven.planner.formats import budget_refusal
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout,
-                      recv_interval)
+                      scheduling)
     specs = _trace(trace, rate, concurrency) if offline else []
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)
@@ -179,5 +179,9 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
             + (f", front end {config.front_end_s * 1e3:g} ms a request"
                if config.front_end_s else "")
             + (f", new requests taken in every {config.recv_interval} decode steps"
-               if config.recv_interval > 1 else ""))
+               if config.recv_interval > 1 else "")
+            + (f", prompts held up to {config.batch_wait_iters} steps for "
+               f"{config.batch_wait_tokens:,} tokens" if config.batch_wait_iters else "")
+            + (f", prompts held up to {config.balance_iters} steps until every rank has one"
+               if config.balance_iters else ""))
 

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from breakeven.cli._common import catalog_option, deployment_options, emit_json, json_option
+from breakeven.cli._common import (
+    catalog_option,
+    deployment_options,
+    emit_json,
+    json_option,
+    scheduling_options,
+)
 from breakeven.planner.moe_layouts import LAYOUTS
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ def _concurrency(value: str) -> int | None:
 
 
 @click.command("size")
+@scheduling_options
 @deployment_options
 @click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Prompt tokens per request (>= 1).")
@@ -55,10 +62,6 @@ def _concurrency(value: str) -> int | None:
               help="Engine max_num_seqs (default: the engine's).")
 @click.option("--max-batched-tokens", type=click.IntRange(min=1), default=None,
               help="Engine max_num_batched_tokens (default: the engine's).")
-@click.option("--scheduler-recv-interval", "recv_interval", type=click.IntRange(min=1),
-              default=1, show_default=True,
-              help="SGLang's --scheduler-recv-interval: a busy scheduler takes new requests "
-                   "in only every N decode steps (InferenceX's SGLang runs use 10-30).")
 @click.option("--layout", type=click.Choice([*LAYOUTS, "auto"]), default="tp",
               show_default=True,
               help="How a MoE model uses a stage's GPUs: tp (every matrix split), ep "
@@ -81,9 +84,9 @@ def _concurrency(value: str) -> int | None:
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
             input_len: int, output_len: int, concurrency: str, rate: float | None,
             length_spread: float,
-            max_num_seqs: int | None, max_batched_tokens: int | None, recv_interval: int,
-            layout: str, engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
-            seed: int, catalog_dir: str | None, as_json: bool) -> None:
+            max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
+            engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
+            seed: int, catalog_dir: str | None, as_json: bool, scheduling: Any) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import SloTarget, best_layout, size
@@ -105,7 +108,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         quant=quant or the_model.native_quant, gpus=gpus, input_len=input_len,
         output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
         kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
-        max_batched_tokens=max_batched_tokens, rate=rate, recv_interval=recv_interval)
+        max_batched_tokens=max_batched_tokens, rate=rate, scheduling=scheduling)
     if layout == "auto":
         result = best_layout(the_model, the_gpu, row, **args)
     else:

@@ -86,6 +86,28 @@ def quant_refusal(gpu: GPU, engine: Engine, quant: Quant) -> str | None:
     return None
 
 
+_SCHEDULER_OPTIONS = {
+    "recv_interval": "scheduler receive interval (SGLang's --scheduler-recv-interval)",
+    "batch_wait": "batch waiting (TensorRT-LLM's batch_wait_timeout_iters / "
+                  "batch_wait_max_tokens_ratio)",
+    "adp_balance": "attention-DP balancing (TensorRT-LLM's attention_dp_config)",
+}
+
+
+def scheduling_refusal(engine: Engine, options: tuple[str, ...], layout: str) -> str | None:
+    """Why ``engine`` has no such scheduler ``options`` (``Scheduling.options``) in this
+    MoE ``layout``, None when it does. TensorRT-LLM waits for batches only without
+    attention DP and balances only with it (PyExecutor._schedule)."""
+    for option in options:
+        if option not in engine.scheduler_options:
+            return f"{engine.name} has no {_SCHEDULER_OPTIONS[option]}"
+    if "adp_balance" in options and layout != "dp-ep":
+        return "attention-DP balancing needs the dp-ep layout (attention data-parallel)"
+    if "batch_wait" in options and layout == "dp-ep":
+        return f"{engine.name} waits for batches only without attention DP (layout dp-ep)"
+    return None
+
+
 def budget_refusal(engine: Engine, max_num_seqs: int, max_batched_tokens: int) -> str | None:
     """Why ``engine`` will not start with these limits (one rank's), None when it will."""
     if engine.budget_covers_seqs and max_batched_tokens < max_num_seqs:

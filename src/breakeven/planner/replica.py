@@ -16,7 +16,7 @@ Quantisation formats and the layouts engines accept live in ``breakeven.planner.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ __all__ = [
     "Layout",
     "Memory",
     "Rates",
+    "Scheduling",
     "bytes_per_weight",
     "cached_tokens",
     "kv_bytes_per_token",
@@ -91,6 +92,25 @@ class Rates:
 
 
 @dataclass(frozen=True)
+class Scheduling:
+    """Scheduler settings that hold new requests back from the steps (the defaults: none
+    do); only the simulation models them (``breakeven.sim.engine``)."""
+
+    recv_interval: int = 1  # SGLang --scheduler-recv-interval: decode steps between looks
+    batch_wait_iters: int = 0  # TensorRT-LLM batch_wait_timeout_iters
+    batch_wait_tokens_ratio: float = 0.0  # TensorRT-LLM batch_wait_max_tokens_ratio
+    adp_balance_iters: int = 0  # TensorRT-LLM attention_dp_config timeout_iters (balance on)
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The engine options these settings use (``Engine.scheduler_options``)."""
+        used = (("recv_interval", self.recv_interval > 1),
+                ("batch_wait", bool(self.batch_wait_iters or self.batch_wait_tokens_ratio)),
+                ("adp_balance", self.adp_balance_iters > 0))
+        return tuple(name for name, on in used if on)
+
+
+@dataclass(frozen=True)
 class Deployment:
     """One replica: a model in a quantisation on ``tp * pp`` GPUs of one type.
 
@@ -117,8 +137,7 @@ class Deployment:
     max_num_seqs: int | None = None
     max_batched_tokens: int | None = None
     layout: Layout = "tp"
-    # SGLang's --scheduler-recv-interval (1: every step; only the simulation models it)
-    recv_interval: int = 1
+    scheduling: Scheduling = field(default_factory=Scheduling)
 
     def __post_init__(self) -> None:
         # the engine's efficiency figures for this GPU's generation and this kind of model

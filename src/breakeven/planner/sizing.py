@@ -14,7 +14,7 @@ Every figure here is an *estimate* until a benchmark calibrates it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from breakeven.catalog.schema import GPU, Engine, Interconnect, OpenModel, Quant
@@ -24,6 +24,7 @@ from breakeven.planner.formats import (
     layout_refusal,
     moe_layout_refusal,
     quant_refusal,
+    scheduling_refusal,
 )
 from breakeven.planner.replica import (
     GIB,
@@ -32,6 +33,7 @@ from breakeven.planner.replica import (
     KVDtype,
     Layout,
     Memory,
+    Scheduling,
     bytes_per_weight,
     cached_tokens,
     kv_bytes_per_token,
@@ -49,6 +51,8 @@ from breakeven.planner.roofline import (
     slo_concurrency,
 )
 
+NO_HOLDS = Scheduling()
+
 __all__ = [
     "SLO_NONE",
     "Deployment",
@@ -56,6 +60,7 @@ __all__ = [
     "Layout",
     "Memory",
     "OperatingPoint",
+    "Scheduling",
     "Sizing",
     "SloTarget",
     "best_layout",
@@ -136,7 +141,7 @@ class Sizing:
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
             "front_end_ms": dep.engine.front_end_ms,
             "mixed_batches": dep.engine.mixed_batches,
-            "scheduler_recv_interval": dep.recv_interval,
+            "scheduling": asdict(dep.scheduling),
             "efficiency": efficiency(dep),
         }
 
@@ -264,7 +269,7 @@ def size(
     max_batched_tokens: int | None = None,
     layout: Layout = "tp",
     rate: float | None = None,
-    recv_interval: int = 1,
+    scheduling: Scheduling = NO_HOLDS,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
     the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
@@ -275,10 +280,9 @@ def size(
     refused = moe_layout_refusal(model, engine, layout, 2)
     if refused is not None:
         raise InputError(refused, field="layout")
-    if recv_interval > 1 and not engine.scheduler_recv_interval:
-        raise InputError(f"{engine.name} has no scheduler receive interval (SGLang's "
-                         f"--scheduler-recv-interval); got {recv_interval}",
-                         field="scheduler_recv_interval")
+    refused = scheduling_refusal(engine, scheduling.options, layout)
+    if refused is not None:
+        raise InputError(refused, field="scheduling")
     options = layouts(model, gpu, max(max_gpus, gpus or 0), engine)
     if gpus is not None:
         options = [(tp, pp) for tp, pp in options if tp * pp == gpus]
@@ -297,7 +301,7 @@ def size(
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
-                         layout=layout, recv_interval=recv_interval)
+                         layout=layout, scheduling=scheduling)
         why = budget_refusal(dep.engine, dep.seqs // dep.ranks, dep.batched_tokens // dep.ranks)
         if why is not None:
             raise InputError(why, field="max_batched_tokens")

@@ -136,8 +136,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
-                  + (f", new requests taken in every {st['scheduler_recv_interval']} decode "
-                     "steps" if st["scheduler_recv_interval"] > 1 else ""))
+                  + _scheduling(st["scheduling"]))
     table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
     if s.point is not None:
         p = s.point
@@ -178,6 +177,20 @@ def _print_launch(con: Console, dep: Any) -> None:
     con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
     if dep.context_note:
         con.print(f"  ({dep.context_note})", soft_wrap=True, highlight=False)
+
+
+def _scheduling(sched: dict[str, Any]) -> str:
+    """The settings that hold new requests back, where any do."""
+    parts = []
+    if sched["recv_interval"] > 1:
+        parts.append(f"new requests taken in every {sched['recv_interval']} decode steps")
+    if sched["batch_wait_iters"] or sched["batch_wait_tokens_ratio"]:
+        parts.append(f"prompts held up to {sched['batch_wait_iters']} steps for "
+                     f"{sched['batch_wait_tokens_ratio']:.0%} of the token budget")
+    if sched["adp_balance_iters"]:
+        parts.append(f"prompts held up to {sched['adp_balance_iters']} steps until every "
+                     "attention-DP rank has one")
+    return "".join(f", {p}" for p in parts)
 
 
 def _efficiency(engine: str, eff: dict[str, Any]) -> str:

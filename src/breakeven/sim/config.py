@@ -38,6 +38,17 @@ class EngineConfig:
     # reached it only once this many decode-only steps have run since it last did (a step
     # that ran prompt tokens counts as the whole interval; an idle one takes them at once)
     recv_interval: int = 1
+    # TensorRT-LLM's batch waiting (batch_wait_timeout_iters, batch_wait_max_tokens_ratio x
+    # the token budget): while sequences decode, new prompts are held from the steps until
+    # a step would carry ``batch_wait_tokens`` or they were held ``batch_wait_iters`` steps
+    batch_wait_iters: int = 0
+    batch_wait_tokens: int = 0
+    # TensorRT-LLM's attention-DP balance (attention_dp_config enable_balance, timeout_iters):
+    # prompts are held until every one of the ``balance_ranks`` ranks has one to run (a
+    # request goes to the rank with the fewest sequences), for at most ``balance_iters`` steps
+    # counted since the last release, and not while some rank has nothing to decode
+    balance_iters: int = 0
+    balance_ranks: int = 1
     # decode tokens ride in the steps that run prompt chunks (vLLM, TensorRT-LLM); False:
     # prompt chunks take steps of their own, first, while the decoders wait (SGLang)
     mixed: bool = True
@@ -81,6 +92,8 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
     window = {"global_layers": m.layers - local, "local_layers": local,
               "window_blocks": -(-(m.sliding_window or 0) // BLOCK) + 1} if local else {}
 
+    sched = dep.scheduling
+
     def step_time(batch: int, context: float, prefill: int, prefill_context: float) -> float:
         return decode_step_s(dep, batch, context, prefill, prefill_context)
 
@@ -94,6 +107,10 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         prefix_caching=prefix_caching,
         front_end_s=dep.rates.front_end_s,
         mixed=dep.engine.mixed_batches,
-        recv_interval=dep.recv_interval,
+        recv_interval=sched.recv_interval,
+        batch_wait_iters=sched.batch_wait_iters,
+        batch_wait_tokens=int(sched.batch_wait_tokens_ratio * max(dep.batched_tokens, 1)),
+        balance_iters=sched.adp_balance_iters,
+        balance_ranks=dep.ranks,
         **window,
     )

@@ -37,8 +37,8 @@ blocks nobody holds are evicted, oldest first, when free blocks are handed out.
 Each sequence records when it arrived, was first scheduled, emitted its first token and
 finished (vLLM's queue, prefill, decode and inference times); it reaches the waiting queue
 ``EngineConfig.front_end_s`` after it arrived (the server's front end), while the steps go
-on, and with ``EngineConfig.recv_interval`` above 1 (SGLang's --scheduler-recv-interval) a
-busy scheduler takes arrivals in only every that many decode-only steps. Limits live in
+on; some engines' settings hold new requests back further (``breakeven.sim.holds``: SGLang's
+receive interval, TensorRT-LLM's batch waiting and attention-DP balancing). Limits live in
 ``breakeven.sim.config``, the KV blocks in ``breakeven.sim.blocks``, a sequence and its
 queue in ``breakeven.sim.waiting``; this module re-exports them.
 """
@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 
 from breakeven.sim.blocks import BlockPool
 from breakeven.sim.config import BLOCK, EngineConfig, engine_config
+from breakeven.sim.holds import Holds
 from breakeven.sim.prefix import PrefixCache
 from breakeven.sim.waiting import POLICIES, Sequence, Waiting
 
@@ -101,9 +102,7 @@ class SimEngine:
         self._serial = 0
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
-        # the scheduler's count towards taking requests in (``recv_interval``): a
-        # decode-only step adds one, a step that ran prompt tokens the whole interval
-        self._since_recv = 0
+        self.holds = Holds(config)  # what holds new requests back (``sim.holds``)
         self.marked: tuple[float, int] | None = None  # (clock, tokens generated): a mark
 
     # -- public --------------------------------------------------------------------------
@@ -144,6 +143,7 @@ class SimEngine:
             self._serial += 1
             heapq.heappush(self._incoming, (ready, self._serial, seq))
         else:
+            self.holds.queued(seq)
             self.waiting.add(seq)
 
     def abort(self, seq: Sequence) -> None:
@@ -153,11 +153,14 @@ class SimEngine:
         if seq in self.running:
             self._release(seq)
             self.running.remove(seq)
+            self.holds.left(seq)
         elif any(entry[2] is seq for entry in self._incoming):
             self._incoming = [entry for entry in self._incoming if entry[2] is not seq]
             heapq.heapify(self._incoming)
         elif not self.waiting.remove(seq):
             return
+        else:
+            self.holds.left(seq)
         seq.finished = self.now
         seq.epoch += 1
 
@@ -173,14 +176,13 @@ class SimEngine:
         """Schedule and run one step; None when there is nothing to run."""
         s, d = self.steps, self._dsteps
         cfg = self.config
-        if (cfg.recv_interval <= 1 or self._since_recv >= cfg.recv_interval
-                or not (self.running or self.waiting)):
-            self._since_recv = 0
-            if self._incoming:
-                self._through_front_end()
+        if self.holds.takes_in(bool(self.running or self.waiting)) and self._incoming:
+            self._through_front_end()
         preempted = decode = 0
         # unmixed (SGLang): prompt chunks take a step of their own whenever one can run
-        chunks = [] if cfg.mixed else self._prefill_chunks(cfg.max_num_batched_tokens, 0)
+        chunks = ([] if cfg.mixed or self.holds.holds(self._decoding, cfg.max_num_batched_tokens,
+                                                      self.running, self.waiting)
+                  else self._prefill_chunks(cfg.max_num_batched_tokens, 0))
         if not chunks:
             # 1. decoding sequences whose last block is full need a new one (its local
             # layers too while it is within their window)
@@ -196,8 +198,9 @@ class SimEngine:
                 preempted += 1
             self.blocks.take(need)
             decode = self._decoding
-            if cfg.mixed:
-                chunks = self._prefill_chunks(cfg.max_num_batched_tokens - decode, preempted)
+            budget = cfg.max_num_batched_tokens - decode
+            if cfg.mixed and not self.holds.holds(decode, budget, self.running, self.waiting):
+                chunks = self._prefill_chunks(budget, preempted)
         prefill = sum(chunk for _, chunk in chunks)
         # what the prefill tokens attend to on average: each chunk its own prompt's tokens
         # up to it (not one long prompt made of every chunk in the step)
@@ -216,7 +219,7 @@ class SimEngine:
             step.emitted = [q for q in self.running if q.decoding]
         self.now += duration
         self.steps = s + 1
-        self._since_recv += cfg.recv_interval if prefill else 1
+        self.holds.stepped(prefill)
         if cfg.mixed or not prefill:  # the decoders advanced a token (a prompt step: not)
             self._dsteps = d + 1
             self.generation_tokens_total += decode
@@ -260,7 +263,9 @@ class SimEngine:
         if not self.running and not self.waiting and incoming[0][0] > self.now:
             self.now = incoming[0][0]
         while incoming and incoming[0][0] <= self.now:
-            self.waiting.add(heapq.heappop(incoming)[2])
+            seq = heapq.heappop(incoming)[2]
+            self.holds.queued(seq)
+            self.waiting.add(seq)
 
     def _finish_prefills(self, step: Step, chunks: list[tuple[Sequence, int]]) -> None:
         for seq, chunk in chunks:
@@ -276,6 +281,7 @@ class SimEngine:
             if seq.generated >= seq.output_tokens:
                 self.blocks.release(seq, seq.blocks)
                 self.running.remove(seq)
+                self.holds.left(seq)
                 seq.finished = self.now
                 step.finished.append(seq)
                 continue
@@ -306,6 +312,7 @@ class SimEngine:
             seq.generated = seq.output_tokens
             self._release(seq, after_step=d)
             self.running.remove(seq)
+            self.holds.left(seq)
             seq.finished = self.now
             step.finished.append(seq)
 

@@ -9,6 +9,7 @@ scheduler's state for it (prefill progress, blocks held, the step it entered dec
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ class Sequence:
     under: bool = False  # decoding and still within its window (local layers still grow)
     cached: list[int] = field(default_factory=list)  # prefix-cache blocks referenced
     hashed: int = 0  # leading prompt blocks looked up or registered in this admission
+    rank: int = 0  # the attention-DP rank it runs on (where the engine balances them)
 
     def kv_at(self, step: int) -> int:
         return self.kv0 + (step - self.step0)
@@ -78,6 +80,12 @@ class Waiting:
             self._fifo.appendleft(seq)
         else:
             self._fifo.append(seq)
+
+    def first(self, n: int) -> list[Sequence]:
+        """The ``n`` sequences admission would take next, in its order."""
+        if self.by_priority:
+            return [entry[3] for entry in heapq.nsmallest(n, self._heap)]
+        return list(itertools.islice(self._fifo, max(n, 0)))
 
     def head(self) -> Sequence:
         return self._heap[0][3] if self.by_priority else self._fifo[0]
