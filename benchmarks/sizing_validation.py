@@ -182,7 +182,8 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
                      row["tp"], row["pp"], row["kv_dtype"], link=cat.interconnect_for(gpu),
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
-                     layout=row.get("layout", "tp"), scheduling=_scheduling(row))
+                     layout=row.get("layout", "tp"), scheduling=_scheduling(row),
+                     prefill_graphs=bool(row.get("prefill_graphs")))
     # the analytic path (the fits) takes the mean request: of the client's own draws where
     # they are reproduced, else lengths drawn in [(1 - X) L, L] average (1 - X / 2) L
     drawn = client_lengths(row)

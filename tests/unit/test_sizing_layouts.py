@@ -188,3 +188,16 @@ def test_a_catalog_whose_engine_defaults_the_engine_refuses_is_an_error(tmp_path
                                            "budget 2048") as err:
         load_catalog(tmp_path)
     assert "engines.yaml" in str(err.value)
+
+
+def test_size_states_whether_prefill_is_graphed_and_what_eager_launches_cost(capsys):
+    base = ("--model", "deepseek-r1", "--gpu", "b200", "--gpus", "8", "--engine",
+            "tensorrt-llm", "--concurrency", "1", "--input-len", "1024", "--output-len",
+            "128", "--json")
+    plain = json.loads(_size(capsys, *base)[1])
+    graphed = json.loads(_size(capsys, *base, "--prefill-cuda-graphs")[1])
+    eager_ms = plain["engine_settings"]["eager_prefill_ms"]
+    assert eager_ms > 20 and not plain["engine_settings"]["prefill_cuda_graphs"]
+    assert graphed["engine_settings"]["eager_prefill_ms"] == 0
+    assert graphed["engine_settings"]["prefill_cuda_graphs"]
+    assert plain["ttft_ms"] - graphed["ttft_ms"] == pytest.approx(eager_ms, rel=0.05)

@@ -159,6 +159,30 @@ def test_mla_attention_costs_its_absorbed_flops(catalog):
     assert extra >= whole * (1 - 1e-9)
 
 
+@pytest.mark.parametrize("engine", ["sglang", "tensorrt-llm", "vllm"])
+def test_an_mla_models_prompt_steps_pay_eager_launches_unless_graphed(catalog, engine):
+    """A step carrying prompt tokens runs without CUDA graphs: an MLA model's layers each
+    add the engine's eager launch time; decode steps, graphed prefill and a GQA model do
+    not pay it."""
+    gpu, e = catalog.gpu("h200"), catalog.engine(engine)
+    eager = Deployment(catalog.model("deepseek-v3"), gpu, e, "fp8", 8)
+    graphed = Deployment(catalog.model("deepseek-v3"), gpu, e, "fp8", 8, prefill_graphs=True)
+    per_step = eager.model.layers * e.eager_mla_layer_us / 1e6
+    assert per_step > 0.02  # tens of ms a step: what short prompts' TTFT shows
+    for batch, prompt in ((0, 1), (0, 1024), (32, 512)):
+        assert (decode_step_s(eager, batch, 2000.0, prompt)
+                - decode_step_s(graphed, batch, 2000.0, prompt)) == pytest.approx(per_step)
+    assert decode_step_s(eager, 32, 2000.0) == decode_step_s(graphed, 32, 2000.0)
+    gqa = Deployment(catalog.model("llama-3.1-70b"), gpu, e, "fp8", 8)
+    gqa_graphed = Deployment(catalog.model("llama-3.1-70b"), gpu, e, "fp8", 8,
+                             prefill_graphs=True)
+    assert decode_step_s(gqa, 0, 0.0, 1024) == decode_step_s(gqa_graphed, 0, 0.0, 1024)
+    # a lone request's TTFT carries it once, on the analytic path and in the simulation
+    lone = [evaluate(d, 1024, 64, concurrency=1).point for d in (eager, graphed)]
+    assert lone[0] is not None and lone[1] is not None
+    assert lone[0].ttft_ms - lone[1].ttft_ms == pytest.approx(per_step * 1e3, rel=0.02)
+
+
 def test_moe_reads_more_experts_as_the_batch_grows(catalog):
     dep = Deployment(catalog.model("mixtral-8x7b"), catalog.gpu("h100-sxm"),
                      catalog.engine("vllm"), "fp8")

@@ -216,6 +216,11 @@ class Engine(_Row):
         "the engine's steps, before its first token (HTTP, tokenisation, the hops between "
         "the front-end and scheduler processes, detokenisation): what a lone request's TTFT "
         "has beyond its prefill")
+    eager_mla_layer_us: float = Field(
+        default=0.0, ge=0, description="host time per MLA layer (DeepSeek-V3 style "
+        "attention) of a step that carries prompt tokens: such steps run without CUDA "
+        "graphs (eager), each kernel launched on the critical path; none where the "
+        "deployment graphs its prefill (piecewise CUDA graphs)")
     by_generation: dict[Generation, EngineTuning] = Field(
         default_factory=dict, description="mbu, mfu and layer_floor_us per GPU generation "
         "where they differ from the row's own, for dense models")

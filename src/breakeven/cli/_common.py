@@ -80,6 +80,12 @@ def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return with_scheduling
 
 
+prefill_graphs_option = click.option(
+    "--prefill-cuda-graphs", "prefill_graphs", is_flag=True,
+    help="Prefill steps run as CUDA graphs (TensorRT-LLM's piecewise CUDA graphs, SGLang's "
+         "--enable-piecewise-cuda-graph): no eager launch time per MLA layer.")
+
+
 def emit_json(data: Any) -> None:
     """``data`` as indented JSON on stdout. orjson encodes it (the whole-catalog plan is
     5 MB: the standard library's indenting encoder alone took 120 ms of a 1 s budget);

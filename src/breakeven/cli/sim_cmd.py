@@ -14,13 +14,15 @@ from breakeven.cli._common import (
     deployment_options,
     emit_json,
     json_option,
+    prefill_graphs_option,
     scheduling_options,
 )
 from breakeven.planner.moe_layouts import LAYOUTS, describe
 
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
-                kv_dtype: str, engine: str, layout: str = "tp", scheduling: Any = None) -> Any:
+                kv_dtype: str, engine: str, layout: str = "tp", scheduling: Any = None,
+                prefill_graphs: bool = False) -> Any:
     """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
@@ -33,7 +35,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
-                  layout=layout,  # type: ignore[arg-type]
+                  layout=layout, prefill_graphs=prefill_graphs,  # type: ignore[arg-type]
                   **({"scheduling": scheduling} if scheduling else {}))
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
@@ -42,6 +44,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 
 @click.command("sim")
 @scheduling_options
+@prefill_graphs_option
 @deployment_options
 @click.option("--max-model-len", type=click.IntRange(min=16), default=None,
               help="Context limit (default: the model's, capped by the KV cache).")
@@ -94,15 +97,15 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
             seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
-            concurrency: int | None, catalog_dir: str | None, as_json: bool,
-            scheduling: Any) -> None:
+            concurrency: int | None, prefill_graphs: bool, catalog_dir: str | None,
+            as_json: bool, scheduling: Any) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
     from breakeven.errors import InputError
     from breakeven.planner.formats import budget_refusal
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout,
-                      scheduling)
+                      scheduling, prefill_graphs)
     specs = _trace(trace, rate, concurrency) if offline else []
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)

@@ -16,6 +16,7 @@ from breakeven.cli._common import (
     deployment_options,
     emit_json,
     json_option,
+    prefill_graphs_option,
     scheduling_options,
 )
 from breakeven.planner.moe_layouts import LAYOUTS
@@ -43,6 +44,7 @@ def _concurrency(value: str) -> int | None:
 
 @click.command("size")
 @scheduling_options
+@prefill_graphs_option
 @deployment_options
 @click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Prompt tokens per request (>= 1).")
@@ -86,7 +88,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             length_spread: float,
             max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
             engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
-            seed: int, catalog_dir: str | None, as_json: bool, scheduling: Any) -> None:
+            seed: int, prefill_graphs: bool, catalog_dir: str | None, as_json: bool,
+            scheduling: Any) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import SloTarget, best_layout, size
@@ -108,7 +111,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         quant=quant or the_model.native_quant, gpus=gpus, input_len=input_len,
         output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
         kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
-        max_batched_tokens=max_batched_tokens, rate=rate, scheduling=scheduling)
+        max_batched_tokens=max_batched_tokens, rate=rate, scheduling=scheduling,
+        prefill_graphs=prefill_graphs)
     if layout == "auto":
         result = best_layout(the_model, the_gpu, row, **args)
     else:

@@ -84,6 +84,7 @@ class Rates:
     per_sequence_s: float = 0.0  # the engine's per-step cost of each running sequence
     floor_s: float = 0.0  # the least a step's GPU work takes: layers x the layer floor
     front_end_s: float = 0.0  # the server's latency per request outside the steps
+    eager_prefill_s: float = 0.0  # host time of a step carrying prompt tokens (no graph)
     activation_s_per_token: float = 0.0  # elementwise passes over a token's residual stream
     fabric_s: float = 0.0  # the fabric's fixed time per step (latencies; 0 without TP)
     fabric_per_token_s: float = 0.0  # and its time per token the step carries
@@ -138,6 +139,9 @@ class Deployment:
     max_batched_tokens: int | None = None
     layout: Layout = "tp"
     scheduling: Scheduling = field(default_factory=Scheduling)
+    # prefill steps run as CUDA graphs (piecewise: TensorRT-LLM's torch_compile_config,
+    # SGLang's --enable-piecewise-cuda-graph), so they pay no eager launch time
+    prefill_graphs: bool = False
 
     def __post_init__(self) -> None:
         # the engine's efficiency figures for this GPU's generation and this kind of model
@@ -237,6 +241,8 @@ class Deployment:
             per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
             front_end_s=e.front_end_ms / 1e3,
+            eager_prefill_s=(0.0 if self.prefill_graphs or m.mla is None
+                             else e.eager_mla_layer_us * m.layers / 1e6),
             # every TP rank holds each token's whole residual stream; a DP rank only its own
             activation_s_per_token=(e.activation_passes * m.layers * m.hidden * 2
                                     / self.ranks / (self.gpu.bandwidth_gbs * 1e9 * e.mbu)),

@@ -142,6 +142,8 @@ class Sizing:
             "front_end_ms": dep.engine.front_end_ms,
             "mixed_batches": dep.engine.mixed_batches,
             "scheduling": asdict(dep.scheduling),
+            "prefill_cuda_graphs": dep.prefill_graphs,
+            "eager_prefill_ms": dep.rates.eager_prefill_s * 1e3,
             "efficiency": efficiency(dep),
         }
 
@@ -270,6 +272,7 @@ def size(
     layout: Layout = "tp",
     rate: float | None = None,
     scheduling: Scheduling = NO_HOLDS,
+    prefill_graphs: bool = False,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
     the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
@@ -301,7 +304,7 @@ def size(
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
-                         layout=layout, scheduling=scheduling)
+                         layout=layout, scheduling=scheduling, prefill_graphs=prefill_graphs)
         why = budget_refusal(dep.engine, dep.seqs // dep.ranks, dep.batched_tokens // dep.ranks)
         if why is not None:
             raise InputError(why, field="max_batched_tokens")

@@ -136,7 +136,10 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
-                  + _scheduling(st["scheduling"]))
+                  + _scheduling(st["scheduling"])
+                  + (f", prompt steps launched eagerly (+{st['eager_prefill_ms']:.0f} ms each)"
+                     if st["eager_prefill_ms"] else
+                     ", prefill as CUDA graphs" if st["prefill_cuda_graphs"] else ""))
     table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
     if s.point is not None:
         p = s.point
