@@ -108,7 +108,8 @@ def test_scheduler_holds_an_engine_or_layout_does_not_have_are_refused(capsys, a
 
 def test_tensorrt_llms_holds_delay_the_first_token_and_are_stated(capsys):
     """Batch waiting (TP) and attention-DP balancing (dp-ep), as InferenceX's DeepSeek-R1
-    runs set them: a closed loop's TTFT rises by steps' worth, TPOT hardly moves."""
+    runs set them: a closed loop's TTFT rises by steps' worth; TPOT does not rise (prompts
+    held go together, in fewer of the eager prompt steps that stall the decoders)."""
     base = ("--model", "deepseek-r1", "--gpu", "b200", "--gpus", "8", "--engine",
             "tensorrt-llm", "--input-len", "1024", "--output-len", "1024", "--length-spread",
             "0.2", "--json")
@@ -123,7 +124,7 @@ def test_tensorrt_llms_holds_delay_the_first_token_and_are_stated(capsys):
         held = json.loads(out)
         assert code == 0
         assert held["ttft_ms"] > plain["ttft_ms"] + 5 * plain["tpot_ms"]
-        assert held["tpot_ms"] == pytest.approx(plain["tpot_ms"], rel=0.1)
+        assert plain["tpot_ms"] * 0.7 < held["tpot_ms"] < plain["tpot_ms"] * 1.05
         settings = held["engine_settings"]["scheduling"]
         assert settings["batch_wait_iters" if layout == "tp" else "adp_balance_iters"] > 0
 

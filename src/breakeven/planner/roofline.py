@@ -107,12 +107,17 @@ def _solve(dep: Deployment, input_len: int, output_len: int, concurrency: int) -
     kv_seqs = dep.mem.kv_tokens / cached_tokens(dep.model, input_len + output_len)
     cap = max(1.0, min(float(c), float(dep.seqs), kv_seqs))
     budget = dep.batched_tokens
-    x, ttft, tpot, rate = cap, 0.0, 0.0, 0.0
+    x, ttft, tpot, rate, service = cap, 0.0, 0.0, 0.0, 0.0
     share = 1 - 1 / c  # of the others' prefills that land in a request's decode window
     for _ in range(80):
         xx = x if x > 1.0 else 1.0  # (conditionals, not max(): ~10^5 turns a plan)
         t = decode_step_s(dep, xx, context)
-        group = min(rate * t, (budget - x) / input_len, float(c))
+        # the prompts that arrive during a step (a prefill's, where it is the longer) go
+        # together in the next: of arrivals at random, m in it on average, a step that
+        # has any carries m / (1 - e^-m)
+        m = rate * (service if service > t else t)
+        group = min(m / -math.expm1(-m) if m > 1e-9 else 1.0, (budget - x) / input_len,
+                    float(c))
         group = group if group > 1.0 else 1.0
         delta, service = _prefill_cost(dep, xx, context, input_len, group, budget, t)
         rate = 1 / (n * t / xx + delta)
