@@ -167,6 +167,10 @@ def _trace(trace: str | None, rate: float | None, concurrency: int | None) -> li
 
 def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
+    from dataclasses import asdict
+
+    from breakeven.render.terminal import describe_scheduling
+
     layout = f", {describe(dep.layout, dep.tp)}" if dep.layout != "tp" else ""
     windows = (f"; {config.local_layers} of {dep.model.layers} layers keep only each "
                f"sequence's last {dep.model.sliding_window:,} tokens" if config.local_layers
@@ -181,10 +185,5 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
             f"max_model_len {config.max_model_len:,}"
             + (f", front end {config.front_end_s * 1e3:g} ms a request"
                if config.front_end_s else "")
-            + (f", new requests taken in every {config.recv_interval} decode steps"
-               if config.recv_interval > 1 else "")
-            + (f", prompts held up to {config.batch_wait_iters} steps for "
-               f"{config.batch_wait_tokens:,} tokens" if config.batch_wait_iters else "")
-            + (f", prompts held up to {config.balance_iters} steps until every rank has one"
-               if config.balance_iters else ""))
+            + describe_scheduling(asdict(dep.scheduling)))
 
