@@ -439,8 +439,16 @@ def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
     return _chosen(cat, rows, lambda glob: _fit_at(cat, rows, glob))
 
 
-# what the worker processes of ``fits`` and ``_predict_all`` read (inherited by fork)
+# what the worker processes of ``fits`` and ``_predict_row`` read (inherited by fork)
 _SHARED: dict[str, Any] = {}
+
+
+def _map(fn: Callable[[Any], Any], items: Any, jobs: int, chunksize: int) -> list[Any]:
+    """``fn`` over ``items`` in ``jobs`` forked processes (in this one for 1)."""
+    if jobs <= 1:
+        return [fn(item) for item in items]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return pool.map(fn, items, chunksize=chunksize)
 
 
 def _fits_at(glob: Global) -> dict[str | None, tuple[float, Factors]]:
@@ -454,11 +462,7 @@ def fits(cat: Catalog, subsets: dict[str | None, list[dict[str, Any]]],
     grid split over ``jobs`` processes: each works out every subset at its global figures,
     whose errors no other global figures share, so no process repeats another's."""
     _SHARED.update(cat=cat, subsets=subsets)
-    if jobs > 1:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            per_glob = pool.map(_fits_at, GLOBS, chunksize=1)
-    else:
-        per_glob = [_fits_at(glob) for glob in GLOBS]
+    per_glob = _map(_fits_at, GLOBS, jobs, chunksize=1)
     at = {glob: found for glob, found in zip(GLOBS, per_glob, strict=True)}
     return {key: _chosen(cat, rows, lambda glob, key=key: at[glob][key])
             for key, rows in subsets.items()}
@@ -605,11 +609,7 @@ def main() -> None:
     folds = {s: found[s] for s in sources}
     _SHARED.update(live=live, fitted=fitted, folds=folds, simulate=not args.quick,
                    jitter=args.jitter)
-    if args.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            predicted = pool.map(_predict_row, range(len(live)), chunksize=4)
-    else:
-        predicted = [_predict_row(i) for i in range(len(live))]
+    predicted = _map(_predict_row, range(len(live)), args.jobs, chunksize=4)
     results: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
     refused: list[tuple[dict[str, Any], str]] = []
     for r, row_predictions in zip(live, predicted, strict=True):

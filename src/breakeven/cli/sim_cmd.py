@@ -27,7 +27,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
     from breakeven.loaders import load_catalog
-    from breakeven.planner.sizing import size
+    from breakeven.planner.sizing import NO_HOLDS, size
 
     cat = load_catalog(catalog_dir)
     the_model = cat.model(model)
@@ -36,7 +36,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
                   layout=layout, prefill_graphs=prefill_graphs,  # type: ignore[arg-type]
-                  **({"scheduling": scheduling} if scheduling else {}))
+                  scheduling=scheduling or NO_HOLDS)
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
@@ -167,10 +167,6 @@ def _trace(trace: str | None, rate: float | None, concurrency: int | None) -> li
 
 def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
-    from dataclasses import asdict
-
-    from breakeven.render.terminal import describe_scheduling
-
     layout = f", {describe(dep.layout, dep.tp)}" if dep.layout != "tp" else ""
     windows = (f"; {config.local_layers} of {dep.model.layers} layers keep only each "
                f"sequence's last {dep.model.sliding_window:,} tokens" if config.local_layers
@@ -185,5 +181,5 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
             f"max_model_len {config.max_model_len:,}"
             + (f", front end {config.front_end_s * 1e3:g} ms a request"
                if config.front_end_s else "")
-            + describe_scheduling(asdict(dep.scheduling)))
+            + str(dep.scheduling.describe()))
 

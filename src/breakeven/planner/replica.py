@@ -110,6 +110,20 @@ class Scheduling:
                 ("adp_balance", self.adp_balance_iters > 0))
         return tuple(name for name, on in used if on)
 
+    def describe(self) -> str:
+        """The settings that hold requests back, where any do, as ", ..." clauses for a
+        line of engine settings (``size``'s table, ``sim``'s start-up line)."""
+        parts = []
+        if self.recv_interval > 1:
+            parts.append(f"new requests taken in every {self.recv_interval} decode steps")
+        if self.batch_wait_iters or self.batch_wait_tokens_ratio:
+            parts.append(f"prompts held up to {self.batch_wait_iters} steps for "
+                         f"{self.batch_wait_tokens_ratio:.0%} of the token budget")
+        if self.adp_balance_iters:
+            parts.append(f"prompts held up to {self.adp_balance_iters} steps until every "
+                         "attention-DP rank has one")
+        return "".join(f", {p}" for p in parts)
+
 
 @dataclass(frozen=True)
 class Deployment:

@@ -54,6 +54,7 @@ from breakeven.planner.roofline import (
 NO_HOLDS = Scheduling()
 
 __all__ = [
+    "NO_HOLDS",
     "SLO_NONE",
     "Deployment",
     "KVDtype",

@@ -136,7 +136,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
-                  + describe_scheduling(st["scheduling"])
+                  + dep.scheduling.describe()
                   + (f", prompt steps launched eagerly (+{st['eager_prefill_ms']:.0f} ms each)"
                      if st["eager_prefill_ms"] else
                      ", prefill as CUDA graphs" if st["prefill_cuda_graphs"] else ""))
@@ -180,21 +180,6 @@ def _print_launch(con: Console, dep: Any) -> None:
     con.print(f"  {dep.launch[dep.engine]}", soft_wrap=True, highlight=False)
     if dep.context_note:
         con.print(f"  ({dep.context_note})", soft_wrap=True, highlight=False)
-
-
-def describe_scheduling(sched: dict[str, Any]) -> str:
-    """The settings that hold new requests back (``Scheduling`` as a dict), where any do, as
-    ", ..." clauses for a line of engine settings."""
-    parts = []
-    if sched["recv_interval"] > 1:
-        parts.append(f"new requests taken in every {sched['recv_interval']} decode steps")
-    if sched["batch_wait_iters"] or sched["batch_wait_tokens_ratio"]:
-        parts.append(f"prompts held up to {sched['batch_wait_iters']} steps for "
-                     f"{sched['batch_wait_tokens_ratio']:.0%} of the token budget")
-    if sched["adp_balance_iters"]:
-        parts.append(f"prompts held up to {sched['adp_balance_iters']} steps until every "
-                     "attention-DP rank has one")
-    return "".join(f", {p}" for p in parts)
 
 
 def _efficiency(engine: str, eff: dict[str, Any]) -> str:

@@ -103,7 +103,6 @@ class SimEngine:
         # added, still in the front end: (when it reaches the waiting queue, serial, seq)
         self._incoming: list[tuple[float, int, Sequence]] = []
         self.holds = Holds(config)  # what holds new requests back (``sim.holds``)
-        self._holding = self.holds.any or config.recv_interval > 1  # (else: skip it)
         self.marked: tuple[float, int] | None = None  # (clock, tokens generated): a mark
 
     # -- public --------------------------------------------------------------------------
@@ -178,13 +177,13 @@ class SimEngine:
         s, d = self.steps, self._dsteps
         cfg = self.config
         # the scheduler's count towards its next look runs on whether or not anything came
-        takes_in = (not self._holding
+        takes_in = (not self.holds.active
                     or self.holds.takes_in(bool(self.running or self.waiting)))
         if takes_in and self._incoming:
             self._through_front_end()
         preempted = decode = 0
         # unmixed (SGLang): prompt chunks take a step of their own whenever one can run
-        chunks = ([] if cfg.mixed or (self._holding and self.holds.holds(
+        chunks = ([] if cfg.mixed or (self.holds.active and self.holds.holds(
                       self._decoding, cfg.max_num_batched_tokens, self.running, self.waiting))
                   else self._prefill_chunks(cfg.max_num_batched_tokens, 0))
         if not chunks:
@@ -203,7 +202,7 @@ class SimEngine:
             self.blocks.take(need)
             decode = self._decoding
             budget = cfg.max_num_batched_tokens - decode
-            if cfg.mixed and not (self._holding and self.holds.holds(
+            if cfg.mixed and not (self.holds.active and self.holds.holds(
                     decode, budget, self.running, self.waiting)):
                 chunks = self._prefill_chunks(budget, preempted)
         prefill = sum(chunk for _, chunk in chunks)
@@ -224,7 +223,7 @@ class SimEngine:
             step.emitted = [q for q in self.running if q.decoding]
         self.now += duration
         self.steps = s + 1
-        if self._holding:
+        if self.holds.active:
             self.holds.stepped(prefill)
         if cfg.mixed or not prefill:  # the decoders advanced a token (a prompt step: not)
             self._dsteps = d + 1

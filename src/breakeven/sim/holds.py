@@ -31,8 +31,9 @@ class Holds:
         self._since_recv = 0  # towards the next look for new requests
         self._held = 0  # steps the prompts were held (batch waiting, balancing)
         self._load = [0] * config.balance_ranks  # sequences per rank, queued or running
-        self.any = bool(config.balance_iters or config.batch_wait_iters
-                        or config.batch_wait_tokens)
+        self._prompts_held = bool(config.balance_iters or config.batch_wait_iters
+                                  or config.batch_wait_tokens)
+        self.active = self._prompts_held or config.recv_interval > 1  # else: never asked
 
     def takes_in(self, busy: bool) -> bool:
         """Whether the scheduler takes in what has reached it, at a step's start."""
@@ -59,13 +60,14 @@ class Holds:
 
     def holds(self, decode: int, budget: int, running: list[Sequence],
               waiting: Waiting) -> bool:
-        """Whether this step, with ``decode`` sequences decoding and ``budget`` tokens left,
-        leaves its prompts out."""
-        if not self.any:
+        """Whether this step, with ``decode`` of the ``running`` sequences decoding (the
+        rest mid-prefill) and ``budget`` tokens left, leaves its prompts out."""
+        if not self._prompts_held:
             return False
         cfg = self.config
         free = cfg.max_num_seqs - len(running)
-        prompts = [q for q in running if not q.decoding] + waiting.first(free)
+        partial = [q for q in running if not q.decoding] if len(running) > decode else []
+        prompts = partial + waiting.first(free)
         if cfg.balance_iters:
             if len({q.rank for q in prompts}) >= cfg.balance_ranks:
                 self._held = 0  # every rank has a prompt to run
