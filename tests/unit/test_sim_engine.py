@@ -26,7 +26,11 @@ from tests.support.engines import held_units, toy_config
        st.sampled_from([None, (1, 1, 3), (1, 5, 2)]),
        st.sampled_from([{}, {"recv_interval": 4}, {"batch_wait_iters": 3,
                                                    "batch_wait_tokens": 100},
-                        {"balance_iters": 5, "balance_ranks": 2}]))
+                        {"balance_iters": 5, "balance_ranks": 2},
+                        # settings no one would launch with still let every request finish
+                        {"recv_interval": 10**9},
+                        {"batch_wait_iters": 10**9, "batch_wait_tokens": 10**9},
+                        {"balance_iters": 10**9, "balance_ranks": 3}]))
 def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, mixed, window,
                                                           holds):
     engine = SimEngine(replace(toy_config(blocks, policy=policy, mixed=mixed, window=window),
