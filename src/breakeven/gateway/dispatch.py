@@ -140,7 +140,8 @@ class Dispatcher:
             if b.hosting == "self" and not call.batch:  # the load batch admission yields to
                 self.load.sent(b.name)
             state.outstanding += 1
-            state.probing = bool(state.open_until)
+            probe = bool(state.open_until)  # the circuit is half-open: this is its probe
+            state.probing = state.probing or probe
             budget -= 1
             try:
                 payload, mapping = self.outbound(call, b, body)
@@ -161,6 +162,8 @@ class Dispatcher:
                 continue
             finally:
                 state.outstanding -= 1
+                if probe:  # however it ended (a caller's 400, a cancel): the next may probe
+                    state.probing = False
             state.succeeded()
             call.trace.attempt(b.name, "ok", started)
             return b, result
