@@ -201,4 +201,6 @@ def test_size_states_whether_prefill_is_graphed_and_what_eager_launches_cost(cap
     assert eager_ms > 20 and not plain["engine_settings"]["prefill_cuda_graphs"]
     assert graphed["engine_settings"]["eager_prefill_ms"] == 0
     assert graphed["engine_settings"]["prefill_cuda_graphs"]
-    assert plain["ttft_ms"] - graphed["ttft_ms"] == pytest.approx(eager_ms, rel=0.05)
+    # a 1k prompt's GPU work is shorter than the launches: the lone request waits on them
+    assert graphed["ttft_ms"] < plain["ttft_ms"]
+    assert plain["ttft_ms"] - plain["engine_settings"]["front_end_ms"] >= eager_ms

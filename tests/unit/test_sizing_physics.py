@@ -13,7 +13,7 @@ from breakeven.errors import InputError
 from breakeven.planner.formats import compute_tflops, weight_bytes
 from breakeven.planner.replica import GIB, Deployment, kv_bytes_per_token, memory
 from breakeven.planner.sizing import evaluate, operating_point, size
-from breakeven.planner.step import allreduce_s, attention_flops, decode_step_s
+from breakeven.planner.step import allreduce_s, attention_flops, decode_step_s, prefill_s
 
 # openai/gpt-oss-120b config.json: 36 layers, hidden 2880, 64 heads of 64, 8 KV heads,
 # 128 experts (4 per token) of 3 x 2880 x 2880 weights each; ~116.8B total, ~5.1B active;
@@ -123,8 +123,10 @@ def test_elementwise_traffic_grows_with_the_tokens_on_every_tp_rank(catalog):
     per_token = 24 * model.layers * model.hidden * 2 / (gpu.bandwidth_gbs * 1e9 * base.mbu)
 
     def extra(layout: str, tp: int, batch: int, prefill: int = 0) -> float:
-        plain, heavy = (Deployment(model, gpu, e, "fp8", tp, layout=layout,
-                                   link=catalog.interconnect_for(gpu)) for e in (base, busy))
+        plain, heavy = (Deployment(model, gpu, e, "fp8", tp, layout=layout,  # no launches
+                                   link=catalog.interconnect_for(gpu), prefill_graphs=True)
+                        for e in (base, busy))  # to hide the traffic behind
+
         return (decode_step_s(heavy, batch, 2000.0, prefill, 500.0)
                 - decode_step_s(plain, batch, 2000.0, prefill, 500.0))
 
@@ -160,27 +162,38 @@ def test_mla_attention_costs_its_absorbed_flops(catalog):
 
 
 @pytest.mark.parametrize("engine", ["sglang", "tensorrt-llm", "vllm"])
-def test_an_mla_models_prompt_steps_pay_eager_launches_unless_graphed(catalog, engine):
-    """A step carrying prompt tokens runs without CUDA graphs: an MLA model's layers each
-    add the engine's eager launch time; decode steps, graphed prefill and a GQA model do
-    not pay it."""
+def test_an_mla_models_prompt_steps_wait_on_eager_launches_unless_graphed(catalog, engine):
+    """A step carrying prompt tokens runs without CUDA graphs: the host launches an MLA
+    model's kernels one by one and the GPU runs behind them, so the step takes at least the
+    launches; a long prompt, whose GPU work outlasts them, costs what it does graphed.
+    Decode steps, graphed prefill and a GQA model do not wait on them."""
     gpu, e = catalog.gpu("h200"), catalog.engine(engine)
     eager = Deployment(catalog.model("deepseek-v3"), gpu, e, "fp8", 8)
     graphed = Deployment(catalog.model("deepseek-v3"), gpu, e, "fp8", 8, prefill_graphs=True)
-    per_step = eager.model.layers * e.eager_mla_layer_us / 1e6
-    assert per_step > 0.02  # tens of ms a step: what short prompts' TTFT shows
-    for batch, prompt in ((0, 1), (0, 1024), (32, 512)):
-        assert (decode_step_s(eager, batch, 2000.0, prompt)
-                - decode_step_s(graphed, batch, 2000.0, prompt)) == pytest.approx(per_step)
+    host = eager.model.layers * e.eager_mla_layer_us / 1e6
+    assert host > 0.02  # tens of ms a step: what short prompts' TTFT shows
+    r, layers = eager.rates, eager.model.layers
+    for batch, prompt in ((0, 1), (0, 1024), (32, 512), (0, 32768)):
+        outside = r.fixed_s + r.per_sequence_s * batch  # the engine's own step overhead
+        work = decode_step_s(graphed, batch, 2000.0, prompt) - outside
+        assert decode_step_s(eager, batch, 2000.0, prompt) - outside == pytest.approx(
+            max(work, host) + min(work, host) / layers)
+    assert decode_step_s(eager, 0, 0.0, 1) > 2 * decode_step_s(graphed, 0, 0.0, 1)
+    assert decode_step_s(graphed, 0, 0.0, 32768) > 2 * host  # the GPU outlasts the host
+    assert (decode_step_s(eager, 0, 0.0, 32768) - decode_step_s(graphed, 0, 0.0, 32768)
+            == pytest.approx(host / layers))
     assert decode_step_s(eager, 32, 2000.0) == decode_step_s(graphed, 32, 2000.0)
     gqa = Deployment(catalog.model("llama-3.1-70b"), gpu, e, "fp8", 8)
     gqa_graphed = Deployment(catalog.model("llama-3.1-70b"), gpu, e, "fp8", 8,
                              prefill_graphs=True)
     assert decode_step_s(gqa, 0, 0.0, 1024) == decode_step_s(gqa_graphed, 0, 0.0, 1024)
-    # a lone request's TTFT carries it once, on the analytic path and in the simulation
+    # a lone request's TTFT carries the difference once, on the analytic path and in the
+    # simulation
     lone = [evaluate(d, 1024, 64, concurrency=1).point for d in (eager, graphed)]
     assert lone[0] is not None and lone[1] is not None
-    assert lone[0].ttft_ms - lone[1].ttft_ms == pytest.approx(per_step * 1e3, rel=0.02)
+    waited = prefill_s(eager, 1024) - prefill_s(graphed, 1024)
+    assert waited > 0.01
+    assert lone[0].ttft_ms - lone[1].ttft_ms == pytest.approx(waited * 1e3, rel=0.02)
 
 
 def test_moe_reads_more_experts_as_the_batch_grows(catalog):

@@ -83,7 +83,8 @@ def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
 prefill_graphs_option = click.option(
     "--prefill-cuda-graphs", "prefill_graphs", is_flag=True,
     help="Prefill steps run as CUDA graphs (TensorRT-LLM's piecewise CUDA graphs, SGLang's "
-         "--enable-piecewise-cuda-graph): no eager launch time per MLA layer.")
+         "--enable-piecewise-cuda-graph): a prompt step of an MLA model no longer waits on "
+         "the host launching its kernels one by one.")
 
 
 def emit_json(data: Any) -> None:

@@ -12,8 +12,10 @@ residual stream ``engine.activation_passes`` times a layer, on every TP rank. Th
 part of a step takes at least ``layers x engine.layer_floor_us`` (kernel launches and
 small all-reduces: what bounds a lone request's decode on a big model across many GPUs).
 A step that carries prompt tokens runs without CUDA graphs unless the deployment graphs
-its prefill, and an MLA model's layers then cost ``engine.eager_mla_layer_us`` of host time
-each.
+its prefill: the host launches an MLA model's kernels one by one, ``engine.eager_mla_layer_us``
+a layer, and the GPU runs each layer behind its launches, a two-stage pipeline over the
+layers: the longer of the launches and the GPU's work, plus one layer of the shorter (a
+short prompt waits on the host, a long one on the GPU).
 Local-attention layers read at most their window of each sequence. The embedding table is a
 look-up, not streamed; an MoE reads only the experts its tokens touch, through grouped GEMMs
 that reach ``engine.moe_efficiency`` of the dense bandwidth. With pipeline stages, as many
@@ -81,8 +83,10 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     work = gemm + attention + fabric + r.activation_s_per_token * tokens
     if work < r.floor_s:  # a layer's kernels take a least time, however little they do
         work = r.floor_s
-    if prefill_tokens:  # launched eagerly, kernel by kernel (no CUDA graph)
-        work += r.eager_prefill_s
+    if prefill_tokens and r.eager_prefill_s:  # launched kernel by kernel, no graph
+        host = r.eager_prefill_s  # a two-stage pipeline over the layers: launch, then run
+        work = ((work if work > host else host)
+                + (host if work > host else work) / dep.model.layers)
     return work + r.fixed_s + r.per_sequence_s * batch
 
 

@@ -137,7 +137,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
                   + dep.scheduling.describe()
-                  + (f", prompt steps launched eagerly (+{st['eager_prefill_ms']:.0f} ms each)"
+                  + (f", prompt steps launched eagerly (>= {st['eager_prefill_ms']:.0f} ms each)"
                      if st["eager_prefill_ms"] else
                      ", prefill as CUDA graphs" if st["prefill_cuda_graphs"] else ""))
     table.add_row("efficiency", _efficiency(dep.engine.name, st["efficiency"]))
