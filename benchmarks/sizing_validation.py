@@ -366,10 +366,17 @@ def _loss(cat: Catalog, rows: list[dict[str, Any]], k: K) -> float:
 def _fit_group(cat: Catalog, rows: list[dict[str, Any]],
                glob: Global) -> tuple[float, float, float]:
     """(MBU x, MFU x, floor) for one group given the global figures, by coordinate
-    descent: the multipliers without a floor, the floor given them, the multipliers again."""
+    descent: the multipliers without a floor, the floor given them, the multipliers again.
+    A group whose rows all run small batches (``_low_batch``) fits its floor alone, at the
+    literature's multipliers: where the floor binds, a slow GPU and a high floor give the
+    same steps, and a multiplier fitted there is wrong at every larger batch (SGLang's
+    Hopper MoE rows without InferenceX's dashboard: concurrency 4 and below only, fitted
+    to MBU x0.6, predicted the dashboard's concurrency-64 TPOTs 100% slow)."""
     def loss(m: float, f: float, floor: float) -> float:
         return _loss(cat, rows, K(m, f, glob[0], floor, glob[1]))
 
+    if all(_low_batch(r) for r in rows):
+        return 1.0, 1.0, min(FLOOR_GRID, key=lambda fl: loss(1.0, 1.0, fl))
     m, f = min(itertools.product(GRID, GRID), key=lambda k: loss(*k, 0.0))
     if not any(_low_batch(r) for r in rows):
         return m, f, 0.0  # nothing here runs a batch small enough to show a floor

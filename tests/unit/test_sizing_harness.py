@@ -111,3 +111,24 @@ def test_the_fits_split_over_processes_are_the_fits_made_one_by_one(sv, catalog,
     g = sv.group(catalog, rows[0])
     assert split[None].factors[g] != sv.LITERATURE
     assert split["nim-1.8.0"].factors[g] == sv.LITERATURE
+
+
+def test_a_group_of_small_batches_alone_fits_its_floor_not_its_bandwidth(sv, catalog):
+    """Where the layer floor binds (concurrency 16 and below), a slow GPU and a high floor
+    give the same steps: rows of small batches only fit the floor at the literature's MBU
+    and MFU; a row at a large batch lets the multipliers move."""
+    literature = sv.K(1.0, 1.0, 20.0, 0.0, 32.0)
+
+    def slow(**kw):  # 1.6x the literature's step: what the multipliers or a floor explain
+        row = _row(metric="tpot_ms", **kw)
+        point = sv._sizing(catalog, row, literature).point
+        return {**row, "value": 1.6 * point.tpot_ms}
+
+    small = [slow(source_id=src, concurrency=c, input_len=n) for src in ("a", "b")
+             for c in (1, 2, 4) for n in (200, 1000)]
+    m, f, floor = sv._fit_group(catalog, small, (20.0, 32.0))
+    assert (m, f) == (1.0, 1.0) and floor > 0
+    large = small + [slow(source_id=src, concurrency=c) for src in ("a", "b")
+                     for c in (64, 128)]
+    m, _, _ = sv._fit_group(catalog, large, (20.0, 32.0))
+    assert m < 1.0
