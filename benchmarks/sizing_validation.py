@@ -87,11 +87,15 @@ class K(NamedTuple):
 
 
 class Fitted(NamedTuple):
-    """A fit: the global figures, the groups' factors, the front-end ms per engine."""
+    """A fit: the global figures per engine (None: the pick over every engine's rows, for an
+    engine the fit saw none of), the groups' factors, the front-end ms per engine."""
 
-    glob: Global
+    glob: dict[str | None, Global]
     factors: Factors
     front: dict[str, float]
+
+    def glob_of(self, engine: str) -> Global:
+        return self.glob.get(engine, self.glob[None])
 
 
 def _engine(cat: Catalog, row: dict[str, Any], k: K | None) -> Engine:
@@ -412,37 +416,51 @@ def _groups(cat: Catalog, rows: list[dict[str, Any]]) -> dict[Group, list[dict[s
     return by
 
 
-def _fit_at(cat: Catalog, rows: list[dict[str, Any]], glob: Global) -> tuple[float, Factors]:
+GroupFits = dict[Group, tuple[tuple[float, float, float], float]]  # factors, loss
+
+
+def _fit_at(cat: Catalog, rows: list[dict[str, Any]], glob: Global) -> GroupFits:
     """Given the global figures, each group's factors (``_fit_group``; the literature's where
-    a group is not ``_fittable``) and the mean over groups of their loss."""
-    factors: Factors = {}
-    losses = []
+    a group is not ``_fittable``) and loss."""
+    found: GroupFits = {}
     for g, rs in _groups(cat, rows).items():
         key = (glob, g, frozenset(id(r) for r in rs))
         if key not in _GROUP_FITS:
             f = _fit_group(cat, rs, glob) if _fittable(rs) else LITERATURE
             _GROUP_FITS[key] = f, _loss(cat, rs, K(f[0], f[1], glob[0], f[2], glob[1]))
-        factors[g], loss = _GROUP_FITS[key]
-        losses.append(loss)
-    return statistics.fmean(losses), factors
+        found[g] = _GROUP_FITS[key]
+    return found
 
 
 def _chosen(cat: Catalog, rows: list[dict[str, Any]],
-            at: Callable[[Global], tuple[float, Factors]]) -> Fitted:
-    """The fit whose global figures give the lowest loss (the first such on ``GLOBS``),
-    ``at`` giving each one's loss and factors; then per engine the front-end latency."""
-    loss_factors = [at(glob) for glob in GLOBS]
-    i = min(range(len(GLOBS)), key=lambda j: loss_factors[j][0])
-    glob, factors = GLOBS[i], loss_factors[i][1]
+            at: Callable[[Global], GroupFits]) -> Fitted:
+    """Per engine, the global figures whose groups give the lowest mean loss (the first such
+    on ``GLOBS``; ``at`` gives each one's group fits) and those groups' factors: a step's
+    host time per sequence is the engine's own (TensorRT-LLM's C++ batch manager is not
+    SGLang's Python scheduler), and one figure for all let one engine's rows set another's
+    (a pick over every row, kept for an engine a fold has none of); then per engine the
+    front-end latency."""
+    per_glob = [at(glob) for glob in GLOBS]
+
+    def best(engines: set[str] | None) -> int:
+        return min(range(len(GLOBS)), key=lambda j: statistics.fmean(
+            loss for g, (_, loss) in per_glob[j].items() if engines is None or g[0] in engines))
+
+    globs: dict[str | None, Global] = {None: GLOBS[best(None)]}
+    factors: Factors = {}
+    for engine in sorted({g[0] for g in per_glob[0]}):
+        i = best({engine})
+        globs[engine] = GLOBS[i]
+        factors.update({g: f for g, (f, _) in per_glob[i].items() if g[0] == engine})
     fitted = {g for g, rs in _groups(cat, rows).items() if _fittable(rs)}
-    return Fitted(glob, factors, _front_end(cat, rows, glob, factors, fitted))
+    return Fitted(globs, factors, _front_end(cat, rows, globs, factors, fitted))
 
 
 def fit(cat: Catalog, rows: list[dict[str, Any]]) -> Fitted:
-    """The global figures (per-sequence overhead, activation passes) and, given them, per
-    (engine, generation) the MBU and MFU multipliers and the layer floor minimising the
-    median error (the global figures are those whose groups give the lowest median error
-    over all ``rows``); then per engine the front-end latency (``_front_end``)."""
+    """The engine-wide figures (per-sequence overhead, activation passes) and, given them,
+    per (engine, generation, kind) the MBU and MFU multipliers and the layer floor minimising
+    the median error (an engine's figures are those whose groups give the lowest mean loss
+    over its ``rows``); then per engine the front-end latency (``_front_end``)."""
     return _chosen(cat, rows, lambda glob: _fit_at(cat, rows, glob))
 
 
@@ -475,8 +493,8 @@ def fits(cat: Catalog, subsets: dict[str | None, list[dict[str, Any]]],
             for key, rows in subsets.items()}
 
 
-def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global, factors: Factors,
-               fitted: set[Group]) -> dict[str, float]:
+def _front_end(cat: Catalog, rows: list[dict[str, Any]], globs: dict[str | None, Global],
+               factors: Factors, fitted: set[Group]) -> dict[str, float]:
     """Per engine, the front-end latency (on FRONT_GRID) that best gives its lone requests'
     TTFT (concurrency 1: nothing queues, so TTFT is the front end plus one prefill, exactly
     what the analytic path computes, the latency adding to it); rows of two sources at
@@ -490,7 +508,8 @@ def _front_end(cat: Catalog, rows: list[dict[str, Any]], glob: Global, factors: 
         if r["metric"] != "ttft_ms" or r["concurrency"] != 1 or g not in fitted:
             continue
         m, f, floor = factors.get(g, LITERATURE)
-        s = _sizing(cat, r, K(m, f, glob[0], floor, glob[1]))
+        seq, act = globs.get(r["engine"], globs[None])
+        s = _sizing(cat, r, K(m, f, seq, floor, act))
         if s.fits and s.point is not None:
             lone[r["engine"]].append((s.point.ttft_ms, r["value"]))
             sources[r["engine"]].add(r["source_id"])
@@ -504,7 +523,8 @@ def _k(fitted: Fitted, g: Group) -> K:
     literature values (no floor) with the fit's per-sequence overhead, and an engine it saw
     no lone requests of no front-end latency."""
     m, f, floor = fitted.factors.get(g, LITERATURE)
-    return K(m, f, fitted.glob[0], floor, fitted.glob[1], fitted.front.get(g[0], 0.0))
+    seq, act = fitted.glob_of(g[0])
+    return K(m, f, seq, floor, act, fitted.front.get(g[0], 0.0))
 
 
 def _predict_row(i: int) -> list[tuple[str, float | str]]:
@@ -523,8 +543,9 @@ def _catalog_yaml(cat: Catalog, fitted: Fitted) -> str:
     lines = []
     for engine in sorted({e for e, _, _ in fitted.factors}):
         e = cat.engine(engine)
-        lines.append(f"  {engine}: sequence_overhead_us {fitted.glob[0]:g}; activation_passes "
-                     f"{fitted.glob[1]:g}; front_end_ms {fitted.front.get(engine, 0.0):g}")
+        seq, act = fitted.glob_of(engine)
+        lines.append(f"  {engine}: sequence_overhead_us {seq:g}; activation_passes {act:g}; "
+                     f"front_end_ms {fitted.front.get(engine, 0.0):g}")
         for kind, table in (("dense", "by_generation"), ("moe", "moe_by_generation")):
             lines.append(f"    {table}:")
             for (name, gen, k), (m, f, floor) in sorted(fitted.factors.items()):
@@ -626,7 +647,8 @@ def main() -> None:
                     refused.append((r, p))
                 continue
             results[name].append((r, p / r["value"] - 1))
-    print("\nper-sequence step overhead (us), activation passes fitted on all rows: "
+    print("\nper-sequence step overhead (us), activation passes per engine (None: over all "
+          "engines) fitted on all rows: "
           f"{fitted.glob}; by fold:", {src: f.glob for src, f in folds.items()})
     print(f"\nfront-end latency (ms) fitted on all rows: {fitted.front}; by fold:",
           {src: f.front for src, f in folds.items()})

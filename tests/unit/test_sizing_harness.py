@@ -132,3 +132,25 @@ def test_a_group_of_small_batches_alone_fits_its_floor_not_its_bandwidth(sv, cat
                      for c in (64, 128)]
     m, _, _ = sv._fit_group(catalog, large, (20.0, 32.0))
     assert m < 1.0
+
+
+def test_each_engine_gets_the_engine_wide_figures_its_own_rows_want(sv, catalog, monkeypatch):
+    """The per-sequence host time is fitted per engine: rows made with 30 us a sequence on
+    SGLang and none on TensorRT-LLM give each engine its own, where one figure for both
+    would miss one of them."""
+    monkeypatch.setattr(sv, "GRID", (0.9, 1.0, 1.1))
+    monkeypatch.setattr(sv, "FLOOR_GRID", (0.0,))
+    monkeypatch.setattr(sv, "GLOBS", ((0.0, 32.0), (30.0, 32.0)))
+
+    def made(engine, seq, **kw):
+        row = _row(engine=engine, metric="tpot_ms", **kw)
+        return {**row, "value": sv._sizing(catalog, row, sv.K(1.0, 1.0, seq, 0.0, 32.0))
+                .point.tpot_ms}
+
+    rows = [made(engine, seq, source_id=src, concurrency=c, input_len=n)
+            for engine, seq in (("sglang", 30.0), ("tensorrt-llm", 0.0)) for src in ("a", "b")
+            for c in (32, 128, 256) for n in (200, 2000)]
+    found = sv.fit(catalog, rows)
+    assert found.glob_of("sglang") == (30.0, 32.0)
+    assert found.glob_of("tensorrt-llm") == (0.0, 32.0)
+    assert found.glob_of("vllm") == found.glob[None]  # no rows: the pick over all
