@@ -257,6 +257,11 @@ class Engine(_Row):
     kv_fraction_of_free: bool = Field(
         default=False, description="gpu_memory_utilization applies to the memory left after "
         "the weights (TensorRT-LLM's kv_cache_free_gpu_mem_fraction)")
+    static_fraction_rule: bool = Field(
+        default=False, description="without a memory fraction of the deployment's own, the "
+        "fraction is SGLang's default --mem-fraction-static for the GPU, layout and step "
+        "budget (breakeven.planner.static_fraction), and it holds the weights and the KV "
+        "pool only: activations and CUDA graphs live in the memory it reserves")
     scheduler_options: tuple[Literal["recv_interval", "batch_wait", "adp_balance"], ...] = Field(
         default=(), description="settings that hold new requests back from the steps: "
         "recv_interval (SGLang's --scheduler-recv-interval: taken in every N decode steps), "

@@ -1,16 +1,18 @@
 """One replica's layout and memory: a model in a quantisation on ``tp * pp`` GPUs. Pure.
 
-Memory follows vLLM's accounting: the engine may use ``gpu_memory_utilization`` of each GPU
-(TensorRT-LLM: that fraction of what the weights leave free); weights (split over tensor-
-and pipeline-parallel ranks), a runtime overhead and the activation peak of one
-batched-token budget come off it; the rest is paged KV cache. KV bytes per token are
-``2 * layers * kv_heads * head_dim * bytes`` (GQA; KV heads are replicated when TP exceeds
-them) or ``layers * (kv_lora_rank + rope_dim) * bytes`` for MLA, whose latent is replicated
-on every TP rank. Layers that attend only locally (a sliding window: gpt-oss, Gemma 3;
-Llama 4's chunked attention) keep and read at most their window of a sequence, as vLLM's
-hybrid KV-cache manager and TensorRT-LLM's per-layer attention windows allocate them:
-``cached_tokens`` turns a sequence's length into the whole-model token slots it holds.
-Quantisation formats and the layouts engines accept live in ``breakeven.planner.formats``.
+Memory follows vLLM's accounting: the engine may use ``gpu_memory_utilization`` of each
+GPU (TensorRT-LLM: that fraction of what the weights leave free; SGLang, without one
+given, its own default, ``static_fraction``); weights (split over tensor- and pipeline-
+parallel ranks), a runtime overhead and the activation peak of one batched-token budget
+(not on SGLang: it reserves that outside the fraction) come off it; the rest is paged KV
+cache. KV bytes per token are ``2 * layers * kv_heads * head_dim * bytes`` (GQA; KV heads
+are replicated when TP exceeds them) or ``layers * (kv_lora_rank + rope_dim) * bytes`` for
+MLA, whose latent is replicated on every TP rank. Layers that attend only locally (a
+sliding window: gpt-oss, Gemma 3; Llama 4's chunked attention) keep and read at most their
+window of a sequence, as vLLM's hybrid KV-cache manager and TensorRT-LLM's per-layer
+attention windows allocate them: ``cached_tokens`` turns a sequence's length into the
+whole-model token slots it holds. Quantisation formats and the layouts engines accept live
+in ``breakeven.planner.formats``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from breakeven.planner.formats import (
     weight_bytes,
 )
 from breakeven.planner.moe_layouts import Layout
+from breakeven.planner.static_fraction import static_fraction
 
 __all__ = [
     "GIB",
@@ -175,7 +178,12 @@ class Deployment:
 
     @property
     def memory_utilization(self) -> float:
-        return self.gpu_memory_utilization or self.engine.gpu_memory_utilization
+        if self.gpu_memory_utilization:
+            return self.gpu_memory_utilization
+        if self.engine.static_fraction_rule:
+            return static_fraction(self.gpu.memory_gib, self.tp, self.pp,
+                                   self.batched_tokens // self.ranks, self.ranks)
+        return self.engine.gpu_memory_utilization
 
     @property
     def ranks(self) -> int:
@@ -343,7 +351,9 @@ def memory(dep: Deployment) -> Memory:
     per_gpu = _weights_per_gpu(dep, weights)
     budget = dep.batched_tokens // dep.ranks  # one rank's step
     activations = budget * (4 * model.hidden + 2 * model.intermediate / dep.tp) * 2
-    overhead = dep.engine.runtime_overhead_gib * GIB + activations
+    overhead = dep.engine.runtime_overhead_gib * GIB
+    if not dep.engine.static_fraction_rule:  # SGLang reserves them outside its fraction
+        overhead += activations
     if dep.gpus > 1:
         overhead += _NCCL_GIB * GIB
     total = dep.gpu.memory_gib * GIB

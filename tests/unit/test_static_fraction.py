@@ -1,0 +1,55 @@
+"""SGLang's default --mem-fraction-static, as its server arguments compute it, and what a
+deployment's memory makes of it: the fraction holds weights and KV only."""
+
+from __future__ import annotations
+
+import pytest
+
+from breakeven.planner.replica import GIB, Deployment, memory
+from breakeven.planner.sizing import size
+from breakeven.planner.static_fraction import cuda_graph_max_bs, static_fraction
+
+
+def test_the_fraction_reserves_activations_graphs_and_the_parallel_layout():
+    # an 80 GiB GPU at TP 8 with an 8k chunk: 512 + 8192 x 1.5 + 512 x 2 + 1024 MiB
+    assert static_fraction(80.0, 8, 1, 8192) == round((81920 - 14848) / 81920, 3) == 0.819
+    # a small reservation is raised to 10 GiB on a GPU over 60 GB
+    assert static_fraction(80.0, 1, 1, 1024) == round((81920 - 10240) / 81920, 3)
+    # below 60 GB no floor: a 24 GB GPU at TP 1 (graphs up to 24) keeps more
+    assert static_fraction(24.0, 1, 1, 2048) == round(
+        (24576 - (512 + 2048 * 1.5 + 24 * 2 + 128)) / 24576, 3)
+    # a bigger chunk, more stages or data-parallel attention reserve more
+    assert static_fraction(178.0, 4, 1, 16384) < static_fraction(178.0, 4, 1, 8192)
+    assert static_fraction(178.0, 8, 2, 8192) < static_fraction(178.0, 8, 1, 8192)
+    assert static_fraction(140.0, 8, 1, 8192, 8) < static_fraction(140.0, 8, 1, 8192) - 0.1
+    assert [cuda_graph_max_bs(g * 1024, 8) for g in (16, 24, 40, 80, 141, 180)] == [
+        8, 80, 160, 512, 512, 512]
+    assert cuda_graph_max_bs(80 * 1024, 2) == 256
+
+
+def test_an_sglang_deployment_takes_the_rule_unless_it_names_its_own(catalog):
+    gpu, model = catalog.gpu("b200"), catalog.model("deepseek-r1")
+    sglang, vllm = catalog.engine("sglang"), catalog.engine("vllm")
+    dep = Deployment(model, gpu, sglang, "fp8", 4)
+    assert dep.memory_utilization == static_fraction(gpu.memory_gib, 4, 1, dep.batched_tokens)
+    assert dep.memory_utilization > sglang.gpu_memory_utilization  # 0.92 on a B200
+    assert Deployment(model, gpu, sglang, "fp8", 4,
+                      gpu_memory_utilization=0.85).memory_utilization == 0.85
+    assert Deployment(model, gpu, vllm, "fp8", 4).memory_utilization == \
+        vllm.gpu_memory_utilization
+    # weights and KV share the fraction; activations are not taken off it again
+    m = memory(dep)
+    assert m.kv_cache_gib_per_gpu == pytest.approx(
+        gpu.memory_gib * dep.memory_utilization - m.weights_gib_per_gpu
+        - m.overhead_gib_per_gpu)
+    assert m.overhead_gib_per_gpu * GIB < (sglang.runtime_overhead_gib + 1) * GIB
+
+
+def test_deepseek_r1_fp8_fits_four_b200s_on_sglang_as_inferencex_ran_it(catalog):
+    """InferenceX's dashboard has SGLang 0.5.9 serving DeepSeek-R1 FP8 on 4 x B200 at
+    8192/1024 (no --mem-fraction-static given); a flat 0.88 left no room for the weights."""
+    gpu = catalog.gpu("b200")
+    s = size(catalog.model("deepseek-r1"), gpu, catalog.engine("sglang"), quant="fp8",
+             gpus=4, input_len=8192, output_len=1024, kv_dtype="fp8",
+             link=catalog.interconnect_for(gpu))
+    assert s.fits and s.deployment.gpus == 4 and s.max_concurrency >= 16
