@@ -1,5 +1,6 @@
-"""SGLang's default --mem-fraction-static, as its server arguments compute it, and what a
-deployment's memory makes of it: the fraction holds weights and KV only."""
+"""SGLang's default --mem-fraction-static and chunked-prefill size, as its server arguments
+compute them, and what a deployment's memory makes of them: the fraction holds weights and
+KV only."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def test_an_sglang_deployment_takes_the_rule_unless_it_names_its_own(catalog):
     gpu, model = catalog.gpu("b200"), catalog.model("deepseek-r1")
     sglang, vllm = catalog.engine("sglang"), catalog.engine("vllm")
     dep = Deployment(model, gpu, sglang, "fp8", 4)
-    assert dep.memory_utilization == static_fraction(gpu.memory_gib, 4, 1, dep.batched_tokens)
-    assert dep.memory_utilization > sglang.gpu_memory_utilization  # 0.92 on a B200
+    assert dep.batched_tokens == 16384  # SGLang's chunked-prefill default on a B200
+    assert dep.memory_utilization == static_fraction(gpu.memory_gib, 4, 1, 16384) < 0.86
+    dep = Deployment(model, gpu, sglang, "fp8", 4, max_batched_tokens=8192)
+    assert dep.memory_utilization == static_fraction(gpu.memory_gib, 4, 1, 8192) > 0.92
     assert Deployment(model, gpu, sglang, "fp8", 4,
                       gpu_memory_utilization=0.85).memory_utilization == 0.85
     assert Deployment(model, gpu, vllm, "fp8", 4).memory_utilization == \
@@ -47,9 +50,25 @@ def test_an_sglang_deployment_takes_the_rule_unless_it_names_its_own(catalog):
 
 def test_deepseek_r1_fp8_fits_four_b200s_on_sglang_as_inferencex_ran_it(catalog):
     """InferenceX's dashboard has SGLang 0.5.9 serving DeepSeek-R1 FP8 on 4 x B200 at
-    8192/1024 (no --mem-fraction-static given); a flat 0.88 left no room for the weights."""
+    8192/1024 with --chunked-prefill-size 8192 and no --mem-fraction-static; a flat 0.88
+    left no room for the weights. SGLang's default 16k chunk reserves 12 GiB more, and
+    then the weights do not fit."""
     gpu = catalog.gpu("b200")
-    s = size(catalog.model("deepseek-r1"), gpu, catalog.engine("sglang"), quant="fp8",
-             gpus=4, input_len=8192, output_len=1024, kv_dtype="fp8",
-             link=catalog.interconnect_for(gpu))
+
+    def on_four(**kw):
+        return size(catalog.model("deepseek-r1"), gpu, catalog.engine("sglang"), quant="fp8",
+                    gpus=4, input_len=8192, output_len=1024, kv_dtype="fp8",
+                    link=catalog.interconnect_for(gpu), **kw)
+
+    s = on_four(max_batched_tokens=8192)
     assert s.fits and s.deployment.gpus == 4 and s.max_concurrency >= 16
+    assert not on_four().fits
+
+
+def test_sglangs_chunk_follows_the_gpus_memory_and_vllms_rule_is_unchanged(catalog):
+    sglang, vllm = catalog.engine("sglang"), catalog.engine("vllm")
+    assert [sglang.budget_on(g) for g in (22.5, 44.5, 79.2, 139.8, 178.0)] == [
+        2048, 4096, 8192, 8192, 16384]
+    assert [vllm.budget_on(g) for g in (22.5, 44.5, 79.2, 178.0)] == [2048, 2048, 8192, 8192]
+    pinned = sglang.model_copy(update={"max_batched_tokens": 4096})
+    assert pinned.budget_on(178.0) == 4096  # a budget the row names wins

@@ -234,8 +234,12 @@ class Engine(_Row):
     quantizations: tuple[Quant, ...]
     version: str | None = None
     max_batched_tokens: int | None = Field(
-        default=None, gt=0, description="step token budget; None: 8192 on GPUs of 70 GB+, "
-        "2048 below (vLLM's rule)")
+        default=None, gt=0, description="step token budget; None: by GPU memory "
+        "(budget_by_memory, else vLLM's rule: 8192 on GPUs of 70 GB+, 2048 below)")
+    budget_by_memory: tuple[tuple[float, int], ...] = Field(
+        default=(), description="the engine's own default step budget by GPU memory: "
+        "(GiB at least, tokens) pairs, the last that the GPU reaches applies (SGLang's "
+        "chunked_prefill_size)")
     mixed_batches: bool = Field(
         default=True, description="decode tokens ride in the same steps as prompt chunks "
         "(vLLM's chunked prefill, TensorRT-LLM's inflight batching); False: a step runs "
@@ -276,9 +280,15 @@ class Engine(_Row):
     _tuning: str | None = PrivateAttr(default=None)
 
     def budget_on(self, memory_gib: float) -> int:
-        """The step token budget on one GPU of ``memory_gib``: the row's, else vLLM's rule
-        (8192 tokens on GPUs of 70 GB and more, 2048 on smaller ones)."""
-        return self.max_batched_tokens or (8192 if memory_gib >= 70 else 2048)
+        """The step token budget on one GPU of ``memory_gib``: the row's, else the engine's
+        own by memory (``budget_by_memory``), else vLLM's rule (8192 tokens on GPUs of 70 GB
+        and more, 2048 on smaller ones)."""
+        if self.max_batched_tokens:
+            return self.max_batched_tokens
+        reached = [tokens for least, tokens in self.budget_by_memory if memory_gib >= least]
+        if reached:
+            return reached[-1]
+        return 8192 if memory_gib >= 70 else 2048
 
     @model_validator(mode="after")
     def _starts(self) -> Engine:
