@@ -88,3 +88,39 @@ def test_a_layout_an_engine_refuses_is_never_emitted(catalog):
     # without the catalog's rows only the sized engine is known to take the layout
     _, alone = _lines(catalog, "ep", engines=())
     assert list(alone) == ["vllm"]
+
+
+def test_every_line_carries_the_step_budget_and_kv_dtype_it_was_sized_with(catalog):
+    """A budget the deployment sets and an FP8 KV cache reach each engine's own flags
+    (SGLang's auto KV dtype is the model's 16-bit one and its chunk a total over the DP
+    ranks); without them the engines' defaults, which the sizing assumed, stand."""
+    h200 = catalog.gpu("h200")
+
+    def sized(**kw):
+        s = size(catalog.model("llama-3.1-70b"), h200, catalog.engine("sglang"), quant="fp8",
+                 gpus=2, input_len=1000, output_len=1000, link=catalog.interconnect_for(h200),
+                 **kw)
+        assert s.fits
+        return {k: _flags(v) for k, v in launch_lines(s, engines=catalog.engines).items()}
+
+    lines = sized(kv_dtype="fp8", max_batched_tokens=4096)
+    assert "--kv-cache-dtype fp8_e4m3" in " ".join(lines["sglang"])
+    assert " ".join(lines["sglang"]).count("--chunked-prefill-size 4096") == 1
+    assert "--max-num-batched-tokens 4096" in " ".join(lines["vllm"])
+    assert "--kv-cache-dtype fp8" in " ".join(lines["vllm"])
+    assert "--max_num_tokens 4096" in " ".join(lines["tensorrt-llm"])
+    plain = " ".join(" ".join(v) for v in sized(kv_dtype="bf16").values())
+    for flag in ("--kv-cache-dtype", "--chunked-prefill-size", "--max-num-batched-tokens",
+                 "--max_num_tokens"):
+        assert flag not in plain
+
+
+def test_sglangs_chunk_is_the_total_over_its_dp_ranks(catalog):
+    h200 = catalog.gpu("h200")
+    s = size(catalog.model("deepseek-v3"), h200, catalog.engine("sglang"), quant="fp8",
+             input_len=1000, output_len=1000, link=catalog.interconnect_for(h200),
+             layout="dp-ep", max_batched_tokens=2048)
+    assert s.fits and s.deployment.gpus == 8
+    lines = launch_lines(s, engines=catalog.engines)
+    assert "--chunked-prefill-size 16384" in lines["sglang"]  # 2048 a rank x 8 ranks
+    assert "--max-num-batched-tokens 2048" in lines["vllm"]  # one engine core's

@@ -111,6 +111,8 @@ def _vllm(dep: Deployment, x: _Launch) -> str:
         line.append("--enable-expert-parallel")
     line += [f"--max-model-len {x.model_len}", f"--gpu-memory-utilization {x.util}",
              f"--max-num-seqs {_per_rank(x.seqs, dep.ranks)}"]
+    if dep.max_batched_tokens:  # a budget of the deployment's own, per DP rank
+        line.append(f"--max-num-batched-tokens {dep.max_batched_tokens}")
     if x.quant != "bf16":
         line.append(f"--quantization {_VLLM_QUANT[x.quant]}")
     if dep.kv_dtype == "fp8":
@@ -135,8 +137,12 @@ def _sglang(dep: Deployment, x: _Launch) -> str:
         line.append(f"--ep-size {dep.tp}")
     line += [f"--context-length {x.model_len}", f"--mem-fraction-static {x.util}",
              f"--max-running-requests {x.seqs}"]
+    if dep.max_batched_tokens:  # SGLang divides the chunk over the DP ranks itself
+        line.append(f"--chunked-prefill-size {dep.batched_tokens}")
     if x.quant != "bf16":
         line.append(f"--quantization {_VLLM_QUANT[x.quant]}")
+    if dep.kv_dtype == "fp8":  # SGLang's auto is the model's 16-bit dtype
+        line.append("--kv-cache-dtype fp8_e4m3")
     return " ".join(line)
 
 
@@ -152,6 +158,8 @@ def _trtllm(dep: Deployment, x: _Launch) -> str:
     line += [f"--max_seq_len {x.model_len}",
              f"--max_batch_size {_per_rank(x.seqs, dep.ranks)}",
              f"--kv_cache_free_gpu_memory_fraction {x.util}"]
+    if dep.max_batched_tokens:  # per attention-DP rank, as max_batch_size
+        line.append(f"--max_num_tokens {dep.max_batched_tokens}")
     if dep.layout == "dp-ep":
         line.append(f"--extra_llm_api_options {TRT_OPTIONS}")
         return f"printf 'enable_attention_dp: true\\n' > {TRT_OPTIONS} && " + " ".join(line)
