@@ -62,7 +62,9 @@ def test_deepseek_r1_fp8_fits_four_b200s_on_sglang_as_inferencex_ran_it(catalog)
 
     s = on_four(max_batched_tokens=8192)
     assert s.fits and s.deployment.gpus == 4 and s.max_concurrency >= 16
-    assert not on_four().fits
+    default = on_four()
+    assert not default.fits
+    assert "16,384-token chunk" in default.reason and "--max-batched-tokens" in default.reason
 
 
 def test_sglangs_chunk_follows_the_gpus_memory_and_vllms_rule_is_unchanged(catalog):
