@@ -74,3 +74,20 @@ def test_sglangs_chunk_follows_the_gpus_memory_and_vllms_rule_is_unchanged(catal
     assert [vllm.budget_on(g) for g in (22.5, 44.5, 79.2, 178.0)] == [2048, 2048, 8192, 8192]
     pinned = sglang.model_copy(update={"max_batched_tokens": 4096})
     assert pinned.budget_on(178.0) == 4096  # a budget the row names wins
+
+
+def test_sglangs_default_chunk_is_the_replicas_under_dp_attention(catalog):
+    """SGLang divides its chunked-prefill size over the DP ranks (chunked_prefill_size //
+    dp_size); vLLM's and TensorRT-LLM's budgets are each rank's. A budget the deployment
+    names is per rank everywhere."""
+    h200, model = catalog.gpu("h200"), catalog.model("deepseek-v3")
+
+    def dep(engine, **kw):
+        return Deployment(model, h200, catalog.engine(engine), "fp8", 8, layout="dp-ep", **kw)
+
+    assert dep("sglang").batched_tokens == 8192  # 1,024 a rank
+    assert dep("vllm").batched_tokens == 8192 * 8
+    assert dep("sglang", max_batched_tokens=2048).batched_tokens == 2048 * 8
+    # the reservation follows the flag's chunk, the replica's
+    assert dep("sglang").memory_utilization == static_fraction(h200.memory_gib, 8, 1, 8192, 8)
+    assert Deployment(model, h200, catalog.engine("sglang"), "fp8", 8).batched_tokens == 8192

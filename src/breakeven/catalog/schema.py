@@ -240,6 +240,10 @@ class Engine(_Row):
         default=(), description="the engine's own default step budget by GPU memory: "
         "(GiB at least, tokens) pairs, the last that the GPU reaches applies (SGLang's "
         "chunked_prefill_size)")
+    budget_split_over_dp: bool = Field(
+        default=False, description="under data-parallel attention the engine's default "
+        "step budget is the replica's, divided over its ranks (SGLang's chunked_prefill_size "
+        "// dp_size), not each rank's")
     mixed_batches: bool = Field(
         default=True, description="decode tokens ride in the same steps as prompt chunks "
         "(vLLM's chunked prefill, TensorRT-LLM's inflight batching); False: a step runs "

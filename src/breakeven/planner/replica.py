@@ -181,8 +181,8 @@ class Deployment:
         if self.gpu_memory_utilization:
             return self.gpu_memory_utilization
         if self.engine.static_fraction_rule:
-            return static_fraction(self.gpu.memory_gib, self.tp, self.pp,
-                                   self.batched_tokens // self.ranks, self.ranks)
+            return static_fraction(self.gpu.memory_gib, self.tp, self.pp,  # the flag's
+                                   self.batched_tokens, self.ranks)  # chunk: the replica's
         return self.engine.gpu_memory_utilization
 
     @property
@@ -192,11 +192,13 @@ class Deployment:
 
     @property
     def batched_tokens(self) -> int:
-        """The step's token budget: the engine's, else vLLM's rule (8192 on GPUs of 70 GB
-        and more, 2048 on smaller ones); per rank, times the ranks."""
+        """The step's token budget: the deployment's or the engine's default
+        (``Engine.budget_on``); per rank, times the ranks (an engine whose default is the
+        replica's, ``budget_split_over_dp``, gives each rank its share)."""
         if self.max_batched_tokens:
             return self.max_batched_tokens * self.ranks
-        return self.engine.budget_on(self.gpu.memory_gib) * self.ranks
+        budget = self.engine.budget_on(self.gpu.memory_gib)
+        return budget if self.engine.budget_split_over_dp else budget * self.ranks
 
     @property
     def seqs(self) -> int:
