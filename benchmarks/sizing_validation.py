@@ -520,8 +520,8 @@ def _front_end(cat: Catalog, rows: list[dict[str, Any]], globs: dict[str | None,
 
 def _k(fitted: Fitted, g: Group) -> K:
     """The figures a fit gives group ``g``; a group the fit never saw keeps the engine's
-    literature values (no floor) with the fit's per-sequence overhead, and an engine it saw
-    no lone requests of no front-end latency."""
+    literature values (no floor) with its engine's fitted per-sequence overhead, and an
+    engine it saw no lone requests of no front-end latency."""
     m, f, floor = fitted.factors.get(g, LITERATURE)
     seq, act = fitted.glob_of(g[0])
     return K(m, f, seq, floor, act, fitted.front.get(g[0], 0.0))
