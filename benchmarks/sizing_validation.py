@@ -95,7 +95,12 @@ class Fitted(NamedTuple):
     front: dict[str, float]
 
     def glob_of(self, engine: str) -> Global:
-        return self.glob.get(engine, self.glob[None])
+        return _engine_glob(self.glob, engine)
+
+
+def _engine_glob(globs: dict[str | None, Global], engine: str) -> Global:
+    """An engine's global figures, the pick over every engine where the fit saw none of it."""
+    return globs.get(engine, globs[None])
 
 
 def _engine(cat: Catalog, row: dict[str, Any], k: K | None) -> Engine:
@@ -508,7 +513,7 @@ def _front_end(cat: Catalog, rows: list[dict[str, Any]], globs: dict[str | None,
         if r["metric"] != "ttft_ms" or r["concurrency"] != 1 or g not in fitted:
             continue
         m, f, floor = factors.get(g, LITERATURE)
-        seq, act = globs.get(r["engine"], globs[None])
+        seq, act = _engine_glob(globs, r["engine"])
         s = _sizing(cat, r, K(m, f, seq, floor, act))
         if s.fits and s.point is not None:
             lone[r["engine"]].append((s.point.ttft_ms, r["value"]))

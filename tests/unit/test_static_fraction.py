@@ -91,3 +91,20 @@ def test_sglangs_default_chunk_is_the_replicas_under_dp_attention(catalog):
     # the reservation follows the flag's chunk, the replica's
     assert dep("sglang").memory_utilization == static_fraction(h200.memory_gib, 8, 1, 8192, 8)
     assert Deployment(model, h200, catalog.engine("sglang"), "fp8", 8).batched_tokens == 8192
+
+
+def test_a_budget_ladder_out_of_order_is_refused_naming_the_file(tmp_path):
+    """``budget_by_memory`` takes the last step a GPU reaches: steps out of order (or a
+    budget of no tokens) would pick the wrong one silently, so the catalog is refused."""
+    from breakeven.errors import CatalogError
+    from breakeven.loaders import default_catalog_dir, load_catalog
+
+    text = (default_catalog_dir() / "engines.yaml").read_text()
+    ladder = "    budget_by_memory: [[0, 2048], [35, 4096], [60, 8192], [160, 16384]]\n"
+    assert ladder in text
+    for bad in ("[[0, 2048], [160, 16384], [60, 8192]]", "[[0, 0]]", "[[0, 2048], [0, 4096]]"):
+        (tmp_path / "engines.yaml").write_text(
+            text.replace(ladder, f"    budget_by_memory: {bad}\n", 1))
+        with pytest.raises(CatalogError, match="budget_by_memory") as err:
+            load_catalog(tmp_path)
+        assert "engines.yaml" in str(err.value)

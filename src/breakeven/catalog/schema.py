@@ -6,6 +6,7 @@ overrides); frozen so that a loaded catalog cannot be mutated behind the planner
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from datetime import date
 from typing import Literal
@@ -298,6 +299,11 @@ class Engine(_Row):
     def _starts(self) -> Engine:
         # the defaults the planner launches with must be ones the engine accepts: the
         # budget on the smallest GPUs (2,048 tokens under 70 GB) holds default_max_seqs
+        steps = self.budget_by_memory
+        if any(tokens < 1 for _, tokens in steps) or any(
+                later <= earlier for (earlier, _), (later, _) in itertools.pairwise(steps)):
+            raise ValueError(f"budget_by_memory {[list(p) for p in steps]}: the GiB must "
+                             "rise from pair to pair and the tokens be positive")
         budget = self.budget_on(0.0)
         if self.budget_covers_seqs and budget < self.default_max_seqs:
             raise ValueError(f"default_max_seqs {self.default_max_seqs} is above the step "

@@ -187,9 +187,8 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
             f"weights ({mem.weights_gib_per_gpu:,.1f} GiB per GPU on {dep.gpus}); "
             f"{dep.gpu.name} offers {mem.usable_gib_per_gpu:,.1f} GiB at "
             f"{dep.memory_utilization:.0%} memory utilisation"
-            + (f" (SGLang's default for a {dep.batched_tokens // dep.ranks:,}-token chunk: a "
-               "smaller --max-batched-tokens or a --gpu-memory-utilization of your own "
-               "leaves more)" if dep.engine.static_fraction_rule
+            + (f" ({dep.engine.name}'s default for a {dep.batched_tokens:,}-token chunk: a "
+               "smaller --max-batched-tokens leaves more)" if dep.engine.static_fraction_rule
                and not dep.gpu_memory_utilization else "")
         )
     holds = math.ceil(cached_tokens(m, need))
