@@ -9,6 +9,7 @@ import pytest
 
 from breakeven.planner.deploy import TRT_OPTIONS, launch_lines
 from breakeven.planner.sizing import size
+from tests.support.launch import trt_options
 
 
 def _lines(catalog, layout, engines=None, engine="vllm", model="deepseek-v3"):
@@ -22,6 +23,7 @@ def _lines(catalog, layout, engines=None, engine="vllm", model="deepseek-v3"):
 
 def _flags(line: str) -> list[str]:
     return line.split()
+
 
 
 def test_tensor_parallel_lines_carry_no_moe_flag_and_every_engine_gets_one(catalog):
@@ -44,7 +46,8 @@ def test_expert_parallel_flags_per_engine(catalog):
     sglang = _flags(lines["sglang"])
     assert sglang[sglang.index("--ep-size") + 1] == "8" and "--enable-dp-attention" not in sglang
     trt = _flags(lines["tensorrt-llm"])
-    assert trt[trt.index("--ep_size") + 1] == "8" and TRT_OPTIONS not in lines["tensorrt-llm"]
+    assert trt[trt.index("--ep_size") + 1] == "8"
+    assert "enable_attention_dp" not in trt_options(lines["tensorrt-llm"])
 
 
 def test_data_parallel_attention_flags_per_engine(catalog):
@@ -64,7 +67,7 @@ def test_data_parallel_attention_flags_per_engine(catalog):
     # SGLang divides --max-running-requests over its DP-attention workers itself
     assert sglang[sglang.index("--max-running-requests") + 1] == str(s.max_seqs)
     trt = lines["tensorrt-llm"]
-    assert trt.startswith(f"printf 'enable_attention_dp: true\\n' > {TRT_OPTIONS} && ")
+    assert trt_options(trt)["enable_attention_dp"] is True
     flags = _flags(trt)
     assert flags[flags.index("--extra_llm_api_options") + 1] == TRT_OPTIONS
     assert flags[flags.index("--ep_size") + 1] == "8"

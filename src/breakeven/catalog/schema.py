@@ -104,6 +104,9 @@ class OpenModel(_Row):
     family: str
     kind: ModelKind = "chat"
     hf_ids: tuple[str, ...] = ()
+    checkpoints: dict[Quant, str] = Field(
+        default_factory=dict, description="pre-quantized checkpoints of this model by format "
+                                          "(Hugging Face ids), for the launch lines")
     license: str
     params_b: float = Field(gt=0)
     active_params_b: float = Field(gt=0)
@@ -136,6 +139,9 @@ class OpenModel(_Row):
             raise ValueError("sliding_window_layers cannot exceed layers")
         if (self.sliding_window is None) != (self.sliding_window_layers is None):
             raise ValueError("give sliding_window and sliding_window_layers together")
+        if self.native_quant in self.checkpoints:
+            raise ValueError(f"checkpoints.{self.native_quant}: the model's own checkpoint is "
+                             f"already {self.native_quant} (native_quant)")
         return self
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from breakeven.catalog.schema import Engine
-from breakeven.planner.formats import moe_layout_refusal
+from breakeven.planner.checkpoint import Weights, weights_for
+from breakeven.planner.formats import moe_layout_refusal, quant_refusal
 from breakeven.planner.sizing import Deployment, Sizing
 
 __all__ = ["TAIL_MULTIPLE", "TAIL_SIGMA", "TRT_OPTIONS", "Context", "context_for",
@@ -68,9 +69,8 @@ def context_for(mean_in: int, mean_out: int, model_context: int,
     return Context(min(top_in, model_len), top_out, model_len, note)
 
 
-_VLLM_QUANT = {"fp8": "fp8", "awq": "awq", "gptq": "gptq", "int8": "fp8", "int4": "awq"}
-_TGI_QUANT = {"fp8": "fp8", "awq": "awq", "gptq": "gptq", "int8": "eetq", "int4": "awq"}
-# The file trtllm-serve reads LLM-API options from that it has no flag for (attention DP).
+# The file trtllm-serve reads LLM-API options from that it has no flag for (attention DP,
+# the KV cache's dtype).
 TRT_OPTIONS = "extra-llm-api-config.yml"
 
 
@@ -78,21 +78,23 @@ TRT_OPTIONS = "extra-llm-api-config.yml"
 class _Launch:
     """What every engine's line is made of."""
 
-    repo: str
+    weights: Weights
     model_len: int
     max_input: int
     seqs: int  # sequences the replica runs at once (all its DP ranks together)
-    util: str
-    quant: str  # the flag's format, "bf16" for none
-
-
-def _repo(sizing: Sizing) -> str:
-    model = sizing.deployment.model
-    return model.hf_ids[0] if model.hf_ids else model.id
+    util: str  # the engine's own memory figure for this deployment
 
 
 def _per_rank(seqs: int, ranks: int) -> int:
     return max(1, math.ceil(seqs / ranks))
+
+
+def _load(flag: str, x: _Launch) -> list[str]:
+    """The weights flags of a line whose engine names what it serves with ``flag``: the
+    name clients ask for when the checkpoint is another one, and its quantize-at-load
+    flag."""
+    w = x.weights
+    return ([f"{flag} {w.served}"] if w.renamed else []) + ([w.flag] if w.flag else [])
 
 
 def _vllm(dep: Deployment, x: _Launch) -> str:
@@ -102,7 +104,7 @@ def _vllm(dep: Deployment, x: _Launch) -> str:
     # --tensor-parallel-size 1, each DP rank an engine core process with its own scheduler
     # (vllm-project/vllm#13923), so --max-num-seqs counts one rank's sequences
     tp = 1 if dep.layout == "dp-ep" else dep.tp
-    line = [f"vllm serve {x.repo}", f"--tensor-parallel-size {tp}"]
+    line = [f"vllm serve {x.weights.repo}", f"--tensor-parallel-size {tp}"]
     if dep.pp > 1:
         line.append(f"--pipeline-parallel-size {dep.pp}")
     if dep.layout == "dp-ep":
@@ -113,8 +115,7 @@ def _vllm(dep: Deployment, x: _Launch) -> str:
              f"--max-num-seqs {_per_rank(x.seqs, dep.ranks)}"]
     if dep.max_batched_tokens:  # a budget of the deployment's own, per DP rank
         line.append(f"--max-num-batched-tokens {dep.max_batched_tokens}")
-    if x.quant != "bf16":
-        line.append(f"--quantization {_VLLM_QUANT[x.quant]}")
+    line += _load("--served-model-name", x)
     if dep.kv_dtype == "fp8":
         line.append("--kv-cache-dtype fp8")
     if dep.model.kind == "embedding":
@@ -128,7 +129,7 @@ def _sglang(dep: Deployment, x: _Launch) -> str:
     # --enable-dp-attention with --dp-size N runs attention data-parallel inside them.
     # --max-running-requests stays the replica's total (SGLang's model runner takes
     # max_running_requests // dp_size per worker under enable_dp_attention)
-    line = [f"python -m sglang.launch_server --model-path {x.repo}", f"--tp {dep.tp}"]
+    line = [f"python -m sglang.launch_server --model-path {x.weights.repo}", f"--tp {dep.tp}"]
     if dep.pp > 1:
         line.append(f"--pp-size {dep.pp}")
     if dep.layout == "dp-ep":
@@ -139,8 +140,7 @@ def _sglang(dep: Deployment, x: _Launch) -> str:
              f"--max-running-requests {x.seqs}"]
     if dep.max_batched_tokens:  # SGLang divides the chunk over the DP ranks itself
         line.append(f"--chunked-prefill-size {dep.batched_tokens}")
-    if x.quant != "bf16":
-        line.append(f"--quantization {_VLLM_QUANT[x.quant]}")
+    line += _load("--served-model-name", x)
     if dep.kv_dtype == "fp8":  # SGLang's auto is the model's 16-bit dtype
         line.append("--kv-cache-dtype fp8_e4m3")
     return " ".join(line)
@@ -152,7 +152,7 @@ def _trtllm(dep: Deployment, x: _Launch) -> str:
     # enable_attention_dp in the --extra_llm_api_options YAML. Each attention-DP rank runs
     # its own executor and max_batch_size caps that rank, not the replica (traced through
     # TensorRT-LLM's pyexecutor in ai-dynamo/dynamo#11982), so it counts one rank's requests
-    line = [f"trtllm-serve {x.repo}", f"--tp_size {dep.tp}", f"--pp_size {dep.pp}"]
+    line = [f"trtllm-serve {x.weights.repo}", f"--tp_size {dep.tp}", f"--pp_size {dep.pp}"]
     if dep.layout != "tp":
         line.append(f"--ep_size {dep.tp}")
     line += [f"--max_seq_len {x.model_len}",
@@ -160,18 +160,26 @@ def _trtllm(dep: Deployment, x: _Launch) -> str:
              f"--kv_cache_free_gpu_memory_fraction {x.util}"]
     if dep.max_batched_tokens:  # per attention-DP rank, as max_batch_size
         line.append(f"--max_num_tokens {dep.max_batched_tokens}")
-    if dep.layout == "dp-ep":
-        line.append(f"--extra_llm_api_options {TRT_OPTIONS}")
-        return f"printf 'enable_attention_dp: true\\n' > {TRT_OPTIONS} && " + " ".join(line)
-    return " ".join(line)
+    options = (["enable_attention_dp: true"] if dep.layout == "dp-ep" else []) + (
+        ["kv_cache_config:", "  dtype: fp8"] if dep.kv_dtype == "fp8" else [])
+    if not options:
+        return " ".join(line)
+    line.append(f"--extra_llm_api_options {TRT_OPTIONS}")
+    yaml = "".join(f"{o}\\n" for o in options)
+    return f"printf '{yaml}' > {TRT_OPTIONS} && " + " ".join(line)
 
 
 def _tgi(dep: Deployment, x: _Launch) -> str:
-    line = [f"text-generation-launcher --model-id {x.repo}", f"--num-shard {dep.gpus}",
+    # text-generation-inference launcher/src/main.rs (db931fc, 2026-01-08): --quantize fp8
+    # and eetq quantize any model, awq/gptq need a checkpoint in that format, whose
+    # config.json quantization_config the launcher reads; --kv-cache-dtype fp8_e4m3fn
+    line = [f"text-generation-launcher --model-id {x.weights.repo}", f"--num-shard {dep.gpus}",
             f"--max-input-tokens {x.max_input}", f"--max-total-tokens {x.model_len}",
             f"--max-concurrent-requests {x.seqs}"]
-    if x.quant != "bf16":
-        line.append(f"--quantize {_TGI_QUANT[x.quant]}")
+    if x.weights.flag:
+        line.append(x.weights.flag)
+    if dep.kv_dtype == "fp8":
+        line.append("--kv-cache-dtype fp8_e4m3fn")
     return " ".join(line)
 
 
@@ -185,33 +193,44 @@ _LINES: dict[str, Callable[[Deployment, _Launch], str]] = {
 
 def _emits(dep: Deployment, engine: str, rows: dict[str, Engine]) -> bool:
     """Whether a line for ``engine`` describes ``dep``: TensorRT-LLM on NVIDIA only, Ollama
-    on one GPU only, and a MoE layout only where the engine's catalog row accepts it (the
-    sized engine did)."""
+    on one GPU only; for an engine other than the sized one, only where its catalog row
+    serves the weight format on this GPU and accepts the MoE layout."""
     if engine == "tensorrt-llm" and dep.gpu.vendor != "nvidia":
         return False
     if engine == "ollama" and dep.gpus != 1:
         return False
-    if dep.layout == "tp" or engine == dep.engine.id:
+    if engine == dep.engine.id:
         return True
     row = rows.get(engine)
-    return row is not None and moe_layout_refusal(dep.model, row, dep.layout, dep.tp) is None
+    if row is None:
+        return dep.layout == "tp"
+    return (quant_refusal(dep.gpu, row, dep.quant) is None
+            and (dep.layout == "tp" or moe_layout_refusal(dep.model, row, dep.layout,
+                                                          dep.tp) is None))
+
+
+def _util(dep: Deployment, row: Engine | None) -> str:
+    """The engine's own memory figure for ``dep`` (each engine's flag means its own thing:
+    vLLM's share of the GPU, SGLang's static fraction, TensorRT-LLM's share of the memory
+    left after the weights); the sized one's where the engine has no catalog row."""
+    other = dep if row is None or row.id == dep.engine.id else replace(dep, engine=row)
+    return f"{other.memory_utilization:.2f}"
 
 
 def launch_lines(sizing: Sizing, context: Context | None = None,
                  engines: Iterable[Engine] = ()) -> dict[str, str]:
     """One command per engine that can serve this sizing; the sized engine comes first.
-    ``context`` sets the longest request accepted (default: the sizing's mean request). A
-    MoE layout other than ``tp`` is emitted as each engine's own flags, and only for the
-    engines among ``engines`` (catalog rows) that accept it."""
+    ``context`` sets the longest request accepted (default: the sizing's mean request).
+    Each line loads the weights in the format sized (``checkpoint.weights_for``). An
+    engine other than the sized one gets a line only where its row among ``engines``
+    (catalog rows) serves the format and the MoE layout."""
     dep = sizing.deployment
     model_len = context.model_len if context else sizing.max_model_len
     max_input = (min(context.max_input, model_len - 1) if context
                  else sizing.input_len)
-    # a checkpoint already in the chosen format (DeepSeek-V3 ships FP8) needs no flag
-    q = dep.quant if dep.quant != dep.model.native_quant else "bf16"
-    x = _Launch(_repo(sizing), model_len, max_input, sizing.max_seqs,
-                f"{dep.memory_utilization:.2f}", q)
     rows = {e.id: e for e in engines}
-    lines = {name: make(dep, x) for name, make in _LINES.items() if _emits(dep, name, rows)}
+    lines = {name: make(dep, _Launch(weights_for(dep.model, dep.quant, name), model_len,
+                                     max_input, sizing.max_seqs, _util(dep, rows.get(name))))
+             for name, make in _LINES.items() if _emits(dep, name, rows)}
     order = [dep.engine.id] + [k for k in lines if k != dep.engine.id]
     return {k: lines[k] for k in order if k in lines}

@@ -1,0 +1,164 @@
+"""Every launch line loads the weights in the format the deployment was sized in, with the
+KV cache and memory figure it was sized with, for every model, format and engine of the
+catalog: a line that starts a model in another format than the plan counted (a BF16
+checkpoint where FP8 was sized) is a plan that does not run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from breakeven.catalog.schema import OpenModel
+from breakeven.errors import InputError
+from breakeven.loaders import load_catalog
+from breakeven.planner.checkpoint import CHECKPOINT_VAR, ONLINE, weights_for
+from breakeven.planner.deploy import launch_lines
+from breakeven.planner.sizing import size
+from tests.support.launch import trt_options
+from tests.support.paths import EXAMPLES, ROOT
+
+QUANTS = ("bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4")
+# what each engine's quantize-at-load flag must say for each format
+_FLAG_SAYS = {"fp8": "fp8", "int8": "eetq"}
+
+
+def test_every_model_and_format_resolves_to_weights_of_that_format(catalog):
+    for model, quant, engine in itertools.product(catalog.models, QUANTS,
+                                                  ("vllm", "sglang", "tgi", "tensorrt-llm")):
+        w = weights_for(model, quant, engine)
+        base = model.hf_ids[0] if model.hf_ids else model.id
+        assert w.served == base
+        if quant == model.native_quant:
+            assert (w.repo, w.flag) == (base, None)
+        elif w.flag:  # the engine quantizes the 16-bit checkpoint as it loads
+            assert w.repo == base and model.native_quant == "bf16"
+            assert w.flag == ONLINE[engine][quant] and _FLAG_SAYS[quant] in w.flag
+        elif w.known:  # a pre-quantized checkpoint of that format, named in the catalog
+            assert w.repo in model.checkpoints.values() and w.renamed
+        else:  # nothing known: a placeholder the shell refuses to run, naming the format
+            assert w.repo.startswith(f'"${{{CHECKPOINT_VAR}:?') and base in w.repo
+
+
+def test_a_placeholder_stops_the_shell_and_says_what_to_fetch(catalog):
+    w = weights_for(catalog.model("llama-3.1-70b"), "fp4", "vllm")
+    assert not w.known
+    run = subprocess.run(["bash", "-c", f"echo {w.repo}"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode != 0 and run.stdout == ""
+    assert "NVFP4" in run.stderr and "meta-llama/Llama-3.1-70B-Instruct" in run.stderr
+    ok = subprocess.run(["bash", "-c", f"echo {w.repo}"], capture_output=True, text=True,
+                        env={"PATH": "/usr/bin:/bin", CHECKPOINT_VAR: "org/model-FP4"})
+    assert ok.returncode == 0 and ok.stdout.strip() == "org/model-FP4"
+
+
+def test_a_named_checkpoint_is_loaded_and_served_under_the_models_own_name(catalog):
+    model = catalog.model("llama-3.1-70b").model_copy(
+        update={"checkpoints": {"fp4": "org/Llama-3.1-70B-FP4"}})
+    s = size(model, catalog.gpu("b200"), catalog.engine("vllm"), quant="fp4",
+             input_len=1000, output_len=200)
+    lines = launch_lines(s, engines=catalog.engines)
+    for engine in ("vllm", "sglang"):
+        flags = lines[engine].split()
+        assert "org/Llama-3.1-70B-FP4" in flags and "--quantization" not in flags
+        # the gateway asks for the model's own id (emit_gateway), so the engine serves it
+        assert flags[flags.index("--served-model-name") + 1] == model.hf_ids[0]
+    assert "trtllm-serve org/Llama-3.1-70B-FP4 " in lines["tensorrt-llm"]
+    assert "tgi" not in lines  # TGI serves no NVFP4
+
+
+def _sized(catalog, model, quant, engine, kv="auto"):
+    gpu = catalog.gpu("b200" if quant == "fp4" else "h200")
+    s = size(catalog.model(model), gpu, catalog.engine(engine), quant=quant, kv_dtype=kv,
+             input_len=1000, output_len=200, link=catalog.interconnect_for(gpu))
+    assert s.fits, s.reason
+    return s
+
+
+@pytest.mark.parametrize(("engine", "quant"), [
+    (e.id, q) for e in load_catalog().engines if e.id != "ollama" for q in e.quantizations])
+def test_lines_exist_only_for_engines_that_serve_the_format(catalog, quant, engine):
+    model = "gpt-oss-120b" if quant == "mxfp4" else "llama-3.1-70b"
+    lines = launch_lines(_sized(catalog, model, quant, engine), engines=catalog.engines)
+    assert next(iter(lines)) == engine
+    gpu = catalog.gpu("b200" if quant == "fp4" else "h200")
+    for other in lines:
+        row = catalog.engine(other)
+        assert quant in row.quantizations and (quant != "fp4" or gpu.fp4_tflops)
+        if other == "ollama":
+            continue
+        w = weights_for(catalog.model(model), quant, other)
+        assert w.repo in lines[other]
+        if w.flag:
+            assert w.flag in lines[other]
+        for flag in ("--quantization", "--quantize"):  # no flag but the format's own
+            if flag in lines[other].split():
+                assert w.flag and w.flag.startswith(flag)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tensorrt-llm", "tgi"])
+def test_every_line_carries_the_kv_cache_it_was_sized_with(catalog, engine):
+    s = _sized(catalog, "llama-3.1-8b", "bf16", engine, kv="fp8")
+    lines = launch_lines(s, engines=catalog.engines)
+    assert set(lines) >= {"vllm", "sglang", "tensorrt-llm", "tgi"}
+    assert "--kv-cache-dtype fp8" in lines["vllm"]
+    assert "--kv-cache-dtype fp8_e4m3" in lines["sglang"]
+    assert "--kv-cache-dtype fp8_e4m3fn" in lines["tgi"]
+    assert trt_options(lines["tensorrt-llm"])["kv_cache_config"]["dtype"] == "fp8"
+    plain = launch_lines(_sized(catalog, "llama-3.1-8b", "bf16", engine, kv="bf16"),
+                         engines=catalog.engines)
+    assert not any("kv-cache-dtype" in line for line in plain.values())
+    assert trt_options(plain["tensorrt-llm"]) == {}
+
+
+def test_each_engine_gets_its_own_memory_figure(catalog):
+    """The sized engine's memory fraction means something else on another engine:
+    TensorRT-LLM's is a share of the memory left after the weights, SGLang's a static
+    fraction it computes from the GPU and chunk."""
+    s = _sized(catalog, "llama-3.1-70b", "fp8", "sglang")
+    lines = {k: v.split() for k, v in launch_lines(s, engines=catalog.engines).items()}
+    sglang_own = f"{s.deployment.memory_utilization:.2f}"
+    assert lines["sglang"][lines["sglang"].index("--mem-fraction-static") + 1] == sglang_own
+    trt = lines["tensorrt-llm"]
+    assert trt[trt.index("--kv_cache_free_gpu_memory_fraction") + 1] == (
+        f"{catalog.engine('tensorrt-llm').gpu_memory_utilization:.2f}")
+    vllm = lines["vllm"]
+    assert vllm[vllm.index("--gpu-memory-utilization") + 1] == (
+        f"{catalog.engine('vllm').gpu_memory_utilization:.2f}")
+    assert sglang_own != "0.90"  # the case shows the difference
+
+
+def test_a_checkpoint_of_the_models_own_format_is_refused(catalog):
+    row = catalog.model("deepseek-v3").model_dump()
+    row["checkpoints"] = {"fp8": "someone/DeepSeek-V3-FP8"}
+    with pytest.raises(ValueError, match=r"checkpoints\.fp8"):
+        OpenModel.model_validate(row)
+
+
+def test_a_bad_checkpoints_entry_in_a_catalog_file_names_the_file(tmp_path):
+    for f in (ROOT / "src" / "breakeven" / "catalog" / "data").glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text())
+    path = tmp_path / "open_models.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["models"][0]["checkpoints"] = {"fp5": "org/x"}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError, match=r"open_models\.yaml"):
+        load_catalog(tmp_path)
+
+
+def test_plan_with_4_bit_float_weights_gives_launch_lines(tmp_path, run_cli):
+    """Once a traceback: a workload that allows NVFP4 on B200 made the launch lines look
+    up a vLLM flag for fp4."""
+    w = yaml.safe_load((EXAMPLES / "seed-worked-example.yaml").read_text())
+    w["candidates"].update(gpus=["b200"], quantizations=["fp4"])
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(w))
+    out = run_cli("plan", str(path), "--json", "--tokens-per-day", "1e9")
+    assert out.returncode == 0, out.stderr
+    chosen = json.loads(out.stdout)["chosen"]
+    assert chosen["kind"] == "self_host" and chosen["deployment"]["quant"] == "fp4"
+    launch = chosen["deployment"]["launch"]
+    assert launch and all(CHECKPOINT_VAR in line for line in launch.values())
