@@ -8,11 +8,12 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
+from typing import get_args
 
 import pytest
 import yaml
 
-from breakeven.catalog.schema import OpenModel
+from breakeven.catalog.schema import OpenModel, Quant
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
 from breakeven.planner.checkpoint import CHECKPOINT_VAR, ONLINE, weights_for
@@ -21,7 +22,7 @@ from breakeven.planner.sizing import size
 from tests.support.launch import trt_options
 from tests.support.paths import EXAMPLES, ROOT
 
-QUANTS = ("bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4")
+QUANTS = get_args(Quant)  # every format the catalog has a word for, a new one included
 # what each engine's quantize-at-load flag must say for each format
 _FLAG_SAYS = {"fp8": "fp8", "int8": "eetq"}
 
