@@ -33,8 +33,10 @@ def test_seed_worked_example_flips_at_100m_tokens_per_day(catalog):
     assert d["verdict"] == "self_host"
     assert d["hosted"]["monthly_usd"] == 15000.0
     assert d["self_hosted"]["monthly_usd"] < 15000 * 0.8
-    assert d["chosen"]["deployment"]["launch"]["vllm"].startswith(
-        "vllm serve meta-llama/Llama-3.1-70B-Instruct")
+    vllm = d["chosen"]["deployment"]["launch"]["vllm"].split()
+    # FP8 weights: the catalog's FP8 checkpoint, served under the model's own id
+    assert vllm[:3] == ["vllm", "serve", "nvidia/Llama-3.1-70B-Instruct-FP8"]
+    assert vllm[vllm.index("--served-model-name") + 1] == "meta-llama/Llama-3.1-70B-Instruct"
     assert any("estimated" in w for w in d["warnings"])
 
 
