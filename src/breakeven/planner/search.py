@@ -10,7 +10,9 @@ come from ``breakeven.planner.candidates``.
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -94,7 +96,7 @@ def _monthly_usd(self_usd: float, on_self: list[SegmentSpec], hosted_best: dict[
 
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_best: dict[
         str, tuple[HostedModel, float]], segs: list[SegmentSpec], cat: Catalog,
-        launch: dict[str, str], context: Context) -> Option:
+        launch: Callable[[], dict[str, str]], context: Context) -> Option:
     load = {s.name: s.demand.requests_per_month / cfg.capacity[s.name] for s in on_self}
     total_load = sum(load.values())
     placements, hosted_usd, dates = [], 0.0, [(f"{cfg.offer.provider} {cfg.offer.gpu}",
@@ -157,7 +159,8 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
     if not servable:
         return []
     context = _context(cfg, servable, w)  # one launch per deployment
-    launch = launch_lines(next(iter(cfg.sizings.values())), context, cat.engines)
+    launch = functools.partial(launch_lines, next(iter(cfg.sizings.values())), context,
+                               cat.engines)
     # each segment's load once; every subset priced from them, a Pool built only if kept
     always_on = w.decision.gpu_schedule == "always_on"
     loads = {s.name: load_of(s.demand, cfg.capacity[s.name], always_on) for s in servable}

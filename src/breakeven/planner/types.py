@@ -4,8 +4,10 @@ planner imports in a circle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from breakeven.catalog.schema import GPUOffer, Quant, Task, Tier
 from breakeven.planner.economics import Breakeven, Demand, Pool
@@ -57,9 +59,16 @@ class SelfDeployment:
     offer: GPUOffer
     pool: Pool
     sizings: tuple[tuple[str, Sizing], ...]  # per segment served
-    launch: dict[str, str]
+    # makes the launch lines when first read (``launch``): a plan prices far more
+    # deployments than it shows
+    lines: Callable[[], dict[str, str]] = field(repr=False, compare=False)
     context_note: str = ""  # how the launch context was chosen (the tail it accepts)
     layout: Layout = "tp"  # how a MoE model uses the tp GPUs of a stage (tp, ep, dp-ep)
+
+    @cached_property
+    def launch(self) -> dict[str, str]:
+        """One launch line per engine that can serve this deployment, the sized one first."""
+        return self.lines()
 
     @property
     def pricing(self) -> str:
