@@ -163,3 +163,28 @@ def test_plan_with_4_bit_float_weights_gives_launch_lines(tmp_path, run_cli):
     assert chosen["kind"] == "self_host" and chosen["deployment"]["quant"] == "fp4"
     launch = chosen["deployment"]["launch"]
     assert launch and all(CHECKPOINT_VAR in line for line in launch.values())
+
+
+def test_nvidias_own_exports_are_passed_over_on_amd_gpus(catalog):
+    """nvidia/ checkpoints are TensorRT Model Optimizer exports for NVIDIA GPUs: on an
+    MI300X vLLM quantizes the BF16 checkpoint itself, and a format it cannot quantize
+    gets the placeholder, not NVIDIA's export."""
+    model = catalog.model("llama-3.1-70b")
+    assert model.checkpoints["fp8"].startswith("nvidia/")
+    assert weights_for(model, "fp8", "vllm", "nvidia").repo == model.checkpoints["fp8"]
+    amd = weights_for(model, "fp8", "vllm", "amd")
+    assert (amd.repo, amd.flag) == (model.hf_ids[0], "--quantization fp8")
+    s = size(model, catalog.gpu("mi300x"), catalog.engine("vllm"), quant="fp8",
+             input_len=1000, output_len=200)
+    assert "nvidia/" not in " ".join(launch_lines(s, engines=catalog.engines).values())
+    # a publisher's own release is for every vendor
+    qwen = catalog.model("qwen3-32b")
+    assert weights_for(qwen, "fp8", "vllm", "amd").repo == "Qwen/Qwen3-32B-FP8"
+
+
+def test_catalog_checkpoints_are_hugging_face_ids_of_another_format(catalog):
+    for model in catalog.models:
+        for quant, repo in model.checkpoints.items():
+            owner, _, name = repo.partition("/")
+            assert owner and name and " " not in repo and quant != model.native_quant
+            assert repo not in model.hf_ids[:1]

@@ -31,6 +31,9 @@ _SAME: dict[Quant, tuple[Quant, ...]] = {"int4": ("int4", "awq", "gptq")}
 _NAMES = {"bf16": "BF16", "fp8": "FP8", "int8": "INT8 (W8A8)", "int4": "4-bit AWQ or GPTQ",
           "awq": "AWQ", "gptq": "GPTQ", "fp4": "NVFP4", "mxfp4": "MXFP4"}
 CHECKPOINT_VAR = "CHECKPOINT"
+# NVIDIA's own exports (TensorRT Model Optimizer) name NVIDIA GPUs as their supported
+# hardware on their model cards: on another vendor's GPUs they are passed over.
+_NVIDIA_ONLY = "nvidia/"
 
 
 @dataclass(frozen=True)
@@ -49,15 +52,16 @@ class Weights:
         return self.repo != self.served
 
 
-def weights_for(model: OpenModel, quant: Quant, engine: str) -> Weights:
-    """The weights ``engine`` loads to serve ``model`` as ``quant``."""
+def weights_for(model: OpenModel, quant: Quant, engine: str,
+                vendor: str = "nvidia") -> Weights:
+    """The weights ``engine`` loads to serve ``model`` as ``quant`` on ``vendor``'s GPUs."""
     base = model.hf_ids[0] if model.hf_ids else model.id
     if quant == model.native_quant:
         return Weights(base, None, base, True)
     same: tuple[Quant, ...] = _SAME.get(quant, (quant,))
     for q in same:
         repo = model.checkpoints.get(q)
-        if repo:
+        if repo and (vendor == "nvidia" or not repo.startswith(_NVIDIA_ONLY)):
             return Weights(repo, None, base, True)
     flag = ONLINE.get(engine, {}).get(quant)
     if flag and model.native_quant == "bf16":

@@ -232,8 +232,9 @@ def launch_lines(sizing: Sizing, context: Context | None = None,
     max_input = (min(context.max_input, model_len - 1) if context
                  else sizing.input_len)
     rows = {e.id: e for e in engines}
-    lines = {name: make(dep, _Launch(weights_for(dep.model, dep.quant, name), model_len,
-                                     max_input, sizing.max_seqs, _util(dep, rows.get(name))))
-             for name, make in _LINES.items() if _emits(dep, name, rows)}
+    lines = {name: make(dep, _Launch(
+        weights_for(dep.model, dep.quant, name, dep.gpu.vendor), model_len, max_input,
+        sizing.max_seqs, _util(dep, rows.get(name))))
+        for name, make in _LINES.items() if _emits(dep, name, rows)}
     order = [dep.engine.id] + [k for k in lines if k != dep.engine.id]
     return {k: lines[k] for k in order if k in lines}
