@@ -35,11 +35,15 @@ def test_every_model_and_format_resolves_to_weights_of_that_format(catalog):
         assert w.served == base
         if quant == model.native_quant:
             assert (w.repo, w.flag) == (base, None)
-        elif w.flag:  # the engine quantizes the 16-bit checkpoint as it loads
-            assert w.repo == base and model.native_quant == "bf16"
+        elif w.known and w.renamed:  # a pre-quantized checkpoint of that format
+            assert w.repo in model.checkpoints.values()
+            # only NVIDIA's exports need their method named, and only to vLLM
+            assert w.flag is None or (engine == "vllm" and w.repo.startswith("nvidia/")
+                                      and w.flag.startswith("--quantization modelopt"))
+            assert engine != "tgi" or not w.repo.startswith("nvidia/")
+        elif w.known:  # the engine quantizes the 16-bit checkpoint as it loads
+            assert model.native_quant == "bf16" and w.flag is not None
             assert w.flag == ONLINE[engine][quant] and _FLAG_SAYS[quant] in w.flag
-        elif w.known:  # a pre-quantized checkpoint of that format, named in the catalog
-            assert w.repo in model.checkpoints.values() and w.renamed
         else:  # nothing known: a placeholder the shell refuses to run, naming the format
             assert w.repo.startswith(f'"${{{CHECKPOINT_VAR}:?') and base in w.repo
 
@@ -64,7 +68,7 @@ def test_a_named_checkpoint_is_loaded_and_served_under_the_models_own_name(catal
     lines = launch_lines(s, engines=catalog.engines)
     for engine in ("vllm", "sglang"):
         flags = lines[engine].split()
-        assert "org/Llama-3.1-70B-FP4" in flags and "--quantization" not in flags
+        assert "org/Llama-3.1-70B-FP4" in flags and "--quantization" not in flags  # not NVIDIA's
         # the gateway asks for the model's own id (emit_gateway), so the engine serves it
         assert flags[flags.index("--served-model-name") + 1] == model.hf_ids[0]
     assert "trtllm-serve org/Llama-3.1-70B-FP4 " in lines["tensorrt-llm"]
@@ -188,3 +192,12 @@ def test_catalog_checkpoints_are_hugging_face_ids_of_another_format(catalog):
             owner, _, name = repo.partition("/")
             assert owner and name and " " not in repo and quant != model.native_quant
             assert repo not in model.hf_ids[:1]
+
+
+def test_a_server_started_from_a_checkpoint_is_the_catalogs_model(catalog):
+    """trtllm-serve reports the repo it loaded as the model id; a benchmark of it must
+    still calibrate the catalog's model."""
+    for model in catalog.models:
+        for repo in model.checkpoints.values():
+            assert catalog.model(repo).id == model.id
+            assert catalog.model(repo.upper()).id == model.id

@@ -64,8 +64,11 @@ class Catalog:
         self._quality = {row.model.lower(): row for row in quality}
         self.interconnects: tuple[Interconnect, ...] = tuple(interconnects)
         self._links = {gpu: row for row in self.interconnects for gpu in row.gpus}
+        # a model is found by its Hugging Face ids and those of its quantized checkpoints
+        # (a server started from one reports that id)
         self._aliases = {
-            alias.lower(): model.id for model in self._models.values() for alias in model.hf_ids
+            alias.lower(): model.id for model in self._models.values()
+            for alias in (*model.hf_ids, *model.checkpoints.values())
         }
         for offer in self.offers:
             self.gpu(offer.gpu)  # every offer must name a known GPU

@@ -31,9 +31,16 @@ _SAME: dict[Quant, tuple[Quant, ...]] = {"int4": ("int4", "awq", "gptq")}
 _NAMES = {"bf16": "BF16", "fp8": "FP8", "int8": "INT8 (W8A8)", "int4": "4-bit AWQ or GPTQ",
           "awq": "AWQ", "gptq": "GPTQ", "fp4": "NVFP4", "mxfp4": "MXFP4"}
 CHECKPOINT_VAR = "CHECKPOINT"
-# NVIDIA's own exports (TensorRT Model Optimizer) name NVIDIA GPUs as their supported
-# hardware on their model cards: on another vendor's GPUs they are passed over.
-_NVIDIA_ONLY = "nvidia/"
+# NVIDIA's own exports are TensorRT Model Optimizer (ModelOpt) checkpoints whose cards name
+# NVIDIA GPUs as their hardware; vLLM, SGLang and TensorRT-LLM load them (TGI's
+# quantization_config reader knows no ModelOpt method), elsewhere they are passed over.
+# vLLM's recipes of 2025 pass the method (--quantization modelopt / modelopt_fp4, the
+# Llama 3.3 70B recipe), which later releases also read from the checkpoint; SGLang reads
+# it from the checkpoint (docs.sglang.io quantization: no flag for a quantized checkpoint).
+_MODELOPT = "nvidia/"
+_MODELOPT_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+_MODELOPT_FLAG = {("vllm", "fp8"): "--quantization modelopt",
+                  ("vllm", "fp4"): "--quantization modelopt_fp4"}
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,12 @@ def weights_for(model: OpenModel, quant: Quant, engine: str,
     same: tuple[Quant, ...] = _SAME.get(quant, (quant,))
     for q in same:
         repo = model.checkpoints.get(q)
-        if repo and (vendor == "nvidia" or not repo.startswith(_NVIDIA_ONLY)):
+        if repo is None:
+            continue
+        if not repo.startswith(_MODELOPT):
             return Weights(repo, None, base, True)
+        if vendor == "nvidia" and engine in _MODELOPT_ENGINES:
+            return Weights(repo, _MODELOPT_FLAG.get((engine, q)), base, True)
     flag = ONLINE.get(engine, {}).get(quant)
     if flag and model.native_quant == "bf16":
         return Weights(base, flag, base, True)

@@ -160,6 +160,9 @@ def _trtllm(dep: Deployment, x: _Launch) -> str:
              f"--kv_cache_free_gpu_memory_fraction {x.util}"]
     if dep.max_batched_tokens:  # per attention-DP rank, as max_batch_size
         line.append(f"--max_num_tokens {dep.max_batched_tokens}")
+    # an FP8 cache is kv_cache_config.dtype in that file (InferenceX's
+    # benchmarks/single_node/fixed_seq_len/dsr1_fp8_b200_trt.sh at 843c625; the default,
+    # auto, follows the checkpoint's kv_cache_quant_algo)
     options = (["enable_attention_dp: true"] if dep.layout == "dp-ep" else []) + (
         ["kv_cache_config:", "  dtype: fp8"] if dep.kv_dtype == "fp8" else [])
     if not options:
