@@ -2,7 +2,8 @@
 
 In order: the model's own checkpoint when it already is that format; a pre-quantized
 checkpoint of that format the catalog names (``OpenModel.checkpoints``; engines read the
-format from the checkpoint's own config, so it needs no flag); the 16-bit checkpoint with
+format from the checkpoint's own config, so it needs no flag, except that vLLM is told
+NVIDIA's ModelOpt method, and those exports serve NVIDIA GPUs only); the 16-bit checkpoint with
 the engine's flag for quantizing as it loads, where the engine has one; else a shell
 placeholder that stops the command, naming the checkpoint to fetch, rather than a line that
 starts the model in a format other than the one it was sized in. Pure.
