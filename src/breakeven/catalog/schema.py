@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -34,6 +34,9 @@ __all__ = [
     "Tier",
 ]
 
+# A Hugging Face repo id (owner/name: letters, digits, '.', '_', '-'). Ids go into the shell
+# launch lines and the gateway config as they are, so nothing else gets through.
+HfId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Quant = Literal["bf16", "fp8", "int8", "int4", "awq", "gptq", "fp4", "mxfp4"]
 KVCacheDtype = Literal["bf16", "fp8"]
 Pricing = Literal["on_demand", "reserved", "spot"]
@@ -99,12 +102,12 @@ class MOE(BaseModel):
 
 
 class OpenModel(_Row):
-    id: str
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str
     family: str
     kind: ModelKind = "chat"
-    hf_ids: tuple[str, ...] = ()
-    checkpoints: dict[Quant, str] = Field(
+    hf_ids: tuple[HfId, ...] = ()
+    checkpoints: dict[Quant, HfId] = Field(
         default_factory=dict, description="pre-quantized checkpoints of this model by format "
                                           "(Hugging Face ids), for the launch lines")
     license: str

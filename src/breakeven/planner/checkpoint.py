@@ -32,6 +32,7 @@ _SAME: dict[Quant, tuple[Quant, ...]] = {"int4": ("int4", "awq", "gptq")}
 _NAMES = {"bf16": "BF16", "fp8": "FP8", "int8": "INT8 (W8A8)", "int4": "4-bit AWQ or GPTQ",
           "awq": "AWQ", "gptq": "GPTQ", "fp4": "NVFP4", "mxfp4": "MXFP4"}
 CHECKPOINT_VAR = "CHECKPOINT"
+_PLACEHOLDER = f'"${{{CHECKPOINT_VAR}:?'
 # NVIDIA's own exports are TensorRT Model Optimizer (ModelOpt) checkpoints whose cards name
 # NVIDIA GPUs as their hardware; vLLM, SGLang and TensorRT-LLM load them (TGI's
 # quantization_config reader knows no ModelOpt method), elsewhere they are passed over.
@@ -53,11 +54,15 @@ class Weights:
     repo: str
     flag: str | None
     served: str
-    known: bool  # False: no checkpoint of the format is named; ``repo`` is the placeholder
 
     @property
     def renamed(self) -> bool:
         return self.repo != self.served
+
+    @property
+    def known(self) -> bool:
+        """False: no checkpoint of the format is named; ``repo`` is the placeholder."""
+        return not self.repo.startswith(_PLACEHOLDER)
 
 
 def weights_for(model: OpenModel, quant: Quant, engine: str,
@@ -65,19 +70,18 @@ def weights_for(model: OpenModel, quant: Quant, engine: str,
     """The weights ``engine`` loads to serve ``model`` as ``quant`` on ``vendor``'s GPUs."""
     base = model.hf_ids[0] if model.hf_ids else model.id
     if quant == model.native_quant:
-        return Weights(base, None, base, True)
+        return Weights(base, None, base)
     same: tuple[Quant, ...] = _SAME.get(quant, (quant,))
     for q in same:
         repo = model.checkpoints.get(q)
         if repo is None:
             continue
         if not repo.startswith(_MODELOPT):
-            return Weights(repo, None, base, True)
+            return Weights(repo, None, base)
         if vendor == "nvidia" and engine in _MODELOPT_ENGINES:
-            return Weights(repo, _MODELOPT_FLAG.get((engine, q)), base, True)
+            return Weights(repo, _MODELOPT_FLAG.get((engine, q)), base)
     flag = ONLINE.get(engine, {}).get(quant)
     if flag and model.native_quant == "bf16":
-        return Weights(base, flag, base, True)
+        return Weights(base, flag, base)
     what = f"a checkpoint of {base} in {_NAMES[quant]}"
-    return Weights(f'"${{{CHECKPOINT_VAR}:?set {CHECKPOINT_VAR} to {what}}}"', None, base,
-                   False)
+    return Weights(f'{_PLACEHOLDER}set {CHECKPOINT_VAR} to {what}}}"', None, base)

@@ -216,11 +216,8 @@ def _util(dep: Deployment, row: Engine | None) -> str:
     """The engine's own memory figure for ``dep`` (each engine's flag means its own thing:
     vLLM's share of the GPU, SGLang's static fraction, TensorRT-LLM's share of the memory
     left after the weights); the sized one's where the engine has no catalog row."""
-    if row is None or row.id == dep.engine.id or dep.gpu_memory_utilization:
-        return f"{dep.memory_utilization:.2f}"
-    if not row.static_fraction_rule:  # a flat figure: no need to size it again
-        return f"{row.gpu_memory_utilization:.2f}"
-    return f"{replace(dep, engine=row).memory_utilization:.2f}"
+    on = dep if row is None or row.id == dep.engine.id else replace(dep, engine=row)
+    return f"{on.memory_utilization:.2f}"
 
 
 def launch_lines(sizing: Sizing, context: Context | None = None,

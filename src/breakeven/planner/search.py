@@ -96,7 +96,7 @@ def _monthly_usd(self_usd: float, on_self: list[SegmentSpec], hosted_best: dict[
 
 def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_best: dict[
         str, tuple[HostedModel, float]], segs: list[SegmentSpec], cat: Catalog,
-        launch: Callable[[], dict[str, str]], context: Context) -> Option:
+        lines: Callable[[], dict[str, str]], context: Context) -> Option:
     load = {s.name: s.demand.requests_per_month / cfg.capacity[s.name] for s in on_self}
     total_load = sum(load.values())
     placements, hosted_usd, dates = [], 0.0, [(f"{cfg.offer.provider} {cfg.offer.gpu}",
@@ -121,7 +121,7 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_be
                                                   if pl.side == "hosted"}))
     dep = SelfDeployment(cfg.model.id, cfg.model.name, gpu.id, cfg.engine.id,
                          cfg.engine.production, cfg.quant, cfg.tp, cfg.pp, cfg.offer, p,
-                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), launch,
+                         tuple((s.name, cfg.sizings[s.name]) for s in on_self), lines,
                          context.note, cfg.layout)
     return Option(kind, label, p.monthly_usd + hosted_usd, hosted_usd, p.monthly_usd,
                   tuple(placements), dep, tuple(dates))
@@ -159,8 +159,8 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
     if not servable:
         return []
     context = _context(cfg, servable, w)  # one launch per deployment
-    launch = functools.partial(launch_lines, next(iter(cfg.sizings.values())), context,
-                               cat.engines)
+    lines = functools.partial(launch_lines, next(iter(cfg.sizings.values())), context,
+                              cat.engines)  # made only for an option that is shown
     # each segment's load once; every subset priced from them, a Pool built only if kept
     always_on = w.decision.gpu_schedule == "always_on"
     loads = {s.name: load_of(s.demand, cfg.capacity[s.name], always_on) for s in servable}
@@ -176,7 +176,7 @@ def _best_for_config(cfg: SelfConfig, segs: list[SegmentSpec], hosted_best: dict
     best = min(priced, key=lambda c: c[0])  # the first of equals, as min() keeps
     keep = [best] + [c for c in priced if len(c[1]) == len(segs) and c is not best]
     return [_self_option(cfg, on_self, pool_of_loads([loads[s.name] for s in on_self], **terms),
-                         hosted_best, segs, cat, launch, context) for _, on_self in keep]
+                         hosted_best, segs, cat, lines, context) for _, on_self in keep]
 
 
 def _hosted_options(segs: list[SegmentSpec], choices: dict[str, list[tuple[HostedModel, float]]]
