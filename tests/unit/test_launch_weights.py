@@ -14,8 +14,9 @@ from typing import get_args
 import pytest
 import yaml
 
+from breakeven.catalog import Catalog
 from breakeven.catalog.schema import OpenModel, Quant
-from breakeven.errors import InputError
+from breakeven.errors import CatalogError, InputError
 from breakeven.loaders import default_catalog_dir, load_catalog
 from breakeven.planner.checkpoint import CHECKPOINT_VAR, ONLINE, weights_for
 from breakeven.planner.deploy import launch_lines
@@ -215,3 +216,13 @@ def test_ids_that_would_change_a_launch_line_are_refused_naming_the_file(tmp_pat
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(InputError, match=rf"open_models\.yaml: models\[0\]\.{field}"):
         load_catalog(tmp_path)
+
+
+def test_one_hugging_face_id_names_one_model(catalog):
+    """A checkpoint id claimed by two models would calibrate the wrong one."""
+    a, b = catalog.model("llama-3.1-8b"), catalog.model("llama-3.1-70b")
+    stolen = b.model_copy(update={"checkpoints": {**b.checkpoints,
+                                                  "int8": a.checkpoints["fp8"]}})
+    with pytest.raises(CatalogError, match=r"llama-3\.1-8b.*llama-3\.1-70b.*Instruct-FP8"):
+        Catalog(gpus=catalog.gpus, offers=(), models=[a, stolen], hosted=(),
+                engines=catalog.engines, quality=())

@@ -65,11 +65,14 @@ class Catalog:
         self.interconnects: tuple[Interconnect, ...] = tuple(interconnects)
         self._links = {gpu: row for row in self.interconnects for gpu in row.gpus}
         # a model is found by its Hugging Face ids and those of its quantized checkpoints
-        # (a server started from one reports that id)
-        self._aliases = {
-            alias.lower(): model.id for model in self._models.values()
-            for alias in (*model.hf_ids, *model.checkpoints.values())
-        }
+        # (a server started from one reports that id); one id names one model
+        self._aliases: dict[str, str] = {}
+        for model in self._models.values():
+            for alias in (*model.hf_ids, *model.checkpoints.values()):
+                owner = self._aliases.setdefault(alias.lower(), model.id)
+                if owner != model.id:
+                    raise CatalogError(f"open models {owner!r} and {model.id!r} both claim the "
+                                       f"Hugging Face id {alias!r}")
         for offer in self.offers:
             self.gpu(offer.gpu)  # every offer must name a known GPU
         for row in self._hosted.values():
