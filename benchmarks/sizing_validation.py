@@ -192,7 +192,8 @@ def _sizing(cat: Catalog, row: dict[str, Any], k: K | None) -> Any:
                      max_num_seqs=row.get("max_num_seqs"),
                      max_batched_tokens=row.get("max_batched_tokens"),
                      layout=row.get("layout", "tp"), scheduling=_scheduling(row),
-                     prefill_graphs=bool(row.get("prefill_graphs")))
+                     prefill_graphs=bool(row.get("prefill_graphs")),
+                     gpu_memory_utilization=row.get("memory_fraction"))
     # the analytic path (the fits) takes the mean request: of the client's own draws where
     # they are reproduced, else lengths drawn in [(1 - X) L, L] average (1 - X / 2) L
     drawn = client_lengths(row)
@@ -261,7 +262,7 @@ def predict(cat: Catalog, row: dict[str, Any], k: K | None, *,
         size(cat.model(row["model"]), gpu, cat.engine(row["engine"]), quant=row["quant"],
              gpus=row["gpus"], input_len=row["input_len"], output_len=row["output_len"],
              kv_dtype=row["kv_dtype"], layout=row.get("layout", "tp"),
-             scheduling=_scheduling(row))
+             scheduling=_scheduling(row), gpu_memory_utilization=row.get("memory_fraction"))
     except InputError as exc:
         return f"refused: {exc}"
     s = _sizing(cat, row, k)

@@ -5,10 +5,12 @@ and which TTFT rows it leaves unscored. Its error figures are not asserted here.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "sizing_validation.py"
 
@@ -154,3 +156,39 @@ def test_each_engine_gets_the_engine_wide_figures_its_own_rows_want(sv, catalog,
     assert found.glob_of("sglang") == (30.0, 32.0)
     assert found.glob_of("tensorrt-llm") == (0.0, 32.0)
     assert found.glob_of("vllm") == found.glob[None]  # no rows: the pick over all
+
+
+# a memory setting as a row's source quotes the run's command line or config
+_MEMORY_FLAG = re.compile(r"(?:mem-fraction-static|gpu[-_]memory[-_]utilization|"
+                          r"free_gpu_memory_fraction)[ =:]+([0-9]*\.[0-9]+)")
+
+
+def test_every_row_whose_run_set_its_memory_carries_the_setting(sv):
+    """The class of defect where a source's command line sets what the sizing depends on
+    and the row leaves it out: InferenceX's DeepSeek-R1 runs on 8 x H200 set SGLang's
+    --mem-fraction-static 0.82, and without it the harness sized SGLang's own default for
+    a 32k chunk (0.64), a KV cache a third the size, and queued requests the run served.
+    Every row whose source names the setting carries it, with the value the source says."""
+    rows = yaml.safe_load(sv.DATA.read_text(encoding="utf-8"))["rows"]
+    quoted = 0
+    for i, r in enumerate(rows):
+        values = {float(v) for v in _MEMORY_FLAG.findall(r["source"])}
+        if values:
+            quoted += 1
+            assert r.get("memory_fraction") in values, (i, r["source_id"], values)
+        if "memory_fraction" in r:
+            assert 0 < r["memory_fraction"] <= 1, (i, r["source_id"])
+    assert quoted > 300  # the InferenceX dashboards, issue 870, recipes, the cookbook
+
+
+def test_a_rows_memory_setting_sizes_its_kv_cache(sv, catalog):
+    row = _row(source_id="inferencex-dashboard-sglang-dsr1", model="deepseek-r1", gpu="h200",
+               gpus=8, tp=8, engine="sglang", kv_dtype="bf16", input_len=8192,
+               output_len=1024, concurrency=32, max_batched_tokens=32768)
+    default = sv._sizing(catalog, row, None)
+    set_ = sv._sizing(catalog, {**row, "memory_fraction": 0.82}, None)
+    assert default.deployment.memory_utilization < 0.7  # SGLang's rule for a 32k chunk
+    assert set_.deployment.memory_utilization == 0.82
+    assert set_.memory.kv_tokens > 3 * default.memory.kv_tokens
+    # what the run kept in flight: 32 requests of up to 9,216 tokens
+    assert default.memory.kv_tokens < 32 * 9216 < set_.memory.kv_tokens

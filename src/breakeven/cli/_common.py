@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import errno
 import functools
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange that also refuses NaN and infinity (click lets "nan" through any
+    bound, since no comparison with NaN fails, and ``size --rate nan`` then ran forever)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 catalog_option = click.option(
     "--catalog", "catalog_dir", type=click.Path(file_okay=False), default=None,
@@ -67,7 +81,7 @@ def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="TensorRT-LLM's batch_wait_timeout_iters: new prompts wait up to N "
                           "steps while sequences decode ..."),
         click.option("--batch-wait-max-tokens-ratio", "batch_wait_ratio",
-                     type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     type=FloatRange(0, 1), default=0.0, show_default=True,
                      help="... until a step would carry this share of the token budget "
                           "(batch_wait_max_tokens_ratio)."),
         click.option("--adp-balance-timeout-iters", "adp_balance_iters",
@@ -79,6 +93,15 @@ def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
         with_scheduling = option(with_scheduling)
     return with_scheduling
 
+
+memory_option = click.option(
+    "--gpu-memory-utilization", "gpu_memory_utilization",
+    type=FloatRange(0, 1, min_open=True), default=None,
+    help="The engine's memory setting, as the deployment sets it: vLLM's "
+         "--gpu-memory-utilization and SGLang's --mem-fraction-static (the share of each GPU's "
+         "memory for weights and KV cache), TensorRT-LLM's kv_cache_config."
+         "free_gpu_memory_fraction (the share of what the weights leave for KV cache). "
+         "Default: the engine's own (SGLang's depends on the GPU and the chunk size).")
 
 prefill_graphs_option = click.option(
     "--prefill-cuda-graphs", "prefill_graphs", is_flag=True,

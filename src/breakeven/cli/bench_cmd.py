@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from breakeven.cli._common import emit_json
+from breakeven.cli._common import FloatRange, emit_json
 
 if TYPE_CHECKING:
     from breakeven.bench.entrypoint import BenchRun
@@ -67,7 +67,7 @@ def _slo(text: str | None) -> Any:
 @click.option("--rate", default=None, help="Open-loop levels in requests/s, e.g. 1,2,5.")
 @click.option("--arrival", type=click.Choice(["poisson", "constant"]), default="poisson",
               show_default=True)
-@click.option("--burstiness", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--burstiness", type=FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Gamma shape of Poisson gaps (<1 burstier).")
 @click.option("--sweep", "sweep_points", type=click.IntRange(min=1), default=None,
               help="Find saturation, then probe N rates between idle and saturation.")
@@ -75,9 +75,9 @@ def _slo(text: str | None) -> Any:
               show_default=True, help="Closed-loop concurrency used to find saturation.")
 @click.option("--requests", type=click.IntRange(min=1), default=None,
               help="Measured requests per level, after the warm-up (default 200).")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=FloatRange(min=0, min_open=True), default=None,
               help="Measured seconds per level instead of a count.")
-@click.option("--warmup", type=click.FloatRange(min=0, max=1), default=0.1, show_default=True,
+@click.option("--warmup", type=FloatRange(min=0, max=1), default=0.1, show_default=True,
               help="Extra share of each level sent first and not measured.")
 @click.option("--input-len", default="1000", show_default=True,
               help="Synthetic prompt tokens: N (spread uniformly over N +/- 20%), fixed:N "
@@ -102,7 +102,7 @@ def _slo(text: str | None) -> Any:
 @click.option("--deployment", default=None,
               help="What the server runs, for calibration: model=ID,gpu=ID,gpus=N,quant=Q,"
                    "engine=E,layout=tp|ep|dp-ep (read from a breakeven sim by itself).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+@click.option("--timeout", type=FloatRange(min=0, min_open=True), default=600.0,
               show_default=True, help="Seconds per request.")
 @click.option("--workers", type=click.IntRange(min=1, max=32), default=None,
               help="Client processes (default: 1, or 2 for heavy levels).")

@@ -9,11 +9,13 @@ from typing import Any
 import click
 
 from breakeven.cli._common import (
+    FloatRange,
     catalog_option,
     check_bindable,
     deployment_options,
     emit_json,
     json_option,
+    memory_option,
     prefill_graphs_option,
     scheduling_options,
 )
@@ -22,7 +24,8 @@ from breakeven.planner.moe_layouts import LAYOUTS, describe
 
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
                 kv_dtype: str, engine: str, layout: str = "tp", scheduling: Any = None,
-                prefill_graphs: bool = False) -> Any:
+                prefill_graphs: bool = False,
+                gpu_memory_utilization: float | None = None) -> Any:
     """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
@@ -36,7 +39,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
                   layout=layout, prefill_graphs=prefill_graphs,  # type: ignore[arg-type]
-                  scheduling=scheduling or NO_HOLDS)
+                  scheduling=scheduling or NO_HOLDS,
+                  gpu_memory_utilization=gpu_memory_utilization)
     if not result.fits:
         raise InputError(f"cannot simulate: {result.reason}", where="--model/--gpu")
     return result.deployment
@@ -45,6 +49,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @click.command("sim")
 @scheduling_options
 @prefill_graphs_option
+@memory_option
 @deployment_options
 @click.option("--max-model-len", type=click.IntRange(min=16), default=None,
               help="Context limit (default: the model's, capped by the KV cache).")
@@ -66,7 +71,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @click.option("--served-model-name", default=None, help="Name clients use (default: --model).")
 @click.option("--api-key-env", default=None, metavar="VAR",
               help="Require 'Authorization: Bearer $VAR' on /v1 (like vllm --api-key).")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--time-scale", type=FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Wall seconds per simulated second (0.01: 100x faster).")
 @click.option("--clock", type=click.Choice(["wall", "virtual"]), default="wall",
               show_default=True, help="'virtual': the simulated clock stops while the host "
@@ -84,7 +89,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @click.option("--offline", is_flag=True, help="No server: run a trace and print the figures.")
 @click.option("--trace", type=click.Path(dir_okay=False), default=None,
               help="Offline: JSONL trace (messages/prompt, max_tokens, optional timestamp).")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--rate", type=FloatRange(min=0, min_open=True), default=None,
               help="Offline: Poisson arrivals at this many requests/s (trace without times).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Offline: a closed loop of this many callers instead.")
@@ -97,7 +102,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
             seed: int, variant: str, offline: bool, trace: str | None, rate: float | None,
-            concurrency: int | None, prefill_graphs: bool, catalog_dir: str | None,
+            concurrency: int | None, prefill_graphs: bool,
+            gpu_memory_utilization: float | None, catalog_dir: str | None,
             as_json: bool, scheduling: Any) -> None:
     """A simulated vLLM-like engine: continuous batching, paged KV cache, roofline steps."""
     from breakeven.errors import InputError
@@ -105,7 +111,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout,
-                      scheduling, prefill_graphs)
+                      scheduling, prefill_graphs, gpu_memory_utilization)
     specs = _trace(trace, rate, concurrency) if offline else []
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from breakeven.cli._common import (
+    FloatRange,
     catalog_option,
     deployment_options,
     emit_json,
     json_option,
+    memory_option,
     prefill_graphs_option,
     scheduling_options,
 )
@@ -45,6 +47,7 @@ def _concurrency(value: str) -> int | None:
 @click.command("size")
 @scheduling_options
 @prefill_graphs_option
+@memory_option
 @deployment_options
 @click.option("--input-len", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Prompt tokens per request (>= 1).")
@@ -53,10 +56,10 @@ def _concurrency(value: str) -> int | None:
 @click.option("--concurrency", default="max", show_default=True,
               help="Concurrent requests (a closed loop), or 'max': as many as the KV cache "
                    "holds, at most the engine's max_num_seqs.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--rate", type=FloatRange(min=0, min_open=True), default=None,
               help="Requests per second arriving at random (an open loop, as vllm bench "
                    "serve --request-rate) instead of --concurrency callers.")
-@click.option("--length-spread", type=click.FloatRange(0, 0.9), default=0.0,
+@click.option("--length-spread", type=FloatRange(0, 0.9), default=0.0,
               show_default=True,
               help="Draw lengths uniformly in [1 - spread, 1] x the length (0.2: "
                    "InferenceMAX's ratio); 0 keeps them fixed.")
@@ -75,9 +78,9 @@ def _concurrency(value: str) -> int | None:
 @click.option("--engine-version", default=None,
               help="Engine release the figures should describe (recorded; default: the "
                    "catalog's).")
-@click.option("--ttft-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--ttft-ms", type=FloatRange(min=0, min_open=True), default=None,
               help="TTFT SLO for the SLO concurrency.")
-@click.option("--tpot-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--tpot-ms", type=FloatRange(min=0, min_open=True), default=None,
               help="TPOT SLO for the SLO concurrency.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the simulated run's lengths.")
@@ -88,8 +91,8 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
             length_spread: float,
             max_num_seqs: int | None, max_batched_tokens: int | None, layout: str,
             engine_version: str | None, ttft_ms: float | None, tpot_ms: float | None,
-            seed: int, prefill_graphs: bool, catalog_dir: str | None, as_json: bool,
-            scheduling: Any) -> None:
+            seed: int, prefill_graphs: bool, gpu_memory_utilization: float | None,
+            catalog_dir: str | None, as_json: bool, scheduling: Any) -> None:
     """Memory fit, GPUs, TTFT, TPOT and throughput of one model on one GPU type."""
     from breakeven.loaders import load_catalog
     from breakeven.planner.sizing import SloTarget, best_layout, size
@@ -112,7 +115,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
         output_len=output_len, concurrency=conc, slo=SloTarget(ttft_ms, tpot_ms),
         kv_dtype=kv_dtype, link=cat.interconnect_for(the_gpu), max_num_seqs=max_num_seqs,
         max_batched_tokens=max_batched_tokens, rate=rate, scheduling=scheduling,
-        prefill_graphs=prefill_graphs)
+        prefill_graphs=prefill_graphs, gpu_memory_utilization=gpu_memory_utilization)
     if layout == "auto":
         result = best_layout(the_model, the_gpu, row, **args)
     else:

@@ -137,6 +137,7 @@ class Sizing:
             "kv_cache_dtype": dep.kv,
             "gpu_memory_utilization": dep.memory_utilization,
             "memory_fraction_of": "free" if dep.engine.kv_fraction_of_free else "total",
+            "memory_fraction_set": bool(dep.gpu_memory_utilization),
             "allreduce_busbw_gbs": dep.link.busbw_gbs if dep.link else None,
             "step_overhead_ms": dep.engine.step_overhead_ms,
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
@@ -188,8 +189,9 @@ def _fit_reason(dep: Deployment, mem: Memory, need: int) -> str | None:
             f"{dep.gpu.name} offers {mem.usable_gib_per_gpu:,.1f} GiB at "
             f"{dep.memory_utilization:.0%} memory utilisation"
             + (f" ({dep.engine.name}'s default for a {dep.batched_tokens:,}-token chunk: a "
-               "smaller --max-batched-tokens leaves more)" if dep.engine.static_fraction_rule
-               and not dep.gpu_memory_utilization else "")
+               "smaller --max-batched-tokens or a larger --gpu-memory-utilization leaves "
+               "more)" if dep.engine.static_fraction_rule and not dep.gpu_memory_utilization
+               else "")
         )
     holds = math.ceil(cached_tokens(m, need))
     room = mem.kv_tokens // dep.ranks  # a request lives on one data-parallel rank
@@ -277,10 +279,19 @@ def size(
     rate: float | None = None,
     scheduling: Scheduling = NO_HOLDS,
     prefill_graphs: bool = False,
+    gpu_memory_utilization: float | None = None,
 ) -> Sizing:
     """Size ``model`` on ``gpu``: the fewest GPUs that fit unless ``gpus`` is given (a count
     the engine accepts no layout for, a format the engine or GPU cannot run, or a MoE
-    ``layout`` the engine or model does not have, raises ``InputError``)."""
+    ``layout`` the engine or model does not have, raises ``InputError``).
+    ``gpu_memory_utilization`` is the engine's memory flag as the deployment sets it (the
+    engine's own default where None; ``Deployment.memory_utilization``)."""
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise InputError(f"expected a finite number of requests per second above 0 (got "
+                         f"{rate})", field="rate")
+    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
+        raise InputError(f"expected a share of the GPU's memory in (0, 1] (got "
+                         f"{gpu_memory_utilization})", field="gpu_memory_utilization")
     refused = quant_refusal(gpu, engine, quant)
     if refused is not None:
         raise InputError(refused, field="quant")
@@ -308,7 +319,8 @@ def size(
     for tp, pp in options:
         dep = Deployment(model, gpu, engine, quant, tp, pp, kv_dtype, link=link,
                          max_num_seqs=max_num_seqs, max_batched_tokens=max_batched_tokens,
-                         layout=layout, scheduling=scheduling, prefill_graphs=prefill_graphs)
+                         layout=layout, scheduling=scheduling, prefill_graphs=prefill_graphs,
+                         gpu_memory_utilization=gpu_memory_utilization)
         why = budget_refusal(dep.engine, dep.seqs // dep.ranks, dep.batched_tokens // dep.ranks)
         if why is not None:
             raise InputError(why, field="max_batched_tokens")
@@ -317,7 +329,8 @@ def size(
             return result
         first = first or result
     if first is None:  # no layout at all (a GPU whose node cannot split the heads)
-        dep = Deployment(model, gpu, engine, quant, 1, 1, kv_dtype, link=link, layout=layout)
+        dep = Deployment(model, gpu, engine, quant, 1, 1, kv_dtype, link=link, layout=layout,
+                         gpu_memory_utilization=gpu_memory_utilization)
         first = evaluate(dep, input_len, output_len, concurrency, slo)
     return _with_suggestions(first, max_gpus, concurrency, slo)
 

@@ -132,7 +132,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
     table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
                   f"max_num_seqs {st['max_num_seqs']}, max_batched_tokens "
                   f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
-                  f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}, step "
+                  f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}"
+                  f"{' (set)' if st['memory_fraction_set'] else ''}, step "
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
