@@ -27,6 +27,7 @@ from tests.support.engines import held_units, toy_config
        st.sampled_from([{}, {"recv_interval": 4}, {"batch_wait_iters": 3,
                                                    "batch_wait_tokens": 100},
                         {"balance_iters": 5, "balance_ranks": 2},
+                        {"reserve_whole": True},
                         # settings no one would launch with still let every request finish
                         {"recv_interval": 10**9},
                         {"batch_wait_iters": 10**9, "batch_wait_tokens": 10**9},
@@ -44,6 +45,8 @@ def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, 
 
     run(engine, seqs, after_step=conserved)
     assert engine.free_units == engine.config.units
+    if holds.get("reserve_whole") and all(engine._whole(q) <= blocks for q in seqs):
+        assert engine.preemptions == 0  # TensorRT-LLM's GUARANTEED_NO_EVICT
     for q in seqs:
         assert q.finished is not None and q.first_token is not None
         assert q.arrival <= q.first_token <= q.finished

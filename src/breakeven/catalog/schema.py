@@ -254,6 +254,12 @@ class Engine(_Row):
         default=False, description="under data-parallel attention the engine's default "
         "step budget is the replica's, divided over its ranks (SGLang's chunked_prefill_size "
         "// dp_size), not each rank's")
+    reserves_whole_requests: bool = Field(
+        default=False, description="a request is admitted only when the KV cache can hold "
+        "its prompt and all its output tokens on top of what the running ones may still "
+        "grow to, and no running request is ever preempted (TensorRT-LLM's default "
+        "capacity scheduler, GUARANTEED_NO_EVICT); False: admitted on what it needs now, "
+        "preempted when the cache runs out (vLLM, SGLang)")
     mixed_batches: bool = Field(
         default=True, description="decode tokens ride in the same steps as prompt chunks "
         "(vLLM's chunked prefill, TensorRT-LLM's inflight batching); False: a step runs "

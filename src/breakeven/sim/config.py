@@ -52,6 +52,9 @@ class EngineConfig:
     # decode tokens ride in the steps that run prompt chunks (vLLM, TensorRT-LLM); False:
     # prompt chunks take steps of their own, first, while the decoders wait (SGLang)
     mixed: bool = True
+    # a request is admitted only while the cache can hold every running request's prompt
+    # and output tokens whole (TensorRT-LLM's GUARANTEED_NO_EVICT): none is ever preempted
+    reserve_whole: bool = False
     # local attention, per request (vLLM's hybrid KV cache manager): of a block's layers,
     # ``local_layers`` keep only a sequence's last ``window_blocks`` blocks; the cache is
     # counted in layer-blocks, ``global_layers + local_layers`` to a block of every layer
@@ -107,6 +110,7 @@ def engine_config(dep: Deployment, max_model_len: int | None = None,
         prefix_caching=prefix_caching,
         front_end_s=dep.rates.front_end_s,
         mixed=dep.engine.mixed_batches,
+        reserve_whole=dep.engine.reserves_whole_requests,
         recv_interval=sched.recv_interval,
         batch_wait_iters=sched.batch_wait_iters,
         batch_wait_tokens=int(sched.batch_wait_tokens_ratio * max(dep.batched_tokens, 1)),

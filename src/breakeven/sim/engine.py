@@ -17,7 +17,10 @@ With ``EngineConfig.mixed`` off (SGLang: prefill first, no mixed chunks) a step 
 chunks alone, with the whole budget, whenever one can go on or be admitted; the decoders
 wait for a step without one. With ``policy="priority"`` the queue is ordered by (priority,
 arrival) and the preempted sequence is the running one with the largest, as vLLM's option
-(a running sequence is never preempted just to admit a waiting one).
+(a running sequence is never preempted just to admit a waiting one). With
+``EngineConfig.reserve_whole`` (TensorRT-LLM's GUARANTEED_NO_EVICT) a request is admitted
+only while the cache could hold it and every running one at their last tokens, so none is
+ever preempted.
 
 Local attention is counted per request, as vLLM's hybrid KV cache manager does: the cache
 is counted in layer-blocks, and a sequence's ``local_layers`` hold only its last
@@ -90,6 +93,7 @@ class SimEngine:
         self.running: list[Sequence] = []  # admission order: preemption takes the last
         self.blocks = BlockPool(config)
         self.preemptions = 0
+        self._reserved = 0  # layer-blocks the running requests hold whole (reserve_whole)
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self._decoding = 0
@@ -249,9 +253,13 @@ class SimEngine:
         while (self.waiting and budget > 0 and len(self.running) < cfg.max_num_seqs
                and not preempted):  # vLLM admits nothing in a step that had to preempt
             seq = self.waiting.head()
+            whole = self._whole(seq) if cfg.reserve_whole else 0
+            if whole and self.running and self._reserved + whole > self.blocks.units:
+                break
             chunk = self.blocks.allocate(seq, budget)
             if not chunk:
                 break
+            self._reserved += whole
             self.waiting.pop()
             if seq.scheduled is None:
                 seq.scheduled = self.now
@@ -284,7 +292,7 @@ class SimEngine:
             if self.track_tokens:
                 step.emitted.append(seq)
             if seq.generated >= seq.output_tokens:
-                self.blocks.release(seq, seq.blocks)
+                self._release(seq)
                 self.running.remove(seq)
                 self.holds.left(seq)
                 seq.finished = self.now
@@ -321,8 +329,16 @@ class SimEngine:
             seq.finished = self.now
             step.finished.append(seq)
 
+    def _whole(self, seq: Sequence) -> int:
+        """The layer-blocks ``seq`` holds at its last token (a reservation under
+        ``reserve_whole``; the prefix cache is not counted against it)."""
+        blocks = -(-(seq.prompt_tokens + seq.output_tokens) // self.config.block_size)
+        return self._g * blocks + self._lw * min(blocks, self._wb)
+
     def _release(self, seq: Sequence, after_step: int | None = None) -> None:
         """Take ``seq`` out of the decode accounting (if decoding) and free its blocks."""
+        if self.config.reserve_whole:
+            self._reserved -= self._whole(seq)
         if not seq.decoding:
             self.blocks.release(seq, seq.blocks)
             return
