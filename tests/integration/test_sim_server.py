@@ -192,3 +192,31 @@ def test_api_key_is_required_when_configured():
             assert good.models.list().data[0].id == "qwen2.5-7b"
     finally:
         sim.stop()
+
+
+def test_a_tensorrt_llm_sim_reserves_what_each_request_may_generate():
+    """``sim --engine tensorrt-llm`` admits as TensorRT-LLM's GUARANTEED_NO_EVICT does: the
+    engine reserves each request's max_tokens (what it may still generate), taken from the
+    request as the SDK sends it, and the memory setting sizes its cache."""
+    sim = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8",
+                       "--engine", "tensorrt-llm", "--gpu-memory-utilization", "0.5",
+                       "--time-scale", "0.001")
+    try:
+        assert sim.server.engine.config.reserve_whole
+        small = sim.server.engine.config.num_blocks
+        finished = sim.watch()
+        with openai.OpenAI(base_url=sim.url, api_key="x", max_retries=0) as client:
+            out = client.completions.create(model="llama-3.1-8b", prompt="hello there",
+                                            max_tokens=300, temperature=0)
+        assert 1 <= out.usage.completion_tokens <= 300
+        (seq,) = finished
+        assert seq.max_tokens == 300 and seq.output_tokens == out.usage.completion_tokens
+        assert sim.server.engine._reserved == 0  # given back when it finished
+    finally:
+        sim.stop()
+    more = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8",
+                        "--engine", "tensorrt-llm", "--gpu-memory-utilization", "0.9")
+    try:
+        assert more.server.engine.config.num_blocks > 1.5 * small
+    finally:
+        more.stop()

@@ -146,7 +146,8 @@ class InProcessSim(_InThread):
         if p["offline"]:
             raise ValueError("InProcessSim serves; run --offline through run_cli")
         dep = _deployment(p["catalog_dir"], p["model"], p["gpu"], p["gpus"], p["quant"],
-                          p["kv_dtype"], p["engine"], p["layout"])
+                          p["kv_dtype"], p["engine"], p["layout"],
+                          gpu_memory_utilization=p["gpu_memory_utilization"])
         self._config = engine_config(dep, p["max_model_len"], p["max_num_seqs"],
                                      p["scheduling_policy"], p["prefix_caching"])
         self._dep, self._params = dep, p

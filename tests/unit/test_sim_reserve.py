@@ -77,3 +77,29 @@ def test_the_engine_config_follows_the_catalog(catalog):
     for engine, whole in (("tensorrt-llm", True), ("vllm", False), ("sglang", False)):
         dep = Deployment(catalog.model("llama-3.1-8b"), gpu, catalog.engine(engine), "fp8")
         assert engine_config(dep).reserve_whole is whole
+
+
+def test_a_request_that_may_run_to_its_max_tokens_reserves_them():
+    """TensorRT-LLM reserves what a request may still generate, its max_tokens, though it
+    stops sooner: answers of 20 tokens asked with max_tokens 300 run as few at once as
+    answers of 300 would."""
+    config = replace(toy_config(blocks=70, seqs=16, budget=2048), reserve_whole=True,
+                     prefix_caching=False)
+    asked = [Sequence(200, 20, max_tokens=300) for _ in range(6)]
+    assert _peak(SimEngine(config), asked) == 2  # ceil(500 / 16) = 32 blocks each
+    short = [Sequence(200, 20) for _ in range(6)]
+    assert _peak(SimEngine(config), short) == 5  # 14 blocks each: 5 x 14 <= 70
+
+
+def test_the_simulators_server_reserves_each_requests_max_tokens():
+    from breakeven.sim.protocol import parse_job
+
+    job = parse_job("completion", {"model": "m", "prompt": "hello there", "max_tokens": 300,
+                                   "temperature": 0}, served="m", max_model_len=4096,
+                    entropy=1)
+    assert job.max_tokens == 300 and 1 <= len(job.tokens) <= 300
+    assert parse_job("completion", {"model": "m", "prompt": "hi"}, served="m",
+                     max_model_len=4096, entropy=1).max_tokens == 16  # vLLM's default
+    rest = parse_job("chat", {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                     served="m", max_model_len=4096, entropy=1)
+    assert rest.max_tokens == 4096 - rest.prompt_tokens  # a chat's: the rest of the context

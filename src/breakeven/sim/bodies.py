@@ -33,6 +33,7 @@ class Job:
     continuous_usage: bool = False  # usage on every chunk (vLLM's continuous_usage_stats)
     stop_reason: str | None = None  # the stop string met, as vLLM names it (first choice)
     cached_tokens: int = 0  # reported as usage.prompt_tokens_details when non-zero
+    max_tokens: int = 0  # the request's max_tokens, resolved (what TensorRT-LLM reserves)
 
     @property
     def completion_tokens(self) -> int:

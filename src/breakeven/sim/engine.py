@@ -330,9 +330,10 @@ class SimEngine:
             step.finished.append(seq)
 
     def _whole(self, seq: Sequence) -> int:
-        """The layer-blocks ``seq`` holds at its last token (a reservation under
-        ``reserve_whole``; the prefix cache is not counted against it)."""
-        blocks = -(-(seq.prompt_tokens + seq.output_tokens) // self.config.block_size)
+        """The layer-blocks ``seq`` would hold at its last token, ``max_tokens`` in (a
+        reservation under ``reserve_whole``; the prefix cache is not counted against it)."""
+        out = seq.max_tokens or seq.output_tokens
+        blocks = -(-(seq.prompt_tokens + out) // self.config.block_size)
         return self._g * blocks + self._lw * min(blocks, self._wb)
 
     def _release(self, seq: Sequence, after_step: int | None = None) -> None:

@@ -188,7 +188,8 @@ def parse_job(kind: Kind, body: Any, *, served: str, max_model_len: int,
     return Job(kind, model, prompt.tokens, tokens, reason, sampling.stream,
                sampling.include_usage, prompt.logprobs, prompt.top_logprobs,
                f"{prefix}-{rng.getrandbits(96):024x}", sampling.priority, tool, others,
-               continuous_usage=sampling.continuous_usage, stop_reason=stopped)
+               continuous_usage=sampling.continuous_usage, stop_reason=stopped,
+               max_tokens=max_tokens)
 
 
 @dataclass(frozen=True)

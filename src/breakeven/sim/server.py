@@ -288,7 +288,7 @@ class SimServer:
             else:
                 seqs[id(stream)] = Sequence(job.prompt_tokens, stream.job.completion_tokens,
                                             arrival, stream, priority=job.priority,
-                                            hashes=hashes)
+                                            hashes=hashes, max_tokens=job.max_tokens)
                 self.engine.add(seqs[id(stream)])
         self._turnaround.pop(conn, None)
         self._arrived.set()

@@ -28,6 +28,9 @@ class Sequence:
     key: object = None  # the caller's handle (an HTTP stream, a trace row)
     priority: int = 0  # lower runs first under the priority policy
     hashes: tuple[int, ...] = ()  # the prompt's full-block hashes (prefix caching)
+    # the output tokens admission reserves under EngineConfig.reserve_whole: the request's
+    # max_tokens, where it may stop sooner (0: output_tokens)
+    max_tokens: int = 0
     # outcome
     scheduled: float | None = None  # first admitted (queue time ends, prefill begins)
     cached_tokens: int = 0  # prompt tokens the prefix cache held at the first admission
