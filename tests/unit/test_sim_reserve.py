@@ -103,3 +103,22 @@ def test_the_simulators_server_reserves_each_requests_max_tokens():
     rest = parse_job("chat", {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
                      served="m", max_model_len=4096, entropy=1)
     assert rest.max_tokens == 4096 - rest.prompt_tokens  # a chat's: the rest of the context
+
+
+def test_size_and_sim_say_how_the_engine_admits(capsys, tmp_path):
+    import json
+
+    from tests.support.cli import run_main
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"prompt": "hello", "max_tokens": 8}\n', encoding="utf-8")
+    for engine, whole in (("tensorrt-llm", True), ("vllm", False)):
+        base = ("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--engine",
+                engine, "--json")
+        code, out, _ = run_main(capsys, "size", *base)
+        assert code == 0
+        assert json.loads(out)["engine_settings"]["reserves_whole_requests"] is whole
+        code, out, _ = run_main(capsys, "sim", "--offline", "--trace", str(trace),
+                                "--concurrency", "1", *base)
+        assert code == 0
+        assert ("requests admitted whole" in json.loads(out)["deployment"]) is whole

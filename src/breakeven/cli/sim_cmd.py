@@ -182,7 +182,9 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
             f"{config.num_blocks:,} KV blocks "
             f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs}, "
             f"scheduling {config.policy}"
-            + ("" if config.mixed else " (prompts first, in steps of their own)") + ", "
+            + ("" if config.mixed else " (prompts first, in steps of their own)")
+            + (", requests admitted whole (prompt and max_tokens reserved, none preempted)"
+               if config.reserve_whole else "") + ", "
             f"prefix caching {'on' if prefix_caching else 'off'}, "
             f"max_model_len {config.max_model_len:,}"
             + (f", front end {config.front_end_s * 1e3:g} ms a request"

@@ -143,6 +143,7 @@ class Sizing:
             "sequence_overhead_us": dep.engine.sequence_overhead_us,
             "front_end_ms": dep.engine.front_end_ms,
             "mixed_batches": dep.engine.mixed_batches,
+            "reserves_whole_requests": dep.engine.reserves_whole_requests,
             "scheduling": asdict(dep.scheduling),
             "prefill_cuda_graphs": dep.prefill_graphs,
             "eager_prefill_ms": dep.rates.eager_prefill_s * 1e3,

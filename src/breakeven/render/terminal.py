@@ -137,6 +137,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
                   f"overhead {st['step_overhead_ms']:g} ms + {st['sequence_overhead_us']:g} us "
                   f"per sequence, front end {st['front_end_ms']:g} ms a request"
                   + ("" if st["mixed_batches"] else ", prompts first in steps of their own")
+                  + (", requests admitted only while the cache holds them whole (none "
+                     "preempted)" if st["reserves_whole_requests"] else "")
                   + dep.scheduling.describe()
                   + (f", prompt steps launched eagerly (>= {st['eager_prefill_ms']:.0f} ms each)"
                      if st["eager_prefill_ms"] else
