@@ -24,6 +24,7 @@ __all__ = ["SPREAD", "Lengths", "RequestSpec", "from_workload", "load_sharegpt",
            "synthetic"]
 
 SPREAD = 0.2  # a bare length N means uniform over N * (1 -/+ SPREAD)
+MAX_LENGTH = 10_485_760  # tokens: the longest context in the catalog (Llama 4 Scout's)
 
 _WORDS = (
     "report summary customer order account invoice product service support ticket issue "
@@ -74,18 +75,20 @@ class Lengths:
         kind, _, args = text.partition(":")
         if not args and kind.isdigit():
             n = int(kind)
-            if n < 1:
-                raise InputError(f"expected a length >= 1 (got {text!r})", where=where)
+            if not 1 <= n <= MAX_LENGTH:
+                raise InputError(f"expected a length from 1 to {MAX_LENGTH:,} (got {text!r})",
+                                 where=where)
             return cls("uniform", max(1, round(n * (1 - SPREAD))), round(n * (1 + SPREAD)))
         try:
             values = [float(v) for v in args.split(",") if v.strip()]
         except ValueError:
             values = []
         need = {"fixed": 1, "uniform": 2, "normal": 2, "lognormal": 2}.get(kind)
-        if need is None or len(values) != need or values[0] < 1 or any(v < 0 for v in values):
+        if (need is None or len(values) != need or not 1 <= values[0] <= MAX_LENGTH
+                or not all(0 <= v <= MAX_LENGTH for v in values)):  # NaN fails too
             raise InputError(
                 f"expected fixed:N, uniform:LO,HI, normal:MEAN,SD or lognormal:MEDIAN,SIGMA "
-                f"with positive numbers (got {text!r})", where=where)
+                f"with positive numbers up to {MAX_LENGTH:,} (got {text!r})", where=where)
         if kind == "uniform" and values[1] < values[0]:
             raise InputError(f"uniform:LO,HI needs LO <= HI (got {text!r})", where=where)
         return cls(kind, *values)
@@ -99,7 +102,7 @@ class Lengths:
             value = rng.gauss(self.a, self.b)
         else:
             value = rng.lognormvariate(math.log(self.a), self.b)
-        return max(1, round(value))
+        return max(1, round(min(value, MAX_LENGTH)))  # a wide draw is clipped, not a crash
 
     def describe(self) -> str:
         """The distribution in the form ``parse`` reads."""

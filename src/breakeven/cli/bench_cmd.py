@@ -5,6 +5,7 @@ builds the work, runs the levels and compares runs), writes the files and render
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def _floats(text: str | None, where: str, integer: bool = False) -> list[float]:
             value = float(part)
         except ValueError:
             value = -1
-        if value <= 0 or (integer and value != int(value)):
+        if not 0 < value < math.inf or (integer and value != int(value)):  # NaN fails too
             kind = "whole numbers" if integer else "numbers"
             raise InputError(f"expected comma-separated {kind} > 0 (got {text!r})",
                              where=where)
@@ -51,7 +52,7 @@ def _slo(text: str | None) -> Any:
             value = float(raw)
         except ValueError:
             value = -1
-        if key not in ("ttft_ms", "tpot_ms", "e2e_ms") or value <= 0:
+        if key not in ("ttft_ms", "tpot_ms", "e2e_ms") or not 0 < value < math.inf:
             raise InputError(f"expected ttft_ms=N,tpot_ms=N,e2e_ms=N with N > 0 (got {part!r})",
                              where="--slo")
         values[key] = value

@@ -1,0 +1,79 @@
+"""Numbers a user types, in every form the CLI reads them (a click option, a comma list, a
+key=value list, a length distribution): NaN, infinity and the absurd are refused in one
+line, never a traceback or a run that does not end."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.cli import run_main
+
+
+@pytest.mark.parametrize("command", [
+    ("size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--rate"),
+    ("size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--ttft-ms"),
+    ("size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--length-spread"),
+    ("sim", "--offline", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--rate"),
+    ("sim", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--time-scale"),
+    ("bench", "--url", "http://127.0.0.1:9", "--duration"),
+    ("bench", "--url", "http://127.0.0.1:9", "--burstiness"),
+])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_every_number_option_refuses_what_is_not_a_finite_number(capsys, command, value):
+    """click's FloatRange lets NaN through any bound (no comparison with NaN fails): every
+    float option of the CLI goes through the project's own range, which refuses it."""
+    code, out, err = run_main(capsys, *command, value)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert command[-1] in err
+
+
+def test_no_command_takes_clicks_own_float_range():
+    """The class, not the cases: a new bounded float option cannot reintroduce NaN (a plain
+    float, plan's --tokens-per-day, goes to the workload's model, which refuses it:
+    tests/system/test_cli_errors.py)."""
+    import click
+
+    from breakeven.cli import cli
+    from breakeven.cli._common import FloatRange
+
+    def params(cmd: click.Command, ctx: click.Context):
+        yield from cmd.params
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None
+                yield from params(sub, click.Context(sub, parent=ctx, info_name=name))
+
+    floats = [(p.name, p.type) for p in params(cli, click.Context(cli))
+              if isinstance(p.type, click.FloatRange)]
+    assert len(floats) >= 10
+    assert [n for n, t in floats if not isinstance(t, FloatRange)] == []
+
+
+BENCH = ("bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--requests", "1")
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--rate", "nan"), ("--rate", "inf"), ("--rate", "1,nan"), ("--concurrency", "nan"),
+    ("--concurrency", "inf"), ("--slo", "ttft_ms=nan"), ("--slo", "tpot_ms=inf"),
+    ("--input-len", "lognormal:nan,0.5"), ("--input-len", "fixed:inf"),
+    ("--input-len", "99999999999"), ("--output-len", "normal:100,1e300"),
+    ("--output-len", "uniform:nan,5"),
+])
+def test_bench_refuses_what_is_not_a_finite_number_before_it_sends(capsys, option, value):
+    """These went through as NaN (a rate of NaN, an SLO no run can meet) or crashed with
+    ValueError / OverflowError tracebacks when a length was drawn."""
+    code, out, err = run_main(capsys, *BENCH, option, value)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert option in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_wide_length_distribution_is_clipped_not_a_crash():
+    import random
+
+    from breakeven.bench.workload import MAX_LENGTH, Lengths
+
+    wide = Lengths.parse("lognormal:800,40", "--input-len")
+    rng = random.Random(1)
+    draws = [wide.sample(rng) for _ in range(200)]
+    assert max(draws) == MAX_LENGTH and min(draws) >= 1
