@@ -17,12 +17,14 @@ import yaml
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import OpenModel, Quant
 from breakeven.errors import CatalogError, InputError
-from breakeven.loaders import default_catalog_dir, load_catalog
+from breakeven.loaders import default_catalog_dir, load_catalog, parse_workload
 from breakeven.planner.checkpoint import CHECKPOINT_VAR, ONLINE, weights_for
 from breakeven.planner.deploy import launch_lines
+from breakeven.planner.emit_gateway import gateway_config
+from breakeven.planner.search import plan
 from breakeven.planner.sizing import size
 from tests.support.launch import trt_options
-from tests.support.paths import EXAMPLES
+from tests.support.paths import EXAMPLES, TODAY
 
 QUANTS = get_args(Quant)  # every format the catalog has a word for, a new one included
 # what each engine's quantize-at-load flag must say for each format
@@ -34,10 +36,13 @@ def test_every_model_and_format_resolves_to_weights_of_that_format(catalog):
                                                   ("vllm", "sglang", "tgi", "tensorrt-llm")):
         w = weights_for(model, quant, engine)
         base = model.hf_ids[0] if model.hf_ids else model.id
-        assert w.served == base
+        # the name it answers to: vLLM and SGLang are told the model's own; trtllm-serve
+        # and TGI list what they loaded
+        renames = engine in ("vllm", "sglang")
+        assert w.served == (base if renames or not w.known else w.repo)
         if quant == model.native_quant:
             assert (w.repo, w.flag) == (base, None)
-        elif w.known and w.renamed:  # a pre-quantized checkpoint of that format
+        elif w.known and w.repo != base:  # a pre-quantized checkpoint of that format
             assert w.repo in model.checkpoints.values()
             # only NVIDIA's exports need their method named, and only to vLLM
             assert w.flag is None or (engine == "vllm" and w.repo.startswith("nvidia/")
@@ -86,17 +91,17 @@ def _sized(catalog, model, quant, engine, kv="auto"):
 
 
 @pytest.mark.parametrize(("engine", "quant"), [
-    (e.id, q) for e in load_catalog().engines if e.id != "ollama" for q in e.quantizations])
+    (e.id, q) for e in load_catalog().engines for q in e.quantizations])
 def test_lines_exist_only_for_engines_that_serve_the_format(catalog, quant, engine):
-    model = "gpt-oss-120b" if quant == "mxfp4" else "llama-3.1-70b"
+    # Ollama runs on one GPU only
+    model = ("gpt-oss-120b" if quant == "mxfp4" else
+             "llama-3.1-8b" if engine == "ollama" else "llama-3.1-70b")
     lines = launch_lines(_sized(catalog, model, quant, engine), engines=catalog.engines)
     assert next(iter(lines)) == engine
     gpu = catalog.gpu("b200" if quant == "fp4" else "h200")
     for other in lines:
         row = catalog.engine(other)
         assert quant in row.quantizations and (quant != "fp4" or gpu.fp4_tflops)
-        if other == "ollama":
-            continue
         w = weights_for(catalog.model(model), quant, other)
         assert w.repo in lines[other]
         if w.flag:
@@ -226,3 +231,91 @@ def test_one_hugging_face_id_names_one_model(catalog):
     with pytest.raises(CatalogError, match=r"llama-3\.1-8b.*llama-3\.1-70b.*Instruct-FP8"):
         Catalog(gpus=catalog.gpus, offers=(), models=[a, stolen], hosted=(),
                 engines=catalog.engines, quality=())
+
+
+def _served_by(engine: str, line: str) -> str:
+    """The model name a server started by ``line`` lists and answers to, read off the
+    line as each engine reads its arguments."""
+    words = line.replace('"', "").split()
+
+    def after(flag: str) -> str:
+        return words[words.index(flag) + 1]
+
+    if engine in ("vllm", "sglang") and "--served-model-name" in words:
+        return after("--served-model-name")
+    if engine == "ollama":  # the copy's name, which Ollama tags "latest"
+        return f"{words[-2].rstrip(';')}:latest"
+    return after({"vllm": "serve", "sglang": "--model-path", "tgi": "--model-id",
+                  "tensorrt-llm": "trtllm-serve"}[engine])
+
+
+@pytest.mark.parametrize(("model", "quant", "gpu"), [
+    ("llama-3.1-70b", "fp4", "b200"), ("llama-3.1-70b", "fp8", "h200"),
+    ("qwen3-32b", "fp8", "h200"), ("llama-3.1-8b", "int4", "h200"),
+    ("llama-3.1-8b", "bf16", "h200"), ("gpt-oss-20b", "mxfp4", "h200")])
+def test_the_name_the_gateway_asks_for_is_the_name_each_line_serves(catalog, model, quant,
+                                                                     gpu):
+    """Once wrong: the gateway asked every engine for the Hugging Face id, which
+    trtllm-serve (no rename flag) and Ollama (its own tags) never serve; the readiness
+    probe then never put a backend marked for a 404 back."""
+    m = catalog.model(model)
+    for engine in catalog.engines:
+        if quant not in engine.quantizations:
+            continue
+        s = size(m, catalog.gpu(gpu), engine, quant=quant, input_len=1000, output_len=200,
+                 link=catalog.interconnect_for(catalog.gpu(gpu)))
+        if not s.fits:
+            continue
+        lines = launch_lines(s, engines=catalog.engines)
+        for name, line in lines.items():
+            w = weights_for(m, quant, name, catalog.gpu(gpu).vendor)
+            if w.known:
+                assert _served_by(name, line) == w.served, (name, line)
+
+
+def test_an_ollama_line_pulls_the_named_tag_and_serves_it_under_the_catalog_id(
+        catalog, tmp_path):
+    fake = tmp_path / "ollama"  # records each call; `serve` returns at once
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n')
+    fake.chmod(0o755)
+    s = size(catalog.model("llama-3.1-8b"), catalog.gpu("l4"), catalog.engine("ollama"),
+             quant="int4", input_len=1000, output_len=200)
+    line = launch_lines(s)["ollama"]
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    unset = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=env,
+                           timeout=30)
+    assert unset.returncode != 0 and "Q4_K_M" in unset.stderr
+    assert not (tmp_path / "calls").exists()  # stopped before the server started
+    ok = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30,
+                        env=env | {CHECKPOINT_VAR: "llama3.1:8b-instruct-q4_K_M"})
+    assert ok.returncode == 0, ok.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert "serve" in calls  # in the background: its line may land anywhere
+    assert [c for c in calls if c != "serve"][-2:] == [
+        "pull llama3.1:8b-instruct-q4_K_M", "cp llama3.1:8b-instruct-q4_K_M llama-3.1-8b"]
+    assert weights_for(catalog.model("llama-3.1-8b"), "int4", "ollama").served == (
+        "llama-3.1-8b:latest")
+
+
+@pytest.mark.parametrize(("engine", "model", "gpu", "quant"), [
+    ("tensorrt-llm", "llama-3.1-70b", "h100-sxm", "fp8"),
+    ("vllm", "llama-3.1-70b", "h100-sxm", "fp8"),
+    ("ollama", "llama-3.1-8b", "l4", "int4")])
+def test_the_emitted_gateway_asks_the_chosen_engine_for_the_name_its_line_serves(
+        catalog, engine, model, gpu, quant):
+    w = {"name": "self", "task": "chat", "quality": "small",
+         "compliance": {"residency": ["us"]},
+         "traffic": {"tokens_per_day": 2e9, "input_tokens": 800, "output_tokens": 200},
+         "candidates": {"open_models": [model], "gpus": [gpu], "quantizations": [quant],
+                        "engines": [engine], "hosted": [],
+                        "allow_non_production": engine == "ollama"}}
+    result = plan(parse_workload(w, "w.yaml"), catalog, today=TODAY)
+    assert result.chosen and result.chosen.deployment, result.verdict
+    dep = result.chosen.deployment
+    assert dep.engine == engine and dep.quant == quant
+    served = _served_by(engine, dep.launch[engine])
+    backends = [b for b in gateway_config(result, catalog)["backends"]
+                if b["hosting"] == "self"]
+    assert backends and {b["model"] for b in backends} == {served}
+    if engine == "tensorrt-llm":  # it serves NVIDIA's FP8 export under that export's id
+        assert served == catalog.model(model).checkpoints["fp8"]

@@ -187,7 +187,13 @@ def _tgi(dep: Deployment, x: _Launch) -> str:
 
 
 def _ollama(dep: Deployment, x: _Launch) -> str:
-    return f"OLLAMA_NUM_PARALLEL={min(x.seqs, 16)} OLLAMA_CONTEXT_LENGTH={x.model_len} ollama serve"
+    # the tag is read first, so an unset placeholder stops the line before the server
+    # starts; `ollama pull` and `cp` need the server up (`ollama list` fails until it is);
+    # the copy is the name the gateway asks for (checkpoint.weights_for), tagged "latest"
+    return (f"tag={x.weights.repo}; OLLAMA_NUM_PARALLEL={min(x.seqs, 16)} "
+            f"OLLAMA_CONTEXT_LENGTH={x.model_len} ollama serve & "
+            "until ollama list >/dev/null 2>&1; do sleep 1; done; "
+            f'ollama pull "$tag" && ollama cp "$tag" {dep.model.id}; wait')
 
 
 _LINES: dict[str, Callable[[Deployment, _Launch], str]] = {

@@ -4,7 +4,8 @@ The config enforces what the plan assumed, so that ``breakeven gateway check`` p
 boundary the plan was made for:
 
 - one self-hosted backend per replica of the chosen deployment (vLLM's default port upward,
-  the model under its Hugging Face id, the offer's region, GPU price and capacity);
+  the model under the name its launch line serves, the offer's region, GPU price and
+  capacity);
 - one hosted backend per hosted model the plan places traffic on, with the catalog row's
   region (the one the residency allows; without residency its global one), the regional
   endpoint where residency needs one (``endpoints``: each with its source and date) and
@@ -28,6 +29,7 @@ from typing import Any
 
 from breakeven.catalog import Catalog
 from breakeven.catalog.schema import HostedModel
+from breakeven.planner.checkpoint import weights_for
 from breakeven.planner.endpoints import GLOBAL, REGIONAL, Endpoint
 from breakeven.planner.types import Plan, SegmentSpec
 from breakeven.planner.workload import Workload
@@ -86,8 +88,9 @@ def _self_backends(plan: Plan, cat: Catalog, audit: bool) -> list[dict[str, Any]
     dep = plan.chosen.deployment if plan.chosen else None
     if dep is None:
         return []
-    model = cat.model(dep.model)
-    served = model.hf_ids[0] if model.hf_ids else model.id
+    # the name the sized engine serves as its launch line starts it (checkpoint.Weights)
+    served = weights_for(cat.model(dep.model), dep.quant, dep.engine,
+                         cat.gpu(dep.gpu).vendor).served
     point = next((s.slo_point or s.point for _, s in dep.sizings
                   if (s.slo_point or s.point) is not None), None)
     capacity = point.total_tok_s if point is not None else 1000.0
