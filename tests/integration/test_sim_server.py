@@ -211,7 +211,7 @@ def test_a_tensorrt_llm_sim_reserves_what_each_request_may_generate():
         assert 1 <= out.usage.completion_tokens <= 300
         (seq,) = finished
         assert seq.max_tokens == 300 and seq.output_tokens == out.usage.completion_tokens
-        assert sim.server.engine._reserved == 0  # given back when it finished
+        assert sim.server.engine.reserved_units == 0  # given back when it finished
     finally:
         sim.stop()
     more = InProcessSim("--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8",

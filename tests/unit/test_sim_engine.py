@@ -45,7 +45,7 @@ def test_every_sequence_finishes_and_blocks_are_conserved(reqs, blocks, policy, 
 
     run(engine, seqs, after_step=conserved)
     assert engine.free_units == engine.config.units
-    if holds.get("reserve_whole") and all(engine._whole(q) <= blocks for q in seqs):
+    if holds.get("reserve_whole") and all(engine.reservation(q) <= blocks for q in seqs):
         assert engine.preemptions == 0  # TensorRT-LLM's GUARANTEED_NO_EVICT
     for q in seqs:
         assert q.finished is not None and q.first_token is not None

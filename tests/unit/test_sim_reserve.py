@@ -32,7 +32,7 @@ def test_whole_reservations_admit_what_fits_to_the_end_and_never_preempt():
     assert _peak(reserving, seqs) == 3  # 3 x 22 <= 70 < 4 x 22
     assert reserving.preemptions == 0 and reserving.prompt_tokens_total == 6 * 200
     assert all(q.generated == 150 and q.preemptions == 0 for q in seqs)
-    assert reserving._reserved == 0  # every reservation given back
+    assert reserving.reserved_units == 0  # every reservation given back
 
     greedy = SimEngine(toy_config(blocks=70, seqs=16, budget=2048, prefix_caching=False))
     again = [Sequence(200, 150) for _ in range(6)]

@@ -124,6 +124,11 @@ class SimEngine:
         return self.blocks.prefix
 
     @property
+    def reserved_units(self) -> int:
+        """Layer-blocks the running requests hold reserved whole (``reserve_whole``)."""
+        return self._reserved
+
+    @property
     def decode_steps(self) -> int:
         """Steps in which the decoding sequences advanced a token (all steps when mixed)."""
         return self._dsteps
@@ -253,7 +258,7 @@ class SimEngine:
         while (self.waiting and budget > 0 and len(self.running) < cfg.max_num_seqs
                and not preempted):  # vLLM admits nothing in a step that had to preempt
             seq = self.waiting.head()
-            whole = self._whole(seq) if cfg.reserve_whole else 0
+            whole = self.reservation(seq) if cfg.reserve_whole else 0
             if whole and self.running and self._reserved + whole > self.blocks.units:
                 break
             chunk = self.blocks.allocate(seq, budget)
@@ -267,6 +272,13 @@ class SimEngine:
             chunks.append((seq, chunk))
             budget -= chunk
         return chunks
+
+    def reservation(self, seq: Sequence) -> int:
+        """The layer-blocks ``seq`` would hold at its last token, ``max_tokens`` in (a
+        reservation under ``reserve_whole``; the prefix cache is not counted against it)."""
+        out = seq.max_tokens or seq.output_tokens
+        blocks = -(-(seq.prompt_tokens + out) // self.config.block_size)
+        return self._g * blocks + self._lw * min(blocks, self._wb)
 
     # -- internals -----------------------------------------------------------------------
     def _through_front_end(self) -> None:
@@ -329,17 +341,10 @@ class SimEngine:
             seq.finished = self.now
             step.finished.append(seq)
 
-    def _whole(self, seq: Sequence) -> int:
-        """The layer-blocks ``seq`` would hold at its last token, ``max_tokens`` in (a
-        reservation under ``reserve_whole``; the prefix cache is not counted against it)."""
-        out = seq.max_tokens or seq.output_tokens
-        blocks = -(-(seq.prompt_tokens + out) // self.config.block_size)
-        return self._g * blocks + self._lw * min(blocks, self._wb)
-
     def _release(self, seq: Sequence, after_step: int | None = None) -> None:
         """Take ``seq`` out of the decode accounting (if decoding) and free its blocks."""
         if self.config.reserve_whole:
-            self._reserved -= self._whole(seq)
+            self._reserved -= self.reservation(seq)
         if not seq.decoding:
             self.blocks.release(seq, seq.blocks)
             return
