@@ -95,7 +95,10 @@ def test_the_planner_picks_dp_attention_where_tensor_parallelism_cannot_hold_the
     assert before is not None and before.deployment is not None
     assert chosen.deployment.layout == "dp-ep" and before.deployment.layout == "tp"
     assert chosen.deployment.tp * chosen.deployment.pp == 8
-    assert chosen.deployment.pool.replicas < before.deployment.pool.replicas
+    def gpus(d):
+        return d.pool.replicas * d.pool.gpus_per_replica
+
+    assert gpus(chosen.deployment) < gpus(before.deployment)
     assert chosen.monthly_usd < 0.7 * before.monthly_usd
     assert "(vllm dp-ep, " in chosen.label and "dp-ep" not in before.label
     assert any("dp-ep layout" in w for w in with_layouts.warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -59,9 +60,11 @@ def test_size_json_states_provenance_and_engine_settings(capsys, catalog):
     data = json.loads(out)
     assert code == 0 and data["provenance"]["ttft_ms"] == "simulated"
     assert data["provenance"]["memory"] == "roofline"
-    assert data["engine_settings"]["max_num_seqs"] == 256
-    assert data["engine_settings"]["kv_cache_dtype"] == "fp8"  # vLLM's FP8 runs
     vllm = catalog.engine("vllm")
+    # vLLM's default on an 80 GB H100 (get_batch_defaults), stated
+    assert data["engine_settings"]["max_num_seqs"] == vllm.seqs_on(catalog.gpu("h100-sxm"))
+    assert data["engine_settings"]["max_num_batched_tokens"] == 8192
+    assert data["engine_settings"]["kv_cache_dtype"] == "fp8"  # vLLM's FP8 runs
     assert data["engine_settings"]["sequence_overhead_us"] == vllm.sequence_overhead_us > 0
     assert data["simulation"]["length_spread"] == 0.2
     assert data["simulation"]["roofline"]["concurrency"] == 32
@@ -145,9 +148,12 @@ def test_vllm_refuses_a_token_budget_below_its_sequences_and_sglang_does_not(cat
     step must hold one decode token per running sequence); the default budget on a GPU
     under 70 GB (2,048) refuses 4,096 sequences; per rank under dp-ep, as vLLM's DP engines."""
     model, h100 = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
+    # vLLM's default on an 80 GB H100 is 1,024 sequences
+    with pytest.raises(InputError, match="max_batched_tokens 1,023 below max_num_seqs 1,024"):
+        size(model, h100, catalog.engine("vllm"), max_batched_tokens=1023)
+    assert size(model, h100, catalog.engine("vllm"), max_batched_tokens=1024).fits
     with pytest.raises(InputError, match="max_batched_tokens 255 below max_num_seqs 256"):
-        size(model, h100, catalog.engine("vllm"), max_batched_tokens=255)
-    assert size(model, h100, catalog.engine("vllm"), max_batched_tokens=256).fits
+        size(model, catalog.gpu("a100-80gb"), catalog.engine("vllm"), max_batched_tokens=255)
     with pytest.raises(InputError, match="2,048 below max_num_seqs 4,096"):
         size(model, catalog.gpu("l4"), catalog.engine("vllm"), max_num_seqs=4096)
     assert size(model, h100, catalog.engine("sglang"), max_batched_tokens=255).fits
@@ -158,20 +164,40 @@ def test_vllm_refuses_a_token_budget_below_its_sequences_and_sglang_does_not(cat
 
 
 def test_callers_beyond_the_replicas_slots_are_said_to_queue(capsys, catalog):
-    """1,000 callers on a replica that runs 256 at once: 744 wait, which is why TTFT is tens
-    of seconds; the JSON counts them, the table says so; a rate or a fitting loop has none."""
-    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+    """1,000 callers on a replica that runs 256 at once (vLLM's default on an A100): 744
+    wait, which is why TTFT is tens of seconds; the JSON counts them, the table says so; a
+    rate or a fitting loop has none."""
+    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "a100-80gb",
                          "--concurrency", "1000", "--json")
     data = json.loads(out)
     assert code == 0 and data["max_concurrency"] == 256 and data["queued"] == 744
     assert data["ttft_ms"] > 10_000
-    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+    code, out, _ = _size(capsys, "--model", "llama-3.1-8b", "--gpu", "a100-80gb",
                          "--concurrency", "1000")
     assert "744 of the 1,000 callers wait" in " ".join(out.split())
-    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("h100-sxm")
+    model, gpu = catalog.model("llama-3.1-8b"), catalog.gpu("a100-80gb")
     vllm = catalog.engine("vllm")
     assert size(model, gpu, vllm, concurrency=256).queued == 0
     assert size(model, gpu, vllm, rate=2.0).queued == 0
+
+
+@pytest.mark.parametrize(("old", "new", "says"), [
+    ("    seqs_by_memory: [[70, 1024]]\n", "    seqs_by_memory: [[70, 9000]]\n",
+     "max_num_seqs 9000 is above the step token budget 8192 on GPUs of 70 GiB"),
+    ("    seqs_by_memory: [[70, 1024]]\n", "    seqs_by_memory: [[70, 1024], [40, 512]]\n",
+     "seqs_by_memory .* the GiB must rise"),
+    ("    by_memory_except: [a100-40gb, a100-80gb]\n", "    by_memory_except: [a100]\n",
+     "unknown GPU 'a100'")])
+def test_vllms_defaults_by_gpu_are_checked_where_the_catalog_is_read(tmp_path, old, new, says):
+    from breakeven.errors import CatalogError
+    from breakeven.loaders import default_catalog_dir, load_catalog
+
+    shutil.copytree(default_catalog_dir(), tmp_path, dirs_exist_ok=True)
+    text = (tmp_path / "engines.yaml").read_text()
+    assert old in text
+    (tmp_path / "engines.yaml").write_text(text.replace(old, new, 1))
+    with pytest.raises(CatalogError, match=says):
+        load_catalog(tmp_path)
 
 
 def test_a_catalog_whose_engine_defaults_the_engine_refuses_is_an_error(tmp_path):
@@ -185,8 +211,8 @@ def test_a_catalog_whose_engine_defaults_the_engine_refuses_is_an_error(tmp_path
     assert "    default_max_seqs: 256\n" in text
     (tmp_path / "engines.yaml").write_text(
         text.replace("    default_max_seqs: 256\n", "    default_max_seqs: 4096\n", 1))
-    with pytest.raises(CatalogError, match="default_max_seqs 4096 is above the step token "
-                                           "budget 2048") as err:
+    with pytest.raises(CatalogError, match="max_num_seqs 4096 is above the step token "
+                                           "budget 2048 on GPUs of 0 GiB") as err:
         load_catalog(tmp_path)
     assert "engines.yaml" in str(err.value)
 

@@ -67,13 +67,30 @@ def test_deepseek_r1_fp8_fits_four_b200s_on_sglang_as_inferencex_ran_it(catalog)
     assert "16,384-token chunk" in default.reason and "--max-batched-tokens" in default.reason
 
 
-def test_sglangs_chunk_follows_the_gpus_memory_and_vllms_rule_is_unchanged(catalog):
-    sglang, vllm = catalog.engine("sglang"), catalog.engine("vllm")
-    assert [sglang.budget_on(g) for g in (22.5, 44.5, 79.2, 139.8, 178.0)] == [
-        2048, 4096, 8192, 8192, 16384]
-    assert [vllm.budget_on(g) for g in (22.5, 44.5, 79.2, 178.0)] == [2048, 2048, 8192, 8192]
+def test_sglangs_chunk_follows_the_gpus_memory(catalog):
+    sglang = catalog.engine("sglang")
+    gpus = [catalog.gpu(g) for g in ("a10g", "l40s", "h100-sxm", "h200", "b200")]
+    assert [g.memory_gib for g in gpus] == [22.5, 44.5, 79.6, 139.8, 178.0]
+    assert [sglang.budget_on(g) for g in gpus] == [2048, 4096, 8192, 8192, 16384]
     pinned = sglang.model_copy(update={"max_batched_tokens": 4096})
-    assert pinned.budget_on(178.0) == 4096  # a budget the row names wins
+    assert pinned.budget_on(catalog.gpu("b200")) == 4096  # a budget the row names wins
+
+
+@pytest.mark.parametrize(("gpu", "seqs", "budget"), [
+    ("l4", 256, 2048), ("l40s", 256, 2048), ("a100-40gb", 256, 2048),
+    ("a100-80gb", 256, 2048),  # 80 GB, but vLLM names A100s out (vllm-project/vllm#17885)
+    ("h100-sxm", 1024, 8192), ("h200", 1024, 8192), ("b200", 1024, 8192),
+    ("mi300x", 1024, 8192), ("rtx-pro-6000", 1024, 8192)])
+def test_vllms_defaults_follow_the_gpu_as_its_api_server_sets_them(catalog, gpu, seqs,
+                                                                   budget):
+    """vLLM's get_batch_defaults: 1024 sequences and 8192 tokens on GPUs of 70 GiB and more
+    but A100s, 256 and 2048 on the rest. Once the catalog held 256 everywhere, a 2024
+    figure."""
+    vllm, g = catalog.engine("vllm"), catalog.gpu(gpu)
+    assert (vllm.seqs_on(g), vllm.budget_on(g)) == (seqs, budget)
+    s = size(catalog.model("llama-3.1-8b"), g, vllm, input_len=1000, output_len=200)
+    assert s.fits and s.deployment.seqs == seqs and s.deployment.batched_tokens == budget
+    assert s.max_concurrency <= seqs
 
 
 def test_sglangs_default_chunk_is_the_replicas_under_dp_attention(catalog):

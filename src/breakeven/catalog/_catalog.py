@@ -75,6 +75,9 @@ class Catalog:
                                        f"Hugging Face id {alias!r}")
         for offer in self.offers:
             self.gpu(offer.gpu)  # every offer must name a known GPU
+        for engine in self._engines.values():
+            for gpu in engine.by_memory_except:  # an unknown id would be passed over silently
+                self.gpu(gpu)
         for row in self._hosted.values():
             if row.open_model is not None:
                 self.model(row.open_model)

@@ -250,6 +250,12 @@ class Engine(_Row):
         default=(), description="the engine's own default step budget by GPU memory: "
         "(GiB at least, tokens) pairs, the last that the GPU reaches applies (SGLang's "
         "chunked_prefill_size)")
+    seqs_by_memory: tuple[tuple[float, int], ...] = Field(
+        default=(), description="default max_num_seqs by GPU memory, as budget_by_memory; "
+        "default_max_seqs below the first pair (vLLM's get_batch_defaults)")
+    by_memory_except: tuple[str, ...] = Field(
+        default=(), description="GPU ids given the smallest GPUs' defaults whatever their "
+        "memory (vLLM's A100 exception, vllm-project/vllm#17885)")
     budget_split_over_dp: bool = Field(
         default=False, description="under data-parallel attention the engine's default "
         "step budget is the replica's, divided over its ranks (SGLang's chunked_prefill_size "
@@ -299,31 +305,41 @@ class Engine(_Row):
     _tuned: dict[str, tuple[weakref.ref[Engine], Engine]] = PrivateAttr(default_factory=dict)
     _tuning: str | None = PrivateAttr(default=None)
 
-    def budget_on(self, memory_gib: float) -> int:
-        """The step token budget on one GPU of ``memory_gib``: the row's, else the engine's
-        own by memory (``budget_by_memory``), else vLLM's rule (8192 tokens on GPUs of 70 GB
-        and more, 2048 on smaller ones)."""
-        if self.max_batched_tokens:
-            return self.max_batched_tokens
-        reached = [tokens for least, tokens in self.budget_by_memory if memory_gib >= least]
-        if reached:
-            return reached[-1]
-        return 8192 if memory_gib >= 70 else 2048
+    def budget_on(self, gpu: GPU) -> int:
+        """The step token budget on one ``gpu``: the row's, else the engine's own by memory
+        (``budget_by_memory``), else vLLM's rule (8192 tokens on GPUs of 70 GB and more,
+        2048 on smaller ones)."""
+        return self._defaults(self._memory(gpu))[0]
+
+    def seqs_on(self, gpu: GPU) -> int:
+        """max_num_seqs when not set, on one ``gpu`` (``seqs_by_memory``)."""
+        return self._defaults(self._memory(gpu))[1]
+
+    def _memory(self, gpu: GPU) -> float:
+        return 0.0 if gpu.id in self.by_memory_except else gpu.memory_gib
+
+    def _defaults(self, gib: float) -> tuple[int, int]:
+        """(step token budget, max_num_seqs) on a GPU of ``gib``."""
+        return (self.max_batched_tokens or _reached(self.budget_by_memory, gib)
+                or (8192 if gib >= 70 else 2048),
+                _reached(self.seqs_by_memory, gib) or self.default_max_seqs)
 
     @model_validator(mode="after")
     def _starts(self) -> Engine:
-        # the defaults the planner launches with must be ones the engine accepts: the
-        # budget on the smallest GPUs (2,048 tokens under 70 GB) holds default_max_seqs
-        steps = self.budget_by_memory
-        if any(tokens < 1 for _, tokens in steps) or any(
-                later <= earlier for (earlier, _), (later, _) in itertools.pairwise(steps)):
-            raise ValueError(f"budget_by_memory {[list(p) for p in steps]}: the GiB must "
-                             "rise from pair to pair and the tokens be positive")
-        budget = self.budget_on(0.0)
-        if self.budget_covers_seqs and budget < self.default_max_seqs:
-            raise ValueError(f"default_max_seqs {self.default_max_seqs} is above the step "
-                             f"token budget {budget}, which this engine refuses "
-                             "(budget_covers_seqs)")
+        # the defaults the planner launches with must be ones the engine accepts: on every
+        # GPU size the default budget holds the default max_num_seqs
+        for name in ("budget_by_memory", "seqs_by_memory"):
+            steps = getattr(self, name)
+            if any(n < 1 for _, n in steps) or any(
+                    later <= earlier for (earlier, _), (later, _) in itertools.pairwise(steps)):
+                raise ValueError(f"{name} {[list(p) for p in steps]}: the GiB must rise "
+                                 "from pair to pair and the counts be positive")
+        for gib in {0.0, 70.0} | {g for g, _ in self.budget_by_memory + self.seqs_by_memory}:
+            budget, seqs = self._defaults(gib)
+            if self.budget_covers_seqs and budget < seqs:
+                raise ValueError(f"default max_num_seqs {seqs} is above the step token "
+                                 f"budget {budget} on GPUs of {gib:g} GiB, which this engine "
+                                 "refuses (budget_covers_seqs)")
         return self
 
     @property
@@ -377,3 +393,8 @@ class QualityRow(_Row):
     def tier(self, task: Task) -> Tier | None:
         value: Tier | None = getattr(self, task)
         return value
+
+
+def _reached(steps: tuple[tuple[float, int], ...], memory_gib: float) -> int | None:
+    """The count of the last (GiB at least, count) pair ``memory_gib`` reaches, if any."""
+    return next((n for least, n in reversed(steps) if memory_gib >= least), None)

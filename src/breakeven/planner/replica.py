@@ -197,13 +197,13 @@ class Deployment:
         replica's, ``budget_split_over_dp``, gives each rank its share)."""
         if self.max_batched_tokens:
             return self.max_batched_tokens * self.ranks
-        budget = self.engine.budget_on(self.gpu.memory_gib)
+        budget = self.engine.budget_on(self.gpu)
         return budget if self.engine.budget_split_over_dp else budget * self.ranks
 
     @property
     def seqs(self) -> int:
-        """max_num_seqs: the sequences the engine runs at once (per rank, times the ranks)."""
-        return (self.max_num_seqs or self.engine.default_max_seqs) * self.ranks
+        """max_num_seqs, the deployment's or the engine's on this GPU, per rank x ranks."""
+        return (self.max_num_seqs or self.engine.seqs_on(self.gpu)) * self.ranks
 
     @property
     def peak_flops(self) -> float:
