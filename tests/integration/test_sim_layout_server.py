@@ -33,7 +33,7 @@ def test_the_card_says_the_layout_and_its_limits():
     assert text
     assert card["layout"] == "dp-ep" and card["gpus"] == 8 and card["tp"] == 8
     assert card["kv_cache_tokens"] == sized.memory.kv_tokens
-    assert card["max_num_seqs"] == 8 * cat.engine("vllm").default_max_seqs
+    assert card["max_num_seqs"] == 8 * cat.engine("vllm").seqs_on(h200)
     tp, _ = _card("--max-num-seqs", "32")
     assert tp["layout"] == "tp" and tp["max_num_seqs"] == 32
     assert card["kv_cache_tokens"] > 5 * tp["kv_cache_tokens"]  # MLA latents once per rank

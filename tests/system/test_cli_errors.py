@@ -91,7 +91,7 @@ CASES: dict[str, tuple[Case, str]] = {
         str(t / "nope" / "x.jsonl")], "--out"),
     "size with a token budget vLLM refuses": (lambda t, p: [
         "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--max-batched-tokens", "128"],
-        "max_num_seqs 256"),
+        "max_num_seqs 1,024"),
     "size with more sequences than vLLM's default budget": (lambda t, p: [
         "size", "--model", "llama-3.1-8b", "--gpu", "l4", "--max-num-seqs", "4096"],
         "max_batched_tokens 2,048"),
