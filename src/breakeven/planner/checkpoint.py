@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from breakeven.catalog.schema import OpenModel, Quant
 
-__all__ = ["CHECKPOINT_VAR", "OLLAMA_TAG", "Weights", "weights_for"]
+__all__ = ["CHECKPOINT_VAR", "Weights", "weights_for"]
 
 # Flags that quantize a 16-bit checkpoint as the engine loads it, per engine and format.
 # vLLM: --quantization fp8 (dynamic per-tensor FP8, docs.vllm.ai features/quantization/fp8);
@@ -59,7 +59,7 @@ _NO_RENAME = ("tensorrt-llm", "tgi")
 # line pulls the tag the operator names and copies it to the catalog id (``ollama cp``, as
 # docs/api/anthropic-compatibility.mdx does for fixed names; ollama at fb30760,
 # 2026-08-21), which /v1/models then lists with Ollama's default tag.
-OLLAMA_TAG = "latest"
+_OLLAMA_TAG = "latest"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def weights_for(model: OpenModel, quant: Quant, engine: str,
     base = model.hf_ids[0] if model.hf_ids else model.id
     if engine == "ollama":
         tag = f"an Ollama tag of {base} in {_GGUF.get(quant, _NAMES[quant])}"
-        return Weights(_placeholder(tag), None, f"{model.id}:{OLLAMA_TAG}")
+        return Weights(_placeholder(tag), None, f"{model.id}:{_OLLAMA_TAG}")
     if quant == model.native_quant:
         return Weights(base, None, base)
     same: tuple[Quant, ...] = _SAME.get(quant, (quant,))
