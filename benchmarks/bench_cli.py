@@ -5,7 +5,10 @@ break-even charts), and `breakeven size` (which runs the simulation). Targets: -
 
     python benchmarks/bench_cli.py [--runs 15] [--match TEXT] [--src DIR --src DIR]
 
-``--match`` runs only the cases whose name contains TEXT; each ``--src`` (a ``src`` folder,
+Bytecode is written and reused (PYTHONDONTWRITEBYTECODE is dropped for the runs), as an
+installed copy has it: pip compiles the modules at install, and compiling the sources
+afresh cost 50 ms of every plan on a machine that set the variable. ``--match`` runs only
+the cases whose name contains TEXT; each ``--src`` (a ``src`` folder,
 put first on PYTHONPATH) is timed side by side with the others, run for run, so a busy
 machine stretches them alike. Prints the median and the spread of several runs; record
 them in benchmarks/RESULTS.md.
@@ -36,6 +39,7 @@ def timed(args: list[str], runs: int, srcs: list[str | None]) -> dict[str | None
     for _ in range(runs):
         for src in srcs:
             env = dict(os.environ)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             if src:
                 env["PYTHONPATH"] = src
             start = time.perf_counter()
@@ -68,7 +72,7 @@ def main() -> None:
              "--quant", "fp8",
              "--input-len", "8192", "--output-len", "1024", "--concurrency", "64",
              "--length-spread", "0.2", "--json"], 0.5),
-        "breakeven size 8B BF16 1 x H100 (saturation, 256 seqs) --json": (
+        "breakeven size 8B BF16 1 x H100 (saturation, 1,024 seqs) --json": (
             [*exe, "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--json"], 0.5),
     }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "

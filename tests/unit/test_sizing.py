@@ -12,6 +12,7 @@ from breakeven.planner.sizing import (
     layouts,
     operating_point,
     size,
+    slo_concurrency,
 )
 
 
@@ -115,3 +116,24 @@ def test_slo_concurrency_is_the_largest_that_meets_it(catalog):
     assert 1 <= s.slo_concurrency < s.max_concurrency
     assert operating_point(dep, 1000, 200, s.slo_concurrency).tpot_ms <= 40
     assert operating_point(dep, 1000, 200, s.slo_concurrency + 1).tpot_ms > 40
+
+
+@pytest.mark.parametrize(("model", "gpu", "quant", "tp", "layout", "inp", "out", "slo"), [
+    ("llama-3.1-8b", "l40s", "fp8", 1, "tp", 1000, 200, SloTarget(tpot_ms=40)),
+    ("llama-3.1-8b", "h100-sxm", "bf16", 1, "tp", 8000, 100, SloTarget(ttft_ms=2000)),
+    ("llama-3.1-70b", "h100-sxm", "fp8", 2, "tp", 2000, 500,
+     SloTarget(ttft_ms=800, tpot_ms=60)),
+    ("deepseek-r1", "h200", "fp8", 8, "dp-ep", 1000, 1000, SloTarget(tpot_ms=50)),
+    ("mixtral-8x7b", "a100-80gb", "bf16", 2, "tp", 300, 50, SloTarget(ttft_ms=250)),
+])
+def test_slo_concurrency_is_the_edge_a_scan_finds(catalog, model, gpu, quant, tp, layout,
+                                                  inp, out, slo):
+    # the search interpolates and halves an end's excess; a scan of every concurrency is
+    # the reference it must agree with, for TPOT-bound, TTFT-bound and both
+    dep = Deployment(catalog.model(model), catalog.gpu(gpu), catalog.engine("vllm"), quant,
+                     tp, layout=layout)
+    limit = min(dep.seqs, 400)
+    scan = max((c for c in range(1, limit + 1)
+                if slo.met_by(operating_point(dep, inp, out, c))), default=0)
+    assert 0 < scan < limit  # the edge lies inside the range, where the search works
+    assert slo_concurrency(dep, inp, out, limit, slo) == scan

@@ -190,7 +190,7 @@ class Deployment:
         """Attention data-parallel ranks: each GPU of a ``dp-ep`` stage, else 1."""
         return self.tp if self.layout == "dp-ep" else 1
 
-    @property
+    @cached_property
     def batched_tokens(self) -> int:
         """The step's token budget: the deployment's or the engine's default
         (``Engine.budget_on``); per rank, times the ranks (an engine whose default is the
@@ -200,7 +200,7 @@ class Deployment:
         budget = self.engine.budget_on(self.gpu)
         return budget if self.engine.budget_split_over_dp else budget * self.ranks
 
-    @property
+    @cached_property
     def seqs(self) -> int:
         """max_num_seqs, the deployment's or the engine's on this GPU, per rank x ranks."""
         return (self.max_num_seqs or self.engine.seqs_on(self.gpu)) * self.ranks

@@ -150,10 +150,11 @@ def slo_concurrency(dep: Deployment, input_len: int, output_len: int, limit: int
     """Largest concurrency up to ``limit`` whose steady state meets the SLO (0: none does).
 
     A bracket search (``lo`` meets, ``hi`` does not) that probes where the latencies'
-    excess over the SLO crosses zero, interpolated between the ends, and bisects after any
-    probe that did not halve the bracket (so at most twice bisection's steps); TTFT and TPOT rise
-    with concurrency, so any such search finds the same edge (the planner runs ~10^3 of
-    them per plan, and interpolation needs about half the solves)."""
+    excess over the SLO crosses zero, interpolated between the ends (regula falsi, Illinois
+    variant: an end kept twice in a row has its excess halved, so a curved excess does not
+    pin the probes to one side), and bisects where the ends give no slope; TTFT and TPOT
+    rise with concurrency, so any such search finds the same edge (the planner runs ~10^3
+    of them per plan)."""
     if limit < 1:
         return 0
     first = operating_point(dep, input_len, output_len, 1)
@@ -164,19 +165,21 @@ def slo_concurrency(dep: Deployment, input_len: int, output_len: int, limit: int
         return limit
     lo, hi = 1, limit
     g_lo, g_hi = _excess(first, slo), _excess(last, slo)
-    interpolate = True
+    kept = 0  # which end the last probe kept: 1 lo moved, -1 hi moved
     while hi - lo > 1:
-        width = hi - lo
         mid = (lo + hi) // 2
-        if interpolate and g_hi > g_lo:
-            guess = lo + width * (-g_lo) / (g_hi - g_lo)
+        if g_hi > g_lo:
+            guess = lo + (hi - lo) * (-g_lo) / (g_hi - g_lo)
             mid = min(hi - 1, max(lo + 1, round(guess)))
         point = operating_point(dep, input_len, output_len, mid)
         if slo.met_by(point):
             lo, g_lo = mid, _excess(point, slo)
+            g_hi = g_hi / 2 if kept == 1 else g_hi
+            kept = 1
         else:
             hi, g_hi = mid, _excess(point, slo)
-        interpolate = 2 * (hi - lo) <= width  # bisect after a probe that did not halve it
+            g_lo = g_lo / 2 if kept == -1 else g_lo
+            kept = -1
     return lo
 
 
