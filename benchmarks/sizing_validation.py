@@ -44,7 +44,7 @@ import numpy as np
 import yaml
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import Engine
+from breakeven.catalog.engine import Engine
 from breakeven.errors import InputError
 from breakeven.loaders import load_catalog
 from breakeven.planner.formats import compute_tflops

@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from breakeven.catalog import Catalog
+from breakeven.catalog.engine import Engine
 from breakeven.catalog.schema import (
     GPU,
-    Engine,
     GPUOffer,
     HostedModel,
     Interconnect,

@@ -96,7 +96,8 @@ def test_a_layout_an_engine_refuses_is_never_emitted(catalog):
 def test_every_line_carries_the_step_budget_and_kv_dtype_it_was_sized_with(catalog):
     """A budget the deployment sets and an FP8 KV cache reach each engine's own flags
     (SGLang's auto KV dtype is the model's 16-bit one and its chunk a total over the DP
-    ranks); without them the engines' defaults, which the sizing assumed, stand."""
+    ranks); without them the engines' defaults, which the sizing assumed, stand, but for
+    vLLM's budget, which its line always states."""
     h200 = catalog.gpu("h200")
 
     def sized(**kw):
@@ -112,10 +113,13 @@ def test_every_line_carries_the_step_budget_and_kv_dtype_it_was_sized_with(catal
     assert "--max-num-batched-tokens 4096" in " ".join(lines["vllm"])
     assert "--kv-cache-dtype fp8" in " ".join(lines["vllm"])
     assert "--max_num_tokens 4096" in " ".join(lines["tensorrt-llm"])
-    plain = " ".join(" ".join(v) for v in sized(kv_dtype="bf16").values())
-    for flag in ("--kv-cache-dtype", "--chunked-prefill-size", "--max-num-batched-tokens",
-                 "--max_num_tokens"):
+    plain_lines = sized(kv_dtype="bf16")
+    plain = " ".join(" ".join(v) for v in plain_lines.values())
+    for flag in ("--kv-cache-dtype", "--chunked-prefill-size", "--max_num_tokens"):
         assert flag not in plain
+    # vLLM's line pins the budget it was sized with even at the default: vLLM's own
+    # default moves with the release (16,384 on GPUs of 160 GiB+ from 0.28)
+    assert "--max-num-batched-tokens 8192" in " ".join(plain_lines["vllm"])
 
 
 def test_sglangs_chunk_is_the_total_over_its_dp_ranks(catalog):

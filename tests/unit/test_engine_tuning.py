@@ -9,7 +9,7 @@ import io
 import pytest
 from rich.console import Console
 
-from breakeven.catalog.schema import EngineTuning
+from breakeven.catalog.engine import EngineTuning
 from breakeven.planner.replica import Deployment
 from breakeven.planner.sizing import operating_point, size
 from breakeven.planner.step import decode_step_s

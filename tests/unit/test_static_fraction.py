@@ -76,20 +76,29 @@ def test_sglangs_chunk_follows_the_gpus_memory(catalog):
     assert pinned.budget_on(catalog.gpu("b200")) == 4096  # a budget the row names wins
 
 
-@pytest.mark.parametrize(("gpu", "seqs", "budget"), [
-    ("l4", 256, 2048), ("l40s", 256, 2048), ("a100-40gb", 256, 2048),
-    ("a100-80gb", 256, 2048),  # 80 GB, but vLLM names A100s out (vllm-project/vllm#17885)
-    ("h100-sxm", 1024, 8192), ("h200", 1024, 8192), ("b200", 1024, 8192),
-    ("mi300x", 1024, 8192), ("rtx-pro-6000", 1024, 8192)])
+@pytest.mark.parametrize(("gpu", "seqs", "budget", "budget_028"), [
+    ("l4", 256, 2048, 2048), ("l40s", 256, 2048, 2048), ("a100-40gb", 256, 2048, 2048),
+    # 80 GB, but vLLM names A100s out (vllm-project/vllm#17885)
+    ("a100-80gb", 256, 2048, 2048),
+    ("h100-sxm", 1024, 8192, 8192), ("h200", 1024, 8192, 8192),
+    ("rtx-pro-6000", 1024, 8192, 8192),
+    # 160 GiB and more: 16,384 tokens from 0.28.0
+    ("b200", 1024, 8192, 16384), ("mi300x", 1024, 8192, 16384),
+    ("mi355x", 1024, 8192, 16384)])
 def test_vllms_defaults_follow_the_gpu_as_its_api_server_sets_them(catalog, gpu, seqs,
-                                                                   budget):
+                                                                   budget, budget_028):
     """vLLM's get_batch_defaults: 1024 sequences and 8192 tokens on GPUs of 70 GiB and more
-    but A100s, 256 and 2048 on the rest. Once the catalog held 256 everywhere, a 2024
-    figure."""
+    but A100s, 256 and 2048 on the rest (0.11-0.27), and from 0.28 16,384 tokens on GPUs of
+    160 GiB and more. Once the catalog held 256 everywhere, a 2024 figure; then 0.11's
+    defaults in a world of 0.28."""
     vllm, g = catalog.engine("vllm"), catalog.gpu(gpu)
-    assert (vllm.seqs_on(g), vllm.budget_on(g)) == (seqs, budget)
+    old = vllm.at_version("0.11.2")
+    assert (old.seqs_on(g), old.budget_on(g)) == (seqs, budget)
+    assert (vllm.seqs_on(g), vllm.budget_on(g)) == (seqs, budget_028)  # the catalog's 0.28
+    later = vllm.at_version("0.30.1")  # past the last change recorded: its defaults hold
+    assert (later.seqs_on(g), later.budget_on(g)) == (seqs, budget_028)
     s = size(catalog.model("llama-3.1-8b"), g, vllm, input_len=1000, output_len=200)
-    assert s.fits and s.deployment.seqs == seqs and s.deployment.batched_tokens == budget
+    assert s.fits and s.deployment.seqs == seqs and s.deployment.batched_tokens == budget_028
     assert s.max_concurrency <= seqs
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import TypeVar
 
+from breakeven.catalog.engine import Engine
 from breakeven.catalog.schema import (
     GPU,
     TIERS,
-    Engine,
     GPUOffer,
     HostedModel,
     Interconnect,

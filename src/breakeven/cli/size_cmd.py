@@ -21,6 +21,7 @@ from breakeven.cli._common import (
     prefill_graphs_option,
     scheduling_options,
 )
+from breakeven.errors import InputError
 from breakeven.planner.moe_layouts import LAYOUTS
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ NOTHING_FITS = 3
 
 
 def _concurrency(value: str) -> int | None:
-    from breakeven.errors import InputError
-
     if value == "max":
         return None
     try:
@@ -76,8 +75,9 @@ def _concurrency(value: str) -> int | None:
                    "--enable-dp-attention), auto (whichever of those serves the most "
                    "output tokens per second at the asked concurrency).")
 @click.option("--engine-version", default=None,
-              help="Engine release the figures should describe (recorded; default: the "
-                   "catalog's).")
+              help="Engine release the figures should describe: its batch defaults "
+                   "where the catalog records releases that changed them (default: the "
+                   "catalog's release for the engine).")
 @click.option("--ttft-ms", type=FloatRange(min=0, min_open=True), default=None,
               help="TTFT SLO for the SLO concurrency.")
 @click.option("--tpot-ms", type=FloatRange(min=0, min_open=True), default=None,
@@ -101,13 +101,14 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
 
     conc = _concurrency(concurrency)
     if rate is not None and conc is not None:
-        from breakeven.errors import InputError
-
         raise InputError("give --rate or --concurrency, not both", where="--rate")
     cat = load_catalog(catalog_dir)
     row = cat.engine(engine)
     if engine_version is not None:
-        row = row.model_copy(update={"version": engine_version})
+        try:
+            row = row.at_version(engine_version)
+        except ValueError as e:
+            raise InputError(str(e), where="--engine-version") from None
     the_gpu = cat.gpu(gpu)
     the_model = cat.model(model)
     args: dict[str, Any] = dict(

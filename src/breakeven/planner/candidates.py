@@ -24,7 +24,8 @@ import itertools
 from dataclasses import dataclass, replace
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.schema import Engine, GPUOffer, HostedModel, OpenModel, Quant
+from breakeven.catalog.engine import Engine
+from breakeven.catalog.schema import GPUOffer, HostedModel, OpenModel, Quant
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
 from breakeven.planner.economics import hosted_monthly_usd

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from breakeven.catalog.schema import Engine
+from breakeven.catalog.engine import Engine
 from breakeven.planner.checkpoint import Weights, weights_for
 from breakeven.planner.formats import moe_layout_refusal, quant_refusal
 from breakeven.planner.sizing import Deployment, Sizing
@@ -113,8 +113,9 @@ def _vllm(dep: Deployment, x: _Launch) -> str:
         line.append("--enable-expert-parallel")
     line += [f"--max-model-len {x.model_len}", f"--gpu-memory-utilization {x.util}",
              f"--max-num-seqs {_per_rank(x.seqs, dep.ranks)}"]
-    if dep.max_batched_tokens:  # a budget of the deployment's own, per DP rank
-        line.append(f"--max-num-batched-tokens {dep.max_batched_tokens}")
+    # the step budget the figures assume, always pinned (per DP rank): vLLM's default
+    # moves with the GPU and the release (16,384 tokens on GPUs of 160 GiB+ from 0.28)
+    line.append(f"--max-num-batched-tokens {_per_rank(dep.batched_tokens, dep.ranks)}")
     line += _load("--served-model-name", x)
     if dep.kv_dtype == "fp8":
         line.append("--kv-cache-dtype fp8")

@@ -12,7 +12,8 @@ expert weights only.
 
 from __future__ import annotations
 
-from breakeven.catalog.schema import GPU, Engine, KVCacheDtype, OpenModel, Quant
+from breakeven.catalog.engine import Engine
+from breakeven.catalog.schema import GPU, KVCacheDtype, OpenModel, Quant
 from breakeven.planner.moe_layouts import Layout
 
 __all__ = [

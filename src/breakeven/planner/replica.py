@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from breakeven.catalog.schema import GPU, Engine, Interconnect, KVCacheDtype, OpenModel, Quant
+from breakeven.catalog.engine import Engine
+from breakeven.catalog.schema import GPU, Interconnect, KVCacheDtype, OpenModel, Quant
 from breakeven.planner.formats import (
     bytes_per_weight,
     compute_tflops,
@@ -114,8 +115,7 @@ class Scheduling:
         return tuple(name for name, on in used if on)
 
     def describe(self) -> str:
-        """The settings that hold requests back, where any do, as ", ..." clauses for a
-        line of engine settings (``size``'s table, ``sim``'s start-up line)."""
+        """The settings that hold requests back, as ", ..." clauses of a settings line."""
         parts = []
         if self.recv_interval > 1:
             parts.append(f"new requests taken in every {self.recv_interval} decode steps")

@@ -17,7 +17,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from breakeven.catalog.schema import GPU, Engine, Interconnect, OpenModel, Quant
+from breakeven.catalog.engine import Engine
+from breakeven.catalog.schema import GPU, Interconnect, OpenModel, Quant
 from breakeven.errors import InputError
 from breakeven.planner.formats import (
     budget_refusal,
@@ -131,6 +132,7 @@ class Sizing:
         dep = self.deployment
         return {
             "engine_version": dep.engine.version,
+            "engine_defaults_of": dep.engine.defaults_of,
             "layout": dep.layout,
             "max_num_seqs": dep.seqs,
             "max_num_batched_tokens": dep.batched_tokens,

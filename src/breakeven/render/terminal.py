@@ -129,7 +129,7 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
         table.add_row("MoE layout", describe(dep.layout, dep.tp))
     table.add_row("max concurrency", f"{s.max_concurrency:,}")
     st = s.settings
-    table.add_row("engine settings", f"{dep.engine.id} {st['engine_version'] or ''} "
+    table.add_row("engine settings", f"{dep.engine.id} {_release(st)}"
                   f"max_num_seqs {st['max_num_seqs']}, max_batched_tokens "
                   f"{st['max_num_batched_tokens']}, KV {st['kv_cache_dtype']}, memory "
                   f"{st['gpu_memory_utilization']:.2f} of {st['memory_fraction_of']}"
@@ -197,3 +197,13 @@ def _efficiency(engine: str, eff: dict[str, Any]) -> str:
         return f"{figures} ({engine}'s figures for {what} models in the catalog)"
     return (f"{figures} ({engine}'s defaults, unchecked: the catalog has no figures for it "
             f"on {what} models)")
+
+
+def _release(st: dict[str, Any]) -> str:
+    """The engine release the figures describe, and whose defaults they take where that is
+    another (an older release the catalog does not describe, or one between two that
+    changed the defaults)."""
+    version, of = st["engine_version"], st["engine_defaults_of"]
+    if not version:
+        return ""
+    return f"{version} " if of in (None, version) else f"{version} (defaults of {of}) "

@@ -1,0 +1,120 @@
+"""Engine releases: the batch defaults an engine set in the release a figure describes
+(``Engine.at_version``, ``size --engine-version``), and launch lines that pin what was sized
+whichever release runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breakeven.catalog.engine import release_key
+from breakeven.errors import CatalogError
+from breakeven.loaders import default_catalog_dir, load_catalog
+from breakeven.planner.deploy import launch_lines
+from breakeven.planner.sizing import size
+from tests.support.cli import run_main
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("0.28.0", "0.28"), ("v0.28.0", "0.28"), ("0.5.6.post1", "0.5.6"),
+    ("1.2.0rc6.post2", "1.2"), (" 0.11 ", "0.11.0")])
+def test_spellings_of_one_release_are_one_release(a, b):
+    assert release_key(a) == release_key(b)
+
+
+def test_releases_order_by_number_not_by_text():
+    assert release_key("0.9.1") < release_key("0.10.0") < release_key("0.28") < release_key(
+        "1.0")
+
+
+@pytest.mark.parametrize("bad", [
+    "", "banana", "latest", "0..28", ".28", "0.28;rm -rf /", "0.28 0.29", "9" * 5000,
+    "\u0660.28", "0.28\x00", "0.28.", "0" + "a" * 62 + "!"])
+def test_what_is_not_a_release_number_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="is not a release number"):
+        release_key(bad)
+
+
+def test_each_release_gets_the_defaults_it_set(catalog):
+    """vLLM's step budget on a B200 (178 GiB) moved from 8,192 to 16,384 tokens in 0.28;
+    on an H200 (140 GiB) it did not move."""
+    vllm, b200, h200 = catalog.engine("vllm"), catalog.gpu("b200"), catalog.gpu("h200")
+    assert vllm.version == "0.28" and vllm.defaults_of == "0.28"
+    budgets = {v: (vllm.at_version(v).budget_on(b200), vllm.at_version(v).budget_on(h200))
+               for v in ("0.11", "0.27.3", "0.28.0", "0.31")}
+    assert budgets == {"0.11": (8192, 8192), "0.27.3": (8192, 8192),
+                       "0.28.0": (16384, 8192), "0.31": (16384, 8192)}
+    assert vllm.at_version("0.27.3").defaults_of == "0.11"
+    assert vllm.at_version("0.31").defaults_of == "0.28"
+    # a budget the deployment names wins at any release
+    pinned = vllm.at_version("0.28").model_copy(update={"max_batched_tokens": 4096})
+    assert pinned.budget_on(b200) == 4096
+
+
+def test_a_release_older_than_the_catalog_knows_is_told_so(catalog):
+    old = catalog.engine("vllm").at_version("0.6.0")
+    assert old.budget_on(catalog.gpu("b200")) == 8192  # 0.11's, the oldest described
+    assert old.defaults_of.startswith("0.11, the oldest release the catalog describes")
+
+
+def test_size_states_the_release_and_its_defaults(capsys):
+    code, out, _ = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "b200",
+                            "--concurrency", "4", "--json")
+    st = json.loads(out)["engine_settings"]
+    assert code == 0 and (st["engine_version"], st["engine_defaults_of"]) == ("0.28", "0.28")
+    assert st["max_num_batched_tokens"] == 16384
+    code, out, _ = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "b200",
+                            "--concurrency", "4", "--engine-version", "0.19.1", "--json")
+    st = json.loads(out)["engine_settings"]
+    assert (st["engine_version"], st["engine_defaults_of"]) == ("0.19.1", "0.11")
+    assert st["max_num_batched_tokens"] == 8192
+    code, out, _ = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "b200",
+                            "--concurrency", "4", "--engine-version", "0.6.0")
+    assert code == 0 and "0.6.0 (defaults of 0.11, the oldest release" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("bad", ["banana", "0.28;reboot", "x" * 10_000])
+def test_size_refuses_a_version_that_is_not_one_in_a_line(capsys, bad):
+    code, out, err = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm",
+                              "--engine-version", bad)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "--engine-version" in err
+    assert "is not a release number" in err and "Traceback" not in err
+    assert len(err) < 300  # a huge value is cut, not echoed whole
+
+
+def test_the_vllm_line_pins_the_budget_its_release_gave(catalog):
+    """The figures for a B200 assume 0.28's 16,384-token steps; a team on 0.27 would get
+    8,192 from the same line unless it says the budget, so the line always says it."""
+    b200 = catalog.gpu("b200")
+    for version, budget in (("0.28", 16384), ("0.27", 8192)):
+        s = size(catalog.model("llama-3.1-70b"), b200,
+                 catalog.engine("vllm").at_version(version), quant="fp8", gpus=1,
+                 input_len=1000, output_len=200, link=catalog.interconnect_for(b200))
+        assert s.fits and s.settings["max_num_batched_tokens"] == budget
+        line = launch_lines(s, engines=catalog.engines)["vllm"].split()
+        assert line[line.index("--max-num-batched-tokens") + 1] == str(budget)
+
+
+def _catalog_with(tmp_path, old: str, new: str):
+    text = (default_catalog_dir() / "engines.yaml").read_text()
+    assert text.count(old) == 1
+    (tmp_path / "engines.yaml").write_text(text.replace(old, new))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("old", "new", "says"), [
+    ('      - since: "0.28"', '      - since: "0.10"', "releases must follow defaults_since"),
+    ('      - since: "0.28"', '      - since: "soon"', "'soon' is not a release number"),
+    ('    defaults_since: "0.11"', '    defaults_since: "0.11"\n    version: "next"', "version"),
+    ("budget_by_memory: [[0, 2048], [70, 8192], [160, 16384]]",
+     "budget_by_memory: [[0, 2048], [70, 512], [160, 16384]]",
+     "above the step token budget 512 on GPUs of 70 GiB from 0.28"),
+    ("budget_by_memory: [[0, 2048], [70, 8192], [160, 16384]]",
+     "budget_by_memory: [[0, 2048], [160, 8192], [70, 16384]]", "the GiB must rise"),
+])
+def test_a_wrong_release_entry_is_an_error_naming_file_and_field(tmp_path, old, new, says):
+    with pytest.raises(CatalogError) as err:
+        load_catalog(_catalog_with(tmp_path, old, new))
+    assert "engines.yaml" in str(err.value) and says in str(err.value)
