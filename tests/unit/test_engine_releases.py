@@ -118,3 +118,21 @@ def test_a_wrong_release_entry_is_an_error_naming_file_and_field(tmp_path, old, 
     with pytest.raises(CatalogError) as err:
         load_catalog(_catalog_with(tmp_path, old, new))
     assert "engines.yaml" in str(err.value) and says in str(err.value)
+
+
+def test_the_simulator_runs_the_release_it_is_told(capsys, tmp_path):
+    """``sim --engine-version`` runs that release's step budget and says so in its start-up
+    description; a string that is not a release exits 2 before anything runs."""
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text('{"prompt": "hello there", "max_tokens": 4}\n' * 3, encoding="utf-8")
+    base = ("sim", "--offline", "--trace", str(trace), "--model", "llama-3.1-8b", "--gpu",
+            "b200", "--concurrency", "2", "--json")
+    said = {}
+    for version in ("0.27.1", "0.28.0"):
+        code, out, err = run_main(capsys, *base, "--engine-version", version)
+        assert code == 0, err
+        said[version] = json.loads(out)["deployment"]
+    assert "(vLLM 0.27.1)" in said["0.27.1"] and "max_num_batched_tokens 8,192" in said["0.27.1"]
+    assert "max_num_batched_tokens 16,384" in said["0.28.0"]
+    code, out, err = run_main(capsys, *base, "--engine-version", "0.28 beta")
+    assert code == 2 and out == "" and "--engine-version" in err and err.count("\n") == 1

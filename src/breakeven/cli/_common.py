@@ -34,7 +34,8 @@ ENGINES = ["vllm", "sglang", "tgi", "tensorrt-llm", "ollama"]  # the catalog's e
 
 
 def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--model, --gpu, --gpus, --quant, --kv-dtype, --engine: one replica to size or run."""
+    """--model, --gpu, --gpus, --quant, --kv-dtype, --engine, --engine-version: one replica
+    to size or run."""
     for option in reversed((
         click.option("--model", required=True,
                      help="Model id (llama-3.1-70b) or Hugging Face id."),
@@ -52,9 +53,27 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--engine", default="vllm", show_default=True,
                      help=f"Serving engine: {', '.join(ENGINES)} (or one your --catalog "
                           "adds)."),
+        click.option("--engine-version", default=None,
+                     help="Engine release to describe (0.28.0): its batch defaults where "
+                          "the catalog records releases that changed them (default: the "
+                          "catalog's release for the engine)."),
     )):
         command = option(command)
     return command
+
+
+def engine_row(cat: Any, engine: str, version: str | None) -> Any:
+    """The catalog's ``engine`` as of ``version`` (``--engine-version``; None: the
+    catalog's release), or an input error naming the option."""
+    row = cat.engine(engine)
+    if version is None:
+        return row
+    from breakeven.errors import InputError
+
+    try:
+        return row.at_version(version)
+    except ValueError as e:
+        raise InputError(str(e), where="--engine-version") from None
 
 
 def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,7 @@ from breakeven.cli._common import (
     check_bindable,
     deployment_options,
     emit_json,
+    engine_row,
     json_option,
     memory_option,
     prefill_graphs_option,
@@ -25,7 +26,8 @@ from breakeven.planner.moe_layouts import LAYOUTS, describe
 def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None, quant: str | None,
                 kv_dtype: str, engine: str, layout: str = "tp", scheduling: Any = None,
                 prefill_graphs: bool = False,
-                gpu_memory_utilization: float | None = None) -> Any:
+                gpu_memory_utilization: float | None = None,
+                engine_version: str | None = None) -> Any:
     """The replica ``size`` sizes for these options (its MoE ``layout`` refused, in one
     line, where the engine or the model cannot take it: ``formats.moe_layout_refusal``)."""
     from breakeven.errors import InputError
@@ -34,7 +36,7 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 
     cat = load_catalog(catalog_dir)
     the_model = cat.model(model)
-    result = size(the_model, cat.gpu(gpu), cat.engine(engine),
+    result = size(the_model, cat.gpu(gpu), engine_row(cat, engine, engine_version),
                   quant=quant or the_model.native_quant,  # type: ignore[arg-type]
                   gpus=gpus, input_len=1, output_len=1, kv_dtype=kv_dtype,  # type: ignore[arg-type]
                   link=cat.interconnect_for(cat.gpu(gpu)),
@@ -96,8 +98,8 @@ def _deployment(catalog_dir: str | None, model: str, gpu: str, gpus: int | None,
 @catalog_option
 @json_option
 def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype: str, engine: str,
-            max_model_len: int | None, max_num_seqs: int | None, layout: str,
-            scheduling_policy: str,
+            engine_version: str | None, max_model_len: int | None, max_num_seqs: int | None,
+            layout: str, scheduling_policy: str,
             host: str, port: int,
             served_model_name: str | None, api_key_env: str | None, time_scale: float,
             clock: str, prefix_caching: bool, prompt_tokens_details: bool,
@@ -111,7 +113,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     from breakeven.sim.engine import engine_config
 
     dep = _deployment(catalog_dir, model, gpu, gpus, quant, kv_dtype, engine, layout,
-                      scheduling, prefill_graphs, gpu_memory_utilization)
+                      scheduling, prefill_graphs, gpu_memory_utilization, engine_version)
     specs = _trace(trace, rate, concurrency) if offline else []
     config = engine_config(dep, max_model_len, max_num_seqs, scheduling_policy,
                            prefix_caching)
@@ -174,13 +176,15 @@ def _trace(trace: str | None, rate: float | None, concurrency: int | None) -> li
 def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
     """The deployment and the engine's limits, as the start-up line says them."""
     layout = f", {describe(dep.layout, dep.tp)}" if dep.layout != "tp" else ""
+    release = f" {dep.engine.version}" if dep.engine.version else ""
     windows = (f"; {config.local_layers} of {dep.model.layers} layers keep only each "
                f"sequence's last {dep.model.sliding_window:,} tokens" if config.local_layers
                else "")
     return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
-            f"({dep.engine.name}{layout}): "
+            f"({dep.engine.name}{release}{layout}): "
             f"{config.num_blocks:,} KV blocks "
             f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs}, "
+            f"max_num_batched_tokens {config.max_num_batched_tokens:,}, "
             f"scheduling {config.policy}"
             + ("" if config.mixed else " (prompts first, in steps of their own)")
             + (", requests admitted whole (prompt and max_tokens reserved, none preempted)"

@@ -16,6 +16,7 @@ from breakeven.cli._common import (
     catalog_option,
     deployment_options,
     emit_json,
+    engine_row,
     json_option,
     memory_option,
     prefill_graphs_option,
@@ -74,10 +75,6 @@ def _concurrency(value: str) -> int | None:
                    "and KV cache per GPU; vLLM --data-parallel-size, SGLang "
                    "--enable-dp-attention), auto (whichever of those serves the most "
                    "output tokens per second at the asked concurrency).")
-@click.option("--engine-version", default=None,
-              help="Engine release the figures should describe: its batch defaults "
-                   "where the catalog records releases that changed them (default: the "
-                   "catalog's release for the engine).")
 @click.option("--ttft-ms", type=FloatRange(min=0, min_open=True), default=None,
               help="TTFT SLO for the SLO concurrency.")
 @click.option("--tpot-ms", type=FloatRange(min=0, min_open=True), default=None,
@@ -103,12 +100,7 @@ def command(model: str, gpu: str, gpus: int | None, quant: str | None, kv_dtype:
     if rate is not None and conc is not None:
         raise InputError("give --rate or --concurrency, not both", where="--rate")
     cat = load_catalog(catalog_dir)
-    row = cat.engine(engine)
-    if engine_version is not None:
-        try:
-            row = row.at_version(engine_version)
-        except ValueError as e:
-            raise InputError(str(e), where="--engine-version") from None
+    row = engine_row(cat, engine, engine_version)
     the_gpu = cat.gpu(gpu)
     the_model = cat.model(model)
     args: dict[str, Any] = dict(
