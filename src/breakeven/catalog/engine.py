@@ -7,7 +7,7 @@ import functools
 import itertools
 import re
 import weakref
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -176,6 +176,8 @@ class Engine(_Row):
 
     _tuned: dict[str, tuple[weakref.ref[Engine], Engine]] = PrivateAttr(default_factory=dict)
     _tuning: str | None = PrivateAttr(default=None)
+    _release_memo: dict[int | None, tuple[Any, tuple[Any, ...]]] = PrivateAttr(
+        default_factory=dict)
 
     def budget_on(self, gpu: GPU) -> int:
         """The step token budget on one ``gpu``: the row's, else the engine's own by memory
@@ -201,11 +203,30 @@ class Engine(_Row):
     def _released(self, upto: int | None = None) -> tuple[Any, ...]:
         """The by-release fields (``_BY_RELEASE``) at ``version``, or after the first
         ``upto`` entries of ``releases``."""
-        values = [getattr(self, name) for name in _BY_RELEASE]
+        values = (self.budget_by_memory, self.seqs_by_memory, self.default_max_seqs)
+        if not self.releases:
+            return values
+        # every deployment asks (thousands a plan): the last answer is kept, keyed by
+        # everything it is made of (copies share the memo, as they share ``_tuned``)
+        key = (self.version, values, self.releases)
+        memo = self._memo("_release_memo")
+        last = memo.get(upto)
+        if last is not None and last[0] == key:
+            return cast("tuple[Any, ...]", last[1])
+        found = list(values)
         for r in self.releases[:upto] if upto is not None else self._applied():
-            values = [v if getattr(r, n) is None else getattr(r, n)
-                      for n, v in zip(_BY_RELEASE, values, strict=True)]
-        return tuple(values)
+            found = [v if getattr(r, n) is None else getattr(r, n)
+                     for n, v in zip(_BY_RELEASE, found, strict=True)]
+        memo[upto] = (key, tuple(found))
+        return tuple(found)
+
+    def _memo(self, name: str) -> dict[Any, Any]:
+        """One of the private memos, read past pydantic's ``__getattr__`` (``self._tuned``
+        is 30x slower, and the planner asks thousands of times a plan)."""
+        private = self.__pydantic_private__
+        assert private is not None
+        memo: dict[Any, Any] = private[name]
+        return memo
 
     def _applied(self) -> tuple[EngineRelease, ...]:
         if self.version is None or not self.releases:
@@ -273,13 +294,14 @@ class Engine(_Row):
         if tuning is None or generation is None:
             return self
         key = f"{generation}/{'moe' if moe else 'dense'}"
-        mine = self._tuned.get(key)
+        memo = self._memo("_tuned")
+        mine = memo.get(key)
         if mine is not None and mine[0]() is self:  # not a freed copy's entry (ids recur)
-            return mine[1]
+            return cast("Engine", mine[1])
         update = {k: v for k, v in tuning.model_dump().items() if v is not None}
         tuned = self.model_copy(update={**update, "by_generation": {}, "moe_by_generation": {}})
         tuned._tuning = key
-        self._tuned[key] = (weakref.ref(self), tuned)
+        memo[key] = (weakref.ref(self), tuned)
         return tuned
 
 

@@ -16,6 +16,13 @@ sized where an upper bound on what it serves (``_cannot_beat``) could not beat t
 hand. Pruning the
 layouts where ``tp`` is SLO-bound was tried and dropped: on an all-interactive whole-catalog
 plan it saved 77 ms of CPU but missed 267 deployments where ep or dp-ep serves cheaper.
+
+Where the engine's default step budget is above ``SHORTER_STEPS`` (vLLM 0.28 and SGLang on
+GPUs of 160 GiB and more), the layout kept is also sized with steps of that many tokens,
+kept where they serve cheaper (``_shorter_steps``); skipped where two solves a segment show
+the budget changes nothing (``_same_edges``). Weighing them only where TPOT bounds an SLO
+was tried and dropped: half the wins are batch segments, whose extra sequences come from
+the KV cache a smaller activation peak leaves.
 """
 
 from __future__ import annotations
@@ -38,12 +45,19 @@ from breakeven.planner.sizing import (
     SloTarget,
     evaluate,
     layouts,
+    most_sequences,
     operating_point,
 )
 from breakeven.planner.types import SegmentSpec
 from breakeven.planner.workload import Workload
 
-__all__ = ["SelfConfig", "hosted_choices", "self_configs"]
+__all__ = ["SHORTER_STEPS", "SelfConfig", "hosted_choices", "self_configs"]
+
+# The step budget the planner also weighs where an engine's default is larger (vLLM from
+# 0.28 and SGLang on GPUs of 160 GiB and more: 16,384), as the engines' own default on
+# H100 and H200; the shorter steps must save 0.1% of the replica-seconds to be chosen.
+SHORTER_STEPS = 8192
+_KEEP = 0.999
 
 
 def hosted_choices(seg: SegmentSpec, w: Workload, cat: Catalog,
@@ -162,6 +176,7 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
             other, _ = _sized(alt, segs, measured)
             if other is not None and _cheaper(other, best, segs, margin):
                 best, chosen = other, layout
+        best = _shorter_steps(replace(dep, layout=chosen), best, segs, cals)
         found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen,
                                 tuple(weighed)))
         if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
@@ -211,6 +226,55 @@ def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
                if s.name in sized[1])
 
 
+
+
+def _shorter_steps(dep: Deployment, best: _Sized, segs: list[SegmentSpec],
+                   cals: tuple[Calibration, ...]) -> _Sized:
+    """``best``, or the same deployment with steps of ``SHORTER_STEPS`` tokens where the
+    engine's default budget on this GPU is larger and the shorter steps serve the segments
+    in fewer replica-seconds (a prompt chunk rides in fewer decode steps' way: TPOT stays
+    within the SLO at more concurrency). Not for a measured deployment: its figures are
+    those of the budget it ran."""
+    if (dep.batched_tokens // dep.ranks <= SHORTER_STEPS
+            or any(c.matches(dep) for c in cals)):
+        return best
+    alt = replace(dep, max_batched_tokens=SHORTER_STEPS)
+    if (not _tpot_bound(best, segs) or _same_edges(alt, best, segs)
+            or _cannot_beat(alt, best, segs, _KEEP)):
+        return best
+    other, _ = _sized(alt, segs, None)
+    return other if other is not None and _cheaper(other, best, segs, _KEEP) else best
+
+
+def _tpot_bound(best: _Sized, segs: list[SegmentSpec]) -> bool:
+    """Whether TPOT is what stops some segment's SLO edge: one more request in flight
+    would miss the segment's TPOT target (steps that carry prompt chunks stretch it)."""
+    for seg in segs:
+        s = best[0].get(seg.name)
+        if s is None or not seg.slo.tpot_ms or s.slo_concurrency >= s.max_concurrency:
+            continue
+        above = operating_point(s.deployment, s.input_len, s.output_len, s.slo_concurrency + 1)
+        if above.tpot_ms > seg.slo.tpot_ms:
+            return True
+    return False
+
+
+def _same_edges(alt: Deployment, best: _Sized, segs: list[SegmentSpec]) -> bool:
+    """Whether ``alt`` serves every one of ``segs`` exactly as ``best`` does: as many
+    sequences at most, and the same steady state at the concurrency where ``best`` meets
+    the segment's SLO and at the one above, where it does not (TTFT and TPOT rise with
+    concurrency, so the SLO's edge is the same). Two solves a segment, against a search."""
+    if len(best[1]) < len(segs):
+        return False
+    for seg in segs:
+        s = best[0][seg.name]
+        inp, out, edge = s.input_len, s.output_len, s.slo_concurrency
+        if most_sequences(alt, inp, out) != s.max_concurrency:
+            return False
+        for c in (edge, edge + 1)[:1 if edge >= s.max_concurrency else 2]:
+            if operating_point(alt, inp, out, c) != operating_point(s.deployment, inp, out, c):
+                return False
+    return True
 
 
 def _margin(layout: Layout, chosen: Layout) -> float:

@@ -8,7 +8,7 @@ check; the planner records every elimination. ``verdict`` turns ranked options i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
@@ -229,6 +229,15 @@ def _estimate_warnings(dep: SelfDeployment, workload: Workload) -> list[str]:
                    f"own cases")
     if dep.pricing == "spot":
         out.append("spot GPUs can be reclaimed at any time: keep a fallback")
+    sized = dep.sizings[0][1].deployment if dep.sizings else None
+    if sized is not None and sized.max_batched_tokens:
+        default = replace(sized, max_batched_tokens=None)
+        out.append(f"launched with {sized.max_batched_tokens:,}-token steps, not "
+                   f"{sized.engine.name} {sized.engine.version or ''}'s default "
+                   f"{default.batched_tokens // default.ranks:,} on {sized.gpu.name}: "
+                   f"modelled to serve the segments with fewer replicas (a smaller "
+                   f"activation peak leaves more KV cache; shorter prompt chunks stretch "
+                   f"TPOT less): bench both settings")
     if dep.layout != "tp":
         # vLLM's expert-parallel deployment guide calls EP experimental (its flags and
         # defaults may change) and its fast all-to-all needs DeepEP / pplx kernels installed

@@ -74,6 +74,7 @@ __all__ = [
     "layouts",
     "max_model_len",
     "memory",
+    "most_sequences",
     "operating_point",
     "prefill_s",
     "size",
@@ -218,6 +219,15 @@ def _impractical(alone: OperatingPoint, output_len: int) -> str | None:
     return None
 
 
+def most_sequences(dep: Deployment, input_len: int, output_len: int) -> int:
+    """The most requests of this shape a replica runs at once: max_num_seqs, or what its
+    KV cache holds (each data-parallel rank whole requests in its own share)."""
+    per_request = input_len + output_len if dep.model.kind == "chat" else input_len
+    kv_limit = dep.ranks * int(dep.mem.kv_tokens // dep.ranks // cached_tokens(dep.model,
+                                                                              per_request))
+    return max(1, min(dep.seqs, kv_limit))
+
+
 def evaluate(dep: Deployment, input_len: int, output_len: int,
              concurrency: int | None = None, slo: SloTarget = SLO_NONE,
              rate: float | None = None) -> Sizing:
@@ -230,11 +240,7 @@ def evaluate(dep: Deployment, input_len: int, output_len: int,
     if reason is not None:
         return Sizing(dep, input_len, output_len, model_len, mem, False, reason, 0, 0, None,
                       slo, 0, None)
-    per_request = input_len + output_len if dep.model.kind == "chat" else input_len
-    # each data-parallel rank holds whole requests in its own share of the cache
-    kv_limit = dep.ranks * int(mem.kv_tokens // dep.ranks // cached_tokens(dep.model,
-                                                                          per_request))
-    max_conc = max(1, min(dep.seqs, kv_limit))
+    max_conc = most_sequences(dep, input_len, output_len)
     conc = max_conc if concurrency is None else concurrency
     overloaded = None
     if rate is not None:
