@@ -176,7 +176,7 @@ def _layouts_for(m: OpenModel, offer: GPUOffer, engine: Engine, quant: Quant,
             other, _ = _sized(alt, segs, measured)
             if other is not None and _cheaper(other, best, segs, margin):
                 best, chosen = other, layout
-        best = _shorter_steps(replace(dep, layout=chosen), best, segs, cals)
+        best = _shorter_steps(best, segs, cals)
         found.append(SelfConfig(m, offer, engine, quant, tp, pp, best[1], best[0], chosen,
                                 tuple(weighed)))
         if len(found) == 2:  # the fewest GPUs that fit, and one step up (for latency)
@@ -228,35 +228,23 @@ def _load(sized: _Sized, segs: list[SegmentSpec]) -> float:
 
 
 
-def _shorter_steps(dep: Deployment, best: _Sized, segs: list[SegmentSpec],
+def _shorter_steps(best: _Sized, segs: list[SegmentSpec],
                    cals: tuple[Calibration, ...]) -> _Sized:
     """``best``, or the same deployment with steps of ``SHORTER_STEPS`` tokens where the
     engine's default budget on this GPU is larger and the shorter steps serve the segments
-    in fewer replica-seconds (a prompt chunk rides in fewer decode steps' way: TPOT stays
-    within the SLO at more concurrency). Not for a measured deployment: its figures are
-    those of the budget it ran."""
+    in fewer replica-seconds: a smaller activation peak leaves the KV cache room for more
+    sequences, and a prompt chunk stretches fewer decode steps (TPOT stays within the SLO
+    at more concurrency). Not for a measured deployment: its figures are those of the
+    budget it ran."""
+    dep = next(iter(best[0].values())).deployment  # the layout kept
     if (dep.batched_tokens // dep.ranks <= SHORTER_STEPS
             or any(c.matches(dep) for c in cals)):
         return best
     alt = replace(dep, max_batched_tokens=SHORTER_STEPS)
-    if (not _tpot_bound(best, segs) or _same_edges(alt, best, segs)
-            or _cannot_beat(alt, best, segs, _KEEP)):
+    if _same_edges(alt, best, segs) or _cannot_beat(alt, best, segs, _KEEP):
         return best
     other, _ = _sized(alt, segs, None)
     return other if other is not None and _cheaper(other, best, segs, _KEEP) else best
-
-
-def _tpot_bound(best: _Sized, segs: list[SegmentSpec]) -> bool:
-    """Whether TPOT is what stops some segment's SLO edge: one more request in flight
-    would miss the segment's TPOT target (steps that carry prompt chunks stretch it)."""
-    for seg in segs:
-        s = best[0].get(seg.name)
-        if s is None or not seg.slo.tpot_ms or s.slo_concurrency >= s.max_concurrency:
-            continue
-        above = operating_point(s.deployment, s.input_len, s.output_len, s.slo_concurrency + 1)
-        if above.tpot_ms > seg.slo.tpot_ms:
-            return True
-    return False
 
 
 def _same_edges(alt: Deployment, best: _Sized, segs: list[SegmentSpec]) -> bool:
