@@ -84,7 +84,7 @@ def scheduling_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def with_scheduling(*args: Any, recv_interval: int, batch_wait_iters: int,
                         batch_wait_ratio: float, adp_balance_iters: int, **kwargs: Any) -> Any:
-        from breakeven.planner.replica import Scheduling
+        from breakeven.planner.scheduling import Scheduling
 
         return command(*args, scheduling=Scheduling(recv_interval, batch_wait_iters,
                                                     batch_wait_ratio, adp_balance_iters),
