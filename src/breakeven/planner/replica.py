@@ -95,6 +95,12 @@ class Rates:
     fabric_per_token_s: float = 0.0  # and its time per token the step carries
     window: float = 0.0  # local-attention span in tokens (0: every layer attends globally)
     local_share: float = 0.0  # layers that attend only within the window / layers
+    # the step's rates per unit, from the figures above (a step runs ~10^5 times a plan)
+    dense_read_s: float = 0.0  # one GPU's read of its dense weights
+    expert_read_s: float = 0.0  # and of its share of every expert
+    gemm_s_per_token: float = 0.0
+    kv_read_s_per_token: float = 0.0  # per cached token a sequence attends to
+    attend_s_per_token: float = 0.0  # per query and cached token
 
 
 @dataclass(frozen=True)
@@ -217,19 +223,20 @@ class Deployment:
         allreduces = {"tp": 2, "ep": 1, "dp-ep": 0}[self.layout]
         fabric, per_token = _fabric(self.tp, m.layers, m.hidden, allreduces, busbw, latency,
                                     a2a)
+        dense = max(dense, 0.0)
+        replicated = min(_attention_bytes(m, self.quant), dense) if self.layout == "dp-ep" else 0.0
+        bandwidth = self.gpu.bandwidth_gbs * 1e9 * e.mbu
+        kv_bytes = kv_bytes_per_token(m, self.kv, kv_tp) / self.ranks
         return Rates(
-            dense_bytes=max(dense, 0.0), expert_bytes=experts,
+            dense_bytes=dense, expert_bytes=experts,
             expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
-            bandwidth=self.gpu.bandwidth_gbs * 1e9 * e.mbu,
-            gemm_flops=self.peak_flops * e.mfu * self.tp,
+            bandwidth=bandwidth, gemm_flops=self.peak_flops * e.mfu * self.tp,
             attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
             active_flops_per_token=2 * m.active_params_b * 1e9,
-            kv_bytes_per_token=kv_bytes_per_token(m, self.kv, kv_tp) / self.ranks,
-            attention_flops_per_token=per * m.layers,
+            kv_bytes_per_token=kv_bytes, attention_flops_per_token=per * m.layers,
             busbw=busbw, link_latency_s=latency,
             fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
-            replicated_bytes=(min(_attention_bytes(m, self.quant), max(dense, 0.0))
-                              if self.layout == "dp-ep" else 0.0),
+            replicated_bytes=replicated,
             a2a_bytes_per_token=a2a, fabric_s=fabric, fabric_per_token_s=per_token,
             per_sequence_s=e.sequence_overhead_us / 1e6,
             floor_s=e.layer_floor_us * m.layers / 1e6,
@@ -240,7 +247,12 @@ class Deployment:
             activation_s_per_token=(e.activation_passes * m.layers * m.hidden * 2
                                     / self.ranks / (self.gpu.bandwidth_gbs * 1e9 * e.mbu)),
             window=float(m.sliding_window or 0),
-            local_share=(m.sliding_window_layers or 0) / m.layers)
+            local_share=(m.sliding_window_layers or 0) / m.layers,
+            dense_read_s=((dense - replicated) / self.tp + replicated) / bandwidth,
+            expert_read_s=experts / self.tp / (bandwidth * e.moe_efficiency),
+            gemm_s_per_token=2 * m.active_params_b * 1e9 / (self.peak_flops * e.mfu * self.tp),
+            kv_read_s_per_token=kv_bytes / bandwidth,
+            attend_s_per_token=per * m.layers / (self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp))
 
 
 def _fabric(tp: int, layers: int, hidden: int, allreduces: int, busbw: float, latency: float,

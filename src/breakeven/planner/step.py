@@ -54,7 +54,6 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
     ``prefill_tokens`` of prompts ride along (chunked prefill), attending on average to
     ``prefill_context`` tokens (default: half the chunk)."""
     r = dep.rates  # the planner calls this ~10^5 times a plan: locals, no helper calls
-    tp = dep.tp
     if dep.pp > 1:
         # pipeline stages work on different micro-batches at once (vLLM's batch queue,
         # TensorRT-LLM's micro-batches): an engine step is one micro-batch's pass through
@@ -63,22 +62,21 @@ def decode_step_s(dep: Deployment, batch: float, context: float, prefill_tokens:
         split = max(1.0, min(float(dep.pp), batch))
         batch, prefill_tokens = batch / split, prefill_tokens / split
     tokens = batch + prefill_tokens
-    read_s = ((r.dense_bytes - r.replicated_bytes) / tp + r.replicated_bytes) / r.bandwidth
-    if r.expert_bytes:
-        touched = 1 - (1 - r.expert_share) ** (tokens if tokens > 1.0 else 1.0)
-        read_s += (r.expert_bytes * touched / tp
-                   / (r.bandwidth * dep.engine.moe_efficiency))
-    flops_s = r.active_flops_per_token * tokens / r.gemm_flops
+    read_s = r.dense_read_s
+    if r.expert_bytes:  # the experts the step's tokens touch, of each GPU's share
+        read_s += r.expert_read_s * (1 - (1 - r.expert_share) ** (
+            tokens if tokens > 1.0 else 1.0))
+    flops_s = r.gemm_s_per_token * tokens
     gemm = read_s if read_s > flops_s else flops_s
     pctx = prefill_tokens / 2 if prefill_context is None else prefill_context
     if r.local_share:  # local layers attend to their window only (replica.cached_tokens)
         context -= r.local_share * max(0.0, context - r.window)
         pctx -= r.local_share * max(0.0, pctx - r.window)
-    per = r.attention_flops_per_token
-    kv_read = batch * context * r.kv_bytes_per_token / r.bandwidth
-    attend = per * batch * context / r.attention_flops
+    cached = batch * context
+    kv_read = cached * r.kv_read_s_per_token
+    attend = cached * r.attend_s_per_token
     attention = ((kv_read if kv_read > attend else attend)
-                 + per * prefill_tokens * pctx / r.attention_flops)
+                 + prefill_tokens * pctx * r.attend_s_per_token)
     fabric = r.fabric_s + r.fabric_per_token_s * tokens  # allreduce_s, inlined
     work = gemm + attention + fabric + r.activation_s_per_token * tokens
     if work < r.floor_s:  # a layer's kernels take a least time, however little they do
