@@ -136,3 +136,11 @@ def test_the_simulator_runs_the_release_it_is_told(capsys, tmp_path):
     assert "max_num_batched_tokens 16,384" in said["0.28.0"]
     code, out, err = run_main(capsys, *base, "--engine-version", "0.28 beta")
     assert code == 2 and out == "" and "--engine-version" in err and err.count("\n") == 1
+
+
+def test_the_catalog_shows_an_engines_releases_what_changed_first(capsys):
+    code, out, _ = run_main(capsys, "catalog", "engines", "vllm")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "releases since=0.28, budget_by_memory=" in text
+    assert text.index("change=max_num_batched_tokens 16384") < text.index("source=vLLM")
+    assert "version 0.28" in text and "defaults_since 0.11" in text

@@ -131,8 +131,19 @@ def print_row(name: str, row: dict[str, Any], *, today: date,
     table.add_column("field", no_wrap=True)
     table.add_column("value", overflow="fold")
     for field, value in row.items():
-        table.add_row(field, _num(value) if not isinstance(value, list | dict) else
-                      ", ".join(map(str, value)) if isinstance(value, list) else
-                      ", ".join(f"{k}={v}" for k, v in value.items()))
+        table.add_row(field, _cell(value))
     table.add_row("age", f"{_age(row, today)} days")
     con.print(table)
+
+
+def _cell(value: Any) -> str:
+    """A field's value in a row's table: lists joined, a mapping as key=value pairs (those
+    set, its source last), a list of mappings (an engine's releases) one per line."""
+    if isinstance(value, dict):  # what it says first, where it comes from last
+        keys = sorted(value, key=lambda k: k in ("source", "as_of"))
+        return ", ".join(f"{k}={value[k]}" for k in keys if value[k] is not None)
+    if isinstance(value, list):
+        if all(isinstance(v, dict) for v in value) and value:
+            return "\n".join(_cell(v) for v in value)
+        return ", ".join(map(str, value))
+    return _num(value)
