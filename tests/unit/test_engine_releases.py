@@ -45,7 +45,8 @@ def test_each_release_gets_the_defaults_it_set(catalog):
                for v in ("0.11", "0.27.3", "0.28.0", "0.31")}
     assert budgets == {"0.11": (8192, 8192), "0.27.3": (8192, 8192),
                        "0.28.0": (16384, 8192), "0.31": (16384, 8192)}
-    assert vllm.at_version("0.27.3").defaults_of == "0.11"
+    assert vllm.at_version("0.27.3").defaults_of == "0.21"
+    assert vllm.at_version("0.20").defaults_of == "0.11"
     assert vllm.at_version("0.31").defaults_of == "0.28"
     # a budget the deployment names wins at any release
     pinned = vllm.at_version("0.28").model_copy(update={"max_batched_tokens": 4096})
@@ -64,11 +65,12 @@ def test_size_states_the_release_and_its_defaults(capsys):
     st = json.loads(out)["engine_settings"]
     assert code == 0 and (st["engine_version"], st["engine_defaults_of"]) == ("0.28", "0.28")
     assert st["max_num_batched_tokens"] == 16384
+    assert st["gpu_memory_utilization"] == 0.92
     code, out, _ = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "b200",
                             "--concurrency", "4", "--engine-version", "0.19.1", "--json")
     st = json.loads(out)["engine_settings"]
     assert (st["engine_version"], st["engine_defaults_of"]) == ("0.19.1", "0.11")
-    assert st["max_num_batched_tokens"] == 8192
+    assert st["max_num_batched_tokens"] == 8192 and st["gpu_memory_utilization"] == 0.90
     code, out, _ = run_main(capsys, "size", "--model", "llama-3.1-8b", "--gpu", "b200",
                             "--concurrency", "4", "--engine-version", "0.6.0")
     assert code == 0 and "0.6.0 (defaults of 0.11, the oldest release" in " ".join(out.split())
@@ -141,6 +143,27 @@ def test_the_simulator_runs_the_release_it_is_told(capsys, tmp_path):
 def test_the_catalog_shows_an_engines_releases_what_changed_first(capsys):
     code, out, _ = run_main(capsys, "catalog", "engines", "vllm")
     text = " ".join(out.replace("│", " ").split())
-    assert code == 0 and "releases since=0.28, budget_by_memory=" in text
-    assert text.index("change=max_num_batched_tokens 16384") < text.index("source=vLLM")
+    assert code == 0 and "releases since=0.21, gpu_memory_utilization=0.92" in text
+    assert text.index("since=0.21") < text.index("since=0.28, budget_by_memory=")
+    assert text.index("change=max_num_batched_tokens 16384") < text.index(
+        "source=vLLM EngineArgs")
     assert "version 0.28" in text and "defaults_since 0.11" in text
+
+
+def test_vllms_memory_fraction_follows_its_release(catalog):
+    """0.92 from 0.21 (the CUDA graphs' memory counted inside it), 0.90 before; the launch
+    line and the KV cache follow the release a deployment is sized for."""
+    vllm, h100 = catalog.engine("vllm"), catalog.gpu("h100-sxm")
+    fractions = {v: vllm.at_version(v).memory_fraction for v in ("0.11", "0.20.2", "0.21",
+                                                                  "0.28", "0.30")}
+    assert fractions == {"0.11": 0.90, "0.20.2": 0.90, "0.21": 0.92, "0.28": 0.92,
+                         "0.30": 0.92}
+    assert vllm.at_version("0.21").defaults_of == "0.21"
+    sized = {v: size(catalog.model("llama-3.1-8b"), h100, vllm.at_version(v), quant="bf16",
+                     gpus=1, input_len=1000, output_len=200) for v in ("0.20.2", "0.21")}
+    gained = (sized["0.21"].memory.kv_cache_gib_per_gpu
+              - sized["0.20.2"].memory.kv_cache_gib_per_gpu)
+    assert gained == pytest.approx(0.02 * h100.memory_gib)
+    for v, s in sized.items():
+        line = launch_lines(s, engines=catalog.engines)["vllm"].split()
+        assert line[line.index("--gpu-memory-utilization") + 1] == f"{fractions[v]:.2f}"

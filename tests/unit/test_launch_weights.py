@@ -139,7 +139,7 @@ def test_each_engine_gets_its_own_memory_figure(catalog):
         f"{catalog.engine('tensorrt-llm').gpu_memory_utilization:.2f}")
     vllm = lines["vllm"]
     assert vllm[vllm.index("--gpu-memory-utilization") + 1] == (
-        f"{catalog.engine('vllm').gpu_memory_utilization:.2f}")
+        f"{catalog.engine('vllm').memory_fraction:.2f}")
     assert sglang_own != "0.90"  # the case shows the difference
 
 

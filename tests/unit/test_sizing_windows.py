@@ -116,8 +116,8 @@ def test_per_request_windows_serve_long_sequences_a_global_count_would_preempt(c
     and serves a quarter more than the same cache counted globally."""
     gpu = catalog.gpu("h100-sxm")
     dep = Deployment(catalog.model("gpt-oss-120b"), gpu, catalog.engine("vllm"), "mxfp4",
-                     link=catalog.interconnect_for(gpu))
-    cfg = engine_config(dep)
+                     link=catalog.interconnect_for(gpu), gpu_memory_utilization=0.90)
+    cfg = engine_config(dep)  # (the fraction pinned: the case is sized to this cache)
     flat = replace(cfg, global_layers=1, local_layers=0, window_blocks=0)
     assert 3 * cfg.kv_tokens < 64 * 8000
     windowed, counted = (simulate(c, request_specs(64, 6000, 2000), concurrency=64)

@@ -39,7 +39,7 @@ def test_an_sglang_deployment_takes_the_rule_unless_it_names_its_own(catalog):
     assert Deployment(model, gpu, sglang, "fp8", 4,
                       gpu_memory_utilization=0.85).memory_utilization == 0.85
     assert Deployment(model, gpu, vllm, "fp8", 4).memory_utilization == \
-        vllm.gpu_memory_utilization
+        vllm.memory_fraction
     # weights and KV share the fraction; activations are not taken off it again
     m = memory(dep)
     assert m.kv_cache_gib_per_gpu == pytest.approx(

@@ -52,6 +52,7 @@ class EngineRelease(_Row):
     budget_by_memory: tuple[tuple[float, int], ...] | None = None
     seqs_by_memory: tuple[tuple[float, int], ...] | None = None
     default_max_seqs: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     change: str = Field(min_length=3, description="what changed, in a line")
 
     @model_validator(mode="after")
@@ -62,7 +63,8 @@ class EngineRelease(_Row):
         return self
 
 
-_BY_RELEASE = ("budget_by_memory", "seqs_by_memory", "default_max_seqs")
+_BY_RELEASE = ("budget_by_memory", "seqs_by_memory", "default_max_seqs",
+               "gpu_memory_utilization")
 
 
 class Engine(_Row):
@@ -189,13 +191,19 @@ class Engine(_Row):
         """max_num_seqs when not set, on one ``gpu`` (``seqs_by_memory``)."""
         return self._defaults(self._memory(gpu))[1]
 
+    @property
+    def memory_fraction(self) -> float:
+        """gpu_memory_utilization when the deployment sets none, at this row's release."""
+        fraction: float = self._released()[3]
+        return fraction
+
     def _memory(self, gpu: GPU) -> float:
         return 0.0 if gpu.id in self.by_memory_except else gpu.memory_gib
 
     def _defaults(self, gib: float, upto: int | None = None) -> tuple[int, int]:
         """(step token budget, max_num_seqs) on a GPU of ``gib``, at this row's release (or
         after the first ``upto`` entries of ``releases``)."""
-        budget, seqs, default_seqs = self._released(upto)
+        budget, seqs, default_seqs, _ = self._released(upto)
         return (self.max_batched_tokens or _reached(budget, gib)
                 or (8192 if gib >= 70 else 2048),
                 _reached(seqs, gib) or default_seqs)
@@ -203,7 +211,8 @@ class Engine(_Row):
     def _released(self, upto: int | None = None) -> tuple[Any, ...]:
         """The by-release fields (``_BY_RELEASE``) at ``version``, or after the first
         ``upto`` entries of ``releases``."""
-        values = (self.budget_by_memory, self.seqs_by_memory, self.default_max_seqs)
+        values = (self.budget_by_memory, self.seqs_by_memory, self.default_max_seqs,
+                  self.gpu_memory_utilization)
         if not self.releases:
             return values
         # every deployment asks (thousands a plan): the last answer is kept, keyed by
@@ -265,7 +274,7 @@ class Engine(_Row):
             raise ValueError("releases must follow defaults_since, oldest first, each later "
                              "than the one before")
         for upto in range(len(self.releases) + 1):
-            budget, seqs, _ = self._released(upto)
+            budget, seqs, *_ = self._released(upto)
             for gib in {0.0, 70.0} | {g for g, _ in budget + seqs}:
                 b, n = self._defaults(gib, upto)
                 if self.budget_covers_seqs and b < n:

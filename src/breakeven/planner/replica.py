@@ -158,7 +158,7 @@ class Deployment:
         if self.engine.static_fraction_rule:
             return static_fraction(self.gpu.memory_gib, self.tp, self.pp,  # the flag's
                                    self.batched_tokens, self.ranks)  # chunk: the replica's
-        return self.engine.gpu_memory_utilization
+        return self.engine.memory_fraction
 
     @property
     def ranks(self) -> int:
