@@ -167,3 +167,48 @@ def test_vllms_memory_fraction_follows_its_release(catalog):
     for v, s in sized.items():
         line = launch_lines(s, engines=catalog.engines)["vllm"].split()
         assert line[line.index("--gpu-memory-utilization") + 1] == f"{fractions[v]:.2f}"
+
+
+def _plan_file(tmp_path, engines):
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "name: pinned\ntask: chat\nquality: mid\n"
+        "traffic: {requests_per_day: 2000000, input_tokens: 1000, output_tokens: 250}\n"
+        "slo: {ttft_ms: 2000, tpot_ms: 80}\n"
+        "candidates: {open_models: [llama-3.1-70b], gpus: [mi300x], hosted: [],"
+        f" quantizations: [bf16], max_gpus: 1, engines: {json.dumps(engines)}}}\n",
+        encoding="utf-8")
+    return str(path)
+
+
+def test_a_workload_plans_against_the_release_it_names(capsys, tmp_path):
+    """``candidates.engines: [vllm@0.27]``: that release's defaults (8,192-token steps on an
+    MI300X, so no shorter ones to weigh; 0.92 of memory), named in the option's label."""
+    code, out, err = run_main(capsys, "plan", _plan_file(tmp_path, ["vllm@0.27"]), "--json",
+                              "--as-of", "2026-12-01")
+    assert code == 0, err
+    data = json.loads(out)
+    chosen = data["chosen"]
+    assert "(vllm 0.27, " in chosen["label"]
+    line = chosen["deployment"]["launch"]["vllm"].split()
+    assert line[line.index("--max-num-batched-tokens") + 1] == "8192"
+    assert line[line.index("--gpu-memory-utilization") + 1] == "0.92"
+    settings = next(iter(chosen["deployment"]["segments"].values()))["engine_settings"]
+    assert (settings["engine_version"], settings["engine_defaults_of"]) == ("0.27", "0.21")
+    assert not any("-token steps, not" in n for n in data["warnings"])
+    # the catalog's own release is not named in labels
+    code, out, _ = run_main(capsys, "plan", _plan_file(tmp_path, ["vllm"]), "--json",
+                            "--as-of", "2026-12-01")
+    assert code == 0 and "(vllm, " in json.loads(out)["chosen"]["label"]
+
+
+@pytest.mark.parametrize(("engines", "says"), [
+    (["vllm@latest"], "candidates.engines[0]: 'latest' is not a release number (an engine"),
+    (["vllm@"], "'' is not a release number"),
+    (["vllm", "vllm@0.28;x"], "candidates.engines[1]"),
+    (["vlm@0.27"], "unknown engine 'vlm'"),
+])
+def test_a_workload_naming_a_release_wrongly_is_told_where(capsys, tmp_path, engines, says):
+    code, out, err = run_main(capsys, "plan", _plan_file(tmp_path, engines))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and says in err and "w.yaml" in err

@@ -94,7 +94,8 @@ def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, 
 def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
     engines = []
     for ref in w.candidates.engines:
-        e = cat.engine(ref)
+        name, _, version = ref.partition("@")  # vllm@0.27: that release's defaults
+        e = cat.engine(name) if not version else cat.engine(name).at_version(version)
         if not e.production and not w.candidates.allow_non_production:
             out.append((f"engine {e.id}", "not production-grade "
                         "(set candidates.allow_non_production to consider it)"))

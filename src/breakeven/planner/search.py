@@ -114,7 +114,10 @@ def _self_option(cfg: SelfConfig, on_self: list[SegmentSpec], p: Pool, hosted_be
     kind = "self_host" if len(on_self) == len(segs) else "hybrid"
     gpu = cat.gpu(cfg.offer.gpu)
     shape = gpu.id if cfg.tp * cfg.pp == 1 else f"{cfg.tp * cfg.pp}-GPU {gpu.id}"
-    how = cfg.engine.id if cfg.layout == "tp" else f"{cfg.engine.id} {cfg.layout}"
+    how = cfg.engine.id
+    if cfg.engine.version != cat.engine(cfg.engine.id).version:  # a release the workload named
+        how += f" {cfg.engine.version}"
+    how += "" if cfg.layout == "tp" else f" {cfg.layout}"
     label = f"{cfg.model.id} {cfg.quant} on {p.replicas} x {shape} ({how}, {cfg.offer.provider})"
     if kind == "hybrid":
         label += " + hosted " + ", ".join(sorted({pl.model for pl in placements
