@@ -3,10 +3,13 @@ TPOT rises with concurrency, TTFT with prompt length and concurrency."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from breakeven.planner.sizing import Deployment, evaluate, operating_point, size
 from breakeven.sim.offline import closed_loop, simulated
+from tests.support.cli import run_main
 
 CASES = [
     ("llama-3.1-8b", "h100-sxm", "bf16", 1, 1000, 200, 16),
@@ -75,3 +78,24 @@ def test_size_shows_simulated_figures_with_the_roofline_kept(catalog):
     assert sim.simulation is not None and sim.simulation["roofline"]["concurrency"] == 8
     assert sim.point is not None and sim.point.concurrency == 8
     assert evaluate(s.deployment, 1000, 200, 8).provenance == "roofline"
+
+
+def test_callers_far_beyond_the_batch_get_the_analytic_queue_not_a_simulation(capsys):
+    """A closed loop of more than 8 callers a sequence is answered by the analytic steady
+    state of its queue (a billion callers once ran out of memory building the run), which
+    agrees with the simulation just inside the bound."""
+    args = ("size", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--json")
+    code, out, err = run_main(capsys, *args, "--concurrency", "1000000000")
+    data = json.loads(out)
+    assert code == 0 and "Traceback" not in err
+    assert data["provenance"]["ttft_ms"] == "roofline"
+    assert "more than 8 times the" in data["simulation"]["not_run"]
+    most = data["max_concurrency"]
+    assert data["queued"] == 1_000_000_000 - most
+    inside = 8 * most - 50
+    code, out, _ = run_main(capsys, *args, "--concurrency", str(inside))
+    sim = json.loads(out)
+    assert sim["provenance"]["ttft_ms"] == "simulated"
+    roof = sim["simulation"]["roofline"]
+    assert sim["ttft_ms"] == pytest.approx(roof["ttft_ms"], rel=0.15)  # queue-dominated
+    assert sim["output_tok_s"] == pytest.approx(roof["output_tok_s"], rel=0.15)

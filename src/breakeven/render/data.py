@@ -97,6 +97,8 @@ def _provenance(s: Sizing) -> dict[str, str]:
 def _simulation(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if run is None:
         return None
+    if "not_run" in run:
+        return {"not_run": run["not_run"]}
     keep = ("requests", "requests_total", "warmup_requests", "concurrency", "rate",
             "length_spread",
             "seed", "steps", "preemptions", "kv_cache_tokens", "max_num_seqs")

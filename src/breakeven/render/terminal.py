@@ -156,6 +156,8 @@ def print_sizing(s: Sizing, console: Console | None = None) -> None:
         table.add_row("throughput", f"{p.output_tok_s:,.0f} output tok/s, "
                       f"{p.requests_per_s:,.2f} req/s "
                       f"({s.calibration or s.provenance})")
+        if s.simulation and "not_run" in s.simulation:
+            table.add_row("not simulated", s.simulation["not_run"])
     if s.overloaded:
         table.add_row("[red]overloaded[/]", s.overloaded)
     if s.slo.ttft_ms or s.slo.tpot_ms:

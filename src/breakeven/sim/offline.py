@@ -152,12 +152,25 @@ def open_loop(dep: Deployment, input_len: int, output_len: int, rate: float, *,
     return result
 
 
+# A closed loop of more callers than this many times the sequences a replica runs at once
+# is not simulated: the rest only queue (TTFT is their wait, which the analytic point has),
+# and the run's cost grows with the callers (a million took 70 s and 2.5 GB).
+MOST_CALLERS_PER_SEQUENCE = 8
+
+
 def simulated(s: Sizing, *, spread: float = 0.0, seed: int = 0) -> Sizing:
     """``s`` with its operating point from ``closed_loop`` (the roofline point is kept in
     ``simulation["roofline"]``); sizings that do not fit, encoders and one-token answers
-    keep the roofline."""
+    keep the roofline, and so do closed loops of more than ``MOST_CALLERS_PER_SEQUENCE``
+    callers a sequence the replica runs (``simulation["not_run"]`` says why)."""
     if not s.fits or s.point is None or s.output_len < 2:
         return s
+    most = MOST_CALLERS_PER_SEQUENCE * s.max_concurrency
+    if s.rate is None and s.concurrency > most:
+        return replace(s, simulation={"not_run": (
+            f"{s.concurrency:,} callers are more than {MOST_CALLERS_PER_SEQUENCE} times the "
+            f"{s.max_concurrency:,} sequences the replica runs at once: the rest queue, and "
+            "the figures are the analytic steady state of that queue")})
     if s.rate is not None:  # an open loop: ~4 times the requests the rate keeps in flight
         n = min(4000, max(200, 4 * s.concurrency))
         run = open_loop(s.deployment, s.input_len, s.output_len, s.rate, requests=n,
