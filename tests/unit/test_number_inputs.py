@@ -77,3 +77,20 @@ def test_a_wide_length_distribution_is_clipped_not_a_crash():
     rng = random.Random(1)
     draws = [wide.sample(rng) for _ in range(200)]
     assert max(draws) == MAX_LENGTH and min(draws) >= 1
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (("--requests", "1000000000"), "--requests"),
+    (("--concurrency", "4,1000000000"), "--concurrency"),
+    (("--sweep", "1000000000"), "--sweep"),
+    (("--sweep", "3", "--sweep-concurrency", "1000000000"), "--sweep-concurrency"),
+    (("--rate", "1000000000", "--duration", "100"), "--duration"),
+    (("--concurrency", "4", "--duration", "1e9"), "--duration"),
+])
+def test_bench_refuses_a_load_it_could_not_bound_in_one_line(capsys, args, option):
+    """A billion requests were built in memory before the first was sent (the command
+    never ended); a load test has a most it sends, callers it holds and time it runs."""
+    code, out, err = run_main(capsys, "bench", "--url", "http://127.0.0.1:9/v1", "--model",
+                              "m", *args)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert option in err and len(err.strip().splitlines()) == 1

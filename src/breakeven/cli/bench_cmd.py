@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from breakeven.bench.entrypoint import BenchRun
 
 
+# A bench is a bounded load test: at most this many requests a level (each is built before
+# the level starts) and callers at once, and a day a level.
+MOST_REQUESTS = 1_000_000
+MOST_CALLERS = 100_000
+
+
 def _floats(text: str | None, where: str, integer: bool = False) -> list[float]:
     from breakeven.errors import InputError
 
@@ -32,8 +38,11 @@ def _floats(text: str | None, where: str, integer: bool = False) -> list[float]:
             value = -1
         if not 0 < value < math.inf or (integer and value != int(value)):  # NaN fails too
             kind = "whole numbers" if integer else "numbers"
-            raise InputError(f"expected comma-separated {kind} > 0 (got {text!r})",
+            raise InputError(f"expected comma-separated {kind} > 0 (got {text[:80]!r})",
                              where=where)
+        if integer and value > MOST_CALLERS:
+            raise InputError(f"{value:,.0f} callers at once is more than a bench runs (at "
+                             f"most {MOST_CALLERS:,})", where=where)
         out.append(value)
     return out
 
@@ -70,13 +79,13 @@ def _slo(text: str | None) -> Any:
               show_default=True)
 @click.option("--burstiness", type=FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Gamma shape of Poisson gaps (<1 burstier).")
-@click.option("--sweep", "sweep_points", type=click.IntRange(min=1), default=None,
+@click.option("--sweep", "sweep_points", type=click.IntRange(min=1, max=100), default=None,
               help="Find saturation, then probe N rates between idle and saturation.")
-@click.option("--sweep-concurrency", type=click.IntRange(min=1), default=256,
+@click.option("--sweep-concurrency", type=click.IntRange(min=1, max=MOST_CALLERS), default=256,
               show_default=True, help="Closed-loop concurrency used to find saturation.")
-@click.option("--requests", type=click.IntRange(min=1), default=None,
+@click.option("--requests", type=click.IntRange(min=1, max=MOST_REQUESTS), default=None,
               help="Measured requests per level, after the warm-up (default 200).")
-@click.option("--duration", type=FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=FloatRange(min=0, max=86_400, min_open=True), default=None,
               help="Measured seconds per level instead of a count.")
 @click.option("--warmup", type=FloatRange(min=0, max=1), default=0.1, show_default=True,
               help="Extra share of each level sent first and not measured.")
@@ -158,9 +167,16 @@ def _run(opts: dict[str, Any]) -> int:
         from breakeven.bench.metrics import Slo
 
         slo = Slo(**work.info["slo"])
+    rates = _floats(opts["rate"], "--rate")
+    if opts["duration"] and rates:  # a rate level's requests are scheduled before it starts
+        sent = max(rates) * opts["duration"] * (1 + opts["warmup"])
+        if sent > MOST_REQUESTS:
+            raise InputError(f"{max(rates):,g} requests/s for {opts['duration']:,g} s is "
+                             f"{sent:,.0f} requests, more than a bench sends a level (at most "
+                             f"{MOST_REQUESTS:,})", where="--duration")
     levels = plan_levels(work, concurrency=_floats(opts["concurrency"], "--concurrency",
                                                    integer=True),
-                         rates=_floats(opts["rate"], "--rate"), arrival=opts["arrival"],
+                         rates=rates, arrival=opts["arrival"],
                          burstiness=opts["burstiness"], sweep=bool(opts["sweep_points"]))
     workers = opts["workers"] or default_workers(levels)
     target = Target(opts["url"], opts["model"], api_key, opts["stream"],
