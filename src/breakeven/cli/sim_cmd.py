@@ -183,7 +183,7 @@ def _describe(dep: Any, config: Any, prefix_caching: bool) -> str:
     return (f"{dep.model.name} {dep.quant.upper()} on {dep.gpus} x {dep.gpu.name} "
             f"({dep.engine.name}{release}{layout}): "
             f"{config.num_blocks:,} KV blocks "
-            f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs}, "
+            f"({config.kv_tokens:,} tokens{windows}), max_num_seqs {config.max_num_seqs:,}, "
             f"max_num_batched_tokens {config.max_num_batched_tokens:,}, "
             f"scheduling {config.policy}"
             + ("" if config.mixed else " (prompts first, in steps of their own)")
