@@ -103,11 +103,13 @@ def test_the_plan_launches_the_budget_it_chose_and_says_why(catalog):
     assert not any("-token steps, not" in n for n in kept["warnings"])
 
 
-@pytest.mark.parametrize(("model", "gpu", "quant"), [
-    ("llama-3.1-70b", "mi300x", "bf16"), ("llama-3.1-8b", "b200", "bf16"),
-    ("deepseek-v3", "mi300x", "fp8"), ("qwen3-235b-a22b", "b200", "bf16"),
-    ("gpt-oss-120b", "mi355x", "mxfp4")])
-def test_a_deployment_pruned_as_serving_the_same_serves_the_same(catalog, model, gpu, quant):
+@pytest.mark.parametrize(("model", "gpu", "quant", "engine"), [
+    ("llama-3.1-70b", "mi300x", "bf16", "vllm"), ("llama-3.1-8b", "b200", "bf16", "vllm"),
+    ("deepseek-v3", "mi300x", "fp8", "vllm"), ("qwen3-235b-a22b", "b200", "bf16", "vllm"),
+    ("gpt-oss-120b", "mi355x", "mxfp4", "vllm"), ("llama-3.1-8b", "b200", "bf16", "sglang"),
+    ("llama-3.1-70b", "b200", "fp8", "sglang")])
+def test_a_deployment_pruned_as_serving_the_same_serves_the_same(catalog, model, gpu, quant,
+                                                                 engine):
     """``_same_edges`` skips sizing the shorter steps where two solves a segment show they
     serve each segment exactly as the default does; sized anyway, they must."""
     w = _workload([model], [gpu])
@@ -115,7 +117,7 @@ def test_a_deployment_pruned_as_serving_the_same_serves_the_same(catalog, model,
     m, g = catalog.model(model), catalog.gpu(gpu)
     checked = 0
     for tp, layout in itertools.product((1, 2, 4, 8), ("tp", "dp-ep")):
-        dep = Deployment(m, g, catalog.engine("vllm"), quant, tp, layout=layout,
+        dep = Deployment(m, g, catalog.engine(engine), quant, tp, layout=layout,
                          link=catalog.interconnect_for(g))
         if layout == "dp-ep" and (m.moe is None or tp == 1):
             continue
@@ -129,3 +131,4 @@ def test_a_deployment_pruned_as_serving_the_same_serves_the_same(catalog, model,
             assert other is not None and other[1] == best[1]
     if model == "llama-3.1-8b":  # short prompts on a big GPU: the budget never binds
         assert checked
+    # (SGLang's default chunk on a B200 is 16,384 too, so both engines are weighed)
