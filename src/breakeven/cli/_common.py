@@ -54,8 +54,8 @@ def deployment_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Serving engine: {', '.join(ENGINES)} (or one your --catalog "
                           "adds)."),
         click.option("--engine-version", default=None,
-                     help="Engine release to describe (0.28.0): its batch defaults where "
-                          "the catalog records releases that changed them (default: the "
+                     help="Engine release to describe (0.28.0): its batch and memory defaults "
+                          "where the catalog records releases that changed them (default: the "
                           "catalog's release for the engine)."),
     )):
         command = option(command)
