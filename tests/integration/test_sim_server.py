@@ -4,6 +4,7 @@ requests."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -179,6 +180,16 @@ def test_models_health_and_metrics(client, sim_8b):
     generated = next(line for line in text.splitlines()
                      if line.startswith("vllm:generation_tokens_total"))
     assert float(generated.split()[-1]) >= 5
+    # the cache's configuration, as routers read capacity off vLLM: blocks x block size
+    info = next(line for line in text.splitlines()
+                if line.startswith("vllm:cache_config_info{"))
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', info))
+    assert info.endswith(" 1.0") and labels["engine"] == "0"
+    _, listing = _get(sim_8b.url + "/models")
+    card = json.loads(listing)["data"][0]["breakeven"]
+    assert int(labels["num_gpu_blocks"]) * int(labels["block_size"]) == card["kv_cache_tokens"]
+    assert labels["cache_dtype"] == "auto" and labels["enable_prefix_caching"] == "True"
+    assert float(labels["gpu_memory_utilization"]) == 0.92
 
 
 def test_api_key_is_required_when_configured():

@@ -3,8 +3,9 @@
 name, which vLLM kept as its alias), per-request
 ``vllm:request_time_per_output_token_seconds``, the queue / prefill / decode / inference /
 end-to-end time histograms (vLLM's buckets), the prefix cache's query and hit counters (in
-tokens), the ``engine`` label; times in simulated seconds; plus the server's own lateness
-against its schedule. Pure."""
+tokens), the cache's configuration as vLLM's ``vllm:cache_config_info`` info gauge (the
+blocks a router reads capacity from), the ``engine`` label; times in simulated seconds;
+plus the server's own lateness against its schedule. Pure."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def metrics_text(self: Any) -> str:
         "# TYPE vllm:request_success_total counter",
     ]
     seen = self.observed
+    cfg, dep = self.config, self.dep
+    lines[-1:-1] = [  # an info gauge (value 1) whose labels are the cache's configuration
+        "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig",
+        "# TYPE vllm:cache_config_info gauge",
+        f'vllm:cache_config_info{{engine="0",block_size="{cfg.block_size}",'
+        f'cache_dtype="{"fp8" if dep.kv == "fp8" else "auto"}",'
+        f'enable_prefix_caching="{cfg.prefix_caching}",'
+        f'gpu_memory_utilization="{dep.memory_utilization:g}",'
+        f'num_gpu_blocks="{cfg.num_blocks}"}} 1.0',
+    ]
     lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
               for reason, count in seen.finished.items()]
     cache = e.prefix
