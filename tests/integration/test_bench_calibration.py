@@ -80,3 +80,35 @@ def test_a_spread_bench_calibrates_to_the_simulations_capacity(run_cli, tmp_path
     text = " ".join(shown.stdout.split())
     assert "Calibration" in text and "calibrated from bench.json" in text
     assert "x the estimate" in text
+
+
+def test_the_bench_records_the_cache_the_server_allocated_and_calibration_checks_it(
+        run_cli, tmp_path, catalog):
+    """vLLM states its KV cache in ``/metrics`` (``vllm:cache_config_info``); the bench keeps
+    it, and a calibration from a server whose cache is not the sized one says so (another
+    --gpu-memory-utilization or release: its concurrency limits are not the plan's)."""
+    sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", "0.03")
+    out = tmp_path / "bench.json"
+    try:
+        result = run_cli("bench", "--url", sim.url, "--model", MODEL, "--quiet",
+                         "--concurrency", "4", "--requests", "60", "--input-len", "500",
+                         "--output-len", "100", "--json", str(out))
+        assert result.returncode == 0, result.stderr
+    finally:
+        sim.stop()
+    data = json.loads(out.read_text())
+    cache = data["server_cache"]
+    s = size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
+             input_len=500, output_len=100, slo=SLO)
+    assert int(cache["num_gpu_blocks"]) * int(cache["block_size"]) == s.memory.kv_tokens
+    assert cache["gpu_memory_utilization"] == f"{s.deployment.memory_utilization:g}"
+    same = calibrate(s, from_result(data, "bench.json").resolved(catalog))
+    assert "KV tokens" not in (same.calibration or "")
+    data["server_cache"] = dict(cache, num_gpu_blocks=str(int(cache["num_gpu_blocks"]) // 2))
+    halved = calibrate(s, from_result(data, "bench.json").resolved(catalog))
+    assert f"the benched server held {s.memory.kv_tokens // 2:,} KV tokens" in (
+        halved.calibration or "")
+    for junk in (None, {}, {"num_gpu_blocks": "-3", "block_size": "16"},
+                 {"num_gpu_blocks": "9" * 40, "block_size": "16"}, "not a mapping"):
+        data["server_cache"] = junk  # a hand-edited or foreign result is read, not trusted
+        assert from_result(data, "bench.json").kv_tokens is None

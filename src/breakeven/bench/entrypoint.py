@@ -34,6 +34,7 @@ from breakeven.bench.runner import (
     Load,
     Runner,
     preflight,
+    server_cache,
     server_lateness,
     sweep_rates,
 )
@@ -219,6 +220,7 @@ def run_bench(target: Target, work: BenchWork, levels: Sequence[Level], *,
     try:
         card = asyncio.run(preflight(target, work.specs[0]))
         result["server"] = card
+        result["server_cache"] = asyncio.run(server_cache(target))
         result["deployment"] = describe_deployment(deployment, card)
         levels = _scaled_to_sim(list(levels), work, card, result["warnings"])
         with Runner(target, work.specs, load, slo, progress) as runner:
@@ -311,7 +313,8 @@ def _new_result(target: Target, work: BenchWork, load: Load, slo: Slo | None,
         "load": load.as_dict(),
         "client": {"workers": load.workers, "python": platform.python_version(),
                    "cpus": os.cpu_count(), "host": platform.node()},
-        "server": None, "deployment": None, "levels": [], "warnings": [], "status": "ok",
+        "server": None, "server_cache": None, "deployment": None, "levels": [],
+        "warnings": [], "status": "ok",
     }
 
 

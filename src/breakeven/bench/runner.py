@@ -13,6 +13,7 @@ import asyncio
 import math
 import multiprocessing as mp
 import random
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +29,7 @@ from breakeven.errors import BreakevenError
 from breakeven.event_loop import event_loop
 
 __all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", "preflight",
-           "server_lateness", "sweep_rates"]
+           "server_cache", "server_lateness", "sweep_rates"]
 
 _SATURATED_CPU = 0.9  # a worker busier than this cannot be trusted to send on time
 _SATURATED_LAG_MS = 10.0
@@ -180,6 +181,31 @@ async def preflight(target: Target, spec: RequestSpec) -> dict[str, Any] | None:
         raise BenchError(f"test request to {target.url} failed ({rec.error}): "
                          f"{rec.detail}{hint}")
     return card
+
+
+_CACHE_INFO = "vllm:cache_config_info{"
+_MOST_METRICS_BYTES = 8 << 20  # a /metrics page is read this far, no further
+
+
+async def server_cache(target: Target) -> dict[str, str] | None:
+    """The KV cache the server allocated, as vLLM's ``/metrics`` states it (the labels of
+    its ``vllm:cache_config_info`` info gauge: ``num_gpu_blocks``, ``block_size``,
+    ``gpu_memory_utilization``, ...); None where the server exposes no such gauge."""
+    root = target.url.rstrip("/").removesuffix("/v1")
+    timeout = aiohttp.ClientTimeout(total=min(target.timeout_s, 10))
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                f"{root}/metrics", headers=target.headers()) as resp:
+            if resp.status != 200:
+                return None
+            text = (await resp.content.read(_MOST_METRICS_BYTES)).decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith(_CACHE_INFO)), None)
+    if line is None:
+        return None
+    body = line[len(_CACHE_INFO):line.rfind("}")]
+    return {k: v for k, v in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]{0,200})"', body)}
 
 
 class Runner:

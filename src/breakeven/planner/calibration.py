@@ -36,6 +36,7 @@ __all__ = ["MIN_COMPLETED", "Calibration", "Measured", "calibrate", "from_result
 MIN_COMPLETED = 50  # as bench marks ``too_few``
 _HEADROOM = 0.8  # a level within 80% of every SLO bound met it with headroom
 _LENGTHS_DIFFER = 0.25
+_CACHE_DIFFERS = 0.15
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Calibration:
     levels: tuple[Measured, ...]
     source: str
     layout: str = "tp"  # a MoE model's layout as the bench ran it (tp when not said)
+    kv_tokens: int | None = None  # the KV cache the server said it allocated (vLLM /metrics)
 
     def resolved(self, cat: Catalog) -> Calibration:
         """The same with catalog ids (the result may name a Hugging Face id or an alias)."""
@@ -107,6 +109,11 @@ class Calibration:
         if len(self.levels) > 1 and len(met) == 1 and met[0] is min(
                 self.levels, key=lambda lv: lv.rps):
             out.append("only the lowest level met the SLO: bench between it and the next")
+        held = s.memory.kv_tokens // s.deployment.ranks  # one engine's (a DP rank's)
+        if self.kv_tokens and held and abs(self.kv_tokens - held) > _CACHE_DIFFERS * held:
+            out.append(f"the benched server held {self.kv_tokens:,} KV tokens, the sizing "
+                       f"{held:,}: it ran another memory setting or version, so its "
+                       "concurrency limits are not this deployment's")
         for name, bench, want in (("input", self.input_len, s.input_len),
                                   ("output", self.output_len, s.output_len)):
             if abs(bench - want) > _LENGTHS_DIFFER * want:
@@ -211,4 +218,15 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
                        tuple(levels), f"{source} ({data.get('created', 'undated')})"
                        + (f" [{late} level(s) where the sim fell behind "
                           f"{'left out' if on_time else 'used: no other'}]" if late else ""),
-                       str(dep.get("layout") or "tp"))
+                       str(dep.get("layout") or "tp"), _cache_tokens(data.get("server_cache")))
+
+
+def _cache_tokens(cache: Any) -> int | None:
+    """KV tokens from the labels of vLLM's ``vllm:cache_config_info`` (blocks x block size;
+    None where the result has none or they are not numbers)."""
+    if not isinstance(cache, dict):
+        return None
+    blocks, size = str(cache.get("num_gpu_blocks", "")), str(cache.get("block_size", ""))
+    if not (blocks.isdigit() and size.isdigit()) or len(blocks) > 12 or len(size) > 6:
+        return None
+    return int(blocks) * int(size) or None
