@@ -109,6 +109,7 @@ def test_the_bench_records_the_cache_the_server_allocated_and_calibration_checks
     assert f"the benched server held {s.memory.kv_tokens // 2:,} KV tokens" in (
         halved.calibration or "")
     for junk in (None, {}, {"num_gpu_blocks": "-3", "block_size": "16"},
-                 {"num_gpu_blocks": "9" * 40, "block_size": "16"}, "not a mapping"):
+                 {"num_gpu_blocks": "9" * 40, "block_size": "16"},
+                 {"num_gpu_blocks": "\u00b2", "block_size": "16"}, "not a mapping"):
         data["server_cache"] = junk  # a hand-edited or foreign result is read, not trusted
         assert from_result(data, "bench.json").kv_tokens is None

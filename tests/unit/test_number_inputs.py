@@ -94,3 +94,31 @@ def test_bench_refuses_a_load_it_could_not_bound_in_one_line(capsys, args, optio
                               "m", *args)
     assert code == 2 and out == "" and "Traceback" not in err
     assert option in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--input-len", "\u00b2"), ("--output-len", "\u0661\u0660"),
+    ("--deployment", "model=llama-3.1-8b,gpu=a10g,gpus=\u00b2"),
+    ("--deployment", "model=llama-3.1-8b,gpu=a10g,gpus=0"),
+])
+def test_digits_that_are_not_ascii_are_refused_not_a_crash(capsys, option, value):
+    """``str.isdigit()`` passes superscripts and other scripts' digits, which ``int()``
+    refuses (``--input-len ²`` was a ValueError traceback)."""
+    code, out, err = run_main(capsys, *BENCH, option, value)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert option in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_source_file_trusts_isdigit_alone():
+    """The class: every ``isdigit()`` on text that reaches ``int()`` is paired with
+    ``isascii()`` (the PII scanner's digit test is about text, not a number to parse)."""
+    from pathlib import Path
+
+    import breakeven
+
+    root = Path(breakeven.__file__).parent
+    loose = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if ".isdigit()" in line and ".isascii()" not in line
+             and "pii" not in p.parts and "str.isdigit()" not in line]
+    assert loose == []

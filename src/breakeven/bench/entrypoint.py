@@ -180,7 +180,13 @@ def parse_deployment(text: str) -> dict[str, Any]:
                 key == "layout" and value not in LAYOUTS):
             raise InputError("expected model=ID,gpu=ID[,gpus=N,quant=Q,engine=E,"
                              f"layout=tp|ep|dp-ep] (got {part!r})", where="--deployment")
-        fields[key] = int(value) if key == "gpus" and value.isdigit() else value
+        if key == "gpus":
+            if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 4096):
+                raise InputError(f"gpus: expected a whole number of GPUs (got {value[:40]!r})",
+                                 where="--deployment")
+            fields[key] = int(value)
+        else:
+            fields[key] = value
     if "model" not in fields or "gpu" not in fields:
         raise InputError("needs at least model=ID and gpu=ID", where="--deployment")
     return fields

@@ -73,7 +73,7 @@ class Lengths:
     @classmethod
     def parse(cls, text: str, where: str) -> Lengths:
         kind, _, args = text.partition(":")
-        if not args and kind.isdigit():
+        if not args and kind.isascii() and kind.isdigit():
             n = int(kind)
             if not 1 <= n <= MAX_LENGTH:
                 raise InputError(f"expected a length from 1 to {MAX_LENGTH:,} (got {text!r})",

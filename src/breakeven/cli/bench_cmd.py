@@ -140,6 +140,7 @@ def _run(opts: dict[str, Any]) -> int:
         Sweep,
         build_work,
         default_workers,
+        parse_deployment,
         plan_levels,
         run_bench,
     )
@@ -157,6 +158,8 @@ def _run(opts: dict[str, Any]) -> int:
                          where="--url")
     if opts["requests"] and opts["duration"]:
         raise InputError("give --requests or --duration, not both", where="--duration")
+    if opts["deployment"]:  # refused before the server is asked anything
+        parse_deployment(opts["deployment"])
     slo = _slo(opts["slo"])
     count = opts["requests"] or 200
     work = build_work(dataset=opts["dataset"], trace=opts["trace"], workload=opts["workload"],

@@ -143,7 +143,7 @@ def _attempt_status(outcome: str) -> int | None:
     if outcome == "ok":
         return 200
     kind, _, code = outcome.partition(" ")
-    return int(code) if kind == "http" and code.isdigit() else None
+    return int(code) if kind == "http" and code.isascii() and code.isdigit() else None
 
 
 def _server(b: Backend) -> dict[str, Any]:

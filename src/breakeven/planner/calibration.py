@@ -17,6 +17,7 @@ Pure.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +38,8 @@ MIN_COMPLETED = 50  # as bench marks ``too_few``
 _HEADROOM = 0.8  # a level within 80% of every SLO bound met it with headroom
 _LENGTHS_DIFFER = 0.25
 _CACHE_DIFFERS = 0.15
+_COUNT = re.compile(r"[0-9]{1,12}")
+_MOST = 1e12  # no figure of a bench result is larger (requests, tokens, ms, req/s)
 
 
 @dataclass(frozen=True)
@@ -164,27 +167,48 @@ def calibrate(s: Sizing, cal: Calibration) -> Sizing:
                    estimated=False, calibration="; ".join(parts))
 
 
-def _number(level: dict[str, Any], key: str, pct: str) -> float | None:
-    stats = level.get(key)
-    value = stats.get(pct) if isinstance(stats, dict) else None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _level(lv: dict[str, Any], scale: float) -> Measured | None:
-    """A trusted level in engine seconds, or None."""
-    if lv.get("status") == "failed" or lv.get("too_few") or (
-            lv.get("completed") or 0) < MIN_COMPLETED:
+def _value(value: Any, field: str, source: str) -> float | None:
+    """A number a result may carry at ``field`` (None where it has none), or an input error
+    naming the field: results are files a person may have edited."""
+    if value is None:
         return None
-    ttft, tpot = _number(lv, "ttft_ms", "p90"), _number(lv, "tpot_ms", "p90")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0 <= value <= _MOST):
+        raise InputError(f"{field}: expected a number from 0 to {_MOST:g} (got "
+                         f"{str(value)[:40]!r})", where=source)
+    return float(value)
+
+
+def _stat(lv: dict[str, Any], key: str, pct: str, where: str, source: str) -> float | None:
+    stats = lv.get(key)
+    if stats is not None and not isinstance(stats, dict):
+        raise InputError(f"{where}.{key}: expected an object of percentiles (got "
+                         f"{str(stats)[:40]!r})", where=source)
+    return _value((stats or {}).get(pct), f"{where}.{key}.{pct}", source)
+
+
+def _level(lv: Any, scale: float, where: str, source: str) -> Measured | None:
+    """A trusted level in engine seconds, or None (failed, too few requests, no TTFT)."""
+    if not isinstance(lv, dict):
+        raise InputError(f"{where}: expected an object (got {str(lv)[:40]!r})", where=source)
+    completed = _value(lv.get("completed"), f"{where}.completed", source) or 0.0
+    if lv.get("status") == "failed" or lv.get("too_few") or completed < MIN_COMPLETED:
+        return None
+    ttft = _stat(lv, "ttft_ms", "p90", where, source)
+    tpot = _stat(lv, "tpot_ms", "p90", where, source)
     if ttft is None:
         return None
-    rps = float(lv["request_throughput"])
+    rps = _value(lv.get("request_throughput"), f"{where}.request_throughput", source)
+    if not rps:
+        raise InputError(f"{where}.request_throughput: a level that completed requests "
+                         "needs a request rate > 0", where=source)
     conc = lv.get("concurrency")
-    if not isinstance(conc, int):  # an open loop: Little's law
-        e2e = _number(lv, "e2e_ms", "mean") or _number(lv, "e2e_ms", "p50") or 0.0
+    if not isinstance(conc, int) or isinstance(conc, bool) or conc < 1:  # an open loop:
+        e2e = (_stat(lv, "e2e_ms", "mean", where, source)  # Little's law
+               or _stat(lv, "e2e_ms", "p50", where, source) or 0.0)
         conc = max(1, round(rps * e2e / 1e3))
     return Measured(rps * scale, ttft / scale, (tpot or 0.0) / scale, conc,
-                    (_number(lv, "tpot_ms", "p50") or 0.0) / scale)
+                    (_stat(lv, "tpot_ms", "p50", where, source) or 0.0) / scale)
 
 
 def from_result(data: dict[str, Any], source: str) -> Calibration:
@@ -194,25 +218,36 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
         raise InputError("the result does not say which deployment it measured; rerun "
                          "bench with --deployment model=ID,gpu=ID,gpus=N,quant=Q,engine=E",
                          where=source)
-    card = (data.get("server") or {}).get("breakeven") or {}
-    scale = float(card.get("time_scale", 1.0)) if dep.get("simulated") else 1.0
+    server = data.get("server")
+    card = server.get("breakeven") if isinstance(server, dict) else None
+    card = card if isinstance(card, dict) else {}
+    scale = (_positive(card.get("time_scale", 1.0), "server.breakeven.time_scale", source)
+             if dep.get("simulated") else 1.0)
+    gpus = _positive(dep.get("gpus", 1), "deployment.gpus", source)
+    if gpus != int(gpus):
+        raise InputError(f"deployment.gpus: expected a whole number (got {gpus:g})",
+                         where=source)
     levels, weights, inp, out = [], 0.0, 0.0, 0.0
-    trusted = [lv for lv in data.get("levels", []) if _level(lv, scale) is not None]
-    on_time = [lv for lv in trusted if not lv.get("server_late")]
+    if not isinstance(data.get("levels"), list):
+        raise InputError("levels: expected a list", where=source)
+    read = [(f"levels[{i}]", lv, _level(lv, scale, f"levels[{i}]", source))
+            for i, lv in enumerate(data["levels"])]
+    trusted = [r for r in read if r[2] is not None]
+    on_time = [r for r in trusted if not r[1].get("server_late")]
     late = len(trusted) - len(on_time)
-    for lv in on_time or trusted:  # a sim's late levels only when no other is left
-        m = _level(lv, scale)
-        if m is None:
-            continue
+    for where, lv, m in on_time or trusted:  # a sim's late levels only when no other is left
+        assert m is not None
         levels.append(m)
         n = lv["completed"]
         weights += n
-        inp += lv.get("mean_input_tokens", 0) * n
-        out += lv.get("mean_output_tokens", 0) * n
+        inp += (_value(lv.get("mean_input_tokens"), f"{where}.mean_input_tokens", source)
+                or 0.0) * n
+        out += (_value(lv.get("mean_output_tokens"), f"{where}.mean_output_tokens", source)
+                or 0.0) * n
     if not levels or weights == 0:
         raise InputError(f"the result has no successful level to calibrate from (each "
                          f"needs {MIN_COMPLETED} completed requests)", where=source)
-    return Calibration(str(dep["model"]), str(dep["gpu"]), int(dep.get("gpus", 1)),
+    return Calibration(str(dep["model"]), str(dep["gpu"]), int(gpus),
                        str(dep.get("quant", "bf16")), str(dep.get("engine", "vllm")),
                        max(1, round(inp / weights)), max(1, round(out / weights)),
                        tuple(levels), f"{source} ({data.get('created', 'undated')})"
@@ -221,12 +256,22 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
                        str(dep.get("layout") or "tp"), _cache_tokens(data.get("server_cache")))
 
 
+def _positive(value: Any, field: str, source: str) -> float:
+    """A positive, finite number from a result a person may have edited, or an input error
+    naming the field."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not 0 < number < math.inf:
+        raise InputError(f"{field}: expected a positive number (got {str(value)[:40]!r})",
+                         where=source)
+    return float(number)
+
+
 def _cache_tokens(cache: Any) -> int | None:
     """KV tokens from the labels of vLLM's ``vllm:cache_config_info`` (blocks x block size;
     None where the result has none or they are not numbers)."""
     if not isinstance(cache, dict):
         return None
     blocks, size = str(cache.get("num_gpu_blocks", "")), str(cache.get("block_size", ""))
-    if not (blocks.isdigit() and size.isdigit()) or len(blocks) > 12 or len(size) > 6:
-        return None
+    if not (_COUNT.fullmatch(blocks) and _COUNT.fullmatch(size)):  # ASCII digits only:
+        return None  # str.isdigit() passes '²', which int() refuses
     return int(blocks) * int(size) or None
