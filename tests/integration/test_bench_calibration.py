@@ -11,7 +11,7 @@ import pytest
 from breakeven.planner.calibration import calibrate, from_result
 from breakeven.planner.sizing import SloTarget, size
 from breakeven.sim.offline import closed_loop
-from tests.support.servers import InProcessSim
+from tests.support.servers import InProcessSim, bench_sim
 
 MODEL = "llama-3.1-8b"
 SLO = SloTarget(ttft_ms=2000, tpot_ms=90)
@@ -87,16 +87,10 @@ def test_the_bench_records_the_cache_the_server_allocated_and_calibration_checks
     """vLLM states its KV cache in ``/metrics`` (``vllm:cache_config_info``); the bench keeps
     it, and a calibration from a server whose cache is not the sized one says so (another
     --gpu-memory-utilization or release: its concurrency limits are not the plan's)."""
-    sim = InProcessSim("--model", MODEL, "--gpu", "a10g", "--time-scale", "0.03")
-    out = tmp_path / "bench.json"
-    try:
-        result = run_cli("bench", "--url", sim.url, "--model", MODEL, "--quiet",
-                         "--concurrency", "4", "--requests", "60", "--input-len", "500",
-                         "--output-len", "100", "--json", str(out))
-        assert result.returncode == 0, result.stderr
-    finally:
-        sim.stop()
-    data = json.loads(out.read_text())
+    data = bench_sim(run_cli, tmp_path / "bench.json",
+                     ("--model", MODEL, "--gpu", "a10g", "--time-scale", "0.03"),
+                     "--concurrency", "4", "--requests", "60", "--input-len", "500",
+                     "--output-len", "100")
     cache = data["server_cache"]
     s = size(catalog.model(MODEL), catalog.gpu("a10g"), catalog.engine("vllm"),
              input_len=500, output_len=100, slo=SLO)

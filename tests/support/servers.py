@@ -35,6 +35,7 @@ __all__ = [
     "InProcessSim",
     "PostgresServer",
     "SimProcess",
+    "bench_sim",
     "free_port",
     "two_sims",
 ]
@@ -147,7 +148,8 @@ class InProcessSim(_InThread):
             raise ValueError("InProcessSim serves; run --offline through run_cli")
         dep = _deployment(p["catalog_dir"], p["model"], p["gpu"], p["gpus"], p["quant"],
                           p["kv_dtype"], p["engine"], p["layout"],
-                          gpu_memory_utilization=p["gpu_memory_utilization"])
+                          gpu_memory_utilization=p["gpu_memory_utilization"],
+                          engine_version=p["engine_version"])
         self._config = engine_config(dep, p["max_model_len"], p["max_num_seqs"],
                                      p["scheduling_policy"], p["prefix_caching"])
         self._dep, self._params = dep, p
@@ -385,3 +387,19 @@ def two_sims(time_scale: str) -> Iterator[tuple[InProcessSim, InProcessSim]]:
     finally:
         first.stop()
         second.stop()
+
+
+def bench_sim(run_cli: Any, out: Path, sim_args: tuple[str, ...], *bench_args: str) -> Any:
+    """``breakeven bench --json OUT`` against an ``InProcessSim(*sim_args)`` serving the
+    sim's ``--model``, the sim stopped after; the result as parsed."""
+    import json
+
+    model = sim_args[sim_args.index("--model") + 1]
+    sim = InProcessSim(*sim_args)
+    try:
+        result = run_cli("bench", "--url", sim.url, "--model", model, "--quiet", *bench_args,
+                         "--json", str(out))
+        assert result.returncode == 0, result.stderr
+    finally:
+        sim.stop()
+    return json.loads(out.read_text())
