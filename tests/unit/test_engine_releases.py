@@ -212,3 +212,14 @@ def test_a_workload_naming_a_release_wrongly_is_told_where(capsys, tmp_path, eng
     code, out, err = run_main(capsys, "plan", _plan_file(tmp_path, engines))
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.count("\n") == 1 and says in err and "w.yaml" in err
+
+
+def test_an_engine_without_releases_says_its_defaults_are_its_own_versions(catalog):
+    """SGLang's row records no releases: named another release, it keeps its defaults and
+    says whose they are (an older release is told the catalog does not describe it)."""
+    sglang, b200 = catalog.engine("sglang"), catalog.gpu("b200")
+    assert (sglang.version, sglang.releases) == ("0.5", ())
+    later = sglang.at_version("0.5.19")
+    assert later.defaults_of == "0.5" and later.budget_on(b200) == sglang.budget_on(b200)
+    assert sglang.at_version("0.4.6").defaults_of.startswith(
+        "0.5, the oldest release the catalog describes")

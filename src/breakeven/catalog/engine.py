@@ -247,7 +247,9 @@ class Engine(_Row):
         """This engine as of ``version`` (its defaults as that release set them). Raises
         ``ValueError`` for a string that is not a release number."""
         release_key(version)
-        return self.model_copy(update={"version": version.strip()})
+        # a row that records no releases describes its own version's defaults
+        since = self.defaults_since or (None if self.releases else self.version)
+        return self.model_copy(update={"version": version.strip(), "defaults_since": since})
 
     @property
     def defaults_of(self) -> str | None:
