@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import math
+import re
+from collections.abc import Iterator
 
-__all__ = ["BUCKETS", "Counter", "Histogram"]
+__all__ = ["BUCKETS", "Counter", "Histogram", "samples"]
+
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.){0,1024})"')
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
            60.0, 120.0)
@@ -51,3 +56,29 @@ class Counter:
             pairs = ",".join(f'{k}="{v}"' for k, v in zip(self.labels, labels, strict=True))
             out.append(f"{self.name}{{{pairs}}} {value:g}")
         return out
+
+
+def samples(text: str, name: str) -> Iterator[tuple[dict[str, str], float]]:
+    """The samples of the metric ``name`` in Prometheus text, as (labels, value): a metric
+    whose name only begins with ``name`` (vLLM's ``vllm:num_requests_waiting_by_reason``
+    beside ``vllm:num_requests_waiting``) is another metric, and a line whose value is not
+    a finite number is skipped."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        rest = line[len(name):]
+        labels: dict[str, str] = {}
+        if rest.startswith("{"):
+            end = rest.rfind("}")
+            if end < 0:
+                continue
+            labels = dict(_LABEL.findall(rest[1:end]))
+            rest = rest[end + 1:]
+        elif not rest.startswith(" "):
+            continue
+        try:
+            value = float(rest.split()[0])
+        except (IndexError, ValueError):
+            continue
+        if math.isfinite(value):
+            yield labels, value

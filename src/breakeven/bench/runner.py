@@ -13,7 +13,6 @@ import asyncio
 import math
 import multiprocessing as mp
 import random
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +26,7 @@ from breakeven.bench.metrics import Record, Slo, percentiles, summarise
 from breakeven.bench.workload import RequestSpec
 from breakeven.errors import BreakevenError
 from breakeven.event_loop import event_loop
+from breakeven.prometheus import samples
 
 __all__ = ["MIN_COMPLETED", "BenchError", "Level", "Load", "Runner", "offsets", "preflight",
            "server_cache", "server_lateness", "sweep_rates"]
@@ -183,7 +183,6 @@ async def preflight(target: Target, spec: RequestSpec) -> dict[str, Any] | None:
     return card
 
 
-_CACHE_INFO = "vllm:cache_config_info{"
 _MOST_METRICS_BYTES = 8 << 20  # a /metrics page is read this far, no further
 
 
@@ -201,11 +200,7 @@ async def server_cache(target: Target) -> dict[str, str] | None:
             text = (await resp.content.read(_MOST_METRICS_BYTES)).decode("utf-8", "replace")
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
-    line = next((ln for ln in text.splitlines() if ln.startswith(_CACHE_INFO)), None)
-    if line is None:
-        return None
-    body = line[len(_CACHE_INFO):line.rfind("}")]
-    return {k: v for k, v in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]{0,200})"', body)}
+    return next((labels for labels, _ in samples(text, "vllm:cache_config_info")), None)
 
 
 class Runner:

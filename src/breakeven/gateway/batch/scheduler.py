@@ -54,6 +54,7 @@ from breakeven.gateway.load import Load, ewma
 from breakeven.gateway.metrics import Metrics
 from breakeven.gateway.policy import BackendState
 from breakeven.gateway.recorder import Recorder
+from breakeven.prometheus import samples
 from breakeven.store import Store
 from breakeven.store.batches import Queue
 
@@ -64,14 +65,12 @@ _TICK_S = 0.1
 
 
 def _engine_gauges(text: str) -> tuple[float | None, float | None]:
-    """(waiting, kv usage) summed over label sets, from Prometheus text."""
-    waiting = kv = None
-    for line in text.splitlines():
-        if line.startswith("vllm:num_requests_waiting"):
-            waiting = (waiting or 0.0) + float(line.rsplit(" ", 1)[1])
-        elif line.startswith(("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")):
-            kv = max(kv or 0.0, float(line.rsplit(" ", 1)[1]))
-    return waiting, kv
+    """(waiting summed over the engines' label sets, the fullest KV cache) from Prometheus
+    text (vLLM's ``_by_reason`` breakdown of the queue is not counted again)."""
+    queued = [v for _, v in samples(text, "vllm:num_requests_waiting")]
+    usage = [v for name in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+             for _, v in samples(text, name)]
+    return (sum(queued) if queued else None), (max(usage) if usage else None)
 
 
 class Batches:
