@@ -223,3 +223,13 @@ def test_an_engine_without_releases_says_its_defaults_are_its_own_versions(catal
     assert later.defaults_of == "0.5" and later.budget_on(b200) == sglang.budget_on(b200)
     assert sglang.at_version("0.4.6").defaults_of.startswith(
         "0.5, the oldest release the catalog describes")
+
+
+def test_an_engine_reference_names_an_id_and_maybe_a_release():
+    from breakeven.catalog.engine import engine_ref
+
+    assert engine_ref("vllm") == ("vllm", None)
+    assert engine_ref("vllm@0.27") == ("vllm", "0.27")
+    for bad in ("vllm@", "vllm@latest", "vllm@0.27@0.28"):
+        with pytest.raises(ValueError, match="is not a release number"):
+            engine_ref(bad)

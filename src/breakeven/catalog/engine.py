@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from breakeven.catalog.schema import GPU, Generation, Quant, _Row
 
-__all__ = ["Engine", "EngineRelease", "EngineTuning", "release_key"]
+__all__ = ["Engine", "EngineRelease", "EngineTuning", "engine_ref", "release_key"]
 
 # A release number as engines spell them: 0.28.0, v0.11, 0.5.6.post1, 1.2.0rc6.post2.
 # Possessive quantifiers: each piece of a suffix is a whole run of letters and digits, so
@@ -33,6 +33,16 @@ def release_key(version: str) -> tuple[int, ...]:
     while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
+
+
+def engine_ref(ref: str) -> tuple[str, str | None]:
+    """An engine reference as a workload writes it: ``vllm`` (the catalog's release) or
+    ``vllm@0.27`` (that release), as (id, release); raises ``ValueError`` for a release
+    that is not a release number (``vllm@`` included)."""
+    name, at, version = ref.partition("@")
+    if at:
+        release_key(version)
+    return name, (version.strip() if at else None)
 
 
 class EngineTuning(BaseModel):

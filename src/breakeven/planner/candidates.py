@@ -31,7 +31,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.engine import Engine
+from breakeven.catalog.engine import Engine, engine_ref
 from breakeven.catalog.schema import GPUOffer, HostedModel, OpenModel, Quant
 from breakeven.planner import decide
 from breakeven.planner.calibration import Calibration, calibrate
@@ -94,8 +94,8 @@ def _offers(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> dict[str, 
 def _engines(w: Workload, cat: Catalog, out: list[tuple[str, str]]) -> list[Engine]:
     engines = []
     for ref in w.candidates.engines:
-        name, _, version = ref.partition("@")  # vllm@0.27: that release's defaults
-        e = cat.engine(name) if not version else cat.engine(name).at_version(version)
+        name, version = engine_ref(ref)  # vllm@0.27: that release's defaults
+        e = cat.engine(name) if version is None else cat.engine(name).at_version(version)
         if not e.production and not w.candidates.allow_non_production:
             out.append((f"engine {e.id}", "not production-grade "
                         "(set candidates.allow_non_production to consider it)"))

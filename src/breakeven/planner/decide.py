@@ -233,7 +233,7 @@ def _estimate_warnings(dep: SelfDeployment, workload: Workload) -> list[str]:
     if sized is not None and sized.max_batched_tokens:
         default = replace(sized, max_batched_tokens=None)
         out.append(f"launched with {sized.max_batched_tokens:,}-token steps, not "
-                   f"{sized.engine.name} {sized.engine.version or ''}'s default "
+                   f"{' '.join(filter(None, (sized.engine.name, sized.engine.version)))}'s default "
                    f"{default.batched_tokens // default.ranks:,} on {sized.gpu.name}: "
                    f"modelled to serve the segments with fewer replicas (a smaller "
                    f"activation peak leaves more KV cache; shorter prompt chunks stretch "

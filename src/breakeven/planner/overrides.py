@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from breakeven.catalog import Catalog
-from breakeven.catalog.engine import release_key
+from breakeven.catalog.engine import engine_ref
 from breakeven.catalog.schema import GPUOffer, HostedModel, QualityRow
 from breakeven.errors import WorkloadError
 from breakeven.planner.workload import Workload
@@ -60,17 +60,15 @@ def _check_candidates(workload: Workload, catalog: Catalog, where: str) -> None:
         _check(catalog.has_hosted(ref) or ref in custom, where, f"candidates.hosted[{i}]", ref,
                "hosted model", hosted_ids)
     for i, ref in enumerate(cands.engines):
-        name, _, version = ref.partition("@")
         field = f"candidates.engines[{i}]"
+        name, _, version = ref.partition("@")
         _check(catalog.has_engine(name), where, field, name, "engine",
                [e.id for e in catalog.engines])
-        if version or ref.endswith("@"):
-            try:
-                release_key(version)
-            except ValueError:
-                raise WorkloadError(f"{version[:64]!r} is not a release number (an engine "
-                                    "and its release: vllm@0.28)", where=where,
-                                    field=field) from None
+        try:
+            engine_ref(ref)
+        except ValueError:
+            raise WorkloadError(f"{version[:64]!r} is not a release number (an engine and "
+                                "its release: vllm@0.28)", where=where, field=field) from None
 
 
 def _check_prices_and_rows(workload: Workload, catalog: Catalog, where: str) -> None:

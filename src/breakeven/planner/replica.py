@@ -227,13 +227,15 @@ class Deployment:
         replicated = min(_attention_bytes(m, self.quant), dense) if self.layout == "dp-ep" else 0.0
         bandwidth = self.gpu.bandwidth_gbs * 1e9 * e.mbu
         kv_bytes = kv_bytes_per_token(m, self.kv, kv_tp) / self.ranks
+        gemm_flops = self.peak_flops * e.mfu * self.tp
+        attention_flops = self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp
+        active, attend = 2 * m.active_params_b * 1e9, per * m.layers
         return Rates(
             dense_bytes=dense, expert_bytes=experts,
             expert_share=m.moe.experts_per_token / m.moe.experts if m.moe else 0.0,
-            bandwidth=bandwidth, gemm_flops=self.peak_flops * e.mfu * self.tp,
-            attention_flops=self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp,
-            active_flops_per_token=2 * m.active_params_b * 1e9,
-            kv_bytes_per_token=kv_bytes, attention_flops_per_token=per * m.layers,
+            bandwidth=bandwidth, gemm_flops=gemm_flops, attention_flops=attention_flops,
+            active_flops_per_token=active,
+            kv_bytes_per_token=kv_bytes, attention_flops_per_token=attend,
             busbw=busbw, link_latency_s=latency,
             fixed_s=e.step_overhead_ms / 1e3 + (self.pp - 1) * _NODE_HOP_S,
             replicated_bytes=replicated,
@@ -245,14 +247,13 @@ class Deployment:
                              else e.eager_mla_layer_us * m.layers / 1e6),
             # every TP rank holds each token's whole residual stream; a DP rank only its own
             activation_s_per_token=(e.activation_passes * m.layers * m.hidden * 2
-                                    / self.ranks / (self.gpu.bandwidth_gbs * 1e9 * e.mbu)),
+                                    / self.ranks / bandwidth),
             window=float(m.sliding_window or 0),
             local_share=(m.sliding_window_layers or 0) / m.layers,
             dense_read_s=((dense - replicated) / self.tp + replicated) / bandwidth,
             expert_read_s=experts / self.tp / (bandwidth * e.moe_efficiency),
-            gemm_s_per_token=2 * m.active_params_b * 1e9 / (self.peak_flops * e.mfu * self.tp),
-            kv_read_s_per_token=kv_bytes / bandwidth,
-            attend_s_per_token=per * m.layers / (self.gpu.bf16_tflops * 1e12 * e.mfu * self.tp))
+            gemm_s_per_token=active / gemm_flops, kv_read_s_per_token=kv_bytes / bandwidth,
+            attend_s_per_token=attend / attention_flops)
 
 
 def _fabric(tp: int, layers: int, hidden: int, allreduces: int, busbw: float, latency: float,
