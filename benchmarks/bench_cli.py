@@ -6,8 +6,8 @@ break-even charts), and `breakeven size` (which runs the simulation). Targets: -
     python benchmarks/bench_cli.py [--runs 15] [--match TEXT] [--src DIR --src DIR]
 
 Bytecode is written and reused (PYTHONDONTWRITEBYTECODE is dropped for the runs), as an
-installed copy has it: pip compiles the modules at install, and compiling the sources
-afresh cost 50 ms of every plan on a machine that set the variable. ``--match`` runs only
+installed copy has it: pip compiles the modules at install, while a machine that sets the
+variable would time compiling the sources afresh on every run. ``--match`` runs only
 the cases whose name contains TEXT; each ``--src`` (a ``src`` folder,
 put first on PYTHONPATH) is timed side by side with the others, run for run, so a busy
 machine stretches them alike. Prints the median and the spread of several runs; record

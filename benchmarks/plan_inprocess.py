@@ -1,8 +1,9 @@
 """``plan()`` alone, in process, on the five-segment whole-catalog workload: CPU seconds of
-one plan after a warm-up one (imports and the catalog load left out), and how many options
-each MoE layout has. Each ``--src`` (a ``src`` folder) runs in its own interpreter, run for
-run with the others, so a busy machine stretches them alike; CPU time, not wall time, so
-the other processes' share of the cores counts less.
+one plan after a warm-up one (imports and the catalog load left out), how many options
+each MoE layout has, and how many launch a step budget of the planner's own (shorter than
+the engine's default) rather than the default. Each ``--src`` (a ``src`` folder) runs in
+its own interpreter, run for run with the others, so a busy machine stretches them alike;
+CPU time, not wall time, so the other processes' share of the cores counts less.
 
     python benchmarks/plan_inprocess.py [--runs 9] [--src DIR --src DIR]
 
@@ -32,12 +33,17 @@ plan(wl, cat, today=today)
 start = time.process_time()
 p = plan(wl, cat, today=today)
 cpu = time.process_time() - start
-layouts = {}
+layouts, budgets = {}, {}
 for o in p.options:
     if o.deployment is not None:
         name = getattr(o.deployment, "layout", "tp")
         layouts[name] = layouts.get(name, 0) + 1
-print(json.dumps({"cpu": cpu, "options": len(p.options), "layouts": layouts}))
+        sizings = getattr(o.deployment, "sizings", ())
+        dep = sizings[0][1].deployment if sizings else None
+        own = "own" if dep is not None and dep.max_batched_tokens else "default"
+        budgets[own] = budgets.get(own, 0) + 1
+print(json.dumps({"cpu": cpu, "options": len(p.options), "layouts": layouts,
+                  "budgets": budgets}))
 """
 
 
@@ -62,7 +68,8 @@ def main() -> None:
         t = cpu[src]
         print(f"{src}: plan() CPU median {statistics.median(t) * 1e3:.0f} ms, min "
               f"{min(t) * 1e3:.0f}; {last[src]['options']} options, by layout "
-              f"{last[src]['layouts']}")
+              f"{last[src]['layouts']}, by step budget {last[src].get('budgets')} (own: "
+              "the planner's shorter steps, not the engine's default)")
 
 
 if __name__ == "__main__":

@@ -240,8 +240,9 @@ class Engine(_Row):
         return tuple(found)
 
     def _memo(self, name: str) -> dict[Any, Any]:
-        """One of the private memos, read past pydantic's ``__getattr__`` (``self._tuned``
-        is 30x slower, and the planner asks thousands of times a plan)."""
+        """One of the private memos, read from the private dict itself: ``self._tuned``
+        goes through pydantic's ``__getattr__`` on every read, and the planner reads
+        thousands of times a plan."""
         private = self.__pydantic_private__
         assert private is not None
         memo: dict[Any, Any] = private[name]

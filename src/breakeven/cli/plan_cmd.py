@@ -57,7 +57,7 @@ def command(workload: str, catalog_dir: str | None, as_json: bool, html_path: st
     today = as_of.date() if as_of is not None else date.today()
     wl, catalog = load_workload(workload, load_catalog(catalog_dir), today=today)
     # what is loaded lives until the process ends: the collector need not walk it again
-    # each time the plan's objects trigger a full collection (45 ms of a whole-catalog plan)
+    # each time the plan's objects trigger a full collection
     gc.freeze()
     if tokens_per_day is not None:
         wl = _with_volume(wl, tokens_per_day)

@@ -154,7 +154,7 @@ def open_loop(dep: Deployment, input_len: int, output_len: int, rate: float, *,
 
 # A closed loop of more callers than this many times the sequences a replica runs at once
 # is not simulated: the rest only queue (TTFT is their wait, which the analytic point has),
-# and the run's cost grows with the callers (a million took 70 s and 2.5 GB).
+# and the run's time and memory grow with the callers (four requests each).
 MOST_CALLERS_PER_SEQUENCE = 8
 
 
