@@ -122,3 +122,20 @@ def test_no_source_file_trusts_isdigit_alone():
              if ".isdigit()" in line and ".isascii()" not in line
              and "pii" not in p.parts and "str.isdigit()" not in line]
     assert loose == []
+
+
+def test_a_rate_level_known_only_at_run_time_is_bounded_where_it_is_scheduled():
+    """A sweep's rates come from the saturation it measures, after the CLI checked its
+    options: the runner refuses a level whose requests it could not hold, before building
+    them (``--sweep 5 --duration 86400`` at 100 req/s would be 9.5 million)."""
+    from breakeven.bench.bounds import MOST_REQUESTS
+    from breakeven.bench.client import Target
+    from breakeven.bench.runner import BenchError, Level, Load, Runner
+    from breakeven.bench.workload import RequestSpec
+
+    runner = Runner(Target("http://127.0.0.1:9/v1", "m"), [RequestSpec(8, prompt="x")],
+                    Load(requests=None, duration_s=86_400))
+    with pytest.raises(BenchError, match=f"at most {MOST_REQUESTS:,}"):
+        runner._work(Level("rate", 100.0))
+    _, planned = runner._work(Level("rate", 10.0))  # 950,400 requests: within the bound
+    assert planned <= MOST_REQUESTS

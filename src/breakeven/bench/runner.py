@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from breakeven.bench.bounds import MOST_REQUESTS
 from breakeven.bench.client import Target, Work, WorkerResult, run_work, send_one
 from breakeven.bench.metrics import Record, Slo, percentiles, summarise
 from breakeven.bench.workload import RequestSpec
@@ -245,6 +246,10 @@ class Runner:
             warm_s = load.duration_s * load.warmup
             if level.mode == "rate":
                 count = max(1, math.ceil(level.value * (load.duration_s + warm_s)))
+                if count > MOST_REQUESTS:  # a sweep's rates are known only here
+                    raise BenchError(f"{level.label} for {load.duration_s:,g} s is "
+                                     f"{count:,} requests, more than a bench sends a level "
+                                     f"(at most {MOST_REQUESTS:,})")
                 return Work(self.target, self.specs, offsets=offsets(level, count, rng),
                             warmup_s=warm_s, start_at=start_at), count
             return Work(self.target, self.specs, concurrency=int(level.value),

@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from breakeven.bench.bounds import MOST_CALLERS, MOST_LEVEL_S, MOST_REQUESTS
 from breakeven.cli._common import FloatRange, emit_json
 
 if TYPE_CHECKING:
     from breakeven.bench.entrypoint import BenchRun
 
 
-# A bench is a bounded load test: at most this many requests a level (each is built before
-# the level starts) and callers at once, and a day a level.
-MOST_REQUESTS = 1_000_000
-MOST_CALLERS = 100_000
 
 
 def _floats(text: str | None, where: str, integer: bool = False) -> list[float]:
@@ -85,7 +82,7 @@ def _slo(text: str | None) -> Any:
               show_default=True, help="Closed-loop concurrency used to find saturation.")
 @click.option("--requests", type=click.IntRange(min=1, max=MOST_REQUESTS), default=None,
               help="Measured requests per level, after the warm-up (default 200).")
-@click.option("--duration", type=FloatRange(min=0, max=86_400, min_open=True), default=None,
+@click.option("--duration", type=FloatRange(min=0, max=MOST_LEVEL_S, min_open=True), default=None,
               help="Measured seconds per level instead of a count.")
 @click.option("--warmup", type=FloatRange(min=0, max=1), default=0.1, show_default=True,
               help="Extra share of each level sent first and not measured.")
