@@ -4,13 +4,13 @@ requests."""
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 
 import openai
 import pytest
 
+from breakeven.prometheus import samples
 from breakeven.sim.text import count_tokens
 from tests.support.servers import InProcessSim
 
@@ -181,10 +181,8 @@ def test_models_health_and_metrics(client, sim_8b):
                      if line.startswith("vllm:generation_tokens_total"))
     assert float(generated.split()[-1]) >= 5
     # the cache's configuration, as routers read capacity off vLLM: blocks x block size
-    info = next(line for line in text.splitlines()
-                if line.startswith("vllm:cache_config_info{"))
-    labels = dict(re.findall(r'(\w+)="([^"]*)"', info))
-    assert info.endswith(" 1.0") and labels["engine"] == "0"
+    (labels, value), = samples(text, "vllm:cache_config_info")
+    assert value == 1.0 and labels["engine"] == "0"
     _, listing = _get(sim_8b.url + "/models")
     card = json.loads(listing)["data"][0]["breakeven"]
     assert int(labels["num_gpu_blocks"]) * int(labels["block_size"]) == card["kv_cache_tokens"]

@@ -34,8 +34,10 @@ def metrics_text(self: Any) -> str:
         "# TYPE vllm:request_success_total counter",
     ]
     seen = self.observed
+    lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
+              for reason, count in seen.finished.items()]
     cfg, dep = self.config, self.dep
-    lines[-1:-1] = [  # an info gauge (value 1) whose labels are the cache's configuration
+    lines += [  # an info gauge (value 1) whose labels are the cache's configuration
         "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig",
         "# TYPE vllm:cache_config_info gauge",
         f'vllm:cache_config_info{{engine="0",block_size="{cfg.block_size}",'
@@ -44,8 +46,6 @@ def metrics_text(self: Any) -> str:
         f'gpu_memory_utilization="{dep.memory_utilization:g}",'
         f'num_gpu_blocks="{cfg.num_blocks}"}} 1.0',
     ]
-    lines += [f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {count}'
-              for reason, count in seen.finished.items()]
     cache = e.prefix
     lines += [
         "# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of number "
