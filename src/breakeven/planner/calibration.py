@@ -198,10 +198,7 @@ def _level(lv: Any, scale: float, where: str, source: str) -> Measured | None:
     tpot = _stat(lv, "tpot_ms", "p90", where, source)
     if ttft is None:
         return None
-    rps = _value(lv.get("request_throughput"), f"{where}.request_throughput", source)
-    if not rps:
-        raise InputError(f"{where}.request_throughput: a level that completed requests "
-                         "needs a request rate > 0", where=source)
+    rps = _positive(lv.get("request_throughput"), f"{where}.request_throughput", source)
     conc = lv.get("concurrency")
     if not isinstance(conc, int) or isinstance(conc, bool) or conc < 1:  # an open loop:
         e2e = (_stat(lv, "e2e_ms", "mean", where, source)  # Little's law
@@ -257,13 +254,12 @@ def from_result(data: dict[str, Any], source: str) -> Calibration:
 
 
 def _positive(value: Any, field: str, source: str) -> float:
-    """A positive, finite number from a result a person may have edited, or an input error
-    naming the field."""
-    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if number is None or not 0 < number < math.inf:
-        raise InputError(f"{field}: expected a positive number (got {str(value)[:40]!r})",
+    """``_value``, and more than 0."""
+    number = _value(value, field, source)
+    if not number:
+        raise InputError(f"{field}: expected a number > 0 (got {str(value)[:40]!r})",
                          where=source)
-    return float(number)
+    return number
 
 
 def _cache_tokens(cache: Any) -> int | None:
